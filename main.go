@@ -1,0 +1,266 @@
+// Command ussdlink is a USSD gateway in front of Mono's Partners (Connect)
+// API: feature-phone users dial a short code and link a bank account through
+// numbered screens.
+//
+//	ussdlink [serve] [-config FILE]   run the gateway
+//	ussdlink dial [flags]             a terminal phone for a running gateway
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
+
+	"github.com/ussdlink/ussdlink/menus"
+	"github.com/ussdlink/ussdlink/mono"
+	"github.com/ussdlink/ussdlink/mono/sandbox"
+	"github.com/ussdlink/ussdlink/store"
+	"github.com/ussdlink/ussdlink/ussd"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "ussdlink:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+// run dispatches the command line.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 && (args[0] == "serve" || args[0] == "dial") {
+		cmd, args = args[0], args[1:]
+	}
+	if cmd == "dial" {
+		return runDial(ctx, args, stdin, stdout, stderr)
+	}
+	m := NewMain(stderr)
+	if err := m.ParseFlags(args); err != nil {
+		return err
+	}
+	if err := m.Run(ctx); err != nil {
+		m.Close()
+		return err
+	}
+	<-ctx.Done()
+	m.Log.Info().Msg("shutting down")
+	return m.Close()
+}
+
+// Main is the gateway: its configuration and the running parts it wires.
+type Main struct {
+	ConfigPath string
+	Config     Config
+	Log        zerolog.Logger
+	Now        func() time.Time
+
+	logOut   io.Writer
+	db       *store.DB
+	app      *fiber.App
+	listener net.Listener
+	served   chan error
+	sandbox  *http.Server
+}
+
+// NewMain returns a Main with the default configuration, logging to w.
+func NewMain(w io.Writer) *Main {
+	return &Main{
+		ConfigPath: "config.toml",
+		Config:     DefaultConfig(),
+		Now:        time.Now,
+		logOut:     w,
+		Log:        zerolog.New(w).With().Timestamp().Logger(),
+	}
+}
+
+// ParseFlags reads -config and loads the file it names. The default file
+// may be missing; one named explicitly may not.
+func (m *Main) ParseFlags(args []string) error {
+	fs := flag.NewFlagSet("ussdlink", flag.ContinueOnError)
+	fs.StringVar(&m.ConfigPath, "config", m.ConfigPath, "configuration file (TOML)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	explicit := false
+	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "config" })
+	cfg, err := LoadConfig(m.ConfigPath, explicit)
+	if err != nil {
+		return err
+	}
+	m.Config = cfg
+	return nil
+}
+
+// Run opens the store, reaches Mono (or starts the sandbox), and starts
+// serving. It returns once the gateway is listening; Close stops it.
+func (m *Main) Run(ctx context.Context) error {
+	cfg := m.Config
+	m.Log = newLogger(m.logOut, cfg.Log)
+
+	key, generated, err := store.LoadKey(cfg.Security.SealKey, filepath.Join(filepath.Dir(cfg.Store.Path), "seal.key"))
+	if err != nil {
+		return err
+	}
+	if generated {
+		m.Log.Warn().Msg("generated a seal key file beside the database; configure [security] seal-key or USSDLINK_SEAL_KEY in production")
+	}
+	sealer, err := store.NewSealer(key)
+	clear(key)
+	if err != nil {
+		return err
+	}
+	if m.db, err = store.Open(cfg.Store.Path, sealer); err != nil {
+		return err
+	}
+
+	client, err := m.monoClient(cfg.Mono)
+	if err != nil {
+		return err
+	}
+	engine := menus.NewEngine(menus.Config{
+		ScreenLimit:   cfg.USSD.ScreenLimit,
+		SessionTTL:    cfg.USSD.SessionTTL.Duration,
+		MaxTries:      cfg.USSD.MaxTries,
+		TranscriptKey: sealer.Derive("transcript"),
+	}, m.db, client, m.Now, m.Log)
+
+	m.app = newApp(m.Log)
+	m.app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok") })
+	ussd.Mount(m.app, engine, m.Log, ussd.AfricasTalking{})
+
+	if m.listener, err = net.Listen("tcp", cfg.HTTP.Addr); err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	m.served = make(chan error, 1)
+	go func() { m.served <- m.app.Listener(m.listener) }()
+	m.Log.Info().Str("addr", m.listener.Addr().String()).Str("service_code", cfg.USSD.ServiceCode).Msg("ussdlink listening")
+	return nil
+}
+
+// monoClient returns a client for the configured Mono, or for the embedded
+// sandbox, started on a loopback port, when no base URL is configured.
+func (m *Main) monoClient(cfg MonoConfig) (*mono.Client, error) {
+	base, key, app := cfg.BaseURL, cfg.SecretKey, cfg.AppID
+	if base == "" {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("sandbox listen: %w", err)
+		}
+		if key == "" {
+			key = "test_sk_sandbox"
+		}
+		if app == "" {
+			app = "sandbox_app"
+		}
+		m.sandbox = &http.Server{Handler: sandbox.New(sandbox.Options{SecretKey: key}), ReadHeaderTimeout: 5 * time.Second}
+		go m.sandbox.Serve(l)
+		base = "http://" + l.Addr().String()
+		m.Log.Warn().Str("url", base).Msg("no [mono] base-url: serving Mono from the embedded sandbox")
+	} else if key == "" {
+		return nil, errors.New("config: [mono] secret-key (or MONO_SECRET_KEY) is required with a base-url")
+	}
+	return mono.NewClient(key,
+		mono.WithBaseURL(base),
+		mono.WithAppID(app),
+		mono.WithTimeout(cfg.Timeout.Duration),
+	), nil
+}
+
+// URL is the gateway's base URL, once Run has returned.
+func (m *Main) URL() string { return "http://" + m.listener.Addr().String() }
+
+// Close stops serving, waits for hops in flight, and closes the store.
+func (m *Main) Close() error {
+	var errs []error
+	if m.app != nil {
+		errs = append(errs, m.app.ShutdownWithTimeout(10*time.Second))
+		if m.served != nil {
+			if err := <-m.served; err != nil && !errors.Is(err, net.ErrClosed) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if m.sandbox != nil {
+		errs = append(errs, m.sandbox.Close())
+	}
+	if m.db != nil {
+		errs = append(errs, m.db.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// newApp builds the Fiber app: panics are recovered, errors answered without
+// internals, and each request logged without its body or query (they carry
+// what users type, and callback tokens).
+func newApp(log zerolog.Logger) *fiber.App {
+	app := fiber.New(fiber.Config{
+		DisableStartupMessage: true,
+		BodyLimit:             16 * 1024,
+		ReadTimeout:           15 * time.Second,
+		WriteTimeout:          15 * time.Second,
+		IdleTimeout:           60 * time.Second,
+		ErrorHandler: func(c *fiber.Ctx, err error) error {
+			code := fiber.StatusInternalServerError
+			var fe *fiber.Error
+			if errors.As(err, &fe) {
+				code = fe.Code
+			} else {
+				log.Error().Err(err).Str("path", c.Path()).Msg("request failed")
+			}
+			return c.Status(code).SendString(http.StatusText(code))
+		},
+	})
+	app.Use(recover.New(recover.Config{EnableStackTrace: true, StackTraceHandler: func(c *fiber.Ctx, e any) {
+		log.Error().Str("path", c.Path()).Interface("panic", fmt.Sprint(e)).Msg("panic recovered")
+	}}))
+	app.Use(func(c *fiber.Ctx) error {
+		start := time.Now()
+		err := c.Next()
+		status := c.Response().StatusCode()
+		var fe *fiber.Error
+		if errors.As(err, &fe) {
+			status = fe.Code
+		}
+		log.Debug().Str("method", c.Method()).Str("path", c.Path()).Int("status", status).
+			Dur("latency", time.Since(start)).Msg("request")
+		return err
+	})
+	return app
+}
+
+// newLogger returns a zerolog logger at the configured level: console
+// output on a terminal, JSON otherwise, unless the format says which.
+func newLogger(w io.Writer, cfg LogConfig) zerolog.Logger {
+	level, err := zerolog.ParseLevel(cfg.Level)
+	if err != nil || cfg.Level == "" {
+		level = zerolog.InfoLevel
+	}
+	console := cfg.Format == "console"
+	if cfg.Format == "" || cfg.Format == "auto" {
+		if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+			console = true
+		}
+	}
+	if console {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
+	}
+	return zerolog.New(w).Level(level).With().Timestamp().Logger()
+}

@@ -1,0 +1,117 @@
+package menus
+
+import (
+	"strings"
+	"unicode"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+// gsmBasic is the GSM 03.38 default alphabet less the escape character.
+// A screen made only of these (and gsmExtension) stays in 7-bit encoding
+// on the handset; one character outside it switches the whole screen to
+// UCS-2 and halves the budget.
+const gsmBasic = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?" +
+	"¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+
+// gsmExtension holds the characters sent as escape + code: two units each.
+const gsmExtension = "^{}\\[~]|€\f"
+
+// gsmSet classifies a rune: 0 not encodable, 1 basic, 2 extension.
+var gsmSet = func() map[rune]int {
+	m := make(map[rune]int, 140)
+	for _, r := range gsmBasic {
+		m[r] = 1
+	}
+	for _, r := range gsmExtension {
+		m[r] = 2
+	}
+	return m
+}()
+
+// lookalikes maps common non-GSM characters from bank names, titles and hints
+// to their plain equivalents.
+var lookalikes = map[rune]string{
+	'‘': "'", '’': "'", '‚': "'", '‛': "'", '′': "'", '`': "'", '´': "'",
+	'“': "\"", '”': "\"", '„': "\"", '‟': "\"", '″': "\"", '«': "\"", '»': "\"",
+	'–': "-", '—': "-", '‒': "-", '―': "-", '−': "-", '‐': "-", '‑': "-",
+	'…': "...", '•': "-", '·': "-",
+	'\u00a0': " ", '\u2007': " ", '\u202f': " ", '\t': " ",
+	'ß': "ss", 'æ': "ae", 'Æ': "AE", 'ø': "o", 'Ø': "O", 'œ': "oe", 'Œ': "OE",
+	'ł': "l", 'Ł': "L", 'đ': "d", 'Đ': "D", 'ı': "i",
+	'₦': "N", '¢': "c", '©': "(c)", '®': "(R)", '™': "TM",
+}
+
+// Transliterate returns s in plain GSM 7-bit text: curly quotes become
+// straight, accented letters lose their accents, dashes and ellipses become
+// ASCII, and anything else outside the GSM alphabet is dropped. It is applied
+// to every text that comes from Mono before it reaches a screen.
+func Transliterate(s string) string {
+	if isPlain(s) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range norm.NFD.String(s) {
+		if unicode.Is(unicode.Mn, r) {
+			continue // a combining accent, split off by NFD
+		}
+		if alt, ok := lookalikes[r]; ok {
+			b.WriteString(alt)
+			continue
+		}
+		if r < 0x7f && (r >= ' ' || r == '\n') {
+			b.WriteRune(r)
+			continue
+		}
+		if gsmSet[r] > 0 && r != '\r' && r != '\f' {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// isPlain reports whether s is printable ASCII (and newlines), the common case.
+func isPlain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x7f || (c < ' ' && c != '\n') || c == '`' {
+			return false
+		}
+	}
+	return true
+}
+
+// Units counts s in GSM 7-bit units, the measure of a screen's budget:
+// extension characters count two; a character outside the alphabet counts
+// one (Transliterate removes those before anything is counted for real).
+func Units(s string) int {
+	n := 0
+	for _, r := range s {
+		if gsmSet[r] == 2 {
+			n += 2
+		} else {
+			n++
+		}
+	}
+	return n
+}
+
+// cut returns the longest prefix of s that fits in max units.
+func cut(s string, max int) string {
+	if max <= 0 {
+		return ""
+	}
+	n := 0
+	for i, r := range s {
+		w := 1
+		if gsmSet[r] == 2 {
+			w = 2
+		}
+		if n+w > max {
+			return s[:i]
+		}
+		n += w
+	}
+	return s
+}

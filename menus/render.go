@@ -1,0 +1,93 @@
+package menus
+
+import (
+	"strings"
+
+	"github.com/ussdlink/ussdlink/mono"
+)
+
+// endTexts is the END screen for each way a session ends without a link.
+var endTexts = map[string]string{
+	ReasonExit:         textGoodbye,
+	ReasonTooManyTries: textTooManyTries,
+	ReasonUnavailable:  textUnavailable,
+	ReasonFailed:       textFailed,
+	ReasonNoBanks:      textNoBanks,
+	ReasonExpired:      textExpired,
+}
+
+// render fits the session's screen to the budget, remembers which options
+// it showed, and clears the one-time notice.
+func (t *turn) render(limit int) Reply {
+	page := t.screen().Render(limit)
+	t.s.List.Shown = page.Shown
+	t.s.Notice = ""
+	return Reply{Text: page.Text, End: page.End}
+}
+
+// screen describes what the session's state shows.
+func (t *turn) screen() Screen {
+	s := t.s
+	sc := Screen{Notice: s.Notice, Offset: s.List.Offset, Back: len(s.List.Prev) > 0}
+	switch s.State {
+	case StateBanks:
+		banks, _ := t.e.banks.get(t.ctx, t.e.mono, t.now)
+		shown := filterBanks(banks, s.Filter)
+		sc.Title = textChooseBank
+		if s.Filter != "" {
+			sc.Title = textMatching(s.Filter)
+			sc.Back = true
+		}
+		for _, b := range shown {
+			sc.Items = append(sc.Items, b.Name)
+		}
+	case StateMethods:
+		sc.Title = s.Bank.Name + ": " + textChooseMethod
+		for _, m := range s.Bank.Methods {
+			sc.Items = append(sc.Items, methodName(m))
+		}
+	case StateCredentials, StateChallenge:
+		if s.Field < len(s.Form.Fields) {
+			p := s.Form.Prompt(s.Field)
+			p.Notice = s.Notice
+			return p
+		}
+	case StateAccounts:
+		sc.Title = textChooseAccount
+		for _, a := range s.Accounts {
+			sc.Items = append(sc.Items, accountLabel(a))
+		}
+	case StateLinked:
+		bank, masked := "", ""
+		if s.Link != nil {
+			bank, masked = s.Link.Bank, s.Link.Masked
+		}
+		return Screen{Title: textLinked(bank, masked), End: true}
+	case StateEnded:
+		text, ok := endTexts[s.Reason]
+		if !ok {
+			text = textFailed
+		}
+		return Screen{Title: text, End: true}
+	}
+	return sc
+}
+
+// methodName is how an auth method is offered: Mono's name, or its type.
+func methodName(m mono.AuthMethod) string {
+	if m.Name != "" {
+		return m.Name
+	}
+	return humanize(m.Type)
+}
+
+// accountLabel shows an account as its type or name, masked number and
+// currency: "Savings ****7338 NGN".
+func accountLabel(a mono.Account) string {
+	name := strings.TrimSpace(a.Name)
+	if a.Type != "" {
+		name = humanize(strings.ToLower(strings.TrimSuffix(a.Type, "_ACCOUNT")))
+	}
+	parts := []string{name, mono.Mask(a.AccountNumber), a.Currency}
+	return strings.Join(strings.Fields(strings.Join(parts, " ")), " ")
+}

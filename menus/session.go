@@ -1,0 +1,109 @@
+package menus
+
+import (
+	"time"
+
+	"github.com/ussdlink/ussdlink/mono"
+)
+
+// Session is one phone's conversation, stored between hops. Answers holds
+// what the user typed into the current form; it is never serialised as it
+// is (the store seals it) and is erased once Mono has used it.
+type Session struct {
+	ID          string    `json:"id"`
+	Phone       string    `json:"phone"`
+	ServiceCode string    `json:"service_code"`
+	Network     string    `json:"network,omitempty"`
+	State       string    `json:"state"`
+	Created     time.Time `json:"created"`
+	Updated     time.Time `json:"updated"`
+	Expires     time.Time `json:"expires"`
+	Hops        int       `json:"hops"`
+
+	// Mark is where the transcript stood after the last hop, and Reply what
+	// that hop answered: together they recognise a repeated callback.
+	Mark  Mark  `json:"mark"`
+	Reply Reply `json:"reply"`
+
+	Notice string `json:"notice,omitempty"` // shown once above the next screen
+	List   List   `json:"list"`             // paging of the current menu
+	Filter string `json:"filter,omitempty"` // typed letters narrowing the bank list
+
+	Bank        *Bank             `json:"bank,omitempty"`
+	Method      string            `json:"method,omitempty"`
+	Form        Form              `json:"form"`
+	FormKind    string            `json:"form_kind,omitempty"` // formLogin or formChallenge
+	Field       int               `json:"field"`
+	Answers     map[string]string `json:"-"`
+	MonoSession string            `json:"mono_session,omitempty"`
+	MonoExpires time.Time         `json:"mono_expires,omitempty"`
+	Accounts    []mono.Account    `json:"accounts,omitempty"`
+	Chosen      *mono.Account     `json:"chosen,omitempty"`
+	Failures    int               `json:"failures,omitempty"`
+
+	Reason string `json:"reason,omitempty"` // why the session ended
+	Link   *Link  `json:"link,omitempty"`
+}
+
+// Bank is the institution a session is linking, with its login methods.
+type Bank struct {
+	ID      string            `json:"id"`
+	Name    string            `json:"name"`
+	Methods []mono.AuthMethod `json:"methods"`
+}
+
+// List is the paging position of the menu on screen: the first option's
+// index, the offsets of earlier pages (for 0 Back) and how many options the
+// user was shown.
+type List struct {
+	Offset int   `json:"offset"`
+	Prev   []int `json:"prev,omitempty"`
+	Shown  int   `json:"shown"`
+}
+
+// Done reports whether the session has ended.
+func (s *Session) Done() bool { return s.State == StateLinked || s.State == StateEnded }
+
+// Link is a bank account linked through the gateway: what the partner needs
+// to use Mono's account id.
+type Link struct {
+	AccountID   string    `json:"account_id"`
+	Phone       string    `json:"phone"`
+	Institution string    `json:"institution"`
+	Bank        string    `json:"bank"`
+	AuthMethod  string    `json:"auth_method"`
+	Masked      string    `json:"masked"`
+	Currency    string    `json:"currency,omitempty"`
+	SessionID   string    `json:"session_id"`
+	Linked      time.Time `json:"linked"`
+}
+
+// Reply is what the gateway answers a hop: a screen's text and whether the
+// session ends with it. Dialects turn it into their own format.
+type Reply struct {
+	Text string `json:"text"`
+	End  bool   `json:"end"`
+}
+
+// Hop is one callback from an aggregator, in no aggregator's format.
+// Cumulative dialects (Africa's Talking) set Transcript to the whole input
+// history and Cumulative; the engine works out this hop's input from what
+// the session remembers. Latest-input dialects set Input.
+type Hop struct {
+	SessionID   string
+	Phone       string
+	ServiceCode string
+	Network     string
+	New         bool
+	Input       string
+	Transcript  string
+	Cumulative  bool
+	Limit       int // screen budget for this hop; 0 means the engine's default
+}
+
+// Change is everything one hop decided, committed in one transaction before
+// the reply leaves.
+type Change struct {
+	Session *Session
+	Link    *Link // set when this hop linked an account
+}

@@ -1,0 +1,49 @@
+package menus
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Every sentence a user reads lives here, so that wording is reviewed in one
+// place and stays within GSM-7.
+const (
+	textChooseBank      = "Link your bank. Choose bank or type its name:"
+	textChooseMethod    = "How do you log in?"
+	textChooseAccount   = "Choose the account to link:"
+	textInvalidChoice   = "Invalid choice. Try again."
+	textEmpty           = "Please type a value."
+	textUnreadable      = "Unreadable characters. Try again."
+	textDigitsOnly      = "Digits only, please."
+	textLoginFailed     = "Login failed. Check details and retry."
+	textAnswerRejected  = "Not accepted by your bank. Try again."
+	textGoodbye         = "Goodbye. Nothing was linked."
+	textTooManyTries    = "Too many failed attempts. Nothing was linked. Please try again later."
+	textUnavailable     = "Service unavailable. Nothing was linked. Please try again later."
+	textFailed          = "Sorry, your bank could not be reached. Nothing was linked. Please try again later."
+	textNoBanks         = "Sorry, no banks are available right now. Please try again later."
+	textSessionOver     = "This session has ended. Dial again to start over."
+	textExpired         = "Your session expired. Dial again to start over."
+	textBankUnavailable = "This bank is not available right now. Please choose another."
+)
+
+// textTooLong says how long a field may be.
+func textTooLong(max int) string { return fmt.Sprintf("At most %d characters, please.", max) }
+
+// textNoMatch says no bank starts with what was typed.
+func textNoMatch(typed string) string {
+	return fmt.Sprintf("No bank matches %q.", cut(Transliterate(typed), 20))
+}
+
+// textMatching titles a filtered bank list.
+func textMatching(typed string) string {
+	return fmt.Sprintf("Banks matching %q:", cut(strings.ToUpper(Transliterate(typed)), 20))
+}
+
+// textLinked is the success screen: the bank and the masked account number.
+func textLinked(bank, masked string) string {
+	if masked == "" {
+		return fmt.Sprintf("Done! Your %s account is linked. Thank you.", bank)
+	}
+	return fmt.Sprintf("Done! %s account %s is linked. Thank you.", bank, masked)
+}

@@ -1,0 +1,706 @@
+package mono
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+const (
+	defaultBaseURL  = "https://api.withmono.com"
+	defaultTimeout  = 20 * time.Second
+	defaultAttempts = 3
+	defaultBackoff  = 200 * time.Millisecond
+	maxBackoff      = 2 * time.Second
+	maxResponse     = 1 << 20 // bytes of a response body read at most
+	maxMessage      = 200     // characters of Mono's message kept in an Error
+	minRedact       = 4       // shorter sent values are not scrubbed from messages
+)
+
+// Client calls Mono's Partners (Connect) API with one secret key. It is safe
+// for concurrent use; build one with NewClient and share it.
+type Client struct {
+	secret   string
+	baseURL  string
+	http     *http.Client
+	timeout  time.Duration
+	attempts int
+	backoff  time.Duration
+	appID    string
+}
+
+// Option configures a Client in NewClient.
+type Option func(*Client)
+
+// WithBaseURL points the client at another Mono host, such as the sandbox
+// fake or a test server. A trailing slash is ignored.
+func WithBaseURL(u string) Option {
+	return func(c *Client) { c.baseURL = strings.TrimRight(u, "/") }
+}
+
+// WithHTTPClient makes the client send its requests through h, for custom
+// transports or proxies. A nil h keeps the default.
+func WithHTTPClient(h *http.Client) Option {
+	return func(c *Client) {
+		if h != nil {
+			c.http = h
+		}
+	}
+}
+
+// WithTimeout bounds each call, retries and backoff included, so a slow bank
+// login cannot hold a USSD hop forever. The default is 20s; 0 means no limit
+// beyond the caller's context.
+func WithTimeout(d time.Duration) Option {
+	return func(c *Client) { c.timeout = max(d, 0) }
+}
+
+// WithRetry sets the total number of attempts per call and the base of the
+// exponential backoff between them (capped at 2s, with full jitter), so
+// network errors, 429 and 5xx answers get another chance. The default is 3
+// attempts from 200ms; attempts <= 1 disables retries.
+func WithRetry(attempts int, base time.Duration) Option {
+	return func(c *Client) {
+		c.attempts = max(attempts, 1)
+		c.backoff = max(base, 0)
+	}
+}
+
+// WithAppID sets the Mono app id that CreateSession sends when the request
+// names none, so callers need not repeat it.
+func WithAppID(id string) Option {
+	return func(c *Client) { c.appID = id }
+}
+
+// NewClient returns a Client that authenticates with secretKey (test_sk_… or
+// live_sk_…) and talks to https://api.withmono.com unless told otherwise.
+func NewClient(secretKey string, opts ...Option) *Client {
+	c := &Client{
+		secret:   secretKey,
+		baseURL:  defaultBaseURL,
+		http:     &http.Client{},
+		timeout:  defaultTimeout,
+		attempts: defaultAttempts,
+		backoff:  defaultBackoff,
+	}
+	for _, opt := range opts {
+		if opt != nil {
+			opt(c)
+		}
+	}
+	return c
+}
+
+// AppID returns the Mono app id the client fills into new sessions, so other
+// packages can report or check it.
+func (c *Client) AppID() string { return c.appID }
+
+// Institutions lists the banks Mono can connect to, with the login forms of
+// their auth methods (GET /v1/institutions).
+func (c *Client) Institutions(ctx context.Context) ([]Institution, error) {
+	const op = "institutions"
+	status, data, err := c.do(ctx, call{op: op, method: http.MethodGet, path: "/v1/institutions"})
+	if err != nil {
+		return nil, err
+	}
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) > 0 && trimmed[0] == '[' {
+		var list []Institution
+		if err := json.Unmarshal(trimmed, &list); err != nil {
+			return nil, badResponse(op, status, err)
+		}
+		return list, nil
+	}
+	var wrapped struct {
+		Message string        `json:"message"`
+		Data    []Institution `json:"data"`
+	}
+	if err := json.Unmarshal(trimmed, &wrapped); err != nil {
+		return nil, badResponse(op, status, err)
+	}
+	if wrapped.Data == nil {
+		return nil, emptyResponse(op, status, wrapped.Message, "no institutions in response")
+	}
+	return wrapped.Data, nil
+}
+
+// CreateSession opens a connect session for an institution and auth method,
+// or from a reauthorisation token (POST /v1/connect/session). When req.App is
+// empty and the request is not a reauthorisation, the client's app id is used.
+func (c *Client) CreateSession(ctx context.Context, req SessionRequest) (*Session, error) {
+	const op = "session"
+	if req.App == "" && req.ReauthToken == "" {
+		req.App = c.appID
+	}
+	status, data, err := c.do(ctx, call{op: op, method: http.MethodPost, path: "/v1/connect/session", body: req})
+	if err != nil {
+		return nil, err
+	}
+	var top struct {
+		Session
+		Message string          `json:"message"`
+		Data    json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(data, &top); err != nil {
+		return nil, badResponse(op, status, err)
+	}
+	s := top.Session
+	if s.ID == "" && isObject(top.Data) {
+		if err := json.Unmarshal(top.Data, &s); err != nil {
+			return nil, badResponse(op, status, err)
+		}
+	}
+	if s.ID == "" {
+		return nil, emptyResponse(op, status, top.Message, "no session id in response")
+	}
+	return &s, nil
+}
+
+// Login submits the user's answers to the session's login form (POST
+// /v1/connect/login). fields is sent exactly as given, keyed by the form's
+// element names; the returned Step says what Mono wants next.
+func (c *Client) Login(ctx context.Context, sessionID string, fields map[string]string) (*Step, error) {
+	const op = "login"
+	if sessionID == "" {
+		return nil, errors.New("mono login: empty session id")
+	}
+	if fields == nil {
+		fields = map[string]string{}
+	}
+	redact := make([]string, 0, len(fields))
+	for _, v := range fields {
+		redact = append(redact, v)
+	}
+	return c.step(ctx, call{op: op, method: http.MethodPost, path: "/v1/connect/login",
+		session: sessionID, body: fields, redact: redact})
+}
+
+// Commit answers a step Mono is waiting for (POST /v1/connect/commit): the
+// chosen account index, a security answer or an OTP, as body says.
+func (c *Client) Commit(ctx context.Context, sessionID string, body map[string]any) (*Step, error) {
+	const op = "commit"
+	if sessionID == "" {
+		return nil, errors.New("mono commit: empty session id")
+	}
+	if body == nil {
+		body = map[string]any{}
+	}
+	var redact []string
+	for _, v := range body {
+		if s, ok := v.(string); ok {
+			redact = append(redact, s)
+		}
+	}
+	return c.step(ctx, call{op: op, method: http.MethodPost, path: "/v1/connect/commit",
+		session: sessionID, body: body, redact: redact})
+}
+
+// Exchange trades the code from a linked step for the account id that every
+// later call uses (POST /account/auth). The code expires after 10 minutes.
+func (c *Client) Exchange(ctx context.Context, code string) (accountID string, err error) {
+	const op = "exchange"
+	if code == "" {
+		return "", errors.New("mono exchange: empty code")
+	}
+	status, data, err := c.do(ctx, call{op: op, method: http.MethodPost, path: "/account/auth",
+		body: map[string]string{"code": code}})
+	if err != nil {
+		return "", err
+	}
+	id, msg, err := pick(data, "id")
+	if err != nil {
+		return "", badResponse(op, status, err)
+	}
+	if id == "" {
+		return "", emptyResponse(op, status, msg, "no account id in response")
+	}
+	return id, nil
+}
+
+// Reauthorise gets a short-lived token (POST /accounts/{id}/reauthorise) from
+// which CreateSession opens a session that logs the account in again.
+func (c *Client) Reauthorise(ctx context.Context, accountID string) (token string, err error) {
+	const op = "reauthorise"
+	if accountID == "" {
+		return "", errors.New("mono reauthorise: empty account id")
+	}
+	status, data, err := c.do(ctx, call{op: op, method: http.MethodPost,
+		path: "/accounts/" + url.PathEscape(accountID) + "/reauthorise"})
+	if err != nil {
+		return "", err
+	}
+	token, msg, err := pick(data, "token")
+	if err != nil {
+		return "", badResponse(op, status, err)
+	}
+	if token == "" {
+		return "", emptyResponse(op, status, msg, "no token in response")
+	}
+	return token, nil
+}
+
+// Account fetches a linked account's details (GET /v2/accounts/{id}),
+// including how fresh Mono's data is and how the account was linked.
+func (c *Client) Account(ctx context.Context, id string) (*AccountDetails, error) {
+	const op = "account"
+	if id == "" {
+		return nil, errors.New("mono account: empty account id")
+	}
+	status, data, err := c.do(ctx, call{op: op, method: http.MethodGet, path: "/v2/accounts/" + url.PathEscape(id)})
+	if err != nil {
+		return nil, err
+	}
+	var w struct {
+		Message string `json:"message"`
+		Data    *struct {
+			Account AccountDetails `json:"account"`
+			Meta    struct {
+				DataStatus string `json:"data_status"`
+				AuthMethod string `json:"auth_method"`
+			} `json:"meta"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(data, &w); err != nil {
+		return nil, badResponse(op, status, err)
+	}
+	if w.Data == nil || (w.Data.Account.ID == "" && w.Data.Account.AccountNumber == "") {
+		return nil, emptyResponse(op, status, w.Message, "no account in response")
+	}
+	acct := w.Data.Account
+	acct.DataStatus = w.Data.Meta.DataStatus
+	acct.AuthMethod = w.Data.Meta.AuthMethod
+	return &acct, nil
+}
+
+// call describes one API call.
+type call struct {
+	op      string
+	method  string
+	path    string
+	session string   // x-session-id, when set
+	body    any      // JSON request body; nil sends none
+	redact  []string // sent values to scrub from Mono's messages
+}
+
+// step performs a login or commit call and decodes its answer.
+func (c *Client) step(ctx context.Context, cl call) (*Step, error) {
+	status, data, err := c.do(ctx, cl)
+	if err != nil {
+		return nil, err
+	}
+	return decodeStep(cl.op, status, data, cl.redact)
+}
+
+// decodeStep turns a 2xx login or commit answer into a Step, or an *Error
+// when Mono refused it.
+func decodeStep(op string, status int, data []byte, redact []string) (*Step, error) {
+	var w stepWire
+	if err := json.Unmarshal(data, &w); err != nil {
+		return nil, badResponse(op, status, err)
+	}
+	rc := w.ResponseCode
+	if rc == 0 && isObject(w.Data) {
+		var inner struct {
+			ResponseCode int `json:"responseCode"`
+		}
+		if json.Unmarshal(w.Data, &inner) == nil {
+			rc = inner.ResponseCode
+		}
+	}
+	fail := func(code int, fallback string) *Error {
+		msg := w.Message
+		if strings.TrimSpace(msg) == "" {
+			msg = fallback
+		}
+		return &Error{Op: op, Status: status, ResponseCode: code, Message: clean(msg, redact)}
+	}
+	if rc == CodeRejected || statusFailed(w.Status) {
+		return nil, fail(CodeRejected, "rejected")
+	}
+	step := &Step{ResponseCode: rc, Message: w.Message}
+	switch rc {
+	case CodeLinked:
+		var d struct {
+			Code string `json:"code"`
+		}
+		if isObject(w.Data) {
+			if err := json.Unmarshal(w.Data, &d); err != nil {
+				return nil, badResponse(op, status, err)
+			}
+		}
+		if d.Code == "" {
+			return nil, fail(rc, "linked without a code")
+		}
+		step.Code = d.Code
+	case CodeSelectAccount:
+		var accounts []Account
+		switch {
+		case isArray(w.Data):
+			if err := json.Unmarshal(w.Data, &accounts); err != nil {
+				return nil, badResponse(op, status, err)
+			}
+		case isObject(w.Data):
+			var d struct {
+				Accounts []Account `json:"accounts"`
+			}
+			if err := json.Unmarshal(w.Data, &d); err != nil {
+				return nil, badResponse(op, status, err)
+			}
+			accounts = d.Accounts
+		}
+		if len(accounts) == 0 {
+			return nil, fail(rc, "no accounts to choose from")
+		}
+		step.Accounts = accounts
+	case CodeUserInput:
+		var d struct {
+			UI
+			UserInput *UI `json:"userInput"`
+		}
+		if isObject(w.Data) {
+			if err := json.Unmarshal(w.Data, &d); err != nil {
+				return nil, badResponse(op, status, err)
+			}
+		}
+		form := d.UI
+		if d.UserInput != nil && len(d.UserInput.Form) > 0 {
+			form = *d.UserInput
+		}
+		if len(form.Form) == 0 {
+			return nil, fail(rc, "input requested without a form")
+		}
+		step.Form = &form
+	default:
+		return nil, fail(rc, fmt.Sprintf("unexpected responseCode %d", rc))
+	}
+	return step, nil
+}
+
+// statusFailed reports whether a step's status field (a number or a string)
+// says the step was refused.
+func statusFailed(raw json.RawMessage) bool {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		if strings.EqualFold(strings.TrimSpace(s), "failed") {
+			return true
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		return err == nil && n == CodeRejected
+	}
+	var n float64
+	return json.Unmarshal(raw, &n) == nil && int(n) == CodeRejected
+}
+
+// do performs cl with the client's timeout and retry policy and returns the
+// status and body of a 2xx answer; anything else is an error.
+func (c *Client) do(ctx context.Context, cl call) (int, []byte, error) {
+	var payload []byte
+	if cl.body != nil {
+		b, err := encode(cl.body)
+		if err != nil {
+			return 0, nil, fmt.Errorf("mono %s: encoding request: %w", cl.op, err)
+		}
+		payload = b
+	}
+	if c.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	for attempt := 1; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return 0, nil, &Error{Op: cl.op, Err: err}
+		}
+		req, err := c.newRequest(ctx, cl, payload)
+		if err != nil {
+			return 0, nil, &Error{Op: cl.op, Err: err}
+		}
+		status, header, data, err := c.send(req)
+		var last *Error
+		wait, fixed := time.Duration(0), false
+		switch {
+		case err != nil:
+			if ctx.Err() != nil {
+				return 0, nil, &Error{Op: cl.op, Err: ctx.Err()}
+			}
+			last = &Error{Op: cl.op, Err: err}
+		case len(data) > maxResponse:
+			return 0, nil, &Error{Op: cl.op, Status: status, Message: "response larger than 1 MiB"}
+		case status >= 200 && status < 300:
+			return status, data, nil
+		default:
+			last = httpError(cl.op, status, data, cl.redact)
+			if status != http.StatusTooManyRequests && status < 500 {
+				return 0, nil, last
+			}
+			if status == http.StatusTooManyRequests {
+				wait, fixed = retryAfter(header.Get("Retry-After"), time.Now())
+			}
+		}
+		if attempt >= c.attempts {
+			return 0, nil, last
+		}
+		if !fixed {
+			wait = c.backoffFor(attempt)
+		}
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= wait {
+			return 0, nil, last // the next attempt could not start in time
+		}
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return 0, nil, &Error{Op: cl.op, Err: ctx.Err()}
+			case <-t.C:
+			}
+		}
+	}
+}
+
+// newRequest builds one attempt of cl, with a fresh reader over payload.
+func (c *Client) newRequest(ctx context.Context, cl call, payload []byte) (*http.Request, error) {
+	var body io.Reader
+	if payload != nil {
+		body = bytes.NewReader(payload)
+	}
+	req, err := http.NewRequestWithContext(ctx, cl.method, c.baseURL+cl.path, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("mono-sec-key", c.secret)
+	req.Header.Set("Accept", "application/json")
+	if payload != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if cl.session != "" {
+		req.Header.Set("x-session-id", cl.session)
+	}
+	return req, nil
+}
+
+// send performs req and reads at most maxResponse+1 bytes of the answer, so
+// an oversized body can be told apart.
+func (c *Client) send(req *http.Request) (int, http.Header, []byte, error) {
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	return resp.StatusCode, resp.Header, data, nil
+}
+
+// backoffFor returns the jittered wait after the given failed attempt:
+// uniform in [0, min(maxBackoff, base·2^(attempt-1))].
+func (c *Client) backoffFor(attempt int) time.Duration {
+	if c.backoff <= 0 {
+		return 0
+	}
+	d := c.backoff
+	for i := 1; i < attempt && d < maxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, maxBackoff)
+	return time.Duration(rand.Int64N(int64(d) + 1))
+}
+
+// retryAfter parses a Retry-After header, in seconds or as an HTTP date.
+func retryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs < 0 {
+			return 0, false
+		}
+		const maxSecs = int64(1<<63-1) / int64(time.Second)
+		return time.Duration(min(secs, maxSecs)) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(now), 0), true
+	}
+	return 0, false
+}
+
+// httpError builds the *Error for a non-2xx answer from its body.
+func httpError(op string, status int, data []byte, redact []string) *Error {
+	e := &Error{Op: op, Status: status}
+	var env struct {
+		ResponseCode json.RawMessage `json:"responseCode"`
+		Message      json.RawMessage `json:"message"`
+		Error        json.RawMessage `json:"error"`
+	}
+	var msg string
+	if json.Unmarshal(data, &env) == nil {
+		e.ResponseCode = intOf(env.ResponseCode)
+		msg = textOf(env.Message)
+		if msg == "" {
+			msg = textOf(env.Error)
+		}
+	}
+	if strings.TrimSpace(msg) == "" {
+		msg = http.StatusText(status)
+	}
+	if msg == "" {
+		msg = "HTTP " + strconv.Itoa(status)
+	}
+	e.Message = clean(msg, redact)
+	return e
+}
+
+// badResponse is the error for a 2xx answer that could not be decoded.
+func badResponse(op string, status int, err error) *Error {
+	return &Error{Op: op, Status: status, Message: "invalid response: " + err.Error(), Err: err}
+}
+
+// emptyResponse is the error for a 2xx answer that lacks what was asked for;
+// Mono's message is kept when it sent one.
+func emptyResponse(op string, status int, message, fallback string) *Error {
+	if strings.TrimSpace(message) == "" {
+		message = fallback
+	}
+	return &Error{Op: op, Status: status, Message: clean(message, nil)}
+}
+
+// pick returns the string field key from the top level of a JSON object or,
+// failing that, from its data object, along with any message.
+func pick(data []byte, key string) (value, message string, err error) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err != nil {
+		return "", "", err
+	}
+	message = textOf(top["message"])
+	if v := textOf(top[key]); v != "" {
+		return v, message, nil
+	}
+	if d := top["data"]; isObject(d) {
+		var inner map[string]json.RawMessage
+		if err := json.Unmarshal(d, &inner); err != nil {
+			return "", message, err
+		}
+		return textOf(inner[key]), message, nil
+	}
+	return "", message, nil
+}
+
+// textOf reads a message-like JSON value: a string, an array of strings, or
+// an object with a message of its own.
+func textOf(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var list []string
+	if json.Unmarshal(raw, &list) == nil {
+		return strings.Join(list, "; ")
+	}
+	var obj struct {
+		Message string `json:"message"`
+	}
+	if isObject(raw) && json.Unmarshal(raw, &obj) == nil {
+		return obj.Message
+	}
+	return ""
+}
+
+// intOf reads a JSON number or numeric string; anything else is 0.
+func intOf(raw json.RawMessage) int {
+	var n float64
+	if json.Unmarshal(raw, &n) == nil {
+		return int(n)
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		if v, err := strconv.Atoi(strings.TrimSpace(s)); err == nil {
+			return v
+		}
+	}
+	return 0
+}
+
+// clean makes Mono's message safe to keep: values the caller sent are
+// scrubbed (in case Mono echoes them), control characters become spaces, and
+// the result is trimmed to maxMessage characters.
+func clean(msg string, redact []string) string {
+	for _, s := range redact {
+		for _, form := range sentForms(s) {
+			msg = strings.ReplaceAll(msg, form, "***")
+		}
+	}
+	msg = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, msg)
+	msg = strings.TrimSpace(msg)
+	if utf8.RuneCountInString(msg) > maxMessage {
+		msg = string([]rune(msg)[:maxMessage])
+	}
+	return msg
+}
+
+// sentForms returns s as sent and as it would appear JSON-escaped, longest
+// first, or nothing when s is too short to scrub without mangling messages.
+func sentForms(s string) []string {
+	if utf8.RuneCountInString(s) < minRedact {
+		return nil
+	}
+	var forms []string
+	for _, escapeHTML := range []bool{true, false} {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(escapeHTML)
+		if enc.Encode(s) != nil {
+			continue
+		}
+		quoted := strings.TrimSpace(buf.String())
+		if inner := quoted[1 : len(quoted)-1]; inner != s && !slices.Contains(forms, inner) {
+			forms = append(forms, inner)
+		}
+	}
+	return append(forms, s)
+}
+
+// encode marshals v without HTML escaping, so values go out as given.
+func encode(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// isObject reports whether raw holds a JSON object.
+func isObject(raw json.RawMessage) bool {
+	t := bytes.TrimSpace(raw)
+	return len(t) > 0 && t[0] == '{'
+}
+
+// isArray reports whether raw holds a JSON array.
+func isArray(raw json.RawMessage) bool {
+	t := bytes.TrimSpace(raw)
+	return len(t) > 0 && t[0] == '['
+}

@@ -1,0 +1,242 @@
+// Package store keeps the gateway's state in one bbolt file: sessions with
+// their expiry index, and linked accounts. What users type is sealed before
+// it is written; nothing typed is ever stored in plain text.
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/ussdlink/ussdlink/menus"
+)
+
+// Bucket names. Every bucket is created when the file is opened.
+var (
+	bucketSessions   = []byte("sessions")    // session id → record
+	bucketExpiry     = []byte("expiry")      // expires (8 bytes BE unix ns) + session id → nil
+	bucketLinks      = []byte("links")       // Mono account id → link
+	bucketPhoneLinks = []byte("phone_links") // phone + 0 + account id → nil
+)
+
+// DB is the gateway's bbolt file.
+type DB struct {
+	bolt   *bolt.DB
+	sealer *Sealer
+}
+
+var _ menus.Store = (*DB)(nil)
+
+// Open opens (creating when needed) the database at path. Values typed by
+// users are sealed with sealer.
+func Open(path string, sealer *Sealer) (*DB, error) {
+	if sealer == nil {
+		return nil, errors.New("open store: a sealer is required")
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	bdb, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	err = bdb.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketSessions, bucketExpiry, bucketLinks, bucketPhoneLinks} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("bucket %s: %w", name, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		bdb.Close()
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	return &DB{bolt: bdb, sealer: sealer}, nil
+}
+
+// Close closes the file.
+func (db *DB) Close() error { return db.bolt.Close() }
+
+// sessionRecord is a session as stored: the session, with the answers typed
+// into its current form sealed.
+type sessionRecord struct {
+	*menus.Session
+	Sealed []byte `json:"sealed,omitempty"`
+}
+
+// Session returns the stored session, or menus.ErrNoSession.
+func (db *DB) Session(_ context.Context, id string) (*menus.Session, error) {
+	var data []byte
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketSessions).Get([]byte(id)); v != nil {
+			data = bytes.Clone(v)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read session: %w", err)
+	}
+	if data == nil {
+		return nil, menus.ErrNoSession
+	}
+	return db.decodeSession(data)
+}
+
+// decodeSession parses a record and opens its sealed answers.
+func (db *DB) decodeSession(data []byte) (*menus.Session, error) {
+	rec := sessionRecord{Session: &menus.Session{}}
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return nil, fmt.Errorf("decode session: %w", err)
+	}
+	if len(rec.Sealed) > 0 {
+		plain, err := db.sealer.Open(rec.Sealed, []byte(rec.ID))
+		if err != nil {
+			return nil, fmt.Errorf("session %s answers: %w", rec.ID, err)
+		}
+		if err := json.Unmarshal(plain, &rec.Answers); err != nil {
+			return nil, fmt.Errorf("session %s answers: %w", rec.ID, err)
+		}
+		clear(plain)
+	}
+	return rec.Session, nil
+}
+
+// encodeSession serialises a session with its answers sealed.
+func (db *DB) encodeSession(s *menus.Session) ([]byte, error) {
+	rec := sessionRecord{Session: s}
+	if len(s.Answers) > 0 {
+		plain, err := json.Marshal(s.Answers)
+		if err != nil {
+			return nil, fmt.Errorf("encode answers: %w", err)
+		}
+		rec.Sealed = db.sealer.Seal(plain, []byte(s.ID))
+		clear(plain)
+	}
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return nil, fmt.Errorf("encode session: %w", err)
+	}
+	return data, nil
+}
+
+// Commit writes a hop's session, its expiry index entry and any new link in
+// one transaction, synced to disk before it returns.
+func (db *DB) Commit(_ context.Context, c menus.Change) error {
+	data, err := db.encodeSession(c.Session)
+	if err != nil {
+		return err
+	}
+	var link []byte
+	if c.Link != nil {
+		if link, err = json.Marshal(c.Link); err != nil {
+			return fmt.Errorf("encode link: %w", err)
+		}
+	}
+	id := []byte(c.Session.ID)
+	expires := c.Session.Expires
+	err = db.bolt.Update(func(tx *bolt.Tx) error {
+		if err := putSession(tx, id, data, expires); err != nil {
+			return err
+		}
+		if link != nil {
+			return putLink(tx, c.Link, link)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("commit session %s: %w", c.Session.ID, err)
+	}
+	return nil
+}
+
+// putSession writes a session record and moves its expiry index entry.
+func putSession(tx *bolt.Tx, id, data []byte, expires time.Time) error {
+	sessions, expiry := tx.Bucket(bucketSessions), tx.Bucket(bucketExpiry)
+	if old := sessions.Get(id); old != nil {
+		var prev struct {
+			Expires time.Time `json:"expires"`
+		}
+		if err := json.Unmarshal(old, &prev); err == nil {
+			if err := expiry.Delete(expiryKey(prev.Expires, id)); err != nil {
+				return err
+			}
+		}
+	}
+	if err := sessions.Put(id, data); err != nil {
+		return err
+	}
+	return expiry.Put(expiryKey(expires, id), nil)
+}
+
+// putLink writes a link and its phone index entry.
+func putLink(tx *bolt.Tx, l *menus.Link, data []byte) error {
+	if err := tx.Bucket(bucketLinks).Put([]byte(l.AccountID), data); err != nil {
+		return err
+	}
+	return tx.Bucket(bucketPhoneLinks).Put(phoneKey(l.Phone, l.AccountID), nil)
+}
+
+// Link returns the link of a Mono account id, or false.
+func (db *DB) Link(_ context.Context, accountID string) (*menus.Link, bool, error) {
+	var l *menus.Link
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketLinks).Get([]byte(accountID))
+		if v == nil {
+			return nil
+		}
+		l = new(menus.Link)
+		return json.Unmarshal(v, l)
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("read link: %w", err)
+	}
+	return l, l != nil, nil
+}
+
+// LinksByPhone returns the links made from one phone number.
+func (db *DB) LinksByPhone(_ context.Context, phone string) ([]menus.Link, error) {
+	var out []menus.Link
+	prefix := phoneKey(phone, "")
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		links := tx.Bucket(bucketLinks)
+		c := tx.Bucket(bucketPhoneLinks).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			v := links.Get(k[len(prefix):])
+			if v == nil {
+				continue
+			}
+			var l menus.Link
+			if err := json.Unmarshal(v, &l); err != nil {
+				return err
+			}
+			out = append(out, l)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read links of phone: %w", err)
+	}
+	return out, nil
+}
+
+// expiryKey orders index entries by expiry time: big-endian nanoseconds,
+// then the session id.
+func expiryKey(t time.Time, id []byte) []byte {
+	k := make([]byte, 8, 8+len(id))
+	binary.BigEndian.PutUint64(k, uint64(t.UnixNano()))
+	return append(k, id...)
+}
+
+// phoneKey indexes links by phone.
+func phoneKey(phone, accountID string) []byte {
+	return []byte(phone + "\x00" + accountID)
+}
