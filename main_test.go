@@ -1,0 +1,453 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ussdlink/ussdlink/menus"
+)
+
+// syncBuffer collects log output from concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startGateway runs the real wiring on a temp dir and a free port, with the
+// embedded sandbox, and stops it when the test ends.
+func startGateway(t *testing.T, configure func(*Config)) (*Main, *syncBuffer) {
+	t.Helper()
+	logs := &syncBuffer{}
+	m := NewMain(logs)
+	m.Config.HTTP.Addr = "127.0.0.1:0"
+	m.Config.Store.Path = filepath.Join(t.TempDir(), "data", "ussdlink.db")
+	m.Config.Log = LogConfig{Level: "debug", Format: "json"}
+	if configure != nil {
+		configure(&m.Config)
+	}
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := m.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return m, logs
+}
+
+// handset dials the gateway over Africa's Talking's dialect as a phone
+// would, keeping the cumulative transcript.
+type handset struct {
+	t          *testing.T
+	url        string
+	phone      string
+	session    string
+	transcript string
+	hops       int
+	limit      int
+	screen     string // the last screen's text, after CON/END
+	ended      bool
+}
+
+var sessionSeq struct {
+	sync.Mutex
+	n int
+}
+
+func newHandset(t *testing.T, m *Main, phone string) *handset {
+	sessionSeq.Lock()
+	sessionSeq.n++
+	id := fmt.Sprintf("ATUid_test_%d_%d", time.Now().UnixNano(), sessionSeq.n)
+	sessionSeq.Unlock()
+	return &handset{t: t, url: m.URL(), phone: phone, session: id, limit: m.Config.USSD.ScreenLimit}
+}
+
+// post sends the current transcript and records the screen.
+func (h *handset) post() string {
+	h.t.Helper()
+	form := url.Values{
+		"sessionId":   {h.session},
+		"serviceCode": {"*384*123#"},
+		"phoneNumber": {h.phone},
+		"networkCode": {"62130"},
+		"text":        {h.transcript},
+	}
+	resp, err := http.PostForm(h.url+"/ussd/africastalking", form)
+	if err != nil {
+		h.t.Fatalf("hop %d: %v", h.hops, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		h.t.Fatalf("hop %d: status %d: %s", h.hops, resp.StatusCode, body)
+	}
+	kind, text, ok := strings.Cut(string(body), " ")
+	if !ok || (kind != "CON" && kind != "END") {
+		h.t.Fatalf("hop %d: reply %q does not start with CON or END", h.hops, body)
+	}
+	if n := menus.Units(text); n > h.limit {
+		h.t.Errorf("hop %d: screen is %d units, over the %d budget:\n%s", h.hops, n, h.limit, text)
+	}
+	h.ended = kind == "END"
+	h.screen = text
+	h.hops++
+	return text
+}
+
+// dial starts the session.
+func (h *handset) dial() string {
+	h.t.Helper()
+	return h.post()
+}
+
+// send types one input.
+func (h *handset) send(input string) string {
+	h.t.Helper()
+	if h.ended {
+		h.t.Fatalf("send %q after the session ended", input)
+	}
+	if h.hops == 1 {
+		h.transcript = input
+	} else {
+		h.transcript += "*" + input
+	}
+	return h.post()
+}
+
+var optionLine = regexp.MustCompile(`^(\d+)\. (.*)$`)
+
+// option returns the number of the option on screen whose label contains
+// label, or "" when none does.
+func (h *handset) option(label string) string {
+	for _, line := range strings.Split(h.screen, "\n") {
+		if m := optionLine.FindStringSubmatch(line); m != nil && strings.Contains(m[2], label) {
+			return m[1]
+		}
+	}
+	return ""
+}
+
+// choose picks the option labelled label on the current screen.
+func (h *handset) choose(label string) string {
+	h.t.Helper()
+	n := h.option(label)
+	if n == "" {
+		h.t.Fatalf("no option %q on screen:\n%s", label, h.screen)
+	}
+	return h.send(n)
+}
+
+// expect checks that the current screen contains each of want.
+func (h *handset) expect(want ...string) {
+	h.t.Helper()
+	for _, w := range want {
+		if !strings.Contains(h.screen, w) {
+			h.t.Fatalf("screen lacks %q:\n%s", w, h.screen)
+		}
+	}
+}
+
+// A step is one thing the handset does in a walk: choose an option by its
+// label, or type a value; then what the next screen must show.
+type step struct {
+	choose string
+	typed  string
+	want   []string
+	end    bool
+}
+
+func TestLinkFlowsEndToEnd(t *testing.T) {
+	m, logs := startGateway(t, nil)
+	cases := []struct {
+		name    string
+		phone   string
+		steps   []step
+		masked  string
+		secrets []string
+	}{
+		{
+			name:  "direct success links on the first login",
+			phone: "+2348030000001",
+			steps: []step{
+				{choose: "GTBank", want: []string{"Log in to GTBank", "UserID or Account Number"}},
+				{typed: "user_good", want: []string{"Password"}},
+				{typed: "pass_good", want: []string{"GTBank", "****"}, end: true},
+			},
+			secrets: []string{"pass_good"},
+		},
+		{
+			name:  "several accounts ask which one to link",
+			phone: "+2348030000002",
+			steps: []step{
+				{choose: "GTBank"},
+				{typed: "user_multi"},
+				{typed: "pass_good", want: []string{"Choose the account", "NGN", "USD", "****"}},
+				{choose: "USD", want: []string{"GTBank", "****"}, end: true},
+			},
+			secrets: []string{"pass_good"},
+		},
+		{
+			name:  "security question is asked and answered",
+			phone: "+2348030000003",
+			steps: []step{
+				{choose: "GTBank"},
+				{typed: "user_question"},
+				{typed: "pass_good", want: []string{"Security Question", "Which city were you born in?"}},
+				{typed: "lagos", want: []string{"is linked"}, end: true},
+			},
+			secrets: []string{"pass_good", "lagos"},
+		},
+		{
+			name:  "OTP is asked and accepted",
+			phone: "+2348030000004",
+			steps: []step{
+				{choose: "GTBank"},
+				{typed: "user_otp"},
+				{typed: "pass_good", want: []string{"OTP"}},
+				{typed: "123456", want: []string{"is linked"}, end: true},
+			},
+			secrets: []string{"pass_good", "123456"},
+		},
+		{
+			name:  "OTP then account choice are both handled",
+			phone: "+2348030000005",
+			steps: []step{
+				{choose: "GTBank"},
+				{typed: "user_mfa"},
+				{typed: "pass_good", want: []string{"OTP"}},
+				{typed: "123456", want: []string{"Choose the account"}},
+				{choose: "****", want: []string{"is linked"}, end: true},
+			},
+			secrets: []string{"pass_good", "123456"},
+		},
+		{
+			name:  "a three-field form asks each field in turn",
+			phone: "+2348030000006",
+			steps: []step{
+				{typed: "stanbic", want: []string{"Stanbic"}},
+				{choose: "Stanbic", want: []string{"UserID"}},
+				{typed: "user_good", want: []string{"Password"}},
+				{typed: "pass_good", want: []string{"PIN"}},
+				{typed: "1234", want: []string{"Stanbic IBTC", "is linked"}, end: true},
+			},
+			secrets: []string{"pass_good"},
+		},
+		{
+			name:  "a wrong password can be corrected in the same session",
+			phone: "+2348030000007",
+			steps: []step{
+				{choose: "GTBank"},
+				{typed: "user_good"},
+				{typed: "wrong-pass", want: []string{"Login failed", "UserID or Account Number"}},
+				{typed: "user_good", want: []string{"Password"}},
+				{typed: "pass_good", want: []string{"is linked"}, end: true},
+			},
+			secrets: []string{"pass_good", "wrong-pass"},
+		},
+		{
+			name:  "a password containing star hash and space reaches the bank intact",
+			phone: "+2348030000008",
+			steps: []step{
+				{choose: "GTBank"},
+				{typed: "user_star"},
+				{typed: "p*ss #good", want: []string{"is linked"}, end: true},
+			},
+			secrets: []string{"p*ss #good"},
+		},
+		{
+			name:  "a bank on the second page is reached with 98",
+			phone: "+2348030000009",
+			steps: []step{
+				{typed: "98", want: []string{"0 Back"}},
+				{choose: "Union Bank", want: []string{"Union Bank"}},
+				{typed: "user_good"},
+				{typed: "pass_good", want: []string{"Union Bank", "is linked"}, end: true},
+			},
+		},
+		{
+			name:  "typed letters filter the bank list",
+			phone: "+2348030000010",
+			steps: []step{
+				{typed: "zen", want: []string{"ZEN", "Zenith Bank"}},
+				{choose: "Zenith", want: []string{"Internet Banking", "Mobile Banking"}},
+				{choose: "Mobile", want: []string{"Phone"}},
+				{typed: "user_good", want: []string{"PIN"}},
+				{typed: "1234", want: []string{"Zenith Bank", "is linked"}, end: true},
+			},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHandset(t, m, tc.phone)
+			h.dial()
+			h.expect("Choose bank", "98 More", "0 Exit")
+			for i, s := range tc.steps {
+				if s.choose != "" {
+					h.choose(s.choose)
+				} else {
+					h.send(s.typed)
+				}
+				h.expect(s.want...)
+				if h.ended != s.end {
+					t.Fatalf("step %d: ended = %v, want %v; screen:\n%s", i, h.ended, s.end, h.screen)
+				}
+			}
+			links, err := m.db.LinksByPhone(context.Background(), tc.phone)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(links) != 1 {
+				t.Fatalf("links of %s = %d, want 1", tc.phone, len(links))
+			}
+			l := links[0]
+			if l.AccountID == "" || l.Institution == "" || !strings.HasPrefix(l.Masked, "****") || l.Linked.IsZero() {
+				t.Errorf("link is incomplete: %+v", l)
+			}
+			if !strings.Contains(h.screen, l.Masked) {
+				t.Errorf("success screen %q does not show %s", h.screen, l.Masked)
+			}
+		})
+	}
+	out := logs.String()
+	for _, tc := range cases {
+		for _, s := range tc.secrets {
+			if strings.Contains(out, s) {
+				t.Errorf("logs contain the secret %q", s)
+			}
+		}
+	}
+}
+
+func TestRefusalsAndExits(t *testing.T) {
+	m, _ := startGateway(t, nil)
+	cases := []struct {
+		name  string
+		steps []step
+	}{
+		{
+			name: "0 on the bank list ends politely",
+			steps: []step{
+				{typed: "0", want: []string{"Goodbye"}, end: true},
+			},
+		},
+		{
+			name: "0 at a credential prompt ends politely",
+			steps: []step{
+				{choose: "GTBank"},
+				{typed: "user_good"},
+				{typed: "0", want: []string{"Goodbye"}, end: true},
+			},
+		},
+		{
+			name: "an invalid choice re-shows the list with a reason",
+			steps: []step{
+				{typed: "77", want: []string{"Invalid choice", "Choose bank", "1. GTBank"}},
+				{choose: "GTBank", want: []string{"Log in to GTBank"}},
+			},
+		},
+		{
+			name: "letters matching no bank re-show the list with a reason",
+			steps: []step{
+				{typed: "qqq", want: []string{"No bank matches", "1. GTBank"}},
+			},
+		},
+		{
+			name: "0 on a filtered list returns to the full list",
+			steps: []step{
+				{typed: "zen", want: []string{"Zenith"}},
+				{typed: "0", want: []string{"Choose bank", "1. GTBank"}},
+			},
+		},
+		{
+			name: "0 on page two goes back to page one",
+			steps: []step{
+				{typed: "98"},
+				{typed: "0", want: []string{"1. GTBank", "0 Exit"}},
+			},
+		},
+		{
+			name: "three refused logins end the session",
+			steps: []step{
+				{choose: "GTBank"},
+				{typed: "user_good"},
+				{typed: "bad1", want: []string{"Login failed"}},
+				{typed: "user_good"},
+				{typed: "bad2", want: []string{"Login failed"}},
+				{typed: "user_good"},
+				{typed: "bad3", want: []string{"Too many failed attempts"}, end: true},
+			},
+		},
+		{
+			name: "a refused OTP can be typed again",
+			steps: []step{
+				{choose: "GTBank"},
+				{typed: "user_otp"},
+				{typed: "pass_good", want: []string{"OTP"}},
+				{typed: "000000", want: []string{"Not accepted", "OTP"}},
+				{typed: "123456", want: []string{"is linked"}, end: true},
+			},
+		},
+		{
+			name: "a bank that refuses whatever is typed ends politely after three tries",
+			steps: []step{
+				{choose: "GTBank"},
+				{typed: "user_locked"},
+				{typed: "pass_good", want: []string{"Login failed"}},
+				{typed: "user_locked"},
+				{typed: "pass_good"},
+				{typed: "user_locked"},
+				{typed: "pass_good", want: []string{"Too many failed attempts"}, end: true},
+			},
+		},
+		{
+			name: "a numeric field refuses letters",
+			steps: []step{
+				{choose: "Access Bank"},
+				{choose: "Mobile"},
+				{typed: "user_good"},
+				{typed: "12ab", want: []string{"Digits only", "PIN"}},
+				{typed: "1234", want: []string{"is linked"}, end: true},
+			},
+		},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHandset(t, m, fmt.Sprintf("+23480310000%02d", i))
+			h.dial()
+			for j, s := range tc.steps {
+				if s.choose != "" {
+					h.choose(s.choose)
+				} else {
+					h.send(s.typed)
+				}
+				h.expect(s.want...)
+				if h.ended != s.end {
+					t.Fatalf("step %d: ended = %v, want %v; screen:\n%s", j, h.ended, s.end, h.screen)
+				}
+			}
+		})
+	}
+}
