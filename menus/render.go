@@ -34,6 +34,9 @@ func (t *turn) screen() Screen {
 		banks, _ := t.e.banks.get(t.ctx, t.e.mono, t.now)
 		shown := filterBanks(banks, s.Filter)
 		sc.Title = textChooseBank
+		if s.List.Offset > 0 {
+			sc.Title = textMoreBanks
+		}
 		if s.Filter != "" {
 			sc.Title = textMatching(s.Filter)
 			sc.Back = true

@@ -9,6 +9,7 @@ import (
 // place and stays within GSM-7.
 const (
 	textChooseBank      = "Link your bank. Choose bank or type its name:"
+	textMoreBanks       = "Choose bank:"
 	textChooseMethod    = "How do you log in?"
 	textChooseAccount   = "Choose the account to link:"
 	textInvalidChoice   = "Invalid choice. Try again."

@@ -177,12 +177,24 @@ func putSession(tx *bolt.Tx, id, data []byte, expires time.Time) error {
 	return expiry.Put(expiryKey(expires, id), nil)
 }
 
-// putLink writes a link and its phone index entry.
+// putLink writes a link and its phone index entry, dropping the entry of
+// the phone the account was linked from before, if that was another one.
 func putLink(tx *bolt.Tx, l *menus.Link, data []byte) error {
-	if err := tx.Bucket(bucketLinks).Put([]byte(l.AccountID), data); err != nil {
+	links, phones := tx.Bucket(bucketLinks), tx.Bucket(bucketPhoneLinks)
+	if old := links.Get([]byte(l.AccountID)); old != nil {
+		var prev struct {
+			Phone string `json:"phone"`
+		}
+		if err := json.Unmarshal(old, &prev); err == nil && prev.Phone != l.Phone {
+			if err := phones.Delete(phoneKey(prev.Phone, l.AccountID)); err != nil {
+				return err
+			}
+		}
+	}
+	if err := links.Put([]byte(l.AccountID), data); err != nil {
 		return err
 	}
-	return tx.Bucket(bucketPhoneLinks).Put(phoneKey(l.Phone, l.AccountID), nil)
+	return phones.Put(phoneKey(l.Phone, l.AccountID), nil)
 }
 
 // Link returns the link of a Mono account id, or false.

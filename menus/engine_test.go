@@ -1,0 +1,291 @@
+package menus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/ussdlink/ussdlink/mono"
+	"github.com/ussdlink/ussdlink/mono/sandbox"
+)
+
+// memStore is a Store kept in memory, round-tripping sessions through JSON
+// as a real store would, so state that does not survive serialisation shows.
+type memStore struct {
+	mu       sync.Mutex
+	sessions map[string][]byte
+	answers  map[string]map[string]string
+	links    []Link
+	commits  int
+}
+
+func newMemStore() *memStore {
+	return &memStore{sessions: map[string][]byte{}, answers: map[string]map[string]string{}}
+}
+
+func (m *memStore) Session(_ context.Context, id string) (*Session, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	data, ok := m.sessions[id]
+	if !ok {
+		return nil, ErrNoSession
+	}
+	s := new(Session)
+	if err := json.Unmarshal(data, s); err != nil {
+		return nil, err
+	}
+	if a := m.answers[id]; a != nil {
+		s.Answers = make(map[string]string, len(a))
+		for k, v := range a {
+			s.Answers[k] = v
+		}
+	}
+	return s, nil
+}
+
+func (m *memStore) Commit(_ context.Context, c Change) error {
+	data, err := json.Marshal(c.Session)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sessions[c.Session.ID] = data
+	m.answers[c.Session.ID] = nil
+	if len(c.Session.Answers) > 0 {
+		m.answers[c.Session.ID] = make(map[string]string)
+		for k, v := range c.Session.Answers {
+			m.answers[c.Session.ID][k] = v
+		}
+	}
+	if c.Link != nil {
+		m.links = append(m.links, *c.Link)
+	}
+	m.commits++
+	return nil
+}
+
+// fakeClock is a settable clock.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+type rig struct {
+	engine *Engine
+	store  *memStore
+	sb     *sandbox.Sandbox
+	clock  *fakeClock
+}
+
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	sb := sandbox.New(sandbox.Options{SecretKey: "test_sk_rig"})
+	srv := httptest.NewServer(sb)
+	t.Cleanup(srv.Close)
+	client := mono.NewClient("test_sk_rig", mono.WithBaseURL(srv.URL), mono.WithAppID("app"), mono.WithRetry(1, 0))
+	st := newMemStore()
+	clock := &fakeClock{now: time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)}
+	e := NewEngine(Config{TranscriptKey: []byte("k")}, st, client, clock.Now, zerolog.Nop())
+	return &rig{engine: e, store: st, sb: sb, clock: clock}
+}
+
+// at sends one Africa's Talking style hop with the whole transcript.
+func (r *rig) at(t *testing.T, session, phone, transcript string) (Reply, error) {
+	t.Helper()
+	return r.engine.Handle(context.Background(), Hop{
+		SessionID: session, Phone: phone, ServiceCode: "*384*123#",
+		Transcript: transcript, Cumulative: true,
+	})
+}
+
+func (r *rig) must(t *testing.T, session, phone, transcript string) Reply {
+	t.Helper()
+	rep, err := r.at(t, session, phone, transcript)
+	if err != nil {
+		t.Fatalf("hop %q: %v", transcript, err)
+	}
+	return rep
+}
+
+func TestCallbackKeysNameRealEventsAndStates(t *testing.T) {
+	known := map[string]bool{"state": true, "event": true}
+	for _, e := range transitions {
+		known[e.Name] = true
+		known[e.Dst] = true
+		for _, s := range e.Src {
+			known[s] = true
+		}
+	}
+	for key := range callbacks {
+		target := key
+		for _, p := range []string{"before_", "after_", "enter_", "leave_"} {
+			target = strings.TrimPrefix(target, p)
+		}
+		if !known[target] {
+			t.Errorf("callback %q names no event or state: looplab would ignore it", key)
+		}
+	}
+}
+
+func TestEveryNonFinalStateCanEnd(t *testing.T) {
+	for _, state := range []string{StateBanks, StateMethods, StateCredentials, StateAccounts, StateChallenge} {
+		if !newMachine(state).Can(EventEnd) {
+			t.Errorf("state %s cannot end", state)
+		}
+	}
+	for _, state := range []string{StateLinked, StateEnded} {
+		if newMachine(state).Can(EventEnd) {
+			t.Errorf("final state %s accepts another end", state)
+		}
+	}
+}
+
+func TestRepeatedHopReplaysReplyWithoutCallingMono(t *testing.T) {
+	r := newRig(t)
+	r.must(t, "s1", "+234801", "")
+	r.must(t, "s1", "+234801", "1")
+	r.must(t, "s1", "+234801", "1*user_good")
+	first := r.must(t, "s1", "+234801", "1*user_good*pass_good")
+	logins, commits := r.sb.Calls("login"), r.store.commits
+	again := r.must(t, "s1", "+234801", "1*user_good*pass_good")
+	if got, want := again, first; got != want {
+		t.Errorf("repeat reply = %+v, want %+v", got, want)
+	}
+	if got := r.sb.Calls("login"); got != logins {
+		t.Errorf("repeat made %d more logins", got-logins)
+	}
+	if r.store.commits != commits {
+		t.Errorf("repeat committed state")
+	}
+	if !first.End || !strings.Contains(first.Text, "is linked") {
+		t.Errorf("flow did not link: %+v", first)
+	}
+}
+
+func TestHostileHopsAreRefusedAndChangeNothing(t *testing.T) {
+	cases := []struct {
+		name       string
+		phone      string
+		transcript string
+	}{
+		{name: "a transcript that does not extend the previous one", phone: "+234801", transcript: "2*x"},
+		{name: "a shorter transcript", phone: "+234801", transcript: ""},
+		{name: "a phone number that changes within the session", phone: "+234999", transcript: "1*user_good"},
+		{name: "invalid UTF-8", phone: "+234801", transcript: "1*\xff\xfe"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t)
+			r.must(t, "s1", "+234801", "")
+			want := r.must(t, "s1", "+234801", "1")
+			before := string(r.store.sessions["s1"])
+			_, err := r.at(t, "s1", tc.phone, tc.transcript)
+			var he *HopError
+			if !errors.As(err, &he) {
+				t.Fatalf("err = %v, want a HopError", err)
+			}
+			if string(r.store.sessions["s1"]) != before {
+				t.Errorf("stored session changed")
+			}
+			if got := r.must(t, "s1", "+234801", "1"); got != want {
+				t.Errorf("session no longer replays its last reply: %+v", got)
+			}
+		})
+	}
+}
+
+func TestMissingIdsAreRefused(t *testing.T) {
+	r := newRig(t)
+	for _, hop := range []Hop{
+		{Phone: "+234801", Cumulative: true},
+		{SessionID: "s", Cumulative: true},
+		{SessionID: strings.Repeat("s", 200), Phone: "+234801", Cumulative: true},
+	} {
+		if _, err := r.engine.Handle(context.Background(), hop); !errors.As(err, new(*HopError)) {
+			t.Errorf("hop %+v: err = %v, want HopError", hop, err)
+		}
+	}
+}
+
+func TestIdleSessionExpires(t *testing.T) {
+	r := newRig(t)
+	r.must(t, "s1", "+234801", "")
+	r.must(t, "s1", "+234801", "1")
+	r.clock.Advance(181 * time.Second)
+	got := r.must(t, "s1", "+234801", "1*user_good")
+	if !got.End || got.Text != textExpired {
+		t.Errorf("reply after the TTL = %+v, want the expiry END", got)
+	}
+	if r.sb.Calls("login") != 0 {
+		t.Errorf("an expired session reached Mono")
+	}
+}
+
+func TestEndedSessionSaysSoWithoutChange(t *testing.T) {
+	r := newRig(t)
+	r.must(t, "s1", "+234801", "")
+	r.must(t, "s1", "+234801", "0")
+	commits := r.store.commits
+	got := r.must(t, "s1", "+234801", "0*1")
+	if !got.End || got.Text != textSessionOver {
+		t.Errorf("reply = %+v", got)
+	}
+	if r.store.commits != commits {
+		t.Errorf("a hop after the end committed state")
+	}
+}
+
+func TestAnswersAreErasedOnceMonoHasUsedThem(t *testing.T) {
+	r := newRig(t)
+	r.must(t, "s1", "+234801", "")
+	r.must(t, "s1", "+234801", "1")
+	r.must(t, "s1", "+234801", "1*user_otp")
+	if a := r.store.answers["s1"]; a["username"] != "user_otp" {
+		t.Fatalf("answers between screens = %v, want the user name held", a)
+	}
+	r.must(t, "s1", "+234801", "1*user_otp*pass_good")
+	if a := r.store.answers["s1"]; len(a) != 0 {
+		t.Errorf("answers after login = %v, want none", a)
+	}
+	r.must(t, "s1", "+234801", "1*user_otp*pass_good*123456")
+	if a := r.store.answers["s1"]; len(a) != 0 {
+		t.Errorf("answers after commit = %v, want none", a)
+	}
+}
+
+func TestRefusedLoginOpensANewMonoSession(t *testing.T) {
+	r := newRig(t)
+	r.must(t, "s1", "+234801", "")
+	r.must(t, "s1", "+234801", "1")
+	r.must(t, "s1", "+234801", "1*user_good")
+	r.must(t, "s1", "+234801", "1*user_good*bad")
+	// The refused login dropped Mono's session; the next login opens another.
+	r.must(t, "s1", "+234801", "1*user_good*bad*user_good")
+	got := r.must(t, "s1", "+234801", "1*user_good*bad*user_good*pass_good")
+	if !strings.Contains(got.Text, "is linked") {
+		t.Fatalf("reply = %+v", got)
+	}
+	if n := r.sb.Calls("session"); n != 2 {
+		t.Errorf("mono sessions created = %d, want 2", n)
+	}
+}
