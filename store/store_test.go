@@ -214,18 +214,27 @@ func TestCommitThenSessionRoundTripsEveryField(t *testing.T) {
 // encodings lists the forms a leaked value could take in the file.
 func encodings(s string) map[string][]byte {
 	js, _ := json.Marshal(s)
-	return map[string][]byte{
+	out := map[string][]byte{
 		"plain":         []byte(s),
 		"json":          js[1 : len(js)-1],
 		"json quoted":   js,
 		"url query":     []byte(url.QueryEscape(s)),
-		"base64":        []byte(base64.StdEncoding.EncodeToString([]byte(s))),
-		"base64 raw":    []byte(base64.RawStdEncoding.EncodeToString([]byte(s))),
-		"base64 url":    []byte(base64.RawURLEncoding.EncodeToString([]byte(s))),
 		"hex":           []byte(hex.EncodeToString([]byte(s))),
 		"utf-16le-ish":  utf16le(s),
 		"json html-off": jsonNoHTML(s),
 	}
+	// Inside a larger base64 text (a []byte field holding JSON, say) the
+	// value's encoding depends on where it falls in a 3-byte group: check
+	// the characters it alone determines at each of the three alignments.
+	for shift := 0; shift < 3; shift++ {
+		for name, enc := range map[string]*base64.Encoding{"base64": base64.StdEncoding, "base64 url": base64.URLEncoding} {
+			data := append(make([]byte, shift), s...)
+			text := enc.EncodeToString(data)
+			from, to := (shift+2)/3*4, len(data)/3*4
+			out[fmt.Sprintf("%s at offset %d", name, shift)] = []byte(text[from:to])
+		}
+	}
+	return out
 }
 
 func utf16le(s string) []byte {
