@@ -81,7 +81,8 @@ func humanize(name string) string {
 	if s == "" {
 		return "Value"
 	}
-	return strings.ToUpper(s[:1]) + s[1:]
+	_, size := utf8.DecodeRuneInString(s) // the whole first letter, not its first byte
+	return strings.ToUpper(s[:size]) + s[size:]
 }
 
 // isDigits reports whether s is one or more ASCII digits.

@@ -41,18 +41,19 @@ func (s Screen) Render(limit int) Page {
 	if limit < 20 {
 		limit = 20
 	}
-	header := make([]string, 0, 3)
-	for _, t := range []string{s.Notice, s.Title, s.Prompt} {
-		if t = strings.TrimSpace(Transliterate(t)); t != "" {
-			header = append(header, t)
-		}
+	if s.Offset < 0 {
+		s.Offset = 0 // a corrupt offset shows the first page rather than panicking
 	}
 	if len(s.Items) == 0 || s.Offset >= len(s.Items) {
-		lines := header
-		if s.Exit && !s.End {
-			lines = append(lines, InputBack+" Exit")
+		if !s.Exit || s.End {
+			return Page{Text: s.header(limit), End: s.End}
 		}
-		return Page{Text: fit(lines, limit), End: s.End}
+		// "0 Exit" is how a prompt is left: the header is shortened, never it.
+		exit := InputBack + " Exit"
+		if head := s.header(limit - Units(exit) - 1); head != "" {
+			exit = head + "\n" + exit
+		}
+		return Page{Text: exit}
 	}
 
 	nav := InputBack + " Exit"
@@ -60,8 +61,12 @@ func (s Screen) Render(limit int) Page {
 		nav = InputBack + " Back"
 	}
 	more := InputMore + " More"
-	// The header may use at most half the budget, so options always fit.
-	head := fit(header, limit/2)
+	// The header may use at most half the budget, and must leave room for the
+	// first option's number and one character of it (two units, should that be
+	// an extension character), "98 More", the navigation and three newlines,
+	// so options always fit.
+	room := len("1. ") + 2 + 1 + Units(more) + 1 + Units(nav) + 1
+	head := s.header(min(limit/2, limit-room))
 	for {
 		used := Units(head) + 1 + Units(nav)
 		if head == "" {
@@ -70,7 +75,7 @@ func (s Screen) Render(limit int) Page {
 		var lines []string
 		for i := s.Offset; i < len(s.Items); i++ {
 			n := len(lines) + 1
-			label := strconv.Itoa(n) + ". " + strings.TrimSpace(Transliterate(s.Items[i]))
+			label := strconv.Itoa(n) + ". " + oneLine(s.Items[i])
 			cost := Units(label) + 1
 			reserve := 0
 			if i < len(s.Items)-1 {
@@ -104,13 +109,39 @@ func (s Screen) Render(limit int) Page {
 	}
 }
 
-// fit joins lines and shortens the result to limit units, dropping whole
-// lines from the end first (the notice and title matter more than a footer),
-// then cutting the last line kept.
-func fit(lines []string, limit int) string {
-	text := strings.Join(lines, "\n")
-	if Units(text) <= limit {
-		return text
+// header returns the notice, title and prompt within budget units. When they
+// do not all fit, the title goes first, then the notice: what to type
+// matters most, then why the screen is shown again.
+func (s Screen) header(budget int) string {
+	notice, title, prompt := oneLine(s.Notice), oneLine(s.Title), oneLine(s.Prompt)
+	tries := [][]string{{notice, title, prompt}}
+	if prompt != "" {
+		tries = append(tries, []string{notice, prompt}, []string{prompt})
 	}
-	return strings.TrimRight(cut(text, limit), "\n")
+	for _, lines := range tries {
+		if text := joinLines(lines); Units(text) <= budget {
+			return text
+		}
+	}
+	if prompt != "" {
+		return cut(prompt, budget)
+	}
+	return cut(joinLines([]string{notice, title}), budget)
+}
+
+// joinLines joins the non-empty lines with newlines.
+func joinLines(lines []string) string {
+	kept := lines[:0:0]
+	for _, l := range lines {
+		if l != "" {
+			kept = append(kept, l)
+		}
+	}
+	return strings.Join(kept, "\n")
+}
+
+// oneLine transliterates text from Mono to GSM-7 on a single line, so a
+// stray newline in a bank name cannot forge a line such as "98 More".
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(Transliterate(s)), " ")
 }

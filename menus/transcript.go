@@ -36,7 +36,7 @@ func (m marker) mark(transcript string) Mark {
 func (m marker) next(prev Mark, transcript string) (input string, repeat bool, err error) {
 	n := prev.Len
 	switch {
-	case len(transcript) < n:
+	case n < 0 || len(transcript) < n: // n < 0: a corrupt Mark, refused rather than a panic
 		return "", false, ErrNotExtension
 	case len(transcript) == n:
 		if hmac.Equal(m.mark(transcript).Sum, prev.Sum) {
