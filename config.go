@@ -42,6 +42,17 @@ type USSDConfig struct {
 	ScreenLimit int      `toml:"screen-limit"`
 	SessionTTL  Duration `toml:"session-ttl"`
 	MaxTries    int      `toml:"max-tries"`
+	// HopBudget is the most a reply may take; Mono work past it continues
+	// in the background behind a "please wait" screen.
+	HopBudget Duration `toml:"hop-budget"`
+	// ResumeWindow is how long after a dropped session the same phone is
+	// offered to continue it.
+	ResumeWindow Duration `toml:"resume-window"`
+	// SecretTTL is the longest typed values are kept, sealed, for a step
+	// that is retried after a restart or continued after a drop.
+	SecretTTL Duration `toml:"secret-ttl"`
+	// SweepInterval is how often expired sessions are deleted.
+	SweepInterval Duration `toml:"sweep-interval"`
 }
 
 // SecurityConfig holds the key that seals what users type.
@@ -79,10 +90,14 @@ func DefaultConfig() Config {
 		Store: StoreConfig{Path: "data/ussdlink.db"},
 		Mono:  MonoConfig{Timeout: Duration{20 * time.Second}},
 		USSD: USSDConfig{
-			ServiceCode: "*384*123#",
-			ScreenLimit: 160,
-			SessionTTL:  Duration{180 * time.Second},
-			MaxTries:    3,
+			ServiceCode:   "*384*123#",
+			ScreenLimit:   160,
+			SessionTTL:    Duration{180 * time.Second},
+			MaxTries:      3,
+			HopBudget:     Duration{4 * time.Second},
+			ResumeWindow:  Duration{10 * time.Minute},
+			SecretTTL:     Duration{2 * time.Minute},
+			SweepInterval: Duration{30 * time.Second},
 		},
 		Log: LogConfig{Level: "info", Format: "auto"},
 	}
@@ -120,6 +135,10 @@ func (c Config) validate() error {
 		return fmt.Errorf("config: ussd.screen-limit must be between 40 and 182, got %d", c.USSD.ScreenLimit)
 	case c.USSD.SessionTTL.Duration <= 0:
 		return fmt.Errorf("config: ussd.session-ttl must be positive")
+	case c.USSD.HopBudget.Duration < 100*time.Millisecond:
+		return fmt.Errorf("config: ussd.hop-budget must be at least 100ms")
+	case c.USSD.ResumeWindow.Duration < 0 || c.USSD.SecretTTL.Duration <= 0 || c.USSD.SweepInterval.Duration <= 0:
+		return fmt.Errorf("config: ussd.resume-window, secret-ttl and sweep-interval must be positive")
 	case c.Mono.Timeout.Duration <= 0:
 		return fmt.Errorf("config: mono.timeout must be positive")
 	case c.Store.Path == "":

@@ -74,6 +74,9 @@ type Main struct {
 
 	logOut   io.Writer
 	db       *store.DB
+	engine   *menus.Engine
+	sweeper  chan struct{} // closed to stop the sweeper
+	swept    chan struct{} // closed when the sweeper has stopped
 	app      *fiber.App
 	listener net.Listener
 	served   chan error
@@ -135,16 +138,20 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	engine := menus.NewEngine(menus.Config{
+	m.engine = menus.NewEngine(menus.Config{
 		ScreenLimit:   cfg.USSD.ScreenLimit,
 		SessionTTL:    cfg.USSD.SessionTTL.Duration,
 		MaxTries:      cfg.USSD.MaxTries,
 		TranscriptKey: sealer.Derive("transcript"),
+		HopBudget:     cfg.USSD.HopBudget.Duration,
+		ResumeWindow:  cfg.USSD.ResumeWindow.Duration,
+		SecretTTL:     cfg.USSD.SecretTTL.Duration,
 	}, m.db, client, m.Now, m.Log)
+	m.startSweeper(cfg.USSD.SweepInterval.Duration)
 
 	m.app = newApp(m.Log)
 	m.app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok") })
-	ussd.Mount(m.app, engine, m.Log, ussd.AfricasTalking{})
+	ussd.Mount(m.app, m.engine, m.Log, ussd.AfricasTalking{})
 
 	if m.listener, err = net.Listen("tcp", cfg.HTTP.Addr); err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -187,7 +194,39 @@ func (m *Main) monoClient(cfg MonoConfig) (*mono.Client, error) {
 // URL is the gateway's base URL, once Run has returned.
 func (m *Main) URL() string { return "http://" + m.listener.Addr().String() }
 
-// Close stops serving, waits for hops in flight, and closes the store.
+// startSweeper deletes expired sessions every interval, through the store's
+// expiry index, until Close.
+func (m *Main) startSweeper(every time.Duration) {
+	m.sweeper, m.swept = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(m.swept)
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-m.sweeper:
+				return
+			case <-tick.C:
+			}
+			for {
+				n, err := m.db.Sweep(context.Background(), m.Now(), 500)
+				if err != nil {
+					m.Log.Error().Err(err).Msg("sweep sessions")
+				}
+				if n > 0 {
+					m.Log.Debug().Int("sessions", n).Msg("swept expired sessions")
+				}
+				if n < 500 {
+					break
+				}
+			}
+		}
+	}()
+}
+
+// Close stops serving and waits for hops in flight, then for background
+// Mono work to settle (bounded by the Mono timeout), and closes the store
+// cleanly.
 func (m *Main) Close() error {
 	var errs []error
 	if m.app != nil {
@@ -197,6 +236,18 @@ func (m *Main) Close() error {
 				errs = append(errs, err)
 			}
 		}
+	}
+	if m.engine != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), m.Config.Mono.Timeout.Duration+5*time.Second)
+		if err := m.engine.Drain(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("drain background work: %w", err))
+		}
+		cancel()
+	}
+	if m.sweeper != nil {
+		close(m.sweeper)
+		<-m.swept
+		m.sweeper = nil
 	}
 	if m.sandbox != nil {
 		errs = append(errs, m.sandbox.Close())

@@ -20,6 +20,7 @@ import (
 // as a real store would, so state that does not survive serialisation shows.
 type memStore struct {
 	mu       sync.Mutex
+	latest   map[string]string
 	sessions map[string][]byte
 	answers  map[string]map[string]string
 	links    []Link
@@ -27,7 +28,7 @@ type memStore struct {
 }
 
 func newMemStore() *memStore {
-	return &memStore{sessions: map[string][]byte{}, answers: map[string]map[string]string{}}
+	return &memStore{latest: map[string]string{}, sessions: map[string][]byte{}, answers: map[string]map[string]string{}}
 }
 
 func (m *memStore) Session(_ context.Context, id string) (*Session, error) {
@@ -50,19 +51,35 @@ func (m *memStore) Session(_ context.Context, id string) (*Session, error) {
 	return s, nil
 }
 
-func (m *memStore) Commit(_ context.Context, c Change) error {
-	data, err := json.Marshal(c.Session)
-	if err != nil {
-		return err
+func (m *memStore) Latest(ctx context.Context, phone string) (*Session, error) {
+	m.mu.Lock()
+	id, ok := m.latest[phone]
+	m.mu.Unlock()
+	if !ok {
+		return nil, ErrNoSession
 	}
+	return m.Session(ctx, id)
+}
+
+func (m *memStore) Commit(_ context.Context, c Change) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.sessions[c.Session.ID] = data
-	m.answers[c.Session.ID] = nil
-	if len(c.Session.Answers) > 0 {
-		m.answers[c.Session.ID] = make(map[string]string)
-		for k, v := range c.Session.Answers {
-			m.answers[c.Session.ID][k] = v
+	for _, s := range []*Session{c.Retired, c.Session} {
+		if s == nil {
+			continue
+		}
+		data, err := json.Marshal(s)
+		if err != nil {
+			return err
+		}
+		m.sessions[s.ID] = data
+		m.latest[s.Phone] = s.ID
+		m.answers[s.ID] = nil
+		if len(s.Answers) > 0 {
+			m.answers[s.ID] = make(map[string]string)
+			for k, v := range s.Answers {
+				m.answers[s.ID][k] = v
+			}
 		}
 	}
 	if c.Link != nil {

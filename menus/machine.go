@@ -15,6 +15,8 @@ const (
 	StateCredentials = "credentials" // one prompt per field of the login form
 	StateAccounts    = "accounts"    // choose the account to link (101)
 	StateChallenge   = "challenge"   // OTP, security answer, token (102)
+	StateWaiting     = "waiting"     // the bank is still answering: check again
+	StateResume      = "resume"      // continue a dropped session, or start over
 	StateLinked      = "linked"      // done: the account is linked
 	StateEnded       = "ended"       // over without a link; Session.Reason says why
 )
@@ -28,6 +30,8 @@ const (
 	EventAskAccount  = "ask_account"  // Mono answered 101
 	EventAskInput    = "ask_input"    // Mono answered 102
 	EventLink        = "link"         // Mono answered 99 and the account id is known
+	EventWait        = "wait"         // Mono outlived the hop budget: work goes on in the background
+	EventStartOver   = "start_over"   // from the resume offer to the banks
 	EventEnd         = "end"          // exit, failure or expiry
 )
 
@@ -46,10 +50,12 @@ const (
 	ReasonFailed       = "failed"
 	ReasonNoBanks      = "no_banks"
 	ReasonExpired      = "expired"
+	ReasonResumed      = "resumed"   // continued by a new session
+	ReasonRestarted    = "restarted" // replaced by a new session that started over
 )
 
-// inFlow lists the states in which a bank login is under way.
-var inFlow = []string{StateCredentials, StateAccounts, StateChallenge}
+// inFlow lists the states from which Mono work is sent or its outcome shown.
+var inFlow = []string{StateCredentials, StateAccounts, StateChallenge, StateWaiting}
 
 // transitions is the one definition every session's machine is built from.
 var transitions = fsm.Events{
@@ -60,7 +66,9 @@ var transitions = fsm.Events{
 	{Name: EventAskAccount, Src: inFlow, Dst: StateAccounts},
 	{Name: EventAskInput, Src: inFlow, Dst: StateChallenge},
 	{Name: EventLink, Src: inFlow, Dst: StateLinked},
-	{Name: EventEnd, Src: []string{StateBanks, StateMethods, StateCredentials, StateAccounts, StateChallenge}, Dst: StateEnded},
+	{Name: EventWait, Src: []string{StateCredentials, StateAccounts, StateChallenge}, Dst: StateWaiting},
+	{Name: EventStartOver, Src: []string{StateResume}, Dst: StateBanks},
+	{Name: EventEnd, Src: []string{StateBanks, StateMethods, StateCredentials, StateAccounts, StateChallenge, StateWaiting, StateResume}, Dst: StateEnded},
 }
 
 // callbacks prepare the session for the screen its new state shows. Each

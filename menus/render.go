@@ -60,6 +60,16 @@ func (t *turn) screen() Screen {
 		for _, a := range s.Accounts {
 			sc.Items = append(sc.Items, accountLabel(a))
 		}
+	case StateWaiting:
+		sc.Title = textWaiting
+		sc.Items = []string{textCheckAgain}
+	case StateResume:
+		bank := ""
+		if s.Bank != nil {
+			bank = s.Bank.Name
+		}
+		sc.Title = textResume(bank)
+		sc.Items = []string{textContinue, textStartOver}
 	case StateLinked:
 		bank, masked := "", ""
 		if s.Link != nil {

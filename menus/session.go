@@ -41,6 +41,12 @@ type Session struct {
 	Chosen      *mono.Account     `json:"chosen,omitempty"`
 	Failures    int               `json:"failures,omitempty"`
 
+	AnswersAt time.Time `json:"answers_at,omitempty"` // when the first answer was typed
+	Pending   *Pending  `json:"pending,omitempty"`    // Mono work under way
+	Unseen    bool      `json:"unseen,omitempty"`     // background work settled; the next hop shows it
+	ResumeOf  string    `json:"resume_of,omitempty"`  // the dropped session offered for resuming
+	Purge     time.Time `json:"purge"`                // when the sweeper may delete the session
+
 	Reason string `json:"reason,omitempty"` // why the session ended
 	Link   *Link  `json:"link,omitempty"`
 }
@@ -105,5 +111,6 @@ type Hop struct {
 // the reply leaves.
 type Change struct {
 	Session *Session
-	Link    *Link // set when this hop linked an account
+	Link    *Link    // set when this hop linked an account
+	Retired *Session // set when this hop ended another session by resuming it
 }

@@ -26,6 +26,12 @@ const (
 	textSessionOver     = "This session has ended. Dial again to start over."
 	textExpired         = "Your session expired. Dial again to start over."
 	textBankUnavailable = "This bank is not available right now. Please choose another."
+	textWaiting         = "Your bank is still answering. This can take a moment."
+	textCheckAgain      = "Check again"
+	textNoAnswer        = "Your bank did not answer. Please try again."
+	textRetype          = "Please type your details again."
+	textContinue        = "Continue"
+	textStartOver       = "Start over"
 )
 
 // textTooLong says how long a field may be.
@@ -39,6 +45,11 @@ func textNoMatch(typed string) string {
 // textMatching titles a filtered bank list.
 func textMatching(typed string) string {
 	return fmt.Sprintf("Banks matching %q:", cut(strings.ToUpper(Transliterate(typed)), 20))
+}
+
+// textResume offers to continue a link a dropped session left unfinished.
+func textResume(bank string) string {
+	return fmt.Sprintf("You were linking your %s account.", bank)
 }
 
 // textLinked is the success screen: the bank and the masked account number.

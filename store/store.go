@@ -22,9 +22,10 @@ import (
 // Bucket names. Every bucket is created when the file is opened.
 var (
 	bucketSessions   = []byte("sessions")    // session id → record
-	bucketExpiry     = []byte("expiry")      // expires (8 bytes BE unix ns) + session id → nil
+	bucketExpiry     = []byte("expiry")      // purge time (8 bytes BE unix ns) + session id → nil
 	bucketLinks      = []byte("links")       // Mono account id → link
 	bucketPhoneLinks = []byte("phone_links") // phone + 0 + account id → nil
+	bucketPhones     = []byte("phones")      // phone → id of its latest session
 )
 
 // DB is the gateway's bbolt file.
@@ -49,7 +50,7 @@ func Open(path string, sealer *Sealer) (*DB, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	err = bdb.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketSessions, bucketExpiry, bucketLinks, bucketPhoneLinks} {
+		for _, name := range [][]byte{bucketSessions, bucketExpiry, bucketLinks, bucketPhoneLinks, bucketPhones} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("bucket %s: %w", name, err)
 			}
@@ -128,24 +129,33 @@ func (db *DB) encodeSession(s *menus.Session) ([]byte, error) {
 	return data, nil
 }
 
-// Commit writes a hop's session, its expiry index entry and any new link in
-// one transaction, synced to disk before it returns.
+// Commit writes a hop's session (and a session it retired), their expiry
+// index entries and any new link in one transaction, synced to disk before
+// it returns.
 func (db *DB) Commit(_ context.Context, c menus.Change) error {
-	data, err := db.encodeSession(c.Session)
-	if err != nil {
-		return err
+	var recs []sessionWrite
+	for _, s := range []*menus.Session{c.Retired, c.Session} {
+		if s == nil {
+			continue
+		}
+		data, err := db.encodeSession(s)
+		if err != nil {
+			return err
+		}
+		recs = append(recs, sessionWrite{id: []byte(s.ID), phone: []byte(s.Phone), data: data, purge: purgeTime(s)})
 	}
 	var link []byte
 	if c.Link != nil {
+		var err error
 		if link, err = json.Marshal(c.Link); err != nil {
 			return fmt.Errorf("encode link: %w", err)
 		}
 	}
-	id := []byte(c.Session.ID)
-	expires := c.Session.Expires
-	err = db.bolt.Update(func(tx *bolt.Tx) error {
-		if err := putSession(tx, id, data, expires); err != nil {
-			return err
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		for _, w := range recs {
+			if err := putSession(tx, w); err != nil {
+				return err
+			}
 		}
 		if link != nil {
 			return putLink(tx, c.Link, link)
@@ -158,23 +168,102 @@ func (db *DB) Commit(_ context.Context, c menus.Change) error {
 	return nil
 }
 
-// putSession writes a session record and moves its expiry index entry.
-func putSession(tx *bolt.Tx, id, data []byte, expires time.Time) error {
+// sessionWrite is one encoded session ready to be put.
+type sessionWrite struct {
+	id, phone, data []byte
+	purge           time.Time
+}
+
+// purgeTime is when a session may be swept: its purge time, or its expiry
+// for a session that has none.
+func purgeTime(s *menus.Session) time.Time {
+	if s.Purge.IsZero() {
+		return s.Expires
+	}
+	return s.Purge
+}
+
+// putSession writes a session record, moves its expiry index entry and
+// makes it its phone's latest session (the latest written wins).
+func putSession(tx *bolt.Tx, w sessionWrite) error {
 	sessions, expiry := tx.Bucket(bucketSessions), tx.Bucket(bucketExpiry)
-	if old := sessions.Get(id); old != nil {
+	if old := sessions.Get(w.id); old != nil {
 		var prev struct {
 			Expires time.Time `json:"expires"`
+			Purge   time.Time `json:"purge"`
 		}
 		if err := json.Unmarshal(old, &prev); err == nil {
-			if err := expiry.Delete(expiryKey(prev.Expires, id)); err != nil {
+			at := prev.Purge
+			if at.IsZero() {
+				at = prev.Expires
+			}
+			if err := expiry.Delete(expiryKey(at, w.id)); err != nil {
 				return err
 			}
 		}
 	}
-	if err := sessions.Put(id, data); err != nil {
+	if err := sessions.Put(w.id, w.data); err != nil {
 		return err
 	}
-	return expiry.Put(expiryKey(expires, id), nil)
+	if err := expiry.Put(expiryKey(w.purge, w.id), nil); err != nil {
+		return err
+	}
+	return tx.Bucket(bucketPhones).Put(w.phone, w.id)
+}
+
+// Latest returns the most recently written session of a phone, or
+// menus.ErrNoSession.
+func (db *DB) Latest(ctx context.Context, phone string) (*menus.Session, error) {
+	var id []byte
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		id = bytes.Clone(tx.Bucket(bucketPhones).Get([]byte(phone)))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read phone index: %w", err)
+	}
+	if id == nil {
+		return nil, menus.ErrNoSession
+	}
+	return db.Session(ctx, string(id))
+}
+
+// Sweep deletes sessions whose purge time is before now, at most max of
+// them, walking the expiry index from its oldest entry: it never scans the
+// sessions themselves. Sealed answers go with their session. It returns
+// how many sessions it deleted.
+func (db *DB) Sweep(_ context.Context, now time.Time, max int) (int, error) {
+	n := 0
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		sessions, phones := tx.Bucket(bucketSessions), tx.Bucket(bucketPhones)
+		c := tx.Bucket(bucketExpiry).Cursor()
+		limit := expiryKey(now, nil)
+		for k, _ := c.First(); k != nil && n < max && bytes.Compare(k[:8], limit) < 0; k, _ = c.First() {
+			id := k[8:]
+			if rec := sessions.Get(id); rec != nil {
+				var s struct {
+					Phone string `json:"phone"`
+				}
+				if json.Unmarshal(rec, &s) == nil && bytes.Equal(phones.Get([]byte(s.Phone)), id) {
+					if err := phones.Delete([]byte(s.Phone)); err != nil {
+						return err
+					}
+				}
+				if err := sessions.Delete(id); err != nil {
+					return err
+				}
+			}
+			if err := c.Delete(); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sweep sessions: %w", err)
+	}
+	return n, nil
 }
 
 // putLink writes a link and its phone index entry, dropping the entry of

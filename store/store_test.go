@@ -128,6 +128,11 @@ func fullSession(id string) *menus.Session {
 		Accounts:    []mono.Account{account, {AccountNumber: "9988776655", Name: "ADA OBI", Currency: "USD"}},
 		Chosen:      &account,
 		Failures:    2,
+		AnswersAt:   t0.Add(30 * time.Second),
+		Pending:     &menus.Pending{Job: "job-1", Kind: "account", Account: 1, Started: t0.Add(40 * time.Second)},
+		Unseen:      true,
+		ResumeOf:    "prev-session",
+		Purge:       t0.Add(20 * time.Minute),
 		Reason:      "linked",
 		Link:        fullLink("acc-1", "+2348030000001", id),
 	}
@@ -442,8 +447,9 @@ func TestExpiryIndexHoldsOneEntryPerSessionInTimeOrder(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "expiry.db")
 	db := openDB(t, path, newSealer(t, 0x11))
 
-	// Each session's expiry moves around over several hops; the last one
-	// counts. Ids are chosen so that id order differs from time order.
+	// Each session's purge time moves around over several hops; the last
+	// one counts. Ids are chosen so that id order differs from time order.
+	// A session without a purge time is indexed at its expiry.
 	moves := map[string][]time.Duration{
 		"a-session": {3 * time.Minute, 10 * time.Minute, 1 * time.Minute},
 		"b-session": {1 * time.Minute, 2 * time.Minute, 3 * time.Minute, 4 * time.Minute},
@@ -456,15 +462,21 @@ func TestExpiryIndexHoldsOneEntryPerSessionInTimeOrder(t *testing.T) {
 		s := fullSession(id)
 		for i, d := range ds {
 			s.Hops = i + 1
-			s.Expires = t0.Add(d)
+			s.Purge = t0.Add(d)
 			if i%2 == 1 {
-				s.Expires = s.Expires.In(time.FixedZone("WAT", 3600)) // same instant, another zone
+				s.Purge = s.Purge.In(time.FixedZone("WAT", 3600)) // same instant, another zone
+			}
+			if id == "d" && i == len(ds)-1 {
+				s.Expires, s.Purge = s.Purge, time.Time{}
 			}
 			if err := db.Commit(ctx, menus.Change{Session: s}); err != nil {
 				t.Fatalf("Commit %s: %v", id, err)
 			}
 		}
-		want[id] = s.Expires
+		want[id] = s.Purge
+		if s.Purge.IsZero() {
+			want[id] = s.Expires
+		}
 	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)

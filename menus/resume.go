@@ -1,0 +1,109 @@
+package menus
+
+import (
+	"slices"
+	"time"
+)
+
+// Inputs on the resume screen.
+const (
+	inputContinue  = "1"
+	inputStartOver = "2"
+)
+
+// resumableStates are the states in which a dropped session is worth
+// continuing: a bank was chosen and the link is under way.
+var resumableStates = []string{StateMethods, StateCredentials, StateAccounts, StateChallenge, StateWaiting}
+
+// resumable reports whether prev, the phone's latest session, can be
+// continued by a new session now: a link was under way (or a background
+// outcome is unseen) and it was last touched within the resume window.
+func (e *Engine) resumable(prev *Session, now time.Time) bool {
+	if now.Sub(prev.Updated) > e.cfg.ResumeWindow || prev.Bank == nil {
+		return false
+	}
+	if prev.Done() {
+		return prev.Unseen
+	}
+	return slices.Contains(resumableStates, prev.State)
+}
+
+// onResume handles the offer to continue an unfinished link.
+func (t *turn) onResume(input string) {
+	switch input {
+	case inputContinue, inputStartOver:
+	case InputBack:
+		t.end(ReasonExit)
+		return
+	default:
+		t.s.Notice = textInvalidChoice
+		return
+	}
+	prev := t.claim(t.s.ResumeOf)
+	t.s.ResumeOf = ""
+	if prev == nil || input == inputStartOver || !t.e.resumable(prev, t.now) {
+		if prev != nil {
+			t.retire(prev, ReasonRestarted)
+		}
+		t.s.Bank = nil
+		t.fire(EventStartOver)
+		return
+	}
+	t.inherit(prev)
+	t.retire(prev, ReasonResumed)
+}
+
+// claim locks and loads another session of the same phone, holding its lock
+// until this turn is committed, so that background work cannot settle it
+// in between. It returns nil when the session cannot be read.
+func (t *turn) claim(id string) *Session {
+	if mu := t.e.lock(id); mu != t.e.lock(t.s.ID) {
+		mu.Lock()
+		t.held = mu
+	}
+	prev, err := t.e.store.Session(t.ctx, id)
+	if err != nil {
+		t.log.Warn().Err(err).Msg("resume: previous session unavailable")
+		return nil
+	}
+	return prev
+}
+
+// inherit continues prev's conversation in this session. What was typed
+// comes along only while still within its short lifetime; a form half
+// typed with stale answers starts again from its first field.
+func (t *turn) inherit(prev *Session) {
+	s := t.s
+	s.State, s.Notice, s.List, s.Filter = prev.State, "", prev.List, prev.Filter
+	s.Bank, s.Method = prev.Bank, prev.Method
+	s.Form, s.FormKind, s.Field = prev.Form, prev.FormKind, prev.Field
+	s.Answers, s.AnswersAt = prev.Answers, prev.AnswersAt
+	s.MonoSession, s.MonoExpires = prev.MonoSession, prev.MonoExpires
+	s.Accounts, s.Chosen, s.Failures = prev.Accounts, prev.Chosen, prev.Failures
+	s.Pending, s.Unseen, s.Link, s.Reason = prev.Pending, prev.Unseen, prev.Link, prev.Reason
+	prev.Answers = nil
+	if !t.fresh() {
+		t.forget()
+		if s.Field > 0 && (s.State == StateCredentials || s.State == StateChallenge) {
+			s.Field = 0
+			s.Notice = textRetype
+		}
+	}
+	if s.Pending != nil {
+		if j := t.e.jobs.get(s.Pending.Job); j != nil {
+			j.retarget(s.ID)
+		}
+	}
+	t.log.Info().Str("from", prev.ID).Str("state", s.State).Msg("session resumed")
+}
+
+// retire ends a session that a new one resumed or replaced.
+func (t *turn) retire(prev *Session, reason string) {
+	prev.State, prev.Reason = StateEnded, reason
+	prev.Pending, prev.Unseen = nil, false
+	clear(prev.Answers)
+	prev.Answers, prev.AnswersAt = nil, time.Time{}
+	prev.Updated = t.now
+	prev.Purge = prev.Expires
+	t.retired = prev
+}

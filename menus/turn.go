@@ -1,0 +1,442 @@
+package menus
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/looplab/fsm"
+	"github.com/rs/zerolog"
+
+	"github.com/ussdlink/ussdlink/mono"
+)
+
+// turn is one hop's work on one session.
+type turn struct {
+	ctx      context.Context
+	e        *Engine
+	s        *Session
+	now      time.Time
+	deadline time.Time // Mono work not done by then continues in the background
+	log      zerolog.Logger
+
+	link    *Link       // set when this turn linked an account
+	retired *Session    // a session this turn ended by resuming or restarting it
+	held    *sync.Mutex // the retired session's lock, held until the commit
+}
+
+// change is what the turn commits.
+func (t *turn) change() Change {
+	return Change{Session: t.s, Link: t.link, Retired: t.retired}
+}
+
+// release lets go of a second session's lock, once the turn is committed.
+func (t *turn) release() {
+	if t.held != nil {
+		t.held.Unlock()
+		t.held = nil
+	}
+}
+
+// fire sends an event to the session's machine. An event the state does not
+// accept is a bug in the engine: it is logged and the session ends.
+func (t *turn) fire(event string, args ...any) {
+	m := newMachine(t.s.State)
+	err := m.Event(t.ctx, event, append([]any{t}, args...)...)
+	var none fsm.NoTransitionError
+	if err != nil && !errors.As(err, &none) {
+		t.log.Error().Err(err).Str("state", t.s.State).Str("event", event).Msg("invalid transition")
+		if event != EventEnd {
+			t.fire(EventEnd, ReasonFailed)
+		}
+	}
+}
+
+// end finishes the conversation for a reason.
+func (t *turn) end(reason string) { t.fire(EventEnd, reason) }
+
+// start shows the first screen: the banks, or the offer to continue a link
+// a dropped session left unfinished.
+func (t *turn) start() {
+	if _, err := t.e.banks.get(t.ctx, t.e.mono, t.now); err != nil {
+		t.log.Warn().Err(err).Msg("institutions unavailable")
+		if mono.KindOf(err) == mono.KindUnauthorized {
+			t.e.reportUnauthorized(err)
+		}
+		t.end(ReasonNoBanks)
+		return
+	}
+	prev, err := t.e.store.Latest(t.ctx, t.s.Phone)
+	if err == nil && prev.ID != t.s.ID && t.e.resumable(prev, t.now) {
+		t.s.State = StateResume
+		t.s.ResumeOf = prev.ID
+		t.s.Bank = prev.Bank
+	} else if err != nil && !errors.Is(err, ErrNoSession) {
+		t.log.Warn().Err(err).Msg("latest session unavailable")
+	}
+}
+
+// advance applies one input to the screen the user was shown.
+func (t *turn) advance(input string) {
+	if t.s.Unseen {
+		// The outcome of a background step has not been shown yet: this hop
+		// shows it, whatever was typed on the waiting screen.
+		t.s.Unseen = false
+		return
+	}
+	if t.s.State != StateCredentials && t.s.State != StateChallenge {
+		input = strings.TrimSpace(input)
+	}
+	switch t.s.State {
+	case StateBanks:
+		t.onBanks(input)
+	case StateMethods:
+		t.onMethods(input)
+	case StateCredentials, StateChallenge:
+		t.onField(input)
+	case StateAccounts:
+		t.onAccounts(input)
+	case StateWaiting:
+		t.onWaiting(input)
+	case StateResume:
+		t.onResume(input)
+	}
+}
+
+// forget erases everything typed into the current form.
+func (t *turn) forget() {
+	clear(t.s.Answers)
+	t.s.Answers = nil
+	t.s.AnswersAt = time.Time{}
+}
+
+// askForm starts collecting a form from its first field.
+func (t *turn) askForm(kind string, f Form) {
+	t.s.FormKind = kind
+	t.s.Form = f
+	t.s.Field = 0
+	t.forget()
+}
+
+// loginForm is the form of the chosen bank's chosen auth method.
+func (t *turn) loginForm() Form {
+	if t.s.Bank == nil {
+		return Form{}
+	}
+	for _, m := range t.s.Bank.Methods {
+		if m.Type == t.s.Method {
+			return Flatten(m.UI)
+		}
+	}
+	return Form{}
+}
+
+// pickResult says what an input did on a list screen.
+type pickResult int
+
+const (
+	picked  pickResult = iota // an option was chosen
+	paged                     // 98 or 0 moved between pages
+	leaving                   // 0 on the first page
+	typed                     // not a number: text for the screen to interpret
+	invalid                   // a number that is no option
+)
+
+// pick interprets an input on a paged list of total options.
+func (t *turn) pick(input string, total int) (int, pickResult) {
+	l := &t.s.List
+	switch input {
+	case InputMore:
+		if l.Offset+l.Shown >= total {
+			return 0, invalid
+		}
+		l.Prev = append(l.Prev, l.Offset)
+		l.Offset += l.Shown
+		return 0, paged
+	case InputBack:
+		if len(l.Prev) == 0 {
+			return 0, leaving
+		}
+		l.Offset = l.Prev[len(l.Prev)-1]
+		l.Prev = l.Prev[:len(l.Prev)-1]
+		return 0, paged
+	}
+	n, err := strconv.Atoi(input)
+	switch {
+	case err != nil && !isDigits(input):
+		return 0, typed
+	case err != nil || n < 1 || n > l.Shown || l.Offset+n-1 >= total:
+		return 0, invalid
+	}
+	return l.Offset + n - 1, picked
+}
+
+// onBanks handles the bank list: a number, paging, or letters to filter by.
+func (t *turn) onBanks(input string) {
+	banks, err := t.e.banks.get(t.ctx, t.e.mono, t.now)
+	if err != nil {
+		t.log.Warn().Err(err).Msg("institutions unavailable")
+		t.end(ReasonNoBanks)
+		return
+	}
+	shown := filterBanks(banks, t.s.Filter)
+	i, res := t.pick(input, len(shown))
+	switch res {
+	case picked:
+		t.chooseBank(shown[i])
+	case leaving:
+		if t.s.Filter != "" {
+			t.s.Filter = ""
+			t.s.List = List{}
+			return
+		}
+		t.end(ReasonExit)
+	case typed:
+		if len(filterBanks(banks, input)) == 0 {
+			t.s.Notice = textNoMatch(input)
+			return
+		}
+		t.s.Filter = input
+		t.s.List = List{}
+	case invalid:
+		t.s.Notice = textInvalidChoice
+	}
+}
+
+// chooseBank moves on from the bank list: straight to the form when the bank
+// has one auth method, to the choice of method otherwise.
+func (t *turn) chooseBank(b *Bank) {
+	switch len(b.Methods) {
+	case 0:
+		t.s.Notice = textBankUnavailable
+	case 1:
+		t.fire(EventOpenForm, b, b.Methods[0].Type)
+	default:
+		t.fire(EventChooseBank, b)
+	}
+}
+
+// onMethods handles the choice between internet and mobile banking.
+func (t *turn) onMethods(input string) {
+	methods := t.s.Bank.Methods
+	i, res := t.pick(input, len(methods))
+	switch res {
+	case picked:
+		t.fire(EventOpenForm, nil, methods[i].Type)
+	case leaving:
+		t.end(ReasonExit)
+	case typed, invalid:
+		t.s.Notice = textInvalidChoice
+	}
+}
+
+// onField takes the value of one form field; the last one sends the form.
+// The value is kept exactly as typed: it may contain "*", "#" or spaces.
+func (t *turn) onField(input string) {
+	if input == InputBack {
+		t.end(ReasonExit)
+		return
+	}
+	if t.s.Field >= len(t.s.Form.Fields) {
+		t.end(ReasonFailed)
+		return
+	}
+	field := t.s.Form.Fields[t.s.Field]
+	if reason := field.Check(input); reason != "" {
+		t.s.Notice = reason
+		return
+	}
+	if len(t.s.Answers) == 0 {
+		t.s.Answers = make(map[string]string, len(t.s.Form.Fields))
+		t.s.AnswersAt = t.now
+	}
+	t.s.Answers[field.Name] = input
+	t.s.Field++
+	if t.s.Field < len(t.s.Form.Fields) {
+		return
+	}
+	kind := workLogin
+	if t.s.FormKind == formChallenge {
+		kind = workCommit
+	}
+	t.submit(&Pending{Kind: kind})
+}
+
+// onAccounts handles the choice of account after a 101.
+func (t *turn) onAccounts(input string) {
+	i, res := t.pick(input, len(t.s.Accounts))
+	switch res {
+	case picked:
+		chosen := t.s.Accounts[i]
+		t.s.Chosen = &chosen
+		t.submit(&Pending{Kind: workAccount, Account: i})
+	case leaving:
+		t.end(ReasonExit)
+	case typed, invalid:
+		t.s.Notice = textInvalidChoice
+	}
+}
+
+// submit starts the Mono work a completed screen needs and waits for it
+// within the hop budget; past it, the user is shown the waiting screen and
+// the work goes on in the background.
+func (t *turn) submit(p *Pending) {
+	p.Started = t.now
+	t.s.Pending = p
+	j := t.e.start(t.s.ID, t.request(p))
+	p.Job = j.id
+	t.wait(j)
+}
+
+// wait takes a job's result if it comes within the hop's deadline.
+func (t *turn) wait(j *job) {
+	res, ok := j.await(t.deadline)
+	if ok {
+		t.e.jobs.remove(j.id)
+		t.apply(res)
+		return
+	}
+	if t.s.State != StateWaiting {
+		t.fire(EventWait)
+	}
+}
+
+// onWaiting handles the waiting screen: 0 leaves (a link Mono still makes
+// is kept), anything else checks on the bank again.
+func (t *turn) onWaiting(input string) {
+	if input == InputBack {
+		t.end(ReasonExit)
+		return
+	}
+	p := t.s.Pending
+	if p == nil {
+		t.end(ReasonFailed)
+		return
+	}
+	if j := t.e.jobs.get(p.Job); j != nil {
+		t.wait(j)
+		return
+	}
+	// The gateway restarted while the bank was answering: the work is lost.
+	// Run it again while what was typed is still fresh; otherwise ask again.
+	if p.Kind == workAccount || t.fresh() {
+		t.submit(&Pending{Kind: p.Kind, Account: p.Account})
+		return
+	}
+	t.s.Pending = nil
+	t.forget()
+	t.retry(p.Kind)
+	t.s.Notice = textNoAnswer
+}
+
+// fresh reports whether the sealed answers are within their lifetime.
+func (t *turn) fresh() bool {
+	return len(t.s.Answers) > 0 && t.now.Sub(t.s.AnswersAt) < t.e.cfg.SecretTTL
+}
+
+// retry shows again the screen whose answer Mono did not take.
+func (t *turn) retry(kind string) {
+	switch kind {
+	case workCommit:
+		t.fire(EventAskInput, t.s.Form)
+	case workAccount:
+		t.fire(EventAskAccount, t.s.Accounts)
+	default:
+		t.fire(EventLoginFailed)
+	}
+}
+
+// apply moves the conversation on from the result of Mono work. What was
+// typed has been used by now and is erased whatever the answer.
+func (t *turn) apply(res result) {
+	kind := workLogin
+	if t.s.Pending != nil {
+		kind = t.s.Pending.Kind
+	}
+	t.s.Pending = nil
+	t.forget()
+	t.s.MonoSession, t.s.MonoExpires = res.monoSession, res.monoExpires
+	if res.err != nil {
+		t.failed(kind, res.err)
+		return
+	}
+	t.e.unauthorized.Store(false)
+	step := res.step
+	switch step.ResponseCode {
+	case mono.CodeLinked:
+		t.fire(EventLink, t.newLink(res))
+	case mono.CodeSelectAccount:
+		if len(step.Accounts) == 0 {
+			t.log.Warn().Msg("mono offered no accounts")
+			t.end(ReasonFailed)
+			return
+		}
+		t.fire(EventAskAccount, step.Accounts)
+	case mono.CodeUserInput:
+		var form Form
+		if step.Form != nil {
+			form = Flatten(*step.Form)
+		}
+		if len(form.Fields) == 0 {
+			t.log.Warn().Msg("mono asked for input with no input fields")
+			t.end(ReasonFailed)
+			return
+		}
+		t.fire(EventAskInput, form)
+	default:
+		t.log.Warn().Int("response_code", step.ResponseCode).Msg("unexpected mono step")
+		t.end(ReasonFailed)
+	}
+}
+
+// failed decides what a failed step means for the user: try again, or an
+// END screen that says nothing of Mono's internals.
+func (t *turn) failed(kind string, err error) {
+	mk := mono.KindOf(err)
+	if mk == mono.KindUnauthorized {
+		t.e.reportUnauthorized(err)
+		t.end(ReasonUnavailable)
+		return
+	}
+	t.log.Warn().Err(err).Str("work", kind).Msg("mono step failed")
+	if mk != mono.KindRejected {
+		t.end(ReasonFailed)
+		return
+	}
+	t.s.Failures++
+	if t.s.Failures >= t.e.cfg.MaxTries {
+		t.end(ReasonTooManyTries)
+		return
+	}
+	t.retry(kind)
+	if kind != workLogin {
+		t.s.Notice = textAnswerRejected
+	}
+}
+
+// newLink records the account Mono linked.
+func (t *turn) newLink(res result) *Link {
+	l := &Link{
+		AccountID:  res.accountID,
+		Phone:      t.s.Phone,
+		AuthMethod: t.s.Method,
+		SessionID:  t.s.ID,
+		Linked:     t.now,
+	}
+	if t.s.Bank != nil {
+		l.Institution, l.Bank = t.s.Bank.ID, t.s.Bank.Name
+	}
+	if t.s.Chosen != nil {
+		l.Masked, l.Currency = mono.Mask(t.s.Chosen.AccountNumber), t.s.Chosen.Currency
+	}
+	if d := res.details; d != nil {
+		l.Masked, l.Currency = mono.Mask(d.AccountNumber), d.Currency
+		if d.AuthMethod != "" {
+			l.AuthMethod = d.AuthMethod
+		}
+	}
+	return l
+}
