@@ -66,6 +66,7 @@ type handset struct {
 	phone      string
 	session    string
 	transcript string
+	inputs     int // inputs typed so far
 	hops       int
 	limit      int
 	screen     string // the last screen's text, after CON/END
@@ -129,11 +130,12 @@ func (h *handset) send(input string) string {
 	if h.ended {
 		h.t.Fatalf("send %q after the session ended", input)
 	}
-	if h.hops == 1 {
+	if h.inputs == 0 {
 		h.transcript = input
 	} else {
 		h.transcript += "*" + input
 	}
+	h.inputs++
 	return h.post()
 }
 

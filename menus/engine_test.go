@@ -51,6 +51,39 @@ func (m *memStore) Session(_ context.Context, id string) (*Session, error) {
 	return s, nil
 }
 
+// snapshot copies the store as it is, as a killed process leaves its file.
+func (m *memStore) snapshot() *memStore {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := newMemStore()
+	for k, v := range m.sessions {
+		c.sessions[k] = append([]byte(nil), v...)
+	}
+	for k, v := range m.latest {
+		c.latest[k] = v
+	}
+	for k, v := range m.answers {
+		if v != nil {
+			c.answers[k] = make(map[string]string)
+			for a, b := range v {
+				c.answers[k][a] = b
+			}
+		}
+	}
+	c.links = append(c.links, m.links...)
+	return c
+}
+
+// stored returns the session as committed, without the engine's help.
+func (m *memStore) stored(t *testing.T, id string) *Session {
+	t.Helper()
+	s, err := m.Session(context.Background(), id)
+	if err != nil {
+		t.Fatalf("stored session %s: %v", id, err)
+	}
+	return s
+}
+
 func (m *memStore) Latest(ctx context.Context, phone string) (*Session, error) {
 	m.mu.Lock()
 	id, ok := m.latest[phone]
@@ -112,18 +145,54 @@ type rig struct {
 	store  *memStore
 	sb     *sandbox.Sandbox
 	clock  *fakeClock
+	client *mono.Client
+	cfg    Config
 }
 
-func newRig(t *testing.T) *rig {
+// rigOption adjusts a rig before its engine is built.
+type rigOption func(*Config, *sandbox.Options)
+
+// slowBank makes the sandbox's slow user take delay while a hop may wait
+// only budget.
+func slowBank(delay, budget time.Duration) rigOption {
+	return func(c *Config, o *sandbox.Options) {
+		o.SlowDelay = delay
+		c.HopBudget = budget
+	}
+}
+
+func newRig(t *testing.T, opts ...rigOption) *rig {
 	t.Helper()
-	sb := sandbox.New(sandbox.Options{SecretKey: "test_sk_rig"})
+	cfg := Config{TranscriptKey: []byte("k")}
+	sbOpts := sandbox.Options{SecretKey: "test_sk_rig"}
+	for _, o := range opts {
+		o(&cfg, &sbOpts)
+	}
+	sb := sandbox.New(sbOpts)
 	srv := httptest.NewServer(sb)
 	t.Cleanup(srv.Close)
 	client := mono.NewClient("test_sk_rig", mono.WithBaseURL(srv.URL), mono.WithAppID("app"), mono.WithRetry(1, 0))
 	st := newMemStore()
 	clock := &fakeClock{now: time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)}
-	e := NewEngine(Config{TranscriptKey: []byte("k")}, st, client, clock.Now, zerolog.Nop())
-	return &rig{engine: e, store: st, sb: sb, clock: clock}
+	r := &rig{store: st, sb: sb, clock: clock, client: client, cfg: cfg}
+	r.engine = r.restart(st)
+	return r
+}
+
+// restart builds a new engine on a store, as a restarted process would.
+func (r *rig) restart(st Store) *Engine {
+	e := NewEngine(r.cfg, st, r.client, r.clock.Now, zerolog.Nop())
+	return e
+}
+
+// drain waits for the engine's background work to settle.
+func (r *rig) drain(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.engine.Drain(ctx); err != nil {
+		t.Fatalf("drain: %v", err)
+	}
 }
 
 // at sends one Africa's Talking style hop with the whole transcript.

@@ -62,10 +62,12 @@ func (t *turn) end(reason string) { t.fire(EventEnd, reason) }
 // a dropped session left unfinished.
 func (t *turn) start() {
 	if _, err := t.e.banks.get(t.ctx, t.e.mono, t.now); err != nil {
-		t.log.Warn().Err(err).Msg("institutions unavailable")
 		if mono.KindOf(err) == mono.KindUnauthorized {
 			t.e.reportUnauthorized(err)
+			t.end(ReasonUnavailable)
+			return
 		}
+		t.log.Warn().Err(err).Msg("institutions unavailable")
 		t.end(ReasonNoBanks)
 		return
 	}

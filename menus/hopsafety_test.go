@@ -1,0 +1,270 @@
+package menus
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/ussdlink/ussdlink/mono"
+)
+
+func TestConcurrentDuplicateHopsMakeOneTransition(t *testing.T) {
+	r := newRig(t)
+	r.must(t, "s1", "+234801", "")
+	r.must(t, "s1", "+234801", "1")
+	r.must(t, "s1", "+234801", "1*user_good")
+	const copies = 8
+	replies := make([]Reply, copies)
+	var wg sync.WaitGroup
+	for i := range copies {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			replies[i] = r.must(t, "s1", "+234801", "1*user_good*pass_good")
+		}()
+	}
+	wg.Wait()
+	for i, got := range replies {
+		if got != replies[0] {
+			t.Errorf("copy %d replied %+v, copy 0 %+v", i, got, replies[0])
+		}
+	}
+	if got := r.sb.Calls("login"); got != 1 {
+		t.Errorf("logins = %d, want 1", got)
+	}
+	if got := len(r.store.links); got != 1 {
+		t.Errorf("links stored = %d, want 1", got)
+	}
+}
+
+func TestSlowBankShowsWaitingScreenThenOutcome(t *testing.T) {
+	r := newRig(t, slowBank(600*time.Millisecond, 150*time.Millisecond))
+	r.must(t, "s1", "+234801", "")
+	r.must(t, "s1", "+234801", "1")
+	r.must(t, "s1", "+234801", "1*user_slow")
+	start := time.Now()
+	wait := r.must(t, "s1", "+234801", "1*user_slow*pass_good")
+	if took := time.Since(start); took > 150*time.Millisecond+100*time.Millisecond {
+		t.Errorf("hop took %v with a 150ms budget", took)
+	}
+	if wait.End || !strings.Contains(wait.Text, "still answering") || !strings.Contains(wait.Text, "1. Check again") {
+		t.Fatalf("reply while the bank is slow = %+v, want the waiting screen", wait)
+	}
+	// Checking again while the bank is still answering shows the same screen.
+	again := r.must(t, "s1", "+234801", "1*user_slow*pass_good*1")
+	if again.End || !strings.Contains(again.Text, "still answering") {
+		t.Fatalf("check while still slow = %+v", again)
+	}
+	r.drain(t)
+	s := r.store.stored(t, "s1")
+	if s.State != StateLinked || !s.Unseen || len(r.store.links) != 1 {
+		t.Fatalf("after the bank answered: state %s unseen %v links %d; want the link stored durably", s.State, s.Unseen, len(r.store.links))
+	}
+	if len(s.Answers) != 0 {
+		t.Errorf("answers kept after the background login: %v", s.Answers)
+	}
+	done := r.must(t, "s1", "+234801", "1*user_slow*pass_good*1*1")
+	if !done.End || !strings.Contains(done.Text, "is linked") {
+		t.Fatalf("next hop = %+v, want the success screen", done)
+	}
+	if got := r.sb.Calls("login"); got != 1 {
+		t.Errorf("logins = %d, want 1", got)
+	}
+}
+
+func TestSlowBankAnsweringWithinTheBudgetNeedsNoWaitingScreen(t *testing.T) {
+	r := newRig(t, slowBank(50*time.Millisecond, 2*time.Second))
+	r.must(t, "s1", "+234801", "")
+	r.must(t, "s1", "+234801", "1")
+	r.must(t, "s1", "+234801", "1*user_slow")
+	got := r.must(t, "s1", "+234801", "1*user_slow*pass_good")
+	if !strings.Contains(got.Text, "is linked") {
+		t.Fatalf("reply = %+v, want linked straight away", got)
+	}
+}
+
+func TestExitWhileWaitingStillKeepsALinkMonoMade(t *testing.T) {
+	r := newRig(t, slowBank(300*time.Millisecond, 100*time.Millisecond))
+	r.must(t, "s1", "+234801", "")
+	r.must(t, "s1", "+234801", "1")
+	r.must(t, "s1", "+234801", "1*user_slow")
+	r.must(t, "s1", "+234801", "1*user_slow*pass_good")
+	bye := r.must(t, "s1", "+234801", "1*user_slow*pass_good*0")
+	if !bye.End || bye.Text != textGoodbye {
+		t.Fatalf("exit while waiting = %+v", bye)
+	}
+	r.drain(t)
+	if got := len(r.store.links); got != 1 {
+		t.Errorf("links = %d: the account Mono linked after the exit was lost", got)
+	}
+	if s := r.store.stored(t, "s1"); s.State != StateEnded || s.Reason != ReasonExit {
+		t.Errorf("session = %s/%s, want it still ended by the exit", s.State, s.Reason)
+	}
+}
+
+func TestRedialAfterADropOffersToContinue(t *testing.T) {
+	r := newRig(t)
+	r.must(t, "a", "+234801", "")
+	r.must(t, "a", "+234801", "1")
+	r.must(t, "a", "+234801", "1*user_good")
+	// The network drops the session; the user dials again a minute later.
+	r.clock.Advance(time.Minute)
+	offer := r.must(t, "b", "+234801", "")
+	if !strings.Contains(offer.Text, "You were linking your GTBank account") || !strings.Contains(offer.Text, "1. Continue") || !strings.Contains(offer.Text, "2. Start over") {
+		t.Fatalf("redial = %+v, want the offer to continue", offer)
+	}
+	next := r.must(t, "b", "+234801", "1")
+	if !strings.Contains(next.Text, "Password") {
+		t.Fatalf("continue = %+v, want the password prompt where the user stopped", next)
+	}
+	done := r.must(t, "b", "+234801", "1*pass_good")
+	if !strings.Contains(done.Text, "is linked") {
+		t.Fatalf("reply = %+v", done)
+	}
+	if a := r.store.stored(t, "a"); a.State != StateEnded || a.Reason != ReasonResumed || len(a.Answers) != 0 {
+		t.Errorf("dropped session = %s/%s answers %v, want ended as resumed without answers", a.State, a.Reason, a.Answers)
+	}
+}
+
+func TestResumeDropsSecretsPastTheirLifetime(t *testing.T) {
+	r := newRig(t)
+	r.must(t, "a", "+234801", "")
+	r.must(t, "a", "+234801", "1")
+	r.must(t, "a", "+234801", "1*user_good")
+	r.clock.Advance(3 * time.Minute) // past the 2m secret lifetime, within the 10m window
+	r.must(t, "b", "+234801", "")
+	next := r.must(t, "b", "+234801", "1")
+	if !strings.Contains(next.Text, textRetype) || !strings.Contains(next.Text, "UserID") {
+		t.Fatalf("continue with stale secrets = %+v, want the form from its first field", next)
+	}
+	if s := r.store.stored(t, "b"); len(s.Answers) != 0 {
+		t.Errorf("stale answers carried over: %v", s.Answers)
+	}
+}
+
+func TestResumeOfferChoices(t *testing.T) {
+	cases := []struct {
+		name    string
+		advance time.Duration
+		input   string
+		want    string
+	}{
+		{name: "start over shows the banks", advance: time.Minute, input: "2", want: "Choose bank"},
+		{name: "0 on the offer ends politely", advance: time.Minute, input: "0", want: textGoodbye},
+		{name: "an invalid choice re-shows the offer", advance: time.Minute, input: "7", want: textInvalidChoice},
+		{name: "no offer after the resume window", advance: 11 * time.Minute},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t)
+			r.must(t, "a", "+234801", "")
+			r.must(t, "a", "+234801", "1")
+			r.clock.Advance(tc.advance)
+			first := r.must(t, "b", "+234801", "")
+			if tc.input == "" {
+				if !strings.Contains(first.Text, "Choose bank") {
+					t.Fatalf("redial after the window = %+v, want the banks", first)
+				}
+				return
+			}
+			got := r.must(t, "b", "+234801", tc.input)
+			if !strings.Contains(got.Text, tc.want) {
+				t.Fatalf("reply = %+v, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestFinishedSessionIsNotOfferedAgain(t *testing.T) {
+	r := newRig(t)
+	r.must(t, "a", "+234801", "")
+	r.must(t, "a", "+234801", "1")
+	r.must(t, "a", "+234801", "1*user_good")
+	r.must(t, "a", "+234801", "1*user_good*pass_good")
+	if got := r.must(t, "b", "+234801", ""); !strings.Contains(got.Text, "Choose bank") {
+		t.Fatalf("dial after a link = %+v, want the banks", got)
+	}
+}
+
+func TestOutcomeSettledAfterAHangUpIsShownOnRedial(t *testing.T) {
+	r := newRig(t, slowBank(300*time.Millisecond, 100*time.Millisecond))
+	r.must(t, "a", "+234801", "")
+	r.must(t, "a", "+234801", "1")
+	r.must(t, "a", "+234801", "1*user_slow")
+	r.must(t, "a", "+234801", "1*user_slow*pass_good") // waiting; then the user hangs up
+	r.drain(t)
+	r.must(t, "b", "+234801", "")
+	got := r.must(t, "b", "+234801", "1")
+	if !got.End || !strings.Contains(got.Text, "is linked") {
+		t.Fatalf("continue = %+v, want the link made while away", got)
+	}
+	if got := r.sb.Calls("login"); got != 1 {
+		t.Errorf("logins = %d, want 1", got)
+	}
+}
+
+func TestRestartWhileWaiting(t *testing.T) {
+	cases := []struct {
+		name    string
+		advance time.Duration
+		want    string
+		logins  int
+	}{
+		{name: "fresh secrets run the step again", want: "is linked", logins: 2},
+		{name: "stale secrets ask again", advance: 150 * time.Second, want: textNoAnswer, logins: 1}, // past the 2m secret lifetime, within the 180s session TTL
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, slowBank(300*time.Millisecond, 100*time.Millisecond))
+			r.must(t, "s1", "+234801", "")
+			r.must(t, "s1", "+234801", "1")
+			r.must(t, "s1", "+234801", "1*user_slow")
+			r.must(t, "s1", "+234801", "1*user_slow*pass_good") // waiting
+			// The process is killed: a new engine starts on what was on disk.
+			old := r.engine
+			disk := r.store.snapshot()
+			r.store, r.engine = disk, r.restart(disk)
+			r.clock.Advance(tc.advance)
+			got := r.must(t, "s1", "+234801", "1*user_slow*pass_good*1")
+			if strings.Contains(got.Text, "still answering") {
+				r.drain(t)
+				got = r.must(t, "s1", "+234801", "1*user_slow*pass_good*1*1")
+			}
+			if !strings.Contains(got.Text, tc.want) {
+				t.Fatalf("after the restart = %+v, want %q", got, tc.want)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			old.Drain(ctx)
+			if got := r.sb.Calls("login"); got != tc.logins {
+				t.Errorf("logins = %d, want %d", got, tc.logins)
+			}
+		})
+	}
+}
+
+// refusingMono answers every call with Mono's 401.
+type refusingMono struct{ Mono }
+
+func (refusingMono) Institutions(context.Context) ([]mono.Institution, error) {
+	return nil, &mono.Error{Op: "institutions", Status: 401, Message: "invalid secret key"}
+}
+
+func TestRefusedKeyIsLoggedLoudlyOnce(t *testing.T) {
+	var logs bytes.Buffer
+	e := NewEngine(Config{TranscriptKey: []byte("k")}, newMemStore(), refusingMono{}, time.Now, zerolog.New(&logs))
+	for _, id := range []string{"a", "b", "c"} {
+		got, err := e.Handle(context.Background(), Hop{SessionID: id, Phone: "+234801", Cumulative: true})
+		if err != nil || !got.End || got.Text != textUnavailable {
+			t.Fatalf("hop = %+v, %v; want the service unavailable END", got, err)
+		}
+	}
+	if n := strings.Count(logs.String(), `"level":"error"`); n != 1 || !strings.Contains(logs.String(), "Mono refused the secret key") {
+		t.Errorf("loud 401 log lines = %d, want 1:\n%s", n, logs.String())
+	}
+}

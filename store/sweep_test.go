@@ -1,0 +1,126 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ussdlink/ussdlink/menus"
+)
+
+func TestSweepDeletesSessionsPastTheirPurgeTimeOnly(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "sweep.db")
+	db := openDB(t, path, newSealer(t, 0x22))
+	purge := map[string]time.Duration{
+		"old-1":  -10 * time.Minute,
+		"old-2":  -time.Second,
+		"due":    0, // due exactly now is kept: purge times are exclusive
+		"young":  time.Minute,
+		"future": time.Hour,
+	}
+	for id, d := range purge {
+		s := fullSession(id)
+		s.Phone = "+234-" + id
+		s.Answers = map[string]string{"password": "sealed-" + id}
+		s.Purge = t0.Add(d)
+		if err := db.Commit(ctx, menus.Change{Session: s}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := db.Sweep(ctx, t0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := n, 2; got != want {
+		t.Errorf("swept %d sessions, want %d", got, want)
+	}
+	for id, d := range purge {
+		_, err := db.Session(ctx, id)
+		gone := errors.Is(err, menus.ErrNoSession)
+		if got, want := gone, d < 0; got != want {
+			t.Errorf("session %s gone = %v, want %v (err %v)", id, got, want, err)
+		}
+		_, err = db.Latest(ctx, "+234-"+id)
+		if got, want := errors.Is(err, menus.ErrNoSession), d < 0; got != want {
+			t.Errorf("phone index of %s gone = %v, want %v", id, got, want)
+		}
+	}
+	if n, _ := db.Sweep(ctx, t0, 100); n != 0 {
+		t.Errorf("second sweep deleted %d", n)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if entries := readExpiry(t, path); len(entries) != 3 {
+		t.Errorf("expiry index after sweep = %v, want the 3 remaining sessions", entries)
+	}
+}
+
+func TestSweepStopsAtItsLimit(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t, filepath.Join(t.TempDir(), "sweep.db"), newSealer(t, 0x22))
+	for i := range 25 {
+		s := fullSession("s" + string(rune('a'+i)))
+		s.Purge = t0.Add(-time.Duration(i+1) * time.Minute)
+		if err := db.Commit(ctx, menus.Change{Session: s}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	total := 0
+	for {
+		n, err := db.Sweep(ctx, t0, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n > 10 {
+			t.Fatalf("swept %d, over the limit of 10", n)
+		}
+		total += n
+		if n < 10 {
+			break
+		}
+	}
+	if total != 25 {
+		t.Errorf("swept %d in all, want 25", total)
+	}
+}
+
+func TestPhoneIndexFollowsTheLatestSessionAndSurvivesSweepingAnOlderOne(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t, filepath.Join(t.TempDir(), "latest.db"), newSealer(t, 0x22))
+	old, cur := fullSession("old"), fullSession("cur")
+	old.Purge, cur.Purge = t0.Add(-time.Minute), t0.Add(time.Hour)
+	for _, s := range []*menus.Session{old, cur} {
+		if err := db.Commit(ctx, menus.Change{Session: s}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.Sweep(ctx, t0, 10); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.Latest(ctx, cur.Phone)
+	if err != nil || got.ID != "cur" {
+		t.Fatalf("Latest = %v, %v; want cur", got, err)
+	}
+}
+
+func TestRetiredSessionIsCommittedWithTheOneThatResumedIt(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t, filepath.Join(t.TempDir(), "retire.db"), newSealer(t, 0x22))
+	prev, next := fullSession("prev"), fullSession("next")
+	prev.State, prev.Reason, prev.Answers = menus.StateEnded, menus.ReasonResumed, nil
+	if err := db.Commit(ctx, menus.Change{Session: next, Retired: prev}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.Session(ctx, "prev")
+	if err != nil || got.Reason != menus.ReasonResumed {
+		t.Fatalf("retired session = %+v, %v", got, err)
+	}
+	latest, err := db.Latest(ctx, next.Phone)
+	if err != nil || latest.ID != "next" {
+		t.Fatalf("Latest = %v, %v; want the resuming session", latest, err)
+	}
+}
