@@ -26,6 +26,9 @@ type HTTPConfig struct {
 // StoreConfig is where state is kept.
 type StoreConfig struct {
 	Path string `toml:"path"`
+	// BatchDelay is how long a commit waits for others to share its disk
+	// sync; every commit is durable before its reply either way.
+	BatchDelay Duration `toml:"batch-delay"`
 }
 
 // MonoConfig reaches Mono. An empty BaseURL serves the embedded sandbox.
@@ -87,7 +90,7 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil
 func DefaultConfig() Config {
 	return Config{
 		HTTP:  HTTPConfig{Addr: "127.0.0.1:8080"},
-		Store: StoreConfig{Path: "data/ussdlink.db"},
+		Store: StoreConfig{Path: "data/ussdlink.db", BatchDelay: Duration{2 * time.Millisecond}},
 		Mono:  MonoConfig{Timeout: Duration{20 * time.Second}},
 		USSD: USSDConfig{
 			ServiceCode:   "*384*123#",

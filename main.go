@@ -4,6 +4,7 @@
 //
 //	ussdlink [serve] [-config FILE]   run the gateway
 //	ussdlink dial [flags]             a terminal phone for a running gateway
+//	ussdlink load [flags]             drive link flows through a running gateway and measure them
 package main
 
 import (
@@ -46,11 +47,14 @@ func main() {
 // run dispatches the command line.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	cmd := "serve"
-	if len(args) > 0 && (args[0] == "serve" || args[0] == "dial") {
+	if len(args) > 0 && (args[0] == "serve" || args[0] == "dial" || args[0] == "load") {
 		cmd, args = args[0], args[1:]
 	}
-	if cmd == "dial" {
+	switch cmd {
+	case "dial":
 		return runDial(ctx, args, stdin, stdout, stderr)
+	case "load":
+		return runLoad(ctx, args, stdout, stderr)
 	}
 	m := NewMain(stderr)
 	if err := m.ParseFlags(args); err != nil {
@@ -130,7 +134,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if m.db, err = store.Open(cfg.Store.Path, sealer); err != nil {
+	if m.db, err = store.Open(cfg.Store.Path, sealer, store.WithBatchDelay(cfg.Store.BatchDelay.Duration)); err != nil {
 		return err
 	}
 
