@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -168,4 +169,35 @@ func TestConfig(t *testing.T) {
 			t.Errorf("required missing file accepted")
 		}
 	})
+}
+
+func TestLoadCommandDrivesLinkFlows(t *testing.T) {
+	m, _ := startGateway(t, func(c *Config) { c.Log.Level = "warn" })
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), []string{"load", "-url", m.URL(), "-flows", "24", "-concurrency", "4"}, nil, &out, &errOut)
+	if err != nil {
+		t.Fatalf("load: %v (%s)", err, errOut.String())
+	}
+	if !strings.Contains(out.String(), "flows 24 (failed 0)") || !strings.Contains(out.String(), "p99") {
+		t.Errorf("load output:\n%s", out.String())
+	}
+	links := 0
+	for i := 1; i <= 24; i++ {
+		l, err := m.db.LinksByPhone(context.Background(), fmt.Sprintf("+23490%08d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		links += len(l)
+	}
+	if links != 24 {
+		t.Errorf("links stored = %d, want 24", links)
+	}
+}
+
+func TestLoadCommandRefusesARemoteGateway(t *testing.T) {
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), []string{"load", "-url", "http://192.0.2.10:8080", "-flows", "1"}, nil, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "loopback") {
+		t.Fatalf("load against a remote address = %v, want refused", err)
+	}
 }

@@ -164,7 +164,8 @@ func slowBank(delay, budget time.Duration) rigOption {
 func newRig(t *testing.T, opts ...rigOption) *rig {
 	t.Helper()
 	cfg := Config{TranscriptKey: []byte("k")}
-	sbOpts := sandbox.Options{SecretKey: "test_sk_rig"}
+	clock := &fakeClock{now: time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)}
+	sbOpts := sandbox.Options{SecretKey: "test_sk_rig", Now: clock.Now} // Mono's clock is the test's
 	for _, o := range opts {
 		o(&cfg, &sbOpts)
 	}
@@ -173,7 +174,6 @@ func newRig(t *testing.T, opts ...rigOption) *rig {
 	t.Cleanup(srv.Close)
 	client := mono.NewClient("test_sk_rig", mono.WithBaseURL(srv.URL), mono.WithAppID("app"), mono.WithRetry(1, 0))
 	st := newMemStore()
-	clock := &fakeClock{now: time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)}
 	r := &rig{store: st, sb: sb, clock: clock, client: client, cfg: cfg}
 	r.engine = r.restart(st)
 	return r

@@ -268,3 +268,37 @@ func TestRefusedKeyIsLoggedLoudlyOnce(t *testing.T) {
 		t.Errorf("loud 401 log lines = %d, want 1:\n%s", n, logs.String())
 	}
 }
+
+func TestExpiredMonoSessionLeadsToANewLogin(t *testing.T) {
+	r := newRig(t)
+	r.must(t, "a", "+234801", "")
+	r.must(t, "a", "+234801", "1")
+	r.must(t, "a", "+234801", "1*user_otp")
+	if got := r.must(t, "a", "+234801", "1*user_otp*pass_good"); !strings.Contains(got.Text, "OTP") {
+		t.Fatalf("reply = %+v, want the OTP prompt", got)
+	}
+	// The user drops and comes back near the end of the resume window:
+	// Mono's session (ten minutes) has expired meanwhile.
+	r.clock.Advance(9*time.Minute + 50*time.Second)
+	r.must(t, "b", "+234801", "")
+	r.must(t, "b", "+234801", "1")
+	got := r.must(t, "b", "+234801", "1*123456")
+	if !strings.Contains(got.Text, textBankSessionExpired) || !strings.Contains(got.Text, "UserID") {
+		t.Fatalf("OTP on an expired Mono session = %+v, want a new login", got)
+	}
+	if n := r.sb.Calls("commit"); n != 0 {
+		t.Errorf("commits sent on an expired Mono session = %d", n)
+	}
+	r.must(t, "b", "+234801", "1*123456*user_otp")
+	r.must(t, "b", "+234801", "1*123456*user_otp*pass_good")
+	done := r.must(t, "b", "+234801", "1*123456*user_otp*pass_good*123456")
+	if !strings.Contains(done.Text, "is linked") {
+		t.Fatalf("reply = %+v", done)
+	}
+	if n := r.sb.Calls("session"); n != 2 {
+		t.Errorf("mono sessions = %d, want 2 (a new one for the new login)", n)
+	}
+	if s := r.store.stored(t, "b"); s.Failures != 0 {
+		t.Errorf("an expired bank session counted as %d failures", s.Failures)
+	}
+}

@@ -286,6 +286,11 @@ func (t *turn) onAccounts(input string) {
 // within the hop budget; past it, the user is shown the waiting screen and
 // the work goes on in the background.
 func (t *turn) submit(p *Pending) {
+	if p.Kind != workLogin && !t.now.Before(t.s.MonoExpires) {
+		// Mono's session has expired: only a new login can open another.
+		t.bankSessionExpired()
+		return
+	}
 	p.Started = t.now
 	t.s.Pending = p
 	j := t.e.start(t.s.ID, t.request(p))
@@ -404,6 +409,10 @@ func (t *turn) failed(kind string, err error) {
 		return
 	}
 	t.log.Warn().Err(err).Str("work", kind).Msg("mono step failed")
+	if mk == mono.KindNotFound && kind != workLogin {
+		t.bankSessionExpired()
+		return
+	}
 	if mk != mono.KindRejected {
 		t.end(ReasonFailed)
 		return
@@ -417,6 +426,15 @@ func (t *turn) failed(kind string, err error) {
 	if kind != workLogin {
 		t.s.Notice = textAnswerRejected
 	}
+}
+
+// bankSessionExpired sends the user back to the login form: Mono's session
+// is gone, and a new login opens a new one. It is not counted as a failure.
+func (t *turn) bankSessionExpired() {
+	t.s.Pending = nil
+	t.forget()
+	t.fire(EventLoginFailed)
+	t.s.Notice = textBankSessionExpired
 }
 
 // newLink records the account Mono linked.

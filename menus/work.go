@@ -70,15 +70,22 @@ func (e *Engine) perform(ctx context.Context, r request, now time.Time) result {
 	res := result{monoSession: r.monoSession, monoExpires: r.monoExpires}
 	switch r.kind {
 	case workLogin:
-		if res.monoSession == "" || !now.Before(res.monoExpires) {
-			ms, err := e.mono.CreateSession(ctx, mono.SessionRequest{Institution: r.institution, AuthMethod: r.method})
-			if err != nil {
-				res.err = err
-				return res
+		reused := res.monoSession != "" && now.Before(res.monoExpires)
+		for attempt := 0; attempt < 2; attempt++ {
+			if !reused {
+				ms, err := e.mono.CreateSession(ctx, mono.SessionRequest{Institution: r.institution, AuthMethod: r.method})
+				if err != nil {
+					res.err = err
+					return res
+				}
+				res.monoSession, res.monoExpires = ms.ID, expiry(ms.ExpiresAt, now)
 			}
-			res.monoSession, res.monoExpires = ms.ID, expiry(ms.ExpiresAt, now)
+			res.step, res.err = e.mono.Login(ctx, res.monoSession, r.fields)
+			if !reused || mono.KindOf(res.err) != mono.KindNotFound {
+				break
+			}
+			reused = false // Mono no longer knows the session: open another, once
 		}
-		res.step, res.err = e.mono.Login(ctx, res.monoSession, r.fields)
 	case workCommit:
 		body := make(map[string]any, len(r.fields))
 		for k, v := range r.fields {
