@@ -3,9 +3,13 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/ussdlink/ussdlink/menus"
+	"github.com/ussdlink/ussdlink/ussd"
 )
 
 // Config is the gateway's configuration, read from TOML with kebab-case keys.
@@ -56,18 +60,41 @@ type USSDConfig struct {
 	SecretTTL Duration `toml:"secret-ttl"`
 	// SweepInterval is how often expired sessions are deleted.
 	SweepInterval Duration `toml:"sweep-interval"`
+	// CallbackToken, when set, must come with every telco callback, as the
+	// token query parameter or the X-Callback-Token header.
+	CallbackToken string `toml:"callback-token"`
+	// AllowIPs, when set, lists the networks (CIDR) callbacks may come from.
+	AllowIPs []string `toml:"allow-ips"`
+	// TrustedProxyHeader names the header a reverse proxy in front of the
+	// gateway puts the caller's address in; unset, no such header is trusted.
+	TrustedProxyHeader string `toml:"trusted-proxy-header"`
 }
 
-// SecurityConfig holds the key that seals what users type.
+// SecurityConfig holds the key that seals what users type and the limits
+// against brute force and floods.
 type SecurityConfig struct {
 	SealKey string `toml:"seal-key"`
+	// MaxLoginFailures refused bank logins of one phone within Lockout
+	// pause its logins until Lockout has passed.
+	MaxLoginFailures int      `toml:"max-login-failures"`
+	Lockout          Duration `toml:"lockout"`
+	// PhoneRate is hops a minute per phone on the telco routes; 0: no limit.
+	PhoneRate int `toml:"phone-rate"`
+	// IPRate is requests a minute per address on the partner and webhook
+	// routes; 0: no limit.
+	IPRate int `toml:"ip-rate"`
+	// AllowUnauthenticated lets a live Mono key run with callback
+	// authentication off. Leave it false.
+	AllowUnauthenticated bool `toml:"allow-unauthenticated"`
 }
 
 // LogConfig sets the log level and format ("auto": console on a terminal,
-// JSON otherwise).
+// JSON otherwise), and how phone numbers appear in logs: "masked" (country
+// prefix and last three digits), "full" or "none".
 type LogConfig struct {
 	Level  string `toml:"level"`
 	Format string `toml:"format"`
+	Phone  string `toml:"phone"`
 }
 
 // Duration is a time.Duration written as a string ("20s") in TOML.
@@ -101,14 +128,22 @@ func DefaultConfig() Config {
 			ResumeWindow:  Duration{10 * time.Minute},
 			SecretTTL:     Duration{2 * time.Minute},
 			SweepInterval: Duration{30 * time.Second},
+			AllowIPs:      []string{},
 		},
-		Log: LogConfig{Level: "info", Format: "auto"},
+		Security: SecurityConfig{
+			MaxLoginFailures: 3,
+			Lockout:          Duration{30 * time.Minute},
+			PhoneRate:        30,
+			IPRate:           600,
+		},
+		Log: LogConfig{Level: "info", Format: "auto", Phone: "masked"},
 	}
 }
 
 // LoadConfig reads a TOML file over the defaults, then applies the
-// environment: MONO_SECRET_KEY and USSDLINK_SEAL_KEY override the file, so
-// secrets need not be written in it. A missing file is an error only when
+// environment: MONO_SECRET_KEY, USSDLINK_SEAL_KEY and
+// USSDLINK_CALLBACK_TOKEN override the file, so secrets need not be written
+// in it. A missing file is an error only when
 // required.
 func LoadConfig(path string, required bool) (Config, error) {
 	cfg := DefaultConfig()
@@ -128,6 +163,9 @@ func LoadConfig(path string, required bool) (Config, error) {
 	if v := os.Getenv("USSDLINK_SEAL_KEY"); v != "" {
 		cfg.Security.SealKey = v
 	}
+	if v := os.Getenv("USSDLINK_CALLBACK_TOKEN"); v != "" {
+		cfg.USSD.CallbackToken = v
+	}
 	return cfg, cfg.validate()
 }
 
@@ -146,6 +184,37 @@ func (c Config) validate() error {
 		return fmt.Errorf("config: mono.timeout must be positive")
 	case c.Store.Path == "":
 		return fmt.Errorf("config: store.path is required")
+	case c.Security.MaxLoginFailures <= 0 || c.Security.Lockout.Duration <= 0:
+		return fmt.Errorf("config: security.max-login-failures and lockout must be positive")
+	case c.Security.PhoneRate < 0 || c.Security.IPRate < 0:
+		return fmt.Errorf("config: security.phone-rate and ip-rate must be 0 (off) or positive")
+	case c.Log.Phone != "masked" && c.Log.Phone != "full" && c.Log.Phone != "none":
+		return fmt.Errorf("config: log.phone must be masked, full or none")
+	}
+	if _, err := ussd.ParsePrefixes(c.USSD.AllowIPs); err != nil {
+		return fmt.Errorf("config: ussd.%w", err)
+	}
+	return c.checkSafe()
+}
+
+// checkSafe refuses a live Mono key while anyone can post callbacks, unless
+// the operator has said so explicitly.
+func (c Config) checkSafe() error {
+	live := strings.HasPrefix(c.Mono.SecretKey, "live_sk_")
+	open := c.USSD.CallbackToken == "" && len(c.USSD.AllowIPs) == 0
+	if live && open && !c.Security.AllowUnauthenticated {
+		return fmt.Errorf("config: a live_sk_ Mono key needs callback authentication: set [ussd] callback-token (or USSDLINK_CALLBACK_TOKEN) or allow-ips, or [security] allow-unauthenticated = true")
 	}
 	return nil
+}
+
+// logPhone returns how phone numbers appear in logs.
+func (c LogConfig) logPhone() func(string) string {
+	switch c.Phone {
+	case "full":
+		return func(p string) string { return p }
+	case "none":
+		return func(string) string { return "" }
+	}
+	return menus.MaskPhone
 }

@@ -82,6 +82,8 @@ type Main struct {
 	sweeper  chan struct{} // closed to stop the sweeper
 	swept    chan struct{} // closed when the sweeper has stopped
 	app      *fiber.App
+	partner  fiber.Router // /v1: the partner API, limited per address
+	webhooks fiber.Router // /webhooks: inbound webhooks, limited per address
 	listener net.Listener
 	served   chan error
 	sandbox  *http.Server
@@ -150,12 +152,29 @@ func (m *Main) Run(ctx context.Context) error {
 		HopBudget:     cfg.USSD.HopBudget.Duration,
 		ResumeWindow:  cfg.USSD.ResumeWindow.Duration,
 		SecretTTL:     cfg.USSD.SecretTTL.Duration,
+
+		MaxLoginFailures: cfg.Security.MaxLoginFailures,
+		Lockout:          cfg.Security.Lockout.Duration,
+		LogPhone:         cfg.Log.logPhone(),
 	}, m.db, client, m.Now, m.Log)
 	m.startSweeper(cfg.USSD.SweepInterval.Duration)
 
+	allow, err := ussd.ParsePrefixes(cfg.USSD.AllowIPs)
+	if err != nil {
+		return err
+	}
+	auth := ussd.CallbackAuth{Token: cfg.USSD.CallbackToken, Allow: allow, ProxyHeader: cfg.USSD.TrustedProxyHeader}
+	if !auth.Enabled() {
+		m.Log.Warn().Msg("telco callbacks are not authenticated: set [ussd] callback-token or allow-ips before going live")
+	}
+
 	m.app = newApp(m.Log)
 	m.app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok") })
-	ussd.Mount(m.app, m.engine, m.Log, ussd.AfricasTalking{})
+	edge := ussd.Edge{Conv: m.engine, Log: m.Log, Auth: auth, PhoneRate: ussd.NewLimiter(cfg.Security.PhoneRate, m.Now)}
+	edge.Mount(m.app, ussd.AfricasTalking{})
+	byIP := ussd.RateByIP(ussd.NewLimiter(cfg.Security.IPRate, m.Now), auth.ProxyHeader)
+	m.partner = m.app.Group("/v1", byIP)
+	m.webhooks = m.app.Group("/webhooks", byIP)
 
 	if m.listener, err = net.Listen("tcp", cfg.HTTP.Addr); err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -211,6 +230,9 @@ func (m *Main) startSweeper(every time.Duration) {
 			case <-m.sweeper:
 				return
 			case <-tick.C:
+			}
+			if _, err := m.db.SweepFailures(context.Background(), m.Now().Add(-m.Config.Security.Lockout.Duration), 10000); err != nil {
+				m.Log.Error().Err(err).Msg("sweep login failures")
 			}
 			for {
 				n, err := m.db.Sweep(context.Background(), m.Now(), 500)

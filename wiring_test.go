@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -127,7 +128,7 @@ func TestConfig(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, want := cfg, DefaultConfig(); got.HTTP != want.HTTP || got.Store != want.Store || got.USSD != want.USSD || got.Mono != want.Mono {
+		if got, want := cfg, DefaultConfig(); !reflect.DeepEqual(got, want) {
 			t.Errorf("config.toml = %+v, want defaults %+v", got, want)
 		}
 	})

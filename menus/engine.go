@@ -10,9 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/rs/zerolog"
@@ -29,6 +31,8 @@ type Store interface {
 	Commit(ctx context.Context, c Change) error
 	// Latest returns the phone's most recent session, or ErrNoSession.
 	Latest(ctx context.Context, phone string) (*Session, error)
+	// LoginFailures counts the refused bank logins of a phone since a time.
+	LoginFailures(ctx context.Context, phone string, since time.Time) (int, error)
 }
 
 // ErrNoSession is returned by Store.Session for an unknown id.
@@ -61,6 +65,12 @@ type Config struct {
 	HopBudget     time.Duration // a reply leaves within this, Mono or not; default 4s
 	ResumeWindow  time.Duration // a dropped session can be continued this long; default 10m
 	SecretTTL     time.Duration // typed values are kept sealed at most this long; default 2m
+	// MaxLoginFailures refused logins or answers of one phone within
+	// Lockout pause its logins, with no Mono call, until Lockout has passed.
+	MaxLoginFailures int           // default 3
+	Lockout          time.Duration // default 30m
+	// LogPhone is how a phone number appears in logs (MaskPhone by default).
+	LogPhone func(string) string
 }
 
 // Engine runs conversations. It is safe for concurrent use: hops of one
@@ -103,6 +113,15 @@ func NewEngine(cfg Config, store Store, m Mono, now func() time.Time, log zerolo
 	}
 	if cfg.SecretTTL <= 0 {
 		cfg.SecretTTL = 2 * time.Minute
+	}
+	if cfg.MaxLoginFailures <= 0 {
+		cfg.MaxLoginFailures = 3
+	}
+	if cfg.Lockout <= 0 {
+		cfg.Lockout = 30 * time.Minute
+	}
+	if cfg.LogPhone == nil {
+		cfg.LogPhone = MaskPhone
 	}
 	base, stop := context.WithCancel(context.Background())
 	return &Engine{
@@ -186,9 +205,34 @@ func (e *Engine) Handle(ctx context.Context, hop Hop) (Reply, error) {
 		return Reply{}, fmt.Errorf("commit session: %w", err)
 	}
 	if s.Done() {
-		t.log.Info().Str("reason", s.Reason).Int("hops", s.Hops).Msg("session ended")
+		t.log.Info().Str("phone", e.cfg.LogPhone(s.Phone)).Str("reason", s.Reason).Int("hops", s.Hops).Msg("session ended")
 	}
 	return reply, nil
+}
+
+// locked reports whether a phone's logins are paused: too many refused
+// logins within the lockout. A store failure does not lock anyone out.
+func (e *Engine) locked(ctx context.Context, phone string, now time.Time) bool {
+	n, err := e.store.LoginFailures(ctx, phone, now.Add(-e.cfg.Lockout))
+	if err != nil {
+		e.log.Error().Err(err).Msg("count login failures")
+		return false
+	}
+	return n >= e.cfg.MaxLoginFailures
+}
+
+// MaskPhone shows a phone number's country prefix and last three digits
+// only: "+234*******001". It is the default for logs.
+func MaskPhone(p string) string {
+	r := []rune(p)
+	keep := 4
+	if len(r) > 0 && r[0] != '+' {
+		keep = 3
+	}
+	if len(r) <= keep+3 {
+		return strings.Repeat("*", len(r))
+	}
+	return string(r[:keep]) + strings.Repeat("*", len(r)-keep-3) + string(r[len(r)-3:])
 }
 
 // waitBudget is how long a hop may wait for Mono: the hop budget less a
@@ -245,17 +289,31 @@ func (e *Engine) lock(id string) *sync.Mutex {
 	return &e.locks[h.Sum32()%uint32(len(e.locks))]
 }
 
-// validate refuses hops that cannot belong to any conversation.
+// validate refuses hops that cannot belong to any conversation: missing or
+// oversized ids, a phone that is not a phone number, text that is not UTF-8
+// or carries control characters (no handset can type them).
 func (h Hop) validate() error {
 	switch {
 	case h.SessionID == "" || len(h.SessionID) > 128:
 		return &HopError{Reason: "missing or oversized session id"}
-	case h.Phone == "" || len(h.Phone) > 32:
-		return &HopError{Reason: "missing or oversized phone number"}
-	case len(h.Transcript) > 4096 || len(h.Input) > 1024:
-		return &HopError{Reason: "oversized input"}
-	case !utf8.ValidString(h.Transcript) || !utf8.ValidString(h.Input):
-		return &HopError{Reason: "input is not UTF-8"}
+	case !isPhone(h.Phone):
+		return &HopError{Reason: "phone number is not a phone number"}
+	case len(h.Transcript) > 4096 || len(h.Input) > 1024 || len(h.ServiceCode) > 64 || len(h.Network) > 64:
+		return &HopError{Reason: "oversized field"}
+	}
+	for _, f := range []string{h.SessionID, h.ServiceCode, h.Network, h.Transcript, h.Input} {
+		if !utf8.ValidString(f) {
+			return &HopError{Reason: "text is not UTF-8"}
+		}
+		if strings.ContainsFunc(f, unicode.IsControl) {
+			return &HopError{Reason: "text carries control characters"}
+		}
 	}
 	return nil
+}
+
+// isPhone accepts 5 to 20 digits with an optional leading "+".
+func isPhone(p string) bool {
+	d := strings.TrimPrefix(p, "+")
+	return len(d) >= 5 && len(d) <= 20 && isDigits(d)
 }

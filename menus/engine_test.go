@@ -20,6 +20,7 @@ import (
 // as a real store would, so state that does not survive serialisation shows.
 type memStore struct {
 	mu       sync.Mutex
+	failures map[string][]time.Time
 	latest   map[string]string
 	sessions map[string][]byte
 	answers  map[string]map[string]string
@@ -28,7 +29,7 @@ type memStore struct {
 }
 
 func newMemStore() *memStore {
-	return &memStore{latest: map[string]string{}, sessions: map[string][]byte{}, answers: map[string]map[string]string{}}
+	return &memStore{failures: map[string][]time.Time{}, latest: map[string]string{}, sessions: map[string][]byte{}, answers: map[string]map[string]string{}}
 }
 
 func (m *memStore) Session(_ context.Context, id string) (*Session, error) {
@@ -62,6 +63,9 @@ func (m *memStore) snapshot() *memStore {
 	for k, v := range m.latest {
 		c.latest[k] = v
 	}
+	for k, v := range m.failures {
+		c.failures[k] = append([]time.Time(nil), v...)
+	}
 	for k, v := range m.answers {
 		if v != nil {
 			c.answers[k] = make(map[string]string)
@@ -82,6 +86,18 @@ func (m *memStore) stored(t *testing.T, id string) *Session {
 		t.Fatalf("stored session %s: %v", id, err)
 	}
 	return s
+}
+
+func (m *memStore) LoginFailures(_ context.Context, phone string, since time.Time) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, at := range m.failures[phone] {
+		if !at.Before(since) {
+			n++
+		}
+	}
+	return n, nil
 }
 
 func (m *memStore) Latest(ctx context.Context, phone string) (*Session, error) {
@@ -117,6 +133,9 @@ func (m *memStore) Commit(_ context.Context, c Change) error {
 	}
 	if c.Link != nil {
 		m.links = append(m.links, *c.Link)
+	}
+	if c.LoginFailure {
+		m.failures[c.Session.Phone] = append(m.failures[c.Session.Phone], c.Session.Updated)
 	}
 	m.commits++
 	return nil

@@ -50,6 +50,7 @@ const (
 	ReasonFailed       = "failed"
 	ReasonNoBanks      = "no_banks"
 	ReasonExpired      = "expired"
+	ReasonLocked       = "locked"    // too many refused logins from this phone recently
 	ReasonResumed      = "resumed"   // continued by a new session
 	ReasonRestarted    = "restarted" // replaced by a new session that started over
 )

@@ -14,6 +14,7 @@ var endTexts = map[string]string{
 	ReasonFailed:       textFailed,
 	ReasonNoBanks:      textNoBanks,
 	ReasonExpired:      textExpired,
+	ReasonLocked:       textLocked,
 }
 
 // render fits the session's screen to the budget, remembers which options

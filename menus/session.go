@@ -113,4 +113,7 @@ type Change struct {
 	Session *Session
 	Link    *Link    // set when this hop linked an account
 	Retired *Session // set when this hop ended another session by resuming it
+	// LoginFailure records a refused bank login or answer against the
+	// session's phone, for the lockout.
+	LoginFailure bool
 }

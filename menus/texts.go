@@ -31,6 +31,7 @@ const (
 	textNoAnswer           = "Your bank did not answer. Please try again."
 	textRetype             = "Please type your details again."
 	textBankSessionExpired = "Your bank session timed out. Please log in again."
+	textLocked             = "For your safety, bank logins from this phone are paused after several failed attempts. Please try again later."
 	textContinue           = "Continue"
 	textStartOver          = "Start over"
 )

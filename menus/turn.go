@@ -26,11 +26,12 @@ type turn struct {
 	link    *Link       // set when this turn linked an account
 	retired *Session    // a session this turn ended by resuming or restarting it
 	held    *sync.Mutex // the retired session's lock, held until the commit
+	refused bool        // the bank refused a login or answer in this turn
 }
 
 // change is what the turn commits.
 func (t *turn) change() Change {
-	return Change{Session: t.s, Link: t.link, Retired: t.retired}
+	return Change{Session: t.s, Link: t.link, Retired: t.retired, LoginFailure: t.refused}
 }
 
 // release lets go of a second session's lock, once the turn is committed.
@@ -61,6 +62,10 @@ func (t *turn) end(reason string) { t.fire(EventEnd, reason) }
 // start shows the first screen: the banks, or the offer to continue a link
 // a dropped session left unfinished.
 func (t *turn) start() {
+	if t.e.locked(t.ctx, t.s.Phone, t.now) {
+		t.end(ReasonLocked)
+		return
+	}
 	if _, err := t.e.banks.get(t.ctx, t.e.mono, t.now); err != nil {
 		if mono.KindOf(err) == mono.KindUnauthorized {
 			t.e.reportUnauthorized(err)
@@ -286,6 +291,10 @@ func (t *turn) onAccounts(input string) {
 // within the hop budget; past it, the user is shown the waiting screen and
 // the work goes on in the background.
 func (t *turn) submit(p *Pending) {
+	if t.e.locked(t.ctx, t.s.Phone, t.now) {
+		t.end(ReasonLocked)
+		return
+	}
 	if p.Kind != workLogin && !t.now.Before(t.s.MonoExpires) {
 		// Mono's session has expired: only a new login can open another.
 		t.bankSessionExpired()
@@ -418,6 +427,7 @@ func (t *turn) failed(kind string, err error) {
 		return
 	}
 	t.s.Failures++
+	t.refused = true
 	if t.s.Failures >= t.e.cfg.MaxTries {
 		t.end(ReasonTooManyTries)
 		return

@@ -26,6 +26,8 @@ var (
 	bucketLinks      = []byte("links")       // Mono account id → link
 	bucketPhoneLinks = []byte("phone_links") // phone + 0 + account id → nil
 	bucketPhones     = []byte("phones")      // phone → id of its latest session
+	bucketFailures   = []byte("failures")    // phone + 0 + time (8 bytes BE unix ns) → nil
+	bucketFailureAge = []byte("failure_age") // time (8 bytes BE) + phone → nil, for sweeping
 )
 
 // DB is the gateway's bbolt file.
@@ -61,7 +63,7 @@ func Open(path string, sealer *Sealer, opts ...Option) (*DB, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	err = bdb.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketSessions, bucketExpiry, bucketLinks, bucketPhoneLinks, bucketPhones} {
+		for _, name := range [][]byte{bucketSessions, bucketExpiry, bucketLinks, bucketPhoneLinks, bucketPhones, bucketFailures, bucketFailureAge} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("bucket %s: %w", name, err)
 			}
@@ -173,6 +175,11 @@ func (db *DB) Commit(_ context.Context, c menus.Change) error {
 				return err
 			}
 		}
+		if c.LoginFailure {
+			if err := putFailure(tx, c.Session.Phone, c.Session.Updated); err != nil {
+				return err
+			}
+		}
 		if link != nil {
 			return putLink(tx, c.Link, link)
 		}
@@ -278,6 +285,64 @@ func (db *DB) Sweep(_ context.Context, now time.Time, max int) (int, error) {
 	})
 	if err != nil {
 		return 0, fmt.Errorf("sweep sessions: %w", err)
+	}
+	return n, nil
+}
+
+// putFailure records a refused login of a phone at a time.
+func putFailure(tx *bolt.Tx, phone string, at time.Time) error {
+	if err := tx.Bucket(bucketFailures).Put(failureKey(phone, at), nil); err != nil {
+		return err
+	}
+	return tx.Bucket(bucketFailureAge).Put(expiryKey(at, []byte(phone)), nil)
+}
+
+// LoginFailures counts the refused logins of a phone since a time.
+func (db *DB) LoginFailures(_ context.Context, phone string, since time.Time) (int, error) {
+	n := 0
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketFailures).Cursor()
+		prefix := []byte(phone + "\x00")
+		for k, _ := c.Seek(failureKey(phone, since)); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("count login failures: %w", err)
+	}
+	return n, nil
+}
+
+// failureKey orders a phone's failures by time: phone, 0, big-endian ns.
+func failureKey(phone string, at time.Time) []byte {
+	k := append([]byte(phone), 0)
+	return binary.BigEndian.AppendUint64(k, uint64(at.UnixNano()))
+}
+
+// SweepFailures deletes refused-login records older than before, at most
+// max, walking their time index. It returns how many it deleted.
+func (db *DB) SweepFailures(_ context.Context, before time.Time, max int) (int, error) {
+	n := 0
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		failures := tx.Bucket(bucketFailures)
+		c := tx.Bucket(bucketFailureAge).Cursor()
+		limit := expiryKey(before, nil)
+		for k, _ := c.First(); k != nil && n < max && bytes.Compare(k[:8], limit) < 0; k, _ = c.First() {
+			phone := string(k[8:])
+			at := int64(binary.BigEndian.Uint64(k[:8]))
+			if err := failures.Delete(failureKey(phone, time.Unix(0, at))); err != nil {
+				return err
+			}
+			if err := c.Delete(); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sweep login failures: %w", err)
 	}
 	return n, nil
 }

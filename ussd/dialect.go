@@ -42,21 +42,58 @@ type BadRequest struct{ Reason string }
 // Error implements error.
 func (e *BadRequest) Error() string { return "bad callback: " + e.Reason }
 
-// textTrouble is the END screen when the gateway itself fails.
-const textTrouble = "Sorry, something went wrong. Nothing was linked. Please try again later."
+// Texts of the screens the edge itself answers with.
+const (
+	textTrouble = "Sorry, something went wrong. Nothing was linked. Please try again later."
+	textTooFast = "Too many requests from this phone. Please wait a minute and dial again."
+)
+
+// Edge serves the telco routes: callback authentication first, then each
+// dialect's handler, with a per-phone rate limit in between. Phones, not
+// addresses, are limited: an aggregator sends every user's traffic from a
+// few addresses.
+type Edge struct {
+	Conv      Conversation
+	Log       zerolog.Logger
+	Auth      CallbackAuth
+	PhoneRate *Limiter // hops a minute per phone; nil: unlimited
+}
+
+// Mount registers each dialect's handler at /ussd/<name>.
+func (e Edge) Mount(r fiber.Router, dialects ...Dialect) {
+	auth := e.Auth.Middleware(e.Log)
+	for _, d := range dialects {
+		r.Add(d.Method(), "/ussd/"+d.Name(), auth, e.Handler(d))
+	}
+}
+
+// Mount registers dialects with no authentication and no rate limit.
+func Mount(r fiber.Router, conv Conversation, log zerolog.Logger, dialects ...Dialect) {
+	Edge{Conv: conv, Log: log}.Mount(r, dialects...)
+}
+
+// Handler serves one dialect with no authentication and no rate limit.
+func Handler(d Dialect, conv Conversation, log zerolog.Logger) fiber.Handler {
+	return Edge{Conv: conv, Log: log}.Handler(d)
+}
 
 // Handler serves one dialect: parse, converse, reply. A malformed callback
-// gets a 400 and changes nothing; an internal failure gets a polite END
-// screen, and the error is logged without anything the user typed.
-func Handler(d Dialect, conv Conversation, log zerolog.Logger) fiber.Handler {
-	log = log.With().Str("dialect", d.Name()).Logger()
+// gets a 400 and changes nothing; a phone over its rate gets a polite END
+// and changes nothing; an internal failure gets a polite END screen, and the
+// error is logged without anything the user typed.
+func (e Edge) Handler(d Dialect) fiber.Handler {
+	log := e.Log.With().Str("dialect", d.Name()).Logger()
 	return func(c *fiber.Ctx) error {
 		hop, err := d.Parse(c)
 		if err != nil {
 			log.Warn().Err(err).Msg("malformed callback")
 			return c.Status(fiber.StatusBadRequest).SendString("bad request")
 		}
-		reply, err := conv.Handle(c.UserContext(), hop)
+		if !e.PhoneRate.Allow(hop.Phone) {
+			log.Warn().Str("session", hop.SessionID).Msg("phone over its rate limit")
+			return d.Write(c, hop, menus.Reply{Text: textTooFast, End: true})
+		}
+		reply, err := e.Conv.Handle(c.UserContext(), hop)
 		var bad *menus.HopError
 		switch {
 		case errors.As(err, &bad):
@@ -67,13 +104,6 @@ func Handler(d Dialect, conv Conversation, log zerolog.Logger) fiber.Handler {
 			reply = menus.Reply{Text: textTrouble, End: true}
 		}
 		return d.Write(c, hop, reply)
-	}
-}
-
-// Mount registers each dialect's handler at /ussd/<name>.
-func Mount(r fiber.Router, conv Conversation, log zerolog.Logger, dialects ...Dialect) {
-	for _, d := range dialects {
-		r.Add(d.Method(), "/ussd/"+d.Name(), Handler(d, conv, log))
 	}
 }
 
