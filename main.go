@@ -87,6 +87,8 @@ type Main struct {
 	listener net.Listener
 	served   chan error
 	sandbox  *http.Server
+
+	sandboxMono *sandbox.Sandbox // the embedded Mono, when no base URL is configured
 }
 
 // NewMain returns a Main with the default configuration, logging to w.
@@ -200,7 +202,8 @@ func (m *Main) monoClient(cfg MonoConfig) (*mono.Client, error) {
 		if app == "" {
 			app = "sandbox_app"
 		}
-		m.sandbox = &http.Server{Handler: sandbox.New(sandbox.Options{SecretKey: key}), ReadHeaderTimeout: 5 * time.Second}
+		m.sandboxMono = sandbox.New(sandbox.Options{SecretKey: key})
+		m.sandbox = &http.Server{Handler: m.sandboxMono, ReadHeaderTimeout: 5 * time.Second}
 		go m.sandbox.Serve(l)
 		base = "http://" + l.Addr().String()
 		m.Log.Warn().Str("url", base).Msg("no [mono] base-url: serving Mono from the embedded sandbox")
@@ -257,6 +260,9 @@ func (m *Main) Close() error {
 	var errs []error
 	if m.app != nil {
 		errs = append(errs, m.app.ShutdownWithTimeout(10*time.Second))
+		// Shutdown cannot stop a server that had not started serving yet:
+		// closing its listener makes it return either way.
+		m.listener.Close()
 		if m.served != nil {
 			if err := <-m.served; err != nil && !errors.Is(err, net.ErrClosed) {
 				errs = append(errs, err)

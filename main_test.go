@@ -39,14 +39,22 @@ func (s *syncBuffer) String() string {
 // embedded sandbox, and stops it when the test ends.
 func startGateway(t *testing.T, configure func(*Config)) (*Main, *syncBuffer) {
 	t.Helper()
+	return startMain(t, func(m *Main) {
+		if configure != nil {
+			configure(&m.Config)
+		}
+	})
+}
+
+// startMain is startGateway with access to the whole Main before it runs.
+func startMain(t *testing.T, prepare func(*Main)) (*Main, *syncBuffer) {
+	t.Helper()
 	logs := &syncBuffer{}
 	m := NewMain(logs)
 	m.Config.HTTP.Addr = "127.0.0.1:0"
 	m.Config.Store.Path = filepath.Join(t.TempDir(), "data", "ussdlink.db")
-	m.Config.Log = LogConfig{Level: "debug", Format: "json"}
-	if configure != nil {
-		configure(&m.Config)
-	}
+	m.Config.Log = LogConfig{Level: "debug", Format: "json", Phone: "masked"}
+	prepare(m)
 	if err := m.Run(context.Background()); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -452,4 +460,13 @@ func TestRefusalsAndExits(t *testing.T) {
 			}
 		})
 	}
+}
+
+// sandboxCalls counts every call the embedded sandbox has answered.
+func (m *Main) sandboxCalls() int {
+	n := 0
+	for _, op := range []string{"institutions", "session", "login", "commit", "exchange", "reauthorise", "account"} {
+		n += m.sandboxMono.Calls(op)
+	}
+	return n
 }

@@ -289,12 +289,19 @@ func (db *DB) Sweep(_ context.Context, now time.Time, max int) (int, error) {
 	return n, nil
 }
 
-// putFailure records a refused login of a phone at a time.
+// putFailure records a refused login of a phone at a time. A sequence
+// number keeps two failures at the same instant apart.
 func putFailure(tx *bolt.Tx, phone string, at time.Time) error {
-	if err := tx.Bucket(bucketFailures).Put(failureKey(phone, at), nil); err != nil {
+	failures := tx.Bucket(bucketFailures)
+	seq, err := failures.NextSequence()
+	if err != nil {
 		return err
 	}
-	return tx.Bucket(bucketFailureAge).Put(expiryKey(at, []byte(phone)), nil)
+	if err := failures.Put(failureKey(phone, at, seq), nil); err != nil {
+		return err
+	}
+	age := binary.BigEndian.AppendUint64(expiryKey(at, nil), seq)
+	return tx.Bucket(bucketFailureAge).Put(append(age, phone...), nil)
 }
 
 // LoginFailures counts the refused logins of a phone since a time.
@@ -303,7 +310,7 @@ func (db *DB) LoginFailures(_ context.Context, phone string, since time.Time) (i
 	err := db.bolt.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketFailures).Cursor()
 		prefix := []byte(phone + "\x00")
-		for k, _ := c.Seek(failureKey(phone, since)); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		for k, _ := c.Seek(failureKey(phone, since, 0)); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 			n++
 		}
 		return nil
@@ -314,10 +321,12 @@ func (db *DB) LoginFailures(_ context.Context, phone string, since time.Time) (i
 	return n, nil
 }
 
-// failureKey orders a phone's failures by time: phone, 0, big-endian ns.
-func failureKey(phone string, at time.Time) []byte {
+// failureKey orders a phone's failures by time: phone, 0, big-endian ns,
+// sequence.
+func failureKey(phone string, at time.Time, seq uint64) []byte {
 	k := append([]byte(phone), 0)
-	return binary.BigEndian.AppendUint64(k, uint64(at.UnixNano()))
+	k = binary.BigEndian.AppendUint64(k, uint64(at.UnixNano()))
+	return binary.BigEndian.AppendUint64(k, seq)
 }
 
 // SweepFailures deletes refused-login records older than before, at most
@@ -329,9 +338,9 @@ func (db *DB) SweepFailures(_ context.Context, before time.Time, max int) (int, 
 		c := tx.Bucket(bucketFailureAge).Cursor()
 		limit := expiryKey(before, nil)
 		for k, _ := c.First(); k != nil && n < max && bytes.Compare(k[:8], limit) < 0; k, _ = c.First() {
-			phone := string(k[8:])
 			at := int64(binary.BigEndian.Uint64(k[:8]))
-			if err := failures.Delete(failureKey(phone, time.Unix(0, at))); err != nil {
+			seq := binary.BigEndian.Uint64(k[8:16])
+			if err := failures.Delete(failureKey(string(k[16:]), time.Unix(0, at), seq)); err != nil {
 				return err
 			}
 			if err := c.Delete(); err != nil {

@@ -124,3 +124,43 @@ func TestRetiredSessionIsCommittedWithTheOneThatResumedIt(t *testing.T) {
 		t.Fatalf("Latest = %v, %v; want the resuming session", latest, err)
 	}
 }
+
+func TestLoginFailuresCountPerPhoneSinceATimeAndAreSwept(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t, filepath.Join(t.TempDir(), "failures.db"), newSealer(t, 0x22))
+	fail := func(phone string, at time.Time) {
+		s := fullSession("f-" + phone)
+		s.Phone, s.Updated = phone, at
+		if err := db.Commit(ctx, menus.Change{Session: s, LoginFailure: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 3 {
+		fail("+2348000000001", t0) // the same instant, three times
+	}
+	fail("+2348000000001", t0.Add(-time.Hour))
+	fail("+23480000000011", t0) // a phone that starts with the other's digits
+	count := func(phone string, since time.Time) int {
+		n, err := db.LoginFailures(ctx, phone, since)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if got, want := count("+2348000000001", t0.Add(-30*time.Minute)), 3; got != want {
+		t.Errorf("failures within the lockout = %d, want %d", got, want)
+	}
+	if got, want := count("+2348000000001", t0.Add(-2*time.Hour)), 4; got != want {
+		t.Errorf("failures within two hours = %d, want %d", got, want)
+	}
+	if got, want := count("+23480000000011", t0.Add(-time.Hour)), 1; got != want {
+		t.Errorf("failures of the longer phone = %d, want %d", got, want)
+	}
+	n, err := db.SweepFailures(ctx, t0.Add(-30*time.Minute), 100)
+	if err != nil || n != 1 {
+		t.Fatalf("SweepFailures = %d, %v; want the one old failure", n, err)
+	}
+	if got, want := count("+2348000000001", t0.Add(-2*time.Hour)), 3; got != want {
+		t.Errorf("failures after the sweep = %d, want %d", got, want)
+	}
+}
