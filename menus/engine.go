@@ -184,7 +184,7 @@ func (e *Engine) Handle(ctx context.Context, hop Hop) (Reply, error) {
 	switch {
 	case s.Hops == 0:
 		t.start()
-	case !now.Before(s.Expires):
+	case !s.Done() && !now.Before(s.Expires):
 		t.end(ReasonExpired)
 	default:
 		t.advance(input)
@@ -203,6 +203,9 @@ func (e *Engine) Handle(ctx context.Context, hop Hop) (Reply, error) {
 	}
 	if err := e.store.Commit(ctx, t.change()); err != nil {
 		return Reply{}, fmt.Errorf("commit session: %w", err)
+	}
+	for _, f := range t.afterCommit {
+		f()
 	}
 	if s.Done() {
 		t.log.Info().Str("phone", e.cfg.LogPhone(s.Phone)).Str("reason", s.Reason).Int("hops", s.Hops).Msg("session ended")

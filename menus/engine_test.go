@@ -19,6 +19,7 @@ import (
 // memStore is a Store kept in memory, round-tripping sessions through JSON
 // as a real store would, so state that does not survive serialisation shows.
 type memStore struct {
+	slow     map[string]time.Duration // loads of these sessions take this long
 	mu       sync.Mutex
 	failures map[string][]time.Time
 	latest   map[string]string
@@ -33,6 +34,7 @@ func newMemStore() *memStore {
 }
 
 func (m *memStore) Session(_ context.Context, id string) (*Session, error) {
+	time.Sleep(m.slow[id])
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	data, ok := m.sessions[id]

@@ -3,6 +3,7 @@ package menus
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -300,5 +301,79 @@ func TestExpiredMonoSessionLeadsToANewLogin(t *testing.T) {
 	}
 	if s := r.store.stored(t, "b"); s.Failures != 0 {
 		t.Errorf("an expired bank session counted as %d failures", s.Failures)
+	}
+}
+
+// sessionOnStripe returns a session id whose lock is stripe's, prefixed.
+func sessionOnStripe(e *Engine, prefix string, stripe *sync.Mutex) string {
+	for i := 0; ; i++ {
+		id := fmt.Sprintf("%s-%d", prefix, i)
+		if e.lock(id) == stripe {
+			return id
+		}
+	}
+}
+
+func TestCrossedResumesDoNotDeadlock(t *testing.T) {
+	r := newRig(t)
+	x, y := &r.engine.locks[1], &r.engine.locks[2]
+	// Phone 1 resumes a session on stripe y from one on stripe x; phone 2
+	// the other way round. Loading the resuming sessions is slow, so both
+	// hops hold their own stripe by the time they claim the other's.
+	p, a := sessionOnStripe(r.engine, "p", y), sessionOnStripe(r.engine, "a", x)
+	d, c := sessionOnStripe(r.engine, "d", x), sessionOnStripe(r.engine, "c", y)
+	for _, pair := range [][2]string{{p, "+234801"}, {d, "+234802"}} {
+		r.must(t, pair[0], pair[1], "")
+		r.must(t, pair[0], pair[1], "1")
+	}
+	r.must(t, a, "+234801", "")
+	r.must(t, c, "+234802", "")
+	r.store.slow = map[string]time.Duration{a: 200 * time.Millisecond, c: 200 * time.Millisecond}
+	done := make(chan Reply, 2)
+	go func() { done <- r.must(t, a, "+234801", "1") }()
+	go func() { done <- r.must(t, c, "+234802", "1") }()
+	for range 2 {
+		select {
+		case rep := <-done:
+			if !strings.Contains(rep.Text, "UserID") && !strings.Contains(rep.Text, textBusy) {
+				t.Errorf("resume = %+v, want the form or a busy notice", rep)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("crossed resumes deadlocked")
+		}
+	}
+}
+
+func TestResumedOutcomeDoesNotSwallowTheNextInput(t *testing.T) {
+	r := newRig(t, slowBank(300*time.Millisecond, 100*time.Millisecond))
+	r.must(t, "a", "+234801", "")
+	r.must(t, "a", "+234801", "1")
+	r.must(t, "a", "+234801", "1*user_slow")
+	r.must(t, "a", "+234801", "1*user_slow*pass_good") // waiting, then the user hangs up
+	r.drain(t)
+	r.must(t, "b", "+234801", "")
+	linked := r.must(t, "b", "+234801", "1")
+	if !strings.Contains(linked.Text, "is linked") {
+		t.Fatalf("continue = %+v", linked)
+	}
+	// The outcome has been seen: the next dial is a fresh start.
+	if got := r.must(t, "c", "+234801", ""); !strings.Contains(got.Text, "Choose bank") {
+		t.Fatalf("dial after seeing the outcome = %+v, want the banks", got)
+	}
+}
+
+func TestStartingOverKeepsALinkMonoIsStillMaking(t *testing.T) {
+	r := newRig(t, slowBank(300*time.Millisecond, 100*time.Millisecond))
+	r.must(t, "a", "+234801", "")
+	r.must(t, "a", "+234801", "1")
+	r.must(t, "a", "+234801", "1*user_slow")
+	r.must(t, "a", "+234801", "1*user_slow*pass_good") // waiting; the user hangs up
+	r.must(t, "b", "+234801", "")
+	if got := r.must(t, "b", "+234801", "2"); !strings.Contains(got.Text, "Choose bank") {
+		t.Fatalf("start over = %+v", got)
+	}
+	r.drain(t)
+	if got := len(r.store.links); got != 1 {
+		t.Errorf("links = %d: the account Mono linked after starting over was lost", got)
 	}
 }

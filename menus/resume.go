@@ -39,34 +39,49 @@ func (t *turn) onResume(input string) {
 		t.s.Notice = textInvalidChoice
 		return
 	}
-	prev := t.claim(t.s.ResumeOf)
+	prev, ok := t.claim(t.s.ResumeOf)
+	if !ok {
+		t.s.Notice = textBusy // the other session is busy: the offer stays
+		return
+	}
 	t.s.ResumeOf = ""
 	if prev == nil || input == inputStartOver || !t.e.resumable(prev, t.now) {
 		if prev != nil {
-			t.retire(prev, ReasonRestarted)
+			// Mono may still link the account it was logging into: the
+			// retired session keeps its pending work so the link is kept.
+			t.retire(prev, ReasonRestarted, true)
 		}
 		t.s.Bank = nil
 		t.fire(EventStartOver)
 		return
 	}
 	t.inherit(prev)
-	t.retire(prev, ReasonResumed)
+	t.retire(prev, ReasonResumed, false)
 }
 
 // claim locks and loads another session of the same phone, holding its lock
-// until this turn is committed, so that background work cannot settle it
-// in between. It returns nil when the session cannot be read.
-func (t *turn) claim(id string) *Session {
+// until this turn is committed, so that background work cannot settle it in
+// between. The lock is tried, never waited for without bound: this hop
+// already holds its own, and waiting on a second could deadlock against a
+// hop doing the same the other way round. ok is false when the lock could
+// not be had before the hop's deadline; prev is nil when the session cannot
+// be read.
+func (t *turn) claim(id string) (prev *Session, ok bool) {
 	if mu := t.e.lock(id); mu != t.e.lock(t.s.ID) {
-		mu.Lock()
+		for !mu.TryLock() {
+			if time.Now().After(t.deadline) {
+				return nil, false
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
 		t.held = mu
 	}
 	prev, err := t.e.store.Session(t.ctx, id)
 	if err != nil {
 		t.log.Warn().Err(err).Msg("resume: previous session unavailable")
-		return nil
+		return nil, true
 	}
-	return prev
+	return prev, true
 }
 
 // inherit continues prev's conversation in this session. What was typed
@@ -80,7 +95,8 @@ func (t *turn) inherit(prev *Session) {
 	s.Answers, s.AnswersAt = prev.Answers, prev.AnswersAt
 	s.MonoSession, s.MonoExpires = prev.MonoSession, prev.MonoExpires
 	s.Accounts, s.Chosen, s.Failures = prev.Accounts, prev.Chosen, prev.Failures
-	s.Pending, s.Unseen, s.Link, s.Reason = prev.Pending, prev.Unseen, prev.Link, prev.Reason
+	s.Pending, s.Link, s.Reason = prev.Pending, prev.Link, prev.Reason
+	s.Unseen = false // this hop shows whatever the dropped session had not shown
 	prev.Answers = nil
 	if !t.fresh() {
 		t.forget()
@@ -91,16 +107,22 @@ func (t *turn) inherit(prev *Session) {
 	}
 	if s.Pending != nil {
 		if j := t.e.jobs.get(s.Pending.Job); j != nil {
-			j.retarget(s.ID)
+			// Once this turn is committed, the work settles this session.
+			t.afterCommit = append(t.afterCommit, func() { j.retarget(s.ID) })
 		}
 	}
 	t.log.Info().Str("from", prev.ID).Str("state", s.State).Msg("session resumed")
 }
 
-// retire ends a session that a new one resumed or replaced.
-func (t *turn) retire(prev *Session, reason string) {
+// retire ends a session that a new one resumed or replaced. keepPending
+// leaves its Mono work pending, so that a link still being made is recorded
+// when the work settles.
+func (t *turn) retire(prev *Session, reason string, keepPending bool) {
 	prev.State, prev.Reason = StateEnded, reason
-	prev.Pending, prev.Unseen = nil, false
+	if !keepPending {
+		prev.Pending = nil
+	}
+	prev.Unseen = false
 	clear(prev.Answers)
 	prev.Answers, prev.AnswersAt = nil, time.Time{}
 	prev.Updated = t.now

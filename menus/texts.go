@@ -33,6 +33,7 @@ const (
 	textBankSessionExpired = "Your bank session timed out. Please log in again."
 	textLocked             = "For your safety, bank logins from this phone are paused after several failed attempts. Please try again later."
 	textContinue           = "Continue"
+	textBusy               = "One moment, please. Try again."
 	textStartOver          = "Start over"
 )
 

@@ -27,6 +27,8 @@ type turn struct {
 	retired *Session    // a session this turn ended by resuming or restarting it
 	held    *sync.Mutex // the retired session's lock, held until the commit
 	refused bool        // the bank refused a login or answer in this turn
+
+	afterCommit []func() // run once the turn's change is durable
 }
 
 // change is what the turn commits.
