@@ -159,6 +159,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Lockout:          cfg.Security.Lockout.Duration,
 		LogPhone:         cfg.Log.logPhone(),
 	}, m.db, client, m.Now, m.Log)
+	m.engine.Prefetch()
 	m.startSweeper(cfg.USSD.SweepInterval.Duration)
 
 	allow, err := ussd.ParsePrefixes(cfg.USSD.AllowIPs)

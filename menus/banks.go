@@ -2,6 +2,7 @@ package menus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -9,32 +10,59 @@ import (
 )
 
 // catalog caches Mono's institution list: every dial starts with it, and it
-// changes rarely. A failed refresh keeps serving the list it has.
+// changes rarely. One fetch runs at a time, outside the lock and under the
+// engine's lifetime, so a slow Mono holds no hop beyond its own deadline;
+// while a refresh runs, or after one failed, the list it has is served.
 type catalog struct {
-	ttl     time.Duration
-	mu      sync.Mutex
-	banks   []*Bank
-	fetched time.Time
+	ttl     time.Duration // how long a fetched list is fresh
+	backoff time.Duration // after a failed fetch, how long before the next
+
+	mu       sync.Mutex
+	banks    []*Bank
+	fetched  time.Time     // when banks was fetched
+	tried    time.Time     // when the last fetch started
+	lastErr  error         // why the last fetch failed, if it did
+	fetching chan struct{} // closed when the fetch under way ends; nil if none
 }
 
-// get returns the banks, fetching them when the cache is empty or stale.
-func (c *catalog) get(ctx context.Context, m Mono, now time.Time) ([]*Bank, error) {
+// get returns the banks: the cached list when fresh (or while a refresh is
+// under way, or backing off after a failure), otherwise the result of a
+// fetch, waited for until ctx is done.
+func (c *catalog) get(ctx context.Context, e *Engine, now time.Time) ([]*Bank, error) {
+	c.mu.Lock()
+	switch {
+	case c.banks != nil && now.Sub(c.fetched) < c.ttl:
+	case c.fetching != nil:
+	case c.lastErr != nil && now.Sub(c.tried) < c.backoff:
+	default:
+		c.fetching, c.tried = make(chan struct{}), now
+		go c.fetch(e, c.fetching)
+	}
+	banks, wait, lastErr := c.banks, c.fetching, c.lastErr
+	c.mu.Unlock()
+	if banks != nil {
+		return banks, nil
+	}
+	if wait == nil {
+		return nil, lastErr
+	}
+	select {
+	case <-wait:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("list institutions: %w", ctx.Err())
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.banks != nil && now.Sub(c.fetched) < c.ttl {
-		return c.banks, nil
+	if c.banks == nil {
+		return nil, c.lastErr
 	}
-	list, err := m.Institutions(ctx)
-	if err != nil || len(list) == 0 {
-		if c.banks != nil {
-			return c.banks, nil
-		}
-		if err == nil {
-			err = fmt.Errorf("mono listed no institutions")
-		}
-		return nil, fmt.Errorf("list institutions: %w", err)
-	}
-	banks := make([]*Bank, 0, len(list))
+	return c.banks, nil
+}
+
+// fetch asks Mono for the institutions and keeps those with a usable form.
+func (c *catalog) fetch(e *Engine, done chan struct{}) {
+	list, err := e.mono.Institutions(e.base)
+	var banks []*Bank
 	for _, inst := range list {
 		if inst.ID == "" || strings.TrimSpace(inst.Name) == "" {
 			continue
@@ -47,8 +75,27 @@ func (c *catalog) get(ctx context.Context, m Mono, now time.Time) ([]*Bank, erro
 		}
 		banks = append(banks, b)
 	}
-	c.banks, c.fetched = banks, now
-	return banks, nil
+	if err == nil && len(banks) == 0 {
+		err = errors.New("mono listed no institutions")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil {
+		c.lastErr = fmt.Errorf("list institutions: %w", err)
+		e.log.Warn().Err(err).Msg("institutions unavailable")
+	} else {
+		c.banks, c.fetched, c.lastErr = banks, e.now(), nil
+	}
+	c.fetching = nil
+	close(done)
+}
+
+// Prefetch starts loading the institution list, so the first dial does not
+// wait for it.
+func (e *Engine) Prefetch() {
+	ctx, cancel := context.WithCancel(e.base)
+	cancel() // nothing waits: the fetch runs on under the engine's lifetime
+	e.banks.get(ctx, e, e.now())
 }
 
 // filterBanks returns the banks whose name, or a word of it, starts with the

@@ -133,7 +133,7 @@ func NewEngine(cfg Config, store Store, m Mono, now func() time.Time, log zerolo
 		now:    now,
 		log:    log,
 		marker: marker{key: cfg.TranscriptKey},
-		banks:  catalog{ttl: cfg.BankTTL},
+		banks:  catalog{ttl: cfg.BankTTL, backoff: 10 * time.Second},
 	}
 }
 
@@ -174,7 +174,10 @@ func (e *Engine) Handle(ctx context.Context, hop Hop) (Reply, error) {
 		}
 	}
 
-	t := &turn{ctx: ctx, e: e, s: s, now: now, deadline: arrived.Add(e.waitBudget()),
+	deadline := arrived.Add(e.waitBudget())
+	bounded, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	t := &turn{ctx: ctx, e: e, s: s, now: now, deadline: deadline, bounded: bounded,
 		log: e.log.With().Str("session", s.ID).Logger()}
 	defer t.release()
 	limit := hop.Limit

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -315,7 +316,7 @@ func sessionOnStripe(e *Engine, prefix string, stripe *sync.Mutex) string {
 }
 
 func TestCrossedResumesDoNotDeadlock(t *testing.T) {
-	r := newRig(t)
+	r := newRig(t, slowBank(time.Second, 500*time.Millisecond)) // a short hop budget bounds the claim
 	x, y := &r.engine.locks[1], &r.engine.locks[2]
 	// Phone 1 resumes a session on stripe y from one on stripe x; phone 2
 	// the other way round. Loading the resuming sessions is slow, so both
@@ -375,5 +376,44 @@ func TestStartingOverKeepsALinkMonoIsStillMaking(t *testing.T) {
 	r.drain(t)
 	if got := len(r.store.links); got != 1 {
 		t.Errorf("links = %d: the account Mono linked after starting over was lost", got)
+	}
+}
+
+// slowInstitutions delays the institution list.
+type slowInstitutions struct {
+	Mono
+	delay time.Duration
+	calls atomic.Int32
+}
+
+func (s *slowInstitutions) Institutions(ctx context.Context) ([]mono.Institution, error) {
+	s.calls.Add(1)
+	time.Sleep(s.delay)
+	return s.Mono.Institutions(ctx)
+}
+
+func TestSlowBankListHoldsNoHopPastItsBudget(t *testing.T) {
+	r := newRig(t)
+	slow := &slowInstitutions{Mono: r.client, delay: 400 * time.Millisecond}
+	r.cfg.HopBudget = 150 * time.Millisecond
+	e := NewEngine(r.cfg, r.store, slow, r.clock.Now, zerolog.Nop())
+	start := time.Now()
+	first, err := e.Handle(context.Background(), Hop{SessionID: "a", Phone: "+234801", Cumulative: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 300*time.Millisecond {
+		t.Errorf("first hop took %v with a 150ms budget", took)
+	}
+	if !first.End || first.Text != textNoBanks {
+		t.Errorf("first hop = %+v, want the polite END", first)
+	}
+	time.Sleep(500 * time.Millisecond) // the fetch goes on and fills the cache
+	second, err := e.Handle(context.Background(), Hop{SessionID: "b", Phone: "+234802", Cumulative: true})
+	if err != nil || !strings.Contains(second.Text, "Choose bank") {
+		t.Fatalf("second dial = %+v, %v; want the banks", second, err)
+	}
+	if n := slow.calls.Load(); n != 1 {
+		t.Errorf("institution fetches = %d, want 1 (one at a time, then cached)", n)
 	}
 }

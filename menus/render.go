@@ -32,7 +32,7 @@ func (t *turn) screen() Screen {
 	sc := Screen{Notice: s.Notice, Offset: s.List.Offset, Back: len(s.List.Prev) > 0}
 	switch s.State {
 	case StateBanks:
-		banks, _ := t.e.banks.get(t.ctx, t.e.mono, t.now)
+		banks, _ := t.e.banks.get(t.bounded, t.e, t.now)
 		shown := filterBanks(banks, s.Filter)
 		sc.Title = textChooseBank
 		if s.List.Offset > 0 {

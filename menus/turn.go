@@ -20,7 +20,8 @@ type turn struct {
 	e        *Engine
 	s        *Session
 	now      time.Time
-	deadline time.Time // Mono work not done by then continues in the background
+	deadline time.Time       // Mono work not done by then continues in the background
+	bounded  context.Context // t.ctx bounded by the deadline, for waits on Mono
 	log      zerolog.Logger
 
 	link    *Link       // set when this turn linked an account
@@ -68,7 +69,7 @@ func (t *turn) start() {
 		t.end(ReasonLocked)
 		return
 	}
-	if _, err := t.e.banks.get(t.ctx, t.e.mono, t.now); err != nil {
+	if _, err := t.e.banks.get(t.bounded, t.e, t.now); err != nil {
 		if mono.KindOf(err) == mono.KindUnauthorized {
 			t.e.reportUnauthorized(err)
 			t.end(ReasonUnavailable)
@@ -185,7 +186,7 @@ func (t *turn) pick(input string, total int) (int, pickResult) {
 
 // onBanks handles the bank list: a number, paging, or letters to filter by.
 func (t *turn) onBanks(input string) {
-	banks, err := t.e.banks.get(t.ctx, t.e.mono, t.now)
+	banks, err := t.e.banks.get(t.bounded, t.e, t.now)
 	if err != nil {
 		t.log.Warn().Err(err).Msg("institutions unavailable")
 		t.end(ReasonNoBanks)

@@ -255,7 +255,7 @@ func (e *Engine) settleLocked(ctx context.Context, id string, j *job) {
 	if s.Pending == nil || s.Pending.Job != j.id {
 		return // a hop took the result already
 	}
-	t := &turn{ctx: ctx, e: e, s: s, now: e.now(), log: log}
+	t := &turn{ctx: ctx, e: e, s: s, now: e.now(), log: log, bounded: ctx, deadline: time.Now()}
 	if s.State == StateWaiting {
 		t.apply(j.res)
 		s.Unseen = true
