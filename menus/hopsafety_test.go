@@ -417,3 +417,43 @@ func TestSlowBankListHoldsNoHopPastItsBudget(t *testing.T) {
 		t.Errorf("institution fetches = %d, want 1 (one at a time, then cached)", n)
 	}
 }
+
+func TestDrainLeavesInterruptedWorkPendingForTheRestart(t *testing.T) {
+	r := newRig(t, slowBank(1500*time.Millisecond, 100*time.Millisecond))
+	r.must(t, "s1", "+234801", "")
+	r.must(t, "s1", "+234801", "1")
+	r.must(t, "s1", "+234801", "1*user_slow")
+	r.must(t, "s1", "+234801", "1*user_slow*pass_good") // waiting on a 1.5s bank
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := r.engine.Drain(ctx); err == nil {
+		t.Fatal("Drain returned before the slow work ended")
+	}
+	s := r.store.stored(t, "s1")
+	if s.State != StateWaiting || s.Pending == nil || s.Reason != "" {
+		t.Fatalf("after an interrupted drain: %s/%s pending %v; want still waiting", s.State, s.Reason, s.Pending)
+	}
+	// After the restart the step runs again while what was typed is fresh.
+	r.engine = r.restart(r.store)
+	got := r.must(t, "s1", "+234801", "1*user_slow*pass_good*1")
+	if !strings.Contains(got.Text, "still answering") {
+		t.Fatalf("after the restart = %+v, want the step running again", got)
+	}
+	if n := r.sb.Calls("login"); n != 2 {
+		t.Errorf("logins = %d, want 2 (the interrupted one, then again)", n)
+	}
+}
+
+func TestNoWorkStartsOnceDraining(t *testing.T) {
+	r := newRig(t)
+	r.must(t, "s1", "+234801", "")
+	r.must(t, "s1", "+234801", "1")
+	r.must(t, "s1", "+234801", "1*user_good")
+	if err := r.engine.Drain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := r.must(t, "s1", "+234801", "1*user_good*pass_good")
+	if !got.End || r.sb.Calls("login") != 0 {
+		t.Errorf("a hop while draining = %+v with %d logins; want a polite END and no Mono call", got, r.sb.Calls("login"))
+	}
+}

@@ -138,10 +138,14 @@ type job struct {
 // jobs tracks the work in flight, so that a later hop can wait for it and
 // shutdown can drain it.
 type jobs struct {
-	mu   sync.Mutex
-	live map[string]*job
-	wg   sync.WaitGroup
+	mu     sync.Mutex
+	live   map[string]*job
+	wg     sync.WaitGroup
+	closed bool // draining: no new work starts
 }
+
+// errStopping is the result of work asked for while the gateway stops.
+var errStopping = errors.New("the gateway is stopping")
 
 // get returns the live job with id, or nil.
 func (js *jobs) get(id string) *job {
@@ -165,6 +169,12 @@ func (e *Engine) start(session string, r request) *job {
 	rand.Read(id)
 	j := &job{id: hex.EncodeToString(id), done: make(chan struct{}), session: session}
 	e.jobs.mu.Lock()
+	if e.jobs.closed {
+		e.jobs.mu.Unlock()
+		j.res = result{err: errStopping}
+		close(j.done)
+		return j
+	}
 	if e.jobs.live == nil {
 		e.jobs.live = make(map[string]*job)
 	}
@@ -255,6 +265,12 @@ func (e *Engine) settleLocked(ctx context.Context, id string, j *job) {
 	if s.Pending == nil || s.Pending.Job != j.id {
 		return // a hop took the result already
 	}
+	if e.base.Err() != nil && errors.Is(j.res.err, context.Canceled) {
+		// Shutdown cut the work short: the session stays as it was, so the
+		// next hop after the restart runs the work again.
+		log.Info().Msg("settle: work interrupted by shutdown, left pending")
+		return
+	}
 	t := &turn{ctx: ctx, e: e, s: s, now: e.now(), log: log, bounded: ctx, deadline: time.Now()}
 	if s.State == StateWaiting {
 		t.apply(j.res)
@@ -277,8 +293,14 @@ func (e *Engine) settleLocked(ctx context.Context, id string, j *job) {
 }
 
 // Drain waits for background Mono work to finish and settle, or for ctx.
-// The gateway calls it on shutdown, after the last hop has been answered.
+// The gateway calls it on shutdown, after the last hop has been answered;
+// no work starts after it. Work still running when ctx ends is cancelled and
+// left pending in its session (so it runs again after a restart), and Drain
+// waits briefly for that to be recorded.
 func (e *Engine) Drain(ctx context.Context) error {
+	e.jobs.mu.Lock()
+	e.jobs.closed = true
+	e.jobs.mu.Unlock()
 	done := make(chan struct{})
 	go func() {
 		e.jobs.wg.Wait()
@@ -288,7 +310,11 @@ func (e *Engine) Drain(ctx context.Context) error {
 	case <-done:
 		return nil
 	case <-ctx.Done():
-		e.stop()
-		return ctx.Err()
 	}
+	e.stop()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+	}
+	return ctx.Err()
 }
