@@ -199,6 +199,10 @@ func (e *Engine) Handle(ctx context.Context, hop Hop) (Reply, error) {
 	s.Updated = now
 	s.Expires = now.Add(e.cfg.SessionTTL)
 	s.Purge = e.purgeAt(s)
+	s.SealedUntil = time.Time{}
+	if len(s.Answers) > 0 {
+		s.SealedUntil = s.AnswersAt.Add(e.cfg.SecretTTL)
+	}
 	if hop.Cumulative {
 		s.Mark = e.marker.mark(hop.Transcript)
 	} else {

@@ -457,3 +457,21 @@ func TestNoWorkStartsOnceDraining(t *testing.T) {
 		t.Errorf("a hop while draining = %+v with %d logins; want a polite END and no Mono call", got, r.sb.Calls("login"))
 	}
 }
+
+func TestAFormWhoseEarlierAnswersLapsedStartsAgain(t *testing.T) {
+	r := newRig(t)
+	r.must(t, "s1", "+234801", "")
+	r.must(t, "s1", "+234801", "1")
+	r.must(t, "s1", "+234801", "1*user_good")
+	if s := r.store.stored(t, "s1"); s.SealedUntil.IsZero() || !s.SealedUntil.Equal(s.AnswersAt.Add(2*time.Minute)) {
+		t.Fatalf("sealed until %v, answers at %v: want the lifetime stamped", s.SealedUntil, s.AnswersAt)
+	}
+	r.store.answers["s1"] = nil // the sweeper erased them while the user was idle
+	got := r.must(t, "s1", "+234801", "1*user_good*pass_good")
+	if !strings.Contains(got.Text, textRetype) || !strings.Contains(got.Text, "UserID") {
+		t.Fatalf("reply = %+v, want the form from its first field", got)
+	}
+	if r.sb.Calls("login") != 0 {
+		t.Errorf("a login was sent without the user name")
+	}
+}

@@ -92,7 +92,7 @@ func (t *turn) inherit(prev *Session) {
 	s.State, s.Notice, s.List, s.Filter = prev.State, "", prev.List, prev.Filter
 	s.Bank, s.Method = prev.Bank, prev.Method
 	s.Form, s.FormKind, s.Field = prev.Form, prev.FormKind, prev.Field
-	s.Answers, s.AnswersAt = prev.Answers, prev.AnswersAt
+	s.Answers, s.AnswersAt, s.SealedUntil = prev.Answers, prev.AnswersAt, prev.SealedUntil
 	s.MonoSession, s.MonoExpires = prev.MonoSession, prev.MonoExpires
 	s.Accounts, s.Chosen, s.Failures = prev.Accounts, prev.Chosen, prev.Failures
 	s.Pending, s.Link, s.Reason = prev.Pending, prev.Link, prev.Reason
@@ -124,7 +124,7 @@ func (t *turn) retire(prev *Session, reason string, keepPending bool) {
 	}
 	prev.Unseen = false
 	clear(prev.Answers)
-	prev.Answers, prev.AnswersAt = nil, time.Time{}
+	prev.Answers, prev.AnswersAt, prev.SealedUntil = nil, time.Time{}, time.Time{}
 	prev.Updated = t.now
 	prev.Purge = prev.Expires
 	t.retired = prev

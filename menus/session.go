@@ -41,11 +41,14 @@ type Session struct {
 	Chosen      *mono.Account     `json:"chosen,omitempty"`
 	Failures    int               `json:"failures,omitempty"`
 
-	AnswersAt time.Time `json:"answers_at,omitempty"` // when the first answer was typed
-	Pending   *Pending  `json:"pending,omitempty"`    // Mono work under way
-	Unseen    bool      `json:"unseen,omitempty"`     // background work settled; the next hop shows it
-	ResumeOf  string    `json:"resume_of,omitempty"`  // the dropped session offered for resuming
-	Purge     time.Time `json:"purge"`                // when the sweeper may delete the session
+	AnswersAt time.Time `json:"answers_at,omitempty"` // when the last answer was typed
+	// SealedUntil is when the sealed answers lapse: the sweeper erases them
+	// then, even from a session that is kept for longer.
+	SealedUntil time.Time `json:"sealed_until,omitempty"`
+	Pending     *Pending  `json:"pending,omitempty"`   // Mono work under way
+	Unseen      bool      `json:"unseen,omitempty"`    // background work settled; the next hop shows it
+	ResumeOf    string    `json:"resume_of,omitempty"` // the dropped session offered for resuming
+	Purge       time.Time `json:"purge"`               // when the sweeper may delete the session
 
 	Reason string `json:"reason,omitempty"` // why the session ended
 	Link   *Link  `json:"link,omitempty"`

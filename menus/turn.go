@@ -121,6 +121,7 @@ func (t *turn) forget() {
 	clear(t.s.Answers)
 	t.s.Answers = nil
 	t.s.AnswersAt = time.Time{}
+	t.s.SealedUntil = time.Time{}
 }
 
 // askForm starts collecting a form from its first field.
@@ -259,11 +260,17 @@ func (t *turn) onField(input string) {
 		t.s.Notice = reason
 		return
 	}
-	if len(t.s.Answers) == 0 {
+	if t.s.Field > 0 && len(t.s.Answers) == 0 {
+		// The earlier answers lapsed and were erased while the user was idle.
+		t.s.Field = 0
+		t.s.Notice = textRetype
+		return
+	}
+	if t.s.Answers == nil {
 		t.s.Answers = make(map[string]string, len(t.s.Form.Fields))
-		t.s.AnswersAt = t.now
 	}
 	t.s.Answers[field.Name] = input
+	t.s.AnswersAt = t.now
 	t.s.Field++
 	if t.s.Field < len(t.s.Form.Fields) {
 		return

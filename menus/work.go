@@ -285,6 +285,9 @@ func (e *Engine) settleLocked(ctx context.Context, id string, j *job) {
 		}
 	}
 	s.Updated = t.now
+	if len(s.Answers) == 0 {
+		s.SealedUntil = time.Time{}
+	}
 	if err := e.store.Commit(ctx, t.change()); err != nil {
 		log.Error().Err(err).Msg("settle: commit")
 		return

@@ -26,6 +26,7 @@ var (
 	bucketLinks      = []byte("links")       // Mono account id → link
 	bucketPhoneLinks = []byte("phone_links") // phone + 0 + account id → nil
 	bucketPhones     = []byte("phones")      // phone → id of its latest session
+	bucketSealed     = []byte("sealed")      // lapse time (8 bytes BE) + session id → nil: sealed answers to erase
 	bucketFailures   = []byte("failures")    // phone + 0 + time (8 bytes BE unix ns) → nil
 	bucketFailureAge = []byte("failure_age") // time (8 bytes BE) + phone → nil, for sweeping
 )
@@ -63,7 +64,7 @@ func Open(path string, sealer *Sealer, opts ...Option) (*DB, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	err = bdb.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketSessions, bucketExpiry, bucketLinks, bucketPhoneLinks, bucketPhones, bucketFailures, bucketFailureAge} {
+		for _, name := range [][]byte{bucketSessions, bucketExpiry, bucketLinks, bucketPhoneLinks, bucketPhones, bucketSealed, bucketFailures, bucketFailureAge} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("bucket %s: %w", name, err)
 			}
@@ -160,7 +161,11 @@ func (db *DB) Commit(_ context.Context, c menus.Change) error {
 		if err != nil {
 			return err
 		}
-		recs = append(recs, sessionWrite{id: []byte(s.ID), phone: []byte(s.Phone), data: data, purge: purgeTime(s)})
+		w := sessionWrite{id: []byte(s.ID), phone: []byte(s.Phone), data: data, purge: purgeTime(s)}
+		if len(s.Answers) > 0 {
+			w.lapse = s.SealedUntil
+		}
+		recs = append(recs, w)
 	}
 	var link []byte
 	if c.Link != nil {
@@ -195,6 +200,7 @@ func (db *DB) Commit(_ context.Context, c menus.Change) error {
 type sessionWrite struct {
 	id, phone, data []byte
 	purge           time.Time
+	lapse           time.Time // when its sealed answers lapse; zero: none to erase
 }
 
 // purgeTime is when a session may be swept: its purge time, or its expiry
@@ -212,8 +218,9 @@ func putSession(tx *bolt.Tx, w sessionWrite) error {
 	sessions, expiry := tx.Bucket(bucketSessions), tx.Bucket(bucketExpiry)
 	if old := sessions.Get(w.id); old != nil {
 		var prev struct {
-			Expires time.Time `json:"expires"`
-			Purge   time.Time `json:"purge"`
+			Expires     time.Time `json:"expires"`
+			Purge       time.Time `json:"purge"`
+			SealedUntil time.Time `json:"sealed_until"`
 		}
 		if err := json.Unmarshal(old, &prev); err == nil {
 			at := prev.Purge
@@ -223,6 +230,9 @@ func putSession(tx *bolt.Tx, w sessionWrite) error {
 			if err := expiry.Delete(expiryKey(at, w.id)); err != nil {
 				return err
 			}
+			if err := tx.Bucket(bucketSealed).Delete(expiryKey(prev.SealedUntil, w.id)); err != nil {
+				return err
+			}
 		}
 	}
 	if err := sessions.Put(w.id, w.data); err != nil {
@@ -230,6 +240,11 @@ func putSession(tx *bolt.Tx, w sessionWrite) error {
 	}
 	if err := expiry.Put(expiryKey(w.purge, w.id), nil); err != nil {
 		return err
+	}
+	if !w.lapse.IsZero() {
+		if err := tx.Bucket(bucketSealed).Put(expiryKey(w.lapse, w.id), nil); err != nil {
+			return err
+		}
 	}
 	return tx.Bucket(bucketPhones).Put(w.phone, w.id)
 }
@@ -253,11 +268,15 @@ func (db *DB) Latest(ctx context.Context, phone string) (*menus.Session, error) 
 
 // Sweep deletes sessions whose purge time is before now, at most max of
 // them, walking the expiry index from its oldest entry: it never scans the
-// sessions themselves. Sealed answers go with their session. It returns
-// how many sessions it deleted.
+// sessions themselves. Sealed answers go with their session, and those
+// that lapsed before now are erased from sessions that stay. It returns how
+// many sessions it deleted.
 func (db *DB) Sweep(_ context.Context, now time.Time, max int) (int, error) {
 	n := 0
 	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		if err := scrubLapsed(tx, now, max); err != nil {
+			return err
+		}
 		sessions, phones := tx.Bucket(bucketSessions), tx.Bucket(bucketPhones)
 		c := tx.Bucket(bucketExpiry).Cursor()
 		limit := expiryKey(now, nil)
@@ -319,6 +338,38 @@ func (db *DB) LoginFailures(_ context.Context, phone string, since time.Time) (i
 		return 0, fmt.Errorf("count login failures: %w", err)
 	}
 	return n, nil
+}
+
+// scrubLapsed erases sealed answers that lapsed before now (at most max
+// sessions), walking their lapse index.
+func scrubLapsed(tx *bolt.Tx, now time.Time, max int) error {
+	sessions := tx.Bucket(bucketSessions)
+	c := tx.Bucket(bucketSealed).Cursor()
+	limit := expiryKey(now, nil)
+	for k, _ := c.First(); k != nil && max > 0 && bytes.Compare(k[:8], limit) < 0; k, _ = c.First() {
+		id := k[8:]
+		if rec := sessions.Get(id); rec != nil {
+			var fields map[string]json.RawMessage
+			if err := json.Unmarshal(rec, &fields); err != nil {
+				return fmt.Errorf("scrub session %s: %w", id, err)
+			}
+			delete(fields, "sealed")
+			delete(fields, "answers_at")
+			delete(fields, "sealed_until")
+			data, err := json.Marshal(fields)
+			if err != nil {
+				return err
+			}
+			if err := sessions.Put(id, data); err != nil {
+				return err
+			}
+		}
+		if err := c.Delete(); err != nil {
+			return err
+		}
+		max--
+	}
+	return nil
 }
 
 // failureKey orders a phone's failures by time: phone, 0, big-endian ns,

@@ -129,6 +129,7 @@ func fullSession(id string) *menus.Session {
 		Chosen:      &account,
 		Failures:    2,
 		AnswersAt:   t0.Add(30 * time.Second),
+		SealedUntil: t0.Add(150 * time.Second),
 		Pending:     &menus.Pending{Job: "job-1", Kind: "account", Account: 1, Started: t0.Add(40 * time.Second)},
 		Unseen:      true,
 		ResumeOf:    "prev-session",

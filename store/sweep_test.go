@@ -164,3 +164,45 @@ func TestLoginFailuresCountPerPhoneSinceATimeAndAreSwept(t *testing.T) {
 		t.Errorf("failures after the sweep = %d, want %d", got, want)
 	}
 }
+
+func TestSweepErasesLapsedSealedAnswersFromSessionsThatStay(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t, filepath.Join(t.TempDir(), "scrub.db"), newSealer(t, 0x22))
+	lapsed, fresh := fullSession("lapsed"), fullSession("fresh")
+	lapsed.Phone, fresh.Phone = "+2348000000021", "+2348000000022"
+	for _, s := range []*menus.Session{lapsed, fresh} {
+		s.Answers = map[string]string{"password": "sealed-" + s.ID}
+		s.Purge = t0.Add(time.Hour)
+	}
+	lapsed.SealedUntil, fresh.SealedUntil = t0.Add(-time.Second), t0.Add(time.Minute)
+	for _, s := range []*menus.Session{lapsed, fresh} {
+		if err := db.Commit(ctx, menus.Change{Session: s}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := db.Sweep(ctx, t0, 100); err != nil || n != 0 {
+		t.Fatalf("Sweep = %d, %v; want no session deleted", n, err)
+	}
+	got, err := db.Session(ctx, "lapsed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Answers) != 0 || !got.SealedUntil.IsZero() || !got.AnswersAt.IsZero() {
+		t.Errorf("lapsed answers kept: %v until %v", got.Answers, got.SealedUntil)
+	}
+	if got.State != lapsed.State || got.Field != lapsed.Field || got.Hops != lapsed.Hops {
+		t.Errorf("scrubbing changed the rest of the session")
+	}
+	if still, _ := db.Session(ctx, "fresh"); still.Answers["password"] != "sealed-fresh" {
+		t.Errorf("answers within their lifetime were erased: %v", still.Answers)
+	}
+	// The next commit of the scrubbed session moves on normally.
+	got.Answers = map[string]string{"otp": "999111"}
+	got.SealedUntil = t0.Add(2 * time.Minute)
+	if err := db.Commit(ctx, menus.Change{Session: got}); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := db.Session(ctx, "lapsed"); again.Answers["otp"] != "999111" {
+		t.Errorf("answers after scrubbing = %v", again.Answers)
+	}
+}
