@@ -182,7 +182,7 @@ func slowBank(delay, budget time.Duration) rigOption {
 	}
 }
 
-func newRig(t *testing.T, opts ...rigOption) *rig {
+func newRig(t testing.TB, opts ...rigOption) *rig {
 	t.Helper()
 	cfg := Config{TranscriptKey: []byte("k")}
 	clock := &fakeClock{now: time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)}
@@ -207,7 +207,7 @@ func (r *rig) restart(st Store) *Engine {
 }
 
 // drain waits for the engine's background work to settle.
-func (r *rig) drain(t *testing.T) {
+func (r *rig) drain(t testing.TB) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
