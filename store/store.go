@@ -278,29 +278,24 @@ func (db *DB) Sweep(_ context.Context, now time.Time, max int) (int, error) {
 			return err
 		}
 		sessions, phones := tx.Bucket(bucketSessions), tx.Bucket(bucketPhones)
-		c := tx.Bucket(bucketExpiry).Cursor()
-		limit := expiryKey(now, nil)
-		for k, _ := c.First(); k != nil && n < max && bytes.Compare(k[:8], limit) < 0; k, _ = c.First() {
+		var err error
+		n, err = due(tx.Bucket(bucketExpiry), now, max, func(k []byte) error {
 			id := k[8:]
-			if rec := sessions.Get(id); rec != nil {
-				var s struct {
-					Phone string `json:"phone"`
-				}
-				if json.Unmarshal(rec, &s) == nil && bytes.Equal(phones.Get([]byte(s.Phone)), id) {
-					if err := phones.Delete([]byte(s.Phone)); err != nil {
-						return err
-					}
-				}
-				if err := sessions.Delete(id); err != nil {
+			rec := sessions.Get(id)
+			if rec == nil {
+				return nil
+			}
+			var s struct {
+				Phone string `json:"phone"`
+			}
+			if json.Unmarshal(rec, &s) == nil && bytes.Equal(phones.Get([]byte(s.Phone)), id) {
+				if err := phones.Delete([]byte(s.Phone)); err != nil {
 					return err
 				}
 			}
-			if err := c.Delete(); err != nil {
-				return err
-			}
-			n++
-		}
-		return nil
+			return sessions.Delete(id)
+		})
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("sweep sessions: %w", err)
@@ -344,32 +339,45 @@ func (db *DB) LoginFailures(_ context.Context, phone string, since time.Time) (i
 // sessions), walking their lapse index.
 func scrubLapsed(tx *bolt.Tx, now time.Time, max int) error {
 	sessions := tx.Bucket(bucketSessions)
-	c := tx.Bucket(bucketSealed).Cursor()
-	limit := expiryKey(now, nil)
-	for k, _ := c.First(); k != nil && max > 0 && bytes.Compare(k[:8], limit) < 0; k, _ = c.First() {
+	_, err := due(tx.Bucket(bucketSealed), now, max, func(k []byte) error {
 		id := k[8:]
-		if rec := sessions.Get(id); rec != nil {
-			var fields map[string]json.RawMessage
-			if err := json.Unmarshal(rec, &fields); err != nil {
-				return fmt.Errorf("scrub session %s: %w", id, err)
-			}
-			delete(fields, "sealed")
-			delete(fields, "answers_at")
-			delete(fields, "sealed_until")
-			data, err := json.Marshal(fields)
-			if err != nil {
-				return err
-			}
-			if err := sessions.Put(id, data); err != nil {
-				return err
-			}
+		rec := sessions.Get(id)
+		if rec == nil {
+			return nil
 		}
-		if err := c.Delete(); err != nil {
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(rec, &fields); err != nil {
+			return fmt.Errorf("scrub session %s: %w", id, err)
+		}
+		delete(fields, "sealed")
+		delete(fields, "answers_at")
+		delete(fields, "sealed_until")
+		data, err := json.Marshal(fields)
+		if err != nil {
 			return err
 		}
-		max--
+		return sessions.Put(id, data)
+	})
+	return err
+}
+
+// due walks an index whose keys start with a big-endian time, from the
+// oldest, handing each key before a time to fn and deleting it, at most max
+// of them. It returns how many it handled.
+func due(index *bolt.Bucket, before time.Time, max int, fn func(k []byte) error) (int, error) {
+	n := 0
+	limit := expiryKey(before, nil)
+	c := index.Cursor()
+	for k, _ := c.First(); k != nil && n < max && bytes.Compare(k[:8], limit) < 0; k, _ = c.First() {
+		if err := fn(k); err != nil {
+			return n, err
+		}
+		if err := c.Delete(); err != nil {
+			return n, err
+		}
+		n++
 	}
-	return nil
+	return n, nil
 }
 
 // failureKey orders a phone's failures by time: phone, 0, big-endian ns,
@@ -386,20 +394,13 @@ func (db *DB) SweepFailures(_ context.Context, before time.Time, max int) (int, 
 	n := 0
 	err := db.bolt.Update(func(tx *bolt.Tx) error {
 		failures := tx.Bucket(bucketFailures)
-		c := tx.Bucket(bucketFailureAge).Cursor()
-		limit := expiryKey(before, nil)
-		for k, _ := c.First(); k != nil && n < max && bytes.Compare(k[:8], limit) < 0; k, _ = c.First() {
+		var err error
+		n, err = due(tx.Bucket(bucketFailureAge), before, max, func(k []byte) error {
 			at := int64(binary.BigEndian.Uint64(k[:8]))
 			seq := binary.BigEndian.Uint64(k[8:16])
-			if err := failures.Delete(failureKey(string(k[16:]), time.Unix(0, at), seq)); err != nil {
-				return err
-			}
-			if err := c.Delete(); err != nil {
-				return err
-			}
-			n++
-		}
-		return nil
+			return failures.Delete(failureKey(string(k[16:]), time.Unix(0, at), seq))
+		})
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("sweep login failures: %w", err)
