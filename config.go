@@ -68,6 +68,22 @@ type USSDConfig struct {
 	// TrustedProxyHeader names the header a reverse proxy in front of the
 	// gateway puts the caller's address in; unset, no such header is trusted.
 	TrustedProxyHeader string `toml:"trusted-proxy-header"`
+	// RepeatWindow is how soon the same input again, from an aggregator that
+	// sends neither the transcript nor a hop number, counts as a repeated
+	// delivery.
+	RepeatWindow Duration `toml:"repeat-window"`
+	// ScreenLimits overrides screen-limit per dialect name ("hubtel") or
+	// network code ("62120"); a network's entry wins.
+	ScreenLimits map[string]int `toml:"screen-limits"`
+	// Shortcuts are deep-dial codes (*384*123*7#) that open an institution.
+	Shortcuts []ShortcutConfig `toml:"shortcuts"`
+}
+
+// ShortcutConfig is one [[ussd.shortcuts]] table.
+type ShortcutConfig struct {
+	Code        string `toml:"code"`
+	Institution string `toml:"institution"`
+	AuthMethod  string `toml:"auth-method"`
 }
 
 // SecurityConfig holds the key that seals what users type and the limits
@@ -129,6 +145,8 @@ func DefaultConfig() Config {
 			SecretTTL:     Duration{2 * time.Minute},
 			SweepInterval: Duration{30 * time.Second},
 			AllowIPs:      []string{},
+			RepeatWindow:  Duration{2 * time.Second},
+			ScreenLimits:  map[string]int{},
 		},
 		Security: SecurityConfig{
 			MaxLoginFailures: 3,
@@ -191,6 +209,21 @@ func (c Config) validate() error {
 	case c.Log.Phone != "masked" && c.Log.Phone != "full" && c.Log.Phone != "none":
 		return fmt.Errorf("config: log.phone must be masked, full or none")
 	}
+	for k, v := range c.USSD.ScreenLimits {
+		if v < 40 || v > 182 {
+			return fmt.Errorf("config: ussd.screen-limits.%s must be between 40 and 182, got %d", k, v)
+		}
+	}
+	seen := map[string]bool{}
+	for _, sc := range c.USSD.Shortcuts {
+		switch {
+		case sc.Code == "" || sc.Institution == "" || !isDigitsOnly(sc.Code):
+			return fmt.Errorf("config: each [[ussd.shortcuts]] needs a numeric code and an institution")
+		case seen[sc.Code]:
+			return fmt.Errorf("config: shortcut code %q is listed twice", sc.Code)
+		}
+		seen[sc.Code] = true
+	}
 	if _, err := ussd.ParsePrefixes(c.USSD.AllowIPs); err != nil {
 		return fmt.Errorf("config: ussd.%w", err)
 	}
@@ -206,6 +239,30 @@ func (c Config) checkSafe() error {
 		return fmt.Errorf("config: a live_sk_ Mono key needs callback authentication: set [ussd] callback-token (or USSDLINK_CALLBACK_TOKEN) or allow-ips, or [security] allow-unauthenticated = true")
 	}
 	return nil
+}
+
+// isDigitsOnly reports whether s is one or more ASCII digits.
+func isDigitsOnly(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
+}
+
+// shortcuts returns the configured deep-dial codes for the engine.
+func (c USSDConfig) shortcuts() map[string]menus.Shortcut {
+	out := make(map[string]menus.Shortcut, len(c.Shortcuts))
+	for _, sc := range c.Shortcuts {
+		out[sc.Code] = menus.Shortcut{Institution: sc.Institution, AuthMethod: sc.AuthMethod}
+	}
+	return out
+}
+
+// limits returns the screen budgets per dialect or network, keys folded to
+// lower case.
+func (c USSDConfig) limits() ussd.Limits {
+	out := make(ussd.Limits, len(c.ScreenLimits))
+	for k, v := range c.ScreenLimits {
+		out[strings.ToLower(k)] = v
+	}
+	return out
 }
 
 // logPhone returns how phone numbers appear in logs.

@@ -158,6 +158,9 @@ func (m *Main) Run(ctx context.Context) error {
 		MaxLoginFailures: cfg.Security.MaxLoginFailures,
 		Lockout:          cfg.Security.Lockout.Duration,
 		LogPhone:         cfg.Log.logPhone(),
+		ServiceCode:      cfg.USSD.ServiceCode,
+		Shortcuts:        cfg.USSD.shortcuts(),
+		RepeatWindow:     cfg.USSD.RepeatWindow.Duration,
 	}, m.db, client, m.Now, m.Log)
 	m.engine.Prefetch()
 	m.startSweeper(cfg.USSD.SweepInterval.Duration)
@@ -173,8 +176,9 @@ func (m *Main) Run(ctx context.Context) error {
 
 	m.app = newApp(m.Log)
 	m.app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok") })
-	edge := ussd.Edge{Conv: m.engine, Log: m.Log, Auth: auth, PhoneRate: ussd.NewLimiter(cfg.Security.PhoneRate, m.Now)}
-	edge.Mount(m.app, ussd.AfricasTalking{})
+	edge := ussd.Edge{Conv: m.engine, Log: m.Log, Auth: auth,
+		PhoneRate: ussd.NewLimiter(cfg.Security.PhoneRate, m.Now), Limits: cfg.USSD.limits()}
+	edge.Mount(m.app, ussd.Dialects()...)
 	byIP := ussd.RateByIP(ussd.NewLimiter(cfg.Security.IPRate, m.Now), auth.ProxyHeader)
 	m.partner = m.app.Group("/v1", byIP)
 	m.webhooks = m.app.Group("/webhooks", byIP)

@@ -7,6 +7,7 @@ package menus
 
 import (
 	"context"
+	"crypto/hmac"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -71,6 +72,22 @@ type Config struct {
 	Lockout          time.Duration // default 30m
 	// LogPhone is how a phone number appears in logs (MaskPhone by default).
 	LogPhone func(string) string
+	// ServiceCode is the short code users dial ("*384*123#"); a code dialled
+	// after it ("*384*123*7#") selects a shortcut.
+	ServiceCode string
+	// Shortcuts are deep-dial codes that open one institution directly.
+	Shortcuts map[string]Shortcut
+	// RepeatWindow is how soon the same input again, from a dialect that
+	// sends neither transcript nor hop number, counts as a repeated
+	// delivery rather than a new input; default 2s.
+	RepeatWindow time.Duration
+}
+
+// Shortcut opens an institution (and optionally one auth method) directly,
+// like the Connect widget's selectedInstitution.
+type Shortcut struct {
+	Institution string
+	AuthMethod  string
 }
 
 // Engine runs conversations. It is safe for concurrent use: hops of one
@@ -123,6 +140,9 @@ func NewEngine(cfg Config, store Store, m Mono, now func() time.Time, log zerolo
 	if cfg.LogPhone == nil {
 		cfg.LogPhone = MaskPhone
 	}
+	if cfg.RepeatWindow <= 0 {
+		cfg.RepeatWindow = 2 * time.Second
+	}
 	base, stop := context.WithCancel(context.Background())
 	return &Engine{
 		base:   base,
@@ -162,14 +182,14 @@ func (e *Engine) Handle(ctx context.Context, hop Hop) (Reply, error) {
 			return Reply{}, &HopError{Reason: "phone number differs from the session's"}
 		}
 		var repeat bool
-		input, repeat, err = e.input(s, hop)
+		input, repeat, err = e.input(s, hop, now)
 		if err != nil {
 			return Reply{}, &HopError{Reason: err.Error()}
 		}
 		if repeat {
 			return s.Reply, nil
 		}
-		if s.Done() && !s.Unseen {
+		if (s.Done() || s.Closed != "") && !s.Unseen {
 			return Reply{Text: textSessionOver, End: true}, nil
 		}
 	}
@@ -186,6 +206,7 @@ func (e *Engine) Handle(ctx context.Context, hop Hop) (Reply, error) {
 	}
 	switch {
 	case s.Hops == 0:
+		t.code = e.extension(hop)
 		t.start()
 	case !s.Done() && !now.Before(s.Expires):
 		t.end(ReasonExpired)
@@ -207,6 +228,7 @@ func (e *Engine) Handle(ctx context.Context, hop Hop) (Reply, error) {
 		s.Mark = e.marker.mark(hop.Transcript)
 	} else {
 		s.Mark = e.marker.chain(s.Mark, hop.Input)
+		s.Seq, s.InputSum = hop.Seq, e.marker.mark(hop.Input).Sum
 	}
 	if err := e.store.Commit(ctx, t.change()); err != nil {
 		return Reply{}, fmt.Errorf("commit session: %w", err)
@@ -283,13 +305,92 @@ func (e *Engine) open(hop Hop, now time.Time) *Session {
 	}
 }
 
-// input works out this hop's input: for cumulative dialects, what the
-// transcript adds to the remembered one.
-func (e *Engine) input(s *Session, hop Hop) (string, bool, error) {
-	if hop.Cumulative {
+// input works out this hop's input and whether the hop repeats the last
+// one. Cumulative dialects are compared by transcript. For latest-input
+// dialects: a second session start is a repeat; a hop number, when the
+// aggregator sends one, must move forward; without one, the same input
+// again within the repeat window is taken for a repeated delivery.
+func (e *Engine) input(s *Session, hop Hop, now time.Time) (string, bool, error) {
+	switch {
+	case hop.Cumulative:
 		return e.marker.next(s.Mark, hop.Transcript)
+	case hop.New:
+		return "", true, nil
+	case hop.Seq > 0 && hop.Seq < s.Seq:
+		return "", false, errors.New("hop number went backwards")
+	case hop.Seq > 0:
+		return hop.Input, hop.Seq == s.Seq, nil
 	}
-	return hop.Input, false, nil
+	same := hmac.Equal(e.marker.mark(hop.Input).Sum, s.InputSum)
+	return hop.Input, same && now.Sub(s.Updated) < e.cfg.RepeatWindow, nil
+}
+
+// Close records that the aggregator ended a session (the user hung up, the
+// network timed out). The session takes no more hops; a link under way can
+// still be resumed by dialling again. detail is the aggregator's own
+// explanation, if any; what the user typed is never passed here.
+func (e *Engine) Close(ctx context.Context, hop Hop, detail string) error {
+	mu := e.lock(hop.SessionID)
+	mu.Lock()
+	defer mu.Unlock()
+	s, err := e.store.Session(ctx, hop.SessionID)
+	switch {
+	case errors.Is(err, ErrNoSession):
+		return nil
+	case err != nil:
+		return fmt.Errorf("load session: %w", err)
+	case s.Phone != hop.Phone:
+		return &HopError{Reason: "phone number differs from the session's"}
+	case s.Closed != "":
+		return nil
+	}
+	s.Closed = cut(Transliterate(hop.Closing), 32)
+	s.ClosedError = cut(Transliterate(detail), 200)
+	s.Updated = e.now()
+	if !s.Done() {
+		s.Purge = e.purgeAt(s)
+	}
+	if err := e.store.Commit(ctx, Change{Session: s}); err != nil {
+		return fmt.Errorf("commit closed session: %w", err)
+	}
+	e.log.Info().Str("session", s.ID).Str("phone", e.cfg.LogPhone(s.Phone)).Str("state", s.State).
+		Str("status", s.Closed).Str("detail", s.ClosedError).Msg("aggregator closed the session")
+	return nil
+}
+
+// extension finds a deep-dial code: what follows the short code in the
+// dialled string or the service code ("*384*123*7#" → "7"), or, when the
+// network passes it on as the first input of a new session, that input.
+func (e *Engine) extension(hop Hop) string {
+	for _, base := range []string{e.cfg.ServiceCode, hop.ServiceCode} {
+		for _, dialled := range []string{hop.Dialled, hop.ServiceCode} {
+			if x := extensionOf(base, dialled); x != "" {
+				return x
+			}
+		}
+	}
+	first := hop.Input
+	if hop.Cumulative {
+		first = hop.Transcript
+	}
+	if strings.HasPrefix(first, "*") || strings.HasSuffix(first, "#") {
+		return "" // a dialled string that is not an extension of ours
+	}
+	return first
+}
+
+// extensionOf returns what dialled adds to base: "*384*123#" and
+// "*384*123*7#" give "7".
+func extensionOf(base, dialled string) string {
+	stem := strings.TrimSuffix(base, "#")
+	if stem == "" || !strings.HasSuffix(dialled, "#") {
+		return ""
+	}
+	rest, ok := strings.CutPrefix(strings.TrimSuffix(dialled, "#"), stem+"*")
+	if !ok {
+		return ""
+	}
+	return rest
 }
 
 // lock returns the mutex serialising a session's hops.

@@ -25,6 +25,7 @@ func (e *Engine) resumable(prev *Session, now time.Time) bool {
 	if prev.Done() {
 		return prev.Unseen
 	}
+	// A session the aggregator closed mid-link is exactly what resuming is for.
 	return slices.Contains(resumableStates, prev.State)
 }
 

@@ -50,6 +50,16 @@ type Session struct {
 	ResumeOf    string    `json:"resume_of,omitempty"` // the dropped session offered for resuming
 	Purge       time.Time `json:"purge"`               // when the sweeper may delete the session
 
+	// Seq and InputSum recognise a repeated delivery from a latest-input
+	// dialect: the aggregator's hop number, or a keyed hash of the input.
+	Seq      int    `json:"seq,omitempty"`
+	InputSum []byte `json:"input_sum,omitempty"`
+	// Closed is the status with which the aggregator ended the session
+	// (its user hung up, the network timed out); no hop is taken after it,
+	// but a link under way can still be resumed by dialling again.
+	Closed      string `json:"closed,omitempty"`
+	ClosedError string `json:"closed_error,omitempty"`
+
 	Reason string `json:"reason,omitempty"` // why the session ended
 	Link   *Link  `json:"link,omitempty"`
 }
@@ -103,11 +113,20 @@ type Hop struct {
 	Phone       string
 	ServiceCode string
 	Network     string
-	New         bool
-	Input       string
-	Transcript  string
+	New         bool   // the aggregator says this is a session's first hop
+	Input       string // this hop's input, for latest-input dialects
+	Transcript  string // the whole input history, for cumulative dialects
 	Cumulative  bool
-	Limit       int // screen budget for this hop; 0 means the engine's default
+	// Seq is the aggregator's number for this hop (Hubtel's Sequence), when
+	// it sends one: a repeated delivery carries the same number.
+	Seq int
+	// Dialled is the whole string the user dialled, when the aggregator
+	// sends it on a first hop ("*713*22*7#"): it may carry a deep-dial code.
+	Dialled string
+	// Closing, when set, says the aggregator ended the session, and how
+	// ("Incomplete", "Release", "Timeout"): there is nothing to answer.
+	Closing string
+	Limit   int // screen budget for this hop; 0 means the engine's default
 }
 
 // Change is everything one hop decided, committed in one transaction before

@@ -30,6 +30,7 @@ type turn struct {
 	refused bool        // the bank refused a login or answer in this turn
 
 	afterCommit []func() // run once the turn's change is durable
+	code        string   // the deep-dial code of a new session, if any
 }
 
 // change is what the turn commits.
@@ -79,6 +80,9 @@ func (t *turn) start() {
 		t.end(ReasonNoBanks)
 		return
 	}
+	if t.shortcut() {
+		return
+	}
 	prev, err := t.e.store.Latest(t.ctx, t.s.Phone)
 	if err == nil && prev.ID != t.s.ID && t.e.resumable(prev, t.now) {
 		t.s.State = StateResume
@@ -87,6 +91,32 @@ func (t *turn) start() {
 	} else if err != nil && !errors.Is(err, ErrNoSession) {
 		t.log.Warn().Err(err).Msg("latest session unavailable")
 	}
+}
+
+// shortcut opens the institution a deep-dial code names, if it names one.
+func (t *turn) shortcut() bool {
+	sc, ok := t.e.cfg.Shortcuts[t.code]
+	if !ok {
+		return false
+	}
+	banks, _ := t.e.banks.get(t.bounded, t.e, t.now)
+	for _, b := range banks {
+		if b.ID != sc.Institution {
+			continue
+		}
+		if sc.AuthMethod != "" {
+			for _, m := range b.Methods {
+				if m.Type == sc.AuthMethod {
+					t.fire(EventOpenForm, b, m.Type)
+					return true
+				}
+			}
+		}
+		t.chooseBank(b)
+		return t.s.State != StateBanks
+	}
+	t.log.Warn().Str("code", t.code).Msg("shortcut names an institution Mono does not list")
+	return false
 }
 
 // advance applies one input to the screen the user was shown.

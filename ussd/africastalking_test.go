@@ -21,10 +21,20 @@ import (
 // fakeConversation records the hops it is given and answers with a
 // configured reply or error.
 type fakeConversation struct {
-	mu    sync.Mutex
-	hops  []menus.Hop
-	reply menus.Reply
-	err   error
+	mu     sync.Mutex
+	hops   []menus.Hop
+	closed []menus.Hop
+	detail []string
+	reply  menus.Reply
+	err    error
+}
+
+func (f *fakeConversation) Close(_ context.Context, hop menus.Hop, detail string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closed = append(f.closed, hop)
+	f.detail = append(f.detail, detail)
+	return f.err
 }
 
 func (f *fakeConversation) Handle(_ context.Context, hop menus.Hop) (menus.Reply, error) {

@@ -5,7 +5,9 @@
 package ussd
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 
@@ -30,7 +32,11 @@ type Dialect interface {
 
 // Conversation answers hops; *menus.Engine is one.
 type Conversation interface {
+	// Handle answers one hop.
 	Handle(ctx context.Context, hop menus.Hop) (menus.Reply, error)
+	// Close records that the aggregator ended a session; detail is its own
+	// explanation, never what the user typed.
+	Close(ctx context.Context, hop menus.Hop, detail string) error
 }
 
 var _ Conversation = (*menus.Engine)(nil)
@@ -57,14 +63,24 @@ type Edge struct {
 	Log       zerolog.Logger
 	Auth      CallbackAuth
 	PhoneRate *Limiter // hops a minute per phone; nil: unlimited
+	Limits    Limits   // screen budgets per dialect or network
 }
 
-// Mount registers each dialect's handler at /ussd/<name>.
+// Mount registers each dialect's handler at /ussd/<name>, and Africa's
+// Talking's session-end notification at /ussd/africastalking/events.
 func (e Edge) Mount(r fiber.Router, dialects ...Dialect) {
 	auth := e.Auth.Middleware(e.Log)
 	for _, d := range dialects {
 		r.Add(d.Method(), "/ussd/"+d.Name(), auth, e.Handler(d))
+		if _, ok := d.(AfricasTalking); ok {
+			r.Post("/ussd/africastalking/events", auth, e.AfricasTalkingEvents())
+		}
 	}
+}
+
+// Dialects are every aggregator the gateway speaks.
+func Dialects() []Dialect {
+	return []Dialect{AfricasTalking{}, Hubtel{}, Arkesel{}, Nalo{}, HollaTags{}}
 }
 
 // Mount registers dialects with no authentication and no rate limit.
@@ -89,6 +105,13 @@ func (e Edge) Handler(d Dialect) fiber.Handler {
 			log.Warn().Err(err).Msg("malformed callback")
 			return c.Status(fiber.StatusBadRequest).SendString("bad request")
 		}
+		if hop.Closing != "" {
+			if err := e.Conv.Close(c.UserContext(), hop, ""); err != nil {
+				log.Warn().Err(err).Str("session", hop.SessionID).Msg("close session")
+			}
+			return d.Write(c, hop, menus.Reply{End: true})
+		}
+		hop.Limit = e.Limits.For(d.Name(), hop.Network)
 		if !e.PhoneRate.Allow(hop.Phone) {
 			log.Warn().Str("session", hop.SessionID).Msg("phone over its rate limit")
 			return d.Write(c, hop, menus.Reply{Text: textTooFast, End: true})
@@ -105,6 +128,29 @@ func (e Edge) Handler(d Dialect) fiber.Handler {
 		}
 		return d.Write(c, hop, reply)
 	}
+}
+
+// Limits overrides the screen budget per dialect name or network code (a
+// network's entry wins); 0 or missing keeps the engine's default.
+type Limits map[string]int
+
+// For returns the budget for a dialect and network, or 0.
+func (l Limits) For(dialect, network string) int {
+	if n := l[strings.ToLower(network)]; network != "" && n > 0 {
+		return n
+	}
+	return l[dialect]
+}
+
+// decodeJSON reads a JSON body into v, refusing anything that is not one
+// JSON object.
+func decodeJSON(c *fiber.Ctx, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(c.Body()))
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return &BadRequest{Reason: "body is not the expected JSON object"}
+	}
+	return nil
 }
 
 // field returns a copy of a form or query value, trimmed of surrounding

@@ -21,6 +21,8 @@ import (
 // every dialect promises the conversation.
 type checkingConversation struct{ t *testing.T }
 
+func (c checkingConversation) Close(context.Context, menus.Hop, string) error { return nil }
+
 func (c checkingConversation) Handle(_ context.Context, h menus.Hop) (menus.Reply, error) {
 	if h.SessionID == "" || h.Phone == "" {
 		c.t.Errorf("hop without ids reached the conversation: %+v", h)
