@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -66,15 +67,18 @@ func startMain(t *testing.T, prepare func(*Main)) (*Main, *syncBuffer) {
 	return m, logs
 }
 
-// handset dials the gateway over Africa's Talking's dialect as a phone
-// would, keeping the cumulative transcript.
+// handset dials the gateway as a phone would, through one aggregator's
+// dialect (its wire), keeping what that aggregator keeps: the cumulative
+// transcript, or the latest input and a hop number.
 type handset struct {
 	t          *testing.T
 	url        string
+	wire       wire
 	phone      string
 	session    string
 	transcript string
-	inputs     int // inputs typed so far
+	input      string // this hop's input
+	inputs     int    // inputs typed so far
 	hops       int
 	limit      int
 	screen     string // the last screen's text, after CON/END
@@ -87,24 +91,24 @@ var sessionSeq struct {
 }
 
 func newHandset(t *testing.T, m *Main, phone string) *handset {
-	sessionSeq.Lock()
-	sessionSeq.n++
-	id := fmt.Sprintf("ATUid_test_%d_%d", time.Now().UnixNano(), sessionSeq.n)
-	sessionSeq.Unlock()
-	return &handset{t: t, url: m.URL(), phone: phone, session: id, limit: m.Config.USSD.ScreenLimit}
+	return newHandsetOn(t, m, atWire{}, phone)
 }
 
-// post sends the current transcript and records the screen.
+func newHandsetOn(t *testing.T, m *Main, w wire, phone string) *handset {
+	sessionSeq.Lock()
+	sessionSeq.n++
+	id := fmt.Sprintf("test_%s_%d_%d", w.name(), time.Now().UnixNano(), sessionSeq.n)
+	sessionSeq.Unlock()
+	return &handset{t: t, url: m.URL(), wire: w, phone: phone, session: id, limit: m.Config.USSD.ScreenLimit}
+}
+
+// post sends the current hop (again, when called twice) and records the
+// screen.
 func (h *handset) post() string {
 	h.t.Helper()
-	form := url.Values{
-		"sessionId":   {h.session},
-		"serviceCode": {"*384*123#"},
-		"phoneNumber": {h.phone},
-		"networkCode": {"62130"},
-		"text":        {h.transcript},
-	}
-	resp, err := http.PostForm(h.url+"/ussd/africastalking", form)
+	req := h.wire.request(h)
+	req.URL, _ = url.Parse(h.url + req.URL.String())
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		h.t.Fatalf("hop %d: %v", h.hops, err)
 	}
@@ -113,14 +117,14 @@ func (h *handset) post() string {
 	if resp.StatusCode != http.StatusOK {
 		h.t.Fatalf("hop %d: status %d: %s", h.hops, resp.StatusCode, body)
 	}
-	kind, text, ok := strings.Cut(string(body), " ")
-	if !ok || (kind != "CON" && kind != "END") {
-		h.t.Fatalf("hop %d: reply %q does not start with CON or END", h.hops, body)
+	text, end, err := h.wire.reply(body)
+	if err != nil {
+		h.t.Fatalf("hop %d: %v", h.hops, err)
 	}
 	if n := menus.Units(text); n > h.limit {
 		h.t.Errorf("hop %d: screen is %d units, over the %d budget:\n%s", h.hops, n, h.limit, text)
 	}
-	h.ended = kind == "END"
+	h.ended = end
 	h.screen = text
 	h.hops++
 	return text
@@ -143,8 +147,134 @@ func (h *handset) send(input string) string {
 	} else {
 		h.transcript += "*" + input
 	}
+	h.input = input
 	h.inputs++
 	return h.post()
+}
+
+// A wire is one aggregator's side of the conversation: it builds a hop's
+// request (path and query relative to the gateway) and reads the reply.
+type wire interface {
+	name() string
+	request(h *handset) *http.Request
+	reply(body []byte) (text string, end bool, err error)
+}
+
+// wires lists every dialect, for tests that must hold in each.
+var wires = []wire{atWire{}, hubtelWire{}, arkeselWire{}, naloWire{}, hollaWire{}}
+
+type atWire struct{}
+
+func (atWire) name() string { return "africastalking" }
+func (atWire) request(h *handset) *http.Request {
+	form := url.Values{"sessionId": {h.session}, "serviceCode": {"*384*123#"}, "phoneNumber": {h.phone}, "networkCode": {"62130"}, "text": {h.transcript}}
+	req, _ := http.NewRequest(http.MethodPost, "/ussd/africastalking", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return req
+}
+func (atWire) reply(body []byte) (string, bool, error) {
+	kind, text, ok := strings.Cut(string(body), " ")
+	if !ok || (kind != "CON" && kind != "END") {
+		return "", false, fmt.Errorf("reply %q does not start with CON or END", body)
+	}
+	return text, kind == "END", nil
+}
+
+// jsonRequest posts v as JSON to path.
+func jsonRequest(path string, v any) *http.Request {
+	b, _ := json.Marshal(v)
+	req, _ := http.NewRequest(http.MethodPost, path, bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	return req
+}
+
+type hubtelWire struct{}
+
+func (hubtelWire) name() string { return "hubtel" }
+func (hubtelWire) request(h *handset) *http.Request {
+	body := map[string]any{"Type": "Response", "Mobile": strings.TrimPrefix(h.phone, "+"), "SessionId": h.session,
+		"ServiceCode": "384*123", "Message": h.input, "Operator": "mtn", "Sequence": h.inputs + 1, "ClientState": ""}
+	if h.inputs == 0 {
+		body["Type"], body["Message"] = "Initiation", "*384*123#"
+	}
+	return jsonRequest("/ussd/hubtel", body)
+}
+func (hubtelWire) reply(body []byte) (string, bool, error) {
+	var r struct{ Type, Message, ClientState string }
+	if err := json.Unmarshal(body, &r); err != nil || (r.Type != "Response" && r.Type != "Release") {
+		return "", false, fmt.Errorf("hubtel reply %q", body)
+	}
+	return r.Message, r.Type == "Release", nil
+}
+
+type arkeselWire struct{}
+
+func (arkeselWire) name() string { return "arkesel" }
+func (arkeselWire) request(h *handset) *http.Request {
+	data := h.input
+	if h.inputs == 0 {
+		data = "*384*123#"
+	}
+	return jsonRequest("/ussd/arkesel", map[string]any{"sessionID": h.session, "userID": "ark-user", "newSession": h.inputs == 0,
+		"msisdn": strings.TrimPrefix(h.phone, "+"), "userData": data, "network": "MTN"})
+}
+func (arkeselWire) reply(body []byte) (string, bool, error) {
+	var r struct {
+		SessionID, UserID, Msisdn, Message string
+		ContinueSession                    bool
+	}
+	if err := json.Unmarshal(body, &r); err != nil || r.UserID != "ark-user" {
+		return "", false, fmt.Errorf("arkesel reply %q", body)
+	}
+	return r.Message, !r.ContinueSession, nil
+}
+
+type naloWire struct{}
+
+func (naloWire) name() string { return "nalo" }
+func (naloWire) request(h *handset) *http.Request {
+	data := h.input
+	if h.inputs == 0 {
+		data = "*384*123#"
+	}
+	return jsonRequest("/ussd/nalo", map[string]any{"USERID": "nalo-int", "MSISDN": strings.TrimPrefix(h.phone, "+"),
+		"USERDATA": data, "MSGTYPE": h.inputs == 0, "NETWORK": "MTN", "SESSIONID": h.session})
+}
+func (naloWire) reply(body []byte) (string, bool, error) {
+	var r struct {
+		USERID, MSISDN, MSG string
+		MSGTYPE             bool
+	}
+	if err := json.Unmarshal(body, &r); err != nil || r.USERID != "nalo-int" {
+		return "", false, fmt.Errorf("nalo reply %q", body)
+	}
+	return r.MSG, !r.MSGTYPE, nil
+}
+
+type hollaWire struct{}
+
+func (hollaWire) name() string { return "hollatags" }
+func (hollaWire) request(h *handset) *http.Request {
+	op, msg := "continue", h.input
+	if h.inputs == 0 {
+		op, msg = "begin", "*384*123#"
+	}
+	q := url.Values{"session_msisdn": {strings.TrimPrefix(h.phone, "+")}, "session_operation": {op}, "session_msg": {msg},
+		"session_id": {h.session}, "session_from": {"*384*123#"}, "session_type": {"1"}, "session_mno": {"MTN"}}
+	req, _ := http.NewRequest(http.MethodGet, "/ussd/hollatags?"+q.Encode(), nil)
+	return req
+}
+func (hollaWire) reply(body []byte) (string, bool, error) {
+	var r struct {
+		Operation string `json:"session_operation"`
+		Type      int    `json:"session_type"`
+		SessionID string `json:"session_id"`
+		Msg       string `json:"session_msg"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil || (r.Operation == "end") != (r.Type == 4) {
+		return "", false, fmt.Errorf("hollatags reply %q", body)
+	}
+	return r.Msg, r.Operation == "end", nil
 }
 
 var optionLine = regexp.MustCompile(`^(\d+)\. (.*)$`)
@@ -309,37 +439,14 @@ func TestLinkFlowsEndToEnd(t *testing.T) {
 			},
 		},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			h := newHandset(t, m, tc.phone)
-			h.dial()
-			h.expect("Choose bank", "98 More", "0 Exit")
-			for i, s := range tc.steps {
-				if s.choose != "" {
-					h.choose(s.choose)
-				} else {
-					h.send(s.typed)
-				}
-				h.expect(s.want...)
-				if h.ended != s.end {
-					t.Fatalf("step %d: ended = %v, want %v; screen:\n%s", i, h.ended, s.end, h.screen)
-				}
-			}
-			links, err := m.db.LinksByPhone(context.Background(), tc.phone)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(links) != 1 {
-				t.Fatalf("links of %s = %d, want 1", tc.phone, len(links))
-			}
-			l := links[0]
-			if l.AccountID == "" || l.Institution == "" || !strings.HasPrefix(l.Masked, "****") || l.Linked.IsZero() {
-				t.Errorf("link is incomplete: %+v", l)
-			}
-			if !strings.Contains(h.screen, l.Masked) {
-				t.Errorf("success screen %q does not show %s", h.screen, l.Masked)
-			}
-		})
+	for wi, w := range wires {
+		for _, tc := range cases {
+			t.Run(w.name()+"/"+tc.name, func(t *testing.T) {
+				phone := fmt.Sprintf("%s%d", tc.phone[:len(tc.phone)-3], wi) + tc.phone[len(tc.phone)-2:]
+				h := newHandsetOn(t, m, w, phone)
+				walkSteps(t, h, m, tc.steps)
+			})
+		}
 	}
 	out := logs.String()
 	for _, tc := range cases {
@@ -349,6 +456,47 @@ func TestLinkFlowsEndToEnd(t *testing.T) {
 			}
 		}
 	}
+}
+
+// walkSteps dials and walks the steps of a link flow, then checks the link.
+func walkSteps(t *testing.T, h *handset, m *Main, steps []step) {
+	t.Helper()
+	h.dial()
+	h.expect("Choose bank", "98 More", "0 Exit")
+	for i, s := range steps {
+		if s.choose != "" {
+			h.choose(s.choose)
+		} else {
+			h.send(s.typed)
+		}
+		h.expect(s.want...)
+		if h.ended != s.end {
+			t.Fatalf("step %d: ended = %v, want %v; screen:\n%s", i, h.ended, s.end, h.screen)
+		}
+	}
+	s, err := m.db.Latest(context.Background(), h.wirePhone())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := s.Link
+	if l == nil || l.AccountID == "" || l.Institution == "" || !strings.HasPrefix(l.Masked, "****") || l.Linked.IsZero() {
+		t.Fatalf("session %s/%s has no complete link: %+v", s.State, s.Reason, l)
+	}
+	if stored, ok, err := m.db.Link(context.Background(), l.AccountID); err != nil || !ok || stored.Phone != h.wirePhone() {
+		t.Errorf("link %s not stored for %s: %+v %v", l.AccountID, h.wirePhone(), stored, err)
+	}
+	if !strings.Contains(h.screen, l.Masked) {
+		t.Errorf("success screen %q does not show %s", h.screen, l.Masked)
+	}
+}
+
+// wirePhone is the phone number as the aggregator sends it (Ghanaian
+// aggregators drop the "+").
+func (h *handset) wirePhone() string {
+	if _, ok := h.wire.(atWire); ok {
+		return h.phone
+	}
+	return strings.TrimPrefix(h.phone, "+")
 }
 
 func TestRefusalsAndExits(t *testing.T) {
