@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/ussdlink/ussdlink/menus"
+	"github.com/ussdlink/ussdlink/mono"
+	"github.com/ussdlink/ussdlink/mono/sandbox"
 )
 
 // syncBuffer collects log output from concurrent writers.
@@ -618,3 +620,6 @@ func (m *Main) sandboxCalls() int {
 	}
 	return n
 }
+
+// sandboxBanks is the embedded sandbox's catalogue.
+func sandboxBanks() []mono.Institution { return sandbox.Banks() }
