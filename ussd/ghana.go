@@ -1,6 +1,7 @@
 package ussd
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -20,7 +21,7 @@ var _ Dialect = Arkesel{}
 type arkeselRequest struct {
 	SessionID  string `json:"sessionID"`
 	UserID     string `json:"userID"`
-	NewSession bool   `json:"newSession"`
+	NewSession flag   `json:"newSession"`
 	MSISDN     string `json:"msisdn"`
 	UserData   string `json:"userData"`
 	Network    string `json:"network"`
@@ -47,7 +48,7 @@ func (Arkesel) Parse(c *fiber.Ctx) (menus.Hop, error) {
 	if err := decodeJSON(c, &r); err != nil {
 		return menus.Hop{}, err
 	}
-	hop := latestInput(r.SessionID, r.MSISDN, r.Network, r.NewSession, r.UserData)
+	hop := latestInput(r.SessionID, r.MSISDN, r.Network, bool(r.NewSession), r.UserData)
 	if hop.SessionID == "" || hop.Phone == "" {
 		return hop, &BadRequest{Reason: "missing sessionID or msisdn"}
 	}
@@ -76,7 +77,7 @@ type naloRequest struct {
 	UserID    string `json:"USERID"`
 	MSISDN    string `json:"MSISDN"`
 	UserData  string `json:"USERDATA"`
-	MsgType   bool   `json:"MSGTYPE"`
+	MsgType   flag   `json:"MSGTYPE"`
 	Network   string `json:"NETWORK"`
 	SessionID string `json:"SESSIONID"`
 }
@@ -101,7 +102,7 @@ func (Nalo) Parse(c *fiber.Ctx) (menus.Hop, error) {
 	if err := decodeJSON(c, &r); err != nil {
 		return menus.Hop{}, err
 	}
-	hop := latestInput(r.SessionID, r.MSISDN, r.Network, r.MsgType, r.UserData)
+	hop := latestInput(r.SessionID, r.MSISDN, r.Network, bool(r.MsgType), r.UserData)
 	if hop.SessionID == "" || hop.Phone == "" {
 		return hop, &BadRequest{Reason: "missing SESSIONID or MSISDN"}
 	}
@@ -114,6 +115,23 @@ func (Nalo) Write(c *fiber.Ctx, _ menus.Hop, r menus.Reply) error {
 	out, _ := c.Locals(echoKey).(naloReply)
 	out.Msg, out.MsgType = r.Text, !r.End
 	return c.JSON(out)
+}
+
+// flag is a boolean that some aggregators send as a string ("true", "1"):
+// both forms are read, since their documents are not always to be trusted.
+type flag bool
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (f *flag) UnmarshalJSON(b []byte) error {
+	switch strings.ToLower(strings.Trim(string(b), `"`)) {
+	case "true", "1", "yes":
+		*f = true
+	case "false", "0", "no", "", "null":
+		*f = false
+	default:
+		return fmt.Errorf("not a boolean: %s", b)
+	}
+	return nil
 }
 
 // echoKey keeps what a reply must echo between Parse and Write.
