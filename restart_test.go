@@ -121,7 +121,7 @@ func TestKilledGatewayContinuesTheSameSessionAfterRestart(t *testing.T) {
 		t.Run(fmt.Sprintf("SIGKILL after hop %d", killAfter+1), func(t *testing.T) {
 			config := processConfig(t, monoSrv.URL, "4s")
 			p := startProcess(t, bin, config)
-			h := &handset{t: t, url: p.url, phone: fmt.Sprintf("+23480700000%02d", killAfter), session: fmt.Sprintf("kill-%d-%d", killAfter, time.Now().UnixNano()), limit: 160}
+			h := &handset{t: t, url: p.url, wire: atWire{}, phone: fmt.Sprintf("+23480700000%02d", killAfter), session: fmt.Sprintf("kill-%d-%d", killAfter, time.Now().UnixNano()), limit: 160}
 			h.dial()
 			for i, in := range inputs {
 				if i == killAfter {
@@ -159,7 +159,7 @@ func TestTerminatedGatewayDrainsBackgroundWorkThenClosesCleanly(t *testing.T) {
 	config := processConfig(t, monoSrv.URL, "300ms")
 
 	p := startProcess(t, bin, config)
-	h := &handset{t: t, url: p.url, phone: "+2348070009999", session: fmt.Sprintf("term-%d", time.Now().UnixNano()), limit: 160}
+	h := &handset{t: t, url: p.url, wire: atWire{}, phone: "+2348070009999", session: fmt.Sprintf("term-%d", time.Now().UnixNano()), limit: 160}
 	h.dial()
 	h.send("1")
 	h.send("user_slow")
