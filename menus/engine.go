@@ -34,7 +34,18 @@ type Store interface {
 	Latest(ctx context.Context, phone string) (*Session, error)
 	// LoginFailures counts the refused bank logins of a phone since a time.
 	LoginFailures(ctx context.Context, phone string, since time.Time) (int, error)
+	// Invite returns an invitation by id; InviteByCode the pending one
+	// holding a code; PendingInvite a phone's most recent usable one. Each
+	// returns ErrNoInvite when there is none.
+	Invite(ctx context.Context, id string) (*Invite, error)
+	InviteByCode(ctx context.Context, code string) (*Invite, error)
+	PendingInvite(ctx context.Context, phone string, now time.Time) (*Invite, error)
+	// Link returns the link of a Mono account id, or false.
+	Link(ctx context.Context, accountID string) (*Link, bool, error)
 }
+
+// ErrNoInvite is returned by the Store for an unknown or unusable invite.
+var ErrNoInvite = errors.New("no such invite")
 
 // ErrNoSession is returned by Store.Session for an unknown id.
 var ErrNoSession = errors.New("no such session")
@@ -47,6 +58,7 @@ type Mono interface {
 	Commit(ctx context.Context, sessionID string, body map[string]any) (*mono.Step, error)
 	Exchange(ctx context.Context, code string) (string, error)
 	Account(ctx context.Context, id string) (*mono.AccountDetails, error)
+	Reauthorise(ctx context.Context, accountID string) (string, error)
 }
 
 // HopError says a callback cannot be processed as sent (a 4xx for the
@@ -81,6 +93,10 @@ type Config struct {
 	// sends neither transcript nor hop number, counts as a repeated
 	// delivery rather than a new input; default 2s.
 	RepeatWindow time.Duration
+	// Emits says which partner events to emit (nil: none); Notify is called
+	// after a commit that enqueued some, so delivery can start at once.
+	Emits  func(eventType string) bool
+	Notify func()
 }
 
 // Shortcut opens an institution (and optionally one auth method) directly,
@@ -235,6 +251,9 @@ func (e *Engine) Handle(ctx context.Context, hop Hop) (Reply, error) {
 	}
 	for _, f := range t.afterCommit {
 		f()
+	}
+	if len(t.events) > 0 && e.cfg.Notify != nil {
+		e.cfg.Notify()
 	}
 	if s.Done() {
 		t.log.Info().Str("phone", e.cfg.LogPhone(s.Phone)).Str("reason", s.Reason).Int("hops", s.Hops).Msg("session ended")

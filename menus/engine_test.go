@@ -19,6 +19,8 @@ import (
 // memStore is a Store kept in memory, round-tripping sessions through JSON
 // as a real store would, so state that does not survive serialisation shows.
 type memStore struct {
+	invites  map[string]*Invite
+	events   []Event
 	slow     map[string]time.Duration // loads of these sessions take this long
 	mu       sync.Mutex
 	failures map[string][]time.Time
@@ -30,7 +32,7 @@ type memStore struct {
 }
 
 func newMemStore() *memStore {
-	return &memStore{failures: map[string][]time.Time{}, latest: map[string]string{}, sessions: map[string][]byte{}, answers: map[string]map[string]string{}}
+	return &memStore{invites: map[string]*Invite{}, failures: map[string][]time.Time{}, latest: map[string]string{}, sessions: map[string][]byte{}, answers: map[string]map[string]string{}}
 }
 
 func (m *memStore) Session(_ context.Context, id string) (*Session, error) {
@@ -139,6 +141,11 @@ func (m *memStore) Commit(_ context.Context, c Change) error {
 	if c.LoginFailure {
 		m.failures[c.Session.Phone] = append(m.failures[c.Session.Phone], c.Session.Updated)
 	}
+	if c.Invite != nil {
+		inv := *c.Invite
+		m.invites[inv.ID] = &inv
+	}
+	m.events = append(m.events, c.Events...)
 	m.commits++
 	return nil
 }
@@ -395,4 +402,50 @@ func TestRefusedLoginOpensANewMonoSession(t *testing.T) {
 	if n := r.sb.Calls("session"); n != 2 {
 		t.Errorf("mono sessions created = %d, want 2", n)
 	}
+}
+
+func (m *memStore) Invite(_ context.Context, id string) (*Invite, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if inv, ok := m.invites[id]; ok {
+		c := *inv
+		return &c, nil
+	}
+	return nil, ErrNoInvite
+}
+
+func (m *memStore) InviteByCode(_ context.Context, code string) (*Invite, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, inv := range m.invites {
+		if inv.Code == code && inv.Status == StatusPending {
+			c := *inv
+			return &c, nil
+		}
+	}
+	return nil, ErrNoInvite
+}
+
+func (m *memStore) PendingInvite(_ context.Context, phone string, now time.Time) (*Invite, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, inv := range m.invites {
+		if inv.Usable(phone, now) {
+			c := *inv
+			return &c, nil
+		}
+	}
+	return nil, ErrNoInvite
+}
+
+func (m *memStore) Link(_ context.Context, accountID string) (*Link, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := len(m.links) - 1; i >= 0; i-- {
+		if m.links[i].AccountID == accountID {
+			l := m.links[i]
+			return &l, true, nil
+		}
+	}
+	return nil, false, nil
 }

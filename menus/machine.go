@@ -50,7 +50,8 @@ const (
 	ReasonFailed       = "failed"
 	ReasonNoBanks      = "no_banks"
 	ReasonExpired      = "expired"
-	ReasonLocked       = "locked"    // too many refused logins from this phone recently
+	ReasonLocked       = "locked" // too many refused logins from this phone recently
+	ReasonReauthorised = "reauthorised"
 	ReasonResumed      = "resumed"   // continued by a new session
 	ReasonRestarted    = "restarted" // replaced by a new session that started over
 )

@@ -76,6 +76,9 @@ func (t *turn) screen() Screen {
 		if s.Link != nil {
 			bank, masked = s.Link.Bank, s.Link.Masked
 		}
+		if s.Reason == ReasonReauthorised {
+			return Screen{Title: textReauthorised(bank), End: true}
+		}
 		return Screen{Title: textLinked(bank, masked), End: true}
 	case StateEnded:
 		text, ok := endTexts[s.Reason]

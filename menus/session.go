@@ -60,6 +60,13 @@ type Session struct {
 	Closed      string `json:"closed,omitempty"`
 	ClosedError string `json:"closed_error,omitempty"`
 
+	// Invite is the partner invitation this session follows, if any, and
+	// Reference the partner's reference that comes with it.
+	Invite     string `json:"invite,omitempty"`
+	InviteKind string `json:"invite_kind,omitempty"`
+	Reference  string `json:"reference,omitempty"`
+	ReauthOf   string `json:"reauth_of,omitempty"` // the account a reauth session re-authorises
+
 	Reason string `json:"reason,omitempty"` // why the session ended
 	Link   *Link  `json:"link,omitempty"`
 }
@@ -84,7 +91,7 @@ type List struct {
 func (s *Session) Done() bool { return s.State == StateLinked || s.State == StateEnded }
 
 // Link is a bank account linked through the gateway: what the partner needs
-// to use Mono's account id.
+// to use Mono's account id, and what Mono has said about it since.
 type Link struct {
 	AccountID   string    `json:"account_id"`
 	Phone       string    `json:"phone"`
@@ -94,7 +101,12 @@ type Link struct {
 	Masked      string    `json:"masked"`
 	Currency    string    `json:"currency,omitempty"`
 	SessionID   string    `json:"session_id"`
+	Reference   string    `json:"reference,omitempty"`
 	Linked      time.Time `json:"linked"`
+
+	DataStatus     string    `json:"data_status,omitempty"`     // from Mono's account_updated
+	ReauthRequired bool      `json:"reauth_required,omitempty"` // Mono asked for a reauthorisation
+	Reauthorised   time.Time `json:"reauthorised,omitempty"`
 }
 
 // Reply is what the gateway answers a hop: a screen's text and whether the
@@ -129,9 +141,21 @@ type Hop struct {
 	Limit   int // screen budget for this hop; 0 means the engine's default
 }
 
+// Event is something the partner hears about, as the Connect widget would
+// report it: OPENED, INSTITUTION_SELECTED, ACCOUNT_LINKED, … It goes through
+// the outbox, so it is committed with the state that produced it.
+type Event struct {
+	ID        string         `json:"id"` // the webhook-id: stable across retries
+	Type      string         `json:"type"`
+	Timestamp time.Time      `json:"timestamp"`
+	Data      map[string]any `json:"data"`
+}
+
 // Change is everything one hop decided, committed in one transaction before
 // the reply leaves.
 type Change struct {
+	Events  []Event // for the partner, through the outbox
+	Invite  *Invite // an invitation whose state this hop changed
 	Session *Session
 	Link    *Link    // set when this hop linked an account
 	Retired *Session // set when this hop ended another session by resuming it

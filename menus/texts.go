@@ -55,6 +55,14 @@ func textResume(bank string) string {
 	return fmt.Sprintf("You were linking your %s account.", bank)
 }
 
+// textReauthorised confirms a reauthorisation.
+func textReauthorised(bank string) string {
+	if bank == "" {
+		return "Done! Your bank account is re-authorised. Thank you."
+	}
+	return fmt.Sprintf("Done! Your %s account is re-authorised. Thank you.", bank)
+}
+
 // textLinked is the success screen: the bank and the masked account number.
 func textLinked(bank, masked string) string {
 	if masked == "" {

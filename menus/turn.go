@@ -31,11 +31,14 @@ type turn struct {
 
 	afterCommit []func() // run once the turn's change is durable
 	code        string   // the deep-dial code of a new session, if any
+	events      []Event  // for the partner, committed with the turn
+	invite      *Invite  // the session's invitation, once loaded or changed
 }
 
 // change is what the turn commits.
 func (t *turn) change() Change {
-	return Change{Session: t.s, Link: t.link, Retired: t.retired, LoginFailure: t.refused}
+	return Change{Session: t.s, Link: t.link, Retired: t.retired, LoginFailure: t.refused,
+		Events: t.events, Invite: t.invite}
 }
 
 // release lets go of a second session's lock, once the turn is committed.
@@ -60,8 +63,22 @@ func (t *turn) fire(event string, args ...any) {
 	}
 }
 
-// end finishes the conversation for a reason.
-func (t *turn) end(reason string) { t.fire(EventEnd, reason) }
+// end finishes the conversation for a reason, telling the partner how.
+func (t *turn) end(reason string) {
+	page := pageNames[t.s.State]
+	t.fire(EventEnd, reason)
+	switch reason {
+	case ReasonExit:
+		t.emit(TypeExit, map[string]any{"pageName": page})
+	case ReasonExpired:
+		t.emit(TypeExit, map[string]any{"pageName": page, "reason": "TIMEOUT"})
+	default:
+		if et, ok := errorTypes[reason]; ok {
+			t.emit(TypeError, map[string]any{"errorType": et, "errorMessage": endTexts[reason]})
+			t.settleInvite(StatusFailed, nil)
+		}
+	}
+}
 
 // start shows the first screen: the banks, or the offer to continue a link
 // a dropped session left unfinished.
@@ -80,7 +97,9 @@ func (t *turn) start() {
 		t.end(ReasonNoBanks)
 		return
 	}
-	if t.shortcut() {
+	decided := t.attachInvite()
+	t.emit(TypeOpened, nil)
+	if decided || t.shortcut() {
 		return
 	}
 	prev, err := t.e.store.Latest(t.ctx, t.s.Phone)
@@ -96,27 +115,7 @@ func (t *turn) start() {
 // shortcut opens the institution a deep-dial code names, if it names one.
 func (t *turn) shortcut() bool {
 	sc, ok := t.e.cfg.Shortcuts[t.code]
-	if !ok {
-		return false
-	}
-	banks, _ := t.e.banks.get(t.bounded, t.e, t.now)
-	for _, b := range banks {
-		if b.ID != sc.Institution {
-			continue
-		}
-		if sc.AuthMethod != "" {
-			for _, m := range b.Methods {
-				if m.Type == sc.AuthMethod {
-					t.fire(EventOpenForm, b, m.Type)
-					return true
-				}
-			}
-		}
-		t.chooseBank(b)
-		return t.s.State != StateBanks
-	}
-	t.log.Warn().Str("code", t.code).Msg("shortcut names an institution Mono does not list")
-	return false
+	return ok && t.openInstitution(sc.Institution, sc.AuthMethod)
 }
 
 // advance applies one input to the screen the user was shown.
@@ -250,6 +249,12 @@ func (t *turn) onBanks(input string) {
 // chooseBank moves on from the bank list: straight to the form when the bank
 // has one auth method, to the choice of method otherwise.
 func (t *turn) chooseBank(b *Bank) {
+	if len(b.Methods) > 0 {
+		prev := t.s.Bank
+		t.s.Bank = b
+		t.emit(TypeInstitutionSelected, nil)
+		t.s.Bank = prev
+	}
 	switch len(b.Methods) {
 	case 0:
 		t.s.Notice = textBankUnavailable
@@ -267,6 +272,9 @@ func (t *turn) onMethods(input string) {
 	switch res {
 	case picked:
 		t.fire(EventOpenForm, nil, methods[i].Type)
+		if methods[i].Type != methods[0].Type {
+			t.emit(TypeAuthMethodSwitched, map[string]any{"prevAuthMethod": methods[0].Type})
+		}
 	case leaving:
 		t.end(ReasonExit)
 	case typed, invalid:
@@ -308,6 +316,9 @@ func (t *turn) onField(input string) {
 	kind := workLogin
 	if t.s.FormKind == formChallenge {
 		kind = workCommit
+		t.emit(TypeSubmitMFA, map[string]any{"mfaType": mfaType(t.s.Form)})
+	} else {
+		t.emit(TypeSubmitCredentials, nil)
 	}
 	t.submit(&Pending{Kind: kind})
 }
@@ -319,6 +330,7 @@ func (t *turn) onAccounts(input string) {
 	case picked:
 		chosen := t.s.Accounts[i]
 		t.s.Chosen = &chosen
+		t.emit(TypeAccountSelected, map[string]any{"selectedAccountsCount": 1})
 		t.submit(&Pending{Kind: workAccount, Account: i})
 	case leaving:
 		t.end(ReasonExit)
@@ -335,7 +347,7 @@ func (t *turn) submit(p *Pending) {
 		t.end(ReasonLocked)
 		return
 	}
-	if p.Kind != workLogin && !t.now.Before(t.s.MonoExpires) {
+	if (p.Kind == workCommit || p.Kind == workAccount) && !t.now.Before(t.s.MonoExpires) {
 		// Mono's session has expired: only a new login can open another.
 		t.bankSessionExpired()
 		return
@@ -421,9 +433,19 @@ func (t *turn) apply(res result) {
 	}
 	t.e.unauthorized.Store(false)
 	step := res.step
+	if res.institution != "" && t.s.Bank == nil {
+		t.s.Bank = t.bankByID(res.institution)
+	}
 	switch step.ResponseCode {
 	case mono.CodeLinked:
-		t.fire(EventLink, t.newLink(res))
+		if t.s.InviteKind == InviteReauth {
+			t.reauthorised(res)
+			return
+		}
+		link := t.newLink(res)
+		t.fire(EventLink, link)
+		t.settleInvite(StatusLinked, link)
+		t.emit(TypeAccountLinked, linkedData(link))
 	case mono.CodeSelectAccount:
 		if len(step.Accounts) == 0 {
 			t.log.Warn().Msg("mono offered no accounts")
@@ -468,6 +490,7 @@ func (t *turn) failed(kind string, err error) {
 	}
 	t.s.Failures++
 	t.refused = true
+	t.emit(TypeError, map[string]any{"errorType": "AUTHENTICATION_FAILED", "errorMessage": "The bank did not accept what was typed."})
 	if t.s.Failures >= t.e.cfg.MaxTries {
 		t.end(ReasonTooManyTries)
 		return
@@ -494,6 +517,7 @@ func (t *turn) newLink(res result) *Link {
 		Phone:      t.s.Phone,
 		AuthMethod: t.s.Method,
 		SessionID:  t.s.ID,
+		Reference:  t.s.Reference,
 		Linked:     t.now,
 	}
 	if t.s.Bank != nil {

@@ -16,6 +16,7 @@ const (
 	workLogin   = "login"   // open a Mono session if needed, log in with the login form
 	workCommit  = "commit"  // answer a 102 with the challenge form
 	workAccount = "account" // answer a 101 with the chosen account
+	workReauth  = "reauth"  // get a reauth token, open a session with it
 )
 
 // Pending is the Mono work a session is waiting for. It is stored, so that
@@ -37,11 +38,13 @@ type request struct {
 	monoExpires time.Time
 	fields      map[string]string
 	account     int
+	reauthOf    string // the account a reauthorisation is for
 }
 
 // result is what the work found: Mono's step and, when it linked, the
 // account id and details.
 type result struct {
+	institution string // the institution a reauth session is for
 	monoSession string
 	monoExpires time.Time
 	step        *mono.Step
@@ -52,7 +55,7 @@ type result struct {
 
 // request describes the work a session's pending step needs.
 func (t *turn) request(p *Pending) request {
-	r := request{kind: p.Kind, account: p.Account, monoSession: t.s.MonoSession, monoExpires: t.s.MonoExpires}
+	r := request{kind: p.Kind, account: p.Account, monoSession: t.s.MonoSession, monoExpires: t.s.MonoExpires, reauthOf: t.s.ReauthOf}
 	if t.s.Bank != nil {
 		r.institution = t.s.Bank.ID
 	}
@@ -94,11 +97,17 @@ func (e *Engine) perform(ctx context.Context, r request, now time.Time) result {
 		res.step, res.err = e.mono.Commit(ctx, res.monoSession, body)
 	case workAccount:
 		res.step, res.err = e.mono.Commit(ctx, res.monoSession, map[string]any{"account": r.account})
+	case workReauth:
+		return e.reauth(ctx, r, now)
 	default:
 		res.err = errors.New("unknown work " + r.kind)
 	}
 	clear(r.fields)
 	if res.err != nil || res.step.ResponseCode != mono.CodeLinked {
+		return res
+	}
+	if r.reauthOf != "" {
+		res.accountID = r.reauthOf // a reauthorisation: the account is known
 		return res
 	}
 	if res.accountID, res.err = e.mono.Exchange(ctx, res.step.Code); res.err != nil {
@@ -110,6 +119,38 @@ func (e *Engine) perform(ctx context.Context, r request, now time.Time) result {
 		e.log.Warn().Err(err).Msg("account details unavailable")
 	}
 	res.details = details
+	return res
+}
+
+// reauth asks Mono for a reauthorisation token and opens a session with
+// it. Mono tries the login in the background: 99 means done, 102 that the
+// user must answer the session's form (an OTP, a changed password).
+func (e *Engine) reauth(ctx context.Context, r request, now time.Time) result {
+	var res result
+	token, err := e.mono.Reauthorise(ctx, r.reauthOf)
+	if err != nil {
+		res.err = err
+		return res
+	}
+	ms, err := e.mono.CreateSession(ctx, mono.SessionRequest{ReauthToken: token})
+	if err != nil {
+		res.err = err
+		return res
+	}
+	res.monoSession, res.monoExpires, res.institution = ms.ID, expiry(ms.ExpiresAt, now), ms.Institution
+	code, msg := mono.CodeLinked, ""
+	if ms.Reauth != nil {
+		code, msg = ms.Reauth.ResponseCode, ms.Reauth.Message
+	}
+	switch code {
+	case mono.CodeLinked:
+		res.step, res.accountID = &mono.Step{ResponseCode: code}, r.reauthOf
+	case mono.CodeUserInput:
+		ui := ms.UI
+		res.step = &mono.Step{ResponseCode: code, Form: &ui}
+	default:
+		res.err = &mono.Error{Op: "reauth session", Status: 200, ResponseCode: code, Message: msg}
+	}
 	return res
 }
 
@@ -279,9 +320,11 @@ func (e *Engine) settleLocked(ctx context.Context, id string, j *job) {
 		// The user left while the bank was answering; keep what Mono linked.
 		s.Pending = nil
 		t.forget()
-		if j.res.err == nil && j.res.accountID != "" {
+		if j.res.err == nil && j.res.accountID != "" && s.InviteKind != InviteReauth {
 			t.link = t.newLink(j.res)
 			s.Link = t.link
+			t.settleInvite(StatusLinked, t.link)
+			t.emit(TypeAccountLinked, linkedData(t.link))
 		}
 	}
 	s.Updated = t.now
@@ -291,6 +334,9 @@ func (e *Engine) settleLocked(ctx context.Context, id string, j *job) {
 	if err := e.store.Commit(ctx, t.change()); err != nil {
 		log.Error().Err(err).Msg("settle: commit")
 		return
+	}
+	if len(t.events) > 0 && e.cfg.Notify != nil {
+		e.cfg.Notify()
 	}
 	log.Info().Str("state", s.State).Bool("linked", t.link != nil).Msg("background step settled")
 }

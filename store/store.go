@@ -64,7 +64,10 @@ func Open(path string, sealer *Sealer, opts ...Option) (*DB, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	err = bdb.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketSessions, bucketExpiry, bucketLinks, bucketPhoneLinks, bucketPhones, bucketSealed, bucketFailures, bucketFailureAge} {
+		for _, name := range [][]byte{bucketSessions, bucketExpiry, bucketLinks, bucketPhoneLinks, bucketPhones, bucketSealed, bucketFailures, bucketFailureAge,
+			bucketOutbox, bucketOutboxDue, bucketDead,
+			bucketInvites, bucketInviteCodes, bucketInvitePhone, bucketInviteRef, bucketReauthOf,
+			bucketIdempotency, bucketMonoEvents, bucketMonoEventAge} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("bucket %s: %w", name, err)
 			}
@@ -167,6 +170,10 @@ func (db *DB) Commit(_ context.Context, c menus.Change) error {
 		}
 		recs = append(recs, w)
 	}
+	msgs, err := encodeEvents(c.Events)
+	if err != nil {
+		return err
+	}
 	var link []byte
 	if c.Link != nil {
 		var err error
@@ -174,14 +181,22 @@ func (db *DB) Commit(_ context.Context, c menus.Change) error {
 			return fmt.Errorf("encode link: %w", err)
 		}
 	}
-	err := db.bolt.Batch(func(tx *bolt.Tx) error {
+	err = db.bolt.Batch(func(tx *bolt.Tx) error {
 		for _, w := range recs {
 			if err := putSession(tx, w); err != nil {
 				return err
 			}
 		}
+		if err := putMessages(tx, msgs); err != nil {
+			return err
+		}
 		if c.LoginFailure {
 			if err := putFailure(tx, c.Session.Phone, c.Session.Updated); err != nil {
+				return err
+			}
+		}
+		if c.Invite != nil {
+			if err := putInvite(tx, c.Invite); err != nil {
 				return err
 			}
 		}

@@ -9,6 +9,12 @@
 // Sandbox.Users) each walk one flow: a plain link, account selection, a
 // security question, an OTP, a chain of steps, a slow login, an awkward
 // password and a locked account. All state lives in memory; nothing is logged.
+//
+// With Options.Webhook.URL set, the sandbox also sends Mono's webhooks to
+// that URL — account_connected and account_updated when a code is
+// exchanged, account_reauthorized and account_updated when a
+// reauthorisation completes, and reauthorisation_required on demand (see
+// Sandbox.RequireReauth) — in the background, in order, retrying failures.
 package sandbox
 
 import (
@@ -75,9 +81,12 @@ type Options struct {
 	// SessionTTL is a connect session's lifetime; DefaultSessionTTL if zero
 	// or negative.
 	SessionTTL time.Duration
-	// Now is the clock for expiries; time.Now if nil. The slow login always
-	// waits in real time.
+	// Now is the clock for expiries and webhook timestamps; time.Now if nil.
+	// The slow login and webhook retries always wait in real time.
 	Now func() time.Time
+	// Webhook is where and how Mono's webhooks are sent; the zero value
+	// sends none. See Sandbox.Close, Sandbox.WaitWebhooks.
+	Webhook WebhookOptions
 }
 
 // Sandbox is a fake Mono Partners API. It implements http.Handler and is safe
@@ -92,6 +101,7 @@ type Sandbox struct {
 	users    []testUser
 	userAt   map[string]int // username → index in users
 	instJSON []byte         // GET /v1/institutions, encoded once
+	hooks    *hooks         // the webhook sender
 
 	mu       sync.Mutex
 	calls    map[string]int
@@ -124,6 +134,7 @@ type session struct {
 	steps       []stepKind     // still to be committed; steps[0] is awaited
 	offered     []mono.Account // the accounts this login found
 	chosen      int            // index in offered
+	reauth      string         // the account a reauthorisation session is for
 }
 
 // grant is an unexchanged code.
@@ -167,6 +178,7 @@ func New(opts Options) *Sandbox {
 		codes:    map[string]*grant{},
 		tokens:   map[string]*reauthToken{},
 		accounts: map[string]*linked{},
+		hooks:    newHooks(opts.Webhook),
 	}
 	if s.slow <= 0 {
 		s.slow = DefaultSlowDelay
@@ -409,6 +421,7 @@ func (s *Sandbox) reauthSession(w http.ResponseWriter, token string) {
 		expires:     now.Add(s.ttl),
 		user:        acct.user,
 		offered:     []mono.Account{acct.account},
+		reauth:      acct.id,
 	}
 	reauth := &mono.Reauth{}
 	if acct.user.reauth {
@@ -425,6 +438,7 @@ func (s *Sandbox) reauthSession(w http.ResponseWriter, token string) {
 		sess.state = stateDone
 		reauth.ResponseCode = mono.CodeLinked
 		reauth.Message = "Account reauthorised successfully"
+		s.reauthorisedEvents(acct.id)
 	}
 	s.sweep(now)
 	s.sessions[sess.id] = sess
@@ -684,6 +698,9 @@ func (s *Sandbox) commit(w http.ResponseWriter, r *http.Request) {
 	}
 	sess.steps = sess.steps[1:]
 	s.next(w, sess)
+	if sess.state == stateDone && sess.reauth != "" {
+		s.reauthorisedEvents(sess.reauth)
+	}
 }
 
 // exchange serves POST /account/auth.
@@ -706,7 +723,7 @@ func (s *Sandbox) exchange(w http.ResponseWriter, r *http.Request) {
 	}
 	delete(s.codes, code)
 	id := accountID(s.banks[g.institution].inst.ID, g.user.Username, g.account.AccountNumber)
-	s.accounts[id] = &linked{
+	a := &linked{
 		id:          id,
 		app:         g.app,
 		institution: g.institution,
@@ -714,6 +731,8 @@ func (s *Sandbox) exchange(w http.ResponseWriter, r *http.Request) {
 		user:        g.user,
 		account:     g.account,
 	}
+	s.accounts[id] = a
+	s.linkedEvents(a)
 	writeJSON(w, http.StatusOK, struct {
 		ID string `json:"id"`
 	}{id})
@@ -749,18 +768,40 @@ type detailsAccount struct {
 	BVN *string `json:"bvn"`
 }
 
+// detailsData is data in GET /v2/accounts/{id}, and in the account_updated
+// webhook.
+type detailsData struct {
+	Account detailsAccount `json:"account"`
+	Meta    struct {
+		DataStatus string `json:"data_status"`
+		AuthMethod string `json:"auth_method"`
+	} `json:"meta"`
+}
+
 // details is GET /v2/accounts/{id}.
 type details struct {
-	Status    string `json:"status"`
-	Message   string `json:"message"`
-	Timestamp string `json:"timestamp"`
-	Data      struct {
-		Account detailsAccount `json:"account"`
-		Meta    struct {
-			DataStatus string `json:"data_status"`
-			AuthMethod string `json:"auth_method"`
-		} `json:"meta"`
-	} `json:"data"`
+	Status    string      `json:"status"`
+	Message   string      `json:"message"`
+	Timestamp string      `json:"timestamp"`
+	Data      detailsData `json:"data"`
+}
+
+// detailsData describes a as account details do. The caller holds s.mu.
+func (s *Sandbox) detailsData(a *linked) detailsData {
+	b := s.banks[a.institution]
+	var d detailsData
+	d.Account.AccountDetails = mono.AccountDetails{
+		ID:            a.id,
+		Name:          a.account.Name,
+		AccountNumber: a.account.AccountNumber,
+		Currency:      a.account.Currency,
+		Balance:       a.account.Balance,
+		Type:          a.account.Type,
+		Institution:   mono.DetailInstitution{Name: b.inst.Name, BankCode: b.code, Type: b.inst.Type},
+	}
+	d.Meta.DataStatus = "AVAILABLE"
+	d.Meta.AuthMethod = a.method
+	return d
 }
 
 // account serves GET /v2/accounts/{id}.
@@ -769,21 +810,10 @@ func (s *Sandbox) account(w http.ResponseWriter, id string) {
 	a, ok := s.accounts[id]
 	var d details
 	if ok {
-		b := s.banks[a.institution]
 		d.Status = "successful"
 		d.Message = "Request was succesfully completed"
 		d.Timestamp = s.now().UTC().Format("2006-01-02T15:04:05.000Z07:00")
-		d.Data.Account.AccountDetails = mono.AccountDetails{
-			ID:            a.id,
-			Name:          a.account.Name,
-			AccountNumber: a.account.AccountNumber,
-			Currency:      a.account.Currency,
-			Balance:       a.account.Balance,
-			Type:          a.account.Type,
-			Institution:   mono.DetailInstitution{Name: b.inst.Name, BankCode: b.code, Type: b.inst.Type},
-		}
-		d.Data.Meta.DataStatus = "AVAILABLE"
-		d.Data.Meta.AuthMethod = a.method
+		d.Data = s.detailsData(a)
 	}
 	s.mu.Unlock()
 	if !ok {

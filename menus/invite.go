@@ -1,0 +1,62 @@
+package menus
+
+import (
+	"strings"
+	"time"
+)
+
+// Kinds of invitation a partner can send a customer.
+const (
+	InviteLink   = "link"   // link an account (optionally at one institution)
+	InviteReauth = "reauth" // re-authorise an account already linked
+)
+
+// Statuses of an invitation, as the partner API reports them.
+const (
+	StatusPending      = "pending"
+	StatusLinked       = "linked"
+	StatusReauthorised = "reauthorised"
+	StatusFailed       = "failed"
+	StatusExpired      = "expired"
+)
+
+// Invite is a partner's request that a customer link (or re-authorise) an
+// account: a code to dial, the customer's phone, the partner's reference,
+// and, once done, the outcome.
+type Invite struct {
+	ID          string    `json:"id"`
+	Kind        string    `json:"kind"`
+	Code        string    `json:"code"` // dialled after the short code: *384*123*<code>#
+	Phone       string    `json:"phone"`
+	Reference   string    `json:"reference,omitempty"`
+	Institution string    `json:"institution,omitempty"`
+	AuthMethod  string    `json:"auth_method,omitempty"`
+	AccountID   string    `json:"account_id,omitempty"` // reauth: the account; link: once linked
+	Status      string    `json:"status"`
+	Created     time.Time `json:"created"`
+	Expires     time.Time `json:"expires"`
+	Updated     time.Time `json:"updated"`
+	Session     string    `json:"session,omitempty"` // the USSD session that used it
+	Link        *Link     `json:"link,omitempty"`
+}
+
+// StatusAt is the invite's status as seen at now: a pending invite past its
+// expiry is expired.
+func (i *Invite) StatusAt(now time.Time) string {
+	if i.Status == StatusPending && !now.Before(i.Expires) {
+		return StatusExpired
+	}
+	return i.Status
+}
+
+// Usable reports whether the invite can be used by phone at now.
+func (i *Invite) Usable(phone string, now time.Time) bool {
+	return i.StatusAt(now) == StatusPending && PhoneKey(i.Phone) == PhoneKey(phone)
+}
+
+// PhoneKey is a phone number as compared and indexed: without its "+", so
+// that "+2348030000001" from one aggregator and "2348030000001" from
+// another are the same phone.
+func PhoneKey(p string) string {
+	return strings.TrimPrefix(strings.TrimSpace(p), "+")
+}

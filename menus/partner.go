@@ -1,0 +1,218 @@
+package menus
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"strings"
+)
+
+// Types of the events partners hear about, named as the Connect widget
+// names them, plus what Mono's own webhooks tell.
+const (
+	TypeOpened                = "OPENED"
+	TypeInstitutionSelected   = "INSTITUTION_SELECTED"
+	TypeAuthMethodSwitched    = "AUTH_METHOD_SWITCHED"
+	TypeSubmitCredentials     = "SUBMIT_CREDENTIALS"
+	TypeSubmitMFA             = "SUBMIT_MFA"
+	TypeAccountSelected       = "ACCOUNT_SELECTED"
+	TypeAccountLinked         = "ACCOUNT_LINKED"
+	TypeExit                  = "EXIT"
+	TypeError                 = "ERROR"
+	TypeAccountReauthorised   = "ACCOUNT_REAUTHORISED"
+	TypeDataStatus            = "DATA_STATUS"
+	TypeReauthorisationNeeded = "REAUTHORISATION_REQUIRED"
+)
+
+// EventTypes lists every event type, for configuration checks.
+var EventTypes = []string{TypeOpened, TypeInstitutionSelected, TypeAuthMethodSwitched, TypeSubmitCredentials,
+	TypeSubmitMFA, TypeAccountSelected, TypeAccountLinked, TypeExit, TypeError, TypeAccountReauthorised,
+	TypeDataStatus, TypeReauthorisationNeeded}
+
+// NewEventID returns a fresh webhook id.
+func NewEventID() string {
+	b := make([]byte, 12)
+	rand.Read(b)
+	return "msg_" + hex.EncodeToString(b)
+}
+
+// emit records an event for the partner, with what every event carries:
+// the partner's reference, the phone, the session, and the institution and
+// auth method once known. Nothing typed is ever part of it.
+func (t *turn) emit(typ string, data map[string]any) {
+	if t.e.cfg.Emits == nil || !t.e.cfg.Emits(typ) {
+		return
+	}
+	d := map[string]any{"session": t.s.ID, "phone": t.s.Phone}
+	if t.s.Reference != "" {
+		d["reference"] = t.s.Reference
+	}
+	if t.s.Bank != nil {
+		d["institution"] = map[string]any{"id": t.s.Bank.ID, "name": t.s.Bank.Name}
+	}
+	if t.s.Method != "" {
+		d["authMethod"] = t.s.Method
+	}
+	for k, v := range data {
+		d[k] = v
+	}
+	t.events = append(t.events, Event{ID: NewEventID(), Type: typ, Timestamp: t.now, Data: d})
+}
+
+// pageNames names the screen a user left on, as the widget's EXIT does.
+var pageNames = map[string]string{
+	StateBanks:       "INSTITUTION_SELECTION",
+	StateMethods:     "AUTH_METHOD_SELECTION",
+	StateCredentials: "LOGIN",
+	StateChallenge:   "MFA",
+	StateAccounts:    "ACCOUNT_SELECTION",
+	StateWaiting:     "LOADING",
+	StateResume:      "RESUME",
+}
+
+// errorTypes names the failure behind each unhappy ending.
+var errorTypes = map[string]string{
+	ReasonTooManyTries: "TOO_MANY_ATTEMPTS",
+	ReasonUnavailable:  "SERVICE_UNAVAILABLE",
+	ReasonFailed:       "INSTITUTION_ERROR",
+	ReasonNoBanks:      "SERVICE_UNAVAILABLE",
+	ReasonLocked:       "LOCKED_OUT",
+}
+
+// mfaType names what a challenge form asks for, from its field names.
+func mfaType(f Form) string {
+	for _, fd := range f.Fields {
+		switch n := strings.ToLower(fd.Name); {
+		case strings.Contains(n, "otp"):
+			return "OTP"
+		case strings.Contains(n, "answer") || strings.Contains(n, "question"):
+			return "SECURITY_QUESTION"
+		case strings.Contains(n, "token"):
+			return "TOKEN"
+		case strings.Contains(n, "password") || strings.Contains(n, "pin"):
+			return "PASSWORD"
+		}
+	}
+	return "INPUT"
+}
+
+// attachInvite looks for the partner invitation this dial follows: the one
+// whose code was dialled, or else the phone's pending one. It attaches its
+// reference to the session and, for a reauthorisation or an invitation to
+// one institution, opens it. It reports whether it chose the first screen.
+func (t *turn) attachInvite() bool {
+	var inv *Invite
+	var err error
+	if t.code != "" {
+		inv, err = t.e.store.InviteByCode(t.ctx, t.code)
+		if err == nil && !inv.Usable(t.s.Phone, t.now) {
+			inv = nil // another phone's code, or no longer usable: say nothing of it
+		}
+	} else {
+		inv, err = t.e.store.PendingInvite(t.ctx, t.s.Phone, t.now)
+	}
+	if inv == nil {
+		if err != nil && err != ErrNoInvite {
+			t.log.Warn().Err(err).Msg("read invite")
+		}
+		return false
+	}
+	t.s.Invite, t.s.InviteKind, t.s.Reference = inv.ID, inv.Kind, inv.Reference
+	inv.Session, inv.Updated = t.s.ID, t.now
+	t.invite = inv
+	switch {
+	case inv.Kind == InviteReauth:
+		t.s.ReauthOf = inv.AccountID
+		t.submit(&Pending{Kind: workReauth})
+		return true
+	case inv.Institution != "":
+		return t.openInstitution(inv.Institution, inv.AuthMethod)
+	}
+	return false
+}
+
+// loadInvite returns the session's invitation, loading it once per turn.
+func (t *turn) loadInvite() *Invite {
+	if t.invite == nil && t.s.Invite != "" {
+		inv, err := t.e.store.Invite(t.ctx, t.s.Invite)
+		if err != nil {
+			t.log.Warn().Err(err).Msg("read invite")
+			return nil
+		}
+		t.invite = inv
+	}
+	return t.invite
+}
+
+// settleInvite records the session's outcome on its invitation.
+func (t *turn) settleInvite(status string, link *Link) {
+	inv := t.loadInvite()
+	if inv == nil || inv.Status != StatusPending {
+		return
+	}
+	inv.Status, inv.Updated, inv.Session = status, t.now, t.s.ID
+	if link != nil {
+		inv.Link = link
+		inv.AccountID = link.AccountID
+	}
+}
+
+// reauthorised finishes a reauthorisation: the stored link is marked
+// re-authorised, the invitation completed, and the partner told.
+func (t *turn) reauthorised(res result) {
+	link, ok, err := t.e.store.Link(t.ctx, t.s.ReauthOf)
+	if err != nil || !ok {
+		link = t.newLink(result{accountID: t.s.ReauthOf})
+	}
+	link.ReauthRequired, link.Reauthorised = false, t.now
+	if link.Reference == "" {
+		link.Reference = t.s.Reference
+	}
+	t.fire(EventLink, link)
+	t.s.Reason = ReasonReauthorised
+	t.settleInvite(StatusReauthorised, link)
+	t.emit(TypeAccountReauthorised, map[string]any{"account_id": link.AccountID})
+}
+
+// bankByID finds an institution in the catalogue.
+func (t *turn) bankByID(id string) *Bank {
+	banks, _ := t.e.banks.get(t.bounded, t.e, t.now)
+	for _, b := range banks {
+		if b.ID == id {
+			return b
+		}
+	}
+	return nil
+}
+
+// openInstitution goes straight to an institution (and auth method, when
+// given and offered), as a shortcut or an invitation asks. It reports
+// whether the institution could be opened.
+func (t *turn) openInstitution(id, method string) bool {
+	b := t.bankByID(id)
+	if b == nil {
+		t.log.Warn().Str("institution", id).Msg("institution not in Mono's list")
+		return false
+	}
+	if method != "" {
+		for _, m := range b.Methods {
+			if m.Type == method {
+				t.s.Bank = b
+				t.emit(TypeInstitutionSelected, map[string]any{"authMethod": method})
+				t.fire(EventOpenForm, b, m.Type)
+				return true
+			}
+		}
+	}
+	t.chooseBank(b)
+	return t.s.State != StateBanks
+}
+
+// linkedData is what ACCOUNT_LINKED tells the partner.
+func linkedData(l *Link) map[string]any {
+	return map[string]any{
+		"account_id": l.AccountID,
+		"exchange":   map[string]any{"id": l.AccountID},
+		"account":    map[string]any{"masked": l.Masked, "currency": l.Currency},
+		"authMethod": l.AuthMethod,
+	}
+}

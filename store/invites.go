@@ -1,0 +1,332 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/ussdlink/ussdlink/menus"
+)
+
+// Invitation buckets.
+var (
+	bucketInvites      = []byte("invites")        // invite id → Invite
+	bucketInviteCodes  = []byte("invite_codes")   // code → id, while the invite may be used
+	bucketInvitePhone  = []byte("invite_phone")   // phone key + 0 + created (8 bytes BE) + id → nil
+	bucketInviteRef    = []byte("invite_ref")     // reference + 0 + id → nil
+	bucketReauthOf     = []byte("reauth_of")      // account id → id of its latest reauth invite
+	bucketIdempotency  = []byte("idempotency")    // scope + key → stored answer
+	bucketMonoEvents   = []byte("mono_events")    // Mono event id → time seen
+	bucketMonoEventAge = []byte("mono_event_age") // time seen (8 bytes BE) + event id → nil
+)
+
+// ErrNoInvite is returned for an unknown or unusable invitation.
+var ErrNoInvite = menus.ErrNoInvite
+
+// CreateInvite stores a new invitation, giving it a code of digits that no
+// usable invitation holds (codes of finished or expired ones are reused).
+func (db *DB) CreateInvite(_ context.Context, inv *menus.Invite, digits int, now time.Time) error {
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		codes, invites := tx.Bucket(bucketInviteCodes), tx.Bucket(bucketInvites)
+		for try := 0; ; try++ {
+			n := digits + try/20 // a crowded space grows a digit every 20 tries
+			code, err := randomCode(n)
+			if err != nil {
+				return err
+			}
+			if id := codes.Get([]byte(code)); id != nil {
+				if held := getInvite(invites, id); held != nil && held.StatusAt(now) == menus.StatusPending {
+					continue
+				}
+			}
+			inv.Code = code
+			break
+		}
+		return putInvite(tx, inv)
+	})
+	if err != nil {
+		return fmt.Errorf("create invite: %w", err)
+	}
+	return nil
+}
+
+// randomCode is n random decimal digits, the first not 0.
+func randomCode(n int) (string, error) {
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		lo := 0
+		if i == 0 {
+			lo = 1
+		}
+		d, err := rand.Int(rand.Reader, big.NewInt(int64(10-lo)))
+		if err != nil {
+			return "", err
+		}
+		b.WriteByte(byte('0' + lo + int(d.Int64())))
+	}
+	return b.String(), nil
+}
+
+// putInvite writes an invitation and its indexes; its code stays indexed
+// only while it is pending.
+func putInvite(tx *bolt.Tx, inv *menus.Invite) error {
+	data, err := json.Marshal(inv)
+	if err != nil {
+		return err
+	}
+	id := []byte(inv.ID)
+	if err := tx.Bucket(bucketInvites).Put(id, data); err != nil {
+		return err
+	}
+	codes := tx.Bucket(bucketInviteCodes)
+	if inv.Status == menus.StatusPending {
+		if err := codes.Put([]byte(inv.Code), id); err != nil {
+			return err
+		}
+	} else if bytes.Equal(codes.Get([]byte(inv.Code)), id) {
+		if err := codes.Delete([]byte(inv.Code)); err != nil {
+			return err
+		}
+	}
+	pk := append([]byte(menus.PhoneKey(inv.Phone)), 0)
+	pk = binary.BigEndian.AppendUint64(pk, uint64(inv.Created.UnixNano()))
+	if err := tx.Bucket(bucketInvitePhone).Put(append(pk, id...), nil); err != nil {
+		return err
+	}
+	if inv.Reference != "" {
+		if err := tx.Bucket(bucketInviteRef).Put([]byte(inv.Reference+"\x00"+inv.ID), nil); err != nil {
+			return err
+		}
+	}
+	if inv.Kind == menus.InviteReauth && inv.AccountID != "" {
+		return tx.Bucket(bucketReauthOf).Put([]byte(inv.AccountID), id)
+	}
+	return nil
+}
+
+// getInvite reads an invitation inside a transaction, or nil.
+func getInvite(b *bolt.Bucket, id []byte) *menus.Invite {
+	v := b.Get(id)
+	if v == nil {
+		return nil
+	}
+	inv := new(menus.Invite)
+	if json.Unmarshal(v, inv) != nil {
+		return nil
+	}
+	return inv
+}
+
+// Invite returns an invitation by id, or ErrNoInvite.
+func (db *DB) Invite(_ context.Context, id string) (*menus.Invite, error) {
+	var inv *menus.Invite
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		inv = getInvite(tx.Bucket(bucketInvites), []byte(id))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read invite: %w", err)
+	}
+	if inv == nil {
+		return nil, ErrNoInvite
+	}
+	return inv, nil
+}
+
+// InviteByCode returns the pending invitation holding a code, or ErrNoInvite.
+func (db *DB) InviteByCode(_ context.Context, code string) (*menus.Invite, error) {
+	var inv *menus.Invite
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		if id := tx.Bucket(bucketInviteCodes).Get([]byte(code)); id != nil {
+			inv = getInvite(tx.Bucket(bucketInvites), id)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read invite: %w", err)
+	}
+	if inv == nil {
+		return nil, ErrNoInvite
+	}
+	return inv, nil
+}
+
+// PendingInvite returns the most recent invitation of a phone that can
+// still be used at now, or ErrNoInvite.
+func (db *DB) PendingInvite(ctx context.Context, phone string, now time.Time) (*menus.Invite, error) {
+	all, err := db.InvitesByPhone(ctx, phone)
+	if err != nil {
+		return nil, err
+	}
+	for i := len(all) - 1; i >= 0; i-- {
+		if all[i].Usable(phone, now) {
+			return &all[i], nil
+		}
+	}
+	return nil, ErrNoInvite
+}
+
+// InvitesByPhone returns a phone's invitations, oldest first.
+func (db *DB) InvitesByPhone(_ context.Context, phone string) ([]menus.Invite, error) {
+	prefix := append([]byte(menus.PhoneKey(phone)), 0)
+	return db.invitesUnder(bucketInvitePhone, prefix, func(k []byte) []byte { return k[len(prefix)+8:] })
+}
+
+// InvitesByReference returns the invitations carrying a partner reference.
+func (db *DB) InvitesByReference(_ context.Context, ref string) ([]menus.Invite, error) {
+	prefix := []byte(ref + "\x00")
+	return db.invitesUnder(bucketInviteRef, prefix, func(k []byte) []byte { return k[len(prefix):] })
+}
+
+// invitesUnder reads the invitations an index lists under a prefix.
+func (db *DB) invitesUnder(index, prefix []byte, id func(k []byte) []byte) ([]menus.Invite, error) {
+	var out []menus.Invite
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		invites := tx.Bucket(bucketInvites)
+		c := tx.Bucket(index).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			if inv := getInvite(invites, id(k)); inv != nil {
+				out = append(out, *inv)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read invites: %w", err)
+	}
+	return out, nil
+}
+
+// ReauthOf returns the latest reauthorisation invitation of an account, or
+// ErrNoInvite.
+func (db *DB) ReauthOf(_ context.Context, accountID string) (*menus.Invite, error) {
+	var inv *menus.Invite
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		if id := tx.Bucket(bucketReauthOf).Get([]byte(accountID)); id != nil {
+			inv = getInvite(tx.Bucket(bucketInvites), id)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read reauth: %w", err)
+	}
+	if inv == nil {
+		return nil, ErrNoInvite
+	}
+	return inv, nil
+}
+
+// Answer is a stored API answer, replayed for a repeated Idempotency-Key.
+type Answer struct {
+	Status  int       `json:"status"`
+	Body    []byte    `json:"body"`
+	Created time.Time `json:"created"`
+}
+
+// Idempotent returns the answer stored under key, if any.
+func (db *DB) Idempotent(_ context.Context, key string) (*Answer, bool, error) {
+	var a *Answer
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketIdempotency).Get([]byte(key)); v != nil {
+			a = new(Answer)
+			return json.Unmarshal(v, a)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("read idempotency key: %w", err)
+	}
+	return a, a != nil, nil
+}
+
+// SaveAnswer stores an API answer under an idempotency key.
+func (db *DB) SaveAnswer(_ context.Context, key string, a Answer) error {
+	data, err := json.Marshal(a)
+	if err != nil {
+		return err
+	}
+	return db.bolt.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketIdempotency).Put([]byte(key), data)
+	})
+}
+
+// MonoEvent applies one of Mono's webhooks exactly once: if eventID was
+// seen before it does nothing and returns false. Otherwise, in one
+// transaction, it hands apply the link of accountID and its latest reauth
+// invitation (either may be nil), writes back what apply changed, enqueues
+// the events apply returns, and remembers the event id.
+func (db *DB) MonoEvent(_ context.Context, eventID string, at time.Time, accountID string,
+	apply func(link *menus.Link, reauth *menus.Invite) []menus.Event) (bool, error) {
+	applied := false
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		seen := tx.Bucket(bucketMonoEvents)
+		if seen.Get([]byte(eventID)) != nil {
+			return nil
+		}
+		var link *menus.Link
+		if v := tx.Bucket(bucketLinks).Get([]byte(accountID)); v != nil {
+			link = new(menus.Link)
+			if err := json.Unmarshal(v, link); err != nil {
+				return err
+			}
+		}
+		var reauth *menus.Invite
+		if id := tx.Bucket(bucketReauthOf).Get([]byte(accountID)); id != nil {
+			reauth = getInvite(tx.Bucket(bucketInvites), id)
+		}
+		events := apply(link, reauth)
+		if link != nil {
+			data, err := json.Marshal(link)
+			if err != nil {
+				return err
+			}
+			if err := putLink(tx, link, data); err != nil {
+				return err
+			}
+		}
+		if reauth != nil {
+			if err := putInvite(tx, reauth); err != nil {
+				return err
+			}
+		}
+		msgs, err := encodeEvents(events)
+		if err != nil {
+			return err
+		}
+		if err := putMessages(tx, msgs); err != nil {
+			return err
+		}
+		if err := seen.Put([]byte(eventID), binary.BigEndian.AppendUint64(nil, uint64(at.UnixNano()))); err != nil {
+			return err
+		}
+		applied = true
+		return tx.Bucket(bucketMonoEventAge).Put(expiryKey(at, []byte(eventID)), nil)
+	})
+	if err != nil {
+		return false, fmt.Errorf("apply mono event %s: %w", eventID, err)
+	}
+	return applied, nil
+}
+
+// SweepMonoEvents forgets Mono event ids seen before a time (Mono retries
+// for about 48 hours: older ids cannot come back).
+func (db *DB) SweepMonoEvents(_ context.Context, before time.Time, max int) (int, error) {
+	n := 0
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		seen := tx.Bucket(bucketMonoEvents)
+		var err error
+		n, err = due(tx.Bucket(bucketMonoEventAge), before, max, func(k []byte) error {
+			return seen.Delete(k[8:])
+		})
+		return err
+	})
+	return n, err
+}
