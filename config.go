@@ -3,12 +3,14 @@ package main
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
 
 	"github.com/ussdlink/ussdlink/menus"
+	"github.com/ussdlink/ussdlink/partner"
 	"github.com/ussdlink/ussdlink/ussd"
 )
 
@@ -19,7 +21,19 @@ type Config struct {
 	Mono     MonoConfig     `toml:"mono"`
 	USSD     USSDConfig     `toml:"ussd"`
 	Security SecurityConfig `toml:"security"`
+	Partner  PartnerConfig  `toml:"partner"`
 	Log      LogConfig      `toml:"log"`
+}
+
+// PartnerConfig is the partner's side: the keys of its API, where its
+// webhooks go and how they are signed, which events it wants.
+type PartnerConfig struct {
+	APIKeys         []string `toml:"api-keys"`          // bearer keys of /v1; or USSDLINK_API_KEYS, comma-separated
+	WebhookURL      string   `toml:"webhook-url"`       // empty: no webhooks
+	WebhookSecret   string   `toml:"webhook-secret"`    // whsec_<base64>; or USSDLINK_WEBHOOK_SECRET
+	Events          []string `toml:"events"`            // which event types to send; empty: all
+	WebhookRetryFor Duration `toml:"webhook-retry-for"` // how long a webhook is retried
+	InviteTTL       Duration `toml:"invite-ttl"`        // how long an invitation code can be dialled
 }
 
 // HTTPConfig is where the gateway listens.
@@ -41,6 +55,9 @@ type MonoConfig struct {
 	SecretKey string   `toml:"secret-key"`
 	AppID     string   `toml:"app-id"`
 	Timeout   Duration `toml:"timeout"`
+	// WebhookSecret is the secret Mono sends in mono-webhook-secret with
+	// its webhooks (POST /webhooks/mono); or MONO_WEBHOOK_SECRET.
+	WebhookSecret string `toml:"webhook-secret"`
 }
 
 // USSDConfig shapes the conversation.
@@ -154,14 +171,21 @@ func DefaultConfig() Config {
 			PhoneRate:        30,
 			IPRate:           600,
 		},
+		Partner: PartnerConfig{
+			APIKeys:         []string{},
+			Events:          []string{},
+			WebhookRetryFor: Duration{48 * time.Hour},
+			InviteTTL:       Duration{24 * time.Hour},
+		},
 		Log: LogConfig{Level: "info", Format: "auto", Phone: "masked"},
 	}
 }
 
 // LoadConfig reads a TOML file over the defaults, then applies the
-// environment: MONO_SECRET_KEY, USSDLINK_SEAL_KEY and
-// USSDLINK_CALLBACK_TOKEN override the file, so secrets need not be written
-// in it. A missing file is an error only when
+// environment: MONO_SECRET_KEY, MONO_WEBHOOK_SECRET, USSDLINK_SEAL_KEY,
+// USSDLINK_CALLBACK_TOKEN, USSDLINK_API_KEYS (comma-separated) and
+// USSDLINK_WEBHOOK_SECRET override the file, so secrets need not be
+// written in it. A missing file is an error only when
 // required.
 func LoadConfig(path string, required bool) (Config, error) {
 	cfg := DefaultConfig()
@@ -183,6 +207,20 @@ func LoadConfig(path string, required bool) (Config, error) {
 	}
 	if v := os.Getenv("USSDLINK_CALLBACK_TOKEN"); v != "" {
 		cfg.USSD.CallbackToken = v
+	}
+	if v := os.Getenv("USSDLINK_API_KEYS"); v != "" {
+		cfg.Partner.APIKeys = nil
+		for _, k := range strings.Split(v, ",") {
+			if k = strings.TrimSpace(k); k != "" {
+				cfg.Partner.APIKeys = append(cfg.Partner.APIKeys, k)
+			}
+		}
+	}
+	if v := os.Getenv("USSDLINK_WEBHOOK_SECRET"); v != "" {
+		cfg.Partner.WebhookSecret = v
+	}
+	if v := os.Getenv("MONO_WEBHOOK_SECRET"); v != "" {
+		cfg.Mono.WebhookSecret = v
 	}
 	return cfg, cfg.validate()
 }
@@ -224,6 +262,19 @@ func (c Config) validate() error {
 		}
 		seen[sc.Code] = true
 	}
+	for _, typ := range c.Partner.Events {
+		if !slices.Contains(menus.EventTypes, typ) {
+			return fmt.Errorf("config: partner.events: unknown event %q (known: %s)", typ, strings.Join(menus.EventTypes, ", "))
+		}
+	}
+	if c.Partner.WebhookURL != "" {
+		if _, err := partner.NewSigner(c.Partner.WebhookSecret); err != nil {
+			return fmt.Errorf("config: partner.webhook-url needs a webhook-secret (whsec_…): %w", err)
+		}
+	}
+	if c.Partner.WebhookRetryFor.Duration <= 0 || c.Partner.InviteTTL.Duration <= 0 {
+		return fmt.Errorf("config: partner.webhook-retry-for and invite-ttl must be positive")
+	}
 	if _, err := ussd.ParsePrefixes(c.USSD.AllowIPs); err != nil {
 		return fmt.Errorf("config: ussd.%w", err)
 	}
@@ -263,6 +314,18 @@ func (c USSDConfig) limits() ussd.Limits {
 		out[strings.ToLower(k)] = v
 	}
 	return out
+}
+
+// emits says which partner events are sent: none without a webhook URL,
+// the listed ones, or all.
+func (c PartnerConfig) emits() func(string) bool {
+	if c.WebhookURL == "" {
+		return nil
+	}
+	if len(c.Events) == 0 {
+		return func(string) bool { return true }
+	}
+	return func(t string) bool { return slices.Contains(c.Events, t) }
 }
 
 // logPhone returns how phone numbers appear in logs.

@@ -29,6 +29,7 @@ import (
 	"github.com/ussdlink/ussdlink/menus"
 	"github.com/ussdlink/ussdlink/mono"
 	"github.com/ussdlink/ussdlink/mono/sandbox"
+	"github.com/ussdlink/ussdlink/partner"
 	"github.com/ussdlink/ussdlink/store"
 	"github.com/ussdlink/ussdlink/ussd"
 )
@@ -82,11 +83,13 @@ type Main struct {
 	sweeper  chan struct{} // closed to stop the sweeper
 	swept    chan struct{} // closed when the sweeper has stopped
 	app      *fiber.App
-	partner  fiber.Router // /v1: the partner API, limited per address
-	webhooks fiber.Router // /webhooks: inbound webhooks, limited per address
 	listener net.Listener
-	served   chan error
-	sandbox  *http.Server
+
+	deliverer    *partner.Deliverer // sends the outbox to the partner, when configured
+	stopDelivery context.CancelFunc
+	delivered    chan struct{} // closed when the deliverer has stopped
+	served       chan error
+	sandbox      *http.Server
 
 	sandboxMono *sandbox.Sandbox // the embedded Mono, when no base URL is configured
 }
@@ -142,9 +145,37 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 
-	client, err := m.monoClient(cfg.Mono)
+	if m.listener, err = net.Listen("tcp", cfg.HTTP.Addr); err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	monoSecret := cfg.Mono.WebhookSecret
+	if cfg.Mono.BaseURL == "" && monoSecret == "" {
+		monoSecret = partner.GenerateSecret() // the sandbox and the receiver share it for this run
+	}
+	client, err := m.monoClient(cfg.Mono, monoSecret)
 	if err != nil {
 		return err
+	}
+	emits := cfg.Partner.emits()
+	if cfg.Partner.WebhookURL != "" {
+		signer, err := partner.NewSigner(cfg.Partner.WebhookSecret)
+		if err != nil {
+			return err
+		}
+		m.deliverer = &partner.Deliverer{URL: cfg.Partner.WebhookURL, Signer: signer, Outbox: m.db,
+			RetryFor: cfg.Partner.WebhookRetryFor.Duration, Now: m.Now, Log: m.Log.With().Str("component", "webhooks").Logger()}
+		ctx, cancel := context.WithCancel(context.Background())
+		m.stopDelivery, m.delivered = cancel, make(chan struct{})
+		go func() {
+			defer close(m.delivered)
+			m.deliverer.Run(ctx)
+		}()
+	} else {
+		m.Log.Info().Msg("no [partner] webhook-url: partner events are not sent")
+	}
+	notify := func() {}
+	if m.deliverer != nil {
+		notify = m.deliverer.Notify
 	}
 	m.engine = menus.NewEngine(menus.Config{
 		ScreenLimit:   cfg.USSD.ScreenLimit,
@@ -161,6 +192,8 @@ func (m *Main) Run(ctx context.Context) error {
 		ServiceCode:      cfg.USSD.ServiceCode,
 		Shortcuts:        cfg.USSD.shortcuts(),
 		RepeatWindow:     cfg.USSD.RepeatWindow.Duration,
+		Emits:            emits,
+		Notify:           notify,
 	}, m.db, client, m.Now, m.Log)
 	m.engine.Prefetch()
 	m.startSweeper(cfg.USSD.SweepInterval.Duration)
@@ -180,12 +213,19 @@ func (m *Main) Run(ctx context.Context) error {
 		PhoneRate: ussd.NewLimiter(cfg.Security.PhoneRate, m.Now), Limits: cfg.USSD.limits()}
 	edge.Mount(m.app, ussd.Dialects()...)
 	byIP := ussd.RateByIP(ussd.NewLimiter(cfg.Security.IPRate, m.Now), auth.ProxyHeader)
-	m.partner = m.app.Group("/v1", byIP)
-	m.webhooks = m.app.Group("/webhooks", byIP)
-
-	if m.listener, err = net.Listen("tcp", cfg.HTTP.Addr); err != nil {
-		return fmt.Errorf("listen: %w", err)
+	if len(cfg.Partner.APIKeys) == 0 {
+		m.Log.Warn().Msg("no [partner] api-keys: every /v1 call is refused")
 	}
+	api := &partner.API{Store: m.db, Keys: cfg.Partner.APIKeys, ServiceCode: cfg.USSD.ServiceCode,
+		InviteTTL: cfg.Partner.InviteTTL.Duration, Now: m.Now, Log: m.Log.With().Str("component", "api").Logger()}
+	api.Mount(m.app.Group("/v1", byIP))
+	if monoSecret == "" {
+		m.Log.Warn().Msg("no [mono] webhook-secret: Mono's webhooks are refused")
+	}
+	hooks := &partner.MonoWebhooks{Secret: monoSecret, Store: m.db, Emits: emits, Notify: notify, Now: m.Now,
+		Log: m.Log.With().Str("component", "mono-webhooks").Logger()}
+	m.app.Group("/webhooks", byIP).Post("/mono", hooks.Handler())
+
 	m.served = make(chan error, 1)
 	go func() { m.served <- m.app.Listener(m.listener) }()
 	m.Log.Info().Str("addr", m.listener.Addr().String()).Str("service_code", cfg.USSD.ServiceCode).Msg("ussdlink listening")
@@ -194,7 +234,7 @@ func (m *Main) Run(ctx context.Context) error {
 
 // monoClient returns a client for the configured Mono, or for the embedded
 // sandbox, started on a loopback port, when no base URL is configured.
-func (m *Main) monoClient(cfg MonoConfig) (*mono.Client, error) {
+func (m *Main) monoClient(cfg MonoConfig, webhookSecret string) (*mono.Client, error) {
 	base, key, app := cfg.BaseURL, cfg.SecretKey, cfg.AppID
 	if base == "" {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -207,7 +247,8 @@ func (m *Main) monoClient(cfg MonoConfig) (*mono.Client, error) {
 		if app == "" {
 			app = "sandbox_app"
 		}
-		m.sandboxMono = sandbox.New(sandbox.Options{SecretKey: key})
+		m.sandboxMono = sandbox.New(sandbox.Options{SecretKey: key, Webhook: sandbox.WebhookOptions{
+			URL: m.URL() + "/webhooks/mono", Secret: webhookSecret}})
 		m.sandbox = &http.Server{Handler: m.sandboxMono, ReadHeaderTimeout: 5 * time.Second}
 		go m.sandbox.Serve(l)
 		base = "http://" + l.Addr().String()
@@ -242,6 +283,9 @@ func (m *Main) startSweeper(every time.Duration) {
 			if _, err := m.db.SweepFailures(context.Background(), m.Now().Add(-m.Config.Security.Lockout.Duration), 10000); err != nil {
 				m.Log.Error().Err(err).Msg("sweep login failures")
 			}
+			if _, err := m.db.SweepMonoEvents(context.Background(), m.Now().Add(-72*time.Hour), 10000); err != nil {
+				m.Log.Error().Err(err).Msg("sweep mono event ids")
+			}
 			for {
 				n, err := m.db.Sweep(context.Background(), m.Now(), 500)
 				if err != nil {
@@ -274,6 +318,9 @@ func (m *Main) Close() error {
 			}
 		}
 	}
+	if m.app == nil && m.listener != nil {
+		m.listener.Close() // Run failed before serving
+	}
 	if m.engine != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), m.Config.Mono.Timeout.Duration+5*time.Second)
 		if err := m.engine.Drain(ctx); err != nil {
@@ -281,10 +328,18 @@ func (m *Main) Close() error {
 		}
 		cancel()
 	}
+	if m.stopDelivery != nil {
+		m.stopDelivery()
+		<-m.delivered
+		m.stopDelivery = nil
+	}
 	if m.sweeper != nil {
 		close(m.sweeper)
 		<-m.swept
 		m.sweeper = nil
+	}
+	if m.sandboxMono != nil {
+		m.sandboxMono.Close()
 	}
 	if m.sandbox != nil {
 		errs = append(errs, m.sandbox.Close())

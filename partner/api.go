@@ -1,0 +1,356 @@
+package partner
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/rs/zerolog"
+
+	"github.com/ussdlink/ussdlink/menus"
+	"github.com/ussdlink/ussdlink/mono"
+	"github.com/ussdlink/ussdlink/store"
+)
+
+// Store is what the partner API keeps and reads; *store.DB is one.
+type Store interface {
+	CreateInvite(ctx context.Context, inv *menus.Invite, digits int, now time.Time) error
+	Invite(ctx context.Context, id string) (*menus.Invite, error)
+	InvitesByPhone(ctx context.Context, phone string) ([]menus.Invite, error)
+	InvitesByReference(ctx context.Context, ref string) ([]menus.Invite, error)
+	Link(ctx context.Context, accountID string) (*menus.Link, bool, error)
+	Idempotent(ctx context.Context, key string) (*store.Answer, bool, error)
+	SaveAnswer(ctx context.Context, key string, a store.Answer) error
+}
+
+var _ Store = (*store.DB)(nil)
+
+// API is the partner's REST API under /v1: invite a customer to link an
+// account or to re-authorise one, and read what came of it.
+type API struct {
+	Store       Store
+	Keys        []string      // accepted bearer keys; none: every call is refused
+	ServiceCode string        // "*384*123#": invitation codes are dialled after it
+	InviteTTL   time.Duration // how long an invitation can be used; default 24h
+	CodeDigits  int           // digits of an invitation code; default 4
+	Now         func() time.Time
+	Log         zerolog.Logger
+	// Invited, when set, is told of every new invitation (to text the
+	// customer the code, for instance).
+	Invited func(ctx context.Context, inv *menus.Invite, dial string)
+
+	keyed sync.Map // idempotency key → *sync.Mutex: one request per key at a time
+}
+
+// Mount registers the routes on r, the /v1 group.
+func (a *API) Mount(r fiber.Router) {
+	if a.InviteTTL <= 0 {
+		a.InviteTTL = 24 * time.Hour
+	}
+	if a.CodeDigits <= 0 {
+		a.CodeDigits = 4
+	}
+	r.Use(a.authenticate)
+	r.Post("/links", a.idempotent(a.createLink))
+	r.Get("/links", a.listLinks)
+	r.Get("/links/:id", a.getInvite(menus.InviteLink))
+	r.Post("/reauth", a.idempotent(a.createReauth))
+	r.Get("/reauth/:id", a.getInvite(menus.InviteReauth))
+}
+
+// apiError is the one error shape of the API.
+type apiError struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// fail answers an error in the API's shape.
+func fail(c *fiber.Ctx, status int, code, message string) error {
+	var e apiError
+	e.Error.Code, e.Error.Message = code, message
+	return c.Status(status).JSON(e)
+}
+
+// authenticate accepts a request whose bearer key is one of the keys,
+// compared in constant time.
+func (a *API) authenticate(c *fiber.Ctx) error {
+	got, ok := strings.CutPrefix(c.Get(fiber.HeaderAuthorization), "Bearer ")
+	if ok {
+		sum := sha256.Sum256([]byte(strings.TrimSpace(got)))
+		for _, k := range a.Keys {
+			want := sha256.Sum256([]byte(k))
+			if subtle.ConstantTimeCompare(sum[:], want[:]) == 1 {
+				c.Locals(keyLocal, hex.EncodeToString(sum[:8]))
+				return c.Next()
+			}
+		}
+	}
+	return fail(c, fiber.StatusUnauthorized, "unauthorized", "a valid Authorization: Bearer key is required")
+}
+
+// keyLocal names the caller's key fingerprint in the request's locals.
+const keyLocal = "partner.key"
+
+// idempotent replays the first answer to a POST carrying an
+// Idempotency-Key already used by the same key on the same route.
+func (a *API) idempotent(h fiber.Handler) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		key := strings.TrimSpace(c.Get("Idempotency-Key"))
+		if key == "" {
+			return h(c)
+		}
+		if len(key) > 255 {
+			return fail(c, fiber.StatusBadRequest, "invalid_request", "Idempotency-Key is longer than 255 characters")
+		}
+		scope := c.Locals(keyLocal).(string) + " " + c.Path() + " " + key
+		mu, _ := a.keyed.LoadOrStore(scope, new(sync.Mutex))
+		mu.(*sync.Mutex).Lock()
+		defer mu.(*sync.Mutex).Unlock()
+		if prev, ok, err := a.Store.Idempotent(c.UserContext(), scope); err != nil {
+			return err
+		} else if ok {
+			c.Set("Idempotent-Replayed", "true")
+			c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+			return c.Status(prev.Status).Send(prev.Body)
+		}
+		if err := h(c); err != nil {
+			return err
+		}
+		status := c.Response().StatusCode()
+		if status >= 500 {
+			return nil // a failure is not remembered: the caller may retry
+		}
+		return a.Store.SaveAnswer(c.UserContext(), scope, store.Answer{Status: status, Body: append([]byte(nil), c.Response().Body()...), Created: a.Now()})
+	}
+}
+
+// linkRequest is POST /v1/links.
+type linkRequest struct {
+	Phone       string `json:"phone"`
+	Reference   string `json:"reference"`
+	Institution string `json:"institution"`
+	AuthMethod  string `json:"auth_method"`
+}
+
+// reauthRequest is POST /v1/reauth.
+type reauthRequest struct {
+	AccountID string `json:"account_id"`
+	Phone     string `json:"phone"`
+	Reference string `json:"reference"`
+}
+
+// createLink invites a customer to link an account.
+func (a *API) createLink(c *fiber.Ctx) error {
+	var req linkRequest
+	if err := decodeBody(c, &req); err != nil {
+		return fail(c, fiber.StatusBadRequest, "invalid_request", err.Error())
+	}
+	switch {
+	case !validPhone(req.Phone):
+		return fail(c, fiber.StatusBadRequest, "invalid_phone", "phone must be a number in international format, e.g. +2348031234567")
+	case !validText(req.Reference, 1, 128):
+		return fail(c, fiber.StatusBadRequest, "invalid_reference", "reference is required: 1 to 128 printable characters")
+	case req.Institution != "" && !validText(req.Institution, 1, 64):
+		return fail(c, fiber.StatusBadRequest, "invalid_institution", "institution must be a Mono institution id")
+	case req.AuthMethod != "" && req.AuthMethod != mono.InternetBanking && req.AuthMethod != mono.MobileBanking:
+		return fail(c, fiber.StatusBadRequest, "invalid_auth_method", "auth_method must be internet_banking or mobile_banking")
+	case req.AuthMethod != "" && req.Institution == "":
+		return fail(c, fiber.StatusBadRequest, "invalid_auth_method", "auth_method needs an institution")
+	}
+	inv := a.newInvite(menus.InviteLink, req.Phone, req.Reference)
+	inv.Institution, inv.AuthMethod = req.Institution, req.AuthMethod
+	return a.create(c, inv)
+}
+
+// createReauth invites a customer to re-authorise a linked account. The
+// reauthorisation token is asked of Mono when the customer dials (tokens
+// live ten minutes).
+func (a *API) createReauth(c *fiber.Ctx) error {
+	var req reauthRequest
+	if err := decodeBody(c, &req); err != nil {
+		return fail(c, fiber.StatusBadRequest, "invalid_request", err.Error())
+	}
+	switch {
+	case !validText(req.AccountID, 1, 64):
+		return fail(c, fiber.StatusBadRequest, "invalid_account_id", "account_id is required: a Mono account id")
+	case !validPhone(req.Phone):
+		return fail(c, fiber.StatusBadRequest, "invalid_phone", "phone must be a number in international format, e.g. +2348031234567")
+	case req.Reference != "" && !validText(req.Reference, 1, 128):
+		return fail(c, fiber.StatusBadRequest, "invalid_reference", "reference must be 1 to 128 printable characters")
+	}
+	inv := a.newInvite(menus.InviteReauth, req.Phone, req.Reference)
+	inv.AccountID = req.AccountID
+	if l, ok, err := a.Store.Link(c.UserContext(), req.AccountID); err != nil {
+		return err
+	} else if ok {
+		inv.Institution, inv.AuthMethod = l.Institution, l.AuthMethod
+		if inv.Reference == "" {
+			inv.Reference = l.Reference
+		}
+	}
+	return a.create(c, inv)
+}
+
+// newInvite starts an invitation.
+func (a *API) newInvite(kind, phone, ref string) *menus.Invite {
+	now := a.Now()
+	prefix := "lnk_"
+	if kind == menus.InviteReauth {
+		prefix = "rea_"
+	}
+	return &menus.Invite{ID: prefix + randomID(), Kind: kind, Phone: strings.TrimSpace(phone), Reference: ref,
+		Status: menus.StatusPending, Created: now, Updated: now, Expires: now.Add(a.InviteTTL)}
+}
+
+// create stores an invitation and answers 201 with it.
+func (a *API) create(c *fiber.Ctx, inv *menus.Invite) error {
+	if err := a.Store.CreateInvite(c.UserContext(), inv, a.CodeDigits, a.Now()); err != nil {
+		return err
+	}
+	a.Log.Info().Str("invite", inv.ID).Str("kind", inv.Kind).Msg("invitation created")
+	view := a.view(inv)
+	if a.Invited != nil {
+		a.Invited(c.UserContext(), inv, view.Dial)
+	}
+	return c.Status(fiber.StatusCreated).JSON(view)
+}
+
+// getInvite answers GET /v1/links/:id and /v1/reauth/:id.
+func (a *API) getInvite(kind string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		inv, err := a.Store.Invite(c.UserContext(), c.Params("id"))
+		if errors.Is(err, menus.ErrNoInvite) || (err == nil && inv.Kind != kind) {
+			return fail(c, fiber.StatusNotFound, "not_found", "no such "+kind)
+		}
+		if err != nil {
+			return err
+		}
+		return c.JSON(a.view(inv))
+	}
+}
+
+// listLinks answers GET /v1/links?reference=…|phone=….
+func (a *API) listLinks(c *fiber.Ctx) error {
+	ref, phone := c.Query("reference"), c.Query("phone")
+	var all []menus.Invite
+	var err error
+	switch {
+	case ref != "":
+		all, err = a.Store.InvitesByReference(c.UserContext(), ref)
+	case phone != "":
+		all, err = a.Store.InvitesByPhone(c.UserContext(), phone)
+	default:
+		return fail(c, fiber.StatusBadRequest, "invalid_request", "give reference or phone")
+	}
+	if err != nil {
+		return err
+	}
+	out := make([]View, 0, len(all))
+	for i := range all {
+		if all[i].Kind == menus.InviteLink && (phone == "" || menus.PhoneKey(all[i].Phone) == menus.PhoneKey(phone)) {
+			out = append(out, a.view(&all[i]))
+		}
+	}
+	return c.JSON(fiber.Map{"data": out})
+}
+
+// View is an invitation as the API shows it.
+type View struct {
+	ID          string       `json:"id"`
+	Kind        string       `json:"kind"`
+	Reference   string       `json:"reference,omitempty"`
+	Phone       string       `json:"phone"`
+	Dial        string       `json:"dial"`
+	Status      string       `json:"status"`
+	CreatedAt   time.Time    `json:"created_at"`
+	ExpiresAt   time.Time    `json:"expires_at"`
+	AccountID   string       `json:"account_id,omitempty"`
+	Institution *Institution `json:"institution,omitempty"`
+	Account     string       `json:"account_number,omitempty"` // masked: ****7338
+	AuthMethod  string       `json:"auth_method,omitempty"`
+	LinkedAt    *time.Time   `json:"linked_at,omitempty"`
+	DataStatus  string       `json:"data_status,omitempty"`
+}
+
+// Institution names a bank in a View.
+type Institution struct {
+	ID   string `json:"id"`
+	Name string `json:"name,omitempty"`
+}
+
+// view shows an invitation, with its outcome once there is one.
+func (a *API) view(inv *menus.Invite) View {
+	v := View{ID: inv.ID, Kind: inv.Kind, Reference: inv.Reference, Phone: inv.Phone,
+		Dial: Dial(a.ServiceCode, inv.Code), Status: inv.StatusAt(a.Now()),
+		CreatedAt: inv.Created.UTC(), ExpiresAt: inv.Expires.UTC(), AccountID: inv.AccountID, AuthMethod: inv.AuthMethod}
+	if inv.Institution != "" {
+		v.Institution = &Institution{ID: inv.Institution}
+	}
+	if l := inv.Link; l != nil {
+		v.AccountID, v.Account, v.AuthMethod = l.AccountID, l.Masked, l.AuthMethod
+		v.Institution = &Institution{ID: l.Institution, Name: l.Bank}
+		at := l.Linked.UTC()
+		if !l.Reauthorised.IsZero() {
+			at = l.Reauthorised.UTC()
+		}
+		v.LinkedAt = &at
+		v.DataStatus = l.DataStatus
+	}
+	return v
+}
+
+// Dial is the string a customer dials for an invitation: the short code
+// with the invitation's code after it, "*384*123*4821#".
+func Dial(serviceCode, code string) string {
+	return strings.TrimSuffix(serviceCode, "#") + "*" + code + "#"
+}
+
+// decodeBody reads a JSON object, refusing unknown fields so a typo in a
+// field name is reported rather than silently ignored.
+func decodeBody(c *fiber.Ctx, v any) error {
+	dec := json.NewDecoder(strings.NewReader(string(c.Body())))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return errors.New("body must be a JSON object with the documented fields")
+	}
+	return nil
+}
+
+// validPhone accepts 8 to 15 digits, with an optional leading "+".
+func validPhone(p string) bool {
+	d := strings.TrimPrefix(strings.TrimSpace(p), "+")
+	if len(d) < 8 || len(d) > 15 {
+		return false
+	}
+	return strings.Trim(d, "0123456789") == ""
+}
+
+// validText accepts between min and max printable characters.
+func validText(s string, min, max int) bool {
+	n := 0
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return false
+		}
+		n++
+	}
+	return n >= min && n <= max
+}
+
+// randomID is 16 random hex digits.
+func randomID() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
