@@ -623,3 +623,6 @@ func (m *Main) sandboxCalls() int {
 
 // sandboxBanks is the embedded sandbox's catalogue.
 func sandboxBanks() []mono.Institution { return sandbox.Banks() }
+
+// newSandbox is a bare embedded sandbox with a key.
+func newSandbox(key string) *sandbox.Sandbox { return sandbox.New(sandbox.Options{SecretKey: key}) }

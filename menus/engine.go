@@ -252,7 +252,7 @@ func (e *Engine) Handle(ctx context.Context, hop Hop) (Reply, error) {
 	for _, f := range t.afterCommit {
 		f()
 	}
-	if len(t.events) > 0 && e.cfg.Notify != nil {
+	if len(t.events)+len(t.inviteEvents) > 0 && e.cfg.Notify != nil {
 		e.cfg.Notify()
 	}
 	if s.Done() {

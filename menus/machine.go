@@ -17,6 +17,7 @@ const (
 	StateChallenge   = "challenge"   // OTP, security answer, token (102)
 	StateWaiting     = "waiting"     // the bank is still answering: check again
 	StateResume      = "resume"      // continue a dropped session, or start over
+	StateReauth      = "reauth"      // a reauthorisation: Mono is logging in with a reauth token
 	StateLinked      = "linked"      // done: the account is linked
 	StateEnded       = "ended"       // over without a link; Session.Reason says why
 )
@@ -66,11 +67,11 @@ var transitions = fsm.Events{
 	{Name: EventBack, Src: []string{StateMethods}, Dst: StateBanks},
 	{Name: EventLoginFailed, Src: inFlow, Dst: StateCredentials},
 	{Name: EventAskAccount, Src: inFlow, Dst: StateAccounts},
-	{Name: EventAskInput, Src: inFlow, Dst: StateChallenge},
-	{Name: EventLink, Src: inFlow, Dst: StateLinked},
-	{Name: EventWait, Src: []string{StateCredentials, StateAccounts, StateChallenge}, Dst: StateWaiting},
+	{Name: EventAskInput, Src: append(inFlow, StateReauth), Dst: StateChallenge},
+	{Name: EventLink, Src: append(inFlow, StateReauth), Dst: StateLinked},
+	{Name: EventWait, Src: []string{StateCredentials, StateAccounts, StateChallenge, StateReauth}, Dst: StateWaiting},
 	{Name: EventStartOver, Src: []string{StateResume}, Dst: StateBanks},
-	{Name: EventEnd, Src: []string{StateBanks, StateMethods, StateCredentials, StateAccounts, StateChallenge, StateWaiting, StateResume}, Dst: StateEnded},
+	{Name: EventEnd, Src: []string{StateBanks, StateMethods, StateCredentials, StateAccounts, StateChallenge, StateWaiting, StateResume, StateReauth}, Dst: StateEnded},
 }
 
 // callbacks prepare the session for the screen its new state shows. Each

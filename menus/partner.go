@@ -67,6 +67,7 @@ var pageNames = map[string]string{
 	StateAccounts:    "ACCOUNT_SELECTION",
 	StateWaiting:     "LOADING",
 	StateResume:      "RESUME",
+	StateReauth:      "REAUTH",
 }
 
 // errorTypes names the failure behind each unhappy ending.
@@ -122,6 +123,7 @@ func (t *turn) attachInvite() bool {
 	switch {
 	case inv.Kind == InviteReauth:
 		t.s.ReauthOf = inv.AccountID
+		t.s.State = StateReauth // a new session's first state
 		t.submit(&Pending{Kind: workReauth})
 		return true
 	case inv.Institution != "":
@@ -170,7 +172,11 @@ func (t *turn) reauthorised(res result) {
 	t.fire(EventLink, link)
 	t.s.Reason = ReasonReauthorised
 	t.settleInvite(StatusReauthorised, link)
+	// Mono's account_reauthorized webhook may complete the invitation first:
+	// the partner hears of it once, from whichever commits first.
+	n := len(t.events)
 	t.emit(TypeAccountReauthorised, map[string]any{"account_id": link.AccountID})
+	t.inviteEvents, t.events = append(t.inviteEvents, t.events[n:]...), t.events[:n]
 }
 
 // bankByID finds an institution in the catalogue.

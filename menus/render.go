@@ -61,7 +61,7 @@ func (t *turn) screen() Screen {
 		for _, a := range s.Accounts {
 			sc.Items = append(sc.Items, accountLabel(a))
 		}
-	case StateWaiting:
+	case StateWaiting, StateReauth:
 		sc.Title = textWaiting
 		sc.Items = []string{textCheckAgain}
 	case StateResume:

@@ -13,7 +13,7 @@ const (
 
 // resumableStates are the states in which a dropped session is worth
 // continuing: a bank was chosen and the link is under way.
-var resumableStates = []string{StateMethods, StateCredentials, StateAccounts, StateChallenge, StateWaiting}
+var resumableStates = []string{StateMethods, StateCredentials, StateAccounts, StateChallenge, StateWaiting, StateReauth}
 
 // resumable reports whether prev, the phone's latest session, can be
 // continued by a new session now: a link was under way (or a background

@@ -154,11 +154,16 @@ type Event struct {
 // Change is everything one hop decided, committed in one transaction before
 // the reply leaves.
 type Change struct {
-	Events  []Event // for the partner, through the outbox
-	Invite  *Invite // an invitation whose state this hop changed
-	Session *Session
-	Link    *Link    // set when this hop linked an account
-	Retired *Session // set when this hop ended another session by resuming it
+	Events []Event // for the partner, through the outbox
+	// Invite is an invitation this hop moved on from pending, and
+	// InviteEvents the events that announce it: both are written only if the
+	// invitation is still pending when committed (Mono's webhook may have
+	// completed it meanwhile).
+	Invite       *Invite
+	InviteEvents []Event
+	Session      *Session
+	Link         *Link    // set when this hop linked an account
+	Retired      *Session // set when this hop ended another session by resuming it
 	// LoginFailure records a refused bank login or answer against the
 	// session's phone, for the lockout.
 	LoginFailure bool

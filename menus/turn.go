@@ -29,16 +29,20 @@ type turn struct {
 	held    *sync.Mutex // the retired session's lock, held until the commit
 	refused bool        // the bank refused a login or answer in this turn
 
-	afterCommit []func() // run once the turn's change is durable
-	code        string   // the deep-dial code of a new session, if any
-	events      []Event  // for the partner, committed with the turn
-	invite      *Invite  // the session's invitation, once loaded or changed
+	afterCommit  []func() // run once the turn's change is durable
+	code         string   // the deep-dial code of a new session, if any
+	events       []Event  // for the partner, committed with the turn
+	invite       *Invite  // the session's invitation, once loaded or changed
+	inviteEvents []Event  // sent only if the invitation's change is committed
 }
 
 // change is what the turn commits.
 func (t *turn) change() Change {
-	return Change{Session: t.s, Link: t.link, Retired: t.retired, LoginFailure: t.refused,
-		Events: t.events, Invite: t.invite}
+	c := Change{Session: t.s, Link: t.link, Retired: t.retired, LoginFailure: t.refused, Events: t.events}
+	if t.invite != nil && t.invite.Status != StatusPending {
+		c.Invite, c.InviteEvents = t.invite, t.inviteEvents
+	}
+	return c
 }
 
 // release lets go of a second session's lock, once the turn is committed.
@@ -390,7 +394,7 @@ func (t *turn) onWaiting(input string) {
 	}
 	// The gateway restarted while the bank was answering: the work is lost.
 	// Run it again while what was typed is still fresh; otherwise ask again.
-	if p.Kind == workAccount || t.fresh() {
+	if p.Kind == workAccount || p.Kind == workReauth || t.fresh() {
 		t.submit(&Pending{Kind: p.Kind, Account: p.Account})
 		return
 	}
@@ -480,6 +484,10 @@ func (t *turn) failed(kind string, err error) {
 		return
 	}
 	t.log.Warn().Err(err).Str("work", kind).Msg("mono step failed")
+	if kind == workReauth {
+		t.end(ReasonFailed) // nothing the user typed was refused: nothing to ask again
+		return
+	}
 	if mk == mono.KindNotFound && kind != workLogin {
 		t.bankSessionExpired()
 		return

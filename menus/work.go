@@ -335,7 +335,7 @@ func (e *Engine) settleLocked(ctx context.Context, id string, j *job) {
 		log.Error().Err(err).Msg("settle: commit")
 		return
 	}
-	if len(t.events) > 0 && e.cfg.Notify != nil {
+	if len(t.events)+len(t.inviteEvents) > 0 && e.cfg.Notify != nil {
 		e.cfg.Notify()
 	}
 	log.Info().Str("state", s.State).Bool("linked", t.link != nil).Msg("background step settled")

@@ -78,20 +78,33 @@ type received struct {
 	body   []byte
 }
 
-// testPartner is the partner's webhook endpoint. respond answers the n-th
-// request (from 1); nil answers 200.
+// testPartner is the partner's webhook endpoint, with its own secret. It
+// records only requests that verify under that secret (answering others
+// 401), so stray requests from other tests cannot confuse it. respond
+// answers the n-th verified request (from 1); nil answers 200.
 type testPartner struct {
 	*httptest.Server
-	mu   sync.Mutex
-	got  []received
-	hits chan received
+	secret string
+	mu     sync.Mutex
+	got    []received
+	hits   chan received
 }
 
 func newPartner(t *testing.T, respond func(n int, w http.ResponseWriter, r *http.Request)) *testPartner {
 	t.Helper()
-	p := &testPartner{hits: make(chan received, 100)}
+	p := &testPartner{secret: GenerateSecret(), hits: make(chan received, 100)}
+	verifier, err := standardwebhooks.NewWebhook(p.secret)
+	if err != nil {
+		t.Fatal(err)
+	}
 	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
+		// Some tests shift the deliverer's clock; the timestamp check
+		// itself is covered by the tests of Verify.
+		if verifier.VerifyIgnoringTimestamp(body, r.Header) != nil {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
 		rec := received{at: time.Now(), header: r.Header.Clone(), body: body}
 		p.mu.Lock()
 		p.got = append(p.got, rec)
@@ -104,6 +117,13 @@ func newPartner(t *testing.T, respond func(n int, w http.ResponseWriter, r *http
 	}))
 	t.Cleanup(p.Close)
 	return p
+}
+
+// deliverer returns a Deliverer sending to p with p's secret.
+func (p *testPartner) deliverer(t *testing.T, outbox Outbox) *Deliverer {
+	d := newDeliverer(t, p.URL, outbox)
+	d.Signer = mustSigner(t, p.secret)
+	return d
 }
 
 // requests returns what the partner received so far.
@@ -126,7 +146,7 @@ func failFirst(n, status int) func(int, http.ResponseWriter, *http.Request) {
 func newDeliverer(t *testing.T, url string, outbox Outbox) *Deliverer {
 	return &Deliverer{
 		URL:        url,
-		Signer:     mustSigner(t, testSecret),
+		Signer:     mustSigner(t, GenerateSecret()),
 		Outbox:     outbox,
 		Backoff:    20 * time.Millisecond,
 		MaxBackoff: 200 * time.Millisecond,
@@ -187,7 +207,7 @@ func TestDeliveredWebhookVerifiesWithStandardWebhooks(t *testing.T) {
 	db := newStore(t)
 	p := newPartner(t, nil)
 	enqueue(t, db, "msg_1", time.Now())
-	start(t, newDeliverer(t, p.URL, db))
+	start(t, p.deliverer(t, db))
 	got := nextHit(t, p, 2*time.Second)
 	waitFor(t, 2*time.Second, "the outbox is empty", func() bool { return len(pending(t, db)) == 0 })
 
@@ -212,9 +232,9 @@ func TestDeliveredWebhookVerifiesWithStandardWebhooks(t *testing.T) {
 		body   []byte
 		ok     bool
 	}{
-		{"partner's secret", testSecret, got.body, true},
+		{"partner's secret", p.secret, got.body, true},
 		{"another secret", GenerateSecret(), got.body, false},
-		{"tampered body", testSecret, tampered, false},
+		{"tampered body", p.secret, tampered, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -248,7 +268,7 @@ func TestServerErrorsAreRetriedWithGrowingDelayUntilDelivered(t *testing.T) {
 	rec := &recordingOutbox{Outbox: db}
 	p := newPartner(t, failFirst(2, http.StatusInternalServerError))
 	enqueue(t, db, "msg_1", time.Now())
-	d := newDeliverer(t, p.URL, rec)
+	d := p.deliverer(t, rec)
 	start(t, d)
 
 	hits := []received{nextHit(t, p, 2*time.Second), nextHit(t, p, 2*time.Second), nextHit(t, p, 2*time.Second)}
@@ -287,7 +307,7 @@ func TestAttemptsAndLastErrorAreRecorded(t *testing.T) {
 	db := newStore(t)
 	p := newPartner(t, failFirst(100, http.StatusServiceUnavailable))
 	enqueue(t, db, "msg_1", time.Now())
-	d := newDeliverer(t, p.URL, db)
+	d := p.deliverer(t, db)
 	d.Backoff, d.MaxBackoff = time.Hour, time.Hour // one attempt, then a long wait
 	start(t, d)
 	nextHit(t, p, 2*time.Second)
@@ -366,6 +386,9 @@ func TestNetworkFailuresAndTimeoutsAreRetried(t *testing.T) {
 			}
 			enqueue(t, db, "msg_1", time.Now())
 			d := newDeliverer(t, url, rec)
+			if p != nil {
+				d.Signer = mustSigner(t, p.secret)
+			}
 			if tt.timeout > 0 {
 				d.Client = &http.Client{Timeout: tt.timeout}
 			}
@@ -439,7 +462,7 @@ func TestMessagesOlderThanRetryForAreGivenUpNotRetried(t *testing.T) {
 			p := newPartner(t, failFirst(100, http.StatusBadGateway))
 			now := time.Now()
 			enqueue(t, db, "msg_old", now.Add(-tt.age))
-			d := newDeliverer(t, p.URL, db)
+			d := p.deliverer(t, db)
 			d.RetryFor = tt.retryFor
 			d.Backoff, d.MaxBackoff = time.Hour, time.Hour
 			d.Now = func() time.Time { return now }
@@ -478,7 +501,7 @@ func TestOutboxSurvivesRestart(t *testing.T) {
 
 	db := openStore(t, path, key)
 	enqueue(t, db, "msg_1", time.Now())
-	d := newDeliverer(t, p.URL, db)
+	d := p.deliverer(t, db)
 	d.Backoff, d.MaxBackoff = time.Hour, time.Hour // no retry before the restart
 	stop := start(t, d)
 	first := nextHit(t, p, 2*time.Second)
@@ -493,7 +516,7 @@ func TestOutboxSurvivesRestart(t *testing.T) {
 	if len(msgs) != 1 || msgs[0].ID != "msg_1" || msgs[0].Attempts != 1 || msgs[0].LastErr == "" {
 		t.Fatalf("after reopening, the outbox holds %+v; want msg_1 with one failed attempt", msgs)
 	}
-	d = newDeliverer(t, p.URL, db)
+	d = p.deliverer(t, db)
 	d.Now = func() time.Time { return time.Now().Add(2 * time.Hour) } // the retry is due
 	start(t, d)
 	second := nextHit(t, p, 2*time.Second)
@@ -514,7 +537,7 @@ func TestOutboxSurvivesRestart(t *testing.T) {
 func TestNotifyWakesRunPromptly(t *testing.T) {
 	db := newStore(t)
 	p := newPartner(t, nil)
-	d := newDeliverer(t, p.URL, db)
+	d := p.deliverer(t, db)
 	for range 3 {
 		d.Notify() // before Run: must not block
 	}
@@ -559,7 +582,7 @@ func TestRunReturnsWhenContextCancelled(t *testing.T) {
 		release := make(chan struct{})
 		p := newPartner(t, func(int, http.ResponseWriter, *http.Request) { <-release })
 		enqueue(t, db, "msg_1", time.Now())
-		d := newDeliverer(t, p.URL, db)
+		d := p.deliverer(t, db)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- d.Run(ctx) }()
@@ -630,7 +653,7 @@ func TestAtMostFourDeliveriesInFlight(t *testing.T) {
 	for i := range 12 {
 		enqueue(t, db, "msg_"+string(rune('a'+i)), time.Now())
 	}
-	start(t, newDeliverer(t, p.URL, db))
+	start(t, p.deliverer(t, db))
 	waitFor(t, 3*time.Second, "all are delivered", func() bool { return len(pending(t, db)) == 0 })
 	if n := len(p.requests()); n != 12 {
 		t.Errorf("partner got %d requests, want 12", n)
@@ -677,7 +700,7 @@ func TestLogsNeverHoldBodies(t *testing.T) {
 	db := newStore(t)
 	p := newPartner(t, failFirst(1, http.StatusInternalServerError))
 	enqueue(t, db, "msg_1", time.Now())
-	d := newDeliverer(t, p.URL, db)
+	d := p.deliverer(t, db)
 	d.Log = zerolog.New(&buf)
 	start(t, d)
 	waitFor(t, 2*time.Second, "delivered", func() bool { return len(pending(t, db)) == 0 })

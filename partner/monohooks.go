@@ -125,8 +125,9 @@ func (h *MonoWebhooks) apply(event string, data monoData, account string, link *
 		if link != nil {
 			d["phone"], d["reference"] = link.Phone, link.Reference
 			d["institution"] = map[string]any{"id": link.Institution, "name": link.Bank}
-		} else if reauth != nil {
-			d["phone"], d["reference"] = reauth.Phone, reauth.Reference
+		}
+		if reauth != nil && (link == nil || reauth.Reference != "") {
+			d["phone"], d["reference"] = reauth.Phone, reauth.Reference // the partner's latest word on it
 		}
 		for k, v := range extra {
 			d[k] = v

@@ -174,6 +174,10 @@ func (db *DB) Commit(_ context.Context, c menus.Change) error {
 	if err != nil {
 		return err
 	}
+	inviteMsgs, err := encodeEvents(c.InviteEvents)
+	if err != nil {
+		return err
+	}
 	var link []byte
 	if c.Link != nil {
 		var err error
@@ -196,8 +200,16 @@ func (db *DB) Commit(_ context.Context, c menus.Change) error {
 			}
 		}
 		if c.Invite != nil {
-			if err := putInvite(tx, c.Invite); err != nil {
-				return err
+			// The invitation moves on only from pending: if Mono's webhook
+			// completed it first, neither it nor its events are written again.
+			held := getInvite(tx.Bucket(bucketInvites), []byte(c.Invite.ID))
+			if held == nil || held.Status == menus.StatusPending {
+				if err := putInvite(tx, c.Invite); err != nil {
+					return err
+				}
+				if err := putMessages(tx, inviteMsgs); err != nil {
+					return err
+				}
 			}
 		}
 		if link != nil {
