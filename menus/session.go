@@ -151,10 +151,31 @@ type Event struct {
 	Data      map[string]any `json:"data"`
 }
 
+// Text is a text message to send: what kind (a receipt, an invitation, a
+// late outcome, a nudge) and to whom, with the values its template needs.
+// The words live with the SMS package's templates, in one place.
+type Text struct {
+	ID      string            `json:"id"`
+	Kind    string            `json:"kind"`
+	To      string            `json:"to"`
+	Data    map[string]string `json:"data,omitempty"`
+	Created time.Time         `json:"created"`
+}
+
+// Kinds of text message.
+const (
+	TextReceipt     = "receipt"      // after a link: bank, masked number, partner
+	TextInvitation  = "invitation"   // a partner's invitation: the code to dial
+	TextLateOutcome = "late_outcome" // a background login finished after the session ended
+	TextReauthNudge = "reauth_nudge" // Mono asks for a reauthorisation
+	TextReply       = "reply"        // one screen of an SMS conversation
+)
+
 // Change is everything one hop decided, committed in one transaction before
 // the reply leaves.
 type Change struct {
 	Events []Event // for the partner, through the outbox
+	Texts  []Text  // for the phone, through the text queue
 	// Invite is an invitation this hop moved on from pending, and
 	// InviteEvents the events that announce it: both are written only if the
 	// invitation is still pending when committed (Mono's webhook may have

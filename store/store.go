@@ -65,7 +65,7 @@ func Open(path string, sealer *Sealer, opts ...Option) (*DB, error) {
 	}
 	err = bdb.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketSessions, bucketExpiry, bucketLinks, bucketPhoneLinks, bucketPhones, bucketSealed, bucketFailures, bucketFailureAge,
-			bucketOutbox, bucketOutboxDue, bucketDead,
+			bucketOutbox, bucketOutboxDue, bucketDead, bucketSMS, bucketSMSDue, bucketSMSDead,
 			bucketInvites, bucketInviteCodes, bucketInvitePhone, bucketInviteRef, bucketReauthOf,
 			bucketIdempotency, bucketMonoEvents, bucketMonoEventAge} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -178,6 +178,11 @@ func (db *DB) Commit(_ context.Context, c menus.Change) error {
 	if err != nil {
 		return err
 	}
+	texts, err := encodeTexts(c.Texts)
+	if err != nil {
+		return err
+	}
+	textQueue := db.Texts()
 	var link []byte
 	if c.Link != nil {
 		var err error
@@ -192,6 +197,9 @@ func (db *DB) Commit(_ context.Context, c menus.Change) error {
 			}
 		}
 		if err := putMessages(tx, msgs); err != nil {
+			return err
+		}
+		if err := textQueue.put(tx, texts); err != nil {
 			return err
 		}
 		if c.LoginFailure {
