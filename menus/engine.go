@@ -42,6 +42,8 @@ type Store interface {
 	PendingInvite(ctx context.Context, phone string, now time.Time) (*Invite, error)
 	// Link returns the link of a Mono account id, or false.
 	Link(ctx context.Context, accountID string) (*Link, bool, error)
+	// CreateInvite stores a new invitation with a fresh code of digits.
+	CreateInvite(ctx context.Context, inv *Invite, digits int, now time.Time) error
 }
 
 // ErrNoInvite is returned by the Store for an unknown or unusable invite.
@@ -97,6 +99,17 @@ type Config struct {
 	// after a commit that enqueued some, so delivery can start at once.
 	Emits  func(eventType string) bool
 	Notify func()
+	// Texts says which kinds of text message to queue (nil: none);
+	// NotifyTexts wakes their sender.
+	Texts       func(kind string) bool
+	NotifyTexts func()
+	// LateAfter is how long after its last hop a session's user is taken to
+	// have left: an outcome settled later is sent by text; default 60s.
+	LateAfter time.Duration
+	// SMSCredentials lets an SMS conversation ask for credentials; off, it
+	// hands over to USSD with a code to dial, valid HandoverTTL (10m).
+	SMSCredentials bool
+	HandoverTTL    time.Duration
 }
 
 // Shortcut opens an institution (and optionally one auth method) directly,
@@ -158,6 +171,12 @@ func NewEngine(cfg Config, store Store, m Mono, now func() time.Time, log zerolo
 	}
 	if cfg.RepeatWindow <= 0 {
 		cfg.RepeatWindow = 2 * time.Second
+	}
+	if cfg.LateAfter <= 0 {
+		cfg.LateAfter = time.Minute
+	}
+	if cfg.HandoverTTL <= 0 {
+		cfg.HandoverTTL = 10 * time.Minute
 	}
 	base, stop := context.WithCancel(context.Background())
 	return &Engine{
@@ -235,6 +254,9 @@ func (e *Engine) Handle(ctx context.Context, hop Hop) (Reply, error) {
 	s.Hops++
 	s.Updated = now
 	s.Expires = now.Add(e.cfg.SessionTTL)
+	if hop.TTL > 0 {
+		s.Expires = now.Add(hop.TTL)
+	}
 	s.Purge = e.purgeAt(s)
 	s.SealedUntil = time.Time{}
 	if len(s.Answers) > 0 {
@@ -252,9 +274,7 @@ func (e *Engine) Handle(ctx context.Context, hop Hop) (Reply, error) {
 	for _, f := range t.afterCommit {
 		f()
 	}
-	if len(t.events)+len(t.inviteEvents) > 0 && e.cfg.Notify != nil {
-		e.cfg.Notify()
-	}
+	t.notify()
 	if s.Done() {
 		t.log.Info().Str("phone", e.cfg.LogPhone(s.Phone)).Str("reason", s.Reason).Int("hops", s.Hops).Msg("session ended")
 	}
@@ -314,6 +334,7 @@ func (e *Engine) reportUnauthorized(err error) {
 // open starts a new session for a first hop.
 func (e *Engine) open(hop Hop, now time.Time) *Session {
 	return &Session{
+		Channel:     hop.Channel,
 		ID:          hop.SessionID,
 		Phone:       hop.Phone,
 		ServiceCode: hop.ServiceCode,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -448,4 +449,13 @@ func (m *memStore) Link(_ context.Context, accountID string) (*Link, bool, error
 		}
 	}
 	return nil, false, nil
+}
+
+func (m *memStore) CreateInvite(_ context.Context, inv *Invite, digits int, _ time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	inv.Code = fmt.Sprintf("%0*d", digits, len(m.invites)+1000)
+	c := *inv
+	m.invites[inv.ID] = &c
+	return nil
 }

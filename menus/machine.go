@@ -53,6 +53,7 @@ const (
 	ReasonExpired      = "expired"
 	ReasonLocked       = "locked" // too many refused logins from this phone recently
 	ReasonReauthorised = "reauthorised"
+	ReasonHandover     = "handover"  // an SMS conversation handed over to USSD for the credentials
 	ReasonResumed      = "resumed"   // continued by a new session
 	ReasonRestarted    = "restarted" // replaced by a new session that started over
 )

@@ -3,6 +3,7 @@ package menus
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"slices"
 	"strings"
 )
 
@@ -205,6 +206,7 @@ func (t *turn) openInstitution(id, method string) bool {
 				t.s.Bank = b
 				t.emit(TypeInstitutionSelected, map[string]any{"authMethod": method})
 				t.fire(EventOpenForm, b, m.Type)
+				t.handover()
 				return true
 			}
 		}
@@ -221,4 +223,62 @@ func linkedData(l *Link) map[string]any {
 		"account":    map[string]any{"masked": l.Masked, "currency": l.Currency},
 		"authMethod": l.AuthMethod,
 	}
+}
+
+// notify wakes the partner deliverer and the text sender after a commit
+// that queued something for them.
+func (t *turn) notify() {
+	if len(t.events)+len(t.inviteEvents) > 0 && t.e.cfg.Notify != nil {
+		t.e.cfg.Notify()
+	}
+	if len(t.texts) > 0 && t.e.cfg.NotifyTexts != nil {
+		t.e.cfg.NotifyTexts()
+	}
+}
+
+// text queues a text message to the session's phone.
+func (t *turn) text(kind string, data map[string]string) {
+	if t.e.cfg.Texts == nil || !t.e.cfg.Texts(kind) {
+		return
+	}
+	t.texts = append(t.texts, Text{ID: "sms_" + NewEventID()[4:], Kind: kind, To: t.s.Phone, Data: data, Created: t.now})
+}
+
+// lateOutcome texts the user what their bank answered after they left the
+// USSD session: linked, or the code to dial to continue.
+func (t *turn) lateOutcome() {
+	bank := ""
+	if t.s.Bank != nil {
+		bank = t.s.Bank.Name
+	}
+	data := map[string]string{"bank": bank, "dial": t.e.cfg.ServiceCode}
+	switch {
+	case t.s.State == StateLinked && t.s.Link != nil:
+		data["outcome"], data["masked"] = "linked", t.s.Link.Masked
+	case t.s.State == StateAccounts || t.s.State == StateChallenge:
+		data["outcome"] = "continue"
+	default:
+		data["outcome"] = "failed"
+	}
+	t.text(TextLateOutcome, data)
+	t.texts = slices.DeleteFunc(t.texts, func(x Text) bool { return x.Kind == TextReceipt }) // one text says it
+}
+
+// handover ends an SMS conversation at the credentials screen when
+// credentials may not be typed by text: the user gets a code that opens the
+// same bank (and auth method) over USSD, valid for a few minutes.
+func (t *turn) handover() {
+	if t.s.Channel != ChannelSMS || t.e.cfg.SMSCredentials || t.s.State != StateCredentials || t.s.Bank == nil {
+		return
+	}
+	inv := &Invite{ID: "hnd_" + NewEventID()[4:], Kind: InviteLink, Phone: t.s.Phone, Reference: t.s.Reference,
+		Institution: t.s.Bank.ID, AuthMethod: t.s.Method, Status: StatusPending,
+		Created: t.now, Updated: t.now, Expires: t.now.Add(t.e.cfg.HandoverTTL)}
+	if err := t.e.store.CreateInvite(t.ctx, inv, 4, t.now); err != nil {
+		t.log.Error().Err(err).Msg("hand over to USSD")
+		t.end(ReasonFailed)
+		return
+	}
+	t.s.Handover = strings.TrimSuffix(t.e.cfg.ServiceCode, "#") + "*" + inv.Code + "#"
+	t.fire(EventEnd, ReasonHandover)
 }

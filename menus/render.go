@@ -81,6 +81,9 @@ func (t *turn) screen() Screen {
 		}
 		return Screen{Title: textLinked(bank, masked), End: true}
 	case StateEnded:
+		if s.Reason == ReasonHandover {
+			return Screen{Title: textHandover(s.Handover, t.e.cfg.HandoverTTL), End: true}
+		}
 		text, ok := endTexts[s.Reason]
 		if !ok {
 			text = textFailed

@@ -66,6 +66,8 @@ type Session struct {
 	InviteKind string `json:"invite_kind,omitempty"`
 	Reference  string `json:"reference,omitempty"`
 	ReauthOf   string `json:"reauth_of,omitempty"` // the account a reauth session re-authorises
+	Channel    string `json:"channel,omitempty"`   // "sms" for a text-message conversation
+	Handover   string `json:"handover,omitempty"`  // the code an SMS conversation handed over to USSD with
 
 	Reason string `json:"reason,omitempty"` // why the session ended
 	Link   *Link  `json:"link,omitempty"`
@@ -139,7 +141,14 @@ type Hop struct {
 	// ("Incomplete", "Release", "Timeout"): there is nothing to answer.
 	Closing string
 	Limit   int // screen budget for this hop; 0 means the engine's default
+	// Channel is "sms" for a text-message conversation, "" for USSD; TTL,
+	// when set, is its session's inactivity limit.
+	Channel string
+	TTL     time.Duration
 }
+
+// ChannelSMS marks hops of a text-message conversation.
+const ChannelSMS = "sms"
 
 // Event is something the partner hears about, as the Connect widget would
 // report it: OPENED, INSTITUTION_SELECTED, ACCOUNT_LINKED, … It goes through

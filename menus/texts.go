@@ -3,6 +3,7 @@ package menus
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Every sentence a user reads lives here, so that wording is reviewed in one
@@ -53,6 +54,11 @@ func textMatching(typed string) string {
 // textResume offers to continue a link a dropped session left unfinished.
 func textResume(bank string) string {
 	return fmt.Sprintf("You were linking your %s account.", bank)
+}
+
+// textHandover sends an SMS conversation to USSD for the credentials.
+func textHandover(dial string, ttl time.Duration) string {
+	return fmt.Sprintf("To log in safely, dial %s from this phone within %d minutes. Never send passwords by text.", dial, int(ttl.Minutes()))
 }
 
 // textReauthorised confirms a reauthorisation.

@@ -34,11 +34,12 @@ type turn struct {
 	events       []Event  // for the partner, committed with the turn
 	invite       *Invite  // the session's invitation, once loaded or changed
 	inviteEvents []Event  // sent only if the invitation's change is committed
+	texts        []Text   // text messages, committed with the turn
 }
 
 // change is what the turn commits.
 func (t *turn) change() Change {
-	c := Change{Session: t.s, Link: t.link, Retired: t.retired, LoginFailure: t.refused, Events: t.events}
+	c := Change{Session: t.s, Link: t.link, Retired: t.retired, LoginFailure: t.refused, Events: t.events, Texts: t.texts}
 	if t.invite != nil && t.invite.Status != StatusPending {
 		c.Invite, c.InviteEvents = t.invite, t.inviteEvents
 	}
@@ -264,6 +265,7 @@ func (t *turn) chooseBank(b *Bank) {
 		t.s.Notice = textBankUnavailable
 	case 1:
 		t.fire(EventOpenForm, b, b.Methods[0].Type)
+		t.handover()
 	default:
 		t.fire(EventChooseBank, b)
 	}
@@ -276,6 +278,7 @@ func (t *turn) onMethods(input string) {
 	switch res {
 	case picked:
 		t.fire(EventOpenForm, nil, methods[i].Type)
+		t.handover()
 		if methods[i].Type != methods[0].Type {
 			t.emit(TypeAuthMethodSwitched, map[string]any{"prevAuthMethod": methods[0].Type})
 		}
@@ -450,6 +453,7 @@ func (t *turn) apply(res result) {
 		t.fire(EventLink, link)
 		t.settleInvite(StatusLinked, link)
 		t.emit(TypeAccountLinked, linkedData(link))
+		t.text(TextReceipt, map[string]string{"bank": link.Bank, "masked": link.Masked})
 	case mono.CodeSelectAccount:
 		if len(step.Accounts) == 0 {
 			t.log.Warn().Msg("mono offered no accounts")

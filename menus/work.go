@@ -316,6 +316,9 @@ func (e *Engine) settleLocked(ctx context.Context, id string, j *job) {
 	if s.State == StateWaiting {
 		t.apply(j.res)
 		s.Unseen = true
+		if s.Closed != "" || t.now.Sub(s.Updated) >= e.cfg.LateAfter {
+			t.lateOutcome() // the user has left: tell them by text
+		}
 	} else {
 		// The user left while the bank was answering; keep what Mono linked.
 		s.Pending = nil
@@ -335,9 +338,7 @@ func (e *Engine) settleLocked(ctx context.Context, id string, j *job) {
 		log.Error().Err(err).Msg("settle: commit")
 		return
 	}
-	if len(t.events)+len(t.inviteEvents) > 0 && e.cfg.Notify != nil {
-		e.cfg.Notify()
-	}
+	t.notify()
 	log.Info().Str("state", s.State).Bool("linked", t.link != nil).Msg("background step settled")
 }
 

@@ -138,6 +138,8 @@ func fullSession(id string) *menus.Session {
 		InviteKind:  "link",
 		Reference:   "loan-42",
 		ReauthOf:    "acc-9",
+		Channel:     "sms",
+		Handover:    "*384*123*4821#",
 		Pending:     &menus.Pending{Job: "job-1", Kind: "account", Account: 1, Started: t0.Add(40 * time.Second)},
 		Unseen:      true,
 		ResumeOf:    "prev-session",
