@@ -8,9 +8,11 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/rs/zerolog"
 
 	"github.com/ussdlink/ussdlink/menus"
 	"github.com/ussdlink/ussdlink/partner"
+	"github.com/ussdlink/ussdlink/sms"
 	"github.com/ussdlink/ussdlink/ussd"
 )
 
@@ -22,7 +24,41 @@ type Config struct {
 	USSD     USSDConfig     `toml:"ussd"`
 	Security SecurityConfig `toml:"security"`
 	Partner  PartnerConfig  `toml:"partner"`
+	SMS      SMSConfig      `toml:"sms"`
 	Log      LogConfig      `toml:"log"`
+}
+
+// SMSConfig is the text-message channel: which provider sends, which
+// messages are sent, and the text conversation.
+type SMSConfig struct {
+	Provider         string   `toml:"provider"`          // africastalking | twilio | termii | sandbox (default)
+	PartnerName      string   `toml:"partner-name"`      // named in receipts and invitations
+	Keyword          string   `toml:"keyword"`           // starts the text conversation; default LINK
+	SessionTTL       Duration `toml:"session-ttl"`       // inactivity before a text conversation lapses
+	AllowCredentials bool     `toml:"allow-credentials"` // off: hand over to USSD for credentials
+	Receipts         bool     `toml:"receipts"`
+	Invitations      bool     `toml:"invitations"`
+	LateOutcomes     bool     `toml:"late-outcomes"`
+	ReauthNudges     bool     `toml:"reauth-nudges"`
+	RetryFor         Duration `toml:"retry-for"` // how long a text is retried through an outage
+
+	AfricasTalking SMSProvider `toml:"africastalking"`
+	Twilio         SMSProvider `toml:"twilio"`
+	Termii         SMSProvider `toml:"termii"`
+}
+
+// SMSProvider is one provider's [sms.<provider>] table; each uses the keys
+// its API needs. base-url is the API's scheme and host (the documented path
+// is appended), so a test server can stand in.
+type SMSProvider struct {
+	BaseURL    string `toml:"base-url"`
+	Username   string `toml:"username"`    // Africa's Talking
+	APIKey     string `toml:"api-key"`     // Africa's Talking, Termii
+	AccountSID string `toml:"account-sid"` // Twilio
+	AuthToken  string `toml:"auth-token"`  // Twilio: also verifies its inbound signatures
+	SecretKey  string `toml:"secret-key"`  // Termii: verifies its inbound signatures
+	From       string `toml:"from"`
+	WebhookURL string `toml:"webhook-url"` // Twilio: the public URL it calls (and signs), if behind a proxy
 }
 
 // PartnerConfig is the partner's side: the keys of its API, where its
@@ -177,6 +213,11 @@ func DefaultConfig() Config {
 			WebhookRetryFor: Duration{48 * time.Hour},
 			InviteTTL:       Duration{24 * time.Hour},
 		},
+		SMS: SMSConfig{
+			Provider: "sandbox", Keyword: "LINK", SessionTTL: Duration{10 * time.Minute},
+			Receipts: true, Invitations: true, LateOutcomes: true, ReauthNudges: true,
+			RetryFor: Duration{24 * time.Hour},
+		},
 		Log: LogConfig{Level: "info", Format: "auto", Phone: "masked"},
 	}
 }
@@ -221,6 +262,16 @@ func LoadConfig(path string, required bool) (Config, error) {
 	}
 	if v := os.Getenv("MONO_WEBHOOK_SECRET"); v != "" {
 		cfg.Mono.WebhookSecret = v
+	}
+	for env, key := range map[string]*string{
+		"AFRICASTALKING_API_KEY": &cfg.SMS.AfricasTalking.APIKey,
+		"TWILIO_AUTH_TOKEN":      &cfg.SMS.Twilio.AuthToken,
+		"TERMII_API_KEY":         &cfg.SMS.Termii.APIKey,
+		"TERMII_SECRET_KEY":      &cfg.SMS.Termii.SecretKey,
+	} {
+		if v := os.Getenv(env); v != "" {
+			*key = v
+		}
 	}
 	return cfg, cfg.validate()
 }
@@ -271,6 +322,26 @@ func (c Config) validate() error {
 		if _, err := partner.NewSigner(c.Partner.WebhookSecret); err != nil {
 			return fmt.Errorf("config: partner.webhook-url needs a webhook-secret (whsec_…): %w", err)
 		}
+	}
+	switch c.SMS.Provider {
+	case "sandbox", "":
+	case "africastalking":
+		if c.SMS.AfricasTalking.Username == "" || c.SMS.AfricasTalking.APIKey == "" {
+			return fmt.Errorf("config: sms provider africastalking needs [sms.africastalking] username and api-key")
+		}
+	case "twilio":
+		if c.SMS.Twilio.AccountSID == "" || c.SMS.Twilio.AuthToken == "" || c.SMS.Twilio.From == "" {
+			return fmt.Errorf("config: sms provider twilio needs [sms.twilio] account-sid, auth-token and from")
+		}
+	case "termii":
+		if c.SMS.Termii.APIKey == "" || c.SMS.Termii.From == "" {
+			return fmt.Errorf("config: sms provider termii needs [sms.termii] api-key and from")
+		}
+	default:
+		return fmt.Errorf("config: sms.provider must be africastalking, twilio, termii or sandbox")
+	}
+	if c.SMS.SessionTTL.Duration <= 0 || c.SMS.RetryFor.Duration <= 0 {
+		return fmt.Errorf("config: sms.session-ttl and retry-for must be positive")
 	}
 	if c.Partner.WebhookRetryFor.Duration <= 0 || c.Partner.InviteTTL.Duration <= 0 {
 		return fmt.Errorf("config: partner.webhook-retry-for and invite-ttl must be positive")
@@ -326,6 +397,33 @@ func (c PartnerConfig) emits() func(string) bool {
 		return func(string) bool { return true }
 	}
 	return func(t string) bool { return slices.Contains(c.Events, t) }
+}
+
+// kinds returns which text kinds are switched on.
+func (c SMSConfig) kinds() map[string]bool {
+	return map[string]bool{
+		menus.TextReceipt:     c.Receipts,
+		menus.TextInvitation:  c.Invitations,
+		menus.TextLateOutcome: c.LateOutcomes,
+		menus.TextReauthNudge: c.ReauthNudges,
+		menus.TextReply:       true,
+	}
+}
+
+// sender returns the configured provider.
+func (c SMSConfig) sender(log zerolog.Logger) sms.SMSSender {
+	switch c.Provider {
+	case "africastalking":
+		p := c.AfricasTalking
+		return sms.AfricasTalking{BaseURL: p.BaseURL, Username: p.Username, APIKey: p.APIKey, From: p.From}
+	case "twilio":
+		p := c.Twilio
+		return sms.Twilio{BaseURL: p.BaseURL, AccountSID: p.AccountSID, AuthToken: p.AuthToken, From: p.From}
+	case "termii":
+		p := c.Termii
+		return sms.Termii{BaseURL: p.BaseURL, APIKey: p.APIKey, From: p.From}
+	}
+	return &sms.Sandbox{Log: log}
 }
 
 // logPhone returns how phone numbers appear in logs.

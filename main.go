@@ -30,6 +30,7 @@ import (
 	"github.com/ussdlink/ussdlink/mono"
 	"github.com/ussdlink/ussdlink/mono/sandbox"
 	"github.com/ussdlink/ussdlink/partner"
+	"github.com/ussdlink/ussdlink/sms"
 	"github.com/ussdlink/ussdlink/store"
 	"github.com/ussdlink/ussdlink/ussd"
 )
@@ -88,6 +89,10 @@ type Main struct {
 	deliverer    *partner.Deliverer // sends the outbox to the partner, when configured
 	stopDelivery context.CancelFunc
 	delivered    chan struct{} // closed when the deliverer has stopped
+	texts        *sms.Worker   // sends the text queue
+	stopTexts    context.CancelFunc
+	textsDone    chan struct{}
+	smsSandbox   *sms.Sandbox // the sandbox provider's mailbox, when it is the provider
 	served       chan error
 	sandbox      *http.Server
 
@@ -177,6 +182,20 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.deliverer != nil {
 		notify = m.deliverer.Notify
 	}
+	sender := cfg.SMS.sender(m.Log.With().Str("component", "sms-sandbox").Logger())
+	m.smsSandbox, _ = sender.(*sms.Sandbox)
+	kinds := cfg.SMS.kinds()
+	texts := func(kind string) bool { return kinds[kind] }
+	m.texts = &sms.Worker{Queue: m.db.Texts(), Sender: sender, Texts: sms.Texts{PartnerName: cfg.SMS.PartnerName, Enabled: kinds},
+		OptedOut: m.db.OptedOut, RetryFor: cfg.SMS.RetryFor.Duration, Now: m.Now, Log: m.Log.With().Str("component", "sms").Logger()}
+	{
+		ctx, cancel := context.WithCancel(context.Background())
+		m.stopTexts, m.textsDone = cancel, make(chan struct{})
+		go func() {
+			defer close(m.textsDone)
+			m.texts.Run(ctx)
+		}()
+	}
 	m.engine = menus.NewEngine(menus.Config{
 		ScreenLimit:   cfg.USSD.ScreenLimit,
 		SessionTTL:    cfg.USSD.SessionTTL.Duration,
@@ -194,6 +213,9 @@ func (m *Main) Run(ctx context.Context) error {
 		RepeatWindow:     cfg.USSD.RepeatWindow.Duration,
 		Emits:            emits,
 		Notify:           notify,
+		Texts:            texts,
+		NotifyTexts:      m.texts.Notify,
+		SMSCredentials:   cfg.SMS.AllowCredentials,
 	}, m.db, client, m.Now, m.Log)
 	m.engine.Prefetch()
 	m.startSweeper(cfg.USSD.SweepInterval.Duration)
@@ -217,14 +239,30 @@ func (m *Main) Run(ctx context.Context) error {
 		m.Log.Warn().Msg("no [partner] api-keys: every /v1 call is refused")
 	}
 	api := &partner.API{Store: m.db, Keys: cfg.Partner.APIKeys, ServiceCode: cfg.USSD.ServiceCode,
-		InviteTTL: cfg.Partner.InviteTTL.Duration, Now: m.Now, Log: m.Log.With().Str("component", "api").Logger()}
+		InviteTTL: cfg.Partner.InviteTTL.Duration, Now: m.Now, Log: m.Log.With().Str("component", "api").Logger(),
+		Texts: texts, Notify: m.texts.Notify}
 	api.Mount(m.app.Group("/v1", byIP))
 	if monoSecret == "" {
 		m.Log.Warn().Msg("no [mono] webhook-secret: Mono's webhooks are refused")
 	}
 	hooks := &partner.MonoWebhooks{Secret: monoSecret, Store: m.db, Emits: emits, Notify: notify, Now: m.Now,
-		Log: m.Log.With().Str("component", "mono-webhooks").Logger()}
+		Log:   m.Log.With().Str("component", "mono-webhooks").Logger(),
+		Nudge: kinds[menus.TextReauthNudge], NotifyTexts: m.texts.Notify, ServiceCode: cfg.USSD.ServiceCode,
+		InviteTTL: cfg.Partner.InviteTTL.Duration}
 	m.app.Group("/webhooks", byIP).Post("/mono", hooks.Handler())
+	inbound := &sms.Inbound{
+		Conv: &sms.Conversation{Engine: m.engine, Store: m.db, Keyword: cfg.SMS.Keyword, SessionTTL: cfg.SMS.SessionTTL.Duration,
+			Now: m.Now, Log: m.Log.With().Str("component", "sms").Logger()},
+		Store: m.db, TwilioToken: cfg.SMS.Twilio.AuthToken, TwilioURL: cfg.SMS.Twilio.WebhookURL,
+		TermiiSecret: cfg.SMS.Termii.SecretKey, Notify: m.texts.Notify, Now: m.Now,
+		Log: m.Log.With().Str("component", "sms").Logger()}
+	inbound.Mount(m.app, auth.Middleware(m.Log))
+	if m.smsSandbox != nil {
+		// What the sandbox "sent", for go run . dial and local tries.
+		m.app.Get("/sms/sandbox/inbox", func(c *fiber.Ctx) error {
+			return c.JSON(m.smsSandbox.Inbox(c.Query("phone")))
+		})
+	}
 
 	m.served = make(chan error, 1)
 	go func() { m.served <- m.app.Listener(m.listener) }()
@@ -286,6 +324,9 @@ func (m *Main) startSweeper(every time.Duration) {
 			if _, err := m.db.SweepMonoEvents(context.Background(), m.Now().Add(-72*time.Hour), 10000); err != nil {
 				m.Log.Error().Err(err).Msg("sweep mono event ids")
 			}
+			if _, err := m.db.SweepInbound(context.Background(), m.Now().Add(-72*time.Hour), 10000); err != nil {
+				m.Log.Error().Err(err).Msg("sweep inbound text ids")
+			}
 			for {
 				n, err := m.db.Sweep(context.Background(), m.Now(), 500)
 				if err != nil {
@@ -332,6 +373,11 @@ func (m *Main) Close() error {
 		m.stopDelivery()
 		<-m.delivered
 		m.stopDelivery = nil
+	}
+	if m.stopTexts != nil {
+		m.stopTexts()
+		<-m.textsDone
+		m.stopTexts = nil
 	}
 	if m.sweeper != nil {
 		close(m.sweeper)

@@ -23,7 +23,7 @@ import (
 
 // Store is what the partner API keeps and reads; *store.DB is one.
 type Store interface {
-	CreateInvite(ctx context.Context, inv *menus.Invite, digits int, now time.Time) error
+	CreateInviteWith(ctx context.Context, inv *menus.Invite, digits int, now time.Time, texts func(*menus.Invite) []menus.Text) error
 	Invite(ctx context.Context, id string) (*menus.Invite, error)
 	InvitesByPhone(ctx context.Context, phone string) ([]menus.Invite, error)
 	InvitesByReference(ctx context.Context, ref string) ([]menus.Invite, error)
@@ -44,9 +44,10 @@ type API struct {
 	CodeDigits  int           // digits of an invitation code; default 4
 	Now         func() time.Time
 	Log         zerolog.Logger
-	// Invited, when set, is told of every new invitation (to text the
-	// customer the code, for instance).
-	Invited func(ctx context.Context, inv *menus.Invite, dial string)
+	// Texts, when set, says whether invitations may be texted; Notify
+	// wakes the text sender after one is queued.
+	Texts  func(kind string) bool
+	Notify func()
 
 	keyed sync.Map // idempotency key → *sync.Mutex: one request per key at a time
 }
@@ -141,6 +142,7 @@ type linkRequest struct {
 	Reference   string `json:"reference"`
 	Institution string `json:"institution"`
 	AuthMethod  string `json:"auth_method"`
+	Notify      string `json:"notify"` // "sms": text the customer the code
 }
 
 // reauthRequest is POST /v1/reauth.
@@ -148,6 +150,7 @@ type reauthRequest struct {
 	AccountID string `json:"account_id"`
 	Phone     string `json:"phone"`
 	Reference string `json:"reference"`
+	Notify    string `json:"notify"` // "sms": text the customer the code
 }
 
 // createLink invites a customer to link an account.
@@ -168,9 +171,12 @@ func (a *API) createLink(c *fiber.Ctx) error {
 	case req.AuthMethod != "" && req.Institution == "":
 		return fail(c, fiber.StatusBadRequest, "invalid_auth_method", "auth_method needs an institution")
 	}
+	if req.Notify != "" && req.Notify != "sms" {
+		return fail(c, fiber.StatusBadRequest, "invalid_notify", `notify must be "sms" or absent`)
+	}
 	inv := a.newInvite(menus.InviteLink, req.Phone, req.Reference)
 	inv.Institution, inv.AuthMethod = req.Institution, req.AuthMethod
-	return a.create(c, inv)
+	return a.create(c, inv, req.Notify == "sms", "")
 }
 
 // createReauth invites a customer to re-authorise a linked account. The
@@ -188,18 +194,21 @@ func (a *API) createReauth(c *fiber.Ctx) error {
 		return fail(c, fiber.StatusBadRequest, "invalid_phone", "phone must be a number in international format, e.g. +2348031234567")
 	case req.Reference != "" && !validText(req.Reference, 1, 128):
 		return fail(c, fiber.StatusBadRequest, "invalid_reference", "reference must be 1 to 128 printable characters")
+	case req.Notify != "" && req.Notify != "sms":
+		return fail(c, fiber.StatusBadRequest, "invalid_notify", `notify must be "sms" or absent`)
 	}
 	inv := a.newInvite(menus.InviteReauth, req.Phone, req.Reference)
 	inv.AccountID = req.AccountID
+	bank := ""
 	if l, ok, err := a.Store.Link(c.UserContext(), req.AccountID); err != nil {
 		return err
 	} else if ok {
-		inv.Institution, inv.AuthMethod = l.Institution, l.AuthMethod
+		inv.Institution, inv.AuthMethod, bank = l.Institution, l.AuthMethod, l.Bank
 		if inv.Reference == "" {
 			inv.Reference = l.Reference
 		}
 	}
-	return a.create(c, inv)
+	return a.create(c, inv, req.Notify == "sms", bank)
 }
 
 // newInvite starts an invitation.
@@ -213,17 +222,30 @@ func (a *API) newInvite(kind, phone, ref string) *menus.Invite {
 		Status: menus.StatusPending, Created: now, Updated: now, Expires: now.Add(a.InviteTTL)}
 }
 
-// create stores an invitation and answers 201 with it.
-func (a *API) create(c *fiber.Ctx, inv *menus.Invite) error {
-	if err := a.Store.CreateInvite(c.UserContext(), inv, a.CodeDigits, a.Now()); err != nil {
+// create stores an invitation, with the text announcing it when asked
+// for, and answers 201 with it.
+func (a *API) create(c *fiber.Ctx, inv *menus.Invite, text bool, bank string) error {
+	var texts func(*menus.Invite) []menus.Text
+	if text && a.Texts != nil && a.Texts(menus.TextInvitation) {
+		texts = func(inv *menus.Invite) []menus.Text {
+			return []menus.Text{InvitationText(inv, a.ServiceCode, bank, a.Now())}
+		}
+	}
+	if err := a.Store.CreateInviteWith(c.UserContext(), inv, a.CodeDigits, a.Now(), texts); err != nil {
 		return err
 	}
-	a.Log.Info().Str("invite", inv.ID).Str("kind", inv.Kind).Msg("invitation created")
-	view := a.view(inv)
-	if a.Invited != nil {
-		a.Invited(c.UserContext(), inv, view.Dial)
+	a.Log.Info().Str("invite", inv.ID).Str("kind", inv.Kind).Bool("texted", texts != nil).Msg("invitation created")
+	if texts != nil && a.Notify != nil {
+		a.Notify()
 	}
-	return c.Status(fiber.StatusCreated).JSON(view)
+	return c.Status(fiber.StatusCreated).JSON(a.view(inv))
+}
+
+// InvitationText is the text telling a customer the code of an invitation.
+func InvitationText(inv *menus.Invite, serviceCode, bank string, now time.Time) menus.Text {
+	return menus.Text{ID: "sms_" + menus.NewEventID()[4:], Kind: menus.TextInvitation, To: inv.Phone, Created: now,
+		Data: map[string]string{"kind": inv.Kind, "dial": Dial(serviceCode, inv.Code), "bank": bank,
+			"expires": inv.Expires.UTC().Format("2 Jan 15:04 UTC")}}
 }
 
 // getInvite answers GET /v1/links/:id and /v1/reauth/:id.

@@ -20,6 +20,7 @@ import (
 type MonoEvents interface {
 	MonoEvent(ctx context.Context, eventID string, at time.Time, accountID string,
 		apply func(link *menus.Link, reauth *menus.Invite) []menus.Event) (bool, error)
+	CreateInviteWith(ctx context.Context, inv *menus.Invite, digits int, now time.Time, texts func(*menus.Invite) []menus.Text) error
 }
 
 var _ MonoEvents = (*store.DB)(nil)
@@ -41,6 +42,12 @@ type MonoWebhooks struct {
 	Notify func()                      // wakes the partner deliverer
 	Now    func() time.Time
 	Log    zerolog.Logger
+	// Nudge, when set, texts the customer a reauthorisation code when Mono
+	// says one is required: ServiceCode and InviteTTL shape the code.
+	Nudge       bool
+	NotifyTexts func()
+	ServiceCode string
+	InviteTTL   time.Duration
 }
 
 // monoEnvelope is a webhook from Mono; older events carry no event_id.
@@ -97,13 +104,21 @@ func (h *MonoWebhooks) Handler() fiber.Handler {
 		account := data.accountID()
 		now := h.Now()
 		var emitted int
+		var nudge *menus.Link
 		applied, err := h.Store.MonoEvent(c.UserContext(), id, now, account, func(link *menus.Link, reauth *menus.Invite) []menus.Event {
 			events := h.apply(env.Event, data, account, link, reauth, now)
 			emitted = len(events)
+			if env.Event == monoReauthRequired && link != nil {
+				l := *link
+				nudge = &l
+			}
 			return events
 		})
 		if err != nil {
 			return err
+		}
+		if applied && nudge != nil && h.Nudge {
+			h.nudge(c.UserContext(), nudge, now)
 		}
 		h.Log.Info().Str("event", env.Event).Str("event_id", id).Bool("applied", applied).Msg("mono webhook")
 		if emitted > 0 && applied && h.Notify != nil {
@@ -164,4 +179,26 @@ func (h *MonoWebhooks) apply(event string, data monoData, account string, link *
 		emit(menus.TypeReauthorisationNeeded, nil)
 	}
 	return out
+}
+
+// nudge invites the customer of a link to re-authorise it, by text.
+func (h *MonoWebhooks) nudge(ctx context.Context, l *menus.Link, now time.Time) {
+	ttl := h.InviteTTL
+	if ttl <= 0 {
+		ttl = 24 * time.Hour
+	}
+	inv := &menus.Invite{ID: "rea_" + randomID(), Kind: menus.InviteReauth, Phone: l.Phone, Reference: l.Reference,
+		AccountID: l.AccountID, Institution: l.Institution, AuthMethod: l.AuthMethod, Status: menus.StatusPending,
+		Created: now, Updated: now, Expires: now.Add(ttl)}
+	err := h.Store.CreateInviteWith(ctx, inv, 4, now, func(inv *menus.Invite) []menus.Text {
+		return []menus.Text{{ID: "sms_" + menus.NewEventID()[4:], Kind: menus.TextReauthNudge, To: l.Phone, Created: now,
+			Data: map[string]string{"bank": l.Bank, "dial": Dial(h.ServiceCode, inv.Code)}}}
+	})
+	if err != nil {
+		h.Log.Error().Err(err).Msg("reauthorisation nudge")
+		return
+	}
+	if h.NotifyTexts != nil {
+		h.NotifyTexts()
+	}
 }

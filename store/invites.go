@@ -33,7 +33,14 @@ var ErrNoInvite = menus.ErrNoInvite
 
 // CreateInvite stores a new invitation, giving it a code of digits that no
 // usable invitation holds (codes of finished or expired ones are reused).
-func (db *DB) CreateInvite(_ context.Context, inv *menus.Invite, digits int, now time.Time) error {
+func (db *DB) CreateInvite(ctx context.Context, inv *menus.Invite, digits int, now time.Time) error {
+	return db.CreateInviteWith(ctx, inv, digits, now, nil)
+}
+
+// CreateInviteWith is CreateInvite that also queues the texts announcing
+// the invitation (which need its code) in the same transaction.
+func (db *DB) CreateInviteWith(_ context.Context, inv *menus.Invite, digits int, now time.Time, texts func(*menus.Invite) []menus.Text) error {
+	q := db.Texts()
 	err := db.bolt.Update(func(tx *bolt.Tx) error {
 		codes, invites := tx.Bucket(bucketInviteCodes), tx.Bucket(bucketInvites)
 		for try := 0; ; try++ {
@@ -50,7 +57,17 @@ func (db *DB) CreateInvite(_ context.Context, inv *menus.Invite, digits int, now
 			inv.Code = code
 			break
 		}
-		return putInvite(tx, inv)
+		if err := putInvite(tx, inv); err != nil {
+			return err
+		}
+		if texts == nil {
+			return nil
+		}
+		msgs, err := encodeTexts(texts(inv))
+		if err != nil {
+			return err
+		}
+		return q.put(tx, msgs)
 	})
 	if err != nil {
 		return fmt.Errorf("create invite: %w", err)

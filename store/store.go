@@ -67,7 +67,8 @@ func Open(path string, sealer *Sealer, opts ...Option) (*DB, error) {
 		for _, name := range [][]byte{bucketSessions, bucketExpiry, bucketLinks, bucketPhoneLinks, bucketPhones, bucketSealed, bucketFailures, bucketFailureAge,
 			bucketOutbox, bucketOutboxDue, bucketDead, bucketSMS, bucketSMSDue, bucketSMSDead,
 			bucketInvites, bucketInviteCodes, bucketInvitePhone, bucketInviteRef, bucketReauthOf,
-			bucketIdempotency, bucketMonoEvents, bucketMonoEventAge} {
+			bucketIdempotency, bucketMonoEvents, bucketMonoEventAge,
+			bucketOptOut, bucketSMSConv, bucketSMSSeen, bucketSMSSeenAt} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("bucket %s: %w", name, err)
 			}

@@ -1,0 +1,163 @@
+package sms
+
+import (
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/rs/zerolog"
+
+	"github.com/ussdlink/ussdlink/menus"
+)
+
+// InboundStore records inbound deliveries and queues replies; *store.DB is
+// one.
+type InboundStore interface {
+	FirstDelivery(ctx context.Context, provider, id string, at time.Time) (bool, error)
+	EnqueueTexts(ctx context.Context, texts ...menus.Text) error
+}
+
+// Inbound serves the providers' inbound-message webhooks: Africa's Talking
+// (/sms/africastalking, protected like the USSD callbacks), Twilio
+// (/sms/twilio, X-Twilio-Signature verified, answered with TwiML) and
+// Termii (/sms/termii, X-Termii-Signature verified). A message delivered
+// again (providers retry until they get a 200) is answered and dropped.
+type Inbound struct {
+	Conv  *Conversation
+	Store InboundStore
+	// TwilioToken verifies Twilio's signatures; TwilioURL is the public URL
+	// Twilio calls, which it signs (by default the URL as received).
+	TwilioToken, TwilioURL string
+	TermiiSecret           string // verifies Termii's signatures
+	Notify                 func() // wakes the text sender
+	Now                    func() time.Time
+	Log                    zerolog.Logger
+}
+
+// Mount registers the routes; auth guards the Africa's Talking route, which
+// carries no signature of its own.
+func (in *Inbound) Mount(r fiber.Router, auth fiber.Handler) {
+	r.Post("/sms/africastalking", auth, in.africasTalking)
+	r.Post("/sms/twilio", in.twilio)
+	r.Post("/sms/termii", in.termii)
+}
+
+// africasTalking takes form fields from, to, text, date, id, linkId.
+func (in *Inbound) africasTalking(c *fiber.Ctx) error {
+	from, id := strings.TrimSpace(c.FormValue("from")), strings.TrimSpace(c.FormValue("id"))
+	if from == "" || id == "" {
+		return c.Status(fiber.StatusBadRequest).SendString("bad request")
+	}
+	reply, err := in.receive(c.UserContext(), "africastalking", strings.Clone(id), strings.Clone(from), strings.Clone(c.FormValue("text")))
+	if err != nil {
+		return err
+	}
+	in.queueReply(c.UserContext(), from, reply)
+	return c.SendString("OK")
+}
+
+// twilio takes Twilio's form post and answers in TwiML.
+func (in *Inbound) twilio(c *fiber.Ctx) error {
+	params, err := url.ParseQuery(string(c.Body()))
+	if err != nil {
+		return c.Status(fiber.StatusBadRequest).SendString("bad request")
+	}
+	full := in.TwilioURL
+	if full == "" {
+		full = c.BaseURL() + c.OriginalURL()
+	}
+	if in.TwilioToken == "" || !VerifyTwilio(in.TwilioToken, full, params, c.Get("X-Twilio-Signature")) {
+		in.Log.Warn().Msg("twilio message without a valid signature")
+		return c.Status(fiber.StatusForbidden).SendString("forbidden")
+	}
+	from, sid := params.Get("From"), params.Get("MessageSid")
+	if from == "" || sid == "" {
+		return c.Status(fiber.StatusBadRequest).SendString("bad request")
+	}
+	reply, err := in.receive(c.UserContext(), "twilio", sid, from, params.Get("Body"))
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderContentType, "text/xml; charset=utf-8")
+	if reply == "" {
+		return c.SendString(`<?xml version="1.0" encoding="UTF-8"?><Response/>`)
+	}
+	var b strings.Builder
+	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?><Response><Message>`)
+	xml.EscapeText(&b, []byte(reply))
+	b.WriteString(`</Message></Response>`)
+	return c.SendString(b.String())
+}
+
+// termiiInbound is Termii's inbound webhook body.
+type termiiInbound struct {
+	Type      string `json:"type"`
+	ID        string `json:"id"`
+	MessageID string `json:"message_id"`
+	Sender    string `json:"sender"`
+	Receiver  string `json:"receiver"`
+	Message   string `json:"message"`
+}
+
+// termii takes Termii's signed JSON.
+func (in *Inbound) termii(c *fiber.Ctx) error {
+	body := c.Body()
+	if in.TermiiSecret == "" || !VerifyTermii(in.TermiiSecret, body, c.Get("X-Termii-Signature")) {
+		in.Log.Warn().Msg("termii message without a valid signature")
+		return c.Status(fiber.StatusUnauthorized).SendString("unauthorized")
+	}
+	var m termiiInbound
+	if err := json.Unmarshal(body, &m); err != nil || m.Sender == "" {
+		return c.Status(fiber.StatusBadRequest).SendString("bad request")
+	}
+	id := m.MessageID
+	if id == "" {
+		id = m.ID
+	}
+	if id == "" {
+		return c.Status(fiber.StatusBadRequest).SendString("bad request")
+	}
+	sender := m.Sender
+	if !strings.HasPrefix(sender, "+") {
+		sender = "+" + sender
+	}
+	reply, err := in.receive(c.UserContext(), "termii", id, sender, m.Message)
+	if err != nil {
+		return err
+	}
+	in.queueReply(c.UserContext(), sender, reply)
+	return c.SendString("OK")
+}
+
+// receive hands a first delivery to the conversation; a repeated one gets
+// no reply.
+func (in *Inbound) receive(ctx context.Context, provider, id, from, text string) (string, error) {
+	first, err := in.Store.FirstDelivery(ctx, provider, id, in.Now())
+	if err != nil || !first {
+		if !first {
+			in.Log.Info().Str("provider", provider).Str("message_id", id).Msg("repeated inbound message dropped")
+		}
+		return "", err
+	}
+	return in.Conv.Receive(ctx, from, text)
+}
+
+// queueReply sends a reply through the text queue.
+func (in *Inbound) queueReply(ctx context.Context, to, reply string) {
+	if reply == "" {
+		return
+	}
+	t := menus.Text{ID: "sms_" + menus.NewEventID()[4:], Kind: menus.TextReply, To: to,
+		Data: map[string]string{"text": reply}, Created: in.Now()}
+	if err := in.Store.EnqueueTexts(ctx, t); err != nil {
+		in.Log.Error().Err(err).Msg("queue reply")
+		return
+	}
+	if in.Notify != nil {
+		in.Notify()
+	}
+}

@@ -1,0 +1,95 @@
+package sms
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/ussdlink/ussdlink/menus"
+)
+
+// Texts renders every text message the gateway sends; the words live here,
+// in one place. Each is GSM 7-bit and at most 160 characters: names that
+// would overflow are shortened, never the code to dial.
+type Texts struct {
+	PartnerName string          // who the customer links their account for
+	Enabled     map[string]bool // kinds switched on; a kind missing is off
+}
+
+// maxText is one SMS of GSM 7-bit text.
+const maxText = 160
+
+// Render returns the message for a text intent, or false when its kind is
+// switched off.
+func (t Texts) Render(x menus.Text) (string, bool) {
+	if x.Kind != menus.TextReply && !t.Enabled[x.Kind] {
+		return "", false
+	}
+	d := x.Data
+	partner := orDefault(t.PartnerName, "Your provider")
+	var s string
+	switch x.Kind {
+	case menus.TextReply:
+		s = d["text"]
+	case menus.TextReceipt:
+		s = fmt.Sprintf("Your %s account %s is now linked to %s. If this was not you, contact %s.", bank(d), d["masked"], partner, partner)
+	case menus.TextInvitation:
+		if d["kind"] == menus.InviteReauth {
+			s = fmt.Sprintf("%s asks you to re-authorise your %s account. Dial %s from this phone before %s.", partner, bankOr(d, "bank"), d["dial"], d["expires"])
+		} else {
+			s = fmt.Sprintf("%s invites you to link your bank account. Dial %s from this phone before %s.", partner, d["dial"], d["expires"])
+		}
+	case menus.TextLateOutcome:
+		switch d["outcome"] {
+		case "linked":
+			s = fmt.Sprintf("Your bank answered: your %s account %s is now linked. Thank you.", bank(d), d["masked"])
+		case "continue":
+			s = fmt.Sprintf("Your bank answered. Dial %s within 10 minutes and choose Continue to finish linking your %s account.", d["dial"], bank(d))
+		default:
+			s = fmt.Sprintf("We could not link your %s account. Nothing was linked. Dial %s to try again.", bank(d), d["dial"])
+		}
+	case menus.TextReauthNudge:
+		s = fmt.Sprintf("%s: your %s account needs you to log in again. Dial %s from this phone to re-authorise it.", partner, bankOr(d, "bank"), d["dial"])
+	default:
+		return "", false
+	}
+	return fit(menus.Transliterate(s)), true
+}
+
+// bank is the bank's name in a template, or "bank".
+func bank(d map[string]string) string { return bankOr(d, "bank") }
+
+// bankOr is the bank's name, shortened to keep a message to one SMS.
+func bankOr(d map[string]string, fallback string) string {
+	b := strings.TrimSpace(d["bank"])
+	if b == "" {
+		return fallback
+	}
+	if r := []rune(b); len(r) > 24 {
+		b = string(r[:24])
+	}
+	return b
+}
+
+// orDefault is s, or def when s is empty.
+func orDefault(s, def string) string {
+	if strings.TrimSpace(s) == "" {
+		return def
+	}
+	return s
+}
+
+// fit keeps a message within one SMS, cutting at a word.
+func fit(s string) string {
+	if menus.Units(s) <= maxText {
+		return s
+	}
+	r := []rune(s)
+	for menus.Units(string(r)) > maxText-3 {
+		r = r[:len(r)-1]
+	}
+	cut := string(r)
+	if i := strings.LastIndexByte(cut, ' '); i > maxText/2 {
+		cut = cut[:i]
+	}
+	return cut + "..."
+}
