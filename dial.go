@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -54,6 +55,7 @@ func (p Phone) Dial(ctx context.Context, in io.Reader, out io.Writer) error {
 	session := "ATUid_" + hex.EncodeToString(id)
 	lines := bufio.NewScanner(in)
 	transcript := ""
+	seen := len(p.inbox(ctx, client)) // texts received before this call
 	for hop := 0; ; hop++ {
 		body, err := p.send(ctx, client, session, transcript)
 		if err != nil {
@@ -62,6 +64,7 @@ func (p Phone) Dial(ctx context.Context, in io.Reader, out io.Writer) error {
 		kind, text, _ := strings.Cut(body, " ")
 		fmt.Fprintf(out, "\n+------------------------------\n%s\n+------------------------------\n", indent(text))
 		if kind != "CON" {
+			p.showTexts(ctx, client, out, seen)
 			return nil
 		}
 		fmt.Fprint(out, "> ")
@@ -108,4 +111,41 @@ func (p Phone) send(ctx context.Context, client *http.Client, session, text stri
 // indent prefixes each screen line for the terminal frame.
 func indent(s string) string {
 	return "| " + strings.ReplaceAll(s, "\n", "\n| ")
+}
+
+// inboxText is a text the sandbox SMS provider holds for a phone.
+type inboxText struct{ To, Text string }
+
+// inbox reads the texts the gateway's sandbox SMS provider sent the phone;
+// nothing when the gateway sends real texts.
+func (p Phone) inbox(ctx context.Context, client *http.Client) []inboxText {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(p.URL, "/")+"/sms/sandbox/inbox?phone="+url.QueryEscape(p.Number), nil)
+	if err != nil {
+		return nil
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var texts []inboxText
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&texts) != nil {
+		return nil
+	}
+	return texts
+}
+
+// showTexts prints the texts that arrive after the session, waiting a
+// little for the sender.
+func (p Phone) showTexts(ctx context.Context, client *http.Client, out io.Writer, seen int) {
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		if texts := p.inbox(ctx, client); len(texts) > seen {
+			for _, t := range texts[seen:] {
+				fmt.Fprintf(out, "\n[SMS to %s] %s\n", p.Number, t.Text)
+			}
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

@@ -495,7 +495,7 @@ func walkSteps(t *testing.T, h *handset, m *Main, steps []step) {
 // wirePhone is the phone number as the aggregator sends it (Ghanaian
 // aggregators drop the "+").
 func (h *handset) wirePhone() string {
-	if _, ok := h.wire.(atWire); ok {
+	if h.wire.name() == "africastalking" {
 		return h.phone
 	}
 	return strings.TrimPrefix(h.phone, "+")

@@ -25,18 +25,26 @@ func (t Texts) Render(x menus.Text) (string, bool) {
 		return "", false
 	}
 	d := x.Data
-	partner := orDefault(t.PartnerName, "Your provider")
+	partner := strings.TrimSpace(t.PartnerName)
 	var s string
 	switch x.Kind {
 	case menus.TextReply:
 		s = d["text"]
 	case menus.TextReceipt:
-		s = fmt.Sprintf("Your %s account %s is now linked to %s. If this was not you, contact %s.", bank(d), d["masked"], partner, partner)
-	case menus.TextInvitation:
-		if d["kind"] == menus.InviteReauth {
-			s = fmt.Sprintf("%s asks you to re-authorise your %s account. Dial %s from this phone before %s.", partner, bankOr(d, "bank"), d["dial"], d["expires"])
+		if partner != "" {
+			s = fmt.Sprintf("Your %s account %s is now linked to %s. If this was not you, call %s.", bank(d), d["masked"], partner, partner)
 		} else {
-			s = fmt.Sprintf("%s invites you to link your bank account. Dial %s from this phone before %s.", partner, d["dial"], d["expires"])
+			s = fmt.Sprintf("Your %s account %s is now linked. If this was not you, call your bank.", bank(d), d["masked"])
+		}
+	case menus.TextInvitation:
+		who := "You are invited"
+		if partner != "" {
+			who = partner + " invites you"
+		}
+		if d["kind"] == menus.InviteReauth {
+			s = fmt.Sprintf("%s to re-authorise your %s account. Dial %s from this phone before %s.", who, bank(d), d["dial"], d["expires"])
+		} else {
+			s = fmt.Sprintf("%s to link your bank account. Dial %s from this phone before %s.", who, d["dial"], d["expires"])
 		}
 	case menus.TextLateOutcome:
 		switch d["outcome"] {
@@ -48,21 +56,24 @@ func (t Texts) Render(x menus.Text) (string, bool) {
 			s = fmt.Sprintf("We could not link your %s account. Nothing was linked. Dial %s to try again.", bank(d), d["dial"])
 		}
 	case menus.TextReauthNudge:
-		s = fmt.Sprintf("%s: your %s account needs you to log in again. Dial %s from this phone to re-authorise it.", partner, bankOr(d, "bank"), d["dial"])
+		prefix := ""
+		if partner != "" {
+			prefix = partner + ": "
+		}
+		s = fmt.Sprintf("%syour %s account needs you to log in again. Dial %s from this phone to re-authorise it.", prefix, bank(d), d["dial"])
+		s = strings.ToUpper(s[:1]) + s[1:]
 	default:
 		return "", false
 	}
 	return fit(menus.Transliterate(s)), true
 }
 
-// bank is the bank's name in a template, or "bank".
-func bank(d map[string]string) string { return bankOr(d, "bank") }
-
-// bankOr is the bank's name, shortened to keep a message to one SMS.
-func bankOr(d map[string]string, fallback string) string {
+// bank is the bank's name, shortened to keep a message to one SMS, or
+// "bank".
+func bank(d map[string]string) string {
 	b := strings.TrimSpace(d["bank"])
 	if b == "" {
-		return fallback
+		return "bank"
 	}
 	if r := []rune(b); len(r) > 24 {
 		b = string(r[:24])

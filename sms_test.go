@@ -1,0 +1,325 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ussdlink/ussdlink/mono/sandbox"
+	"github.com/ussdlink/ussdlink/sms"
+)
+
+const (
+	twilioToken  = "twilio-auth-token-123"
+	termiiSecret = "termii-secret-456"
+)
+
+// startSMSGateway runs the gateway with the sandbox SMS provider, and the
+// inbound keys of Twilio and Termii set.
+func startSMSGateway(t *testing.T, configure func(*Config)) *Main {
+	t.Helper()
+	m, _ := startGateway(t, func(c *Config) {
+		c.SMS.PartnerName = "Kudi Loans"
+		c.SMS.Twilio.AuthToken = twilioToken
+		c.SMS.Termii.SecretKey = termiiSecret
+		c.USSD.CallbackToken = "cb-token"
+		if configure != nil {
+			configure(c)
+		}
+	})
+	return m
+}
+
+// ussdAuthed dials with the callback token the gateway requires.
+type ussdAuthed struct{ wire }
+
+func (w ussdAuthed) request(h *handset) *http.Request {
+	req := w.wire.request(h)
+	req.Header.Set("X-Callback-Token", "cb-token")
+	return req
+}
+
+// inboxWith waits for a text to phone containing want.
+func inboxWith(t *testing.T, m *Main, phone, want string) string {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, msg := range m.smsSandbox.Inbox(phone) {
+			if strings.Contains(msg.Text, want) {
+				return msg.Text
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no text to %s containing %q; inbox: %v", phone, want, m.smsSandbox.Inbox(phone))
+	return ""
+}
+
+// textTermii delivers an inbound text through Termii's signed webhook.
+func textTermii(t *testing.T, m *Main, from, id, body string, sign bool) int {
+	t.Helper()
+	b, _ := json.Marshal(map[string]any{"type": "inbound", "id": id, "message_id": id, "sender": strings.TrimPrefix(from, "+"),
+		"receiver": "USSDLINK", "message": body, "received_at": "2026-11-22 10:00:00"})
+	req, _ := http.NewRequest("POST", m.URL()+"/sms/termii", bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	sig := sms.SignTermii(termiiSecret, b)
+	if !sign {
+		sig = sms.SignTermii("another-secret", b)
+	}
+	req.Header.Set("X-Termii-Signature", sig)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// textTwilio delivers an inbound text through Twilio's signed webhook and
+// returns the status and TwiML.
+func textTwilio(t *testing.T, m *Main, from, sid, body string, sign bool) (int, string) {
+	t.Helper()
+	form := url.Values{"MessageSid": {sid}, "AccountSid": {"AC123"}, "From": {from}, "To": {"+15550001111"}, "Body": {body}, "NumMedia": {"0"}}
+	full := m.URL() + "/sms/twilio"
+	token := twilioToken
+	if !sign {
+		token = "wrong-token"
+	}
+	req, _ := http.NewRequest("POST", full, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Twilio-Signature", sms.SignTwilio(token, full, form))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(out)
+}
+
+// textAT delivers an inbound text through Africa's Talking's form post.
+func textAT(t *testing.T, m *Main, from, id, body, token string) int {
+	t.Helper()
+	form := url.Values{"from": {from}, "to": {"38412"}, "text": {body}, "date": {"2026-11-22 10:00:00"}, "id": {id}, "linkId": {"l1"}}
+	resp, err := http.PostForm(m.URL()+"/sms/africastalking?token="+token, form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func TestReceiptIsTextedAfterAUSSDLink(t *testing.T) {
+	m := startSMSGateway(t, nil)
+	h := newHandsetOn(t, m, ussdAuthed{atWire{}}, "+2348081000001")
+	walkSteps(t, h, m, []step{{typed: "1"}, {typed: "user_good"}, {typed: "pass_good", want: []string{"is linked"}, end: true}})
+	got := inboxWith(t, m, "+2348081000001", "is now linked to Kudi Loans")
+	if !regexp.MustCompile(`GTBank account \*\*\*\*\d{4}`).MatchString(got) || len(got) > 160 {
+		t.Errorf("receipt = %q", got)
+	}
+}
+
+func TestLateLoginIsTextedAfterADroppedSession(t *testing.T) {
+	sb := sandbox.New(sandbox.Options{SecretKey: "test_sk_late", SlowDelay: 500 * time.Millisecond})
+	srv := httptest.NewServer(sb)
+	defer srv.Close()
+	m := startSMSGateway(t, func(c *Config) {
+		c.Mono.BaseURL, c.Mono.SecretKey, c.Mono.AppID = srv.URL, "test_sk_late", "app"
+		c.USSD.HopBudget = Duration{200 * time.Millisecond}
+	})
+	const phone = "+2348081000002"
+	h := newHandsetOn(t, m, ussdAuthed{atWire{}}, phone)
+	h.dial()
+	h.send("1")
+	h.send("user_slow")
+	h.send("pass_good")
+	h.expect("still answering")
+	// The network drops the session before the bank answers.
+	form := url.Values{"sessionId": {h.session}, "phoneNumber": {phone}, "status": {"Incomplete"}, "serviceCode": {"*384*123#"}}
+	req, _ := http.NewRequest("POST", m.URL()+"/ussd/africastalking/events?token=cb-token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	got := inboxWith(t, m, phone, "Your bank answered")
+	if !strings.Contains(got, "is now linked") {
+		t.Errorf("late outcome = %q", got)
+	}
+	if n := len(m.smsSandbox.Inbox(phone)); n != 1 {
+		t.Errorf("texts = %d, want the one late outcome (no separate receipt)", n)
+	}
+}
+
+func TestInboundTextRoutes(t *testing.T) {
+	m := startSMSGateway(t, nil)
+	t.Run("Twilio with a valid signature gets a TwiML reply", func(t *testing.T) {
+		status, twiml := textTwilio(t, m, "+2348081000010", "SM0001", "STATUS", true)
+		if status != 200 || !strings.Contains(twiml, "<Response><Message>") || !strings.Contains(twiml, "No bank account is linked") {
+			t.Fatalf("status %d, TwiML %s", status, twiml)
+		}
+	})
+	t.Run("Twilio with a wrong signature is refused", func(t *testing.T) {
+		if status, _ := textTwilio(t, m, "+2348081000010", "SM0002", "STATUS", false); status != 403 {
+			t.Fatalf("status %d, want 403", status)
+		}
+	})
+	t.Run("a Twilio message delivered again is dropped", func(t *testing.T) {
+		textTwilio(t, m, "+2348081000011", "SM0003", "LINK", true)
+		status, twiml := textTwilio(t, m, "+2348081000011", "SM0003", "LINK", true)
+		if status != 200 || strings.Contains(twiml, "<Message>") {
+			t.Fatalf("repeat: status %d, TwiML %s; want an empty Response", status, twiml)
+		}
+	})
+	t.Run("Termii with a valid signature is answered by text", func(t *testing.T) {
+		if status := textTermii(t, m, "+2348081000012", "tm-1", "STATUS", true); status != 200 {
+			t.Fatalf("status %d", status)
+		}
+		inboxWith(t, m, "+2348081000012", "No bank account is linked")
+	})
+	t.Run("Termii with a wrong signature is refused and changes nothing", func(t *testing.T) {
+		if status := textTermii(t, m, "+2348081000013", "tm-2", "STOP", false); status != 401 {
+			t.Fatalf("status %d, want 401", status)
+		}
+		if out, _ := m.db.OptedOut(t.Context(), "+2348081000013"); out {
+			t.Errorf("an unsigned STOP opted the phone out")
+		}
+	})
+	t.Run("a Termii message delivered again is answered once", func(t *testing.T) {
+		textTermii(t, m, "+2348081000014", "tm-3", "STATUS", true)
+		textTermii(t, m, "+2348081000014", "tm-3", "STATUS", true)
+		inboxWith(t, m, "+2348081000014", "No bank account")
+		time.Sleep(300 * time.Millisecond)
+		if n := len(m.smsSandbox.Inbox("+2348081000014")); n != 1 {
+			t.Errorf("replies = %d, want 1", n)
+		}
+	})
+	t.Run("Africa's Talking needs the callback token and drops repeats", func(t *testing.T) {
+		if status := textAT(t, m, "+2348081000015", "at-1", "STATUS", "wrong"); status != 401 {
+			t.Fatalf("without the token: %d, want 401", status)
+		}
+		for range 2 {
+			if status := textAT(t, m, "+2348081000015", "at-2", "STATUS", "cb-token"); status != 200 {
+				t.Fatalf("status %d", status)
+			}
+		}
+		inboxWith(t, m, "+2348081000015", "No bank account")
+		time.Sleep(300 * time.Millisecond)
+		if n := len(m.smsSandbox.Inbox("+2348081000015")); n != 1 {
+			t.Errorf("replies = %d, want 1", n)
+		}
+	})
+}
+
+func TestTextConversationHandsOverToUSSD(t *testing.T) {
+	m := startSMSGateway(t, nil)
+	const phone = "+2348081000020"
+	seq := 0
+	text := func(body string) string {
+		seq++
+		before := len(m.smsSandbox.Inbox(phone))
+		if status := textTermii(t, m, phone, fmt.Sprintf("conv-%d", seq), body, true); status != 200 {
+			t.Fatalf("status %d", status)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) {
+			if in := m.smsSandbox.Inbox(phone); len(in) > before {
+				return in[len(in)-1].Text
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Fatalf("no reply to %q", body)
+		return ""
+	}
+	if got := text("link"); !strings.Contains(got, "Choose bank") {
+		t.Fatalf("LINK = %q, want the banks", got)
+	}
+	got := text("1")
+	code := regexp.MustCompile(`\*384\*123\*\d{4}#`).FindString(got)
+	if code == "" || !strings.Contains(got, "Never send passwords by text") {
+		t.Fatalf("after choosing a bank = %q, want the USSD code to dial", got)
+	}
+	if got := text("user_good"); !strings.Contains(got, "Text LINK") {
+		t.Errorf("a text after the hand-over = %q, want the help (the conversation ended)", got)
+	}
+	h := newHandsetOn(t, m, ussdAuthed{atDeepWire{serviceCode: code}}, phone)
+	h.dial()
+	h.expect("Log in to GTBank")
+	h.send("user_good")
+	h.send("pass_good")
+	h.expect("is linked")
+	inboxWith(t, m, phone, "is now linked to Kudi Loans")
+	if got := text("STATUS"); !strings.Contains(got, "Linked: GTBank ****") {
+		t.Errorf("STATUS = %q", got)
+	}
+	if got := text("CANCEL"); !strings.Contains(got, "Cancelled") {
+		t.Errorf("CANCEL = %q", got)
+	}
+}
+
+func TestTextConversationCanAskCredentialsWhenAllowed(t *testing.T) {
+	m := startSMSGateway(t, func(c *Config) { c.SMS.AllowCredentials = true })
+	const phone = "+2348081000021"
+	for i, body := range []string{"LINK", "1", "user_good", "pass_good"} {
+		textTermii(t, m, phone, fmt.Sprintf("cred-%d", i), body, true)
+	}
+	inboxWith(t, m, phone, "is linked")
+}
+
+func TestOptOutStopsNotificationsUntilStart(t *testing.T) {
+	m := startSMSGateway(t, nil)
+	const phone = "+2348081000030"
+	textAT(t, m, phone, "opt-1", "stop", "cb-token")
+	inboxWith(t, m, phone, "no more messages")
+	h := newHandsetOn(t, m, ussdAuthed{atWire{}}, phone)
+	walkSteps(t, h, m, []step{{typed: "1"}, {typed: "user_good"}, {typed: "pass_good", want: []string{"is linked"}, end: true}})
+	time.Sleep(500 * time.Millisecond)
+	for _, msg := range m.smsSandbox.Inbox(phone) {
+		if strings.Contains(msg.Text, "is now linked") {
+			t.Fatalf("an opted-out phone got a receipt: %q", msg.Text)
+		}
+	}
+	textAT(t, m, phone, "opt-2", "START", "cb-token")
+	inboxWith(t, m, phone, "Welcome back")
+	h = newHandsetOn(t, m, ussdAuthed{atWire{}}, phone)
+	walkSteps(t, h, m, []step{{typed: "1"}, {typed: "user_multi"}, {typed: "pass_good"}, {typed: "1", want: []string{"is linked"}, end: true}})
+	inboxWith(t, m, phone, "is now linked")
+}
+
+func TestInvitationsAndNudgesAreTexted(t *testing.T) {
+	m, _ := startPartnerGateway(t, nil, func(c *Config) { c.SMS.PartnerName = "Kudi Loans" })
+	const phone = "+2348081000040"
+	status, inv := call(t, m, "POST", "/v1/links", testAPIKey, map[string]any{"phone": phone, "reference": "r-1", "notify": "sms"}, nil)
+	if status != 201 {
+		t.Fatalf("create = %d %v", status, inv)
+	}
+	got := inboxWith(t, m, phone, "Kudi Loans invites you")
+	if !strings.Contains(got, inv["dial"].(string)) {
+		t.Errorf("invitation %q lacks the code %s", got, inv["dial"])
+	}
+	// Mono asks for a reauthorisation: the customer is nudged with a code.
+	walk(t, m, phone, "1", "user_good", "pass_good").expect("is linked")
+	link, err := m.db.LinksByPhone(t.Context(), phone)
+	if err != nil || len(link) == 0 {
+		t.Fatalf("links = %v, %v", link, err)
+	}
+	if err := m.sandboxMono.RequireReauth(link[0].AccountID); err != nil {
+		t.Fatal(err)
+	}
+	nudge := inboxWith(t, m, phone, "log in again")
+	code := regexp.MustCompile(`\*384\*123\*\d{4}#`).FindString(nudge)
+	if code == "" {
+		t.Fatalf("nudge %q has no code", nudge)
+	}
+	h := dialCode(t, m, phone, code)
+	h.expect("re-authorised")
+}
