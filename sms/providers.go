@@ -20,6 +20,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/rs/zerolog"
+
+	"github.com/ussdlink/ussdlink/menus"
 )
 
 const (
@@ -329,7 +331,7 @@ func (s *Sandbox) Send(ctx context.Context, m Message) (string, error) {
 	id := "sandbox_" + strconv.Itoa(s.n)
 	s.sent = append(s.sent, m)
 	s.mu.Unlock()
-	s.Log.Info().Str("provider", name).Str("id", id).Str("to", maskSMSPhone(m.To)).
+	s.Log.Info().Str("provider", name).Str("id", id).Str("to", menus.MaskPhone(m.To)).
 		Str("text", m.Text).Msg("sandbox sms sent")
 	return id, nil
 }
@@ -354,20 +356,6 @@ func (s *Sandbox) Sent() []Message {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Message(nil), s.sent...)
-}
-
-// maskSMSPhone shows a number's country prefix and last three digits only:
-// "+234*******001".
-func maskSMSPhone(p string) string {
-	r := []rune(p)
-	keep := 4
-	if len(r) > 0 && r[0] != '+' {
-		keep = 3
-	}
-	if len(r) <= keep+3 {
-		return strings.Repeat("*", len(r))
-	}
-	return string(r[:keep]) + strings.Repeat("*", len(r)-keep-3) + string(r[len(r)-3:])
 }
 
 // checkMessage refuses, before any network call, a message no provider

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/ussdlink/ussdlink/menus"
 )
 
 const (
@@ -743,8 +745,8 @@ func TestMaskKeepsCountryPrefixAndLastThreeDigits(t *testing.T) {
 		{"", ""},
 	}
 	for _, tt := range tests {
-		if got := maskSMSPhone(tt.in); got != tt.want {
-			t.Errorf("maskSMSPhone(%q) = %q, want %q", tt.in, got, tt.want)
+		if got := menus.MaskPhone(tt.in); got != tt.want {
+			t.Errorf("MaskPhone(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }

@@ -160,9 +160,14 @@ func (db *DB) Invite(_ context.Context, id string) (*menus.Invite, error) {
 
 // InviteByCode returns the pending invitation holding a code, or ErrNoInvite.
 func (db *DB) InviteByCode(_ context.Context, code string) (*menus.Invite, error) {
+	return db.inviteVia(bucketInviteCodes, code)
+}
+
+// inviteVia reads the invitation an index names under key, or ErrNoInvite.
+func (db *DB) inviteVia(index []byte, key string) (*menus.Invite, error) {
 	var inv *menus.Invite
 	err := db.bolt.View(func(tx *bolt.Tx) error {
-		if id := tx.Bucket(bucketInviteCodes).Get([]byte(code)); id != nil {
+		if id := tx.Bucket(index).Get([]byte(key)); id != nil {
 			inv = getInvite(tx.Bucket(bucketInvites), id)
 		}
 		return nil
@@ -225,20 +230,7 @@ func (db *DB) invitesUnder(index, prefix []byte, id func(k []byte) []byte) ([]me
 // ReauthOf returns the latest reauthorisation invitation of an account, or
 // ErrNoInvite.
 func (db *DB) ReauthOf(_ context.Context, accountID string) (*menus.Invite, error) {
-	var inv *menus.Invite
-	err := db.bolt.View(func(tx *bolt.Tx) error {
-		if id := tx.Bucket(bucketReauthOf).Get([]byte(accountID)); id != nil {
-			inv = getInvite(tx.Bucket(bucketInvites), id)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read reauth: %w", err)
-	}
-	if inv == nil {
-		return nil, ErrNoInvite
-	}
-	return inv, nil
+	return db.inviteVia(bucketReauthOf, accountID)
 }
 
 // Answer is a stored API answer, replayed for a repeated Idempotency-Key.
