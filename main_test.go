@@ -433,7 +433,7 @@ func TestLinkFlowsEndToEnd(t *testing.T) {
 			name:  "typed letters filter the bank list",
 			phone: "+2348030000010",
 			steps: []step{
-				{typed: "zen", want: []string{"ZEN", "Zenith Bank"}},
+				{typed: "zen", want: []string{"Banks matching your search", "Zenith Bank"}},
 				{choose: "Zenith", want: []string{"Internet Banking", "Mobile Banking"}},
 				{choose: "Mobile", want: []string{"Phone"}},
 				{typed: "user_good", want: []string{"PIN"}},
@@ -531,7 +531,7 @@ func TestRefusalsAndExits(t *testing.T) {
 		{
 			name: "letters matching no bank re-show the list with a reason",
 			steps: []step{
-				{typed: "qqq", want: []string{"No bank matches", "1. GTBank"}},
+				{typed: "qqq", want: []string{"No bank name starts with that", "1. GTBank"}},
 			},
 		},
 		{

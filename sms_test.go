@@ -323,3 +323,57 @@ func TestInvitationsAndNudgesAreTexted(t *testing.T) {
 	h := dialCode(t, m, phone, code)
 	h.expect("re-authorised")
 }
+
+// textReply sends one text through Termii and returns the reply texted back.
+func textReply(t *testing.T, m *Main, phone, id, body string) string {
+	t.Helper()
+	before := len(m.smsSandbox.Inbox(phone))
+	if status := textTermii(t, m, phone, id, body, true); status != 200 {
+		t.Fatalf("status %d", status)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if in := m.smsSandbox.Inbox(phone); len(in) > before {
+			return in[len(in)-1].Text
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no reply to %q", body)
+	return ""
+}
+
+func TestTextConversationNeverAsksForSecrets(t *testing.T) {
+	m := startSMSGateway(t, func(c *Config) { c.Partner.APIKeys = []string{testAPIKey} })
+	t.Run("a USSD link left half-typed is not continued by text", func(t *testing.T) {
+		const phone = "+2348081000050"
+		h := newHandsetOn(t, m, ussdAuthed{atWire{}}, phone)
+		h.dial()
+		h.send("1")
+		h.send("user_good") // the password prompt is next; the user hangs up
+		if got := textReply(t, m, phone, "sec-1", "LINK"); !strings.Contains(got, "Choose bank") || strings.Contains(got, "Continue") {
+			t.Fatalf("LINK after a dropped USSD link = %q, want the banks and no offer to continue", got)
+		}
+	})
+	t.Run("a reauthorisation is not done by text", func(t *testing.T) {
+		const phone = "+2348081000051"
+		h := newHandsetOn(t, m, ussdAuthed{atWire{}}, phone)
+		walkSteps(t, h, m, []step{{typed: "1"}, {typed: "user_otp"}, {typed: "pass_good"}, {typed: "123456", want: []string{"is linked"}, end: true}})
+		links, _ := m.db.LinksByPhone(t.Context(), phone)
+		if len(links) != 1 {
+			t.Fatalf("links = %v", links)
+		}
+		call(t, m, "POST", "/v1/reauth", testAPIKey, map[string]any{"account_id": links[0].AccountID, "phone": phone}, nil)
+		got := textReply(t, m, phone, "sec-2", "LINK")
+		if strings.Contains(got, "OTP") || !strings.Contains(got, "Choose bank") {
+			t.Fatalf("LINK with a reauthorisation pending = %q, want the banks, no OTP prompt", got)
+		}
+	})
+	t.Run("what was typed is never repeated back", func(t *testing.T) {
+		const phone = "+2348081000052"
+		textReply(t, m, phone, "sec-3", "LINK")
+		got := textReply(t, m, phone, "sec-4", "Hunter2pass")
+		if strings.Contains(got, "Hunter2pass") || strings.Contains(strings.ToUpper(got), "HUNTER2PASS") {
+			t.Fatalf("reply %q repeats what was typed", got)
+		}
+	})
+}

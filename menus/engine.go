@@ -248,6 +248,7 @@ func (e *Engine) Handle(ctx context.Context, hop Hop) (Reply, error) {
 	default:
 		t.advance(input)
 	}
+	t.handover()
 	reply := t.render(limit)
 
 	s.Reply = reply

@@ -118,6 +118,9 @@ func (t *turn) attachInvite() bool {
 		}
 		return false
 	}
+	if inv.Kind == InviteReauth && t.s.Channel == ChannelSMS && !t.e.cfg.SMSCredentials {
+		return false // a reauthorisation may ask for an OTP: it is done over USSD
+	}
 	t.s.Invite, t.s.InviteKind, t.s.Reference = inv.ID, inv.Kind, inv.Reference
 	inv.Session, inv.Updated = t.s.ID, t.now
 	t.invite = inv
@@ -206,7 +209,6 @@ func (t *turn) openInstitution(id, method string) bool {
 				t.s.Bank = b
 				t.emit(TypeInstitutionSelected, map[string]any{"authMethod": method})
 				t.fire(EventOpenForm, b, m.Type)
-				t.handover()
 				return true
 			}
 		}
@@ -267,17 +269,38 @@ func (t *turn) lateOutcome() {
 // handover ends an SMS conversation at the credentials screen when
 // credentials may not be typed by text: the user gets a code that opens the
 // same bank (and auth method) over USSD, valid for a few minutes.
+//
+// It is checked after every turn of a text conversation, so no path
+// (a resumed session, a reauthorisation's OTP) asks for a secret by text.
 func (t *turn) handover() {
-	if t.s.Channel != ChannelSMS || t.e.cfg.SMSCredentials || t.s.State != StateCredentials || t.s.Bank == nil {
+	if t.s.Channel != ChannelSMS || t.e.cfg.SMSCredentials {
 		return
 	}
-	inv := &Invite{ID: "hnd_" + NewEventID()[4:], Kind: InviteLink, Phone: t.s.Phone, Reference: t.s.Reference,
-		Institution: t.s.Bank.ID, AuthMethod: t.s.Method, Status: StatusPending,
-		Created: t.now, Updated: t.now, Expires: t.now.Add(t.e.cfg.HandoverTTL)}
-	if err := t.e.store.CreateInvite(t.ctx, inv, 4, t.now); err != nil {
-		t.log.Error().Err(err).Msg("hand over to USSD")
-		t.end(ReasonFailed)
+	switch {
+	case t.s.State == StateChallenge || t.s.State == StateReauth || (t.s.State == StateCredentials && t.s.Bank == nil):
+		// Not a login form that a code can reopen: USSD has to start it.
+		t.forget()
+		t.s.Handover = t.e.cfg.ServiceCode
+		t.fire(EventEnd, ReasonHandover)
 		return
+	case t.s.State != StateCredentials:
+		return
+	}
+	t.forget()
+	inv := t.loadInvite()
+	if inv != nil && inv.Kind == InviteLink && inv.Status == StatusPending {
+		// The partner's own invitation carries on over USSD, at this bank.
+		inv.Institution, inv.AuthMethod, inv.Updated = t.s.Bank.ID, t.s.Method, t.now
+		t.inviteChanged = true
+	} else {
+		inv = &Invite{ID: "hnd_" + NewEventID()[4:], Kind: InviteLink, Phone: t.s.Phone, Reference: t.s.Reference,
+			Institution: t.s.Bank.ID, AuthMethod: t.s.Method, Status: StatusPending,
+			Created: t.now, Updated: t.now, Expires: t.now.Add(t.e.cfg.HandoverTTL)}
+		if err := t.e.store.CreateInvite(t.ctx, inv, 4, t.now); err != nil {
+			t.log.Error().Err(err).Msg("hand over to USSD")
+			t.end(ReasonFailed)
+			return
+		}
 	}
 	t.s.Handover = strings.TrimSuffix(t.e.cfg.ServiceCode, "#") + "*" + inv.Code + "#"
 	t.fire(EventEnd, ReasonHandover)

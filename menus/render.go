@@ -39,7 +39,7 @@ func (t *turn) screen() Screen {
 			sc.Title = textMoreBanks
 		}
 		if s.Filter != "" {
-			sc.Title = textMatching(s.Filter)
+			sc.Title = textMatching
 			sc.Back = true
 		}
 		for _, b := range shown {
@@ -82,6 +82,9 @@ func (t *turn) screen() Screen {
 		return Screen{Title: textLinked(bank, masked), End: true}
 	case StateEnded:
 		if s.Reason == ReasonHandover {
+			if s.Handover == t.e.cfg.ServiceCode {
+				return Screen{Title: textHandoverDial(s.Handover), End: true}
+			}
 			return Screen{Title: textHandover(s.Handover, t.e.cfg.HandoverTTL), End: true}
 		}
 		text, ok := endTexts[s.Reason]

@@ -2,7 +2,6 @@ package menus
 
 import (
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -41,15 +40,12 @@ const (
 // textTooLong says how long a field may be.
 func textTooLong(max int) string { return fmt.Sprintf("At most %d characters, please.", max) }
 
-// textNoMatch says no bank starts with what was typed.
-func textNoMatch(typed string) string {
-	return fmt.Sprintf("No bank matches %q.", cut(Transliterate(typed), 20))
-}
-
-// textMatching titles a filtered bank list.
-func textMatching(typed string) string {
-	return fmt.Sprintf("Banks matching %q:", cut(strings.ToUpper(Transliterate(typed)), 20))
-}
+// What was typed is never repeated on a screen: a password typed into the
+// wrong screen must not come back in a reply, a stored screen or a text.
+const (
+	textNoMatch  = "No bank name starts with that. Try again."
+	textMatching = "Banks matching your search:"
+)
 
 // textResume offers to continue a link a dropped session left unfinished.
 func textResume(bank string) string {
@@ -59,6 +55,11 @@ func textResume(bank string) string {
 // textHandover sends an SMS conversation to USSD for the credentials.
 func textHandover(dial string, ttl time.Duration) string {
 	return fmt.Sprintf("To log in safely, dial %s from this phone within %d minutes. Never send passwords by text.", dial, int(ttl.Minutes()))
+}
+
+// textHandoverDial sends a text conversation to USSD to carry on there.
+func textHandoverDial(dial string) string {
+	return fmt.Sprintf("To carry on safely, dial %s from this phone. Never send passwords or codes by text.", dial)
 }
 
 // textReauthorised confirms a reauthorisation.

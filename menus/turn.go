@@ -35,12 +35,14 @@ type turn struct {
 	invite       *Invite  // the session's invitation, once loaded or changed
 	inviteEvents []Event  // sent only if the invitation's change is committed
 	texts        []Text   // text messages, committed with the turn
+	// inviteChanged marks an invitation updated while still pending.
+	inviteChanged bool
 }
 
 // change is what the turn commits.
 func (t *turn) change() Change {
 	c := Change{Session: t.s, Link: t.link, Retired: t.retired, LoginFailure: t.refused, Events: t.events, Texts: t.texts}
-	if t.invite != nil && t.invite.Status != StatusPending {
+	if t.invite != nil && (t.invite.Status != StatusPending || t.inviteChanged) {
 		c.Invite, c.InviteEvents = t.invite, t.inviteEvents
 	}
 	return c
@@ -106,6 +108,9 @@ func (t *turn) start() {
 	t.emit(TypeOpened, nil)
 	if decided || t.shortcut() {
 		return
+	}
+	if t.s.Channel == ChannelSMS && !t.e.cfg.SMSCredentials {
+		return // continuing a link may mean typing a secret: that is for USSD
 	}
 	prev, err := t.e.store.Latest(t.ctx, t.s.Phone)
 	if err == nil && prev.ID != t.s.ID && t.e.resumable(prev, t.now) {
@@ -241,7 +246,7 @@ func (t *turn) onBanks(input string) {
 		t.end(ReasonExit)
 	case typed:
 		if len(filterBanks(banks, input)) == 0 {
-			t.s.Notice = textNoMatch(input)
+			t.s.Notice = textNoMatch
 			return
 		}
 		t.s.Filter = input
@@ -265,7 +270,6 @@ func (t *turn) chooseBank(b *Bank) {
 		t.s.Notice = textBankUnavailable
 	case 1:
 		t.fire(EventOpenForm, b, b.Methods[0].Type)
-		t.handover()
 	default:
 		t.fire(EventChooseBank, b)
 	}
@@ -278,7 +282,6 @@ func (t *turn) onMethods(input string) {
 	switch res {
 	case picked:
 		t.fire(EventOpenForm, nil, methods[i].Type)
-		t.handover()
 		if methods[i].Type != methods[0].Type {
 			t.emit(TypeAuthMethodSwitched, map[string]any{"prevAuthMethod": methods[0].Type})
 		}
