@@ -250,6 +250,10 @@ func (e *Engine) Handle(ctx context.Context, hop Hop) (Reply, error) {
 	}
 	t.handover()
 	reply := t.render(limit)
+	if hop.ReplyByText {
+		t.texts = append(t.texts, Text{ID: "sms_" + NewEventID()[4:], Kind: TextReply, To: s.Phone,
+			Data: map[string]string{"text": reply.Text}, Created: now})
+	}
 
 	s.Reply = reply
 	s.Hops++
@@ -396,6 +400,32 @@ func (e *Engine) Close(ctx context.Context, hop Hop, detail string) error {
 	}
 	e.log.Info().Str("session", s.ID).Str("phone", e.cfg.LogPhone(s.Phone)).Str("state", s.State).
 		Str("status", s.Closed).Str("detail", s.ClosedError).Msg("aggregator closed the session")
+	return nil
+}
+
+// Cancel ends a session as the user's exit (a text conversation's CANCEL or
+// STOP): it is not offered for resuming, and the partner hears EXIT.
+func (e *Engine) Cancel(ctx context.Context, sessionID, phone string) error {
+	mu := e.lock(sessionID)
+	mu.Lock()
+	defer mu.Unlock()
+	s, err := e.store.Session(ctx, sessionID)
+	switch {
+	case errors.Is(err, ErrNoSession):
+		return nil
+	case err != nil:
+		return fmt.Errorf("load session: %w", err)
+	case s.Phone != phone || s.Done():
+		return nil
+	}
+	t := &turn{ctx: ctx, e: e, s: s, now: e.now(), bounded: ctx, deadline: time.Now(), log: e.log.With().Str("session", s.ID).Logger()}
+	t.end(ReasonExit)
+	s.Updated = t.now
+	s.Purge = e.purgeAt(s)
+	if err := e.store.Commit(ctx, t.change()); err != nil {
+		return fmt.Errorf("commit cancelled session: %w", err)
+	}
+	t.notify()
 	return nil
 }
 

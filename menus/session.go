@@ -145,6 +145,9 @@ type Hop struct {
 	// when set, is its session's inactivity limit.
 	Channel string
 	TTL     time.Duration
+	// ReplyByText queues the reply as a text in the hop's own commit, for
+	// text conversations whose provider takes replies as messages.
+	ReplyByText bool
 }
 
 // ChannelSMS marks hops of a text-message conversation.

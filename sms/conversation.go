@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -15,11 +16,14 @@ import (
 // Engine is the conversation behind the screens; *menus.Engine is one.
 type Engine interface {
 	Handle(ctx context.Context, hop menus.Hop) (menus.Reply, error)
+	// Cancel ends a session as the user's exit.
+	Cancel(ctx context.Context, sessionID, phone string) error
 }
 
 // ConversationStore keeps what a text conversation needs; *store.DB is one.
 type ConversationStore interface {
 	OptOut(ctx context.Context, phone string, out bool, at time.Time) error
+	EnqueueTexts(ctx context.Context, texts ...menus.Text) error
 	Conversation(ctx context.Context, phone string) (store.Conversation, bool, error)
 	SetConversation(ctx context.Context, phone string, c store.Conversation) error
 	LinksByPhone(ctx context.Context, phone string) ([]menus.Link, error)
@@ -46,6 +50,8 @@ type Conversation struct {
 	SessionTTL time.Duration // inactivity before the conversation lapses; default 10m
 	Now        func() time.Time
 	Log        zerolog.Logger
+
+	locks [64]sync.Mutex // one phone's texts are taken one at a time
 }
 
 // Texts every reply of the conversation itself uses (the screens come from
@@ -56,41 +62,74 @@ const (
 	replyCancelled = "Cancelled. Nothing was linked. Text %s to start again."
 	replyHelp      = "Text %s to link your bank account, STATUS to see linked accounts, STOP to get no more messages."
 	replyNoLinks   = "No bank account is linked to this phone. Text %s to link one."
-	replyTrouble   = "Sorry, something went wrong. Nothing was linked. Please try again later."
 )
 
-// Receive answers one message from a phone with the text to send back.
-func (c *Conversation) Receive(ctx context.Context, phone, body string) (string, error) {
+// Receive takes one message from a phone and queues the text to send back:
+// a screen's reply is committed by the engine with the session it comes
+// from; the conversation's own replies are queued after what they record.
+// queued reports whether a text was queued.
+func (c *Conversation) Receive(ctx context.Context, phone, body string) (queued bool, err error) {
+	reply, viaEngine, err := c.receive(ctx, phone, body, true)
+	if err != nil || reply == "" || viaEngine {
+		return viaEngine && err == nil, err
+	}
+	t := menus.Text{ID: "sms_" + menus.NewEventID()[4:], Kind: menus.TextReply, To: phone,
+		Data: map[string]string{"text": reply}, Created: c.Now()}
+	return true, c.Store.EnqueueTexts(ctx, t)
+}
+
+// Reply takes one message from a phone and returns the text to answer it
+// with, for providers that carry the reply in their answer; nothing is
+// queued.
+func (c *Conversation) Reply(ctx context.Context, phone, body string) (string, error) {
+	reply, _, err := c.receive(ctx, phone, body, false)
+	return reply, err
+}
+
+// receive answers one message; viaEngine reports that the engine already
+// queued the reply with its commit.
+func (c *Conversation) receive(ctx context.Context, phone, body string, queue bool) (reply string, viaEngine bool, err error) {
+	mu := &c.locks[fnv32(menus.PhoneKey(phone))%uint32(len(c.locks))]
+	mu.Lock()
+	defer mu.Unlock()
 	now := c.Now()
-	word := strings.ToUpper(strings.TrimSpace(body))
+	// A handset may break a long text into lines: they are one input.
+	body = strings.Join(strings.Fields(body), " ")
+	word := strings.ToUpper(body)
 	keyword := strings.ToUpper(orDefault(c.Keyword, "LINK"))
 	switch word {
 	case wordStop:
 		if err := c.Store.OptOut(ctx, phone, true, now); err != nil {
-			return "", err
+			return "", false, err
 		}
-		return replyStopped, c.end(ctx, phone)
+		return replyStopped, false, c.end(ctx, phone)
 	case wordStart:
 		if err := c.Store.OptOut(ctx, phone, false, now); err != nil {
-			return "", err
+			return "", false, err
 		}
-		return fmt.Sprintf(replyStarted, keyword), nil
+		return fmt.Sprintf(replyStarted, keyword), false, nil
 	case wordCancel:
-		return fmt.Sprintf(replyCancelled, keyword), c.end(ctx, phone)
+		return fmt.Sprintf(replyCancelled, keyword), false, c.end(ctx, phone)
 	case wordStatus:
-		return c.status(ctx, phone, keyword)
+		r, err := c.status(ctx, phone, keyword)
+		return r, false, err
 	case keyword:
+		if err := c.end(ctx, phone); err != nil { // a new LINK replaces a conversation under way
+			return "", false, err
+		}
 		conv := store.Conversation{Session: fmt.Sprintf("sms-%s-%d", menus.PhoneKey(phone), now.UnixNano())}
-		return c.hop(ctx, phone, conv, menus.Hop{New: true}, now)
+		r, err := c.hop(ctx, phone, conv, menus.Hop{New: true, ReplyByText: queue}, now)
+		return r, queue, err
 	}
 	conv, ok, err := c.Store.Conversation(ctx, phone)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	if !ok || !now.Before(conv.Expires) {
-		return fmt.Sprintf(replyHelp, keyword), nil
+		return fmt.Sprintf(replyHelp, keyword), false, nil
 	}
-	return c.hop(ctx, phone, conv, menus.Hop{Input: strings.TrimSpace(body)}, now)
+	r, err := c.hop(ctx, phone, conv, menus.Hop{Input: body, ReplyByText: queue}, now)
+	return r, queue, err
 }
 
 // hop takes one message through the engine as a latest-input hop numbered
@@ -102,19 +141,41 @@ func (c *Conversation) hop(ctx context.Context, phone string, conv store.Convers
 	hop.Channel, hop.TTL = menus.ChannelSMS, c.ttl()
 	reply, err := c.Engine.Handle(ctx, hop)
 	if err != nil {
+		// Nothing was committed: the provider's retry of this message is
+		// taken again.
 		c.Log.Warn().Err(err).Str("session", conv.Session).Msg("text hop failed")
-		return replyTrouble, c.end(ctx, phone)
+		return "", err
 	}
 	if reply.End {
-		return reply.Text, c.end(ctx, phone)
+		return reply.Text, c.Store.SetConversation(ctx, phone, store.Conversation{})
 	}
 	conv.Expires = now.Add(c.ttl())
 	return reply.Text, c.Store.SetConversation(ctx, phone, conv)
 }
 
-// end forgets the phone's conversation.
+// end ends the phone's conversation, and its session as the user's exit
+// (so a later dial does not offer to continue it).
 func (c *Conversation) end(ctx context.Context, phone string) error {
+	conv, ok, err := c.Store.Conversation(ctx, phone)
+	if err != nil {
+		return err
+	}
+	if ok && conv.Session != "" {
+		if err := c.Engine.Cancel(ctx, conv.Session, phone); err != nil {
+			return err
+		}
+	}
 	return c.Store.SetConversation(ctx, phone, store.Conversation{})
+}
+
+// fnv32 hashes a phone to its lock.
+func fnv32(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= 16777619
+	}
+	return h
 }
 
 // status lists the phone's linked accounts in one message.

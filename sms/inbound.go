@@ -18,6 +18,7 @@ import (
 // one.
 type InboundStore interface {
 	FirstDelivery(ctx context.Context, provider, id string, at time.Time) (bool, error)
+	ForgetDelivery(ctx context.Context, provider, id string) error
 	EnqueueTexts(ctx context.Context, texts ...menus.Text) error
 }
 
@@ -52,11 +53,11 @@ func (in *Inbound) africasTalking(c *fiber.Ctx) error {
 	if from == "" || id == "" {
 		return c.Status(fiber.StatusBadRequest).SendString("bad request")
 	}
-	reply, err := in.receive(c.UserContext(), "africastalking", strings.Clone(id), strings.Clone(from), strings.Clone(c.FormValue("text")))
+	id, from = strings.Clone(id), strings.Clone(from)
+	err := in.receive(c.UserContext(), "africastalking", id, from, strings.Clone(c.FormValue("text")))
 	if err != nil {
 		return err
 	}
-	in.queueReply(c.UserContext(), from, reply)
 	return c.SendString("OK")
 }
 
@@ -78,7 +79,8 @@ func (in *Inbound) twilio(c *fiber.Ctx) error {
 	if from == "" || sid == "" {
 		return c.Status(fiber.StatusBadRequest).SendString("bad request")
 	}
-	reply, err := in.receive(c.UserContext(), "twilio", sid, from, params.Get("Body"))
+	var reply string
+	err = in.receiveInline(c.UserContext(), "twilio", sid, from, params.Get("Body"), &reply)
 	if err != nil {
 		return err
 	}
@@ -125,39 +127,53 @@ func (in *Inbound) termii(c *fiber.Ctx) error {
 	if !strings.HasPrefix(sender, "+") {
 		sender = "+" + sender
 	}
-	reply, err := in.receive(c.UserContext(), "termii", id, sender, m.Message)
-	if err != nil {
+	if err := in.receive(c.UserContext(), "termii", id, sender, m.Message); err != nil {
 		return err
 	}
-	in.queueReply(c.UserContext(), sender, reply)
 	return c.SendString("OK")
 }
 
-// receive hands a first delivery to the conversation; a repeated one gets
-// no reply.
-func (in *Inbound) receive(ctx context.Context, provider, id, from, text string) (string, error) {
-	first, err := in.Store.FirstDelivery(ctx, provider, id, in.Now())
-	if err != nil || !first {
-		if !first {
-			in.Log.Info().Str("provider", provider).Str("message_id", id).Msg("repeated inbound message dropped")
+// receive hands a first delivery to the conversation, whose reply is
+// queued as a text. A repeated delivery is dropped; one whose processing
+// failed is forgotten, so the provider's retry is taken again.
+func (in *Inbound) receive(ctx context.Context, provider, id, from, text string) error {
+	return in.process(ctx, provider, id, func() error {
+		queued, err := in.Conv.Receive(ctx, from, text)
+		if err != nil {
+			return err
 		}
-		return "", err
-	}
-	return in.Conv.Receive(ctx, from, text)
+		if queued && in.Notify != nil {
+			in.Notify()
+		}
+		return nil
+	})
 }
 
-// queueReply sends a reply through the text queue.
-func (in *Inbound) queueReply(ctx context.Context, to, reply string) {
-	if reply == "" {
-		return
+// receiveInline is receive for providers that take the reply in their
+// answer (Twilio's TwiML): reply is set, nothing is queued.
+func (in *Inbound) receiveInline(ctx context.Context, provider, id, from, text string, reply *string) error {
+	return in.process(ctx, provider, id, func() error {
+		r, err := in.Conv.Reply(ctx, from, text)
+		*reply = r
+		return err
+	})
+}
+
+// process runs fn for the first delivery of a message id.
+func (in *Inbound) process(ctx context.Context, provider, id string, fn func() error) error {
+	first, err := in.Store.FirstDelivery(ctx, provider, id, in.Now())
+	if err != nil {
+		return err
 	}
-	t := menus.Text{ID: "sms_" + menus.NewEventID()[4:], Kind: menus.TextReply, To: to,
-		Data: map[string]string{"text": reply}, Created: in.Now()}
-	if err := in.Store.EnqueueTexts(ctx, t); err != nil {
-		in.Log.Error().Err(err).Msg("queue reply")
-		return
+	if !first {
+		in.Log.Info().Str("provider", provider).Str("message_id", id).Msg("repeated inbound message dropped")
+		return nil
 	}
-	if in.Notify != nil {
-		in.Notify()
+	if err := fn(); err != nil {
+		if ferr := in.Store.ForgetDelivery(ctx, provider, id); ferr != nil {
+			in.Log.Error().Err(ferr).Msg("forget failed inbound message")
+		}
+		return err
 	}
+	return nil
 }

@@ -102,6 +102,14 @@ func (db *DB) FirstDelivery(_ context.Context, provider, id string, at time.Time
 	return first, nil
 }
 
+// ForgetDelivery forgets an inbound message id, so that the provider's
+// retry of a message whose processing failed is taken again.
+func (db *DB) ForgetDelivery(_ context.Context, provider, id string) error {
+	return db.bolt.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketSMSSeen).Delete([]byte(provider + ":" + id))
+	})
+}
+
 // SweepInbound forgets inbound message ids seen before a time.
 func (db *DB) SweepInbound(_ context.Context, before time.Time, max int) (int, error) {
 	n := 0

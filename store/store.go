@@ -165,7 +165,7 @@ func (db *DB) Commit(_ context.Context, c menus.Change) error {
 		if err != nil {
 			return err
 		}
-		w := sessionWrite{id: []byte(s.ID), phone: []byte(s.Phone), data: data, purge: purgeTime(s)}
+		w := sessionWrite{id: []byte(s.ID), phone: []byte(menus.PhoneKey(s.Phone)), data: data, purge: purgeTime(s)}
 		if len(s.Answers) > 0 {
 			w.lapse = s.SealedUntil
 		}
@@ -204,7 +204,7 @@ func (db *DB) Commit(_ context.Context, c menus.Change) error {
 			return err
 		}
 		if c.LoginFailure {
-			if err := putFailure(tx, c.Session.Phone, c.Session.Updated); err != nil {
+			if err := putFailure(tx, menus.PhoneKey(c.Session.Phone), c.Session.Updated); err != nil {
 				return err
 			}
 		}
@@ -290,7 +290,7 @@ func putSession(tx *bolt.Tx, w sessionWrite) error {
 func (db *DB) Latest(ctx context.Context, phone string) (*menus.Session, error) {
 	var id []byte
 	err := db.bolt.View(func(tx *bolt.Tx) error {
-		id = bytes.Clone(tx.Bucket(bucketPhones).Get([]byte(phone)))
+		id = bytes.Clone(tx.Bucket(bucketPhones).Get([]byte(menus.PhoneKey(phone))))
 		return nil
 	})
 	if err != nil {
@@ -324,8 +324,8 @@ func (db *DB) Sweep(_ context.Context, now time.Time, max int) (int, error) {
 			var s struct {
 				Phone string `json:"phone"`
 			}
-			if json.Unmarshal(rec, &s) == nil && bytes.Equal(phones.Get([]byte(s.Phone)), id) {
-				if err := phones.Delete([]byte(s.Phone)); err != nil {
+			if json.Unmarshal(rec, &s) == nil && bytes.Equal(phones.Get([]byte(menus.PhoneKey(s.Phone))), id) {
+				if err := phones.Delete([]byte(menus.PhoneKey(s.Phone))); err != nil {
 					return err
 				}
 			}
@@ -359,6 +359,7 @@ func (db *DB) LoginFailures(_ context.Context, phone string, since time.Time) (i
 	n := 0
 	err := db.bolt.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketFailures).Cursor()
+		phone = menus.PhoneKey(phone)
 		prefix := []byte(phone + "\x00")
 		for k, _ := c.Seek(failureKey(phone, since, 0)); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 			n++
@@ -515,7 +516,7 @@ func expiryKey(t time.Time, id []byte) []byte {
 	return append(k, id...)
 }
 
-// phoneKey indexes links by phone.
+// phoneKey indexes links by phone (without its "+": aggregators differ).
 func phoneKey(phone, accountID string) []byte {
-	return []byte(phone + "\x00" + accountID)
+	return []byte(menus.PhoneKey(phone) + "\x00" + accountID)
 }

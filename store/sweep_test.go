@@ -206,3 +206,24 @@ func TestSweepErasesLapsedSealedAnswersFromSessionsThatStay(t *testing.T) {
 		t.Errorf("answers after scrubbing = %v", again.Answers)
 	}
 }
+
+func TestAPhoneIsOnePhoneWithOrWithoutItsPlus(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t, filepath.Join(t.TempDir(), "phones.db"), newSealer(t, 0x22))
+	s := fullSession("plus")
+	s.Phone, s.Updated = "+233244000111", t0
+	if err := db.Commit(ctx, menus.Change{Session: s, Link: fullLink("acc-plus", "+233244000111", "plus"), LoginFailure: true}); err != nil {
+		t.Fatal(err)
+	}
+	for _, phone := range []string{"+233244000111", "233244000111"} {
+		if got, err := db.Latest(ctx, phone); err != nil || got.ID != "plus" {
+			t.Errorf("Latest(%s) = %v, %v", phone, got, err)
+		}
+		if links, err := db.LinksByPhone(ctx, phone); err != nil || len(links) != 1 {
+			t.Errorf("LinksByPhone(%s) = %v, %v", phone, links, err)
+		}
+		if n, err := db.LoginFailures(ctx, phone, t0.Add(-time.Minute)); err != nil || n != 1 {
+			t.Errorf("LoginFailures(%s) = %d, %v", phone, n, err)
+		}
+	}
+}
