@@ -257,8 +257,12 @@ func (m *Main) Run(ctx context.Context) error {
 		TermiiSecret: cfg.SMS.Termii.SecretKey, Notify: m.texts.Notify, Now: m.Now,
 		Log: m.Log.With().Str("component", "sms").Logger()}
 	inbound.Mount(m.app, auth.Middleware(m.Log))
-	if m.smsSandbox != nil {
-		// What the sandbox "sent", for go run . dial and local tries.
+	if m.smsSandbox != nil && m.sandboxMono == nil {
+		m.Log.Warn().Msg("[sms] provider is the sandbox while Mono is real: texts are kept in memory and never sent")
+	}
+	if m.smsSandbox != nil && m.sandboxMono != nil {
+		// What the sandbox "sent", for go run . dial and local tries; only
+		// ever with the Mono sandbox, never beside real accounts.
 		m.app.Get("/sms/sandbox/inbox", func(c *fiber.Ctx) error {
 			return c.JSON(m.smsSandbox.Inbox(c.Query("phone")))
 		})

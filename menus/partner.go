@@ -262,8 +262,11 @@ func (t *turn) lateOutcome() {
 	default:
 		data["outcome"] = "failed"
 	}
+	n := len(t.texts)
 	t.text(TextLateOutcome, data)
-	t.texts = slices.DeleteFunc(t.texts, func(x Text) bool { return x.Kind == TextReceipt }) // one text says it
+	if len(t.texts) > n { // one text says it all
+		t.texts = slices.DeleteFunc(t.texts, func(x Text) bool { return x.Kind == TextReceipt })
+	}
 }
 
 // handover ends an SMS conversation at the credentials screen when

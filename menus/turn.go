@@ -82,6 +82,10 @@ func (t *turn) end(reason string) {
 	default:
 		if et, ok := errorTypes[reason]; ok {
 			t.emit(TypeError, map[string]any{"errorType": et, "errorMessage": endTexts[reason]})
+		}
+		if reason == ReasonTooManyTries {
+			// Only the bank refusing the customer fails an invitation; an
+			// outage or a lockout passes, and the code can be dialled again.
 			t.settleInvite(StatusFailed, nil)
 		}
 	}
@@ -519,6 +523,14 @@ func (t *turn) failed(kind string, err error) {
 // bankSessionExpired sends the user back to the login form: Mono's session
 // is gone, and a new login opens a new one. It is not counted as a failure.
 func (t *turn) bankSessionExpired() {
+	if t.s.InviteKind == InviteReauth {
+		// A reauthorisation has no login form: a fresh token opens another.
+		t.s.Pending = nil
+		t.forget()
+		t.s.State = StateReauth
+		t.submit(&Pending{Kind: workReauth})
+		return
+	}
 	t.s.Pending = nil
 	t.forget()
 	t.fire(EventLoginFailed)

@@ -26,6 +26,9 @@ func (t Texts) Render(x menus.Text) (string, bool) {
 	}
 	d := x.Data
 	partner := strings.TrimSpace(t.PartnerName)
+	if r := []rune(partner); len(r) > 24 {
+		partner = string(r[:24]) // a long name must not push the code out of the message
+	}
 	var s string
 	switch x.Kind {
 	case menus.TextReply:
