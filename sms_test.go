@@ -320,6 +320,24 @@ func TestInvitationsAndNudgesAreTexted(t *testing.T) {
 	if code == "" {
 		t.Fatalf("nudge %q has no code", nudge)
 	}
+	// Mono asks again before the customer acted: the same code is sent.
+	if err := m.sandboxMono.RequireReauth(link[0].AccountID); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	var nudges []string
+	for time.Now().Before(deadline) && len(nudges) < 2 {
+		nudges = nudges[:0]
+		for _, msg := range m.smsSandbox.Inbox(phone) {
+			if strings.Contains(msg.Text, "log in again") {
+				nudges = append(nudges, msg.Text)
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(nudges) != 2 || !strings.Contains(nudges[1], code) {
+		t.Fatalf("second nudge = %v, want the same code %s", nudges, code)
+	}
 	h := dialCode(t, m, phone, code)
 	h.expect("re-authorised")
 }

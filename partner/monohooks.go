@@ -19,8 +19,7 @@ import (
 // MonoEvents is where Mono's webhooks are applied; *store.DB is one.
 type MonoEvents interface {
 	MonoEvent(ctx context.Context, eventID string, at time.Time, accountID string,
-		apply func(link *menus.Link, reauth *menus.Invite) []menus.Event) (bool, error)
-	CreateInviteWith(ctx context.Context, inv *menus.Invite, digits int, now time.Time, texts func(*menus.Invite) []menus.Text) error
+		apply func(link *menus.Link, reauth *menus.Invite) store.MonoOutcome) (bool, error)
 }
 
 var _ MonoEvents = (*store.DB)(nil)
@@ -104,21 +103,21 @@ func (h *MonoWebhooks) Handler() fiber.Handler {
 		account := data.accountID()
 		now := h.Now()
 		var emitted int
-		var nudge *menus.Link
-		applied, err := h.Store.MonoEvent(c.UserContext(), id, now, account, func(link *menus.Link, reauth *menus.Invite) []menus.Event {
-			events := h.apply(env.Event, data, account, link, reauth, now)
-			emitted = len(events)
-			if env.Event == monoReauthRequired && link != nil {
-				l := *link
-				nudge = &l
+		var nudged bool
+		applied, err := h.Store.MonoEvent(c.UserContext(), id, now, account, func(link *menus.Link, reauth *menus.Invite) store.MonoOutcome {
+			out := store.MonoOutcome{Events: h.apply(env.Event, data, account, link, reauth, now)}
+			emitted = len(out.Events)
+			if env.Event == monoReauthRequired && link != nil && h.Nudge {
+				out.Nudge, out.NudgeText = h.nudge(link, now)
+				nudged = true
 			}
-			return events
+			return out
 		})
 		if err != nil {
 			return err
 		}
-		if applied && nudge != nil && h.Nudge {
-			h.nudge(c.UserContext(), nudge, now)
+		if applied && nudged && h.NotifyTexts != nil {
+			h.NotifyTexts()
 		}
 		h.Log.Info().Str("event", env.Event).Str("event_id", id).Bool("applied", applied).Msg("mono webhook")
 		if emitted > 0 && applied && h.Notify != nil {
@@ -181,8 +180,9 @@ func (h *MonoWebhooks) apply(event string, data monoData, account string, link *
 	return out
 }
 
-// nudge invites the customer of a link to re-authorise it, by text.
-func (h *MonoWebhooks) nudge(ctx context.Context, l *menus.Link, now time.Time) {
+// nudge is the reauthorisation invitation a link's customer is texted,
+// and the text, once the invitation has its code.
+func (h *MonoWebhooks) nudge(l *menus.Link, now time.Time) (*menus.Invite, func(*menus.Invite) menus.Text) {
 	ttl := h.InviteTTL
 	if ttl <= 0 {
 		ttl = 24 * time.Hour
@@ -190,15 +190,9 @@ func (h *MonoWebhooks) nudge(ctx context.Context, l *menus.Link, now time.Time) 
 	inv := &menus.Invite{ID: "rea_" + randomID(), Kind: menus.InviteReauth, Phone: l.Phone, Reference: l.Reference,
 		AccountID: l.AccountID, Institution: l.Institution, AuthMethod: l.AuthMethod, Status: menus.StatusPending,
 		Created: now, Updated: now, Expires: now.Add(ttl)}
-	err := h.Store.CreateInviteWith(ctx, inv, 4, now, func(inv *menus.Invite) []menus.Text {
-		return []menus.Text{{ID: "sms_" + menus.NewEventID()[4:], Kind: menus.TextReauthNudge, To: l.Phone, Created: now,
-			Data: map[string]string{"bank": l.Bank, "dial": Dial(h.ServiceCode, inv.Code)}}}
-	})
-	if err != nil {
-		h.Log.Error().Err(err).Msg("reauthorisation nudge")
-		return
-	}
-	if h.NotifyTexts != nil {
-		h.NotifyTexts()
+	bank := l.Bank
+	return inv, func(inv *menus.Invite) menus.Text {
+		return menus.Text{ID: "sms_" + menus.NewEventID()[4:], Kind: menus.TextReauthNudge, To: inv.Phone, Created: now,
+			Data: map[string]string{"bank": bank, "dial": Dial(h.ServiceCode, inv.Code)}}
 	}
 }

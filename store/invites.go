@@ -42,20 +42,8 @@ func (db *DB) CreateInvite(ctx context.Context, inv *menus.Invite, digits int, n
 func (db *DB) CreateInviteWith(_ context.Context, inv *menus.Invite, digits int, now time.Time, texts func(*menus.Invite) []menus.Text) error {
 	q := db.Texts()
 	err := db.bolt.Update(func(tx *bolt.Tx) error {
-		codes, invites := tx.Bucket(bucketInviteCodes), tx.Bucket(bucketInvites)
-		for try := 0; ; try++ {
-			n := digits + try/20 // a crowded space grows a digit every 20 tries
-			code, err := randomCode(n)
-			if err != nil {
-				return err
-			}
-			if id := codes.Get([]byte(code)); id != nil {
-				if held := getInvite(invites, id); held != nil && held.StatusAt(now) == menus.StatusPending {
-					continue
-				}
-			}
-			inv.Code = code
-			break
+		if err := allocateCode(tx, inv, digits, now); err != nil {
+			return err
 		}
 		if err := putInvite(tx, inv); err != nil {
 			return err
@@ -73,6 +61,26 @@ func (db *DB) CreateInviteWith(_ context.Context, inv *menus.Invite, digits int,
 		return fmt.Errorf("create invite: %w", err)
 	}
 	return nil
+}
+
+// allocateCode gives an invitation a code of digits that no usable
+// invitation holds (codes of finished or expired ones are reused).
+func allocateCode(tx *bolt.Tx, inv *menus.Invite, digits int, now time.Time) error {
+	codes, invites := tx.Bucket(bucketInviteCodes), tx.Bucket(bucketInvites)
+	for try := 0; ; try++ {
+		n := digits + try/20 // a crowded space grows a digit every 20 tries
+		code, err := randomCode(n)
+		if err != nil {
+			return err
+		}
+		if id := codes.Get([]byte(code)); id != nil {
+			if held := getInvite(invites, id); held != nil && held.StatusAt(now) == menus.StatusPending {
+				continue
+			}
+		}
+		inv.Code = code
+		return nil
+	}
 }
 
 // randomCode is n random decimal digits, the first not 0.
@@ -267,14 +275,27 @@ func (db *DB) SaveAnswer(_ context.Context, key string, a Answer) error {
 	})
 }
 
+// MonoOutcome is what applying one of Mono's webhooks decided: events for
+// the partner and, optionally, a text nudging the customer to
+// re-authorise, with the invitation it carries.
+type MonoOutcome struct {
+	Events []menus.Event
+	// Nudge is a new reauthorisation invitation to text the customer; a
+	// pending one for the account is reused instead when still usable.
+	Nudge *menus.Invite
+	// NudgeText builds the nudge once the invitation has its code.
+	NudgeText func(*menus.Invite) menus.Text
+}
+
 // MonoEvent applies one of Mono's webhooks exactly once: if eventID was
 // seen before it does nothing and returns false. Otherwise, in one
 // transaction, it hands apply the link of accountID and its latest reauth
 // invitation (either may be nil), writes back what apply changed, enqueues
-// the events apply returns, and remembers the event id.
+// the events and the nudge apply decided, and remembers the event id.
 func (db *DB) MonoEvent(_ context.Context, eventID string, at time.Time, accountID string,
-	apply func(link *menus.Link, reauth *menus.Invite) []menus.Event) (bool, error) {
+	apply func(link *menus.Link, reauth *menus.Invite) MonoOutcome) (bool, error) {
 	applied := false
+	texts := db.Texts()
 	err := db.bolt.Update(func(tx *bolt.Tx) error {
 		seen := tx.Bucket(bucketMonoEvents)
 		if seen.Get([]byte(eventID)) != nil {
@@ -291,7 +312,7 @@ func (db *DB) MonoEvent(_ context.Context, eventID string, at time.Time, account
 		if id := tx.Bucket(bucketReauthOf).Get([]byte(accountID)); id != nil {
 			reauth = getInvite(tx.Bucket(bucketInvites), id)
 		}
-		events := apply(link, reauth)
+		out := apply(link, reauth)
 		if link != nil {
 			data, err := json.Marshal(link)
 			if err != nil {
@@ -306,7 +327,27 @@ func (db *DB) MonoEvent(_ context.Context, eventID string, at time.Time, account
 				return err
 			}
 		}
-		msgs, err := encodeEvents(events)
+		if out.Nudge != nil && out.NudgeText != nil {
+			inv := out.Nudge
+			if reauth != nil && reauth.StatusAt(at) == menus.StatusPending {
+				inv = reauth // the partner's (or an earlier) invitation still stands
+			} else {
+				if err := allocateCode(tx, inv, 4, at); err != nil {
+					return err
+				}
+				if err := putInvite(tx, inv); err != nil {
+					return err
+				}
+			}
+			msgs, err := encodeTexts([]menus.Text{out.NudgeText(inv)})
+			if err != nil {
+				return err
+			}
+			if err := texts.put(tx, msgs); err != nil {
+				return err
+			}
+		}
+		msgs, err := encodeEvents(out.Events)
 		if err != nil {
 			return err
 		}
