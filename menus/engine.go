@@ -257,7 +257,7 @@ func (e *Engine) Handle(ctx context.Context, hop Hop) (Reply, error) {
 
 	s.Reply = reply
 	s.Hops++
-	s.Updated = now
+	s.Updated, s.HopAt = now, now
 	s.Expires = now.Add(e.cfg.SessionTTL)
 	if hop.TTL > 0 {
 		s.Expires = now.Add(hop.TTL)
@@ -367,7 +367,7 @@ func (e *Engine) input(s *Session, hop Hop, now time.Time) (string, bool, error)
 		return hop.Input, hop.Seq == s.Seq, nil
 	}
 	same := hmac.Equal(e.marker.mark(hop.Input).Sum, s.InputSum)
-	return hop.Input, same && now.Sub(s.Updated) < e.cfg.RepeatWindow, nil
+	return hop.Input, same && now.Sub(s.HopAt) < e.cfg.RepeatWindow, nil
 }
 
 // Close records that the aggregator ended a session (the user hung up, the

@@ -475,3 +475,29 @@ func TestAFormWhoseEarlierAnswersLapsedStartsAgain(t *testing.T) {
 		t.Errorf("a login was sent without the user name")
 	}
 }
+
+func TestRepeatWindowCountsFromTheLastHop(t *testing.T) {
+	r := newRig(t)
+	hop := func(input string, first bool) Reply {
+		t.Helper()
+		rep, err := r.engine.Handle(context.Background(), Hop{SessionID: "lw", Phone: "233244000001", Input: input, New: first})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	hop("", true)
+	page2 := hop("98", false)
+	r.clock.Advance(time.Second)
+	if got := hop("98", false); got != page2 {
+		t.Fatalf("the same input within the window = %q, want the repeat %q", got.Text, page2.Text)
+	}
+	// A background settle moves Updated; the window still counts from the hop.
+	s := r.store.stored(t, "lw")
+	r.clock.Advance(3 * time.Second)
+	s.Updated = r.clock.Now()
+	r.store.Commit(context.Background(), Change{Session: s})
+	if got := hop("98", false); got == page2 {
+		t.Fatalf("the same input after the window was taken for a repeat")
+	}
+}

@@ -52,8 +52,9 @@ type Session struct {
 
 	// Seq and InputSum recognise a repeated delivery from a latest-input
 	// dialect: the aggregator's hop number, or a keyed hash of the input.
-	Seq      int    `json:"seq,omitempty"`
-	InputSum []byte `json:"input_sum,omitempty"`
+	Seq      int       `json:"seq,omitempty"`
+	InputSum []byte    `json:"input_sum,omitempty"`
+	HopAt    time.Time `json:"hop_at,omitempty"` // when the last hop arrived (Updated also moves in the background)
 	// Closed is the status with which the aggregator ended the session
 	// (its user hung up, the network timed out); no hop is taken after it,
 	// but a link under way can still be resumed by dialling again.

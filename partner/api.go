@@ -133,7 +133,13 @@ func (a *API) idempotent(h fiber.Handler) fiber.Handler {
 		if status >= 500 {
 			return nil // a failure is not remembered: the caller may retry
 		}
-		return a.Store.SaveAnswer(c.UserContext(), scope, store.Answer{Status: status, Body: append([]byte(nil), c.Response().Body()...), Created: a.Now()})
+		answer := store.Answer{Status: status, Body: append([]byte(nil), c.Response().Body()...), Created: a.Now()}
+		if err := a.Store.SaveAnswer(c.UserContext(), scope, answer); err != nil {
+			// What was asked for is done: answering 500 now would invite a
+			// retry that does it twice. Only the replay is lost.
+			a.Log.Error().Err(err).Msg("idempotency answer not recorded")
+		}
+		return nil
 	}
 }
 

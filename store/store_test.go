@@ -131,6 +131,7 @@ func fullSession(id string) *menus.Session {
 		AnswersAt:   t0.Add(30 * time.Second),
 		SealedUntil: t0.Add(150 * time.Second),
 		Seq:         4,
+		HopAt:       t0.Add(31 * time.Second),
 		InputSum:    []byte{0x01, 0x02, 0x03},
 		Closed:      "Incomplete",
 		ClosedError: "user hung up",
