@@ -26,7 +26,14 @@ const (
 // inbound keys of Twilio and Termii set.
 func startSMSGateway(t *testing.T, configure func(*Config)) *Main {
 	t.Helper()
-	m, _ := startGateway(t, func(c *Config) {
+	m, _ := startSMSGatewayLogs(t, configure)
+	return m
+}
+
+// startSMSGatewayLogs is startSMSGateway, with the gateway's logs.
+func startSMSGatewayLogs(t *testing.T, configure func(*Config)) (*Main, *syncBuffer) {
+	t.Helper()
+	m, logs := startGateway(t, func(c *Config) {
 		c.SMS.PartnerName = "Kudi Loans"
 		c.SMS.Twilio.AuthToken = twilioToken
 		c.SMS.Termii.SecretKey = termiiSecret
@@ -35,7 +42,7 @@ func startSMSGateway(t *testing.T, configure func(*Config)) *Main {
 			configure(c)
 		}
 	})
-	return m
+	return m, logs
 }
 
 // ussdAuthed dials with the callback token the gateway requires.
@@ -361,7 +368,7 @@ func textReply(t *testing.T, m *Main, phone, id, body string) string {
 }
 
 func TestTextConversationNeverAsksForSecrets(t *testing.T) {
-	m := startSMSGateway(t, func(c *Config) { c.Partner.APIKeys = []string{testAPIKey} })
+	m, logs := startSMSGatewayLogs(t, func(c *Config) { c.Partner.APIKeys = []string{testAPIKey} })
 	t.Run("a USSD link left half-typed is not continued by text", func(t *testing.T) {
 		const phone = "+2348081000050"
 		h := newHandsetOn(t, m, ussdAuthed{atWire{}}, phone)
@@ -392,6 +399,13 @@ func TestTextConversationNeverAsksForSecrets(t *testing.T) {
 		got := textReply(t, m, phone, "sec-4", "Hunter2pass")
 		if strings.Contains(got, "Hunter2pass") || strings.Contains(strings.ToUpper(got), "HUNTER2PASS") {
 			t.Fatalf("reply %q repeats what was typed", got)
+		}
+		// The sandbox provider logs every text it sends: none carries it.
+		if !strings.Contains(logs.String(), "sandbox sms sent") {
+			t.Fatalf("the sandbox provider's log lines were not captured")
+		}
+		if strings.Contains(strings.ToUpper(logs.String()), "HUNTER2PASS") {
+			t.Errorf("logs carry what was typed")
 		}
 	})
 }
