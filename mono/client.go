@@ -9,10 +9,12 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -184,7 +186,7 @@ func (c *Client) Login(ctx context.Context, sessionID string, fields map[string]
 		redact = append(redact, v)
 	}
 	return c.step(ctx, call{op: op, method: http.MethodPost, path: "/v1/connect/login",
-		session: sessionID, body: fields, redact: redact})
+		session: sessionID, body: fields, redact: redact, once: true})
 }
 
 // Commit answers a step Mono is waiting for (POST /v1/connect/commit): the
@@ -204,7 +206,7 @@ func (c *Client) Commit(ctx context.Context, sessionID string, body map[string]a
 		}
 	}
 	return c.step(ctx, call{op: op, method: http.MethodPost, path: "/v1/connect/commit",
-		session: sessionID, body: body, redact: redact})
+		session: sessionID, body: body, redact: redact, once: true})
 }
 
 // Exchange trades the code from a linked step for the account id that every
@@ -215,7 +217,7 @@ func (c *Client) Exchange(ctx context.Context, code string) (accountID string, e
 		return "", errors.New("mono exchange: empty code")
 	}
 	status, data, err := c.do(ctx, call{op: op, method: http.MethodPost, path: "/account/auth",
-		body: map[string]string{"code": code}})
+		body: map[string]string{"code": code}, once: true})
 	if err != nil {
 		return "", err
 	}
@@ -292,6 +294,10 @@ type call struct {
 	session string   // x-session-id, when set
 	body    any      // JSON request body; nil sends none
 	redact  []string // sent values to scrub from Mono's messages
+	// once marks a call Mono must not receive twice (a login, a commit, a
+	// code exchange): it is retried only when the request provably never
+	// reached Mono, and an answer that was lost is an unknown outcome.
+	once bool
 }
 
 // step performs a login or commit call and decodes its answer.
@@ -405,6 +411,12 @@ func statusFailed(raw json.RawMessage) bool {
 
 // do performs cl with the client's timeout and retry policy and returns the
 // status and body of a 2xx answer; anything else is an error.
+//
+// Any call is retried after a refused connection, a 429, or a 503 that says
+// when to come back (Retry-After): Mono never saw it, or said it did
+// nothing. Other network errors, timeouts and 5xx answers are retried only
+// for calls Mono may safely receive twice; for the others (cl.once) the
+// outcome is unknown, and the error says so (KindUnknown).
 func (c *Client) do(ctx context.Context, cl call) (int, []byte, error) {
 	var payload []byte
 	if cl.body != nil {
@@ -423,7 +435,9 @@ func (c *Client) do(ctx context.Context, cl call) (int, []byte, error) {
 		if err := ctx.Err(); err != nil {
 			return 0, nil, &Error{Op: cl.op, Err: err}
 		}
-		req, err := c.newRequest(ctx, cl, payload)
+		var wrote atomic.Bool // the request's headers left for Mono
+		trace := &httptrace.ClientTrace{WroteHeaders: func() { wrote.Store(true) }}
+		req, err := c.newRequest(httptrace.WithClientTrace(ctx, trace), cl, payload)
 		if err != nil {
 			return 0, nil, &Error{Op: cl.op, Err: err}
 		}
@@ -432,21 +446,31 @@ func (c *Client) do(ctx context.Context, cl call) (int, []byte, error) {
 		wait, fixed := time.Duration(0), false
 		switch {
 		case err != nil:
+			last = &Error{Op: cl.op, Err: err, Unknown: cl.once && wrote.Load()}
 			if ctx.Err() != nil {
-				return 0, nil, &Error{Op: cl.op, Err: ctx.Err()}
+				last.Err = ctx.Err()
+				return 0, nil, last
 			}
-			last = &Error{Op: cl.op, Err: err}
+			if last.Unknown {
+				return 0, nil, last
+			}
 		case len(data) > maxResponse:
-			return 0, nil, &Error{Op: cl.op, Status: status, Message: "response larger than 1 MiB"}
+			return 0, nil, &Error{Op: cl.op, Status: status, Message: "response larger than 1 MiB", Unknown: cl.once}
 		case status >= 200 && status < 300:
 			return status, data, nil
 		default:
 			last = httpError(cl.op, status, data, cl.redact)
-			if status != http.StatusTooManyRequests && status < 500 {
-				return 0, nil, last
-			}
-			if status == http.StatusTooManyRequests {
+			if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
 				wait, fixed = retryAfter(header.Get("Retry-After"), time.Now())
+			}
+			switch {
+			case status == http.StatusTooManyRequests:
+			case status == http.StatusServiceUnavailable && fixed:
+			case status >= 500 && cl.once:
+				last.Unknown = true // Mono may have acted before failing to answer
+				return 0, nil, last
+			case status < 500:
+				return 0, nil, last
 			}
 		}
 		if attempt >= c.attempts {

@@ -384,25 +384,118 @@ func TestRetriesServerErrorsThenSucceedsResendingBody(t *testing.T) {
 			reply(500, `{"message":"internal error"}`)(n, w, r)
 			return
 		}
-		reply(200, `{"status":200,"responseCode":99,"data":{"code":"code_ok"}}`)(n, w, r)
+		reply(200, `{"id":"sess_ok"}`)(n, w, r)
 	})
-	step, err := f.client().Login(t.Context(), "s1", map[string]string{"username": "u", "password": password})
+	sess, err := f.client().CreateSession(t.Context(), SessionRequest{Institution: "inst_1", AuthMethod: InternetBanking})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if step.Code != "code_ok" {
-		t.Errorf("step = %+v", step)
+	if sess.ID != "sess_ok" {
+		t.Errorf("session = %+v", sess)
 	}
 	reqs := f.requests()
 	if len(reqs) != 3 {
 		t.Fatalf("attempts = %d, want 3", len(reqs))
 	}
 	for i, r := range reqs {
-		r.check(t, "POST", "/v1/connect/login", true)
-		if r.session != "s1" || r.body != reqs[0].body || r.body == "" {
-			t.Errorf("attempt %d: session %q body %q, want %q", i+1, r.session, r.body, reqs[0].body)
+		r.check(t, "POST", "/v1/connect/session", true)
+		if r.body != reqs[0].body || r.body == "" {
+			t.Errorf("attempt %d: body %q, want %q", i+1, r.body, reqs[0].body)
 		}
 	}
+}
+
+// dropConnection answers nothing: the request was read, the reply is lost.
+func dropConnection(w http.ResponseWriter) {
+	if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+		conn.Close()
+	}
+}
+
+func TestCallsMonoMustNotReceiveTwiceAreNeverResentAfterTheyMayHaveArrived(t *testing.T) {
+	calls := map[string]func(*Client) error{
+		"login": func(c *Client) error {
+			_, err := c.Login(context.Background(), "s1", map[string]string{"password": password})
+			return err
+		},
+		"commit": func(c *Client) error {
+			_, err := c.Commit(context.Background(), "s1", map[string]any{"otp": "123456"})
+			return err
+		},
+		"exchange": func(c *Client) error {
+			_, err := c.Exchange(context.Background(), "code_1")
+			return err
+		},
+	}
+	answers := []struct {
+		name    string
+		respond func(n int, w http.ResponseWriter, r *http.Request)
+		status  int
+	}{
+		{"connection dropped after the request", func(_ int, w http.ResponseWriter, _ *http.Request) { dropConnection(w) }, 0},
+		{"500", reply(500, `{"message":"internal error"}`), 500},
+		{"proxy 502", reply(502, `<html>Bad Gateway</html>`), 502},
+		{"503 without Retry-After", reply(503, `{"message":"unavailable"}`), 503},
+		{"504", reply(504, ``), 504},
+	}
+	for op, call := range calls {
+		for _, a := range answers {
+			t.Run(op+"/"+a.name, func(t *testing.T) {
+				f := newFake(t, a.respond)
+				err := call(f.client())
+				me := asError(t, err)
+				if me.Kind() != KindUnknown || !me.Unknown || me.Status != a.status {
+					t.Errorf("error = %#v, kind %v; want an unknown outcome", me, me.Kind())
+				}
+				if n := len(f.requests()); n != 1 {
+					t.Errorf("attempts = %d, want 1: a second copy may be refused because the first was taken", n)
+				}
+				if strings.Contains(err.Error(), password) {
+					t.Errorf("error %q leaks the password", err)
+				}
+			})
+		}
+	}
+}
+
+func TestCallsMonoMustNotReceiveTwiceAreRetriedWhenMonoProvablyDidNothing(t *testing.T) {
+	tests := []struct {
+		name  string
+		first func(n int, w http.ResponseWriter, r *http.Request)
+	}{
+		{"429", func(n int, w http.ResponseWriter, r *http.Request) { reply(429, `{"message":"slow down"}`)(n, w, r) }},
+		{"503 with Retry-After", func(n int, w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Retry-After", "0")
+			reply(503, `{"message":"maintenance"}`)(n, w, r)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake(t, func(n int, w http.ResponseWriter, r *http.Request) {
+				if n == 1 {
+					tt.first(n, w, r)
+					return
+				}
+				reply(200, `{"status":200,"responseCode":99,"data":{"code":"code_ok"}}`)(n, w, r)
+			})
+			step, err := f.client().Login(t.Context(), "s1", map[string]string{"password": password})
+			if err != nil || step.Code != "code_ok" {
+				t.Fatalf("Login = %+v, %v", step, err)
+			}
+			if n := len(f.requests()); n != 2 {
+				t.Errorf("attempts = %d, want 2", n)
+			}
+		})
+	}
+	t.Run("connection refused", func(t *testing.T) {
+		f := newFake(t, reply(200, `[]`))
+		c := f.client(WithRetry(2, time.Millisecond))
+		f.srv.Close()
+		_, err := c.Login(t.Context(), "s1", map[string]string{"password": password})
+		if me := asError(t, err); me.Kind() != KindTemporary || me.Unknown {
+			t.Errorf("error = %#v: a refused connection never reached Mono", me)
+		}
+	})
 }
 
 func TestRetriesTooManyRequests(t *testing.T) {
@@ -468,25 +561,22 @@ func TestRetriesDisabledWithSingleAttempt(t *testing.T) {
 func TestRetriesNetworkErrors(t *testing.T) {
 	f := newFake(t, func(n int, w http.ResponseWriter, r *http.Request) {
 		if n == 1 {
-			conn, _, err := w.(http.Hijacker).Hijack()
-			if err == nil {
-				conn.Close() // drop the connection without an answer
-			}
+			dropConnection(w)
 			return
 		}
-		reply(200, `{"data":{"id":"acct_2"}}`)(n, w, r)
+		reply(200, `{"id":"sess_2"}`)(n, w, r)
 	})
-	id, err := f.client().Exchange(t.Context(), "code_1")
-	if err != nil || id != "acct_2" {
-		t.Fatalf("Exchange = %q, %v", id, err)
+	sess, err := f.client().CreateSession(t.Context(), SessionRequest{Institution: "inst_1", AuthMethod: InternetBanking})
+	if err != nil || sess.ID != "sess_2" {
+		t.Fatalf("CreateSession = %+v, %v", sess, err)
 	}
 	reqs := f.requests()
 	if len(reqs) < 2 {
 		t.Fatalf("attempts = %d, want at least 2", len(reqs))
 	}
 	for _, r := range reqs {
-		if r.body != `{"code":"code_1"}` {
-			t.Errorf("body = %q", r.body)
+		if r.body != reqs[0].body {
+			t.Errorf("body = %q, want %q", r.body, reqs[0].body)
 		}
 	}
 }
@@ -541,7 +631,7 @@ func TestCancelledContextSendsNothing(t *testing.T) {
 	}
 }
 
-func TestPerCallTimeoutIsTemporary(t *testing.T) {
+func TestPerCallTimeoutOfALoginIsAnUnknownOutcome(t *testing.T) {
 	f := newFake(t, func(n int, w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
@@ -557,8 +647,8 @@ func TestPerCallTimeoutIsTemporary(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("err = %v, want it to wrap context.DeadlineExceeded", err)
 	}
-	if me := asError(t, err); me.Status != 0 || me.Kind() != KindTemporary || me.Op != "login" {
-		t.Errorf("error = %#v, kind %v", me, me.Kind())
+	if me := asError(t, err); me.Status != 0 || me.Kind() != KindUnknown || me.Op != "login" {
+		t.Errorf("error = %#v, kind %v: the login may have reached the bank", me, me.Kind())
 	}
 	if strings.Contains(err.Error(), password) {
 		t.Errorf("error %q leaks the password", err)
