@@ -12,6 +12,7 @@ import (
 
 	"github.com/ussdlink/ussdlink/menus"
 	"github.com/ussdlink/ussdlink/partner"
+	"github.com/ussdlink/ussdlink/phone"
 	"github.com/ussdlink/ussdlink/sms"
 	"github.com/ussdlink/ussdlink/ussd"
 )
@@ -41,6 +42,9 @@ type SMSConfig struct {
 	LateOutcomes     bool     `toml:"late-outcomes"`
 	ReauthNudges     bool     `toml:"reauth-nudges"`
 	RetryFor         Duration `toml:"retry-for"` // how long a text is retried through an outage
+	// Timezone (IANA, "Africa/Lagos") is where the times texts show are
+	// read: an invitation's expiry is "2 Jan 15:04 WAT" to its customer.
+	Timezone string `toml:"timezone"`
 
 	AfricasTalking SMSProvider `toml:"africastalking"`
 	Twilio         SMSProvider `toml:"twilio"`
@@ -70,6 +74,13 @@ type PartnerConfig struct {
 	Events          []string `toml:"events"`            // which event types to send; empty: all
 	WebhookRetryFor Duration `toml:"webhook-retry-for"` // how long a webhook is retried
 	InviteTTL       Duration `toml:"invite-ttl"`        // how long an invitation code can be dialled
+	// IdempotencyTTL is how long the answer to a request with an
+	// Idempotency-Key is kept and replayed; then it is forgotten.
+	IdempotencyTTL Duration `toml:"idempotency-ttl"`
+	// InviteRetention is how long a partner invitation is kept, for
+	// GET /v1/links, once it can no longer be used (expired, or last
+	// changed when later); then it is deleted.
+	InviteRetention Duration `toml:"invite-retention"`
 }
 
 // HTTPConfig is where the gateway listens.
@@ -98,7 +109,11 @@ type MonoConfig struct {
 
 // USSDConfig shapes the conversation.
 type USSDConfig struct {
-	ServiceCode string   `toml:"service-code"`
+	ServiceCode string `toml:"service-code"`
+	// Country (ISO 3166-1 alpha-2, "NG") is where national numbers
+	// ("0803…") are read: every phone, from every aggregator, text provider
+	// and partner call, is kept in E.164 so one subscriber is one identity.
+	Country     string   `toml:"country"`
 	ScreenLimit int      `toml:"screen-limit"`
 	SessionTTL  Duration `toml:"session-ttl"`
 	MaxTries    int      `toml:"max-tries"`
@@ -143,6 +158,9 @@ type ShortcutConfig struct {
 // against brute force and floods.
 type SecurityConfig struct {
 	SealKey string `toml:"seal-key"`
+	// PreviousSealKeys open values sealed before the seal key was rotated;
+	// new values use SealKey. Or USSDLINK_PREVIOUS_SEAL_KEYS, comma-separated.
+	PreviousSealKeys []string `toml:"previous-seal-keys"`
 	// MaxLoginFailures refused bank logins of one phone within Lockout
 	// pause its logins until Lockout has passed.
 	MaxLoginFailures int      `toml:"max-login-failures"`
@@ -190,6 +208,7 @@ func DefaultConfig() Config {
 		Mono:  MonoConfig{Timeout: Duration{20 * time.Second}},
 		USSD: USSDConfig{
 			ServiceCode:   "*384*123#",
+			Country:       "NG",
 			ScreenLimit:   160,
 			SessionTTL:    Duration{180 * time.Second},
 			MaxTries:      3,
@@ -202,6 +221,7 @@ func DefaultConfig() Config {
 			ScreenLimits:  map[string]int{},
 		},
 		Security: SecurityConfig{
+			PreviousSealKeys: []string{},
 			MaxLoginFailures: 3,
 			Lockout:          Duration{30 * time.Minute},
 			PhoneRate:        30,
@@ -212,11 +232,13 @@ func DefaultConfig() Config {
 			Events:          []string{},
 			WebhookRetryFor: Duration{48 * time.Hour},
 			InviteTTL:       Duration{24 * time.Hour},
+			IdempotencyTTL:  Duration{24 * time.Hour},
+			InviteRetention: Duration{720 * time.Hour},
 		},
 		SMS: SMSConfig{
 			Provider: "sandbox", Keyword: "LINK", SessionTTL: Duration{10 * time.Minute},
 			Receipts: true, Invitations: true, LateOutcomes: true, ReauthNudges: true,
-			RetryFor: Duration{24 * time.Hour},
+			RetryFor: Duration{24 * time.Hour}, Timezone: "Africa/Lagos",
 		},
 		Log: LogConfig{Level: "info", Format: "auto", Phone: "masked"},
 	}
@@ -245,6 +267,9 @@ func LoadConfig(path string, required bool) (Config, error) {
 	}
 	if v := os.Getenv("USSDLINK_SEAL_KEY"); v != "" {
 		cfg.Security.SealKey = v
+	}
+	if v := os.Getenv("USSDLINK_PREVIOUS_SEAL_KEYS"); v != "" {
+		cfg.Security.PreviousSealKeys = strings.Split(v, ",")
 	}
 	if v := os.Getenv("USSDLINK_CALLBACK_TOKEN"); v != "" {
 		cfg.USSD.CallbackToken = v
@@ -346,8 +371,17 @@ func (c Config) validate() error {
 	if c.Partner.WebhookRetryFor.Duration <= 0 || c.Partner.InviteTTL.Duration <= 0 {
 		return fmt.Errorf("config: partner.webhook-retry-for and invite-ttl must be positive")
 	}
+	if c.Partner.IdempotencyTTL.Duration <= 0 || c.Partner.InviteRetention.Duration < 0 {
+		return fmt.Errorf("config: partner.idempotency-ttl must be positive and invite-retention 0 or positive")
+	}
+	if _, err := c.SMS.location(); err != nil {
+		return err
+	}
 	if _, err := ussd.ParsePrefixes(c.USSD.AllowIPs); err != nil {
 		return fmt.Errorf("config: ussd.%w", err)
+	}
+	if _, err := c.USSD.phones(); err != nil {
+		return err
 	}
 	return c.checkSafe()
 }
@@ -375,6 +409,16 @@ func (c USSDConfig) shortcuts() map[string]menus.Shortcut {
 		out[sc.Code] = menus.Shortcut{Institution: sc.Institution, AuthMethod: sc.AuthMethod}
 	}
 	return out
+}
+
+// phones returns how phone numbers are read: national ones in the
+// configured country, all into E.164.
+func (c USSDConfig) phones() (phone.Numbers, error) {
+	n, err := phone.New(c.Country)
+	if err != nil {
+		return n, fmt.Errorf("config: ussd.country: %w", err)
+	}
+	return n, nil
 }
 
 // limits returns the screen budgets per dialect or network, keys folded to
@@ -408,6 +452,18 @@ func (c SMSConfig) kinds() map[string]bool {
 		menus.TextReauthNudge: c.ReauthNudges,
 		menus.TextReply:       true,
 	}
+}
+
+// location returns the time zone texts show times in.
+func (c SMSConfig) location() (*time.Location, error) {
+	if c.Timezone == "" {
+		return nil, fmt.Errorf("config: sms.timezone is required (an IANA name, e.g. \"Africa/Lagos\")")
+	}
+	loc, err := time.LoadLocation(c.Timezone)
+	if err != nil {
+		return nil, fmt.Errorf("config: sms.timezone %q is not an IANA time zone: %w", c.Timezone, err)
+	}
+	return loc, nil
 }
 
 // sender returns the configured provider.

@@ -120,7 +120,7 @@ func TestAggregatorEndOfSessionClosesItAndRecordsWhy(t *testing.T) {
 	})
 	for _, kind := range []string{"Release", "Timeout"} {
 		t.Run("Hubtel "+kind, func(t *testing.T) {
-			h := newHandsetOn(t, m, hubtelWire{}, "233241000"+fmt.Sprint(len(kind)))
+			h := newHandsetOn(t, m, hubtelWire{}, "23324100000"+fmt.Sprint(len(kind)))
 			h.dial()
 			h.send("1")
 			req := jsonRequest("/ussd/hubtel", map[string]any{"Type": kind, "Mobile": h.wirePhone(), "SessionId": h.session,
@@ -142,7 +142,7 @@ func TestRepeatedDeliveriesFromLatestInputDialects(t *testing.T) {
 	m, _ := startGateway(t, nil)
 	for i, w := range []wire{hubtelWire{}, arkeselWire{}, naloWire{}, hollaWire{}} {
 		t.Run(w.name(), func(t *testing.T) {
-			h := newHandsetOn(t, m, w, fmt.Sprintf("+23324200000%d", i))
+			h := newHandsetOn(t, m, w, fmt.Sprintf("+23324400000%d", i))
 			h.dial()
 			first := h.screen
 			h.post() // a duplicate session start
@@ -180,7 +180,7 @@ func TestScreenBudgetsPerDialectAndNetwork(t *testing.T) {
 	}
 	for i, tc := range cases {
 		t.Run(tc.w.name(), func(t *testing.T) {
-			h := newHandsetOn(t, m, tc.w, fmt.Sprintf("+23324300000%d", i))
+			h := newHandsetOn(t, m, tc.w, fmt.Sprintf("+23324400001%d", i))
 			h.limit = tc.limit // post checks every screen against it
 			h.dial()
 			for _, in := range []string{"98", "98", "98", "0"} {

@@ -69,7 +69,7 @@ func (l Load) Run(ctx context.Context) LoadReport {
 				if n > int64(l.Flows) {
 					break
 				}
-				phone := fmt.Sprintf("+23490%08d", n%100_000_000)
+				phone := fmt.Sprintf("+234903%07d", n%10_000_000) // valid Nigerian mobile numbers: every phone is checked at the edge
 				session := fmt.Sprintf("load-%d-%d", runID, n)
 				hops, err := l.flow(ctx, client, session, phone, &lat)
 				mu.Lock()

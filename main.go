@@ -5,6 +5,7 @@
 //	ussdlink [serve] [-config FILE]   run the gateway
 //	ussdlink dial [flags]             a terminal phone for a running gateway
 //	ussdlink load [flags]             drive link flows through a running gateway and measure them
+//	ussdlink help                     print the usage (also -h, --help)
 package main
 
 import (
@@ -18,8 +19,10 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
+	_ "time/tzdata" // [sms] timezone works on a machine without zoneinfo
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/recover"
@@ -37,20 +40,66 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "ussdlink:", err)
-		}
-		os.Exit(1)
-	}
+	code := exitCode(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr), os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
-// run dispatches the command line.
+// usage is the command line's help, printed by help, -h and --help, and
+// after an unknown command.
+const usage = `Usage: ussdlink [command] [flags]
+
+Commands:
+  serve   run the gateway (the default when no command is given)
+  dial    a terminal phone for a running gateway
+  load    drive link flows through a running gateway and measure them
+  help    print this help
+
+Flags of serve:
+  -config FILE   configuration file (TOML); default config.toml, which may be missing
+
+Run "ussdlink dial -h" or "ussdlink load -h" for their flags.
+`
+
+// UsageError is a command line naming a command that does not exist. The
+// usage has already been printed when it is returned; the exit status is 2.
+type UsageError struct{ Command string }
+
+// Error implements error.
+func (e *UsageError) Error() string { return fmt.Sprintf("unknown command %q", e.Command) }
+
+// exitCode reports err on stderr and returns the process's exit status: 0
+// for success or a request for help, 2 for a command line naming an unknown
+// command, 1 for any other failure.
+func exitCode(err error, stderr io.Writer) int {
+	var ue *UsageError
+	switch {
+	case err == nil || errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		return 2
+	}
+	fmt.Fprintln(stderr, "ussdlink:", err)
+	return 1
+}
+
+// run dispatches the command line. With no command, or with flags first,
+// it serves; help, -h and --help print the usage to stdout; any other first
+// argument that is not a flag is an unknown command: the usage goes to
+// stderr and nothing starts.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	cmd := "serve"
-	if len(args) > 0 && (args[0] == "serve" || args[0] == "dial" || args[0] == "load") {
-		cmd, args = args[0], args[1:]
+	if len(args) > 0 {
+		switch first := args[0]; {
+		case first == "help" || first == "-h" || first == "-help" || first == "--help":
+			_, err := io.WriteString(stdout, usage)
+			return err
+		case first == "serve" || first == "dial" || first == "load":
+			cmd, args = first, args[1:]
+		case !strings.HasPrefix(first, "-"):
+			fmt.Fprintf(stderr, "ussdlink: unknown command %q\n\n%s", first, usage)
+			return &UsageError{Command: first}
+		}
 	}
 	switch cmd {
 	case "dial":
@@ -141,12 +190,20 @@ func (m *Main) Run(ctx context.Context) error {
 	if generated {
 		m.Log.Warn().Msg("generated a seal key file beside the database; configure [security] seal-key or USSDLINK_SEAL_KEY in production")
 	}
-	sealer, err := store.NewSealer(key)
+	previous, err := store.DecodeKeys(cfg.Security.PreviousSealKeys)
+	if err != nil {
+		return fmt.Errorf("config: [security] previous-seal-keys: %w", err)
+	}
+	sealer, err := store.NewSealer(key, previous...)
 	clear(key)
+	for _, k := range previous {
+		clear(k)
+	}
 	if err != nil {
 		return err
 	}
-	if m.db, err = store.Open(cfg.Store.Path, sealer, store.WithBatchDelay(cfg.Store.BatchDelay.Duration)); err != nil {
+	if m.db, err = store.Open(cfg.Store.Path, sealer, store.WithBatchDelay(cfg.Store.BatchDelay.Duration),
+		store.WithStatusEvents(partner.StatusEvents(cfg.Partner.emits()))); err != nil {
 		return err
 	}
 
@@ -160,6 +217,11 @@ func (m *Main) Run(ctx context.Context) error {
 	client, err := m.monoClient(cfg.Mono, monoSecret)
 	if err != nil {
 		return err
+	}
+	if m.sandboxMono == nil {
+		if err := checkMono(ctx, client, cfg.Mono, m.Log); err != nil {
+			return err
+		}
 	}
 	emits := cfg.Partner.emits()
 	if cfg.Partner.WebhookURL != "" {
@@ -197,13 +259,14 @@ func (m *Main) Run(ctx context.Context) error {
 		}()
 	}
 	m.engine = menus.NewEngine(menus.Config{
-		ScreenLimit:   cfg.USSD.ScreenLimit,
-		SessionTTL:    cfg.USSD.SessionTTL.Duration,
-		MaxTries:      cfg.USSD.MaxTries,
-		TranscriptKey: sealer.Derive("transcript"),
-		HopBudget:     cfg.USSD.HopBudget.Duration,
-		ResumeWindow:  cfg.USSD.ResumeWindow.Duration,
-		SecretTTL:     cfg.USSD.SecretTTL.Duration,
+		ScreenLimit:            cfg.USSD.ScreenLimit,
+		SessionTTL:             cfg.USSD.SessionTTL.Duration,
+		MaxTries:               cfg.USSD.MaxTries,
+		TranscriptKey:          sealer.Derive("transcript"),
+		PreviousTranscriptKeys: sealer.DerivePrevious("transcript"),
+		HopBudget:              cfg.USSD.HopBudget.Duration,
+		ResumeWindow:           cfg.USSD.ResumeWindow.Duration,
+		SecretTTL:              cfg.USSD.SecretTTL.Duration,
 
 		MaxLoginFailures: cfg.Security.MaxLoginFailures,
 		Lockout:          cfg.Security.Lockout.Duration,
@@ -224,6 +287,10 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	phones, err := cfg.USSD.phones()
+	if err != nil {
+		return err
+	}
 	auth := ussd.CallbackAuth{Token: cfg.USSD.CallbackToken, Allow: allow, ProxyHeader: cfg.USSD.TrustedProxyHeader}
 	if !auth.Enabled() {
 		m.Log.Warn().Msg("telco callbacks are not authenticated: set [ussd] callback-token or allow-ips before going live")
@@ -232,7 +299,8 @@ func (m *Main) Run(ctx context.Context) error {
 	m.app = newApp(m.Log)
 	m.app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok") })
 	edge := ussd.Edge{Conv: m.engine, Log: m.Log, Auth: auth,
-		PhoneRate: ussd.NewLimiter(cfg.Security.PhoneRate, m.Now), Limits: cfg.USSD.limits()}
+		PhoneRate: ussd.NewLimiter(cfg.Security.PhoneRate, m.Now), Limits: cfg.USSD.limits(),
+		Phones: phones, ServiceCode: cfg.USSD.ServiceCode}
 	edge.Mount(m.app, ussd.Dialects()...)
 	byIP := ussd.RateByIP(ussd.NewLimiter(cfg.Security.IPRate, m.Now), auth.ProxyHeader)
 	if len(cfg.Partner.APIKeys) == 0 {
@@ -240,7 +308,12 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	api := &partner.API{Store: m.db, Keys: cfg.Partner.APIKeys, ServiceCode: cfg.USSD.ServiceCode,
 		InviteTTL: cfg.Partner.InviteTTL.Duration, Now: m.Now, Log: m.Log.With().Str("component", "api").Logger(),
-		Texts: texts, Notify: m.texts.Notify}
+		Texts: texts, Notify: m.texts.Notify, Phones: phones}
+	loc, err := cfg.SMS.location()
+	if err != nil {
+		return err
+	}
+	api.Institutions, api.IdempotencyTTL, api.Location = m.engine, cfg.Partner.IdempotencyTTL.Duration, loc
 	api.Mount(m.app.Group("/v1", byIP))
 	if monoSecret == "" {
 		m.Log.Warn().Msg("no [mono] webhook-secret: Mono's webhooks are refused")
@@ -253,7 +326,7 @@ func (m *Main) Run(ctx context.Context) error {
 	inbound := &sms.Inbound{
 		Conv: &sms.Conversation{Engine: m.engine, Store: m.db, Keyword: cfg.SMS.Keyword, SessionTTL: cfg.SMS.SessionTTL.Duration,
 			Now: m.Now, Log: m.Log.With().Str("component", "sms").Logger()},
-		Store: m.db, TwilioToken: cfg.SMS.Twilio.AuthToken, TwilioURL: cfg.SMS.Twilio.WebhookURL,
+		Store: m.db, Phones: phones, TwilioToken: cfg.SMS.Twilio.AuthToken, TwilioURL: cfg.SMS.Twilio.WebhookURL,
 		TermiiSecret: cfg.SMS.Termii.SecretKey, Notify: m.texts.Notify, Now: m.Now,
 		Log: m.Log.With().Str("component", "sms").Logger()}
 	inbound.Mount(m.app, auth.Middleware(m.Log))
@@ -308,8 +381,7 @@ func (m *Main) monoClient(cfg MonoConfig, webhookSecret string) (*mono.Client, e
 // URL is the gateway's base URL, once Run has returned.
 func (m *Main) URL() string { return "http://" + m.listener.Addr().String() }
 
-// startSweeper deletes expired sessions every interval, through the store's
-// expiry index, until Close.
+// startSweeper runs sweep every interval until Close.
 func (m *Main) startSweeper(every time.Duration) {
 	m.sweeper, m.swept = make(chan struct{}), make(chan struct{})
 	go func() {
@@ -322,29 +394,69 @@ func (m *Main) startSweeper(every time.Duration) {
 				return
 			case <-tick.C:
 			}
-			if _, err := m.db.SweepFailures(context.Background(), m.Now().Add(-m.Config.Security.Lockout.Duration), 10000); err != nil {
-				m.Log.Error().Err(err).Msg("sweep login failures")
-			}
-			if _, err := m.db.SweepMonoEvents(context.Background(), m.Now().Add(-72*time.Hour), 10000); err != nil {
-				m.Log.Error().Err(err).Msg("sweep mono event ids")
-			}
-			if _, err := m.db.SweepInbound(context.Background(), m.Now().Add(-72*time.Hour), 10000); err != nil {
-				m.Log.Error().Err(err).Msg("sweep inbound text ids")
-			}
-			for {
-				n, err := m.db.Sweep(context.Background(), m.Now(), 500)
-				if err != nil {
-					m.Log.Error().Err(err).Msg("sweep sessions")
-				}
-				if n > 0 {
-					m.Log.Debug().Int("sessions", n).Msg("swept expired sessions")
-				}
-				if n < 500 {
-					break
-				}
-			}
+			m.sweep(context.Background())
 		}
 	}()
+}
+
+// Retentions of what no configuration key sets.
+const (
+	seenRetention       = 72 * time.Hour      // Mono event and inbound text ids: Mono retries for about 48h
+	deadLetterRetention = 30 * 24 * time.Hour // webhooks and texts given up on, kept for an operator
+	sweepBatch          = 500                 // deleted per transaction, so no sweep holds the file long
+)
+
+// sweep deletes, through the store's time indexes, everything past its
+// retention: expired sessions, lapsed sealed answers, old login failures,
+// seen event and message ids, idempotency answers past idempotency-ttl,
+// abandoned text conversations, expired hand-over invitations, partner
+// invitations past invite-retention, and old dead letters. Each runs in
+// batches until nothing is left.
+func (m *Main) sweep(ctx context.Context) {
+	now, cfg := m.Now(), m.Config
+	for _, job := range []struct {
+		what string
+		run  func() (int, error)
+	}{
+		{"login failures", func() (int, error) {
+			return m.db.SweepFailures(ctx, now.Add(-cfg.Security.Lockout.Duration), sweepBatch)
+		}},
+		{"mono event ids", func() (int, error) { return m.db.SweepMonoEvents(ctx, now.Add(-seenRetention), sweepBatch) }},
+		{"mono account updates", func() (int, error) {
+			return m.db.SweepMonoUpdates(ctx, now.Add(-store.MonoUpdateTTL), sweepBatch)
+		}},
+		{"inbound text ids", func() (int, error) { return m.db.SweepInbound(ctx, now.Add(-seenRetention), sweepBatch) }},
+		{"sessions", func() (int, error) { return m.db.Sweep(ctx, now, sweepBatch) }},
+		{"idempotency answers", func() (int, error) {
+			return m.db.SweepAnswers(ctx, now.Add(-cfg.Partner.IdempotencyTTL.Duration), sweepBatch)
+		}},
+		{"text conversations", func() (int, error) { return m.db.SweepConversations(ctx, now, sweepBatch) }},
+		{"invitations", func() (int, error) {
+			return m.db.SweepInvites(ctx, now, now.Add(-cfg.Partner.InviteRetention.Duration), sweepBatch)
+		}},
+		{"webhook dead letters", func() (int, error) {
+			return m.db.Webhooks().SweepDeadLetters(ctx, now.Add(-deadLetterRetention), sweepBatch)
+		}},
+		{"text dead letters", func() (int, error) {
+			return m.db.Texts().SweepDeadLetters(ctx, now.Add(-deadLetterRetention), sweepBatch)
+		}},
+	} {
+		total := 0
+		for {
+			n, err := job.run()
+			total += n
+			if err != nil {
+				m.Log.Error().Err(err).Msg("sweep " + job.what)
+				break
+			}
+			if n < sweepBatch {
+				break
+			}
+		}
+		if total > 0 {
+			m.Log.Debug().Int("deleted", total).Msg("swept " + job.what)
+		}
+	}
 }
 
 // Close stops serving and waits for hops in flight, then for background

@@ -484,13 +484,17 @@ func walkSteps(t *testing.T, h *handset, m *Main, steps []step) {
 	if l == nil || l.AccountID == "" || l.Institution == "" || !strings.HasPrefix(l.Masked, "****") || l.Linked.IsZero() {
 		t.Fatalf("session %s/%s has no complete link: %+v", s.State, s.Reason, l)
 	}
-	if stored, ok, err := m.db.Link(context.Background(), l.AccountID); err != nil || !ok || stored.Phone != h.wirePhone() {
-		t.Errorf("link %s not stored for %s: %+v %v", l.AccountID, h.wirePhone(), stored, err)
+	if stored, ok, err := m.db.Link(context.Background(), l.AccountID); err != nil || !ok || stored.Phone != h.e164() {
+		t.Errorf("link %s not stored for %s: %+v %v", l.AccountID, h.e164(), stored, err)
 	}
 	if !strings.Contains(h.screen, l.Masked) {
 		t.Errorf("success screen %q does not show %s", h.screen, l.Masked)
 	}
 }
+
+// e164 is the phone as the gateway keeps it, whatever the wire: every
+// handset here dials an international number, with or without its "+".
+func (h *handset) e164() string { return "+" + strings.TrimPrefix(h.phone, "+") }
 
 // wirePhone is the phone number as the aggregator sends it (Ghanaian
 // aggregators drop the "+").
@@ -571,15 +575,23 @@ func TestRefusalsAndExits(t *testing.T) {
 			},
 		},
 		{
-			name: "a bank that refuses whatever is typed ends politely after three tries",
+			name: "a bank that refuses what is typed ends politely after three tries",
+			steps: []step{
+				{choose: "GTBank"},
+				{typed: "user_good"},
+				{typed: "not-the-password", want: []string{"Login failed"}},
+				{typed: "user_good"},
+				{typed: "still-not-it"},
+				{typed: "user_good"},
+				{typed: "wrong-again", want: []string{"Too many failed attempts"}, end: true},
+			},
+		},
+		{
+			name: "an account the bank locked is told to contact the bank, not to try again",
 			steps: []step{
 				{choose: "GTBank"},
 				{typed: "user_locked"},
-				{typed: "pass_good", want: []string{"Login failed"}},
-				{typed: "user_locked"},
-				{typed: "pass_good"},
-				{typed: "user_locked"},
-				{typed: "pass_good", want: []string{"Too many failed attempts"}, end: true},
+				{typed: "pass_good", want: []string{"locked or disabled", "contact your bank"}, end: true},
 			},
 		},
 		{

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ussdlink/ussdlink/mono"
 )
 
 // catalog caches Mono's institution list: every dial starts with it, and it
@@ -96,6 +99,25 @@ func (e *Engine) Prefetch() {
 	ctx, cancel := context.WithCancel(e.base)
 	cancel() // nothing waits: the fetch runs on under the engine's lifetime
 	e.banks.get(ctx, e, e.now())
+}
+
+// Institution returns the institution Mono lists under id, from the
+// engine's cached catalogue (fetched when needed, waited for until ctx is
+// done), with the auth methods a user can take through the screens (those
+// whose form asks for something), or false when Mono does not list it. An
+// error means the list could not be read, so nothing can be said of id.
+// The partner API checks invitations with it.
+func (e *Engine) Institution(ctx context.Context, id string) (mono.Institution, bool, error) {
+	banks, err := e.banks.get(ctx, e, e.now())
+	if err != nil {
+		return mono.Institution{}, false, err
+	}
+	for _, b := range banks {
+		if b.ID == id {
+			return mono.Institution{ID: b.ID, Name: b.Name, AuthMethods: slices.Clone(b.Methods)}, true, nil
+		}
+	}
+	return mono.Institution{}, false, nil
 }
 
 // filterBanks returns the banks whose name, or a word of it, starts with the

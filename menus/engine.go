@@ -32,14 +32,26 @@ type Store interface {
 	Commit(ctx context.Context, c Change) error
 	// Latest returns the phone's most recent session, or ErrNoSession.
 	Latest(ctx context.Context, phone string) (*Session, error)
-	// LoginFailures counts the refused bank logins of a phone since a time.
+	// LoginFailures counts the refused bank logins of a phone since a time
+	// (attempts reserved and not yet released count as refused).
 	LoginFailures(ctx context.Context, phone string, since time.Time) (int, error)
+	// ReserveAttempt atomically reserves one guess at a secret (a login,
+	// an OTP, an answer) for a phone at a time: ok is false, and nothing
+	// is written, when the phone already has max refused or reserved
+	// attempts since a time. A reservation counts as refused until a
+	// commit releases it (Change.Release), so however many sessions of one
+	// phone guess at once, at most max guesses reach the bank.
+	ReserveAttempt(ctx context.Context, phone string, since, at time.Time, max int) (key string, ok bool, err error)
 	// Invite returns an invitation by id; InviteByCode the pending one
 	// holding a code; PendingInvite a phone's most recent usable one. Each
 	// returns ErrNoInvite when there is none.
 	Invite(ctx context.Context, id string) (*Invite, error)
 	InviteByCode(ctx context.Context, code string) (*Invite, error)
 	PendingInvite(ctx context.Context, phone string, now time.Time) (*Invite, error)
+	// ClaimInvite makes one session the only one following an invitation,
+	// atomically; ErrNoInvite when none is usable, ErrInviteInUse when
+	// another live session holds it.
+	ClaimInvite(ctx context.Context, c InviteClaim) (*Invite, error)
 	// Link returns the link of a Mono account id, or false.
 	Link(ctx context.Context, accountID string) (*Link, bool, error)
 	// CreateInvite stores a new invitation with a fresh code of digits.
@@ -77,9 +89,12 @@ type Config struct {
 	MaxTries      int           // refused logins or answers before giving up; default 3
 	BankTTL       time.Duration // how long the institution list is cached; default 1h
 	TranscriptKey []byte        // keys the transcript hash; must be secret
-	HopBudget     time.Duration // a reply leaves within this, Mono or not; default 4s
-	ResumeWindow  time.Duration // a dropped session can be continued this long; default 10m
-	SecretTTL     time.Duration // typed values are kept sealed at most this long; default 2m
+	// PreviousTranscriptKeys check transcripts hashed before the seal key
+	// was rotated.
+	PreviousTranscriptKeys [][]byte
+	HopBudget              time.Duration // a reply leaves within this, Mono or not; default 4s
+	ResumeWindow           time.Duration // a dropped session can be continued this long; default 10m
+	SecretTTL              time.Duration // typed values are kept sealed at most this long; default 2m
 	// MaxLoginFailures refused logins or answers of one phone within
 	// Lockout pause its logins, with no Mono call, until Lockout has passed.
 	MaxLoginFailures int           // default 3
@@ -187,7 +202,7 @@ func NewEngine(cfg Config, store Store, m Mono, now func() time.Time, log zerolo
 		mono:   m,
 		now:    now,
 		log:    log,
-		marker: marker{key: cfg.TranscriptKey},
+		marker: newMarker(cfg.TranscriptKey, cfg.PreviousTranscriptKeys...),
 		banks:  catalog{ttl: cfg.BankTTL, backoff: 10 * time.Second},
 	}
 }
@@ -207,6 +222,7 @@ func (e *Engine) Handle(ctx context.Context, hop Hop) (Reply, error) {
 	now := e.now()
 	s, err := e.store.Session(ctx, hop.SessionID)
 	var input string
+	restarted := false // started again: what came before cannot be read
 	switch {
 	case errors.Is(err, ErrNoSession):
 		s = e.open(hop, now)
@@ -216,8 +232,18 @@ func (e *Engine) Handle(ctx context.Context, hop Hop) (Reply, error) {
 		if s.Phone != hop.Phone {
 			return Reply{}, &HopError{Reason: "phone number differs from the session's"}
 		}
+		if s.SecretsLost {
+			e.log.Warn().Str("session", s.ID).Msg("sealed values cannot be opened (seal key lost?): what needed them is asked again")
+		}
 		var repeat bool
 		input, repeat, err = e.input(s, hop, now)
+		if errors.Is(err, ErrUncheckable) {
+			// The seal key was lost: nothing can tell this hop's input from
+			// the transcript. The conversation starts again, politely.
+			e.log.Warn().Str("session", s.ID).Msg("transcript hashed under a key no longer held (seal key lost?): starting the session again")
+			s, restarted = e.open(hop, now), true
+			err = nil
+		}
 		if err != nil {
 			return Reply{}, &HopError{Reason: err.Error()}
 		}
@@ -240,6 +266,11 @@ func (e *Engine) Handle(ctx context.Context, hop Hop) (Reply, error) {
 		limit = e.cfg.ScreenLimit
 	}
 	switch {
+	case restarted:
+		t.start()
+		if t.s.Notice == "" {
+			t.s.Notice = textStartedAgain
+		}
 	case s.Hops == 0:
 		t.code = e.extension(hop)
 		t.start()
@@ -263,10 +294,7 @@ func (e *Engine) Handle(ctx context.Context, hop Hop) (Reply, error) {
 		s.Expires = now.Add(hop.TTL)
 	}
 	s.Purge = e.purgeAt(s)
-	s.SealedUntil = time.Time{}
-	if len(s.Answers) > 0 {
-		s.SealedUntil = s.AnswersAt.Add(e.cfg.SecretTTL)
-	}
+	e.stampSealed(s)
 	if hop.Cumulative {
 		s.Mark = e.marker.mark(hop.Transcript)
 	} else {
@@ -284,6 +312,32 @@ func (e *Engine) Handle(ctx context.Context, hop Hop) (Reply, error) {
 		t.log.Info().Str("phone", e.cfg.LogPhone(s.Phone)).Str("reason", s.Reason).Int("hops", s.Hops).Msg("session ended")
 	}
 	return reply, nil
+}
+
+// stampSealed sets when the session's sealed values lapse: the sweeper
+// erases them all then, whichever was typed first deciding.
+func (e *Engine) stampSealed(s *Session) {
+	s.SealedUntil = time.Time{}
+	if len(s.Login) > 0 {
+		s.SealedUntil = s.LoginAt.Add(e.cfg.SecretTTL)
+	}
+	if len(s.Answers) > 0 {
+		if at := s.AnswersAt.Add(e.cfg.SecretTTL); s.SealedUntil.IsZero() || at.Before(s.SealedUntil) {
+			s.SealedUntil = at
+		}
+	}
+}
+
+// reserve takes one of the phone's guesses at a secret before the bank is
+// asked. ok is false when the phone is locked out. A store failure does not
+// lock anyone out: the guess goes ahead unreserved.
+func (e *Engine) reserve(ctx context.Context, phone string, now time.Time) (key string, ok bool) {
+	key, ok, err := e.store.ReserveAttempt(ctx, phone, now.Add(-e.cfg.Lockout), now, e.cfg.MaxLoginFailures)
+	if err != nil {
+		e.log.Error().Err(err).Msg("reserve a login attempt")
+		return "", true
+	}
+	return key, ok
 }
 
 // locked reports whether a phone's logins are paused: too many refused
@@ -480,10 +534,10 @@ func (h Hop) validate() error {
 		return &HopError{Reason: "missing or oversized session id"}
 	case !isPhone(h.Phone):
 		return &HopError{Reason: "phone number is not a phone number"}
-	case len(h.Transcript) > 4096 || len(h.Input) > 1024 || len(h.ServiceCode) > 64 || len(h.Network) > 64:
+	case len(h.Transcript) > 4096 || len(h.Input) > 1024 || len(h.ServiceCode) > 64 || len(h.Network) > 64 || len(h.Dialled) > 64:
 		return &HopError{Reason: "oversized field"}
 	}
-	for _, f := range []string{h.SessionID, h.ServiceCode, h.Network, h.Transcript, h.Input} {
+	for _, f := range []string{h.SessionID, h.ServiceCode, h.Network, h.Transcript, h.Input, h.Dialled} {
 		if !utf8.ValidString(f) {
 			return &HopError{Reason: "text is not UTF-8"}
 		}

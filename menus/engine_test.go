@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -28,12 +29,13 @@ type memStore struct {
 	latest   map[string]string
 	sessions map[string][]byte
 	answers  map[string]map[string]string
+	logins   map[string]map[string]string
 	links    []Link
 	commits  int
 }
 
 func newMemStore() *memStore {
-	return &memStore{invites: map[string]*Invite{}, failures: map[string][]time.Time{}, latest: map[string]string{}, sessions: map[string][]byte{}, answers: map[string]map[string]string{}}
+	return &memStore{invites: map[string]*Invite{}, failures: map[string][]time.Time{}, latest: map[string]string{}, sessions: map[string][]byte{}, answers: map[string]map[string]string{}, logins: map[string]map[string]string{}}
 }
 
 func (m *memStore) Session(_ context.Context, id string) (*Session, error) {
@@ -48,12 +50,7 @@ func (m *memStore) Session(_ context.Context, id string) (*Session, error) {
 	if err := json.Unmarshal(data, s); err != nil {
 		return nil, err
 	}
-	if a := m.answers[id]; a != nil {
-		s.Answers = make(map[string]string, len(a))
-		for k, v := range a {
-			s.Answers[k] = v
-		}
-	}
+	s.Answers, s.Login = maps.Clone(m.answers[id]), maps.Clone(m.logins[id])
 	return s, nil
 }
 
@@ -72,12 +69,10 @@ func (m *memStore) snapshot() *memStore {
 		c.failures[k] = append([]time.Time(nil), v...)
 	}
 	for k, v := range m.answers {
-		if v != nil {
-			c.answers[k] = make(map[string]string)
-			for a, b := range v {
-				c.answers[k][a] = b
-			}
-		}
+		c.answers[k] = maps.Clone(v)
+	}
+	for k, v := range m.logins {
+		c.logins[k] = maps.Clone(v)
 	}
 	c.links = append(c.links, m.links...)
 	return c
@@ -105,6 +100,24 @@ func (m *memStore) LoginFailures(_ context.Context, phone string, since time.Tim
 	return n, nil
 }
 
+// ReserveAttempt records a failure at at unless the phone has max since a
+// time; its key names the phone and the time.
+func (m *memStore) ReserveAttempt(_ context.Context, phone string, since, at time.Time, max int) (string, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, t := range m.failures[phone] {
+		if !t.Before(since) {
+			n++
+		}
+	}
+	if n >= max {
+		return "", false, nil
+	}
+	m.failures[phone] = append(m.failures[phone], at)
+	return phone + "@" + at.Format(time.RFC3339Nano), true, nil
+}
+
 func (m *memStore) Latest(ctx context.Context, phone string) (*Session, error) {
 	m.mu.Lock()
 	id, ok := m.latest[phone]
@@ -128,12 +141,12 @@ func (m *memStore) Commit(_ context.Context, c Change) error {
 		}
 		m.sessions[s.ID] = data
 		m.latest[s.Phone] = s.ID
-		m.answers[s.ID] = nil
+		m.answers[s.ID], m.logins[s.ID] = nil, nil
 		if len(s.Answers) > 0 {
-			m.answers[s.ID] = make(map[string]string)
-			for k, v := range s.Answers {
-				m.answers[s.ID][k] = v
-			}
+			m.answers[s.ID] = maps.Clone(s.Answers)
+		}
+		if len(s.Login) > 0 {
+			m.logins[s.ID] = maps.Clone(s.Login)
 		}
 	}
 	if c.Link != nil {
@@ -141,6 +154,15 @@ func (m *memStore) Commit(_ context.Context, c Change) error {
 	}
 	if c.LoginFailure {
 		m.failures[c.Session.Phone] = append(m.failures[c.Session.Phone], c.Session.Updated)
+	}
+	for _, key := range c.Release {
+		phone, at, _ := strings.Cut(key, "@")
+		for i, t := range m.failures[phone] {
+			if t.Format(time.RFC3339Nano) == at {
+				m.failures[phone] = append(m.failures[phone][:i], m.failures[phone][i+1:]...)
+				break
+			}
+		}
 	}
 	if c.Invite != nil {
 		inv := *c.Invite

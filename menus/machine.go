@@ -51,7 +51,8 @@ const (
 	ReasonFailed       = "failed"
 	ReasonNoBanks      = "no_banks"
 	ReasonExpired      = "expired"
-	ReasonLocked       = "locked" // too many refused logins from this phone recently
+	ReasonLocked       = "locked"      // too many refused logins from this phone recently
+	ReasonBankLocked   = "bank_locked" // the bank says it locked or disabled the account
 	ReasonReauthorised = "reauthorised"
 	ReasonHandover     = "handover"  // an SMS conversation handed over to USSD for the credentials
 	ReasonResumed      = "resumed"   // continued by a new session
@@ -124,11 +125,13 @@ var callbacks = fsm.Callbacks{
 		t.link = t.s.Link
 		t.s.Reason = ReasonLinked
 		t.forget()
+		t.forgetLogin()
 	},
 	"after_" + EventEnd: func(_ context.Context, e *fsm.Event) {
 		t := e.Args[0].(*turn)
 		t.s.Reason = e.Args[1].(string)
 		t.forget()
+		t.forgetLogin()
 	},
 }
 

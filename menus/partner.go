@@ -3,6 +3,7 @@ package menus
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"slices"
 	"strings"
 )
@@ -78,6 +79,7 @@ var errorTypes = map[string]string{
 	ReasonFailed:       "INSTITUTION_ERROR",
 	ReasonNoBanks:      "SERVICE_UNAVAILABLE",
 	ReasonLocked:       "LOCKED_OUT",
+	ReasonBankLocked:   "ACCOUNT_LOCKED",
 }
 
 // mfaType names what a challenge form asks for, from its field names.
@@ -98,29 +100,42 @@ func mfaType(f Form) string {
 }
 
 // attachInvite looks for the partner invitation this dial follows: the one
-// whose code was dialled, or else the phone's pending one. It attaches its
+// whose code was dialled, or else the phone's pending one. It claims it for
+// the session first, so that of two sessions dialling one code at once only
+// one follows it (the other continues as a plain link); then it attaches its
 // reference to the session and, for a reauthorisation or an invitation to
 // one institution, opens it. It reports whether it chose the first screen.
 func (t *turn) attachInvite() bool {
-	var inv *Invite
-	var err error
-	if t.code != "" {
-		inv, err = t.e.store.InviteByCode(t.ctx, t.code)
-		if err == nil && !inv.Usable(t.s.Phone, t.now) {
-			inv = nil // another phone's code, or no longer usable: say nothing of it
-		}
-	} else {
-		inv, err = t.e.store.PendingInvite(t.ctx, t.s.Phone, t.now)
-	}
+	inv := t.claimInvite(InviteClaim{Code: t.code})
 	if inv == nil {
-		if err != nil && err != ErrNoInvite {
-			t.log.Warn().Err(err).Msg("read invite")
-		}
 		return false
 	}
-	if inv.Kind == InviteReauth && t.s.Channel == ChannelSMS && !t.e.cfg.SMSCredentials {
-		return false // a reauthorisation may ask for an OTP: it is done over USSD
+	return t.follow(inv)
+}
+
+// claimInvite claims an invitation for the session (see Store.ClaimInvite),
+// or returns nil: none usable, another phone's code, or held by another
+// live session of this phone.
+func (t *turn) claimInvite(c InviteClaim) *Invite {
+	c.Phone, c.Session, c.Now = t.s.Phone, t.s.ID, t.now
+	if t.s.Channel == ChannelSMS && !t.e.cfg.SMSCredentials {
+		c.Kind = InviteLink // a reauthorisation may ask for an OTP: it is done over USSD
 	}
+	inv, err := t.e.store.ClaimInvite(t.ctx, c)
+	switch {
+	case err == nil:
+		return inv
+	case errors.Is(err, ErrInviteInUse):
+		t.log.Info().Msg("invite held by another session: continuing without it")
+	case !errors.Is(err, ErrNoInvite):
+		t.log.Warn().Err(err).Msg("claim invite")
+	}
+	return nil
+}
+
+// follow attaches a claimed invitation to the session and opens what it
+// names. It reports whether it chose the screen.
+func (t *turn) follow(inv *Invite) bool {
 	t.s.Invite, t.s.InviteKind, t.s.Reference = inv.ID, inv.Kind, inv.Reference
 	inv.Session, inv.Updated = t.s.ID, t.now
 	t.invite = inv
@@ -134,6 +149,34 @@ func (t *turn) attachInvite() bool {
 		return t.openInstitution(inv.Institution, inv.AuthMethod)
 	}
 	return false
+}
+
+// keepInvite passes the claim on the invitation of prev, the dropped
+// session this one resumes, to this session. When another session took it
+// meanwhile (prev had lapsed), this one continues without its reference.
+func (t *turn) keepInvite(prev *Session) {
+	if prev.Invite == "" {
+		return
+	}
+	inv := t.claimInvite(InviteClaim{ID: prev.Invite, From: prev.ID})
+	if inv == nil {
+		t.s.Invite, t.s.Reference = "", ""
+		return
+	}
+	t.invite = inv
+}
+
+// startOverInvite lets a session that replaces prev (the user chose to
+// start over) follow prev's invitation when it has none of its own: the
+// claim passes on, unless Mono work prev leaves behind may still link with
+// it.
+func (t *turn) startOverInvite(prev *Session) {
+	if prev == nil || prev.Invite == "" || prev.Pending != nil || t.s.Invite != "" {
+		return
+	}
+	if inv := t.claimInvite(InviteClaim{ID: prev.Invite, From: prev.ID}); inv != nil {
+		t.follow(inv)
+	}
 }
 
 // loadInvite returns the session's invitation, loading it once per turn.

@@ -15,6 +15,7 @@ var endTexts = map[string]string{
 	ReasonNoBanks:      textNoBanks,
 	ReasonExpired:      textExpired,
 	ReasonLocked:       textLocked,
+	ReasonBankLocked:   textBankLocked,
 }
 
 // render fits the session's screen to the budget, remembers which options

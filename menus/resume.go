@@ -54,6 +54,7 @@ func (t *turn) onResume(input string) {
 		}
 		t.s.Bank = nil
 		t.fire(EventStartOver)
+		t.startOverInvite(prev)
 		return
 	}
 	t.inherit(prev)
@@ -98,6 +99,7 @@ func (t *turn) inherit(prev *Session) {
 	s.Accounts, s.Chosen, s.Failures = prev.Accounts, prev.Chosen, prev.Failures
 	s.Pending, s.Link, s.Reason = prev.Pending, prev.Link, prev.Reason
 	s.Invite, s.InviteKind, s.Reference, s.ReauthOf = prev.Invite, prev.InviteKind, prev.Reference, prev.ReauthOf
+	t.keepInvite(prev)
 	s.Unseen = false // this hop shows whatever the dropped session had not shown
 	prev.Answers = nil
 	if !t.fresh() {

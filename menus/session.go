@@ -42,6 +42,19 @@ type Session struct {
 	Failures    int               `json:"failures,omitempty"`
 
 	AnswersAt time.Time `json:"answers_at,omitempty"` // when the last answer was typed
+	// Login holds the login form's answers, sealed like Answers, from the
+	// login until the link is made or the session ends, and never longer
+	// than the secret lifetime after LoginAt: when Mono's answer to a later
+	// step is lost, a fresh Mono session is logged in with them, so the
+	// user is not asked to type them again.
+	Login   map[string]string `json:"-"`
+	LoginAt time.Time         `json:"login_at,omitempty"`
+	// Recoveries counts the fresh logins made after Mono's answers were
+	// lost, so that a Mono that never answers ends the session.
+	Recoveries int `json:"recoveries,omitempty"`
+	// SecretsLost says the store could not open the session's sealed values
+	// (the key that sealed them is gone): they are treated as lapsed.
+	SecretsLost bool `json:"-"`
 	// SealedUntil is when the sealed answers lapse: the sweeper erases them
 	// then, even from a session that is kept for longer.
 	SealedUntil time.Time `json:"sealed_until,omitempty"`
@@ -201,4 +214,7 @@ type Change struct {
 	// LoginFailure records a refused bank login or answer against the
 	// session's phone, for the lockout.
 	LoginFailure bool
+	// Release lists attempts reserved with Store.ReserveAttempt whose
+	// outcome was not a refusal: they no longer count against the phone.
+	Release []string
 }

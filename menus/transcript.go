@@ -3,6 +3,7 @@ package menus
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 )
 
@@ -13,20 +14,71 @@ import (
 type Mark struct {
 	Len int    `json:"len"`
 	Sum []byte `json:"sum"`
+	// Key names the key the hash was made with (a short digest of it, not
+	// the key), so a mark made under a key the gateway no longer holds is
+	// told apart from a transcript that does not continue it.
+	Key string `json:"key,omitempty"`
 }
 
 // ErrNotExtension means a cumulative transcript does not continue the one
 // the session remembers: a forged or confused callback.
 var ErrNotExtension = errors.New("transcript does not extend the previous one")
 
-// marker computes Marks under one key.
-type marker struct{ key []byte }
+// ErrUncheckable means the remembered transcript was hashed under a key the
+// gateway no longer holds (the seal key was lost): the hop can be neither
+// trusted nor refused, and the conversation starts again.
+var ErrUncheckable = errors.New("the previous transcript was hashed under a key no longer held")
 
-// mark returns the Mark of a whole transcript.
+// marker computes Marks under the current key and checks them under it or
+// a previous one (the seal key rotated).
+type marker struct{ keys [][]byte }
+
+// newMarker returns a marker for the current key and the previous ones.
+func newMarker(current []byte, previous ...[]byte) marker {
+	return marker{keys: append([][]byte{current}, previous...)}
+}
+
+// keyID names a key in Marks: the first bytes of a hash under it.
+func keyID(key []byte) string {
+	h := hmac.New(sha256.New, key)
+	h.Write([]byte("mark key id"))
+	return hex.EncodeToString(h.Sum(nil)[:4])
+}
+
+// mark returns the Mark of a whole transcript, under the current key.
 func (m marker) mark(transcript string) Mark {
-	h := hmac.New(sha256.New, m.key)
+	return markWith(m.keys[0], transcript)
+}
+
+// markWith returns the Mark of a transcript under one key.
+func markWith(key []byte, transcript string) Mark {
+	h := hmac.New(sha256.New, key)
 	h.Write([]byte(transcript))
-	return Mark{Len: len(transcript), Sum: h.Sum(nil)}
+	return Mark{Len: len(transcript), Sum: h.Sum(nil), Key: keyID(key)}
+}
+
+// keyFor returns the key a Mark was made with. Marks from before keys were
+// named are checked under each key held.
+func (m marker) keyFor(prev Mark) ([][]byte, error) {
+	if prev.Key == "" {
+		return m.keys, nil
+	}
+	for _, k := range m.keys {
+		if keyID(k) == prev.Key {
+			return [][]byte{k}, nil
+		}
+	}
+	return nil, ErrUncheckable
+}
+
+// matches reports whether transcript hashes to prev under one of keys.
+func matches(keys [][]byte, prev Mark, transcript string) bool {
+	for _, k := range keys {
+		if hmac.Equal(markWith(k, transcript).Sum, prev.Sum) {
+			return true
+		}
+	}
+	return false
 }
 
 // next works out this hop's input from a cumulative transcript and the
@@ -34,17 +86,21 @@ func (m marker) mark(transcript string) Mark {
 // It never splits on "*", so an input may itself contain "*". repeat is true
 // when the transcript is the remembered one.
 func (m marker) next(prev Mark, transcript string) (input string, repeat bool, err error) {
+	keys, err := m.keyFor(prev)
+	if err != nil {
+		return "", false, err
+	}
 	n := prev.Len
 	switch {
 	case n < 0 || len(transcript) < n: // n < 0: a corrupt Mark, refused rather than a panic
 		return "", false, ErrNotExtension
 	case len(transcript) == n:
-		if hmac.Equal(m.mark(transcript).Sum, prev.Sum) {
+		if matches(keys, prev, transcript) {
 			return "", true, nil
 		}
 		return "", false, ErrNotExtension
 	}
-	if !hmac.Equal(m.mark(transcript[:n]).Sum, prev.Sum) {
+	if !matches(keys, prev, transcript[:n]) {
 		return "", false, ErrNotExtension
 	}
 	if n == 0 {
@@ -59,9 +115,9 @@ func (m marker) next(prev Mark, transcript string) (input string, repeat bool, e
 // chain returns the Mark after appending one latest-input hop to prev, for
 // dialects that send only the newest input.
 func (m marker) chain(prev Mark, input string) Mark {
-	h := hmac.New(sha256.New, m.key)
+	h := hmac.New(sha256.New, m.keys[0])
 	h.Write(prev.Sum)
 	h.Write([]byte{0})
 	h.Write([]byte(input))
-	return Mark{Len: prev.Len + 1 + len(input), Sum: h.Sum(nil)}
+	return Mark{Len: prev.Len + 1 + len(input), Sum: h.Sum(nil), Key: keyID(m.keys[0])}
 }

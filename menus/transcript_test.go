@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-var testMarker = marker{key: []byte("transcript-test-key-0123456789ab")}
+var testMarker = newMarker([]byte("transcript-test-key-0123456789ab"))
 
 func TestMarkerNext(t *testing.T) {
 	tests := []struct {
@@ -105,7 +105,7 @@ func TestMarkerNextConversation(t *testing.T) {
 }
 
 func TestMarkerKeyed(t *testing.T) {
-	other := marker{key: []byte("another-key")}
+	other := newMarker([]byte("another-key"))
 	tests := []struct {
 		name       string
 		transcript string
@@ -125,9 +125,10 @@ func TestMarkerKeyed(t *testing.T) {
 		})
 	}
 
-	// A Mark made under one key is not accepted under another.
+	// A Mark made under one key is not accepted under another: it is one
+	// the other cannot check.
 	_, _, err := other.next(testMarker.mark("1"), "1*3")
-	if got, want := err, ErrNotExtension; !errors.Is(got, want) {
+	if got, want := err, ErrUncheckable; !errors.Is(got, want) {
 		t.Errorf("next under another key: error = %v, want %v", got, want)
 	}
 }
@@ -216,7 +217,7 @@ func TestMarkerChain(t *testing.T) {
 		}
 	})
 	t.Run("chains differ under different keys", func(t *testing.T) {
-		other := marker{key: []byte("another-key")}
+		other := newMarker([]byte("another-key"))
 		a, b := testMarker.chain(start, "1"), other.chain(start, "1")
 		if got, want := bytes.Equal(a.Sum, b.Sum), false; got != want {
 			t.Errorf("equal = %v, want %v", got, want)
@@ -232,7 +233,7 @@ func FuzzTranscriptNext(f *testing.F) {
 	f.Add([]byte(""), "1*3", "2*3", -100, []byte(nil))
 	f.Add([]byte("k"), "1", "1*", 1, []byte(nil))
 	f.Fuzz(func(t *testing.T, key []byte, prev, transcript string, badLen int, badSum []byte) {
-		m := marker{key: key}
+		m := newMarker(key)
 		input, repeat, err := m.next(m.mark(prev), transcript)
 		switch {
 		case err != nil:
@@ -259,4 +260,33 @@ func FuzzTranscriptNext(f *testing.F) {
 		// A stored Mark of any shape, corrupt or forged, never panics.
 		m.next(Mark{Len: badLen, Sum: badSum}, transcript)
 	})
+}
+
+func TestMarksSurviveARotatedSealKeyAndALostOneIsToldApart(t *testing.T) {
+	oldKey, newKey := []byte("transcript-key-before-rotation"), []byte("transcript-key-after-rotation!")
+	before := newMarker(oldKey)
+	prev := before.mark("1*user_good")
+	tests := []struct {
+		name    string
+		m       marker
+		prev    Mark
+		wantErr error
+		want    string
+	}{
+		{"the previous key still checks its marks", newMarker(newKey, oldKey), prev, nil, "pass_good"},
+		{"a mark from before keys were named is checked under every key", newMarker(newKey, oldKey), Mark{Len: prev.Len, Sum: prev.Sum}, nil, "pass_good"},
+		{"a mark under a key no longer held cannot be checked", newMarker(newKey), prev, ErrUncheckable, ""},
+		{"a transcript that does not continue is refused as before", newMarker(newKey, oldKey), before.mark("1*someone_else"), ErrNotExtension, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, _, err := tt.m.next(tt.prev, "1*user_good*pass_good")
+			if !errors.Is(err, tt.wantErr) || got != tt.want {
+				t.Errorf("next = %q, %v; want %q, %v", got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+	if newMarker(newKey, oldKey).mark("1").Key != keyID(newKey) {
+		t.Errorf("new marks are not made with the current key")
+	}
 }

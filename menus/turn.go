@@ -3,6 +3,7 @@ package menus
 import (
 	"context"
 	"errors"
+	"maps"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,10 +25,11 @@ type turn struct {
 	bounded  context.Context // t.ctx bounded by the deadline, for waits on Mono
 	log      zerolog.Logger
 
-	link    *Link       // set when this turn linked an account
-	retired *Session    // a session this turn ended by resuming or restarting it
-	held    *sync.Mutex // the retired session's lock, held until the commit
-	refused bool        // the bank refused a login or answer in this turn
+	link     *Link       // set when this turn linked an account
+	retired  *Session    // a session this turn ended by resuming or restarting it
+	held     *sync.Mutex // the retired session's lock, held until the commit
+	refused  bool        // the bank refused a login or answer no reservation stood for
+	released []string    // reserved attempts whose outcome was not a refusal
 
 	afterCommit  []func() // run once the turn's change is durable
 	code         string   // the deep-dial code of a new session, if any
@@ -41,7 +43,8 @@ type turn struct {
 
 // change is what the turn commits.
 func (t *turn) change() Change {
-	c := Change{Session: t.s, Link: t.link, Retired: t.retired, LoginFailure: t.refused, Events: t.events, Texts: t.texts}
+	c := Change{Session: t.s, Link: t.link, Retired: t.retired, LoginFailure: t.refused, Release: t.released,
+		Events: t.events, Texts: t.texts}
 	if t.invite != nil && (t.invite.Status != StatusPending || t.inviteChanged) {
 		c.Invite, c.InviteEvents = t.invite, t.inviteEvents
 	}
@@ -167,12 +170,37 @@ func (t *turn) forget() {
 	t.s.SealedUntil = time.Time{}
 }
 
-// askForm starts collecting a form from its first field.
+// keepLogin holds the login form's answers, sealed, for a fresh login
+// should Mono's answer to a later step be lost.
+func (t *turn) keepLogin() {
+	t.forgetLogin()
+	t.s.Login = maps.Clone(t.s.Answers)
+	t.s.LoginAt = t.now
+}
+
+// forgetLogin erases the kept login answers.
+func (t *turn) forgetLogin() {
+	clear(t.s.Login)
+	t.s.Login = nil
+	t.s.LoginAt = time.Time{}
+}
+
+// loginFresh reports whether the kept login answers are within their
+// lifetime.
+func (t *turn) loginFresh() bool {
+	return len(t.s.Login) > 0 && t.now.Sub(t.s.LoginAt) < t.e.cfg.SecretTTL
+}
+
+// askForm starts collecting a form from its first field. A new login form
+// also drops the login answers kept from before.
 func (t *turn) askForm(kind string, f Form) {
 	t.s.FormKind = kind
 	t.s.Form = f
 	t.s.Field = 0
 	t.forget()
+	if kind == formLogin {
+		t.forgetLogin()
+	}
 }
 
 // loginForm is the form of the chosen bank's chosen auth method.
@@ -332,6 +360,7 @@ func (t *turn) onField(input string) {
 		kind = workCommit
 		t.emit(TypeSubmitMFA, map[string]any{"mfaType": mfaType(t.s.Form)})
 	} else {
+		t.keepLogin()
 		t.emit(TypeSubmitCredentials, nil)
 	}
 	t.submit(&Pending{Kind: kind})
@@ -357,13 +386,25 @@ func (t *turn) onAccounts(input string) {
 // within the hop budget; past it, the user is shown the waiting screen and
 // the work goes on in the background.
 func (t *turn) submit(p *Pending) {
-	if t.e.locked(t.ctx, t.s.Phone, t.now) {
-		t.end(ReasonLocked)
-		return
-	}
 	if (p.Kind == workCommit || p.Kind == workAccount) && !t.now.Before(t.s.MonoExpires) {
 		// Mono's session has expired: only a new login can open another.
 		t.bankSessionExpired()
+		return
+	}
+	switch {
+	case p.Attempt != "":
+		// A guess carried over from a step whose answer was lost.
+	case p.Kind == workLogin || p.Kind == workCommit:
+		// A guess at a secret: reserved against the phone's lockout before
+		// the bank sees it, so concurrent sessions cannot guess past it.
+		key, ok := t.e.reserve(t.ctx, t.s.Phone, t.now)
+		if !ok {
+			t.end(ReasonLocked)
+			return
+		}
+		p.Attempt = key
+	case t.e.locked(t.ctx, t.s.Phone, t.now):
+		t.end(ReasonLocked)
 		return
 	}
 	p.Started = t.now
@@ -402,16 +443,44 @@ func (t *turn) onWaiting(input string) {
 		t.wait(j)
 		return
 	}
-	// The gateway restarted while the bank was answering: the work is lost.
-	// Run it again while what was typed is still fresh; otherwise ask again.
-	if p.Kind == workAccount || p.Kind == workReauth || t.fresh() {
-		t.submit(&Pending{Kind: p.Kind, Account: p.Account})
+	// The gateway restarted while the bank was answering: the work is lost,
+	// and whether Mono took it is unknown, so nothing of it counts against
+	// the user. Run it again while what was typed is still fresh (a login
+	// on a fresh Mono session; a step on the same one, marked as resent),
+	// or log in afresh with the kept login answers; otherwise ask again.
+	t.s.Pending = nil
+	t.releaseAttempt(p)
+	switch {
+	case p.Kind == workLogin && t.fresh():
+		t.s.MonoSession = ""
+		t.submit(&Pending{Kind: workLogin})
+		return
+	case p.Kind == workAccount || p.Kind == workReauth || (p.Kind == workCommit && t.fresh()):
+		t.submit(&Pending{Kind: p.Kind, Account: p.Account, Resent: true})
+		return
+	case p.Kind == workCommit && t.loginFresh():
+		t.forget()
+		t.recover("")
 		return
 	}
-	t.s.Pending = nil
 	t.forget()
 	t.retry(p.Kind)
 	t.s.Notice = textNoAnswer
+}
+
+// releaseAttempt returns a work's reserved attempt to the phone: its
+// outcome was not a refusal.
+func (t *turn) releaseAttempt(p *Pending) {
+	if p != nil && p.Attempt != "" {
+		t.released = append(t.released, p.Attempt)
+		p.Attempt = ""
+	}
+}
+
+// refusal reports whether a Mono error is the bank refusing what was typed.
+func refusal(err error) bool {
+	k := mono.KindOf(err)
+	return k == mono.KindRejected || k == mono.KindAccountLocked
 }
 
 // fresh reports whether the sealed answers are within their lifetime.
@@ -434,17 +503,18 @@ func (t *turn) retry(kind string) {
 // apply moves the conversation on from the result of Mono work. What was
 // typed has been used by now and is erased whatever the answer.
 func (t *turn) apply(res result) {
-	kind := workLogin
-	if t.s.Pending != nil {
-		kind = t.s.Pending.Kind
+	p := t.s.Pending
+	if p == nil {
+		p = &Pending{Kind: workLogin}
 	}
 	t.s.Pending = nil
 	t.forget()
 	t.s.MonoSession, t.s.MonoExpires = res.monoSession, res.monoExpires
 	if res.err != nil {
-		t.failed(kind, res.err)
+		t.failed(p, res.err)
 		return
 	}
+	t.releaseAttempt(p)
 	t.e.unauthorized.Store(false)
 	step := res.step
 	if res.institution != "" && t.s.Bank == nil {
@@ -479,6 +549,9 @@ func (t *turn) apply(res result) {
 			return
 		}
 		t.fire(EventAskInput, form)
+		if p.Recovery {
+			t.s.Notice = textNewCode // the fresh login made the bank send another
+		}
 	default:
 		t.log.Warn().Int("response_code", step.ResponseCode).Msg("unexpected mono step")
 		t.end(ReasonFailed)
@@ -486,30 +559,48 @@ func (t *turn) apply(res result) {
 }
 
 // failed decides what a failed step means for the user: try again, or an
-// END screen that says nothing of Mono's internals.
-func (t *turn) failed(kind string, err error) {
-	mk := mono.KindOf(err)
-	if mk == mono.KindUnauthorized {
+// END screen that says nothing of Mono's internals. Only the bank refusing
+// what was typed counts against the user; a lost answer, a refusal of a
+// step resent after a restart and the gateway's own misconfiguration never
+// do.
+func (t *turn) failed(p *Pending, err error) {
+	kind, mk := p.Kind, mono.KindOf(err)
+	refused := refusal(err)
+	lost := mk == mono.KindUnknown || (p.Resent && (refused || mk == mono.KindNotFound))
+	if lost {
+		t.log.Warn().Err(err).Str("work", kind).Bool("resent", p.Resent).Msg("mono's answer was lost, or it refused a resent step: logging in afresh")
+		t.recover(p.Attempt) // the guess is still in flight: it carries over
+		return
+	}
+	if !refused {
+		t.releaseAttempt(p)
+	}
+	switch {
+	case mk == mono.KindUnauthorized || mk == mono.KindMisconfigured:
 		t.e.reportUnauthorized(err)
 		t.end(ReasonUnavailable)
 		return
-	}
-	t.log.Warn().Err(err).Str("work", kind).Msg("mono step failed")
-	if kind == workReauth {
+	case kind == workReauth:
+		t.log.Warn().Err(err).Str("work", kind).Msg("mono step failed")
 		t.end(ReasonFailed) // nothing the user typed was refused: nothing to ask again
 		return
 	}
+	t.log.Warn().Err(err).Str("work", kind).Msg("mono step failed")
 	if mk == mono.KindNotFound && kind != workLogin {
 		t.bankSessionExpired()
 		return
 	}
-	if mk != mono.KindRejected {
+	if !refused {
 		t.end(ReasonFailed)
 		return
 	}
+	t.refused = p.Attempt == "" // a kept reservation already counts it
 	t.s.Failures++
-	t.refused = true
 	t.emit(TypeError, map[string]any{"errorType": "AUTHENTICATION_FAILED", "errorMessage": "The bank did not accept what was typed."})
+	if mk == mono.KindAccountLocked {
+		t.end(ReasonBankLocked) // trying again cannot help: the bank must unlock it
+		return
+	}
 	if t.s.Failures >= t.e.cfg.MaxTries {
 		t.end(ReasonTooManyTries)
 		return
@@ -517,6 +608,46 @@ func (t *turn) failed(kind string, err error) {
 	t.retry(kind)
 	if kind != workLogin {
 		t.s.Notice = textAnswerRejected
+	}
+}
+
+// maxRecoveries is how many fresh logins one session makes after Mono's
+// answers were lost before it gives up: a Mono that keeps failing to answer
+// is an outage, not something to retry forever.
+const maxRecoveries = 2
+
+// recover carries on after Mono's answer to a step was lost, or Mono
+// refused a step resent after a restart: whether it took the step is
+// unknown. A fresh Mono session is logged in with the login answers still
+// kept sealed (the bank may then send a new code, and the screen says so);
+// without them the user is asked to type them again, and told why.
+//
+// attempt is the lockout reservation of the lost step: the fresh login
+// takes it over, and it is released when no login follows.
+func (t *turn) recover(attempt string) {
+	t.s.MonoSession, t.s.MonoExpires = "", time.Time{}
+	unused := &Pending{Attempt: attempt}
+	switch {
+	case t.s.Recoveries >= maxRecoveries:
+		t.log.Warn().Msg("mono keeps losing its answers: giving up")
+		t.releaseAttempt(unused)
+		t.end(ReasonFailed)
+	case t.s.InviteKind == InviteReauth:
+		// A reauthorisation has no login form: a fresh token opens another.
+		t.s.Recoveries++
+		t.releaseAttempt(unused)
+		t.s.State = StateReauth
+		t.submit(&Pending{Kind: workReauth, Recovery: true})
+	case !t.loginFresh():
+		t.releaseAttempt(unused)
+		t.fire(EventLoginFailed)
+		t.s.Notice = textNoAnswerRetype
+	default:
+		t.s.Recoveries++
+		form := t.loginForm()
+		t.s.FormKind, t.s.Form, t.s.Field = formLogin, form, len(form.Fields)
+		t.s.Answers, t.s.AnswersAt = maps.Clone(t.s.Login), t.s.LoginAt
+		t.submit(&Pending{Kind: workLogin, Recovery: true, Attempt: attempt})
 	}
 }
 

@@ -26,6 +26,15 @@ type Pending struct {
 	Kind    string    `json:"kind"`
 	Account int       `json:"account,omitempty"`
 	Started time.Time `json:"started"`
+	// Attempt is the guess at a secret reserved against the phone's
+	// lockout for this work (a login, an OTP or answer), if any.
+	Attempt string `json:"attempt,omitempty"`
+	// Resent marks a step sent again after a restart lost the first: Mono
+	// may refuse it because it took the first, which is nobody's fault.
+	Resent bool `json:"resent,omitempty"`
+	// Recovery marks a fresh login made because Mono's answer to an
+	// earlier step was lost: the bank may ask for a new code.
+	Recovery bool `json:"recovery,omitempty"`
 }
 
 // request is everything a piece of Mono work needs, copied out of the

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -18,12 +19,14 @@ import (
 
 	"github.com/ussdlink/ussdlink/menus"
 	"github.com/ussdlink/ussdlink/mono"
+	"github.com/ussdlink/ussdlink/phone"
 	"github.com/ussdlink/ussdlink/store"
 )
 
 // Store is what the partner API keeps and reads; *store.DB is one.
 type Store interface {
-	CreateInviteWith(ctx context.Context, inv *menus.Invite, digits int, now time.Time, texts func(*menus.Invite) []menus.Text) error
+	CreateInviteAnswered(ctx context.Context, inv *menus.Invite, digits int, now time.Time,
+		texts func(*menus.Invite) []menus.Text, key string, answer func(*menus.Invite) (store.Answer, error)) error
 	Invite(ctx context.Context, id string) (*menus.Invite, error)
 	InvitesByPhone(ctx context.Context, phone string) ([]menus.Invite, error)
 	InvitesByReference(ctx context.Context, ref string) ([]menus.Invite, error)
@@ -33,6 +36,18 @@ type Store interface {
 }
 
 var _ Store = (*store.DB)(nil)
+
+// Institutions says which institutions Mono offers and, for each, the auth
+// methods a customer can use: an invitation naming anything else is
+// refused rather than silently opened at the bank list. The conversation
+// engine's cached catalogue (*menus.Engine) is one.
+type Institutions interface {
+	// Institution returns the institution of an id, or false when Mono
+	// does not list it; an error means the list could not be read.
+	Institution(ctx context.Context, id string) (mono.Institution, bool, error)
+}
+
+var _ Institutions = (*menus.Engine)(nil)
 
 // API is the partner's REST API under /v1: invite a customer to link an
 // account or to re-authorise one, and read what came of it.
@@ -44,10 +59,21 @@ type API struct {
 	CodeDigits  int           // digits of an invitation code; default 4
 	Now         func() time.Time
 	Log         zerolog.Logger
+	// Institutions checks the institution and auth method of a new link
+	// invitation; nil: they are not checked.
+	Institutions Institutions
+	// IdempotencyTTL is how long an answer is replayed for a repeated
+	// Idempotency-Key; default 24h. The store forgets older answers.
+	IdempotencyTTL time.Duration
+	// Location is the time zone of the times invitation texts show; nil: UTC.
+	Location *time.Location
 	// Texts, when set, says whether invitations may be texted; Notify
 	// wakes the text sender after one is queued.
 	Texts  func(kind string) bool
 	Notify func()
+	// Phones reads customers' numbers into E.164, the one form invitations
+	// are kept and found in; its zero value takes only international ones.
+	Phones phone.Numbers
 
 	keyed [64]sync.Mutex // requests with one idempotency key are taken one at a time
 }
@@ -59,6 +85,9 @@ func (a *API) Mount(r fiber.Router) {
 	}
 	if a.CodeDigits <= 0 {
 		a.CodeDigits = 4
+	}
+	if a.IdempotencyTTL <= 0 {
+		a.IdempotencyTTL = 24 * time.Hour
 	}
 	r.Use(a.authenticate)
 	r.Post("/links", a.idempotent(a.createLink))
@@ -103,8 +132,23 @@ func (a *API) authenticate(c *fiber.Ctx) error {
 // keyLocal names the caller's key fingerprint in the request's locals.
 const keyLocal = "partner.key"
 
-// idempotent replays the first answer to a POST carrying an
-// Idempotency-Key already used by the same key on the same route.
+// idempotency is what idempotent hands the handler of a request carrying
+// an Idempotency-Key: where its answer is stored and the hash of its body.
+// The handler sets stored once it committed the answer with its work.
+type idempotency struct {
+	scope  string
+	hash   []byte
+	stored bool
+}
+
+// idempotencyLocal names a request's *idempotency in its locals.
+const idempotencyLocal = "partner.idempotency"
+
+// idempotent replays the answer to a POST carrying an Idempotency-Key
+// already used by the same key on the same route, within IdempotencyTTL,
+// and refuses the key with another body (422 idempotency_key_reused). Only
+// an answer of work done (2xx) is stored: a request refused by validation
+// can be corrected and sent again under the same key.
 func (a *API) idempotent(h fiber.Handler) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		key := strings.TrimSpace(c.Get("Idempotency-Key"))
@@ -119,21 +163,30 @@ func (a *API) idempotent(h fiber.Handler) fiber.Handler {
 		mu := &a.keyed[int(sum[0])%len(a.keyed)]
 		mu.Lock()
 		defer mu.Unlock()
-		if prev, ok, err := a.Store.Idempotent(c.UserContext(), scope); err != nil {
+		body := sha256.Sum256(c.Body())
+		prev, ok, err := a.Store.Idempotent(c.UserContext(), scope)
+		if err != nil {
 			return err
-		} else if ok {
+		}
+		if ok && a.Now().Before(prev.Created.Add(a.IdempotencyTTL)) {
+			if len(prev.RequestHash) > 0 && subtle.ConstantTimeCompare(prev.RequestHash, body[:]) != 1 {
+				return fail(c, fiber.StatusUnprocessableEntity, "idempotency_key_reused",
+					"this Idempotency-Key was used with another request body: send a new key for a new request")
+			}
 			c.Set("Idempotent-Replayed", "true")
 			c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 			return c.Status(prev.Status).Send(prev.Body)
 		}
+		idem := &idempotency{scope: scope, hash: body[:]}
+		c.Locals(idempotencyLocal, idem)
 		if err := h(c); err != nil {
 			return err
 		}
 		status := c.Response().StatusCode()
-		if status >= 500 {
-			return nil // a failure is not remembered: the caller may retry
+		if idem.stored || status < 200 || status > 299 {
+			return nil // stored with the work, or nothing done: a corrected retry may use the key
 		}
-		answer := store.Answer{Status: status, Body: append([]byte(nil), c.Response().Body()...), Created: a.Now()}
+		answer := store.Answer{Status: status, Body: append([]byte(nil), c.Response().Body()...), Created: a.Now(), RequestHash: idem.hash}
 		if err := a.Store.SaveAnswer(c.UserContext(), scope, answer); err != nil {
 			// What was asked for is done: answering 500 now would invite a
 			// retry that does it twice. Only the replay is lost.
@@ -142,6 +195,9 @@ func (a *API) idempotent(h fiber.Handler) fiber.Handler {
 		return nil
 	}
 }
+
+// msgInvalidPhone explains an invalid_phone refusal.
+const msgInvalidPhone = "phone must be a valid phone number: international (+2348031234567) or national in the gateway's country (08031234567)"
 
 // linkRequest is POST /v1/links.
 type linkRequest struct {
@@ -166,9 +222,10 @@ func (a *API) createLink(c *fiber.Ctx) error {
 	if err := decodeBody(c, &req); err != nil {
 		return fail(c, fiber.StatusBadRequest, "invalid_request", err.Error())
 	}
+	e164, phoneErr := a.Phones.Normalize(req.Phone)
 	switch {
-	case !validPhone(req.Phone):
-		return fail(c, fiber.StatusBadRequest, "invalid_phone", "phone must be a number in international format, e.g. +2348031234567")
+	case phoneErr != nil:
+		return fail(c, fiber.StatusBadRequest, "invalid_phone", msgInvalidPhone)
 	case !validText(req.Reference, 1, 128):
 		return fail(c, fiber.StatusBadRequest, "invalid_reference", "reference is required: 1 to 128 printable characters")
 	case req.Institution != "" && !validText(req.Institution, 1, 64):
@@ -181,9 +238,53 @@ func (a *API) createLink(c *fiber.Ctx) error {
 	if req.Notify != "" && req.Notify != "sms" {
 		return fail(c, fiber.StatusBadRequest, "invalid_notify", `notify must be "sms" or absent`)
 	}
-	inv := a.newInvite(menus.InviteLink, req.Phone, req.Reference)
+	if p := a.institutionProblem(c.UserContext(), req.Institution, req.AuthMethod); p != nil {
+		if p.retryAfter != "" {
+			c.Set(fiber.HeaderRetryAfter, p.retryAfter)
+		}
+		return fail(c, p.status, p.code, p.message)
+	}
+	inv := a.newInvite(menus.InviteLink, e164, req.Reference)
 	inv.Institution, inv.AuthMethod = req.Institution, req.AuthMethod
 	return a.create(c, inv, req.Notify == "sms", "")
+}
+
+// institutionWait bounds how long a request waits for Mono's institution
+// list when the catalogue has none yet.
+const institutionWait = 10 * time.Second
+
+// problem is a refusal to answer in the API's error shape.
+type problem struct {
+	status        int
+	code, message string
+	retryAfter    string // seconds, for a refusal worth retrying
+}
+
+// institutionProblem checks a link invitation's institution and auth
+// method against Mono's list: nil when there is nothing to check or both
+// are offered.
+func (a *API) institutionProblem(ctx context.Context, id, method string) *problem {
+	if id == "" || a.Institutions == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, institutionWait)
+	defer cancel()
+	inst, ok, err := a.Institutions.Institution(ctx, id)
+	switch {
+	case err != nil:
+		a.Log.Warn().Err(err).Msg("institution list unavailable: invitation refused")
+		return &problem{fiber.StatusServiceUnavailable, "institutions_unavailable",
+			"Mono's institution list cannot be read now, so the institution cannot be checked: retry later", "10"}
+	case !ok:
+		return &problem{status: fiber.StatusUnprocessableEntity, code: "unknown_institution",
+			message: "institution is not a Mono institution id this gateway can open"}
+	case method != "":
+		if _, offered := inst.Method(method); !offered {
+			return &problem{status: fiber.StatusUnprocessableEntity, code: "auth_method_not_offered",
+				message: "institution does not offer auth_method " + method + " here"}
+		}
+	}
+	return nil
 }
 
 // createReauth invites a customer to re-authorise a linked account. The
@@ -194,17 +295,18 @@ func (a *API) createReauth(c *fiber.Ctx) error {
 	if err := decodeBody(c, &req); err != nil {
 		return fail(c, fiber.StatusBadRequest, "invalid_request", err.Error())
 	}
+	e164, phoneErr := a.Phones.Normalize(req.Phone)
 	switch {
 	case !validText(req.AccountID, 1, 64):
 		return fail(c, fiber.StatusBadRequest, "invalid_account_id", "account_id is required: a Mono account id")
-	case !validPhone(req.Phone):
-		return fail(c, fiber.StatusBadRequest, "invalid_phone", "phone must be a number in international format, e.g. +2348031234567")
+	case phoneErr != nil:
+		return fail(c, fiber.StatusBadRequest, "invalid_phone", msgInvalidPhone)
 	case req.Reference != "" && !validText(req.Reference, 1, 128):
 		return fail(c, fiber.StatusBadRequest, "invalid_reference", "reference must be 1 to 128 printable characters")
 	case req.Notify != "" && req.Notify != "sms":
 		return fail(c, fiber.StatusBadRequest, "invalid_notify", `notify must be "sms" or absent`)
 	}
-	inv := a.newInvite(menus.InviteReauth, req.Phone, req.Reference)
+	inv := a.newInvite(menus.InviteReauth, e164, req.Reference)
 	inv.AccountID = req.AccountID
 	bank := ""
 	if l, ok, err := a.Store.Link(c.UserContext(), req.AccountID); err != nil {
@@ -230,29 +332,63 @@ func (a *API) newInvite(kind, phone, ref string) *menus.Invite {
 }
 
 // create stores an invitation, with the text announcing it when asked
-// for, and answers 201 with it.
+// for and, under the request's Idempotency-Key, the answer reporting it
+// (all in one transaction), and answers 201 with it.
 func (a *API) create(c *fiber.Ctx, inv *menus.Invite, text bool, bank string) error {
+	now := a.Now()
 	var texts func(*menus.Invite) []menus.Text
 	if text && a.Texts != nil && a.Texts(menus.TextInvitation) {
 		texts = func(inv *menus.Invite) []menus.Text {
-			return []menus.Text{InvitationText(inv, a.ServiceCode, bank, a.Now())}
+			return []menus.Text{InvitationText(inv, a.ServiceCode, bank, now, a.Location)}
 		}
 	}
-	if err := a.Store.CreateInviteWith(c.UserContext(), inv, a.CodeDigits, a.Now(), texts); err != nil {
+	var body []byte
+	encode := func(inv *menus.Invite) error {
+		var err error
+		if body, err = json.Marshal(a.view(inv)); err != nil {
+			return fmt.Errorf("encode invitation: %w", err)
+		}
+		return nil
+	}
+	key := ""
+	var answer func(*menus.Invite) (store.Answer, error)
+	idem, keyed := c.Locals(idempotencyLocal).(*idempotency)
+	if keyed {
+		key = idem.scope
+		answer = func(inv *menus.Invite) (store.Answer, error) {
+			err := encode(inv)
+			return store.Answer{Status: fiber.StatusCreated, Body: body, Created: now, RequestHash: idem.hash}, err
+		}
+	}
+	if err := a.Store.CreateInviteAnswered(c.UserContext(), inv, a.CodeDigits, now, texts, key, answer); err != nil {
 		return err
+	}
+	if keyed {
+		idem.stored = true
 	}
 	a.Log.Info().Str("invite", inv.ID).Str("kind", inv.Kind).Bool("texted", texts != nil).Msg("invitation created")
 	if texts != nil && a.Notify != nil {
 		a.Notify()
 	}
-	return c.Status(fiber.StatusCreated).JSON(a.view(inv))
+	if body == nil {
+		if err := encode(inv); err != nil {
+			return err
+		}
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Status(fiber.StatusCreated).Send(body)
 }
 
 // InvitationText is the text telling a customer the code of an invitation.
-func InvitationText(inv *menus.Invite, serviceCode, bank string, now time.Time) menus.Text {
+// Its expiry is shown in loc, the customer's time zone ("2 Jan 15:04 WAT");
+// nil is UTC.
+func InvitationText(inv *menus.Invite, serviceCode, bank string, now time.Time, loc *time.Location) menus.Text {
+	if loc == nil {
+		loc = time.UTC
+	}
 	return menus.Text{ID: "sms_" + menus.NewEventID()[4:], Kind: menus.TextInvitation, To: inv.Phone, Created: now,
 		Data: map[string]string{"kind": inv.Kind, "dial": Dial(serviceCode, inv.Code), "bank": bank,
-			"expires": inv.Expires.UTC().Format("2 Jan 15:04 UTC")}}
+			"expires": inv.Expires.In(loc).Format("2 Jan 15:04 MST")}}
 }
 
 // getInvite answers GET /v1/links/:id and /v1/reauth/:id.
@@ -269,11 +405,17 @@ func (a *API) getInvite(kind string) fiber.Handler {
 	}
 }
 
-// listLinks answers GET /v1/links?reference=…|phone=….
+// listLinks answers GET /v1/links?reference=…|phone=…; the phone is read
+// into E.164 as at creation, so any way of writing it finds the same links.
 func (a *API) listLinks(c *fiber.Ctx) error {
 	ref, phone := c.Query("reference"), c.Query("phone")
 	var all []menus.Invite
 	var err error
+	if phone != "" {
+		if phone, err = a.Phones.Normalize(phone); err != nil {
+			return fail(c, fiber.StatusBadRequest, "invalid_phone", msgInvalidPhone)
+		}
+	}
 	switch {
 	case ref != "":
 		all, err = a.Store.InvitesByReference(c.UserContext(), ref)
@@ -354,15 +496,6 @@ func decodeBody(c *fiber.Ctx, v any) error {
 		return errors.New("body must be a JSON object with the documented fields")
 	}
 	return nil
-}
-
-// validPhone accepts 8 to 15 digits, with an optional leading "+".
-func validPhone(p string) bool {
-	d := strings.TrimPrefix(strings.TrimSpace(p), "+")
-	if len(d) < 8 || len(d) > 15 {
-		return false
-	}
-	return strings.Trim(d, "0123456789") == ""
 }
 
 // validText accepts between min and max printable characters.

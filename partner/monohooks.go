@@ -51,9 +51,10 @@ type MonoWebhooks struct {
 
 // monoEnvelope is a webhook from Mono; older events carry no event_id.
 type monoEnvelope struct {
-	Event   string          `json:"event"`
-	EventID string          `json:"event_id"`
-	Data    json.RawMessage `json:"data"`
+	Event     string          `json:"event"`
+	EventID   string          `json:"event_id"`
+	Timestamp string          `json:"timestamp"`
+	Data      json.RawMessage `json:"data"`
 }
 
 // monoData holds the parts of an event's data the gateway uses.
@@ -61,8 +62,9 @@ type monoData struct {
 	ID      string `json:"id"`
 	IDAlt   string `json:"_id"`
 	Account struct {
-		ID    string `json:"id"`
-		IDAlt string `json:"_id"`
+		ID        string `json:"id"`
+		IDAlt     string `json:"_id"`
+		UpdatedAt string `json:"updated_at"`
 	} `json:"account"`
 	Meta struct {
 		DataStatus string `json:"data_status"`
@@ -104,8 +106,9 @@ func (h *MonoWebhooks) Handler() fiber.Handler {
 		now := h.Now()
 		var emitted int
 		var nudged bool
+		at := env.eventTime(data)
 		applied, err := h.Store.MonoEvent(c.UserContext(), id, now, account, func(link *menus.Link, reauth *menus.Invite) store.MonoOutcome {
-			out := store.MonoOutcome{Events: h.apply(env.Event, data, account, link, reauth, now)}
+			out := h.apply(env.Event, data, account, link, reauth, now, at)
 			emitted = len(out.Events)
 			if env.Event == monoReauthRequired && link != nil && h.Nudge {
 				out.Nudge, out.NudgeText = h.nudge(link, now)
@@ -128,33 +131,33 @@ func (h *MonoWebhooks) Handler() fiber.Handler {
 }
 
 // apply changes the link and reauth invitation an event is about and
-// returns the partner events it causes.
-func (h *MonoWebhooks) apply(event string, data monoData, account string, link *menus.Link, reauth *menus.Invite, now time.Time) []menus.Event {
-	var out []menus.Event
+// returns the partner events it causes. An account_updated is remembered
+// for the account whether or not a link exists yet: a link that commits
+// later takes its status and tells the partner then, naming its own phone
+// and reference. Until then, with neither a link nor an invitation to name,
+// there is no one to tell.
+func (h *MonoWebhooks) apply(event string, data monoData, account string, link *menus.Link, reauth *menus.Invite, now, at time.Time) store.MonoOutcome {
+	var out store.MonoOutcome
 	emit := func(typ string, extra map[string]any) {
-		if h.Emits == nil || !h.Emits(typ) {
-			return
+		if ev, ok := accountEvent(h.Emits, typ, account, link, reauth, now, extra); ok {
+			out.Events = append(out.Events, ev)
 		}
-		d := map[string]any{"account_id": account}
-		if link != nil {
-			d["phone"], d["reference"] = link.Phone, link.Reference
-			d["institution"] = map[string]any{"id": link.Institution, "name": link.Bank}
-		}
-		if reauth != nil && (link == nil || reauth.Reference != "") {
-			d["phone"], d["reference"] = reauth.Phone, reauth.Reference // the partner's latest word on it
-		}
-		for k, v := range extra {
-			d[k] = v
-		}
-		out = append(out, menus.Event{ID: menus.NewEventID(), Type: typ, Timestamp: now, Data: d})
 	}
 	switch strings.TrimSpace(event) {
 	case monoAccountUpdated:
-		status := strings.ToUpper(data.Meta.DataStatus)
+		status := strings.ToUpper(strings.TrimSpace(data.Meta.DataStatus))
+		if status != "" && account != "" {
+			out.Update = &store.MonoUpdate{AccountID: account, DataStatus: status, EventAt: at, Received: now}
+		}
 		if link != nil {
 			link.DataStatus = status
 		}
-		emit(menus.TypeDataStatus, map[string]any{"data_status": status})
+		if reauth != nil && reauth.Link != nil && reauth.Link.AccountID == account {
+			reauth.Link.DataStatus = status
+		}
+		if link != nil || reauth != nil {
+			emit(menus.TypeDataStatus, map[string]any{"data_status": status})
+		}
 	case monoAccountReauthorized:
 		pending := reauth != nil && reauth.Status == menus.StatusPending
 		required := link != nil && link.ReauthRequired
@@ -178,6 +181,53 @@ func (h *MonoWebhooks) apply(event string, data monoData, account string, link *
 		emit(menus.TypeReauthorisationNeeded, nil)
 	}
 	return out
+}
+
+// accountEvent is a partner event about an account, naming the phone,
+// reference and institution of its link and, when the partner has since
+// invited the customer to re-authorise it, the invitation's phone and
+// reference. ok is false when the event type is not emitted.
+func accountEvent(emits func(string) bool, typ, account string, link *menus.Link, reauth *menus.Invite, now time.Time, extra map[string]any) (menus.Event, bool) {
+	if emits == nil || !emits(typ) {
+		return menus.Event{}, false
+	}
+	d := map[string]any{"account_id": account}
+	if link != nil {
+		d["phone"], d["reference"] = link.Phone, link.Reference
+		d["institution"] = map[string]any{"id": link.Institution, "name": link.Bank}
+	}
+	if reauth != nil && (link == nil || reauth.Reference != "") {
+		d["phone"], d["reference"] = reauth.Phone, reauth.Reference // the partner's latest word on it
+	}
+	for k, v := range extra {
+		d[k] = v
+	}
+	return menus.Event{ID: menus.NewEventID(), Type: typ, Timestamp: now, Data: d}, true
+}
+
+// StatusEvents announces a remembered account update that a new link took
+// when it committed: DATA_STATUS naming the new link's phone and reference,
+// as the webhook would have had the link existed. The store calls it inside
+// the link's commit (store.WithStatusEvents).
+func StatusEvents(emits func(string) bool) store.StatusEvents {
+	return func(l *menus.Link, u store.MonoUpdate) []menus.Event {
+		ev, ok := accountEvent(emits, menus.TypeDataStatus, l.AccountID, l, nil, l.Linked, map[string]any{"data_status": u.DataStatus})
+		if !ok {
+			return nil
+		}
+		return []menus.Event{ev}
+	}
+}
+
+// eventTime is Mono's own time for an event: the envelope's timestamp, or
+// the account's updated_at; zero when it sent neither (older events).
+func (e monoEnvelope) eventTime(d monoData) time.Time {
+	for _, v := range []string{e.Timestamp, d.Account.UpdatedAt} {
+		if t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(v)); err == nil {
+			return t
+		}
+	}
+	return time.Time{}
 }
 
 // nudge is the reauthorisation invitation a link's customer is texted,

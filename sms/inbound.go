@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
 	"net/url"
 	"strings"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/ussdlink/ussdlink/menus"
+	"github.com/ussdlink/ussdlink/phone"
 )
 
 // InboundStore records inbound deliveries and queues replies; *store.DB is
@@ -26,10 +28,13 @@ type InboundStore interface {
 // (/sms/africastalking, protected like the USSD callbacks), Twilio
 // (/sms/twilio, X-Twilio-Signature verified, answered with TwiML) and
 // Termii (/sms/termii, X-Termii-Signature verified). A message delivered
-// again (providers retry until they get a 200) is answered and dropped.
+// again (providers retry until they get a 200) is answered and dropped. The
+// sender is read into E.164 before anything else; a sender that is not a
+// valid phone number gets a 400 and nothing is recorded for it.
 type Inbound struct {
-	Conv  *Conversation
-	Store InboundStore
+	Conv   *Conversation
+	Store  InboundStore
+	Phones phone.Numbers // reads senders' numbers; the zero value takes only international ones
 	// TwilioToken verifies Twilio's signatures; TwilioURL is the public URL
 	// Twilio calls, which it signs (by default the URL as received).
 	TwilioToken, TwilioURL string
@@ -51,10 +56,14 @@ func (in *Inbound) Mount(r fiber.Router, auth fiber.Handler) {
 func (in *Inbound) africasTalking(c *fiber.Ctx) error {
 	from, id := strings.TrimSpace(c.FormValue("from")), strings.TrimSpace(c.FormValue("id"))
 	if from == "" || id == "" {
-		return c.Status(fiber.StatusBadRequest).SendString("bad request")
+		return c.Status(fiber.StatusBadRequest).SendString("bad request: missing from or id")
 	}
-	id, from = strings.Clone(id), strings.Clone(from)
-	err := in.receive(c.UserContext(), "africastalking", id, from, strings.Clone(c.FormValue("text")))
+	from, err := in.sender(from)
+	if err != nil {
+		return c.Status(fiber.StatusBadRequest).SendString("bad request: " + err.Error())
+	}
+	id = strings.Clone(id)
+	err = in.receive(c.UserContext(), "africastalking", id, from, strings.Clone(c.FormValue("text")))
 	if err != nil {
 		return err
 	}
@@ -65,7 +74,7 @@ func (in *Inbound) africasTalking(c *fiber.Ctx) error {
 func (in *Inbound) twilio(c *fiber.Ctx) error {
 	params, err := url.ParseQuery(string(c.Body()))
 	if err != nil {
-		return c.Status(fiber.StatusBadRequest).SendString("bad request")
+		return c.Status(fiber.StatusBadRequest).SendString("bad request: body is not a form")
 	}
 	full := in.TwilioURL
 	if full == "" {
@@ -77,7 +86,10 @@ func (in *Inbound) twilio(c *fiber.Ctx) error {
 	}
 	from, sid := params.Get("From"), params.Get("MessageSid")
 	if from == "" || sid == "" {
-		return c.Status(fiber.StatusBadRequest).SendString("bad request")
+		return c.Status(fiber.StatusBadRequest).SendString("bad request: missing From or MessageSid")
+	}
+	if from, err = in.sender(from); err != nil {
+		return c.Status(fiber.StatusBadRequest).SendString("bad request: " + err.Error())
 	}
 	var reply string
 	err = in.receiveInline(c.UserContext(), "twilio", sid, from, params.Get("Body"), &reply)
@@ -114,23 +126,38 @@ func (in *Inbound) termii(c *fiber.Ctx) error {
 	}
 	var m termiiInbound
 	if err := json.Unmarshal(body, &m); err != nil || m.Sender == "" {
-		return c.Status(fiber.StatusBadRequest).SendString("bad request")
+		return c.Status(fiber.StatusBadRequest).SendString("bad request: body is not the expected JSON object with a sender")
 	}
 	id := m.MessageID
 	if id == "" {
 		id = m.ID
 	}
 	if id == "" {
-		return c.Status(fiber.StatusBadRequest).SendString("bad request")
+		return c.Status(fiber.StatusBadRequest).SendString("bad request: missing message_id")
 	}
-	sender := m.Sender
-	if !strings.HasPrefix(sender, "+") {
-		sender = "+" + sender
+	sender, err := in.sender(m.Sender)
+	if err != nil {
+		return c.Status(fiber.StatusBadRequest).SendString("bad request: " + err.Error())
 	}
 	if err := in.receive(c.UserContext(), "termii", id, sender, m.Message); err != nil {
 		return err
 	}
 	return c.SendString("OK")
+}
+
+// errBadSender is the reason given for a sender that is not a phone number;
+// the number itself is never echoed.
+var errBadSender = errors.New("sender is not a valid phone number")
+
+// sender reads a sender's number into E.164 (a fresh string, safe to keep
+// past the request).
+func (in *Inbound) sender(raw string) (string, error) {
+	e164, err := in.Phones.Normalize(raw)
+	if err != nil {
+		in.Log.Warn().Msg("inbound text from a sender that is not a phone number")
+		return "", errBadSender
+	}
+	return e164, nil
 }
 
 // receive hands a first delivery to the conversation, whose reply is

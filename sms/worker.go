@@ -4,30 +4,43 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"math/rand/v2"
+	"fmt"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/ussdlink/ussdlink/menus"
+	"github.com/ussdlink/ussdlink/outbox"
 	"github.com/ussdlink/ussdlink/store"
 )
 
-// Queue is the durable queue of texts; *store.Queue is one.
-type Queue interface {
-	Due(ctx context.Context, now time.Time, max int) ([]store.Message, error)
-	NextDue(ctx context.Context) (time.Time, bool, error)
-	Delivered(ctx context.Context, id string) error
-	Reschedule(ctx context.Context, id string, attempts int, next time.Time, lastErr string) error
-	GiveUp(ctx context.Context, id string, lastErr string) error
-}
+// Text worker defaults.
+const (
+	textsInFlight          = 4                // texts handed to the provider at once
+	textsDefaultRetryFor   = 24 * time.Hour   // how long a temporary failure is retried
+	textsDefaultBackoff    = 5 * time.Second  // the first retry
+	textsDefaultMaxBackoff = 10 * time.Minute // the longest wait between retries
+	textsSendTimeout       = 15 * time.Second // one provider call
+	textsPollEvery         = 30 * time.Second // look at the queue at least this often
+)
+
+// Queue is the durable queue of texts; *store.Queue is one. The texts to
+// one phone share an ordering key, so they arrive in the order they were
+// queued.
+type Queue = outbox.Queue
 
 var _ Queue = (*store.Queue)(nil)
 
-// Worker sends the queued texts through the provider: one at a time, each
-// retried with backoff while the provider's failure is temporary and
-// RetryFor has not passed, so an outage delays messages and never drops
-// them. Phones that texted STOP get only replies to their own messages.
+// Worker sends the queued texts through the provider, a few at a time and
+// those to one phone in order, each retried with backoff while the
+// provider's failure is temporary and RetryFor has not passed, so an outage
+// delays messages and never drops them. Phones that texted STOP get only
+// replies to their own messages. The queueing itself (wake-ups, backoff,
+// store failures) is outbox.Worker's.
+//
+// Set the fields, then call Run once; Notify may be called at any time.
+// Fields changed after the first Notify or Run have no effect.
 type Worker struct {
 	Queue    Queue
 	Sender   SMSSender
@@ -40,121 +53,93 @@ type Worker struct {
 	Now        func() time.Time
 	Log        zerolog.Logger
 
-	wake chan struct{}
+	once   sync.Once
+	worker *outbox.Worker
 }
 
-// Notify wakes Run to send what was just queued.
+// Notify wakes Run to send what was just queued. It never blocks, and may
+// be called from any goroutine, before or during Run.
 func (w *Worker) Notify() {
-	select {
-	case w.wakeup() <- struct{}{}:
-	default:
-	}
+	w.queueWorker().Notify()
 }
 
-// wakeup is the channel Notify signals on.
-func (w *Worker) wakeup() chan struct{} {
-	if w.wake == nil {
-		w.wake = make(chan struct{}, 1)
-	}
-	return w.wake
-}
-
-// Run sends due texts until ctx ends.
+// Run sends due texts until ctx ends, then waits for the sends under way.
 func (w *Worker) Run(ctx context.Context) error {
-	wake := w.wakeup()
-	for {
-		for ctx.Err() == nil {
-			due, err := w.Queue.Due(ctx, w.Now(), 20)
-			if err != nil {
-				w.Log.Error().Err(err).Msg("read text queue")
-				break
-			}
-			for _, m := range due {
-				w.send(ctx, m)
-			}
-			if len(due) < 20 {
-				break
-			}
-		}
-		wait := 30 * time.Second
-		if at, ok, err := w.Queue.NextDue(ctx); err == nil && ok {
-			wait = min(wait, max(time.Until(at), 10*time.Millisecond))
-		}
-		timer := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return nil
-		case <-wake:
-		case <-timer.C:
-		}
-		timer.Stop()
+	switch {
+	case w.Queue == nil:
+		return errors.New("text worker: no queue")
+	case w.Sender == nil:
+		return errors.New("text worker: no sender")
 	}
+	if err := w.queueWorker().Run(ctx); err != nil {
+		return fmt.Errorf("text worker: %w", err)
+	}
+	return nil
 }
 
-// send delivers one queued text, or records why not.
-func (w *Worker) send(ctx context.Context, m store.Message) {
+// queueWorker returns the worker that runs the queue, made once from the
+// fields.
+func (w *Worker) queueWorker() *outbox.Worker {
+	w.once.Do(func() {
+		w.worker = &outbox.Worker{
+			Queue:       w.Queue,
+			Send:        w.send,
+			Noun:        "text",
+			MaxInFlight: textsInFlight,
+			RetryFor:    durationOr(w.RetryFor, textsDefaultRetryFor),
+			Backoff:     durationOr(w.Backoff, textsDefaultBackoff),
+			MaxBackoff:  durationOr(w.MaxBackoff, textsDefaultMaxBackoff),
+			PollEvery:   textsPollEvery,
+			Now:         w.Now,
+			Log:         w.Log,
+		}
+	})
+	return w.worker
+}
+
+// send makes one attempt at a queued text: rendered and handed to the
+// provider, or skipped when the phone opted out or its kind is off.
+func (w *Worker) send(ctx context.Context, m store.Message) error {
 	var t menus.Text
 	if err := json.Unmarshal(m.Body, &t); err != nil {
-		w.Log.Error().Err(err).Str("id", m.ID).Msg("unreadable queued text")
-		w.Queue.GiveUp(ctx, m.ID, "unreadable")
-		return
+		return outbox.Permanent(errors.New("unreadable queued text"))
 	}
-	log := w.Log.With().Str("id", m.ID).Str("kind", t.Kind).Str("to", menus.MaskPhone(t.To)).Logger()
+	log := outbox.Logger(ctx)
+	log.UpdateContext(func(c zerolog.Context) zerolog.Context {
+		return c.Str("kind", t.Kind).Str("to", menus.MaskPhone(t.To))
+	})
 	if t.Kind != menus.TextReply && w.OptedOut != nil {
-		if out, err := w.OptedOut(ctx, t.To); err == nil && out {
-			log.Info().Msg("text not sent: the phone opted out")
-			w.Queue.Delivered(ctx, m.ID)
-			return
+		out, err := w.OptedOut(ctx, t.To)
+		if err != nil {
+			return fmt.Errorf("read opt-out: %w", err) // never text a phone that may have said STOP
+		}
+		if out {
+			return outbox.Skip("the phone opted out")
 		}
 	}
 	text, ok := w.Texts.Render(t)
 	if !ok {
-		w.Queue.Delivered(ctx, m.ID) // this kind is switched off
-		return
+		return outbox.Skip("this kind of text is switched off")
 	}
-	sendCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	sendCtx, cancel := context.WithTimeout(ctx, textsSendTimeout)
+	defer cancel()
 	id, err := w.Sender.Send(sendCtx, Message{To: t.To, Text: text})
-	cancel()
-	if err == nil {
-		log.Info().Str("provider", w.Sender.Name()).Str("provider_id", id).Int("attempts", m.Attempts+1).Msg("text sent")
-		w.Queue.Delivered(ctx, m.ID)
-		return
+	log.UpdateContext(func(c zerolog.Context) zerolog.Context { return c.Str("provider", w.Sender.Name()) })
+	if err != nil {
+		var se *SendError
+		if errors.As(err, &se) && !se.Temporary {
+			return outbox.Permanent(err)
+		}
+		return err
 	}
-	var se *SendError
-	temporary := !errors.As(err, &se) || se.Temporary
-	now := w.Now()
-	if !temporary || now.Sub(m.Created) >= w.retryFor() {
-		log.Error().Err(err).Int("attempts", m.Attempts+1).Msg("text given up")
-		w.Queue.GiveUp(ctx, m.ID, err.Error())
-		return
-	}
-	next := now.Add(w.backoff(m.Attempts))
-	log.Warn().Err(err).Int("attempts", m.Attempts+1).Time("next", next).Msg("text will be retried")
-	w.Queue.Reschedule(ctx, m.ID, m.Attempts+1, next, err.Error())
+	log.UpdateContext(func(c zerolog.Context) zerolog.Context { return c.Str("provider_id", id) })
+	return nil
 }
 
-// retryFor is how long a text is retried.
-func (w *Worker) retryFor() time.Duration {
-	if w.RetryFor > 0 {
-		return w.RetryFor
+// durationOr returns d, or def when d is not set.
+func durationOr(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
 	}
-	return 24 * time.Hour
-}
-
-// backoff is the delay after the n-th failure: doubling, capped, jittered.
-func (w *Worker) backoff(n int) time.Duration {
-	base, top := w.Backoff, w.MaxBackoff
-	if base <= 0 {
-		base = 5 * time.Second
-	}
-	if top <= 0 {
-		top = 10 * time.Minute
-	}
-	d := base
-	for i := 0; i < n && d < top; i++ {
-		d *= 2
-	}
-	d = min(d, top)
-	return d/2 + rand.N(d/2+1)
+	return def
 }

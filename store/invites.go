@@ -39,7 +39,18 @@ func (db *DB) CreateInvite(ctx context.Context, inv *menus.Invite, digits int, n
 
 // CreateInviteWith is CreateInvite that also queues the texts announcing
 // the invitation (which need its code) in the same transaction.
-func (db *DB) CreateInviteWith(_ context.Context, inv *menus.Invite, digits int, now time.Time, texts func(*menus.Invite) []menus.Text) error {
+func (db *DB) CreateInviteWith(ctx context.Context, inv *menus.Invite, digits int, now time.Time, texts func(*menus.Invite) []menus.Text) error {
+	return db.CreateInviteAnswered(ctx, inv, digits, now, texts, "", nil)
+}
+
+// CreateInviteAnswered is CreateInviteWith that also stores, under an
+// idempotency key, the API answer that answer builds from the invitation
+// once it has its code. The invitation, its texts and the answer reporting
+// it commit together: a retry after a crash finds both or neither, so it
+// never creates a second invitation nor replays one that was lost. An
+// empty key stores no answer.
+func (db *DB) CreateInviteAnswered(_ context.Context, inv *menus.Invite, digits int, now time.Time,
+	texts func(*menus.Invite) []menus.Text, key string, answer func(*menus.Invite) (Answer, error)) error {
 	q := db.Texts()
 	err := db.bolt.Update(func(tx *bolt.Tx) error {
 		if err := allocateCode(tx, inv, digits, now); err != nil {
@@ -47,6 +58,15 @@ func (db *DB) CreateInviteWith(_ context.Context, inv *menus.Invite, digits int,
 		}
 		if err := putInvite(tx, inv); err != nil {
 			return err
+		}
+		if key != "" && answer != nil {
+			a, err := answer(inv)
+			if err != nil {
+				return err
+			}
+			if err := putAnswer(tx, key, a); err != nil {
+				return err
+			}
 		}
 		if texts == nil {
 			return nil
@@ -108,6 +128,9 @@ func putInvite(tx *bolt.Tx, inv *menus.Invite) error {
 		return err
 	}
 	id := []byte(inv.ID)
+	if err := indexInviteAge(tx, inv); err != nil {
+		return err
+	}
 	if err := tx.Bucket(bucketInvites).Put(id, data); err != nil {
 		return err
 	}
@@ -121,9 +144,7 @@ func putInvite(tx *bolt.Tx, inv *menus.Invite) error {
 			return err
 		}
 	}
-	pk := append([]byte(menus.PhoneKey(inv.Phone)), 0)
-	pk = binary.BigEndian.AppendUint64(pk, uint64(inv.Created.UnixNano()))
-	if err := tx.Bucket(bucketInvitePhone).Put(append(pk, id...), nil); err != nil {
+	if err := tx.Bucket(bucketInvitePhone).Put(invitePhoneKey(inv), nil); err != nil {
 		return err
 	}
 	if inv.Reference != "" {
@@ -246,6 +267,9 @@ type Answer struct {
 	Status  int       `json:"status"`
 	Body    []byte    `json:"body"`
 	Created time.Time `json:"created"`
+	// RequestHash is the SHA-256 of the request body that was answered: the
+	// same key with another body is a mistake, not a retry.
+	RequestHash []byte `json:"request_hash,omitempty"`
 }
 
 // Idempotent returns the answer stored under key, if any.
@@ -264,15 +288,14 @@ func (db *DB) Idempotent(_ context.Context, key string) (*Answer, bool, error) {
 	return a, a != nil, nil
 }
 
-// SaveAnswer stores an API answer under an idempotency key.
+// SaveAnswer stores an API answer under an idempotency key (replacing an
+// expired one), indexed by its age for SweepAnswers.
 func (db *DB) SaveAnswer(_ context.Context, key string, a Answer) error {
-	data, err := json.Marshal(a)
+	err := db.bolt.Update(func(tx *bolt.Tx) error { return putAnswer(tx, key, a) })
 	if err != nil {
-		return err
+		return fmt.Errorf("save idempotency answer: %w", err)
 	}
-	return db.bolt.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketIdempotency).Put([]byte(key), data)
-	})
+	return nil
 }
 
 // MonoOutcome is what applying one of Mono's webhooks decided: events for
@@ -285,13 +308,18 @@ type MonoOutcome struct {
 	Nudge *menus.Invite
 	// NudgeText builds the nudge once the invitation has its code.
 	NudgeText func(*menus.Invite) menus.Text
+	// Update, when set, is remembered as the account's latest
+	// account_updated (for a link that commits later to take: see Commit).
+	Update *MonoUpdate
 }
 
 // MonoEvent applies one of Mono's webhooks exactly once: if eventID was
 // seen before it does nothing and returns false. Otherwise, in one
 // transaction, it hands apply the link of accountID and its latest reauth
-// invitation (either may be nil), writes back what apply changed, enqueues
-// the events and the nudge apply decided, and remembers the event id.
+// invitation (either may be nil), writes back what apply changed (and the
+// data status into the invitations carrying the link), enqueues the events
+// and the nudge apply decided, remembers the account update apply returned,
+// and remembers the event id.
 func (db *DB) MonoEvent(_ context.Context, eventID string, at time.Time, accountID string,
 	apply func(link *menus.Link, reauth *menus.Invite) MonoOutcome) (bool, error) {
 	applied := false
@@ -313,12 +341,20 @@ func (db *DB) MonoEvent(_ context.Context, eventID string, at time.Time, account
 			reauth = getInvite(tx.Bucket(bucketInvites), id)
 		}
 		out := apply(link, reauth)
+		if out.Update != nil {
+			if err := rememberUpdate(tx, *out.Update); err != nil {
+				return err
+			}
+		}
 		if link != nil {
 			data, err := json.Marshal(link)
 			if err != nil {
 				return err
 			}
 			if err := putLink(tx, link, data); err != nil {
+				return err
+			}
+			if err := syncInviteLinks(tx, link); err != nil {
 				return err
 			}
 		}

@@ -13,47 +13,80 @@ import (
 	"github.com/ussdlink/ussdlink/menus"
 )
 
-// Queue is one durable outbox: messages, their due-time index, and the
-// messages given up on (kept for inspection). Partner webhooks and text
-// messages each have one.
+// Queue is one durable outbox: messages, their due-time index, their
+// order index, and the messages given up on (kept for inspection). Partner
+// webhooks and text messages each have one.
+//
+// Messages that share an ordering key (Message.Key) leave the queue in the
+// order they entered it: Due hands out only the earliest queued message of
+// each key, so a later one waits while an earlier one is retried, whether
+// or not the earlier is due yet.
 type Queue struct {
-	db             *DB
-	box, due, dead []byte
+	db *DB
+	queueBuckets
+}
+
+// queueBuckets names the buckets of one queue.
+type queueBuckets struct {
+	box   []byte // message id → Message
+	due   []byte // next attempt (8 bytes BE) + sequence (8 bytes BE) → message id
+	order []byte // key length (2 bytes BE) + key + sequence (8 bytes BE) → message id
+	dead  []byte // message id → Message
 }
 
 // Outbox buckets: partner webhooks (the DB's own methods) and texts.
+// Messages queued before the sequence existed (Seq 0) are indexed in the
+// due bucket as next attempt + id → nil, and in no order.
 var (
-	bucketOutbox    = []byte("outbox")      // message id → Message
-	bucketOutboxDue = []byte("outbox_due")  // next attempt (8 bytes BE) + id → nil
-	bucketDead      = []byte("outbox_dead") // message id → Message
-	bucketSMS       = []byte("sms_outbox")
-	bucketSMSDue    = []byte("sms_outbox_due")
-	bucketSMSDead   = []byte("sms_outbox_dead")
+	bucketOutbox      = []byte("outbox")
+	bucketOutboxDue   = []byte("outbox_due")
+	bucketOutboxOrder = []byte("outbox_order")
+	bucketDead        = []byte("outbox_dead")
+	bucketSMS         = []byte("sms_outbox")
+	bucketSMSDue      = []byte("sms_outbox_due")
+	bucketSMSOrder    = []byte("sms_outbox_order")
+	bucketSMSDead     = []byte("sms_outbox_dead")
+
+	webhookBuckets = queueBuckets{box: bucketOutbox, due: bucketOutboxDue, order: bucketOutboxOrder, dead: bucketDead}
+	textBuckets    = queueBuckets{box: bucketSMS, due: bucketSMSDue, order: bucketSMSOrder, dead: bucketSMSDead}
 )
 
 // Webhooks is the queue of partner webhooks.
 func (db *DB) Webhooks() *Queue {
-	return &Queue{db: db, box: bucketOutbox, due: bucketOutboxDue, dead: bucketDead}
+	return &Queue{db: db, queueBuckets: webhookBuckets}
 }
 
 // Texts is the queue of text messages.
 func (db *DB) Texts() *Queue {
-	return &Queue{db: db, box: bucketSMS, due: bucketSMSDue, dead: bucketSMSDead}
+	return &Queue{db: db, queueBuckets: textBuckets}
 }
 
-// Message is a partner webhook waiting in the outbox: its body is fixed
-// when it is enqueued, so every retry sends the same bytes under the same id.
+// Message is a partner webhook or a text waiting in its queue: its body is
+// fixed when it is queued, so every retry sends the same bytes under the
+// same id.
 type Message struct {
 	ID       string    `json:"id"`
 	Type     string    `json:"type"`
-	Body     []byte    `json:"body"` // {"type","timestamp","data"}
+	Body     []byte    `json:"body"` // webhooks: {"type","timestamp","data"}; texts: a menus.Text
 	Created  time.Time `json:"created"`
 	Attempts int       `json:"attempts"`
 	Next     time.Time `json:"next"`
 	LastErr  string    `json:"last_error,omitempty"`
+	// Key is the ordering key: messages with one key are sent one at a
+	// time, in Seq order. Empty means no order to keep.
+	Key string `json:"key,omitempty"`
+	// Seq is the message's place in its queue, given when it is queued
+	// (ids are random and the timestamps of one commit equal).
+	Seq uint64 `json:"seq,omitempty"`
 }
 
-// encodeEvents turns events into outbox messages, due at once.
+// maxKey bounds an ordering key, so that its length fits the order index.
+// A longer key is cut: two such keys sharing a long prefix then share an
+// order, which may delay a message but never reorders one.
+const maxKey = 1 << 10
+
+// encodeEvents turns events into outbox messages, due at once, each keyed
+// by the link it is about.
 func encodeEvents(events []menus.Event) ([]Message, error) {
 	out := make([]Message, 0, len(events))
 	for _, e := range events {
@@ -65,19 +98,38 @@ func encodeEvents(events []menus.Event) ([]Message, error) {
 		if err != nil {
 			return nil, fmt.Errorf("encode event %s: %w", e.Type, err)
 		}
-		out = append(out, Message{ID: e.ID, Type: e.Type, Body: body, Created: e.Timestamp, Next: e.Timestamp})
+		out = append(out, Message{ID: e.ID, Type: e.Type, Body: body, Created: e.Timestamp, Next: e.Timestamp, Key: eventKey(e)})
 	}
 	return out, nil
 }
 
-// putMessages adds messages to the partner webhook queue.
-func putMessages(tx *bolt.Tx, msgs []Message) error {
-	return (&Queue{box: bucketOutbox, due: bucketOutboxDue}).put(tx, msgs)
+// eventKey orders the events about one link: its account id when the event
+// names one, else the session that produced it; else none.
+func eventKey(e menus.Event) string {
+	if id, _ := e.Data["account_id"].(string); id != "" {
+		return "account:" + id
+	}
+	if id, _ := e.Data["session"].(string); id != "" {
+		return "session:" + id
+	}
+	return ""
 }
 
-// put adds messages to the queue.
+// putMessages adds messages to the partner webhook queue.
+func putMessages(tx *bolt.Tx, msgs []Message) error {
+	return (&Queue{queueBuckets: webhookBuckets}).put(tx, msgs)
+}
+
+// put adds messages to the queue, in order, each with the queue's next
+// sequence number. A message whose id is queued already replaces it and
+// keeps its place.
 func (q *Queue) put(tx *bolt.Tx, msgs []Message) error {
 	for _, m := range msgs {
+		seq, err := q.place(tx, m.ID)
+		if err != nil {
+			return err
+		}
+		m.Seq = seq
 		if err := q.putMessage(tx, m); err != nil {
 			return err
 		}
@@ -85,16 +137,161 @@ func (q *Queue) put(tx *bolt.Tx, msgs []Message) error {
 	return nil
 }
 
-// putMessage writes a message and its due-index entry.
+// place returns the sequence number of a message about to be queued: the
+// queue's next, or, for an id queued already, its own (with its index
+// entries removed, to be written anew).
+func (q *Queue) place(tx *bolt.Tx, id string) (uint64, error) {
+	box := tx.Bucket(q.box)
+	if v := box.Get([]byte(id)); v != nil {
+		var old Message
+		if json.Unmarshal(v, &old) == nil {
+			if err := q.deleteIndexes(tx, old); err != nil {
+				return 0, err
+			}
+			if old.Seq != 0 {
+				return old.Seq, nil
+			}
+		}
+	}
+	return box.NextSequence()
+}
+
+// putMessage writes a message and its index entries.
 func (q *Queue) putMessage(tx *bolt.Tx, m Message) error {
+	if len(m.Key) > maxKey {
+		m.Key = m.Key[:maxKey]
+	}
 	data, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}
-	if err := tx.Bucket(q.box).Put([]byte(m.ID), data); err != nil {
+	id := []byte(m.ID)
+	if err := tx.Bucket(q.box).Put(id, data); err != nil {
 		return err
 	}
-	return tx.Bucket(q.due).Put(expiryKey(m.Next, []byte(m.ID)), nil)
+	if err := tx.Bucket(q.due).Put(dueKey(m), dueValue(m)); err != nil {
+		return err
+	}
+	if m.Key == "" || m.Seq == 0 {
+		return nil
+	}
+	return tx.Bucket(q.order).Put(orderIndexKey(m.Key, m.Seq), id)
+}
+
+// deleteIndexes removes a message's index entries.
+func (q *Queue) deleteIndexes(tx *bolt.Tx, m Message) error {
+	if err := tx.Bucket(q.due).Delete(dueKey(m)); err != nil {
+		return err
+	}
+	if m.Key == "" || m.Seq == 0 {
+		return nil
+	}
+	return tx.Bucket(q.order).Delete(orderIndexKey(m.Key, m.Seq))
+}
+
+// dueKey is a message's entry in the due index: its next attempt, then its
+// sequence, so that one instant's messages keep the order they were queued
+// in. A message queued before sequences existed keeps its old entry.
+func dueKey(m Message) []byte {
+	if m.Seq == 0 {
+		return expiryKey(m.Next, []byte(m.ID))
+	}
+	return binary.BigEndian.AppendUint64(expiryKey(m.Next, nil), m.Seq)
+}
+
+// dueValue is what a message's due-index entry holds: its order-index key
+// (key length, key, sequence), then its id, so that a scan can tell
+// whether it waits behind an earlier message without reading it. A message
+// queued before sequences existed has none.
+func dueValue(m Message) []byte {
+	if m.Seq == 0 {
+		return nil
+	}
+	return append(orderIndexKey(m.Key, m.Seq), m.ID...)
+}
+
+// dueEntry is a due-index entry read back.
+type dueEntry struct {
+	key string // ordering key; empty: none
+	seq uint64 // zero: queued before sequences existed
+	id  []byte
+}
+
+// parseDue reads a due-index entry.
+func parseDue(k, v []byte) (dueEntry, bool) {
+	if len(v) == 0 {
+		return dueEntry{id: k[8:]}, true // queued before sequences existed
+	}
+	if len(v) < 2 {
+		return dueEntry{}, false
+	}
+	n := int(binary.BigEndian.Uint16(v))
+	if len(v) < 2+n+8 {
+		return dueEntry{}, false
+	}
+	return dueEntry{key: string(v[2 : 2+n]), seq: binary.BigEndian.Uint64(v[2+n:]), id: v[2+n+8:]}, true
+}
+
+// orderPrefix starts the order-index entries of a key.
+func orderPrefix(key string) []byte {
+	p := binary.BigEndian.AppendUint16(nil, uint16(len(key)))
+	return append(p, key...)
+}
+
+// orderIndexKey is a message's entry in the order index.
+func orderIndexKey(key string, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(orderPrefix(key), seq)
+}
+
+// headOfKey returns the sequence of the earliest queued message of key
+// still in the queue, or 0 when there is none. An index entry whose message
+// is gone counts for nothing.
+func (q *Queue) headOfKey(tx *bolt.Tx, key string) uint64 {
+	box, prefix := tx.Bucket(q.box), orderPrefix(key)
+	c := tx.Bucket(q.order).Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if box.Get(v) != nil {
+			return binary.BigEndian.Uint64(k[len(prefix):])
+		}
+	}
+	return 0
+}
+
+// eachReady calls fn, in (due time, sequence) order, for every message due
+// by end (an expiryKey; nil: any time) that is the earliest queued of its
+// key, until fn returns false. The others of a key are passed over unread.
+func (q *Queue) eachReady(tx *bolt.Tx, end []byte, fn func(Message) bool) error {
+	box := tx.Bucket(q.box)
+	heads := make(map[string]uint64) // key → sequence of its earliest message
+	c := tx.Bucket(q.due).Cursor()
+	for k, v := c.First(); k != nil && (end == nil || bytes.Compare(k[:8], end) <= 0); k, v = c.Next() {
+		e, ok := parseDue(k, v)
+		if !ok {
+			continue
+		}
+		if e.key != "" && e.seq != 0 {
+			head, known := heads[e.key]
+			if !known {
+				head = q.headOfKey(tx, e.key)
+				heads[e.key] = head
+			}
+			if head != 0 && head < e.seq {
+				continue // waits behind an earlier message of its key
+			}
+		}
+		data := box.Get(e.id)
+		if data == nil {
+			continue
+		}
+		var m Message
+		if err := json.Unmarshal(data, &m); err != nil {
+			return err
+		}
+		if !fn(m) {
+			return nil
+		}
+	}
+	return nil
 }
 
 // Enqueue adds events to the outbox on their own (events that no hop
@@ -110,26 +307,19 @@ func (db *DB) Enqueue(_ context.Context, events ...menus.Event) error {
 	return nil
 }
 
-// Due returns up to max messages whose next attempt is not after now,
-// oldest first, through the due index.
+// Due returns up to max messages whose next attempt is not after now, in
+// (due time, sequence) order, and of each ordering key only the earliest
+// queued message, and only once it is due: the others of its key wait.
 func (q *Queue) Due(_ context.Context, now time.Time, max int) ([]Message, error) {
 	var out []Message
-	limit := expiryKey(now, nil)
+	if max <= 0 {
+		return nil, nil
+	}
 	err := q.db.bolt.View(func(tx *bolt.Tx) error {
-		box := tx.Bucket(q.box)
-		c := tx.Bucket(q.due).Cursor()
-		for k, _ := c.First(); k != nil && len(out) < max && bytes.Compare(k[:8], limit) <= 0; k, _ = c.Next() {
-			v := box.Get(k[8:])
-			if v == nil {
-				continue
-			}
-			var m Message
-			if err := json.Unmarshal(v, &m); err != nil {
-				return err
-			}
+		return q.eachReady(tx, expiryKey(now, nil), func(m Message) bool {
 			out = append(out, m)
-		}
-		return nil
+			return len(out) < max
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read outbox: %w", err)
@@ -137,19 +327,22 @@ func (q *Queue) Due(_ context.Context, now time.Time, max int) ([]Message, error
 	return out, nil
 }
 
-// NextDue returns when the earliest message is due, or false when the
-// outbox is empty.
+// NextDue returns when the earliest message Due would hand out is due (a
+// message waiting behind an earlier one of its key is not counted), or
+// false when there is none.
 func (q *Queue) NextDue(_ context.Context) (time.Time, bool, error) {
 	var at time.Time
 	var ok bool
 	err := q.db.bolt.View(func(tx *bolt.Tx) error {
-		k, _ := tx.Bucket(q.due).Cursor().First()
-		if k != nil {
-			at, ok = time.Unix(0, int64(binary.BigEndian.Uint64(k[:8]))), true
-		}
-		return nil
+		return q.eachReady(tx, nil, func(m Message) bool {
+			at, ok = m.Next, true
+			return false
+		})
 	})
-	return at, ok, err
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("read outbox: %w", err)
+	}
+	return at, ok, nil
 }
 
 // Delivered removes a message the partner acknowledged.
@@ -178,8 +371,9 @@ func (q *Queue) GiveUp(_ context.Context, id string, lastErr string) error {
 	})
 }
 
-// moveMessage takes a message out of the outbox and its index, then hands
-// it to then (which may put it back); a message already gone is no error.
+// moveMessage takes a message out of the outbox and its indexes, then
+// hands it to then (which may put it back); a message already gone is no
+// error.
 func (q *Queue) moveMessage(id string, then func(*bolt.Tx, *Message) error) error {
 	err := q.db.bolt.Update(func(tx *bolt.Tx) error {
 		box := tx.Bucket(q.box)
@@ -191,7 +385,7 @@ func (q *Queue) moveMessage(id string, then func(*bolt.Tx, *Message) error) erro
 		if err := json.Unmarshal(v, &m); err != nil {
 			return err
 		}
-		if err := tx.Bucket(q.due).Delete(expiryKey(m.Next, []byte(id))); err != nil {
+		if err := q.deleteIndexes(tx, m); err != nil {
 			return err
 		}
 		if err := box.Delete([]byte(id)); err != nil {
@@ -268,7 +462,8 @@ func (db *DB) EnqueueTexts(_ context.Context, texts ...menus.Text) error {
 	return nil
 }
 
-// encodeTexts turns text intents into queue messages, due at once.
+// encodeTexts turns text intents into queue messages, due at once, keyed
+// by the phone they go to.
 func encodeTexts(texts []menus.Text) ([]Message, error) {
 	out := make([]Message, 0, len(texts))
 	for _, t := range texts {
@@ -276,7 +471,11 @@ func encodeTexts(texts []menus.Text) ([]Message, error) {
 		if err != nil {
 			return nil, fmt.Errorf("encode text %s: %w", t.Kind, err)
 		}
-		out = append(out, Message{ID: t.ID, Type: t.Kind, Body: body, Created: t.Created, Next: t.Created})
+		var key string
+		if phone := menus.PhoneKey(t.To); phone != "" {
+			key = "phone:" + phone
+		}
+		out = append(out, Message{ID: t.ID, Type: t.Kind, Body: body, Created: t.Created, Next: t.Created, Key: key})
 	}
 	return out, nil
 }

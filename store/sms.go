@@ -65,15 +65,22 @@ func (db *DB) Conversation(_ context.Context, phone string) (Conversation, bool,
 }
 
 // SetConversation records (or, with an empty session, ends) a phone's
-// text conversation.
+// text conversation, indexed by its expiry so that SweepConversations
+// finds it once abandoned.
 func (db *DB) SetConversation(_ context.Context, phone string, c Conversation) error {
 	return db.bolt.Update(func(tx *bolt.Tx) error {
 		b, k := tx.Bucket(bucketSMSConv), []byte(menus.PhoneKey(phone))
 		if c.Session == "" {
+			if err := indexConversation(tx, k, b.Get(k), nil); err != nil {
+				return err
+			}
 			return b.Delete(k)
 		}
 		data, err := json.Marshal(c)
 		if err != nil {
+			return err
+		}
+		if err := indexConversation(tx, k, b.Get(k), &c); err != nil {
 			return err
 		}
 		return b.Put(k, data)

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -35,23 +36,36 @@ var (
 type DB struct {
 	bolt   *bolt.DB
 	sealer *Sealer
+	// statusEvents announces a remembered account update that a new link
+	// takes (WithStatusEvents); nil: none.
+	statusEvents StatusEvents
 }
 
 var _ menus.Store = (*DB)(nil)
 
 // Option tunes Open.
-type Option func(*bolt.DB)
+type Option func(*DB)
 
 // WithBatchDelay sets how long a commit may wait for others to share its
 // disk sync (bbolt's group commit). Each commit is still durable before it
 // returns; the delay only trades a lone hop's latency for throughput under
 // load. The default is bbolt's, 10ms.
 func WithBatchDelay(d time.Duration) Option {
-	return func(b *bolt.DB) { b.MaxBatchDelay = d }
+	return func(db *DB) { db.bolt.MaxBatchDelay = d }
 }
 
+// ErrInUse says another process holds the store's file (bbolt locks it for
+// one process at a time): a second gateway on the same file fails at once
+// with it rather than waiting.
+var ErrInUse = errors.New("the store is in use by another process")
+
+// lockWait is how long Open waits for the file's lock: long enough for a
+// process that is just closing it, short enough to fail at once otherwise.
+const lockWait = 100 * time.Millisecond
+
 // Open opens (creating when needed) the database at path. Values typed by
-// users are sealed with sealer.
+// users are sealed with sealer. A file another process holds gives an error
+// wrapping ErrInUse and naming the path.
 func Open(path string, sealer *Sealer, opts ...Option) (*DB, error) {
 	if sealer == nil {
 		return nil, errors.New("open store: a sealer is required")
@@ -59,30 +73,34 @@ func Open(path string, sealer *Sealer, opts ...Option) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	bdb, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	bdb, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockWait})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("%w (%s)", ErrInUse, path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	err = bdb.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketSessions, bucketExpiry, bucketLinks, bucketPhoneLinks, bucketPhones, bucketSealed, bucketFailures, bucketFailureAge,
-			bucketOutbox, bucketOutboxDue, bucketDead, bucketSMS, bucketSMSDue, bucketSMSDead,
+			bucketOutbox, bucketOutboxDue, bucketOutboxOrder, bucketDead, bucketSMS, bucketSMSDue, bucketSMSOrder, bucketSMSDead,
 			bucketInvites, bucketInviteCodes, bucketInvitePhone, bucketInviteRef, bucketReauthOf,
-			bucketIdempotency, bucketMonoEvents, bucketMonoEventAge,
+			bucketIdempotency, bucketMonoEvents, bucketMonoEventAge, bucketMonoUpdates, bucketMonoUpdateAge,
 			bucketOptOut, bucketSMSConv, bucketSMSSeen, bucketSMSSeenAt} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("bucket %s: %w", name, err)
 			}
 		}
-		return nil
+		return createRetentionIndexes(tx)
 	})
 	if err != nil {
 		bdb.Close()
 		return nil, fmt.Errorf("open store: %w", err)
 	}
+	db := &DB{bolt: bdb, sealer: sealer}
 	for _, o := range opts {
-		o(bdb)
+		o(db)
 	}
-	return &DB{bolt: bdb, sealer: sealer}, nil
+	return db, nil
 }
 
 // Close closes the file.
@@ -122,21 +140,46 @@ func (db *DB) decodeSession(data []byte) (*menus.Session, error) {
 	if len(rec.Sealed) > 0 {
 		plain, err := db.sealer.Open(rec.Sealed, []byte(rec.ID))
 		if err != nil {
-			return nil, fmt.Errorf("session %s answers: %w", rec.ID, err)
+			// Sealed under a key no longer held (lost, or rotated out of
+			// previous-seal-keys): the session goes on without them, and
+			// whatever needed them is asked again.
+			rec.SecretsLost = true
+			return rec.Session, nil
 		}
-		if err := json.Unmarshal(plain, &rec.Answers); err != nil {
-			return nil, fmt.Errorf("session %s answers: %w", rec.ID, err)
-		}
+		err = openValues(plain, rec.Session)
 		clear(plain)
+		if err != nil {
+			return nil, fmt.Errorf("session %s answers: %w", rec.ID, err)
+		}
 	}
 	return rec.Session, nil
+}
+
+// sealedValues is what a session's sealed blob holds: the current form's
+// answers and the login answers kept for a fresh login.
+type sealedValues struct {
+	Answers map[string]string `json:"answers,omitempty"`
+	Login   map[string]string `json:"login,omitempty"`
+}
+
+// openValues reads a sealed blob into s. Blobs written before login
+// answers were kept hold the form's answers alone.
+func openValues(plain []byte, s *menus.Session) error {
+	var v sealedValues
+	dec := json.NewDecoder(bytes.NewReader(plain))
+	dec.DisallowUnknownFields()
+	if dec.Decode(&v) == nil {
+		s.Answers, s.Login = v.Answers, v.Login
+		return nil
+	}
+	return json.Unmarshal(plain, &s.Answers)
 }
 
 // encodeSession serialises a session with its answers sealed.
 func (db *DB) encodeSession(s *menus.Session) ([]byte, error) {
 	rec := sessionRecord{Session: s}
-	if len(s.Answers) > 0 {
-		plain, err := json.Marshal(s.Answers)
+	if len(s.Answers) > 0 || len(s.Login) > 0 {
+		plain, err := json.Marshal(sealedValues{Answers: s.Answers, Login: s.Login})
 		if err != nil {
 			return nil, fmt.Errorf("encode answers: %w", err)
 		}
@@ -153,8 +196,11 @@ func (db *DB) encodeSession(s *menus.Session) ([]byte, error) {
 // Commit writes a hop's session (and a session it retired), their expiry
 // index entries and any new link in one transaction, synced to disk before
 // it returns. Commits from concurrent hops share one disk sync (bbolt's
-// Batch): the closure only puts what was encoded beforehand, so running it
-// again, as Batch may, changes nothing.
+// Batch): the closure only puts what was encoded beforehand, and the link
+// as the stored state decides, so running it again, as Batch may, changes
+// nothing. A new link takes the data status of
+// an account_updated Mono sent before it committed (see prepareLink), and
+// the partner hears of it after the link's own events.
 func (db *DB) Commit(_ context.Context, c menus.Change) error {
 	var recs []sessionWrite
 	for _, s := range []*menus.Session{c.Retired, c.Session} {
@@ -166,7 +212,7 @@ func (db *DB) Commit(_ context.Context, c menus.Change) error {
 			return err
 		}
 		w := sessionWrite{id: []byte(s.ID), phone: []byte(menus.PhoneKey(s.Phone)), data: data, purge: purgeTime(s)}
-		if len(s.Answers) > 0 {
+		if len(s.Answers) > 0 || len(s.Login) > 0 {
 			w.lapse = s.SealedUntil
 		}
 		recs = append(recs, w)
@@ -184,13 +230,6 @@ func (db *DB) Commit(_ context.Context, c menus.Change) error {
 		return err
 	}
 	textQueue := db.Texts()
-	var link []byte
-	if c.Link != nil {
-		var err error
-		if link, err = json.Marshal(c.Link); err != nil {
-			return fmt.Errorf("encode link: %w", err)
-		}
-	}
 	err = db.bolt.Batch(func(tx *bolt.Tx) error {
 		for _, w := range recs {
 			if err := putSession(tx, w); err != nil {
@@ -204,7 +243,20 @@ func (db *DB) Commit(_ context.Context, c menus.Change) error {
 			return err
 		}
 		if c.LoginFailure {
-			if err := putFailure(tx, menus.PhoneKey(c.Session.Phone), c.Session.Updated); err != nil {
+			if _, err := putFailure(tx, menus.PhoneKey(c.Session.Phone), c.Session.Updated); err != nil {
+				return err
+			}
+		}
+		for _, key := range c.Release {
+			if err := deleteFailure(tx, key); err != nil {
+				return err
+			}
+		}
+		var lw linkWrite
+		if c.Link != nil {
+			// A status Mono sent before this commit is the new link's too.
+			var err error
+			if lw, err = db.prepareLink(tx, c.Link); err != nil {
 				return err
 			}
 		}
@@ -213,7 +265,7 @@ func (db *DB) Commit(_ context.Context, c menus.Change) error {
 			// completed it first, neither it nor its events are written again.
 			held := getInvite(tx.Bucket(bucketInvites), []byte(c.Invite.ID))
 			if held == nil || held.Status == menus.StatusPending {
-				if err := putInvite(tx, c.Invite); err != nil {
+				if err := putInvite(tx, withLinkStatus(keepClaim(held, c.Invite), lw.link)); err != nil {
 					return err
 				}
 				if err := putMessages(tx, inviteMsgs); err != nil {
@@ -221,10 +273,13 @@ func (db *DB) Commit(_ context.Context, c menus.Change) error {
 				}
 			}
 		}
-		if link != nil {
-			return putLink(tx, c.Link, link)
+		if lw.link == nil {
+			return nil
 		}
-		return nil
+		if err := putLink(tx, lw.link, lw.data); err != nil {
+			return err
+		}
+		return putMessages(tx, after(lw.events, msgs, inviteMsgs)) // told after the link
 	})
 	if err != nil {
 		return fmt.Errorf("commit session %s: %w", c.Session.ID, err)
@@ -339,37 +394,82 @@ func (db *DB) Sweep(_ context.Context, now time.Time, max int) (int, error) {
 	return n, nil
 }
 
-// putFailure records a refused login of a phone at a time. A sequence
-// number keeps two failures at the same instant apart.
-func putFailure(tx *bolt.Tx, phone string, at time.Time) error {
+// putFailure records a refused login of a phone at a time and returns its
+// key. A sequence number keeps two failures at the same instant apart.
+func putFailure(tx *bolt.Tx, phone string, at time.Time) ([]byte, error) {
 	failures := tx.Bucket(bucketFailures)
 	seq, err := failures.NextSequence()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := failures.Put(failureKey(phone, at, seq), nil); err != nil {
-		return err
+	key := failureKey(phone, at, seq)
+	if err := failures.Put(key, nil); err != nil {
+		return nil, err
 	}
 	age := binary.BigEndian.AppendUint64(expiryKey(at, nil), seq)
-	return tx.Bucket(bucketFailureAge).Put(append(age, phone...), nil)
+	return key, tx.Bucket(bucketFailureAge).Put(append(age, phone...), nil)
+}
+
+// deleteFailure removes a failure record (a released reservation), given
+// the hex key ReserveAttempt returned; an unknown or malformed key is
+// ignored, since the record may have been swept already.
+func deleteFailure(tx *bolt.Tx, hexKey string) error {
+	key, err := hex.DecodeString(hexKey)
+	if err != nil || len(key) < 17 || key[len(key)-17] != 0 {
+		return nil
+	}
+	phone := key[:len(key)-17]
+	at, seq := key[len(key)-16:len(key)-8], key[len(key)-8:]
+	age := append(append(append([]byte(nil), at...), seq...), phone...)
+	if err := tx.Bucket(bucketFailureAge).Delete(age); err != nil {
+		return err
+	}
+	return tx.Bucket(bucketFailures).Delete(key)
+}
+
+// ReserveAttempt reserves one guess at a secret for a phone, atomically: in
+// one write transaction it counts the phone's refused and reserved
+// attempts since a time and, below max, records one more at at. The key
+// releases it (menus.Change.Release) when the bank did not refuse it.
+func (db *DB) ReserveAttempt(_ context.Context, phone string, since, at time.Time, max int) (string, bool, error) {
+	var key []byte
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		p := menus.PhoneKey(phone)
+		if countFailures(tx, p, since) >= max {
+			return nil
+		}
+		var err error
+		key, err = putFailure(tx, p, at)
+		return err
+	})
+	if err != nil {
+		return "", false, fmt.Errorf("reserve login attempt: %w", err)
+	}
+	return hex.EncodeToString(key), key != nil, nil
 }
 
 // LoginFailures counts the refused logins of a phone since a time.
 func (db *DB) LoginFailures(_ context.Context, phone string, since time.Time) (int, error) {
 	n := 0
 	err := db.bolt.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketFailures).Cursor()
-		phone = menus.PhoneKey(phone)
-		prefix := []byte(phone + "\x00")
-		for k, _ := c.Seek(failureKey(phone, since, 0)); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-			n++
-		}
+		n = countFailures(tx, menus.PhoneKey(phone), since)
 		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("count login failures: %w", err)
 	}
 	return n, nil
+}
+
+// countFailures counts a phone's failure records since a time.
+func countFailures(tx *bolt.Tx, phone string, since time.Time) int {
+	n := 0
+	c := tx.Bucket(bucketFailures).Cursor()
+	prefix := []byte(phone + "\x00")
+	for k, _ := c.Seek(failureKey(phone, since, 0)); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		n++
+	}
+	return n
 }
 
 // scrubLapsed erases sealed answers that lapsed before now (at most max
@@ -388,6 +488,7 @@ func scrubLapsed(tx *bolt.Tx, now time.Time, max int) error {
 		}
 		delete(fields, "sealed")
 		delete(fields, "answers_at")
+		delete(fields, "login_at")
 		delete(fields, "sealed_until")
 		data, err := json.Marshal(fields)
 		if err != nil {

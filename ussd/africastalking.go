@@ -23,7 +23,9 @@ func (AfricasTalking) Name() string { return "africastalking" }
 func (AfricasTalking) Method() string { return fiber.MethodPost }
 
 // Parse implements Dialect. The text is kept whole: the engine, not a split
-// on "*", finds this hop's input in it, because a password may hold "*".
+// on "*", finds this hop's input in it, because a password may hold "*". An
+// empty serviceCode is left empty, for the Edge to take as the configured
+// one (some Africa's Talking test clients send none).
 func (AfricasTalking) Parse(c *fiber.Ctx) (menus.Hop, error) {
 	hop := menus.Hop{
 		SessionID:   field(c, "sessionId"),
@@ -38,8 +40,6 @@ func (AfricasTalking) Parse(c *fiber.Ctx) (menus.Hop, error) {
 		return hop, &BadRequest{Reason: "missing sessionId"}
 	case hop.Phone == "":
 		return hop, &BadRequest{Reason: "missing phoneNumber"}
-	case hop.ServiceCode == "":
-		return hop, &BadRequest{Reason: "missing serviceCode"}
 	}
 	return hop, nil
 }

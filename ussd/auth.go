@@ -20,8 +20,8 @@ type CallbackAuth struct {
 	Allow []netip.Prefix // allowed source networks; empty: any
 	// ProxyHeader names the header a trusted reverse proxy puts the caller's
 	// address in (X-Forwarded-For, X-Real-IP). Only when it is set is any
-	// such header believed; the rightmost address in it is taken, the one
-	// the proxy itself saw.
+	// such header believed; the rightmost address across all its lines is
+	// taken, the one the proxy itself saw.
 	ProxyHeader string
 }
 
@@ -83,10 +83,17 @@ func (a CallbackAuth) Middleware(log zerolog.Logger) fiber.Handler {
 }
 
 // clientIP is the caller's address: the connection's, or the proxy
-// header's rightmost entry when a trusted proxy header is configured.
+// header's rightmost entry when a trusted proxy header is configured. The
+// header is read across all its lines, which mean the same as one line
+// joined with commas: the rightmost entry of the last line is the one the
+// proxy wrote, whatever the caller sent before it.
 func (a CallbackAuth) clientIP(c *fiber.Ctx) (netip.Addr, bool) {
 	if a.ProxyHeader != "" {
-		v := c.Get(a.ProxyHeader)
+		lines := c.Request().Header.PeekAll(a.ProxyHeader)
+		if len(lines) == 0 {
+			return netip.Addr{}, false
+		}
+		v := string(lines[len(lines)-1])
 		if i := strings.LastIndexByte(v, ','); i >= 0 {
 			v = v[i+1:]
 		}

@@ -10,11 +10,14 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/rs/zerolog"
 
 	"github.com/ussdlink/ussdlink/menus"
+	"github.com/ussdlink/ussdlink/phone"
 )
 
 // Dialect is one aggregator's wire format.
@@ -42,7 +45,7 @@ type Conversation interface {
 var _ Conversation = (*menus.Engine)(nil)
 
 // BadRequest is a malformed callback: a missing or unreadable field. Its
-// message names the field, never its value.
+// Reason names the field, never its value, so it is safe to send back.
 type BadRequest struct{ Reason string }
 
 // Error implements error.
@@ -50,20 +53,28 @@ func (e *BadRequest) Error() string { return "bad callback: " + e.Reason }
 
 // Texts of the screens the edge itself answers with.
 const (
-	textTrouble = "Sorry, something went wrong. Nothing was linked. Please try again later."
-	textTooFast = "Too many requests from this phone. Please wait a minute and dial again."
+	textTrouble  = "Sorry, something went wrong. Nothing was linked. Please try again later."
+	textTooFast  = "Too many requests from this phone. Please wait a minute and dial again."
+	textBadPhone = "Sorry, this service cannot read your phone number, so it cannot link an account. Nothing was linked."
 )
 
 // Edge serves the telco routes: callback authentication first, then each
 // dialect's handler, with a per-phone rate limit in between. Phones, not
 // addresses, are limited: an aggregator sends every user's traffic from a
-// few addresses.
+// few addresses. Every phone is read into E.164 first, so one subscriber is
+// one phone to the rate limit and to everything behind it.
 type Edge struct {
 	Conv      Conversation
 	Log       zerolog.Logger
 	Auth      CallbackAuth
 	PhoneRate *Limiter // hops a minute per phone; nil: unlimited
 	Limits    Limits   // screen budgets per dialect or network
+	// Phones reads callers' numbers into E.164; its zero value takes only
+	// international numbers.
+	Phones phone.Numbers
+	// ServiceCode is the configured short code, taken for a callback that
+	// names none (some Africa's Talking test clients send no serviceCode).
+	ServiceCode string
 }
 
 // Mount registers each dialect's handler at /ussd/<name>, and Africa's
@@ -94,22 +105,37 @@ func Handler(d Dialect, conv Conversation, log zerolog.Logger) fiber.Handler {
 }
 
 // Handler serves one dialect: parse, converse, reply. A malformed callback
-// gets a 400 and changes nothing; a phone over its rate gets a polite END
-// and changes nothing; an internal failure gets a polite END screen, and the
-// error is logged without anything the user typed.
+// gets a 400 with a one-line reason and changes nothing; a phone that is not
+// a valid phone number, or one over its rate, gets a polite END and changes
+// nothing; an internal failure gets a polite END screen, and the error is
+// logged without anything the user typed.
 func (e Edge) Handler(d Dialect) fiber.Handler {
 	log := e.Log.With().Str("dialect", d.Name()).Logger()
 	return func(c *fiber.Ctx) error {
 		hop, err := d.Parse(c)
 		if err != nil {
 			log.Warn().Err(err).Msg("malformed callback")
-			return c.Status(fiber.StatusBadRequest).SendString("bad request")
+			return badRequest(c, err)
 		}
+		e164, err := e.Phones.Normalize(hop.Phone)
 		if hop.Closing != "" {
+			if err != nil {
+				log.Warn().Str("session", hop.SessionID).Msg("session end for a phone that is not a phone number")
+				return badRequest(c, errBadPhone)
+			}
+			hop.Phone = e164
 			if err := e.Conv.Close(c.UserContext(), hop, ""); err != nil {
 				log.Warn().Err(err).Str("session", hop.SessionID).Msg("close session")
 			}
 			return d.Write(c, hop, menus.Reply{End: true})
+		}
+		if err != nil {
+			log.Warn().Str("session", hop.SessionID).Msg("callback for a phone that is not a phone number")
+			return d.Write(c, hop, menus.Reply{Text: textBadPhone, End: true})
+		}
+		hop.Phone = e164
+		if hop.ServiceCode == "" {
+			hop.ServiceCode = e.ServiceCode
 		}
 		hop.Limit = e.Limits.For(d.Name(), hop.Network)
 		if !e.PhoneRate.Allow(hop.Phone) {
@@ -121,13 +147,52 @@ func (e Edge) Handler(d Dialect) fiber.Handler {
 		switch {
 		case errors.As(err, &bad):
 			log.Warn().Err(err).Str("session", hop.SessionID).Msg("refused hop")
-			return c.Status(fiber.StatusBadRequest).SendString("bad request")
+			return badRequest(c, err)
 		case err != nil:
 			log.Error().Err(err).Str("session", hop.SessionID).Msg("hop failed")
 			reply = menus.Reply{Text: textTrouble, End: true}
 		}
 		return d.Write(c, hop, reply)
 	}
+}
+
+// errBadPhone is the reason given for a phone that is not a phone number.
+var errBadPhone = &BadRequest{Reason: "phone number is not a valid phone number"}
+
+// badRequest answers 400 with a one-line reason an aggregator's logs can
+// show: a BadRequest's or a HopError's, which name fields, never values.
+func badRequest(c *fiber.Ctx, err error) error {
+	reason := "unreadable callback"
+	var br *BadRequest
+	var he *menus.HopError
+	switch {
+	case errors.As(err, &br):
+		reason = br.Reason
+	case errors.As(err, &he):
+		reason = he.Reason
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMETextPlainCharsetUTF8)
+	return c.Status(fiber.StatusBadRequest).SendString("bad request: " + reason)
+}
+
+// maxDialled bounds a dialled string: no short code with a deep-dial suffix
+// is longer.
+const maxDialled = 64
+
+// checkDialled refuses a dialled string no handset can send: oversized, not
+// UTF-8 (or holding U+FFFD, which a JSON decoder puts where bytes were not
+// UTF-8), or carrying control characters. It is checked whole, before any
+// trimming.
+func checkDialled(s string) error {
+	switch {
+	case len(s) > maxDialled:
+		return &BadRequest{Reason: "dialled string is oversized"}
+	case !utf8.ValidString(s) || strings.ContainsRune(s, utf8.RuneError):
+		return &BadRequest{Reason: "dialled string is not UTF-8"}
+	case strings.ContainsFunc(s, unicode.IsControl):
+		return &BadRequest{Reason: "dialled string carries control characters"}
+	}
+	return nil
 }
 
 // Limits overrides the screen budget per dialect name or network code (a

@@ -119,11 +119,11 @@ func TestHubtelDialect(t *testing.T) {
 		wantOut    map[string]any // the reply without ClientState
 	}{
 		{
-			name:       "Initiation is a new hop carrying the dialled string, Sequence 1 and the phone unchanged",
+			name:       "Initiation is a new hop carrying the dialled string, Sequence 1 and the phone in E.164",
 			body:       `{"Type":"Initiation","Mobile":"233244123456","SessionId":"3c8dd2b1e5d44b3d9c1c0c1f3bd4e5a6","ServiceCode":"*713#","Message":"*713*22#","Operator":"MTN","Sequence":1,"ClientState":""}`,
 			reply:      menus.Reply{Text: continues},
 			wantStatus: fiber.StatusOK,
-			handled: &menus.Hop{SessionID: hubtelSession, Phone: hubtelMobile, ServiceCode: "*713#",
+			handled: &menus.Hop{SessionID: hubtelSession, Phone: "+" + hubtelMobile, ServiceCode: "*713#",
 				Network: "mtn", New: true, Dialled: "*713*22#", Seq: 1},
 			wantOut: map[string]any{"Type": "Response", "Message": continues},
 		},
@@ -132,7 +132,7 @@ func TestHubtelDialect(t *testing.T) {
 			body:       `{"Type":"Response","Mobile":"233244123456","SessionId":"3c8dd2b1e5d44b3d9c1c0c1f3bd4e5a6","ServiceCode":"*713#","Message":"2","Operator":"Vodafone","Sequence":2,"ClientState":"seq:1"}`,
 			reply:      menus.Reply{Text: "Enter your username"},
 			wantStatus: fiber.StatusOK,
-			handled: &menus.Hop{SessionID: hubtelSession, Phone: hubtelMobile, ServiceCode: "*713#",
+			handled: &menus.Hop{SessionID: hubtelSession, Phone: "+" + hubtelMobile, ServiceCode: "*713#",
 				Network: "vodafone", Input: "2", Seq: 2},
 			wantOut: map[string]any{"Type": "Response", "Message": "Enter your username"},
 		},
@@ -141,7 +141,7 @@ func TestHubtelDialect(t *testing.T) {
 			body:       `{"Type":"Response","Mobile":"233244123456","SessionId":"3c8dd2b1e5d44b3d9c1c0c1f3bd4e5a6","ServiceCode":"*713#","Message":"2","Operator":"AirtelTigo","Sequence":"3"}`,
 			reply:      menus.Reply{Text: "ok"},
 			wantStatus: fiber.StatusOK,
-			handled: &menus.Hop{SessionID: hubtelSession, Phone: hubtelMobile, ServiceCode: "*713#",
+			handled: &menus.Hop{SessionID: hubtelSession, Phone: "+" + hubtelMobile, ServiceCode: "*713#",
 				Network: "airteltigo", Input: "2", Seq: 3},
 			wantOut: map[string]any{"Type": "Response", "Message": "ok"},
 		},
@@ -150,7 +150,7 @@ func TestHubtelDialect(t *testing.T) {
 			body:       `{"Type":"initiation","Mobile":"233244123456","SessionId":"3c8dd2b1e5d44b3d9c1c0c1f3bd4e5a6","ServiceCode":"*713#","Message":"*713*22#","Operator":"MTN","Sequence":1}`,
 			reply:      menus.Reply{Text: continues},
 			wantStatus: fiber.StatusOK,
-			handled: &menus.Hop{SessionID: hubtelSession, Phone: hubtelMobile, ServiceCode: "*713#",
+			handled: &menus.Hop{SessionID: hubtelSession, Phone: "+" + hubtelMobile, ServiceCode: "*713#",
 				Network: "mtn", New: true, Dialled: "*713*22#", Seq: 1},
 			wantOut: map[string]any{"Type": "Response", "Message": continues},
 		},
@@ -159,7 +159,7 @@ func TestHubtelDialect(t *testing.T) {
 			body:       `{"Type":"RESPONSE","Mobile":"233244123456","SessionId":"3c8dd2b1e5d44b3d9c1c0c1f3bd4e5a6","ServiceCode":"*713#","Message":"2","Operator":"MTN","Sequence":2}`,
 			reply:      menus.Reply{Text: "ok"},
 			wantStatus: fiber.StatusOK,
-			handled: &menus.Hop{SessionID: hubtelSession, Phone: hubtelMobile, ServiceCode: "*713#",
+			handled: &menus.Hop{SessionID: hubtelSession, Phone: "+" + hubtelMobile, ServiceCode: "*713#",
 				Network: "mtn", Input: "2", Seq: 2},
 			wantOut: map[string]any{"Type": "Response", "Message": "ok"},
 		},
@@ -168,7 +168,7 @@ func TestHubtelDialect(t *testing.T) {
 			body:       `{"Type":"Response","Mobile":"233244123456","SessionId":"3c8dd2b1e5d44b3d9c1c0c1f3bd4e5a6","ServiceCode":"*713#","Message":" p@ss*w#rd ","Operator":"MTN","Sequence":4}`,
 			reply:      menus.Reply{Text: "ok"},
 			wantStatus: fiber.StatusOK,
-			handled: &menus.Hop{SessionID: hubtelSession, Phone: hubtelMobile, ServiceCode: "*713#",
+			handled: &menus.Hop{SessionID: hubtelSession, Phone: "+" + hubtelMobile, ServiceCode: "*713#",
 				Network: "mtn", Input: " p@ss*w#rd ", Seq: 4},
 			wantOut: map[string]any{"Type": "Response", "Message": "ok"},
 		},
@@ -177,7 +177,7 @@ func TestHubtelDialect(t *testing.T) {
 			body:       `{"Type":"Response","Mobile":"233244123456","SessionId":"3c8dd2b1e5d44b3d9c1c0c1f3bd4e5a6","ServiceCode":"*713#","Message":"1","Operator":"MTN","Sequence":5}`,
 			reply:      menus.Reply{Text: "Linked GTBank ******7890. Thank you.", End: true},
 			wantStatus: fiber.StatusOK,
-			handled: &menus.Hop{SessionID: hubtelSession, Phone: hubtelMobile, ServiceCode: "*713#",
+			handled: &menus.Hop{SessionID: hubtelSession, Phone: "+" + hubtelMobile, ServiceCode: "*713#",
 				Network: "mtn", Input: "1", Seq: 5},
 			wantOut: map[string]any{"Type": "Release", "Message": "Linked GTBank ******7890. Thank you."},
 		},
@@ -186,7 +186,7 @@ func TestHubtelDialect(t *testing.T) {
 			body:       `{"Type":"Release","Mobile":"233244123456","SessionId":"3c8dd2b1e5d44b3d9c1c0c1f3bd4e5a6","ServiceCode":"*713#","Message":"","Operator":"MTN","Sequence":3}`,
 			reply:      menus.Reply{Text: "must not be sent"},
 			wantStatus: fiber.StatusOK,
-			closed:     &menus.Hop{SessionID: hubtelSession, Phone: hubtelMobile, Closing: "Release"},
+			closed:     &menus.Hop{SessionID: hubtelSession, Phone: "+" + hubtelMobile, Closing: "Release"},
 			wantOut:    map[string]any{"Type": "Release", "Message": ""},
 		},
 		{
@@ -194,7 +194,7 @@ func TestHubtelDialect(t *testing.T) {
 			body:       `{"Type":"Timeout","Mobile":"233244123456","SessionId":"3c8dd2b1e5d44b3d9c1c0c1f3bd4e5a6","ServiceCode":"*713#","Message":"","Operator":"MTN","Sequence":3}`,
 			reply:      menus.Reply{Text: "must not be sent"},
 			wantStatus: fiber.StatusOK,
-			closed:     &menus.Hop{SessionID: hubtelSession, Phone: hubtelMobile, Closing: "Timeout"},
+			closed:     &menus.Hop{SessionID: hubtelSession, Phone: "+" + hubtelMobile, Closing: "Timeout"},
 			wantOut:    map[string]any{"Type": "Release", "Message": ""},
 		},
 		{
@@ -202,7 +202,7 @@ func TestHubtelDialect(t *testing.T) {
 			body:       `{"Type":"release","Mobile":"233244123456","SessionId":"3c8dd2b1e5d44b3d9c1c0c1f3bd4e5a6","ServiceCode":"*713#","Message":"","Operator":"MTN","Sequence":3}`,
 			reply:      menus.Reply{Text: "must not be sent"},
 			wantStatus: fiber.StatusOK,
-			closed:     &menus.Hop{SessionID: hubtelSession, Phone: hubtelMobile, Closing: "Release"},
+			closed:     &menus.Hop{SessionID: hubtelSession, Phone: "+" + hubtelMobile, Closing: "Release"},
 			wantOut:    map[string]any{"Type": "Release", "Message": ""},
 		},
 		{
@@ -292,7 +292,7 @@ func TestArkeselDialect(t *testing.T) {
 			body:       `{"sessionID":"16590115252429751","userID":"USSD_ARKESEL","newSession":true,"msisdn":"233244123456","userData":"*928*1#","network":"MTN"}`,
 			reply:      menus.Reply{Text: "Welcome\n1. Link a bank"},
 			wantStatus: fiber.StatusOK,
-			handled: &menus.Hop{SessionID: "16590115252429751", Phone: "233244123456", ServiceCode: "*928*1#",
+			handled: &menus.Hop{SessionID: "16590115252429751", Phone: "+233244123456", ServiceCode: "*928*1#",
 				Network: "mtn", New: true, Dialled: "*928*1#"},
 			wantOut: map[string]any{"sessionID": "16590115252429751", "userID": "USSD_ARKESEL",
 				"msisdn": "233244123456", "message": "Welcome\n1. Link a bank", "continueSession": true},
@@ -302,7 +302,7 @@ func TestArkeselDialect(t *testing.T) {
 			body:       `{"sessionID":"16590115252429751","userID":"USSD_ARKESEL","newSession":false,"msisdn":"233244123456","userData":"1","network":"Vodafone"}`,
 			reply:      menus.Reply{Text: "Enter your username"},
 			wantStatus: fiber.StatusOK,
-			handled: &menus.Hop{SessionID: "16590115252429751", Phone: "233244123456",
+			handled: &menus.Hop{SessionID: "16590115252429751", Phone: "+233244123456",
 				Network: "vodafone", Input: "1"},
 			wantOut: map[string]any{"sessionID": "16590115252429751", "userID": "USSD_ARKESEL",
 				"msisdn": "233244123456", "message": "Enter your username", "continueSession": true},
@@ -312,7 +312,7 @@ func TestArkeselDialect(t *testing.T) {
 			body:       `{"sessionID":"16590115252429751","userID":"USSD_ARKESEL","newSession":false,"msisdn":"233244123456","userData":" p@ss*w#rd ","network":"MTN"}`,
 			reply:      menus.Reply{Text: "ok"},
 			wantStatus: fiber.StatusOK,
-			handled: &menus.Hop{SessionID: "16590115252429751", Phone: "233244123456",
+			handled: &menus.Hop{SessionID: "16590115252429751", Phone: "+233244123456",
 				Network: "mtn", Input: " p@ss*w#rd "},
 			wantOut: map[string]any{"sessionID": "16590115252429751", "userID": "USSD_ARKESEL",
 				"msisdn": "233244123456", "message": "ok", "continueSession": true},
@@ -322,7 +322,7 @@ func TestArkeselDialect(t *testing.T) {
 			body:       `{"sessionID":"16590115252429751","userID":"USSD_ARKESEL","newSession":false,"msisdn":"233244123456","userData":"1","network":"MTN"}`,
 			reply:      menus.Reply{Text: "Linked. Thank you.", End: true},
 			wantStatus: fiber.StatusOK,
-			handled: &menus.Hop{SessionID: "16590115252429751", Phone: "233244123456",
+			handled: &menus.Hop{SessionID: "16590115252429751", Phone: "+233244123456",
 				Network: "mtn", Input: "1"},
 			wantOut: map[string]any{"sessionID": "16590115252429751", "userID": "USSD_ARKESEL",
 				"msisdn": "233244123456", "message": "Linked. Thank you.", "continueSession": false},
@@ -342,7 +342,7 @@ func TestArkeselDialect(t *testing.T) {
 			body:       `{"sessionID":" 16590115252429751 ","userID":" USSD_ARKESEL","newSession":false,"msisdn":"233244123456 ","userData":"2","network":"MTN"}`,
 			reply:      menus.Reply{Text: "ok"},
 			wantStatus: fiber.StatusOK,
-			handled: &menus.Hop{SessionID: "16590115252429751", Phone: "233244123456",
+			handled: &menus.Hop{SessionID: "16590115252429751", Phone: "+233244123456",
 				Network: "mtn", Input: "2"},
 			wantOut: map[string]any{"sessionID": " 16590115252429751 ", "userID": " USSD_ARKESEL",
 				"msisdn": "233244123456 ", "message": "ok", "continueSession": true},
@@ -404,7 +404,7 @@ func TestNaloDialect(t *testing.T) {
 			body:       `{"USERID":"NALOTest","MSISDN":"233244123456","USERDATA":"*920*22#","MSGTYPE":true,"NETWORK":"MTN","SESSIONID":"16590115252429751"}`,
 			reply:      menus.Reply{Text: "Welcome\n1. Link a bank"},
 			wantStatus: fiber.StatusOK,
-			handled: &menus.Hop{SessionID: "16590115252429751", Phone: "233244123456", ServiceCode: "*920*22#",
+			handled: &menus.Hop{SessionID: "16590115252429751", Phone: "+233244123456", ServiceCode: "*920*22#",
 				Network: "mtn", New: true, Dialled: "*920*22#"},
 			wantOut: map[string]any{"USERID": "NALOTest", "MSISDN": "233244123456",
 				"MSG": "Welcome\n1. Link a bank", "MSGTYPE": true},
@@ -414,7 +414,7 @@ func TestNaloDialect(t *testing.T) {
 			body:       `{"USERID":"NALOTest","MSISDN":"233244123456","USERDATA":"3","MSGTYPE":false,"NETWORK":"VODAFONE","SESSIONID":"16590115252429751"}`,
 			reply:      menus.Reply{Text: "Enter your username"},
 			wantStatus: fiber.StatusOK,
-			handled: &menus.Hop{SessionID: "16590115252429751", Phone: "233244123456",
+			handled: &menus.Hop{SessionID: "16590115252429751", Phone: "+233244123456",
 				Network: "vodafone", Input: "3"},
 			wantOut: map[string]any{"USERID": "NALOTest", "MSISDN": "233244123456",
 				"MSG": "Enter your username", "MSGTYPE": true},
@@ -424,7 +424,7 @@ func TestNaloDialect(t *testing.T) {
 			body:       `{"USERID":"NALOTest","MSISDN":"233244123456","USERDATA":" p@ss*w#rd ","MSGTYPE":false,"NETWORK":"MTN","SESSIONID":"16590115252429751"}`,
 			reply:      menus.Reply{Text: "ok"},
 			wantStatus: fiber.StatusOK,
-			handled: &menus.Hop{SessionID: "16590115252429751", Phone: "233244123456",
+			handled: &menus.Hop{SessionID: "16590115252429751", Phone: "+233244123456",
 				Network: "mtn", Input: " p@ss*w#rd "},
 			wantOut: map[string]any{"USERID": "NALOTest", "MSISDN": "233244123456", "MSG": "ok", "MSGTYPE": true},
 		},
@@ -433,7 +433,7 @@ func TestNaloDialect(t *testing.T) {
 			body:       `{"USERID":"NALOTest","MSISDN":"233244123456","USERDATA":"1","MSGTYPE":false,"NETWORK":"MTN","SESSIONID":"16590115252429751"}`,
 			reply:      menus.Reply{Text: "Linked. Thank you.", End: true},
 			wantStatus: fiber.StatusOK,
-			handled: &menus.Hop{SessionID: "16590115252429751", Phone: "233244123456",
+			handled: &menus.Hop{SessionID: "16590115252429751", Phone: "+233244123456",
 				Network: "mtn", Input: "1"},
 			wantOut: map[string]any{"USERID": "NALOTest", "MSISDN": "233244123456",
 				"MSG": "Linked. Thank you.", "MSGTYPE": false},
@@ -452,7 +452,7 @@ func TestNaloDialect(t *testing.T) {
 			body:       `{"USERID":" NALOTest ","MSISDN":" 233244123456","USERDATA":"1","MSGTYPE":false,"NETWORK":"MTN","SESSIONID":"s-1"}`,
 			reply:      menus.Reply{Text: "ok"},
 			wantStatus: fiber.StatusOK,
-			handled:    &menus.Hop{SessionID: "s-1", Phone: "233244123456", Network: "mtn", Input: "1"},
+			handled:    &menus.Hop{SessionID: "s-1", Phone: "+233244123456", Network: "mtn", Input: "1"},
 			wantOut: map[string]any{"USERID": " NALOTest ", "MSISDN": " 233244123456",
 				"MSG": "ok", "MSGTYPE": true},
 		},
@@ -495,7 +495,7 @@ func TestNaloDialect(t *testing.T) {
 func TestHollaTagsDialect(t *testing.T) {
 	const base = "session_msisdn=2348030000001&session_id=HT-5e1f0a&session_from=*347*22%23&session_type=1&session_mno=MTN"
 	hop := func(h menus.Hop) *menus.Hop {
-		h.SessionID, h.Phone, h.ServiceCode, h.Network = "HT-5e1f0a", "2348030000001", "*347*22#", "mtn"
+		h.SessionID, h.Phone, h.ServiceCode, h.Network = "HT-5e1f0a", "+2348030000001", "*347*22#", "mtn"
 		return &h
 	}
 	tests := []struct {
@@ -575,7 +575,7 @@ func TestHollaTagsDialect(t *testing.T) {
 			query:      base + "&session_operation=end&session_msg=",
 			reply:      menus.Reply{Text: "must not be sent"},
 			wantStatus: fiber.StatusOK,
-			closed:     &menus.Hop{SessionID: "HT-5e1f0a", Phone: "2348030000001", Closing: "End"},
+			closed:     &menus.Hop{SessionID: "HT-5e1f0a", Phone: "+2348030000001", Closing: "End"},
 			wantOut: map[string]any{"session_operation": "end", "session_type": float64(4),
 				"session_id": "HT-5e1f0a", "session_msg": ""},
 		},
@@ -913,19 +913,27 @@ func TestEveryDialectAnswersConversationErrorWithPoliteEnd(t *testing.T) {
 	}
 }
 
+// A refused hop's 400 carries the refusal's one-line reason (which names a
+// field, never a value), never the screen or the error's own text.
 func TestEveryDialectAnswersHopErrorWith400(t *testing.T) {
 	for _, d := range wireDialects() {
-		for name, err := range map[string]error{
-			"HopError":         &menus.HopError{Reason: "phone number differs from the session's"},
-			"wrapped HopError": errorsJoin(&menus.HopError{Reason: "missing or oversized session id"}),
+		for name, tc := range map[string]struct {
+			err    error
+			reason string
+		}{
+			"HopError":         {&menus.HopError{Reason: "phone number differs from the session's"}, "phone number differs from the session's"},
+			"wrapped HopError": {errorsJoin(&menus.HopError{Reason: "missing or oversized session id"}), "missing or oversized session id"},
 		} {
 			t.Run(d.dialect.Name()+" "+name, func(t *testing.T) {
-				conv := &fakeConversation{reply: menus.Reply{Text: "must not be sent"}, err: err}
+				conv := &fakeConversation{reply: menus.Reply{Text: "must not be sent"}, err: tc.err}
 				status, _, body := do(t, dialectApp(conv, d.dialect), d.request())
 				if status != fiber.StatusBadRequest {
 					t.Errorf("status = %d (%q), want 400", status, body)
 				}
-				if strings.Contains(body, "must not be sent") || strings.Contains(body, "phone number differs") {
+				if got, want := body, "bad request: "+tc.reason; got != want {
+					t.Errorf("400 body = %q, want %q", got, want)
+				}
+				if strings.Contains(body, "must not be sent") || strings.Contains(body, "bad hop") {
 					t.Errorf("400 body %q carries a screen or the error", body)
 				}
 			})
@@ -953,7 +961,7 @@ func TestHubtelHopStringsSurviveLaterRequests(t *testing.T) {
 	if len(hops) != 3 {
 		t.Fatalf("Handle called %d times, want 3", len(hops))
 	}
-	want := menus.Hop{SessionID: "aaaaaaaa-first-session", Phone: "233244123456", ServiceCode: "*713#",
+	want := menus.Hop{SessionID: "aaaaaaaa-first-session", Phone: "+233244123456", ServiceCode: "*713#",
 		Network: "mtn", New: true, Dialled: "*713*22#", Seq: 1}
 	if hops[0] != want {
 		t.Errorf("first hop after later requests = %+v, want %+v", hops[0], want)
@@ -977,7 +985,7 @@ func TestHollaTagsHopStringsSurviveLaterRequests(t *testing.T) {
 	if len(hops) != 3 {
 		t.Fatalf("Handle called %d times, want 3", len(hops))
 	}
-	want := menus.Hop{SessionID: "HT-aaaaaa", Phone: "2348030000001", ServiceCode: "*347*22#",
+	want := menus.Hop{SessionID: "HT-aaaaaa", Phone: "+2348030000001", ServiceCode: "*347*22#",
 		Network: "mtn", Input: "first*pass"}
 	if hops[0] != want {
 		t.Errorf("first hop after later requests = %+v, want %+v", hops[0], want)

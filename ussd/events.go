@@ -12,7 +12,9 @@ import (
 // AfricasTalkingEvents serves Africa's Talking's session-end notification:
 // the session is closed with the reported status (Success, Incomplete,
 // Failed) and its errorMessage is recorded. The notification's input field
-// holds everything the user typed, passwords included: it is never read.
+// holds everything the user typed, passwords included: it is never read. The
+// phone is read into E.164 like a hop's; one that is not a phone number is
+// refused (there is no screen to show).
 func (e Edge) AfricasTalkingEvents() fiber.Handler {
 	log := e.Log.With().Str("dialect", "africastalking").Logger()
 	return func(c *fiber.Ctx) error {
@@ -23,8 +25,14 @@ func (e Edge) AfricasTalkingEvents() fiber.Handler {
 		}
 		if hop.SessionID == "" || hop.Phone == "" {
 			log.Warn().Msg("malformed session-end notification")
-			return c.Status(fiber.StatusBadRequest).SendString("bad request")
+			return badRequest(c, &BadRequest{Reason: "missing sessionId or phoneNumber"})
 		}
+		e164, err := e.Phones.Normalize(hop.Phone)
+		if err != nil {
+			log.Warn().Str("session", hop.SessionID).Msg("session end for a phone that is not a phone number")
+			return badRequest(c, errBadPhone)
+		}
+		hop.Phone = e164
 		if hop.Closing == "" {
 			hop.Closing = "Ended"
 		}
@@ -33,7 +41,7 @@ func (e Edge) AfricasTalkingEvents() fiber.Handler {
 			log.Warn().Err(err).Str("session", hop.SessionID).Msg("close session")
 			var bad *menus.HopError
 			if errors.As(err, &bad) {
-				return c.Status(fiber.StatusBadRequest).SendString("bad request")
+				return badRequest(c, err)
 			}
 			return c.Status(fiber.StatusInternalServerError).SendString("try again")
 		}

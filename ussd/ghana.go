@@ -52,6 +52,11 @@ func (Arkesel) Parse(c *fiber.Ctx) (menus.Hop, error) {
 	if hop.SessionID == "" || hop.Phone == "" {
 		return hop, &BadRequest{Reason: "missing sessionID or msisdn"}
 	}
+	if hop.New {
+		if err := checkDialled(r.UserData); err != nil {
+			return hop, err
+		}
+	}
 	c.Locals(echoKey, arkeselReply{SessionID: r.SessionID, UserID: r.UserID, MSISDN: r.MSISDN})
 	return hop, nil
 }
@@ -105,6 +110,11 @@ func (Nalo) Parse(c *fiber.Ctx) (menus.Hop, error) {
 	hop := latestInput(r.SessionID, r.MSISDN, r.Network, bool(r.MsgType), r.UserData)
 	if hop.SessionID == "" || hop.Phone == "" {
 		return hop, &BadRequest{Reason: "missing SESSIONID or MSISDN"}
+	}
+	if hop.New {
+		if err := checkDialled(r.UserData); err != nil {
+			return hop, err
+		}
 	}
 	c.Locals(echoKey, naloReply{UserID: r.UserID, MSISDN: r.MSISDN})
 	return hop, nil

@@ -32,7 +32,8 @@ func (HollaTags) Name() string { return "hollatags" }
 // Method implements Dialect.
 func (HollaTags) Method() string { return fiber.MethodGet }
 
-// Parse implements Dialect.
+// Parse implements Dialect. The message of a begin (the dialled string) is
+// checked like any input.
 func (HollaTags) Parse(c *fiber.Ctx) (menus.Hop, error) {
 	op := strings.ToLower(strings.TrimSpace(c.Query("session_operation")))
 	hop := menus.Hop{
@@ -44,6 +45,9 @@ func (HollaTags) Parse(c *fiber.Ctx) (menus.Hop, error) {
 	msg := strings.Clone(c.Query("session_msg"))
 	switch op {
 	case "begin":
+		if err := checkDialled(msg); err != nil {
+			return hop, err
+		}
 		hop.New = true
 		if strings.HasPrefix(strings.TrimSpace(msg), "*") {
 			hop.Dialled = strings.TrimSpace(msg)

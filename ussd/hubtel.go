@@ -44,7 +44,8 @@ func (Hubtel) Name() string { return "hubtel" }
 func (Hubtel) Method() string { return fiber.MethodPost }
 
 // Parse implements Dialect. Release (the user ended) and Timeout (an answer
-// came too late) close the session; Hubtel ignores any answer to them.
+// came too late) close the session; Hubtel ignores any answer to them. The
+// dialled string of an Initiation is checked like any input.
 func (Hubtel) Parse(c *fiber.Ctx) (menus.Hop, error) {
 	var r hubtelRequest
 	if err := decodeJSON(c, &r); err != nil {
@@ -59,6 +60,9 @@ func (Hubtel) Parse(c *fiber.Ctx) (menus.Hop, error) {
 	}
 	switch strings.ToLower(strings.TrimSpace(r.Type)) {
 	case "initiation":
+		if err := checkDialled(r.Message); err != nil {
+			return hop, err
+		}
 		hop.New = true
 		hop.Dialled = strings.TrimSpace(r.Message)
 	case "response":

@@ -1,0 +1,338 @@
+package outbox_test
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/ussdlink/ussdlink/outbox"
+	"github.com/ussdlink/ussdlink/store"
+)
+
+// write is one outcome a memQueue recorded.
+type write struct {
+	op       string // "delivered", "reschedule", "give up"
+	id       string
+	attempts int
+	next     time.Time
+	lastErr  string
+}
+
+// memQueue is a queue in memory. It hands out every due message, keeping no
+// order per key (the store does), so tests can see the worker's own care.
+// Each recorded outcome is sent on writes; each Due call's time on dueCalls.
+type memQueue struct {
+	mu       sync.Mutex
+	msgs     map[string]store.Message
+	failDue  bool
+	writes   chan write
+	dueCalls chan time.Time
+}
+
+func newMemQueue(msgs ...store.Message) *memQueue {
+	q := &memQueue{msgs: map[string]store.Message{}, writes: make(chan write, 100), dueCalls: make(chan time.Time, 100)}
+	for i, m := range msgs {
+		m.Seq = uint64(i + 1)
+		q.msgs[m.ID] = m
+	}
+	return q
+}
+
+func (q *memQueue) Due(_ context.Context, now time.Time, max int) ([]store.Message, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	select {
+	case q.dueCalls <- time.Now():
+	default:
+	}
+	if q.failDue {
+		return nil, errors.New("disk on fire")
+	}
+	var out []store.Message
+	for _, m := range q.msgs {
+		if !m.Next.After(now) {
+			out = append(out, m)
+		}
+	}
+	slices.SortFunc(out, func(a, b store.Message) int { return cmp.Or(a.Next.Compare(b.Next), cmp.Compare(a.Seq, b.Seq)) })
+	return out[:min(max, len(out))], nil
+}
+
+func (q *memQueue) NextDue(context.Context) (time.Time, bool, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.failDue {
+		return time.Time{}, false, errors.New("disk on fire")
+	}
+	var at time.Time
+	for _, m := range q.msgs {
+		if at.IsZero() || m.Next.Before(at) {
+			at = m.Next
+		}
+	}
+	return at, !at.IsZero(), nil
+}
+
+func (q *memQueue) record(w write, change func()) error {
+	q.mu.Lock()
+	change()
+	q.mu.Unlock()
+	q.writes <- w
+	return nil
+}
+
+func (q *memQueue) Delivered(_ context.Context, id string) error {
+	return q.record(write{op: "delivered", id: id}, func() { delete(q.msgs, id) })
+}
+
+func (q *memQueue) Reschedule(_ context.Context, id string, attempts int, next time.Time, lastErr string) error {
+	return q.record(write{"reschedule", id, attempts, next, lastErr}, func() {
+		m := q.msgs[id]
+		m.Attempts, m.Next, m.LastErr = attempts, next, lastErr
+		q.msgs[id] = m
+	})
+}
+
+func (q *memQueue) GiveUp(_ context.Context, id string, lastErr string) error {
+	return q.record(write{op: "give up", id: id, lastErr: lastErr}, func() { delete(q.msgs, id) })
+}
+
+// message returns a message due now, queued age ago, with an ordering key.
+func message(id, key string, age time.Duration) store.Message {
+	now := time.Now()
+	return store.Message{ID: id, Type: "TEST", Key: key, Created: now.Add(-age), Next: now}
+}
+
+// running starts w and returns a stop that cancels Run and checks it
+// returned nil.
+func running(t *testing.T, w *outbox.Worker) (stop func()) {
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run = %v, want nil", err)
+		}
+	}
+}
+
+func TestEveryOutcomeOfASendIsRecorded(t *testing.T) {
+	tests := []struct {
+		name     string
+		age      time.Duration // since the message was queued
+		send     func() error
+		want     string // the write
+		wantErr  string // in the recorded reason
+		retrying bool   // want a retry after the backoff
+	}{
+		{name: "sent", send: func() error { return nil }, want: "delivered"},
+		{name: "skipped", send: func() error { return outbox.Skip("opted out") }, want: "delivered"},
+		{name: "refused for good", send: func() error { return outbox.Permanent(errors.New("HTTP 400")) }, want: "give up", wantErr: "HTTP 400"},
+		{name: "failed, young", age: time.Hour, send: func() error { return errors.New("HTTP 503") }, want: "reschedule", wantErr: "HTTP 503", retrying: true},
+		{name: "failed, older than RetryFor", age: 25 * time.Hour, send: func() error { return errors.New("HTTP 503") }, want: "give up", wantErr: "gave up after 1 attempts"},
+		{name: "send panicked", send: func() error { panic("bug") }, want: "reschedule", wantErr: "panicked", retrying: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				q := newMemQueue(message("m1", "k", tt.age))
+				w := &outbox.Worker{Queue: q, Send: func(context.Context, store.Message) error { return tt.send() },
+					RetryFor: 24 * time.Hour, Backoff: time.Minute, MaxBackoff: time.Hour, Log: zerolog.Nop()}
+				stop := running(t, w)
+				defer stop()
+				sent := time.Now()
+
+				got := <-q.writes
+				if got.op != tt.want || got.id != "m1" || !strings.Contains(got.lastErr, tt.wantErr) {
+					t.Errorf("recorded %+v, want %s with an error mentioning %q", got, tt.want, tt.wantErr)
+				}
+				if !tt.retrying {
+					return
+				}
+				if wait := got.next.Sub(sent); got.attempts != 1 || wait < 30*time.Second || wait > time.Minute {
+					t.Errorf("rescheduled attempt %d in %v, want attempt 1 in 30s–1m", got.attempts, wait)
+				}
+				if again := <-q.writes; again.attempts != 2 || time.Now().Before(got.next) {
+					t.Errorf("second attempt %+v at %v, want attempt 2 not before %v", again, time.Now(), got.next)
+				}
+			})
+		})
+	}
+}
+
+func TestStoreReadErrorsPauseTheWorkerForAGrowingBackoff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := newMemQueue()
+		q.failDue = true
+		w := &outbox.Worker{Queue: q, Send: func(context.Context, store.Message) error { return nil },
+			Backoff: time.Second, MaxBackoff: 8 * time.Second, Log: zerolog.Nop()}
+		for range 10 {
+			w.Notify() // wake-ups do not shorten the pause
+		}
+		stop := running(t, w)
+		defer stop()
+
+		prev := <-q.dueCalls
+		for i, least := range []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second, 4 * time.Second} {
+			w.Notify()
+			at := <-q.dueCalls
+			if gap := at.Sub(prev); gap < least {
+				t.Errorf("read %d came %v after the failed one before, want at least %v", i+2, gap, least)
+			}
+			prev = at
+		}
+	})
+}
+
+// gatedSend is a Send that blocks each message until it is released, and
+// notes which messages are being sent.
+type gatedSend struct {
+	mu       sync.Mutex
+	sending  map[string]bool
+	released map[string]chan struct{}
+}
+
+func newGatedSend(ids ...string) *gatedSend {
+	g := &gatedSend{sending: map[string]bool{}, released: map[string]chan struct{}{}}
+	for _, id := range ids {
+		g.released[id] = make(chan struct{})
+	}
+	return g
+}
+
+func (g *gatedSend) send(_ context.Context, m store.Message) error {
+	g.mu.Lock()
+	g.sending[m.ID] = true
+	gate := g.released[m.ID]
+	g.mu.Unlock()
+	<-gate
+	g.mu.Lock()
+	delete(g.sending, m.ID)
+	g.mu.Unlock()
+	return nil
+}
+
+// now returns the ids being sent, sorted.
+func (g *gatedSend) now() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []string
+	for id := range g.sending {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestMessagesOfOneKeyAreNeverSentAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := newGatedSend("a1", "a2", "b1")
+		q := newMemQueue(message("a1", "acc_a", 0), message("a2", "acc_a", 0), message("b1", "acc_b", 0))
+		w := &outbox.Worker{Queue: q, Send: g.send, Log: zerolog.Nop()}
+		stop := running(t, w)
+		defer stop()
+
+		synctest.Wait()
+		if got, want := g.now(), []string{"a1", "b1"}; !slices.Equal(got, want) {
+			t.Fatalf("sending %v, want %v: a2 waits for a1, b1 does not", got, want)
+		}
+		close(g.released["a1"])
+		<-q.writes
+		synctest.Wait()
+		if got, want := g.now(), []string{"a2", "b1"}; !slices.Equal(got, want) {
+			t.Errorf("after a1, sending %v, want %v", got, want)
+		}
+		close(g.released["a2"])
+		close(g.released["b1"])
+		<-q.writes
+		<-q.writes
+	})
+}
+
+func TestNoMoreThanMaxInFlightAreSentAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ids := []string{"m1", "m2", "m3", "m4", "m5"}
+		g := newGatedSend(ids...)
+		var msgs []store.Message
+		for _, id := range ids {
+			msgs = append(msgs, message(id, "key_"+id, 0))
+		}
+		q := newMemQueue(msgs...)
+		w := &outbox.Worker{Queue: q, Send: g.send, MaxInFlight: 2, Log: zerolog.Nop()}
+		stop := running(t, w)
+		defer stop()
+
+		for _, id := range ids {
+			synctest.Wait()
+			if n := len(g.now()); n > 2 {
+				t.Fatalf("%d sends at once, want at most 2", n)
+			}
+			close(g.released[id])
+		}
+		for range ids {
+			<-q.writes
+		}
+	})
+}
+
+func TestRunReturnsOnlyOnceTheSendsUnderWayAreRecorded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := newGatedSend("m1")
+		q := newMemQueue(message("m1", "", 0))
+		w := &outbox.Worker{Queue: q, Send: g.send, Log: zerolog.Nop()}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- w.Run(ctx) }()
+		synctest.Wait()
+
+		cancel()
+		synctest.Wait()
+		select {
+		case <-done:
+			t.Fatal("Run returned with a send under way")
+		default:
+		}
+		close(g.released["m1"])
+		if err := <-done; err != nil {
+			t.Errorf("Run = %v", err)
+		}
+		select {
+		case got := <-q.writes:
+			if got.op != "delivered" {
+				t.Errorf("recorded %+v, want delivered", got)
+			}
+		default:
+			t.Error("the send finished during shutdown was not recorded")
+		}
+	})
+}
+
+func TestRunRefusesAnIncompleteWorkerAndASecondRun(t *testing.T) {
+	send := func(context.Context, store.Message) error { return nil }
+	for name, w := range map[string]*outbox.Worker{
+		"no queue": {Send: send},
+		"no send":  {Queue: newMemQueue()},
+	} {
+		if err := w.Run(t.Context()); err == nil {
+			t.Errorf("%s: Run = nil, want an error", name)
+		}
+	}
+	synctest.Test(t, func(t *testing.T) {
+		w := &outbox.Worker{Queue: newMemQueue(), Send: send, Log: zerolog.Nop()}
+		stop := running(t, w)
+		defer stop()
+		synctest.Wait()
+		if err := w.Run(t.Context()); err == nil {
+			t.Error("a second Run started")
+		}
+	})
+}

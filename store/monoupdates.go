@@ -1,0 +1,233 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/ussdlink/ussdlink/menus"
+)
+
+// Buckets of Mono's account updates, remembered whether or not a link
+// exists yet.
+var (
+	bucketMonoUpdates   = []byte("mono_updates")    // account id → MonoUpdate, the latest received
+	bucketMonoUpdateAge = []byte("mono_update_age") // received (8 bytes BE) + account id → nil, for sweeping
+)
+
+// MonoUpdateTTL is how long an account update is remembered: past it, no
+// link still being made can be the one it is about (Mono sessions last
+// minutes). The sweeper forgets older ones.
+const MonoUpdateTTL = time.Hour
+
+// LinkUpdateWindow is how recent a remembered update must be to be applied
+// to a link as it is written. The account Mono tells of is created by the
+// flow's last Mono step, and a flow's steps all run within one Mono session
+// (about ten minutes): an update received up to this long before the link
+// commits is about the account as it is now, whichever link it arrived
+// under; an older one is left to the old link, and Mono sends another after
+// the new link's first data fetch anyway.
+const LinkUpdateWindow = 15 * time.Minute
+
+// MonoUpdate is the latest account_updated Mono sent about one account:
+// its data status, Mono's own time for it when it sent one, and when it
+// arrived.
+type MonoUpdate struct {
+	AccountID  string    `json:"account_id"`
+	DataStatus string    `json:"data_status"`
+	EventAt    time.Time `json:"event_at,omitempty"`
+	Received   time.Time `json:"received"`
+}
+
+// StatusEvents builds the partner events announcing that a new link took
+// a remembered update's data status (DATA_STATUS, or none when not
+// emitted). It must not touch anything else: it runs inside the commit.
+type StatusEvents func(l *menus.Link, u MonoUpdate) []menus.Event
+
+// WithStatusEvents makes Commit announce, through f, a remembered update
+// it applies to a new link. Without it the link takes the status silently.
+func WithStatusEvents(f StatusEvents) Option {
+	return func(db *DB) { db.statusEvents = f }
+}
+
+// rememberUpdate keeps u as its account's latest update, replacing (and
+// unindexing) the one before.
+func rememberUpdate(tx *bolt.Tx, u MonoUpdate) error {
+	if u.AccountID == "" {
+		return nil
+	}
+	updates, age := tx.Bucket(bucketMonoUpdates), tx.Bucket(bucketMonoUpdateAge)
+	id := []byte(u.AccountID)
+	if prev := latestUpdate(tx, u.AccountID); prev != nil {
+		if err := age.Delete(expiryKey(prev.Received, id)); err != nil {
+			return err
+		}
+	}
+	data, err := json.Marshal(u)
+	if err != nil {
+		return fmt.Errorf("encode account update: %w", err)
+	}
+	if err := updates.Put(id, data); err != nil {
+		return err
+	}
+	return age.Put(expiryKey(u.Received, id), nil)
+}
+
+// latestUpdate returns the remembered update of an account, or nil.
+func latestUpdate(tx *bolt.Tx, accountID string) *MonoUpdate {
+	v := tx.Bucket(bucketMonoUpdates).Get([]byte(accountID))
+	if v == nil {
+		return nil
+	}
+	u := new(MonoUpdate)
+	if json.Unmarshal(v, u) != nil {
+		return nil
+	}
+	return u
+}
+
+// LatestUpdate returns the remembered account_updated of an account, if
+// one is still kept.
+func (db *DB) LatestUpdate(_ context.Context, accountID string) (*MonoUpdate, bool, error) {
+	var u *MonoUpdate
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		u = latestUpdate(tx, accountID)
+		return nil
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("read account update: %w", err)
+	}
+	return u, u != nil, nil
+}
+
+// SweepMonoUpdates forgets account updates received before a time, at most
+// max of them, walking their age index. It returns how many it forgot.
+func (db *DB) SweepMonoUpdates(_ context.Context, before time.Time, max int) (int, error) {
+	n := 0
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		updates := tx.Bucket(bucketMonoUpdates)
+		var err error
+		n, err = due(tx.Bucket(bucketMonoUpdateAge), before, max, func(k []byte) error {
+			return updates.Delete(k[8:])
+		})
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sweep account updates: %w", err)
+	}
+	return n, nil
+}
+
+// linkWrite is a link as a commit writes it, with what a remembered update
+// added: the link (a copy when it changed), its encoding, and the events
+// announcing the status.
+type linkWrite struct {
+	link   *menus.Link
+	data   []byte
+	events []Message
+}
+
+// prepareLink decides how a commit writes l. A new link (no stored link of
+// the account from the same session) takes the data status of an update
+// remembered within LinkUpdateWindow, and the partner hears it after the
+// link's own events; a link written again (a reauthorisation) keeps the
+// status Mono's webhooks gave the stored one.
+func (db *DB) prepareLink(tx *bolt.Tx, l *menus.Link) (linkWrite, error) {
+	w := linkWrite{link: l}
+	var stored *menus.Link
+	if v := tx.Bucket(bucketLinks).Get([]byte(l.AccountID)); v != nil {
+		stored = new(menus.Link)
+		if json.Unmarshal(v, stored) != nil {
+			stored = nil
+		}
+	}
+	u := latestUpdate(tx, l.AccountID)
+	switch {
+	case stored != nil && stored.SessionID == l.SessionID:
+		if stored.DataStatus != l.DataStatus {
+			cp := *l
+			cp.DataStatus = stored.DataStatus
+			w.link = &cp
+		}
+	case u != nil && !u.Received.Before(l.Linked.Add(-LinkUpdateWindow)) && u.DataStatus != "":
+		cp := *l
+		cp.DataStatus = u.DataStatus
+		w.link = &cp
+		if db.statusEvents != nil {
+			msgs, err := encodeEvents(db.statusEvents(&cp, *u))
+			if err != nil {
+				return w, err
+			}
+			w.events = msgs
+		}
+	}
+	data, err := json.Marshal(w.link)
+	if err != nil {
+		return w, fmt.Errorf("encode link: %w", err)
+	}
+	w.data = data
+	return w, nil
+}
+
+// withLinkStatus returns inv with its link's data status set to l's, when
+// its link is l's account (a copy: the caller's invitation is not touched).
+func withLinkStatus(inv *menus.Invite, l *menus.Link) *menus.Invite {
+	if inv.Link == nil || l == nil || inv.Link.AccountID != l.AccountID || inv.Link.DataStatus == l.DataStatus {
+		return inv
+	}
+	cp, link := *inv, *inv.Link
+	link.DataStatus = l.DataStatus
+	cp.Link = &link
+	return &cp
+}
+
+// after delays messages so they are due just after every one of before:
+// a link's status is told after the link, whatever order the outbox
+// breaks ties in.
+func after(msgs []Message, before ...[]Message) []Message {
+	var last time.Time
+	for _, b := range before {
+		for _, m := range b {
+			if m.Next.After(last) {
+				last = m.Next
+			}
+		}
+	}
+	for i := range msgs {
+		if !msgs[i].Next.After(last) {
+			msgs[i].Next = last.Add(time.Nanosecond)
+		}
+	}
+	return msgs
+}
+
+// syncInviteLinks gives the invitations that carry l (found through its
+// reference) the data status l now has, so the partner API shows it.
+func syncInviteLinks(tx *bolt.Tx, l *menus.Link) error {
+	if l == nil || l.Reference == "" {
+		return nil
+	}
+	invites := tx.Bucket(bucketInvites)
+	prefix := []byte(l.Reference + "\x00")
+	var changed []*menus.Invite
+	c := tx.Bucket(bucketInviteRef).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		inv := getInvite(invites, k[len(prefix):])
+		if inv == nil || inv.Link == nil || inv.Link.SessionID != l.SessionID {
+			continue
+		}
+		if w := withLinkStatus(inv, l); w != inv {
+			changed = append(changed, w)
+		}
+	}
+	for _, inv := range changed { // written once the cursor is done with the bucket
+		if err := putInvite(tx, inv); err != nil {
+			return err
+		}
+	}
+	return nil
+}
