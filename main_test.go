@@ -389,8 +389,7 @@ func TestLinkFlowsEndToEnd(t *testing.T) {
 			name:  "a three-field form asks each field in turn",
 			phone: "+2348030000006",
 			steps: []step{
-				{typed: "stanbic", want: []string{"Stanbic"}},
-				{choose: "Stanbic", want: []string{"UserID"}},
+				{typed: "stanbic", want: []string{"Stanbic", "UserID"}}, // the one match opens
 				{typed: "user_good", want: []string{"Password"}},
 				{typed: "pass_good", want: []string{"PIN"}},
 				{typed: "1234", want: []string{"Stanbic IBTC", "is linked"}, end: true},
@@ -433,8 +432,9 @@ func TestLinkFlowsEndToEnd(t *testing.T) {
 			name:  "typed letters filter the bank list",
 			phone: "+2348030000010",
 			steps: []step{
-				{typed: "zen", want: []string{"Banks matching your search", "Zenith Bank"}},
-				{choose: "Zenith", want: []string{"Internet Banking", "Mobile Banking"}},
+				{typed: "gt", want: []string{"Banks matching your search", "GTBank Business"}},
+				{typed: "0", want: []string{"Choose bank", "1. GTBank"}},
+				{typed: "zen", want: []string{"Zenith Bank", "Internet Banking", "Mobile Banking"}}, // the one match opens
 				{choose: "Mobile", want: []string{"Phone"}},
 				{typed: "user_good", want: []string{"PIN"}},
 				{typed: "1234", want: []string{"Zenith Bank", "is linked"}, end: true},
@@ -518,10 +518,11 @@ func TestRefusalsAndExits(t *testing.T) {
 			},
 		},
 		{
-			name: "0 at a credential prompt ends politely",
+			name: "0 at a credential prompt goes back to the banks, and 0 there ends politely",
 			steps: []step{
 				{choose: "GTBank"},
 				{typed: "user_good"},
+				{typed: "0", want: []string{"Link your bank"}},
 				{typed: "0", want: []string{"Goodbye"}, end: true},
 			},
 		},
@@ -541,7 +542,7 @@ func TestRefusalsAndExits(t *testing.T) {
 		{
 			name: "0 on a filtered list returns to the full list",
 			steps: []step{
-				{typed: "zen", want: []string{"Zenith"}},
+				{typed: "gt", want: []string{"Banks matching your search"}},
 				{typed: "0", want: []string{"Choose bank", "1. GTBank"}},
 			},
 		},

@@ -76,7 +76,7 @@ func TestNothingSecretAtRest(t *testing.T) {
 	walk(t, m, "+2348050000003", "1", "user_otp", "pass_good", "123456")
 	walk(t, m, "+2348050000004", "1", "user_question", "pass_good", "lagos-city-secret", "lagos")
 	walk(t, m, "+2348050000005", "1", "user_good", "Wr0ng-P@ss*#", "user_good", "pass_good")
-	abandoned := walk(t, m, "+2348050000006", "stanbic", "1", "user_good", "pass_good") // PIN never typed
+	abandoned := walk(t, m, "+2348050000006", "stanbic", "user_good", "pass_good") // the one match opens; PIN never typed
 	if !strings.Contains(abandoned.screen, "PIN") {
 		t.Fatalf("abandoned flow is not at the PIN prompt: %s", abandoned.screen)
 	}

@@ -26,7 +26,7 @@ const (
 const (
 	EventChooseBank  = "choose_bank"  // a bank with several auth methods was chosen
 	EventOpenForm    = "open_form"    // a bank and method are known: ask for credentials
-	EventBack        = "back"         // from the method choice back to the banks
+	EventBack        = "back"         // from the method choice (or a one-method bank's form) back to the banks
 	EventLoginFailed = "login_failed" // the bank refused the credentials: ask again
 	EventAskAccount  = "ask_account"  // Mono answered 101
 	EventAskInput    = "ask_input"    // Mono answered 102
@@ -64,9 +64,9 @@ var inFlow = []string{StateCredentials, StateAccounts, StateChallenge, StateWait
 
 // transitions is the one definition every session's machine is built from.
 var transitions = fsm.Events{
-	{Name: EventChooseBank, Src: []string{StateBanks}, Dst: StateMethods},
+	{Name: EventChooseBank, Src: []string{StateBanks, StateCredentials}, Dst: StateMethods},
 	{Name: EventOpenForm, Src: []string{StateBanks, StateMethods}, Dst: StateCredentials},
-	{Name: EventBack, Src: []string{StateMethods}, Dst: StateBanks},
+	{Name: EventBack, Src: []string{StateMethods, StateCredentials}, Dst: StateBanks},
 	{Name: EventLoginFailed, Src: inFlow, Dst: StateCredentials},
 	{Name: EventAskAccount, Src: inFlow, Dst: StateAccounts},
 	{Name: EventAskInput, Src: append(inFlow, StateReauth), Dst: StateChallenge},
@@ -102,7 +102,8 @@ var callbacks = fsm.Callbacks{
 	},
 	"after_" + EventBack: func(_ context.Context, e *fsm.Event) {
 		t := e.Args[0].(*turn)
-		t.s.Bank = nil
+		t.s.Bank, t.s.Method, t.s.Filter = nil, "", ""
+		t.askForm(formLogin, Form{})
 	},
 	"after_" + EventLoginFailed: func(_ context.Context, e *fsm.Event) {
 		t := e.Args[0].(*turn)

@@ -106,17 +106,18 @@ func mfaType(f Form) string {
 // reference to the session and, for a reauthorisation or an invitation to
 // one institution, opens it. It reports whether it chose the first screen.
 func (t *turn) attachInvite() bool {
-	inv := t.claimInvite(InviteClaim{Code: t.code})
-	if inv == nil {
+	inv, err := t.claimInvite(InviteClaim{Code: t.code})
+	if err != nil {
 		return false
 	}
 	return t.follow(inv)
 }
 
-// claimInvite claims an invitation for the session (see Store.ClaimInvite),
-// or returns nil: none usable, another phone's code, or held by another
-// live session of this phone.
-func (t *turn) claimInvite(c InviteClaim) *Invite {
+// claimInvite claims an invitation for the session (see Store.ClaimInvite).
+// The error is ErrNoInvite (none usable, or another phone's code),
+// ErrInviteInUse (held by another live session of this phone) or the
+// store's, which is logged.
+func (t *turn) claimInvite(c InviteClaim) (*Invite, error) {
 	c.Phone, c.Session, c.Now = t.s.Phone, t.s.ID, t.now
 	if t.s.Channel == ChannelSMS && !t.e.cfg.SMSCredentials {
 		c.Kind = InviteLink // a reauthorisation may ask for an OTP: it is done over USSD
@@ -124,13 +125,12 @@ func (t *turn) claimInvite(c InviteClaim) *Invite {
 	inv, err := t.e.store.ClaimInvite(t.ctx, c)
 	switch {
 	case err == nil:
-		return inv
 	case errors.Is(err, ErrInviteInUse):
 		t.log.Info().Msg("invite held by another session: continuing without it")
 	case !errors.Is(err, ErrNoInvite):
 		t.log.Warn().Err(err).Msg("claim invite")
 	}
-	return nil
+	return inv, err
 }
 
 // follow attaches a claimed invitation to the session and opens what it
@@ -153,17 +153,19 @@ func (t *turn) follow(inv *Invite) bool {
 
 // keepInvite passes the claim on the invitation of prev, the dropped
 // session this one resumes, to this session. When another session took it
-// meanwhile (prev had lapsed), this one continues without its reference.
+// meanwhile (prev had lapsed), this one continues without its reference;
+// an invitation no longer usable by anyone stays as prev left it.
 func (t *turn) keepInvite(prev *Session) {
 	if prev.Invite == "" {
 		return
 	}
-	inv := t.claimInvite(InviteClaim{ID: prev.Invite, From: prev.ID})
-	if inv == nil {
+	inv, err := t.claimInvite(InviteClaim{ID: prev.Invite, From: prev.ID})
+	switch {
+	case err == nil:
+		t.invite = inv
+	case errors.Is(err, ErrInviteInUse):
 		t.s.Invite, t.s.Reference = "", ""
-		return
 	}
-	t.invite = inv
 }
 
 // startOverInvite lets a session that replaces prev (the user chose to
@@ -174,7 +176,7 @@ func (t *turn) startOverInvite(prev *Session) {
 	if prev == nil || prev.Invite == "" || prev.Pending != nil || t.s.Invite != "" {
 		return
 	}
-	if inv := t.claimInvite(InviteClaim{ID: prev.Invite, From: prev.ID}); inv != nil {
+	if inv, err := t.claimInvite(InviteClaim{ID: prev.Invite, From: prev.ID}); err == nil {
 		t.follow(inv)
 	}
 }

@@ -48,6 +48,7 @@ func (t *turn) screen() Screen {
 		}
 	case StateMethods:
 		sc.Title = s.Bank.Name + ": " + textChooseMethod
+		sc.Back = true // a bank picked by mistake is left with 0
 		for _, m := range s.Bank.Methods {
 			sc.Items = append(sc.Items, methodName(m))
 		}
@@ -55,6 +56,7 @@ func (t *turn) screen() Screen {
 		if s.Field < len(s.Form.Fields) {
 			p := s.Form.Prompt(s.Field)
 			p.Notice = s.Notice
+			p.Back = s.State == StateCredentials && s.Bank != nil && s.InviteKind != InviteReauth
 			return p
 		}
 	case StateAccounts:

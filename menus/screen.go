@@ -48,8 +48,12 @@ func (s Screen) Render(limit int) Page {
 		if !s.Exit || s.End {
 			return Page{Text: s.header(limit), End: s.End}
 		}
-		// "0 Exit" is how a prompt is left: the header is shortened, never it.
+		// "0 Exit" (or "0 Back") is how a prompt is left: the header is
+		// shortened, never it.
 		exit := InputBack + " Exit"
+		if s.Back {
+			exit = InputBack + " Back"
+		}
 		if head := s.header(limit - Units(exit) - 1); head != "" {
 			exit = head + "\n" + exit
 		}
@@ -111,22 +115,30 @@ func (s Screen) Render(limit int) Page {
 
 // header returns the notice, title and prompt within budget units. When they
 // do not all fit, the title goes first, then the notice: what to type
-// matters most, then why the screen is shown again.
+// matters most, then why the screen is shown again. A notice or title is
+// shown whole or not at all, never cut mid-phrase; only a prompt too long
+// for the budget on its own is shortened, since without it nobody knows
+// what to type.
 func (s Screen) header(budget int) string {
 	notice, title, prompt := oneLine(s.Notice), oneLine(s.Title), oneLine(s.Prompt)
 	tries := [][]string{{notice, title, prompt}}
 	if prompt != "" {
 		tries = append(tries, []string{notice, prompt}, []string{prompt})
+	} else {
+		tries = append(tries, []string{notice}, []string{title})
 	}
 	for _, lines := range tries {
-		if text := joinLines(lines); Units(text) <= budget {
+		if text := joinLines(lines); text != "" && Units(text) <= budget {
 			return text
 		}
 	}
-	if prompt != "" {
+	switch {
+	case prompt != "":
 		return cut(prompt, budget)
+	case s.End && notice == "":
+		return cut(title, budget) // an END screen's message is all it has
 	}
-	return cut(joinLines([]string{notice, title}), budget)
+	return ""
 }
 
 // joinLines joins the non-empty lines with newlines.

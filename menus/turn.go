@@ -277,12 +277,15 @@ func (t *turn) onBanks(input string) {
 		}
 		t.end(ReasonExit)
 	case typed:
-		if len(filterBanks(banks, input)) == 0 {
+		switch matches := filterBanks(banks, input); len(matches) {
+		case 0:
 			t.s.Notice = textNoMatch
-			return
+		case 1:
+			t.chooseBank(matches[0]) // the one bank the search found
+		default:
+			t.s.Filter = input
+			t.s.List = List{}
 		}
-		t.s.Filter = input
-		t.s.List = List{}
 	case invalid:
 		t.s.Notice = textInvalidChoice
 	}
@@ -318,7 +321,7 @@ func (t *turn) onMethods(input string) {
 			t.emit(TypeAuthMethodSwitched, map[string]any{"prevAuthMethod": methods[0].Type})
 		}
 	case leaving:
-		t.end(ReasonExit)
+		t.fire(EventBack) // a bank picked by mistake: choose another
 	case typed, invalid:
 		t.s.Notice = textInvalidChoice
 	}
@@ -328,7 +331,7 @@ func (t *turn) onMethods(input string) {
 // The value is kept exactly as typed: it may contain "*", "#" or spaces.
 func (t *turn) onField(input string) {
 	if input == InputBack {
-		t.end(ReasonExit)
+		t.leaveForm()
 		return
 	}
 	if t.s.Field >= len(t.s.Form.Fields) {
@@ -364,6 +367,22 @@ func (t *turn) onField(input string) {
 		t.emit(TypeSubmitCredentials, nil)
 	}
 	t.submit(&Pending{Kind: kind})
+}
+
+// leaveForm handles 0 on a form: a login form goes back to the choice of
+// method (or of bank, when it has one), so a bank or method picked by
+// mistake can be left; a bank's challenge ends the session.
+func (t *turn) leaveForm() {
+	switch {
+	case t.s.State != StateCredentials || t.s.Bank == nil || t.s.InviteKind == InviteReauth:
+		t.end(ReasonExit)
+	case len(t.s.Bank.Methods) > 1:
+		t.forget()
+		t.fire(EventChooseBank, t.s.Bank)
+	default:
+		t.forget()
+		t.fire(EventBack)
+	}
 }
 
 // onAccounts handles the choice of account after a 101.
