@@ -19,12 +19,27 @@ import (
 // claimed invitation, ErrNoInvite when none is usable, or
 // menus.ErrInviteInUse when the only usable ones are held by live sessions.
 func (db *DB) ClaimInvite(_ context.Context, c menus.InviteClaim) (*menus.Invite, error) {
+	// Most dials follow no invitation: find that out without a write
+	// transaction, which would cost every dial a disk sync.
+	found := false
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		for _, inv := range claimCandidates(tx, c) {
+			found = found || claimable(inv, c)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim invite: %w", err)
+	}
+	if !found {
+		return nil, ErrNoInvite
+	}
 	var got *menus.Invite
 	inUse := false
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err = db.bolt.Update(func(tx *bolt.Tx) error {
 		got, inUse = nil, false
 		for _, inv := range claimCandidates(tx, c) {
-			if !inv.Usable(c.Phone, c.Now) || (c.Kind != "" && inv.Kind != c.Kind) {
+			if !claimable(inv, c) {
 				continue
 			}
 			if claimHeld(tx, inv, c) {
@@ -49,6 +64,11 @@ func (db *DB) ClaimInvite(_ context.Context, c menus.InviteClaim) (*menus.Invite
 		return nil, menus.ErrInviteInUse
 	}
 	return nil, ErrNoInvite
+}
+
+// claimable reports whether a claim may take inv, held or not.
+func claimable(inv *menus.Invite, c menus.InviteClaim) bool {
+	return inv.Usable(c.Phone, c.Now) && (c.Kind == "" || inv.Kind == c.Kind)
 }
 
 // claimCandidates lists the invitations a claim may take, in order of

@@ -503,19 +503,7 @@ func scrubLapsed(tx *bolt.Tx, now time.Time, max int) error {
 // oldest, handing each key before a time to fn and deleting it, at most max
 // of them. It returns how many it handled.
 func due(index *bolt.Bucket, before time.Time, max int, fn func(k []byte) error) (int, error) {
-	n := 0
-	limit := expiryKey(before, nil)
-	c := index.Cursor()
-	for k, _ := c.First(); k != nil && n < max && bytes.Compare(k[:8], limit) < 0; k, _ = c.First() {
-		if err := fn(k); err != nil {
-			return n, err
-		}
-		if err := c.Delete(); err != nil {
-			return n, err
-		}
-		n++
-	}
-	return n, nil
+	return dueUnder(index, nil, before, max, fn)
 }
 
 // failureKey orders a phone's failures by time: phone, 0, big-endian ns,
