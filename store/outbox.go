@@ -375,7 +375,10 @@ func (q *Queue) GiveUp(_ context.Context, id string, lastErr string) error {
 // hands it to then (which may put it back); a message already gone is no
 // error.
 func (q *Queue) moveMessage(id string, then func(*bolt.Tx, *Message) error) error {
-	err := q.db.bolt.Update(func(tx *bolt.Tx) error {
+	// Batched: deliveries finishing together share one disk sync. The
+	// closure only reads and writes the transaction, so running it again,
+	// as Batch may, is harmless.
+	err := q.db.bolt.Batch(func(tx *bolt.Tx) error {
 		box := tx.Bucket(q.box)
 		v := box.Get([]byte(id))
 		if v == nil {

@@ -433,7 +433,10 @@ func deleteFailure(tx *bolt.Tx, hexKey string) error {
 // releases it (menus.Change.Release) when the bank did not refuse it.
 func (db *DB) ReserveAttempt(_ context.Context, phone string, since, at time.Time, max int) (string, bool, error) {
 	var key []byte
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	// Batched with concurrent commits (one disk sync for them all): the
+	// closure may run again, and then decides again from what is stored.
+	err := db.bolt.Batch(func(tx *bolt.Tx) error {
+		key = nil
 		p := menus.PhoneKey(phone)
 		if countFailures(tx, p, since) >= max {
 			return nil
