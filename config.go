@@ -10,6 +10,7 @@ import (
 	"github.com/BurntSushi/toml"
 	"github.com/rs/zerolog"
 
+	"github.com/ussdlink/ussdlink/link"
 	"github.com/ussdlink/ussdlink/menus"
 	"github.com/ussdlink/ussdlink/partner"
 	"github.com/ussdlink/ussdlink/phone"
@@ -339,8 +340,8 @@ func (c Config) validate() error {
 		seen[sc.Code] = true
 	}
 	for _, typ := range c.Partner.Events {
-		if !slices.Contains(menus.EventTypes, typ) {
-			return fmt.Errorf("config: partner.events: unknown event %q (known: %s)", typ, strings.Join(menus.EventTypes, ", "))
+		if !slices.Contains(link.EventTypes, typ) {
+			return fmt.Errorf("config: partner.events: unknown event %q (known: %s)", typ, strings.Join(link.EventTypes, ", "))
 		}
 	}
 	if c.Partner.WebhookURL != "" {
@@ -446,11 +447,11 @@ func (c PartnerConfig) emits() func(string) bool {
 // kinds returns which text kinds are switched on.
 func (c SMSConfig) kinds() map[string]bool {
 	return map[string]bool{
-		menus.TextReceipt:     c.Receipts,
-		menus.TextInvitation:  c.Invitations,
-		menus.TextLateOutcome: c.LateOutcomes,
-		menus.TextReauthNudge: c.ReauthNudges,
-		menus.TextReply:       true,
+		link.TextReceipt:     c.Receipts,
+		link.TextInvitation:  c.Invitations,
+		link.TextLateOutcome: c.LateOutcomes,
+		link.TextReauthNudge: c.ReauthNudges,
+		link.TextReply:       true,
 	}
 }
 
@@ -490,5 +491,5 @@ func (c LogConfig) logPhone() func(string) string {
 	case "none":
 		return func(string) string { return "" }
 	}
-	return menus.MaskPhone
+	return phone.Mask
 }

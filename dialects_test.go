@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -105,7 +104,7 @@ func TestAggregatorEndOfSessionClosesItAndRecordsWhy(t *testing.T) {
 		if resp.StatusCode != 200 {
 			t.Fatalf("events status = %d", resp.StatusCode)
 		}
-		s, err := m.db.Session(context.Background(), h.session)
+		s, err := storedSession(m, h.session)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -131,7 +130,7 @@ func TestAggregatorEndOfSessionClosesItAndRecordsWhy(t *testing.T) {
 				t.Fatal(err)
 			}
 			resp.Body.Close()
-			if s, _ := m.db.Session(context.Background(), h.session); s == nil || s.Closed != kind {
+			if s, _ := storedSession(m, h.session); s == nil || s.Closed != kind {
 				t.Fatalf("session closed = %+v, want %s", s, kind)
 			}
 		})

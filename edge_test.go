@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ussdlink/ussdlink/menus"
+	"github.com/ussdlink/ussdlink/link"
 )
 
 // The ways one Nigerian subscriber's number arrives: as most aggregators
@@ -38,7 +37,7 @@ func edgeDo(t *testing.T, m *Main, req *http.Request) (int, string) {
 // noSession fails the test when a session with id was stored.
 func noSession(t *testing.T, m *Main, id string) {
 	t.Helper()
-	if s, err := m.db.Session(context.Background(), id); !errors.Is(err, menus.ErrNoSession) {
+	if s, err := storedSession(m, id); !errors.Is(err, link.ErrNoSession) {
 		t.Errorf("session %s stored (%+v, %v), want none", id, s, err)
 	}
 }
@@ -49,7 +48,7 @@ func TestOnePhoneWrittenFourWaysSharesOneRateLimit(t *testing.T) {
 		h := newHandset(t, m, p)
 		h.dial()
 		h.expect("Choose bank")
-		s, err := m.db.Session(context.Background(), h.session)
+		s, err := storedSession(m, h.session)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -315,7 +314,7 @@ func TestAfricasTalkingWithoutAServiceCodeIsTheConfiguredOne(t *testing.T) {
 			if status != http.StatusOK || !strings.HasPrefix(body, "CON ") || !strings.Contains(body, "Choose bank") {
 				t.Fatalf("%d %q, want the banks", status, body)
 			}
-			s, err := m.db.Session(context.Background(), v.Get("sessionId"))
+			s, err := storedSession(m, v.Get("sessionId"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -408,7 +407,7 @@ func TestTheCountryIsAKnownOneAndReadsNationalNumbers(t *testing.T) {
 	h := newHandset(t, m, "0244123456")
 	h.dial()
 	h.expect("Choose bank")
-	if s, err := m.db.Session(context.Background(), h.session); err != nil || s.Phone != "+233244123456" {
+	if s, err := storedSession(m, h.session); err != nil || s.Phone != "+233244123456" {
 		t.Errorf("a Ghana national number in a GH gateway: session %+v, %v; want +233244123456", s, err)
 	}
 }

@@ -92,7 +92,7 @@ func TestTwoSessionsOnOneInvitationCodeUseItOnce(t *testing.T) {
 	carrying := 0
 	for _, h := range hs {
 		h.expect("Choose bank")
-		s, err := m.db.Session(context.Background(), h.session)
+		s, err := storedSession(m, h.session)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -29,6 +29,8 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 
+	"github.com/ussdlink/ussdlink/guard"
+	"github.com/ussdlink/ussdlink/link"
 	"github.com/ussdlink/ussdlink/menus"
 	"github.com/ussdlink/ussdlink/mono"
 	"github.com/ussdlink/ussdlink/mono/sandbox"
@@ -283,7 +285,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.engine.Prefetch()
 	m.startSweeper(cfg.USSD.SweepInterval.Duration)
 
-	allow, err := ussd.ParsePrefixes(cfg.USSD.AllowIPs)
+	allow, err := guard.ParsePrefixes(cfg.USSD.AllowIPs)
 	if err != nil {
 		return err
 	}
@@ -291,7 +293,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	auth := ussd.CallbackAuth{Token: cfg.USSD.CallbackToken, Allow: allow, ProxyHeader: cfg.USSD.TrustedProxyHeader}
+	auth := guard.CallbackAuth{Token: cfg.USSD.CallbackToken, Allow: allow, ProxyHeader: cfg.USSD.TrustedProxyHeader}
 	if !auth.Enabled() {
 		m.Log.Warn().Msg("telco callbacks are not authenticated: set [ussd] callback-token or allow-ips before going live")
 	}
@@ -299,10 +301,10 @@ func (m *Main) Run(ctx context.Context) error {
 	m.app = newApp(m.Log)
 	m.app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok") })
 	edge := ussd.Edge{Conv: m.engine, Log: m.Log, Auth: auth,
-		PhoneRate: ussd.NewLimiter(cfg.Security.PhoneRate, m.Now), Limits: cfg.USSD.limits(),
+		PhoneRate: guard.NewLimiter(cfg.Security.PhoneRate, m.Now), Limits: cfg.USSD.limits(),
 		Phones: phones, ServiceCode: cfg.USSD.ServiceCode}
 	edge.Mount(m.app, ussd.Dialects()...)
-	byIP := ussd.RateByIP(ussd.NewLimiter(cfg.Security.IPRate, m.Now), auth.ProxyHeader)
+	byIP := guard.RateByIP(guard.NewLimiter(cfg.Security.IPRate, m.Now), auth.ProxyHeader)
 	if len(cfg.Partner.APIKeys) == 0 {
 		m.Log.Warn().Msg("no [partner] api-keys: every /v1 call is refused")
 	}
@@ -320,7 +322,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	hooks := &partner.MonoWebhooks{Secret: monoSecret, Store: m.db, Emits: emits, Notify: notify, Now: m.Now,
 		Log:   m.Log.With().Str("component", "mono-webhooks").Logger(),
-		Nudge: kinds[menus.TextReauthNudge], NotifyTexts: m.texts.Notify, ServiceCode: cfg.USSD.ServiceCode,
+		Nudge: kinds[link.TextReauthNudge], NotifyTexts: m.texts.Notify, ServiceCode: cfg.USSD.ServiceCode,
 		InviteTTL: cfg.Partner.InviteTTL.Duration}
 	m.app.Group("/webhooks", byIP).Post("/mono", hooks.Handler())
 	inbound := &sms.Inbound{

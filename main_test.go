@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ussdlink/ussdlink/menus"
+	"github.com/ussdlink/ussdlink/gsm"
 	"github.com/ussdlink/ussdlink/mono"
 	"github.com/ussdlink/ussdlink/mono/sandbox"
 )
@@ -123,7 +123,7 @@ func (h *handset) post() string {
 	if err != nil {
 		h.t.Fatalf("hop %d: %v", h.hops, err)
 	}
-	if n := menus.Units(text); n > h.limit {
+	if n := gsm.Units(text); n > h.limit {
 		h.t.Errorf("hop %d: screen is %d units, over the %d budget:\n%s", h.hops, n, h.limit, text)
 	}
 	h.ended = end
@@ -476,7 +476,7 @@ func walkSteps(t *testing.T, h *handset, m *Main, steps []step) {
 			t.Fatalf("step %d: ended = %v, want %v; screen:\n%s", i, h.ended, s.end, h.screen)
 		}
 	}
-	s, err := m.db.Latest(context.Background(), h.wirePhone())
+	s, err := latestSession(m, h.wirePhone())
 	if err != nil {
 		t.Fatal(err)
 	}

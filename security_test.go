@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -194,7 +193,7 @@ func TestCallbackAuthentication(t *testing.T) {
 			if resp.StatusCode != tc.want {
 				t.Fatalf("status = %d, want %d", resp.StatusCode, tc.want)
 			}
-			_, err = tc.gw.db.Session(context.Background(), id)
+			_, err = storedSession(tc.gw, id)
 			if created := err == nil; created != (tc.want == 200) {
 				t.Errorf("session created = %v for status %d", created, tc.want)
 			}
@@ -230,13 +229,13 @@ func TestBruteForceIsLockedOutAndRateLimited(t *testing.T) {
 		const phone = "+2348080000002"
 		h := walk(t, m, phone, "98", "0", "98", "0", "98", "0", "98", "0", "98", "0", "98") // 12 hops
 		id := h.session
-		stored, _ := m.db.Session(context.Background(), id)
+		stored, _ := storedSession(m, id)
 		h.send("0")
 		h.expect("Too many requests")
 		if !h.ended {
 			t.Fatalf("over the rate, the session goes on: %s", h.screen)
 		}
-		after, _ := m.db.Session(context.Background(), id)
+		after, _ := storedSession(m, id)
 		if after.Hops != stored.Hops || after.State != stored.State {
 			t.Errorf("a refused hop changed the session: %d→%d hops", stored.Hops, after.Hops)
 		}
@@ -283,7 +282,7 @@ func TestRateLimitsOfZeroAreOff(t *testing.T) {
 func TestHostileInputGetsA4xxAndChangesNothing(t *testing.T) {
 	m, _ := startGateway(t, nil)
 	h := walk(t, m, "+2348090000001", "1", "user_good")
-	before, err := m.db.Session(context.Background(), h.session)
+	before, err := storedSession(m, h.session)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,7 +318,7 @@ func TestHostileInputGetsA4xxAndChangesNothing(t *testing.T) {
 			if got := post(tc.body); got != tc.want {
 				t.Errorf("status = %d, want %d", got, tc.want)
 			}
-			after, err := m.db.Session(context.Background(), h.session)
+			after, err := storedSession(m, h.session)
 			if err != nil {
 				t.Fatal(err)
 			}

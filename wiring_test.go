@@ -185,7 +185,7 @@ func TestLoadCommandDrivesLinkFlows(t *testing.T) {
 	// Every flow links the same sandbox account (one link, keyed by Mono's
 	// account id); each phone's session must have ended linked.
 	for i := 1; i <= 24; i++ {
-		s, err := m.db.Latest(context.Background(), fmt.Sprintf("+234903%07d", i))
+		s, err := latestSession(m, fmt.Sprintf("+234903%07d", i))
 		if err != nil {
 			t.Fatal(err)
 		}

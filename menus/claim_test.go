@@ -2,17 +2,18 @@ package menus
 
 import (
 	"context"
-	"encoding/json"
 	"testing"
 	"time"
+
+	"github.com/ussdlink/ussdlink/link"
 )
 
 // ClaimInvite claims as the bbolt store does: by code, by id or the phone's
 // newest usable invitation, unless another session still holds it.
-func (m *memStore) ClaimInvite(_ context.Context, c InviteClaim) (*Invite, error) {
+func (m *memStore) ClaimInvite(_ context.Context, c link.InviteClaim) (*link.Invite, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var cands []*Invite
+	var cands []*link.Invite
 	for _, inv := range m.invites {
 		switch {
 		case c.Code != "" && inv.Code != c.Code, c.ID != "" && inv.ID != c.ID:
@@ -25,14 +26,11 @@ func (m *memStore) ClaimInvite(_ context.Context, c InviteClaim) (*Invite, error
 	inUse := false
 	for _, inv := range cands {
 		if inv.Session != "" && inv.Session != c.Session && inv.Session != c.From {
-			var holder *Session
+			var holder *link.SessionRecord
 			if data, ok := m.sessions[inv.Session]; ok {
-				holder = new(Session)
-				if err := json.Unmarshal(data, holder); err != nil {
-					return nil, err
-				}
+				holder = &link.SessionRecord{ID: inv.Session, Data: data}
 			}
-			if holder.HoldsInvite(inv, c.Now) {
+			if c.Holds(inv, holder) {
 				inUse = true
 				continue
 			}
@@ -42,14 +40,14 @@ func (m *memStore) ClaimInvite(_ context.Context, c InviteClaim) (*Invite, error
 		return &cp, nil
 	}
 	if inUse {
-		return nil, ErrInviteInUse
+		return nil, link.ErrInviteInUse
 	}
-	return nil, ErrNoInvite
+	return nil, link.ErrNoInvite
 }
 
 func TestAClaimHoldsWhileItsSessionIsLive(t *testing.T) {
 	now := time.Date(2025, 5, 1, 12, 0, 0, 0, time.UTC)
-	inv := &Invite{ID: "lnk_1", Claimed: now}
+	inv := &link.Invite{ID: "lnk_1", Claimed: now}
 	live := Session{Invite: "lnk_1", State: StateCredentials, Updated: now, Expires: now.Add(3 * time.Minute)}
 	cases := []struct {
 		name   string

@@ -1,37 +1,32 @@
-// Package menus is the conversation: the state machine behind the USSD
-// screens, one per phone session, rendering each screen within the handset's
-// budget, flattening Mono's forms into one prompt per field, and driving the
-// login through the Mono interface it declares. It knows nothing of HTTP,
-// aggregator formats or bbolt.
 package menus
 
 import (
 	"context"
-	"crypto/hmac"
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/rs/zerolog"
 
+	"github.com/ussdlink/ussdlink/catalog"
+	"github.com/ussdlink/ussdlink/gsm"
+	"github.com/ussdlink/ussdlink/link"
 	"github.com/ussdlink/ussdlink/mono"
+	"github.com/ussdlink/ussdlink/phone"
 )
 
 // Store keeps sessions and links. Commit must make the change durable before
 // it returns: the reply is sent only after.
 type Store interface {
-	// Session returns the stored session, or ErrNoSession.
-	Session(ctx context.Context, id string) (*Session, error)
+	// Session returns the stored session, or link.ErrNoSession.
+	Session(ctx context.Context, id string) (*link.SessionRecord, error)
 	// Commit writes everything one hop decided, atomically.
-	Commit(ctx context.Context, c Change) error
-	// Latest returns the phone's most recent session, or ErrNoSession.
-	Latest(ctx context.Context, phone string) (*Session, error)
+	Commit(ctx context.Context, c link.Change) error
+	// Latest returns the phone's most recent session, or link.ErrNoSession.
+	Latest(ctx context.Context, phone string) (*link.SessionRecord, error)
 	// LoginFailures counts the refused bank logins of a phone since a time
 	// (attempts reserved and not yet released count as refused).
 	LoginFailures(ctx context.Context, phone string, since time.Time) (int, error)
@@ -45,24 +40,18 @@ type Store interface {
 	// Invite returns an invitation by id; InviteByCode the pending one
 	// holding a code; PendingInvite a phone's most recent usable one. Each
 	// returns ErrNoInvite when there is none.
-	Invite(ctx context.Context, id string) (*Invite, error)
-	InviteByCode(ctx context.Context, code string) (*Invite, error)
-	PendingInvite(ctx context.Context, phone string, now time.Time) (*Invite, error)
+	Invite(ctx context.Context, id string) (*link.Invite, error)
+	InviteByCode(ctx context.Context, code string) (*link.Invite, error)
+	PendingInvite(ctx context.Context, phone string, now time.Time) (*link.Invite, error)
 	// ClaimInvite makes one session the only one following an invitation,
 	// atomically; ErrNoInvite when none is usable, ErrInviteInUse when
 	// another live session holds it.
-	ClaimInvite(ctx context.Context, c InviteClaim) (*Invite, error)
+	ClaimInvite(ctx context.Context, c link.InviteClaim) (*link.Invite, error)
 	// Link returns the link of a Mono account id, or false.
-	Link(ctx context.Context, accountID string) (*Link, bool, error)
+	Link(ctx context.Context, accountID string) (*link.Link, bool, error)
 	// CreateInvite stores a new invitation with a fresh code of digits.
-	CreateInvite(ctx context.Context, inv *Invite, digits int, now time.Time) error
+	CreateInvite(ctx context.Context, inv *link.Invite, digits int, now time.Time) error
 }
-
-// ErrNoInvite is returned by the Store for an unknown or unusable invite.
-var ErrNoInvite = errors.New("no such invite")
-
-// ErrNoSession is returned by Store.Session for an unknown id.
-var ErrNoSession = errors.New("no such session")
 
 // Mono is the part of Mono's Partners API a conversation drives.
 type Mono interface {
@@ -74,13 +63,6 @@ type Mono interface {
 	Account(ctx context.Context, id string) (*mono.AccountDetails, error)
 	Reauthorise(ctx context.Context, accountID string) (string, error)
 }
-
-// HopError says a callback cannot be processed as sent (a 4xx for the
-// aggregator). Its message is safe to log: it never holds what was typed.
-type HopError struct{ Reason string }
-
-// Error implements error.
-func (e *HopError) Error() string { return "bad hop: " + e.Reason }
 
 // Config tunes an Engine.
 type Config struct {
@@ -99,7 +81,7 @@ type Config struct {
 	// Lockout pause its logins, with no Mono call, until Lockout has passed.
 	MaxLoginFailures int           // default 3
 	Lockout          time.Duration // default 30m
-	// LogPhone is how a phone number appears in logs (MaskPhone by default).
+	// LogPhone is how a phone number appears in logs (phone.Mask by default).
 	LogPhone func(string) string
 	// ServiceCode is the short code users dial ("*384*123#"); a code dialled
 	// after it ("*384*123*7#") selects a shortcut.
@@ -143,7 +125,7 @@ type Engine struct {
 	now    func() time.Time
 	log    zerolog.Logger
 	marker marker
-	banks  catalog
+	banks  *catalog.Cache[[]*Bank]
 	locks  [256]sync.Mutex
 	jobs   jobs
 	base   context.Context // lives as long as the engine: background Mono work runs under it
@@ -182,7 +164,7 @@ func NewEngine(cfg Config, store Store, m Mono, now func() time.Time, log zerolo
 		cfg.Lockout = 30 * time.Minute
 	}
 	if cfg.LogPhone == nil {
-		cfg.LogPhone = MaskPhone
+		cfg.LogPhone = phone.Mask
 	}
 	if cfg.RepeatWindow <= 0 {
 		cfg.RepeatWindow = 2 * time.Second
@@ -194,7 +176,7 @@ func NewEngine(cfg Config, store Store, m Mono, now func() time.Time, log zerolo
 		cfg.HandoverTTL = 10 * time.Minute
 	}
 	base, stop := context.WithCancel(context.Background())
-	return &Engine{
+	e := &Engine{
 		base:   base,
 		stop:   stop,
 		cfg:    cfg,
@@ -203,34 +185,37 @@ func NewEngine(cfg Config, store Store, m Mono, now func() time.Time, log zerolo
 		now:    now,
 		log:    log,
 		marker: newMarker(cfg.TranscriptKey, cfg.PreviousTranscriptKeys...),
-		banks:  catalog{ttl: cfg.BankTTL, backoff: 10 * time.Second},
 	}
+	e.banks = catalog.New(base, e.fetchBanks, cfg.BankTTL, bankBackoff, now, func(err error) {
+		log.Warn().Err(err).Msg("institutions unavailable")
+	})
+	return e
 }
 
 // Handle answers one hop: it loads the session under its lock, recognises a
 // repeated callback, advances the machine, and commits the new state before
 // returning the reply.
-func (e *Engine) Handle(ctx context.Context, hop Hop) (Reply, error) {
+func (e *Engine) Handle(ctx context.Context, hop link.Hop) (link.Reply, error) {
 	arrived := time.Now()
-	if err := hop.validate(); err != nil {
-		return Reply{}, err
+	if err := validate(hop); err != nil {
+		return link.Reply{}, err
 	}
 	mu := e.lock(hop.SessionID)
 	mu.Lock()
 	defer mu.Unlock()
 
 	now := e.now()
-	s, err := e.store.Session(ctx, hop.SessionID)
+	s, err := e.session(ctx, hop.SessionID)
 	var input string
 	restarted := false // started again: what came before cannot be read
 	switch {
-	case errors.Is(err, ErrNoSession):
+	case errors.Is(err, link.ErrNoSession):
 		s = e.open(hop, now)
 	case err != nil:
-		return Reply{}, fmt.Errorf("load session: %w", err)
+		return link.Reply{}, fmt.Errorf("load session: %w", err)
 	default:
 		if s.Phone != hop.Phone {
-			return Reply{}, &HopError{Reason: "phone number differs from the session's"}
+			return link.Reply{}, &link.HopError{Reason: "phone number differs from the session's"}
 		}
 		if s.SecretsLost {
 			e.log.Warn().Str("session", s.ID).Msg("sealed values cannot be opened (seal key lost?): what needed them is asked again")
@@ -245,21 +230,20 @@ func (e *Engine) Handle(ctx context.Context, hop Hop) (Reply, error) {
 			err = nil
 		}
 		if err != nil {
-			return Reply{}, &HopError{Reason: err.Error()}
+			return link.Reply{}, &link.HopError{Reason: err.Error()}
 		}
 		if repeat {
 			return s.Reply, nil
 		}
 		if (s.Done() || s.Closed != "") && !s.Unseen {
-			return Reply{Text: textSessionOver, End: true}, nil
+			return link.Reply{Text: textSessionOver, End: true}, nil
 		}
 	}
 
 	deadline := arrived.Add(e.waitBudget())
 	bounded, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	t := &turn{ctx: ctx, e: e, s: s, now: now, deadline: deadline, bounded: bounded,
-		log: e.log.With().Str("session", s.ID).Logger()}
+	t := e.newTurn(ctx, s, now, deadline, bounded)
 	defer t.release()
 	limit := hop.Limit
 	if limit <= 0 {
@@ -282,7 +266,7 @@ func (e *Engine) Handle(ctx context.Context, hop Hop) (Reply, error) {
 	t.handover()
 	reply := t.render(limit)
 	if hop.ReplyByText {
-		t.texts = append(t.texts, Text{ID: "sms_" + NewEventID()[4:], Kind: TextReply, To: s.Phone,
+		t.texts = append(t.texts, link.Text{ID: "sms_" + link.NewEventID()[4:], Kind: link.TextReply, To: s.Phone,
 			Data: map[string]string{"text": reply.Text}, Created: now})
 	}
 
@@ -301,8 +285,8 @@ func (e *Engine) Handle(ctx context.Context, hop Hop) (Reply, error) {
 		s.Mark = e.marker.chain(s.Mark, hop.Input)
 		s.Seq, s.InputSum = hop.Seq, e.marker.mark(hop.Input).Sum
 	}
-	if err := e.store.Commit(ctx, t.change()); err != nil {
-		return Reply{}, fmt.Errorf("commit session: %w", err)
+	if err := e.commit(ctx, t.change(), t.s, t.retired); err != nil {
+		return link.Reply{}, fmt.Errorf("commit session: %w", err)
 	}
 	for _, f := range t.afterCommit {
 		f()
@@ -351,20 +335,6 @@ func (e *Engine) locked(ctx context.Context, phone string, now time.Time) bool {
 	return n >= e.cfg.MaxLoginFailures
 }
 
-// MaskPhone shows a phone number's country prefix and last three digits
-// only: "+234*******001". It is the default for logs.
-func MaskPhone(p string) string {
-	r := []rune(p)
-	keep := 4
-	if len(r) > 0 && r[0] != '+' {
-		keep = 3
-	}
-	if len(r) <= keep+3 {
-		return strings.Repeat("*", len(r))
-	}
-	return string(r[:keep]) + strings.Repeat("*", len(r)-keep-3) + string(r[len(r)-3:])
-}
-
 // waitBudget is how long a hop may wait for Mono: the hop budget less a
 // margin for committing and writing the reply.
 func (e *Engine) waitBudget() time.Duration {
@@ -390,66 +360,32 @@ func (e *Engine) reportUnauthorized(err error) {
 	e.log.Debug().Err(err).Msg("Mono still refuses the secret key")
 }
 
-// open starts a new session for a first hop.
-func (e *Engine) open(hop Hop, now time.Time) *Session {
-	return &Session{
-		Channel:     hop.Channel,
-		ID:          hop.SessionID,
-		Phone:       hop.Phone,
-		ServiceCode: hop.ServiceCode,
-		Network:     hop.Network,
-		State:       StateBanks,
-		Created:     now,
-		Expires:     now.Add(e.cfg.SessionTTL),
-	}
-}
-
-// input works out this hop's input and whether the hop repeats the last
-// one. Cumulative dialects are compared by transcript. For latest-input
-// dialects: a second session start is a repeat; a hop number, when the
-// aggregator sends one, must move forward; without one, the same input
-// again within the repeat window is taken for a repeated delivery.
-func (e *Engine) input(s *Session, hop Hop, now time.Time) (string, bool, error) {
-	switch {
-	case hop.Cumulative:
-		return e.marker.next(s.Mark, hop.Transcript)
-	case hop.New:
-		return "", true, nil
-	case hop.Seq > 0 && hop.Seq < s.Seq:
-		return "", false, errors.New("hop number went backwards")
-	case hop.Seq > 0:
-		return hop.Input, hop.Seq == s.Seq, nil
-	}
-	same := hmac.Equal(e.marker.mark(hop.Input).Sum, s.InputSum)
-	return hop.Input, same && now.Sub(s.HopAt) < e.cfg.RepeatWindow, nil
-}
-
 // Close records that the aggregator ended a session (the user hung up, the
 // network timed out). The session takes no more hops; a link under way can
 // still be resumed by dialling again. detail is the aggregator's own
 // explanation, if any; what the user typed is never passed here.
-func (e *Engine) Close(ctx context.Context, hop Hop, detail string) error {
+func (e *Engine) Close(ctx context.Context, hop link.Hop, detail string) error {
 	mu := e.lock(hop.SessionID)
 	mu.Lock()
 	defer mu.Unlock()
-	s, err := e.store.Session(ctx, hop.SessionID)
+	s, err := e.session(ctx, hop.SessionID)
 	switch {
-	case errors.Is(err, ErrNoSession):
+	case errors.Is(err, link.ErrNoSession):
 		return nil
 	case err != nil:
 		return fmt.Errorf("load session: %w", err)
 	case s.Phone != hop.Phone:
-		return &HopError{Reason: "phone number differs from the session's"}
+		return &link.HopError{Reason: "phone number differs from the session's"}
 	case s.Closed != "":
 		return nil
 	}
-	s.Closed = cut(Transliterate(hop.Closing), 32)
-	s.ClosedError = cut(Transliterate(detail), 200)
+	s.Closed = gsm.Cut(gsm.Transliterate(hop.Closing), 32)
+	s.ClosedError = gsm.Cut(gsm.Transliterate(detail), 200)
 	s.Updated = e.now()
 	if !s.Done() {
 		s.Purge = e.purgeAt(s)
 	}
-	if err := e.store.Commit(ctx, Change{Session: s}); err != nil {
+	if err := e.commit(ctx, link.Change{}, s, nil); err != nil {
 		return fmt.Errorf("commit closed session: %w", err)
 	}
 	e.log.Info().Str("session", s.ID).Str("phone", e.cfg.LogPhone(s.Phone)).Str("state", s.State).
@@ -463,59 +399,24 @@ func (e *Engine) Cancel(ctx context.Context, sessionID, phone string) error {
 	mu := e.lock(sessionID)
 	mu.Lock()
 	defer mu.Unlock()
-	s, err := e.store.Session(ctx, sessionID)
+	s, err := e.session(ctx, sessionID)
 	switch {
-	case errors.Is(err, ErrNoSession):
+	case errors.Is(err, link.ErrNoSession):
 		return nil
 	case err != nil:
 		return fmt.Errorf("load session: %w", err)
 	case s.Phone != phone || s.Done():
 		return nil
 	}
-	t := &turn{ctx: ctx, e: e, s: s, now: e.now(), bounded: ctx, deadline: time.Now(), log: e.log.With().Str("session", s.ID).Logger()}
+	t := e.newTurn(ctx, s, e.now(), time.Now(), ctx)
 	t.end(ReasonExit)
 	s.Updated = t.now
 	s.Purge = e.purgeAt(s)
-	if err := e.store.Commit(ctx, t.change()); err != nil {
+	if err := e.commit(ctx, t.change(), t.s, t.retired); err != nil {
 		return fmt.Errorf("commit cancelled session: %w", err)
 	}
 	t.notify()
 	return nil
-}
-
-// extension finds a deep-dial code: what follows the short code in the
-// dialled string or the service code ("*384*123*7#" → "7"), or, when the
-// network passes it on as the first input of a new session, that input.
-func (e *Engine) extension(hop Hop) string {
-	for _, base := range []string{e.cfg.ServiceCode, hop.ServiceCode} {
-		for _, dialled := range []string{hop.Dialled, hop.ServiceCode} {
-			if x := extensionOf(base, dialled); x != "" {
-				return x
-			}
-		}
-	}
-	first := hop.Input
-	if hop.Cumulative {
-		first = hop.Transcript
-	}
-	if strings.HasPrefix(first, "*") || strings.HasSuffix(first, "#") {
-		return "" // a dialled string that is not an extension of ours
-	}
-	return first
-}
-
-// extensionOf returns what dialled adds to base: "*384*123#" and
-// "*384*123*7#" give "7".
-func extensionOf(base, dialled string) string {
-	stem := strings.TrimSuffix(base, "#")
-	if stem == "" || !strings.HasSuffix(dialled, "#") {
-		return ""
-	}
-	rest, ok := strings.CutPrefix(strings.TrimSuffix(dialled, "#"), stem+"*")
-	if !ok {
-		return ""
-	}
-	return rest
 }
 
 // lock returns the mutex serialising a session's hops.
@@ -523,33 +424,4 @@ func (e *Engine) lock(id string) *sync.Mutex {
 	h := fnv.New32a()
 	h.Write([]byte(id))
 	return &e.locks[h.Sum32()%uint32(len(e.locks))]
-}
-
-// validate refuses hops that cannot belong to any conversation: missing or
-// oversized ids, a phone that is not a phone number, text that is not UTF-8
-// or carries control characters (no handset can type them).
-func (h Hop) validate() error {
-	switch {
-	case h.SessionID == "" || len(h.SessionID) > 128:
-		return &HopError{Reason: "missing or oversized session id"}
-	case !isPhone(h.Phone):
-		return &HopError{Reason: "phone number is not a phone number"}
-	case len(h.Transcript) > 4096 || len(h.Input) > 1024 || len(h.ServiceCode) > 64 || len(h.Network) > 64 || len(h.Dialled) > 64:
-		return &HopError{Reason: "oversized field"}
-	}
-	for _, f := range []string{h.SessionID, h.ServiceCode, h.Network, h.Transcript, h.Input, h.Dialled} {
-		if !utf8.ValidString(f) {
-			return &HopError{Reason: "text is not UTF-8"}
-		}
-		if strings.ContainsFunc(f, unicode.IsControl) {
-			return &HopError{Reason: "text carries control characters"}
-		}
-	}
-	return nil
-}
-
-// isPhone accepts 5 to 20 digits with an optional leading "+".
-func isPhone(p string) bool {
-	d := strings.TrimPrefix(p, "+")
-	return len(d) >= 5 && len(d) <= 20 && isDigits(d)
 }

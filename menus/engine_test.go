@@ -1,6 +1,7 @@
 package menus
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/ussdlink/ussdlink/link"
 	"github.com/ussdlink/ussdlink/mono"
 	"github.com/ussdlink/ussdlink/mono/sandbox"
 )
@@ -21,8 +23,8 @@ import (
 // memStore is a Store kept in memory, round-tripping sessions through JSON
 // as a real store would, so state that does not survive serialisation shows.
 type memStore struct {
-	invites  map[string]*Invite
-	events   []Event
+	invites  map[string]*link.Invite
+	events   []link.Event
 	slow     map[string]time.Duration // loads of these sessions take this long
 	mu       sync.Mutex
 	failures map[string][]time.Time
@@ -30,28 +32,31 @@ type memStore struct {
 	sessions map[string][]byte
 	answers  map[string]map[string]string
 	logins   map[string]map[string]string
-	links    []Link
+	links    []link.Link
 	commits  int
 }
 
 func newMemStore() *memStore {
-	return &memStore{invites: map[string]*Invite{}, failures: map[string][]time.Time{}, latest: map[string]string{}, sessions: map[string][]byte{}, answers: map[string]map[string]string{}, logins: map[string]map[string]string{}}
+	return &memStore{invites: map[string]*link.Invite{}, failures: map[string][]time.Time{}, latest: map[string]string{}, sessions: map[string][]byte{}, answers: map[string]map[string]string{}, logins: map[string]map[string]string{}}
 }
 
-func (m *memStore) Session(_ context.Context, id string) (*Session, error) {
+func (m *memStore) Session(_ context.Context, id string) (*link.SessionRecord, error) {
 	time.Sleep(m.slow[id])
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	data, ok := m.sessions[id]
 	if !ok {
-		return nil, ErrNoSession
+		return nil, link.ErrNoSession
 	}
-	s := new(Session)
-	if err := json.Unmarshal(data, s); err != nil {
-		return nil, err
+	r := &link.SessionRecord{ID: id, Data: bytes.Clone(data)}
+	if len(m.answers[id]) > 0 || len(m.logins[id]) > 0 {
+		secrets, err := json.Marshal(sealedValues{Answers: m.answers[id], Login: m.logins[id]})
+		if err != nil {
+			return nil, err
+		}
+		r.Secrets = secrets
 	}
-	s.Answers, s.Login = maps.Clone(m.answers[id]), maps.Clone(m.logins[id])
-	return s, nil
+	return r, nil
 }
 
 // snapshot copies the store as it is, as a killed process leaves its file.
@@ -81,11 +86,27 @@ func (m *memStore) snapshot() *memStore {
 // stored returns the session as committed, without the engine's help.
 func (m *memStore) stored(t *testing.T, id string) *Session {
 	t.Helper()
-	s, err := m.Session(context.Background(), id)
+	r, err := m.Session(context.Background(), id)
+	if err != nil {
+		t.Fatalf("stored session %s: %v", id, err)
+	}
+	s, err := decode(r)
 	if err != nil {
 		t.Fatalf("stored session %s: %v", id, err)
 	}
 	return s
+}
+
+// put writes a session as the engine would commit it alone.
+func (m *memStore) put(t *testing.T, s *Session) {
+	t.Helper()
+	r, err := record(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Commit(context.Background(), link.Change{Session: r}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (m *memStore) LoginFailures(_ context.Context, phone string, since time.Time) (int, error) {
@@ -118,35 +139,32 @@ func (m *memStore) ReserveAttempt(_ context.Context, phone string, since, at tim
 	return phone + "@" + at.Format(time.RFC3339Nano), true, nil
 }
 
-func (m *memStore) Latest(ctx context.Context, phone string) (*Session, error) {
+func (m *memStore) Latest(ctx context.Context, phone string) (*link.SessionRecord, error) {
 	m.mu.Lock()
 	id, ok := m.latest[phone]
 	m.mu.Unlock()
 	if !ok {
-		return nil, ErrNoSession
+		return nil, link.ErrNoSession
 	}
 	return m.Session(ctx, id)
 }
 
-func (m *memStore) Commit(_ context.Context, c Change) error {
+func (m *memStore) Commit(_ context.Context, c link.Change) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, s := range []*Session{c.Retired, c.Session} {
-		if s == nil {
+	for _, r := range []*link.SessionRecord{c.Retired, c.Session} {
+		if r == nil {
 			continue
 		}
-		data, err := json.Marshal(s)
-		if err != nil {
-			return err
-		}
-		m.sessions[s.ID] = data
-		m.latest[s.Phone] = s.ID
-		m.answers[s.ID], m.logins[s.ID] = nil, nil
-		if len(s.Answers) > 0 {
-			m.answers[s.ID] = maps.Clone(s.Answers)
-		}
-		if len(s.Login) > 0 {
-			m.logins[s.ID] = maps.Clone(s.Login)
+		m.sessions[r.ID] = bytes.Clone(r.Data)
+		m.latest[r.Phone] = r.ID
+		m.answers[r.ID], m.logins[r.ID] = nil, nil
+		if len(r.Secrets) > 0 {
+			var v sealedValues
+			if err := json.Unmarshal(r.Secrets, &v); err != nil {
+				return err
+			}
+			m.answers[r.ID], m.logins[r.ID] = v.Answers, v.Login
 		}
 	}
 	if c.Link != nil {
@@ -247,15 +265,15 @@ func (r *rig) drain(t testing.TB) {
 }
 
 // at sends one Africa's Talking style hop with the whole transcript.
-func (r *rig) at(t *testing.T, session, phone, transcript string) (Reply, error) {
+func (r *rig) at(t *testing.T, session, phone, transcript string) (link.Reply, error) {
 	t.Helper()
-	return r.engine.Handle(context.Background(), Hop{
+	return r.engine.Handle(context.Background(), link.Hop{
 		SessionID: session, Phone: phone, ServiceCode: "*384*123#",
 		Transcript: transcript, Cumulative: true,
 	})
 }
 
-func (r *rig) must(t *testing.T, session, phone, transcript string) Reply {
+func (r *rig) must(t *testing.T, session, phone, transcript string) link.Reply {
 	t.Helper()
 	rep, err := r.at(t, session, phone, transcript)
 	if err != nil {
@@ -337,7 +355,7 @@ func TestHostileHopsAreRefusedAndChangeNothing(t *testing.T) {
 			want := r.must(t, "s1", "+234801", "1")
 			before := string(r.store.sessions["s1"])
 			_, err := r.at(t, "s1", tc.phone, tc.transcript)
-			var he *HopError
+			var he *link.HopError
 			if !errors.As(err, &he) {
 				t.Fatalf("err = %v, want a HopError", err)
 			}
@@ -353,12 +371,12 @@ func TestHostileHopsAreRefusedAndChangeNothing(t *testing.T) {
 
 func TestMissingIdsAreRefused(t *testing.T) {
 	r := newRig(t)
-	for _, hop := range []Hop{
+	for _, hop := range []link.Hop{
 		{Phone: "+234801", Cumulative: true},
 		{SessionID: "s", Cumulative: true},
 		{SessionID: strings.Repeat("s", 200), Phone: "+234801", Cumulative: true},
 	} {
-		if _, err := r.engine.Handle(context.Background(), hop); !errors.As(err, new(*HopError)) {
+		if _, err := r.engine.Handle(context.Background(), hop); !errors.As(err, new(*link.HopError)) {
 			t.Errorf("hop %+v: err = %v, want HopError", hop, err)
 		}
 	}
@@ -427,29 +445,29 @@ func TestRefusedLoginOpensANewMonoSession(t *testing.T) {
 	}
 }
 
-func (m *memStore) Invite(_ context.Context, id string) (*Invite, error) {
+func (m *memStore) Invite(_ context.Context, id string) (*link.Invite, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if inv, ok := m.invites[id]; ok {
 		c := *inv
 		return &c, nil
 	}
-	return nil, ErrNoInvite
+	return nil, link.ErrNoInvite
 }
 
-func (m *memStore) InviteByCode(_ context.Context, code string) (*Invite, error) {
+func (m *memStore) InviteByCode(_ context.Context, code string) (*link.Invite, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, inv := range m.invites {
-		if inv.Code == code && inv.Status == StatusPending {
+		if inv.Code == code && inv.Status == link.StatusPending {
 			c := *inv
 			return &c, nil
 		}
 	}
-	return nil, ErrNoInvite
+	return nil, link.ErrNoInvite
 }
 
-func (m *memStore) PendingInvite(_ context.Context, phone string, now time.Time) (*Invite, error) {
+func (m *memStore) PendingInvite(_ context.Context, phone string, now time.Time) (*link.Invite, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, inv := range m.invites {
@@ -458,10 +476,10 @@ func (m *memStore) PendingInvite(_ context.Context, phone string, now time.Time)
 			return &c, nil
 		}
 	}
-	return nil, ErrNoInvite
+	return nil, link.ErrNoInvite
 }
 
-func (m *memStore) Link(_ context.Context, accountID string) (*Link, bool, error) {
+func (m *memStore) Link(_ context.Context, accountID string) (*link.Link, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for i := len(m.links) - 1; i >= 0; i-- {
@@ -473,7 +491,7 @@ func (m *memStore) Link(_ context.Context, accountID string) (*Link, bool, error
 	return nil, false, nil
 }
 
-func (m *memStore) CreateInvite(_ context.Context, inv *Invite, digits int, _ time.Time) error {
+func (m *memStore) CreateInvite(_ context.Context, inv *link.Invite, digits int, _ time.Time) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	inv.Code = fmt.Sprintf("%0*d", digits, len(m.invites)+1000)

@@ -5,6 +5,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ussdlink/ussdlink/mono"
+	"github.com/ussdlink/ussdlink/screen"
 )
 
 // Field is one prompt of a flattened form: what the Connect widget shows as
@@ -51,8 +52,8 @@ func Flatten(ui mono.UI) Form {
 
 // Prompt is the screen asking for field i: the form's title on the first
 // field, then the field's hint.
-func (f Form) Prompt(i int) Screen {
-	s := Screen{Prompt: f.Fields[i].Hint, Exit: true}
+func (f Form) Prompt(i int) screen.Screen {
+	s := screen.Screen{Prompt: f.Fields[i].Hint, Exit: true}
 	if i == 0 {
 		s.Title = f.Title
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/ussdlink/ussdlink/mono"
+	"github.com/ussdlink/ussdlink/screen"
 )
 
 func TestFlatten(t *testing.T) {
@@ -130,10 +131,10 @@ func TestFormPrompt(t *testing.T) {
 	tests := []struct {
 		name  string
 		field int
-		want  Screen
+		want  screen.Screen
 	}{
-		{"the first prompt carries the title", 0, Screen{Title: "Log in to GTBank", Prompt: "User ID", Exit: true}},
-		{"a later prompt has no title", 1, Screen{Prompt: "Password", Exit: true}},
+		{"the first prompt carries the title", 0, screen.Screen{Title: "Log in to GTBank", Prompt: "User ID", Exit: true}},
+		{"a later prompt has no title", 1, screen.Screen{Prompt: "Password", Exit: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -8,6 +8,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ussdlink/ussdlink/gsm"
+	"github.com/ussdlink/ussdlink/link"
 )
 
 // FuzzConversation walks a session with arbitrary inputs, separated by
@@ -35,12 +38,12 @@ func FuzzConversation(f *testing.F) {
 		session, phone := fmt.Sprintf("fz-%d", id), fmt.Sprintf("+2347%08d", id)
 		transcript := ""
 		hop := func() {
-			rep, err := r.engine.Handle(context.Background(), Hop{SessionID: session, Phone: phone, Transcript: transcript, Cumulative: true})
-			var he *HopError
+			rep, err := r.engine.Handle(context.Background(), link.Hop{SessionID: session, Phone: phone, Transcript: transcript, Cumulative: true})
+			var he *link.HopError
 			if err != nil && !errors.As(err, &he) {
 				t.Fatalf("hop %q failed: %v", transcript, err)
 			}
-			if err == nil && (Units(rep.Text) > 160 || !isGSM(rep.Text)) {
+			if err == nil && (gsm.Units(rep.Text) > 160 || !gsm.Valid(rep.Text)) {
 				t.Fatalf("screen %q over budget or not GSM-7", rep.Text)
 			}
 		}

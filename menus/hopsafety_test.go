@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/ussdlink/ussdlink/link"
 	"github.com/ussdlink/ussdlink/mono"
 )
 
@@ -21,7 +22,7 @@ func TestConcurrentDuplicateHopsMakeOneTransition(t *testing.T) {
 	r.must(t, "s1", "+234801", "1")
 	r.must(t, "s1", "+234801", "1*user_good")
 	const copies = 8
-	replies := make([]Reply, copies)
+	replies := make([]link.Reply, copies)
 	var wg sync.WaitGroup
 	for i := range copies {
 		wg.Add(1)
@@ -261,7 +262,7 @@ func TestRefusedKeyIsLoggedLoudlyOnce(t *testing.T) {
 	var logs bytes.Buffer
 	e := NewEngine(Config{TranscriptKey: []byte("k")}, newMemStore(), refusingMono{}, time.Now, zerolog.New(&logs))
 	for _, id := range []string{"a", "b", "c"} {
-		got, err := e.Handle(context.Background(), Hop{SessionID: id, Phone: "+234801", Cumulative: true})
+		got, err := e.Handle(context.Background(), link.Hop{SessionID: id, Phone: "+234801", Cumulative: true})
 		if err != nil || !got.End || got.Text != textUnavailable {
 			t.Fatalf("hop = %+v, %v; want the service unavailable END", got, err)
 		}
@@ -330,7 +331,7 @@ func TestCrossedResumesDoNotDeadlock(t *testing.T) {
 	r.must(t, a, "+234801", "")
 	r.must(t, c, "+234802", "")
 	r.store.slow = map[string]time.Duration{a: 200 * time.Millisecond, c: 200 * time.Millisecond}
-	done := make(chan Reply, 2)
+	done := make(chan link.Reply, 2)
 	go func() { done <- r.must(t, a, "+234801", "1") }()
 	go func() { done <- r.must(t, c, "+234802", "1") }()
 	for range 2 {
@@ -398,7 +399,7 @@ func TestSlowBankListHoldsNoHopPastItsBudget(t *testing.T) {
 	r.cfg.HopBudget = 150 * time.Millisecond
 	e := NewEngine(r.cfg, r.store, slow, r.clock.Now, zerolog.Nop())
 	start := time.Now()
-	first, err := e.Handle(context.Background(), Hop{SessionID: "a", Phone: "+234801", Cumulative: true})
+	first, err := e.Handle(context.Background(), link.Hop{SessionID: "a", Phone: "+234801", Cumulative: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -409,7 +410,7 @@ func TestSlowBankListHoldsNoHopPastItsBudget(t *testing.T) {
 		t.Errorf("first hop = %+v, want the polite END", first)
 	}
 	time.Sleep(500 * time.Millisecond) // the fetch goes on and fills the cache
-	second, err := e.Handle(context.Background(), Hop{SessionID: "b", Phone: "+234802", Cumulative: true})
+	second, err := e.Handle(context.Background(), link.Hop{SessionID: "b", Phone: "+234802", Cumulative: true})
 	if err != nil || !strings.Contains(second.Text, "Choose bank") {
 		t.Fatalf("second dial = %+v, %v; want the banks", second, err)
 	}
@@ -478,9 +479,9 @@ func TestAFormWhoseEarlierAnswersLapsedStartsAgain(t *testing.T) {
 
 func TestRepeatWindowCountsFromTheLastHop(t *testing.T) {
 	r := newRig(t)
-	hop := func(input string, first bool) Reply {
+	hop := func(input string, first bool) link.Reply {
 		t.Helper()
-		rep, err := r.engine.Handle(context.Background(), Hop{SessionID: "lw", Phone: "233244000001", Input: input, New: first})
+		rep, err := r.engine.Handle(context.Background(), link.Hop{SessionID: "lw", Phone: "233244000001", Input: input, New: first})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -496,7 +497,7 @@ func TestRepeatWindowCountsFromTheLastHop(t *testing.T) {
 	s := r.store.stored(t, "lw")
 	r.clock.Advance(3 * time.Second)
 	s.Updated = r.clock.Now()
-	r.store.Commit(context.Background(), Change{Session: s})
+	r.store.put(t, s)
 	if got := hop("98", false); got == page2 {
 		t.Fatalf("the same input after the window was taken for a repeat")
 	}

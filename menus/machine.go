@@ -5,6 +5,7 @@ import (
 
 	"github.com/looplab/fsm"
 
+	"github.com/ussdlink/ussdlink/link"
 	"github.com/ussdlink/ussdlink/mono"
 )
 
@@ -34,7 +35,14 @@ const (
 	EventWait        = "wait"         // Mono outlived the hop budget: work goes on in the background
 	EventStartOver   = "start_over"   // from the resume offer to the banks
 	EventEnd         = "end"          // exit, failure or expiry
+	EventOfferResume = "offer_resume" // a new session offers to continue a dropped one
+	EventReauth      = "reauth"       // Mono is asked (again) for a reauthorisation login
+	EventRetire      = "retire"       // another session resumed or replaced this one
 )
+
+// resumeEvent names the event that continues a dropped session's
+// conversation in the state it was left in.
+func resumeEvent(state string) string { return "resume_" + state }
 
 // Form kinds: whose answers a completed form is sent with.
 const (
@@ -63,7 +71,7 @@ const (
 var inFlow = []string{StateCredentials, StateAccounts, StateChallenge, StateWaiting}
 
 // transitions is the one definition every session's machine is built from.
-var transitions = fsm.Events{
+var transitions = append(fsm.Events{
 	{Name: EventChooseBank, Src: []string{StateBanks, StateCredentials}, Dst: StateMethods},
 	{Name: EventOpenForm, Src: []string{StateBanks, StateMethods}, Dst: StateCredentials},
 	{Name: EventBack, Src: []string{StateMethods, StateCredentials}, Dst: StateBanks},
@@ -73,67 +81,115 @@ var transitions = fsm.Events{
 	{Name: EventLink, Src: append(inFlow, StateReauth), Dst: StateLinked},
 	{Name: EventWait, Src: []string{StateCredentials, StateAccounts, StateChallenge, StateReauth}, Dst: StateWaiting},
 	{Name: EventStartOver, Src: []string{StateResume}, Dst: StateBanks},
-	{Name: EventEnd, Src: []string{StateBanks, StateMethods, StateCredentials, StateAccounts, StateChallenge, StateWaiting, StateResume, StateReauth}, Dst: StateEnded},
+	{Name: EventEnd, Src: live, Dst: StateEnded},
+	{Name: EventOfferResume, Src: []string{StateBanks}, Dst: StateResume},
+	{Name: EventReauth, Src: []string{StateBanks, StateChallenge, StateWaiting, StateReauth}, Dst: StateReauth},
+	{Name: EventRetire, Src: append(live, StateEnded, StateLinked), Dst: StateEnded},
+}, resumes()...)
+
+// live lists the states of a session not yet over.
+var live = []string{StateBanks, StateMethods, StateCredentials, StateAccounts, StateChallenge, StateWaiting, StateResume, StateReauth}
+
+// resumes are the transitions from the resume offer into the state the
+// dropped session was left in: any resumable state, or its end when its
+// outcome is still unseen.
+func resumes() fsm.Events {
+	var out fsm.Events
+	for _, st := range append(resumableStates, StateLinked, StateEnded) {
+		out = append(out, fsm.EventDesc{Name: resumeEvent(st), Src: []string{StateResume}, Dst: st})
+	}
+	return out
 }
 
-// callbacks prepare the session for the screen its new state shows. Each
-// receives the turn as its first argument. after_<event> callbacks are used
-// rather than enter_<state> ones because they also run when an event leaves
-// the state unchanged (a second OTP form after a first).
+// args are the values an event carries into the machine, typed: each
+// event's callback reads the fields it names.
+type args struct {
+	bank     *Bank          // EventChooseBank, EventOpenForm (nil: keep the session's)
+	method   string         // EventOpenForm
+	form     Form           // EventAskInput
+	accounts []mono.Account // EventAskAccount
+	link     *link.Link     // EventLink
+	reason   string         // EventEnd, EventRetire
+	prev     *Session       // EventOfferResume: the dropped session offered
+	// keepPending, on EventRetire, leaves the retired session's Mono work
+	// pending, so that a link still being made is recorded when it settles.
+	keepPending bool
+}
+
+// move is one event on one session's machine, as its callbacks see it: the
+// turn firing it, the session it moves (the turn's own, or one it retires)
+// and the event's arguments.
+type move struct {
+	t *turn
+	s *Session
+	args
+}
+
+// on adapts a callback on a move to the machine's callback type.
+func on(f func(m *move)) fsm.Callback {
+	return func(_ context.Context, e *fsm.Event) { f(e.Args[0].(*move)) }
+}
+
+// callbacks prepare the session for the screen its new state shows.
+// after_<event> callbacks are used rather than enter_<state> ones because
+// they also run when an event leaves the state unchanged (a second OTP
+// form after a first). enter_state is the one place a state is set.
 var callbacks = fsm.Callbacks{
 	"enter_state": func(_ context.Context, e *fsm.Event) {
-		t := e.Args[0].(*turn)
-		t.s.State = e.Dst
-		t.s.List = List{}
+		m := e.Args[0].(*move)
+		m.s.State = e.Dst
+		m.s.List = List{}
 	},
-	"after_" + EventChooseBank: func(_ context.Context, e *fsm.Event) {
-		t := e.Args[0].(*turn)
-		t.s.Bank = e.Args[1].(*Bank)
-		t.s.Method = ""
-	},
-	"after_" + EventOpenForm: func(_ context.Context, e *fsm.Event) {
-		t := e.Args[0].(*turn)
-		if b, ok := e.Args[1].(*Bank); ok {
-			t.s.Bank = b
+	"after_" + EventChooseBank: on(func(m *move) {
+		m.s.Bank = m.bank
+		m.s.Method = ""
+	}),
+	"after_" + EventOpenForm: on(func(m *move) {
+		if m.bank != nil {
+			m.s.Bank = m.bank
 		}
-		t.s.Method = e.Args[2].(string)
-		t.s.MonoSession = ""
-		t.askForm(formLogin, t.loginForm())
-	},
-	"after_" + EventBack: func(_ context.Context, e *fsm.Event) {
-		t := e.Args[0].(*turn)
-		t.s.Bank, t.s.Method, t.s.Filter = nil, "", ""
-		t.askForm(formLogin, Form{})
-	},
-	"after_" + EventLoginFailed: func(_ context.Context, e *fsm.Event) {
-		t := e.Args[0].(*turn)
-		t.s.MonoSession = "" // a refused login may spoil Mono's session: start a new one
-		t.askForm(formLogin, t.loginForm())
-		t.s.Notice = textLoginFailed
-	},
-	"after_" + EventAskAccount: func(_ context.Context, e *fsm.Event) {
-		t := e.Args[0].(*turn)
-		t.s.Accounts = e.Args[1].([]mono.Account)
-		t.s.List = List{}
-	},
-	"after_" + EventAskInput: func(_ context.Context, e *fsm.Event) {
-		t := e.Args[0].(*turn)
-		t.askForm(formChallenge, e.Args[1].(Form))
-	},
-	"after_" + EventLink: func(_ context.Context, e *fsm.Event) {
-		t := e.Args[0].(*turn)
-		t.s.Link = e.Args[1].(*Link)
-		t.link = t.s.Link
-		t.s.Reason = ReasonLinked
-		t.forget()
-		t.forgetLogin()
-	},
-	"after_" + EventEnd: func(_ context.Context, e *fsm.Event) {
-		t := e.Args[0].(*turn)
-		t.s.Reason = e.Args[1].(string)
-		t.forget()
-		t.forgetLogin()
-	},
+		m.s.Method = m.method
+		m.s.MonoSession = ""
+		m.t.askForm(formLogin, m.t.loginForm())
+	}),
+	"after_" + EventBack: on(func(m *move) {
+		m.s.Bank, m.s.Method, m.s.Filter = nil, "", ""
+		m.t.askForm(formLogin, Form{})
+	}),
+	"after_" + EventLoginFailed: on(func(m *move) {
+		m.s.MonoSession = "" // a refused login may spoil Mono's session: start a new one
+		m.t.askForm(formLogin, m.t.loginForm())
+		m.s.Notice = textLoginFailed
+	}),
+	"after_" + EventAskAccount: on(func(m *move) {
+		m.s.Accounts = m.accounts
+		m.s.List = List{}
+	}),
+	"after_" + EventAskInput: on(func(m *move) {
+		m.t.askForm(formChallenge, m.form)
+	}),
+	"after_" + EventLink: on(func(m *move) {
+		m.s.Link = m.link
+		m.t.link = m.s.Link
+		m.s.Reason = ReasonLinked
+		m.t.forget()
+		m.t.forgetLogin()
+	}),
+	"after_" + EventEnd: on(func(m *move) {
+		m.s.Reason = m.reason
+		m.t.forget()
+		m.t.forgetLogin()
+	}),
+	"after_" + EventOfferResume: on(func(m *move) {
+		m.s.ResumeOf = m.prev.ID
+		m.s.Bank = m.prev.Bank
+	}),
+	"after_" + EventRetire: on(func(m *move) {
+		m.s.Reason = m.reason
+		if !m.keepPending {
+			m.s.Pending = nil
+		}
+	}),
 }
 
 // newMachine builds a session's machine from the one definition, restored

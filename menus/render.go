@@ -3,7 +3,9 @@ package menus
 import (
 	"strings"
 
+	"github.com/ussdlink/ussdlink/link"
 	"github.com/ussdlink/ussdlink/mono"
+	"github.com/ussdlink/ussdlink/screen"
 )
 
 // endTexts is the END screen for each way a session ends without a link.
@@ -20,20 +22,20 @@ var endTexts = map[string]string{
 
 // render fits the session's screen to the budget, remembers which options
 // it showed, and clears the one-time notice.
-func (t *turn) render(limit int) Reply {
+func (t *turn) render(limit int) link.Reply {
 	page := t.screen().Render(limit)
 	t.s.List.Shown = page.Shown
 	t.s.Notice = ""
-	return Reply{Text: page.Text, End: page.End}
+	return link.Reply{Text: page.Text, End: page.End}
 }
 
 // screen describes what the session's state shows.
-func (t *turn) screen() Screen {
+func (t *turn) screen() screen.Screen {
 	s := t.s
-	sc := Screen{Notice: s.Notice, Offset: s.List.Offset, Back: len(s.List.Prev) > 0}
+	sc := screen.Screen{Notice: s.Notice, Offset: s.List.Offset, Back: len(s.List.Prev) > 0}
 	switch s.State {
 	case StateBanks:
-		banks, _ := t.e.banks.get(t.bounded, t.e, t.now)
+		banks, _ := t.e.banks.Get(t.bounded)
 		shown := filterBanks(banks, s.Filter)
 		sc.Title = textChooseBank
 		if s.List.Offset > 0 {
@@ -56,7 +58,7 @@ func (t *turn) screen() Screen {
 		if s.Field < len(s.Form.Fields) {
 			p := s.Form.Prompt(s.Field)
 			p.Notice = s.Notice
-			p.Back = s.State == StateCredentials && s.Bank != nil && s.InviteKind != InviteReauth
+			p.Back = s.State == StateCredentials && s.Bank != nil && s.InviteKind != link.InviteReauth
 			return p
 		}
 	case StateAccounts:
@@ -80,21 +82,21 @@ func (t *turn) screen() Screen {
 			bank, masked = s.Link.Bank, s.Link.Masked
 		}
 		if s.Reason == ReasonReauthorised {
-			return Screen{Title: textReauthorised(bank), End: true}
+			return screen.Screen{Title: textReauthorised(bank), End: true}
 		}
-		return Screen{Title: textLinked(bank, masked), End: true}
+		return screen.Screen{Title: textLinked(bank, masked), End: true}
 	case StateEnded:
 		if s.Reason == ReasonHandover {
 			if s.Handover == t.e.cfg.ServiceCode {
-				return Screen{Title: textHandoverDial(s.Handover), End: true}
+				return screen.Screen{Title: textHandoverDial(s.Handover), End: true}
 			}
-			return Screen{Title: textHandover(s.Handover, t.e.cfg.HandoverTTL), End: true}
+			return screen.Screen{Title: textHandover(s.Handover, t.e.cfg.HandoverTTL), End: true}
 		}
 		text, ok := endTexts[s.Reason]
 		if !ok {
 			text = textFailed
 		}
-		return Screen{Title: text, End: true}
+		return screen.Screen{Title: text, End: true}
 	}
 	return sc
 }

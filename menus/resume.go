@@ -3,6 +3,8 @@ package menus
 import (
 	"slices"
 	"time"
+
+	"github.com/ussdlink/ussdlink/screen"
 )
 
 // Inputs on the resume screen.
@@ -33,7 +35,7 @@ func (e *Engine) resumable(prev *Session, now time.Time) bool {
 func (t *turn) onResume(input string) {
 	switch input {
 	case inputContinue, inputStartOver:
-	case InputBack:
+	case screen.InputBack:
 		t.end(ReasonExit)
 		return
 	default:
@@ -53,7 +55,7 @@ func (t *turn) onResume(input string) {
 			t.retire(prev, ReasonRestarted, true)
 		}
 		t.s.Bank = nil
-		t.fire(EventStartOver)
+		t.fire(EventStartOver, args{})
 		t.startOverInvite(prev)
 		return
 	}
@@ -78,7 +80,7 @@ func (t *turn) claim(id string) (prev *Session, ok bool) {
 		}
 		t.held = mu
 	}
-	prev, err := t.e.store.Session(t.ctx, id)
+	prev, err := t.e.session(t.ctx, id)
 	if err != nil {
 		t.log.Warn().Err(err).Msg("resume: previous session unavailable")
 		return nil, true
@@ -91,7 +93,8 @@ func (t *turn) claim(id string) (prev *Session, ok bool) {
 // typed with stale answers starts again from its first field.
 func (t *turn) inherit(prev *Session) {
 	s := t.s
-	s.State, s.Notice, s.List, s.Filter = prev.State, "", prev.List, prev.Filter
+	t.fire(resumeEvent(prev.State), args{})
+	s.Notice, s.List, s.Filter = "", prev.List, prev.Filter
 	s.Bank, s.Method = prev.Bank, prev.Method
 	s.Form, s.FormKind, s.Field = prev.Form, prev.FormKind, prev.Field
 	s.Answers, s.AnswersAt, s.SealedUntil = prev.Answers, prev.AnswersAt, prev.SealedUntil
@@ -122,10 +125,7 @@ func (t *turn) inherit(prev *Session) {
 // leaves its Mono work pending, so that a link still being made is recorded
 // when the work settles.
 func (t *turn) retire(prev *Session, reason string, keepPending bool) {
-	prev.State, prev.Reason = StateEnded, reason
-	if !keepPending {
-		prev.Pending = nil
-	}
+	t.fireOn(prev, EventRetire, args{reason: reason, keepPending: keepPending})
 	prev.Unseen = false
 	clear(prev.Answers)
 	prev.Answers, prev.AnswersAt, prev.SealedUntil = nil, time.Time{}, time.Time{}

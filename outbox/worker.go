@@ -17,7 +17,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/ussdlink/ussdlink/store"
+	"github.com/ussdlink/ussdlink/link"
 )
 
 // Worker defaults.
@@ -33,13 +33,13 @@ const (
 	idleFloor = time.Second
 )
 
-// Queue is the durable queue a Worker works through; *store.Queue is one.
+// Queue is the durable queue a Worker works through; the store's queues implement it.
 type Queue interface {
 	// Due returns up to max messages whose next attempt is not after now,
 	// in (due time, enqueue sequence) order. Of the messages that share an
 	// ordering key it returns only the earliest queued, and none while that
 	// one is not due: a later message waits for an earlier one to be done.
-	Due(ctx context.Context, now time.Time, max int) ([]store.Message, error)
+	Due(ctx context.Context, now time.Time, max int) ([]link.Message, error)
 	// NextDue returns when the earliest message Due would return is due,
 	// or false when there is none.
 	NextDue(ctx context.Context) (time.Time, bool, error)
@@ -50,8 +50,6 @@ type Queue interface {
 	// GiveUp moves a message that cannot be sent to the dead letters.
 	GiveUp(ctx context.Context, id string, lastErr string) error
 }
-
-var _ Queue = (*store.Queue)(nil)
 
 // Worker sends the messages of one Queue through Send: at most MaxInFlight
 // at once, never two of one ordering key at once, each retried with
@@ -74,7 +72,7 @@ type Worker struct {
 	// means refused for good; any other error is retried. It is given the
 	// attempt's logger in its context (see Logger) and should return
 	// within a bounded time: Run waits for it when stopping.
-	Send func(ctx context.Context, m store.Message) error
+	Send func(ctx context.Context, m link.Message) error
 	// Noun names a message in logs and errors ("webhook", "text").
 	Noun string
 	// MaxInFlight is how many messages are sent at once; zero means 4.
@@ -267,7 +265,7 @@ func (r *run) startDue(now time.Time) int {
 
 // busy reports whether m, or an earlier message of its ordering key, is
 // being sent or waits for its outcome to be recorded.
-func (r *run) busy(m store.Message) bool {
+func (r *run) busy(m link.Message) bool {
 	if _, ok := r.inFlight[m.ID]; ok {
 		return true
 	}
@@ -278,7 +276,7 @@ func (r *run) busy(m store.Message) bool {
 }
 
 // start sends m in its own goroutine.
-func (r *run) start(m store.Message) {
+func (r *run) start(m link.Message) {
 	r.inFlight[m.ID] = m.Key
 	r.take(m.Key)
 	r.wg.Add(1)
@@ -420,7 +418,7 @@ func (r *run) stop() {
 
 // attempt sends m once and records the outcome in the queue. It returns the
 // outcome, and the queue's error if it could not be recorded.
-func (w *Worker) attempt(ctx context.Context, m store.Message) result {
+func (w *Worker) attempt(ctx context.Context, m link.Message) result {
 	log := w.Log.With().Str("id", m.ID).Str("type", m.Type).Int("attempt", m.Attempts+1).Logger()
 	start := w.now()
 	err := w.send(context.WithValue(ctx, attemptLog{}, &log), m)
@@ -436,7 +434,7 @@ func (w *Worker) attempt(ctx context.Context, m store.Message) result {
 }
 
 // send calls Send, turning a panic into a failure to retry.
-func (w *Worker) send(ctx context.Context, m store.Message) (err error) {
+func (w *Worker) send(ctx context.Context, m link.Message) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("send panicked: %v", p)
@@ -446,7 +444,7 @@ func (w *Worker) send(ctx context.Context, m store.Message) (err error) {
 }
 
 // judge decides what becomes of m after an attempt that returned err.
-func (w *Worker) judge(m store.Message, err error, now time.Time) outcome {
+func (w *Worker) judge(m link.Message, err error, now time.Time) outcome {
 	o := outcome{id: m.ID, key: m.Key, attempts: m.Attempts + 1}
 	if err == nil {
 		o.kind = outcomeSent

@@ -13,8 +13,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/ussdlink/ussdlink/link"
 	"github.com/ussdlink/ussdlink/outbox"
-	"github.com/ussdlink/ussdlink/store"
 )
 
 // write is one outcome a memQueue recorded.
@@ -31,14 +31,14 @@ type write struct {
 // Each recorded outcome is sent on writes; each Due call's time on dueCalls.
 type memQueue struct {
 	mu       sync.Mutex
-	msgs     map[string]store.Message
+	msgs     map[string]link.Message
 	failDue  bool
 	writes   chan write
 	dueCalls chan time.Time
 }
 
-func newMemQueue(msgs ...store.Message) *memQueue {
-	q := &memQueue{msgs: map[string]store.Message{}, writes: make(chan write, 100), dueCalls: make(chan time.Time, 100)}
+func newMemQueue(msgs ...link.Message) *memQueue {
+	q := &memQueue{msgs: map[string]link.Message{}, writes: make(chan write, 100), dueCalls: make(chan time.Time, 100)}
 	for i, m := range msgs {
 		m.Seq = uint64(i + 1)
 		q.msgs[m.ID] = m
@@ -46,7 +46,7 @@ func newMemQueue(msgs ...store.Message) *memQueue {
 	return q
 }
 
-func (q *memQueue) Due(_ context.Context, now time.Time, max int) ([]store.Message, error) {
+func (q *memQueue) Due(_ context.Context, now time.Time, max int) ([]link.Message, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	select {
@@ -56,13 +56,13 @@ func (q *memQueue) Due(_ context.Context, now time.Time, max int) ([]store.Messa
 	if q.failDue {
 		return nil, errors.New("disk on fire")
 	}
-	var out []store.Message
+	var out []link.Message
 	for _, m := range q.msgs {
 		if !m.Next.After(now) {
 			out = append(out, m)
 		}
 	}
-	slices.SortFunc(out, func(a, b store.Message) int { return cmp.Or(a.Next.Compare(b.Next), cmp.Compare(a.Seq, b.Seq)) })
+	slices.SortFunc(out, func(a, b link.Message) int { return cmp.Or(a.Next.Compare(b.Next), cmp.Compare(a.Seq, b.Seq)) })
 	return out[:min(max, len(out))], nil
 }
 
@@ -106,9 +106,9 @@ func (q *memQueue) GiveUp(_ context.Context, id string, lastErr string) error {
 }
 
 // message returns a message due now, queued age ago, with an ordering key.
-func message(id, key string, age time.Duration) store.Message {
+func message(id, key string, age time.Duration) link.Message {
 	now := time.Now()
-	return store.Message{ID: id, Type: "TEST", Key: key, Created: now.Add(-age), Next: now}
+	return link.Message{ID: id, Type: "TEST", Key: key, Created: now.Add(-age), Next: now}
 }
 
 // running starts w and returns a stop that cancels Run and checks it
@@ -145,7 +145,7 @@ func TestEveryOutcomeOfASendIsRecorded(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				q := newMemQueue(message("m1", "k", tt.age))
-				w := &outbox.Worker{Queue: q, Send: func(context.Context, store.Message) error { return tt.send() },
+				w := &outbox.Worker{Queue: q, Send: func(context.Context, link.Message) error { return tt.send() },
 					RetryFor: 24 * time.Hour, Backoff: time.Minute, MaxBackoff: time.Hour, Log: zerolog.Nop()}
 				stop := running(t, w)
 				defer stop()
@@ -173,7 +173,7 @@ func TestStoreReadErrorsPauseTheWorkerForAGrowingBackoff(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		q := newMemQueue()
 		q.failDue = true
-		w := &outbox.Worker{Queue: q, Send: func(context.Context, store.Message) error { return nil },
+		w := &outbox.Worker{Queue: q, Send: func(context.Context, link.Message) error { return nil },
 			Backoff: time.Second, MaxBackoff: 8 * time.Second, Log: zerolog.Nop()}
 		for range 10 {
 			w.Notify() // wake-ups do not shorten the pause
@@ -209,7 +209,7 @@ func newGatedSend(ids ...string) *gatedSend {
 	return g
 }
 
-func (g *gatedSend) send(_ context.Context, m store.Message) error {
+func (g *gatedSend) send(_ context.Context, m link.Message) error {
 	g.mu.Lock()
 	g.sending[m.ID] = true
 	gate := g.released[m.ID]
@@ -262,7 +262,7 @@ func TestNoMoreThanMaxInFlightAreSentAtOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ids := []string{"m1", "m2", "m3", "m4", "m5"}
 		g := newGatedSend(ids...)
-		var msgs []store.Message
+		var msgs []link.Message
 		for _, id := range ids {
 			msgs = append(msgs, message(id, "key_"+id, 0))
 		}
@@ -317,7 +317,7 @@ func TestRunReturnsOnlyOnceTheSendsUnderWayAreRecorded(t *testing.T) {
 }
 
 func TestRunRefusesAnIncompleteWorkerAndASecondRun(t *testing.T) {
-	send := func(context.Context, store.Message) error { return nil }
+	send := func(context.Context, link.Message) error { return nil }
 	for name, w := range map[string]*outbox.Worker{
 		"no queue": {Send: send},
 		"no send":  {Queue: newMemQueue()},

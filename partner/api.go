@@ -10,44 +10,39 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 	"unicode"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/rs/zerolog"
 
-	"github.com/ussdlink/ussdlink/menus"
+	"github.com/ussdlink/ussdlink/keyed"
+	"github.com/ussdlink/ussdlink/link"
 	"github.com/ussdlink/ussdlink/mono"
 	"github.com/ussdlink/ussdlink/phone"
-	"github.com/ussdlink/ussdlink/store"
 )
 
-// Store is what the partner API keeps and reads; *store.DB is one.
+// Store is what the partner API keeps and reads; the store implements it.
 type Store interface {
-	CreateInviteAnswered(ctx context.Context, inv *menus.Invite, digits int, now time.Time,
-		texts func(*menus.Invite) []menus.Text, key string, answer func(*menus.Invite) (store.Answer, error)) error
-	Invite(ctx context.Context, id string) (*menus.Invite, error)
-	InvitesByPhone(ctx context.Context, phone string) ([]menus.Invite, error)
-	InvitesByReference(ctx context.Context, ref string) ([]menus.Invite, error)
-	Link(ctx context.Context, accountID string) (*menus.Link, bool, error)
-	Idempotent(ctx context.Context, key string) (*store.Answer, bool, error)
-	SaveAnswer(ctx context.Context, key string, a store.Answer) error
+	CreateInviteAnswered(ctx context.Context, inv *link.Invite, digits int, now time.Time,
+		texts func(*link.Invite) []link.Text, key string, answer func(*link.Invite) (link.Answer, error)) error
+	Invite(ctx context.Context, id string) (*link.Invite, error)
+	InvitesByPhone(ctx context.Context, phone string) ([]link.Invite, error)
+	InvitesByReference(ctx context.Context, ref string) ([]link.Invite, error)
+	Link(ctx context.Context, accountID string) (*link.Link, bool, error)
+	Idempotent(ctx context.Context, key string) (*link.Answer, bool, error)
+	SaveAnswer(ctx context.Context, key string, a link.Answer) error
 }
-
-var _ Store = (*store.DB)(nil)
 
 // Institutions says which institutions Mono offers and, for each, the auth
 // methods a customer can use: an invitation naming anything else is
 // refused rather than silently opened at the bank list. The conversation
-// engine's cached catalogue (*menus.Engine) is one.
+// engine's cached catalogue is one.
 type Institutions interface {
 	// Institution returns the institution of an id, or false when Mono
 	// does not list it; an error means the list could not be read.
 	Institution(ctx context.Context, id string) (mono.Institution, bool, error)
 }
-
-var _ Institutions = (*menus.Engine)(nil)
 
 // API is the partner's REST API under /v1: invite a customer to link an
 // account or to re-authorise one, and read what came of it.
@@ -56,7 +51,7 @@ type API struct {
 	Keys        []string      // accepted bearer keys; none: every call is refused
 	ServiceCode string        // "*384*123#": invitation codes are dialled after it
 	InviteTTL   time.Duration // how long an invitation can be used; default 24h
-	CodeDigits  int           // digits of an invitation code; default 4
+	CodeDigits  int           // digits of an invitation code; default DefaultCodeDigits
 	Now         func() time.Time
 	Log         zerolog.Logger
 	// Institutions checks the institution and auth method of a new link
@@ -75,8 +70,13 @@ type API struct {
 	// are kept and found in; its zero value takes only international ones.
 	Phones phone.Numbers
 
-	keyed [64]sync.Mutex // requests with one idempotency key are taken one at a time
+	locks keyed.Mutex // requests with one idempotency key are taken one at a time
 }
+
+// DefaultCodeDigits is how many digits an invitation code has unless
+// configured: four are quick to type on a keypad, and an invitation is
+// usable only by its own phone, so a guessed code links nothing.
+const DefaultCodeDigits = 4
 
 // Mount registers the routes on r, the /v1 group.
 func (a *API) Mount(r fiber.Router) {
@@ -84,7 +84,7 @@ func (a *API) Mount(r fiber.Router) {
 		a.InviteTTL = 24 * time.Hour
 	}
 	if a.CodeDigits <= 0 {
-		a.CodeDigits = 4
+		a.CodeDigits = DefaultCodeDigits
 	}
 	if a.IdempotencyTTL <= 0 {
 		a.IdempotencyTTL = 24 * time.Hour
@@ -92,9 +92,9 @@ func (a *API) Mount(r fiber.Router) {
 	r.Use(a.authenticate)
 	r.Post("/links", a.idempotent(a.createLink))
 	r.Get("/links", a.listLinks)
-	r.Get("/links/:id", a.getInvite(menus.InviteLink))
+	r.Get("/links/:id", a.getInvite(link.InviteLink))
 	r.Post("/reauth", a.idempotent(a.createReauth))
-	r.Get("/reauth/:id", a.getInvite(menus.InviteReauth))
+	r.Get("/reauth/:id", a.getInvite(link.InviteReauth))
 }
 
 // apiError is the one error shape of the API.
@@ -159,10 +159,8 @@ func (a *API) idempotent(h fiber.Handler) fiber.Handler {
 			return fail(c, fiber.StatusBadRequest, "invalid_request", "Idempotency-Key is longer than 255 characters")
 		}
 		scope := c.Locals(keyLocal).(string) + " " + c.Path() + " " + key
-		sum := sha256.Sum256([]byte(scope))
-		mu := &a.keyed[int(sum[0])%len(a.keyed)]
-		mu.Lock()
-		defer mu.Unlock()
+		unlock := a.locks.Lock(scope)
+		defer unlock()
 		body := sha256.Sum256(c.Body())
 		prev, ok, err := a.Store.Idempotent(c.UserContext(), scope)
 		if err != nil {
@@ -186,7 +184,7 @@ func (a *API) idempotent(h fiber.Handler) fiber.Handler {
 		if idem.stored || status < 200 || status > 299 {
 			return nil // stored with the work, or nothing done: a corrected retry may use the key
 		}
-		answer := store.Answer{Status: status, Body: append([]byte(nil), c.Response().Body()...), Created: a.Now(), RequestHash: idem.hash}
+		answer := link.Answer{Status: status, Body: append([]byte(nil), c.Response().Body()...), Created: a.Now(), RequestHash: idem.hash}
 		if err := a.Store.SaveAnswer(c.UserContext(), scope, answer); err != nil {
 			// What was asked for is done: answering 500 now would invite a
 			// retry that does it twice. Only the replay is lost.
@@ -244,7 +242,7 @@ func (a *API) createLink(c *fiber.Ctx) error {
 		}
 		return fail(c, p.status, p.code, p.message)
 	}
-	inv := a.newInvite(menus.InviteLink, e164, req.Reference)
+	inv := a.newInvite(link.InviteLink, e164, req.Reference)
 	inv.Institution, inv.AuthMethod = req.Institution, req.AuthMethod
 	return a.create(c, inv, req.Notify == "sms", "")
 }
@@ -306,7 +304,7 @@ func (a *API) createReauth(c *fiber.Ctx) error {
 	case req.Notify != "" && req.Notify != "sms":
 		return fail(c, fiber.StatusBadRequest, "invalid_notify", `notify must be "sms" or absent`)
 	}
-	inv := a.newInvite(menus.InviteReauth, e164, req.Reference)
+	inv := a.newInvite(link.InviteReauth, e164, req.Reference)
 	inv.AccountID = req.AccountID
 	bank := ""
 	if l, ok, err := a.Store.Link(c.UserContext(), req.AccountID); err != nil {
@@ -321,29 +319,29 @@ func (a *API) createReauth(c *fiber.Ctx) error {
 }
 
 // newInvite starts an invitation.
-func (a *API) newInvite(kind, phone, ref string) *menus.Invite {
+func (a *API) newInvite(kind, phone, ref string) *link.Invite {
 	now := a.Now()
 	prefix := "lnk_"
-	if kind == menus.InviteReauth {
+	if kind == link.InviteReauth {
 		prefix = "rea_"
 	}
-	return &menus.Invite{ID: prefix + randomID(), Kind: kind, Phone: strings.TrimSpace(phone), Reference: ref,
-		Status: menus.StatusPending, Created: now, Updated: now, Expires: now.Add(a.InviteTTL)}
+	return &link.Invite{ID: prefix + randomID(), Kind: kind, Phone: strings.TrimSpace(phone), Reference: ref,
+		Status: link.StatusPending, Created: now, Updated: now, Expires: now.Add(a.InviteTTL)}
 }
 
 // create stores an invitation, with the text announcing it when asked
 // for and, under the request's Idempotency-Key, the answer reporting it
 // (all in one transaction), and answers 201 with it.
-func (a *API) create(c *fiber.Ctx, inv *menus.Invite, text bool, bank string) error {
+func (a *API) create(c *fiber.Ctx, inv *link.Invite, text bool, bank string) error {
 	now := a.Now()
-	var texts func(*menus.Invite) []menus.Text
-	if text && a.Texts != nil && a.Texts(menus.TextInvitation) {
-		texts = func(inv *menus.Invite) []menus.Text {
-			return []menus.Text{InvitationText(inv, a.ServiceCode, bank, now, a.Location)}
+	var texts func(*link.Invite) []link.Text
+	if text && a.Texts != nil && a.Texts(link.TextInvitation) {
+		texts = func(inv *link.Invite) []link.Text {
+			return []link.Text{InvitationText(inv, a.ServiceCode, bank, now, a.Location)}
 		}
 	}
 	var body []byte
-	encode := func(inv *menus.Invite) error {
+	encode := func(inv *link.Invite) error {
 		var err error
 		if body, err = json.Marshal(a.view(inv)); err != nil {
 			return fmt.Errorf("encode invitation: %w", err)
@@ -351,13 +349,13 @@ func (a *API) create(c *fiber.Ctx, inv *menus.Invite, text bool, bank string) er
 		return nil
 	}
 	key := ""
-	var answer func(*menus.Invite) (store.Answer, error)
+	var answer func(*link.Invite) (link.Answer, error)
 	idem, keyed := c.Locals(idempotencyLocal).(*idempotency)
 	if keyed {
 		key = idem.scope
-		answer = func(inv *menus.Invite) (store.Answer, error) {
+		answer = func(inv *link.Invite) (link.Answer, error) {
 			err := encode(inv)
-			return store.Answer{Status: fiber.StatusCreated, Body: body, Created: now, RequestHash: idem.hash}, err
+			return link.Answer{Status: fiber.StatusCreated, Body: body, Created: now, RequestHash: idem.hash}, err
 		}
 	}
 	if err := a.Store.CreateInviteAnswered(c.UserContext(), inv, a.CodeDigits, now, texts, key, answer); err != nil {
@@ -382,11 +380,11 @@ func (a *API) create(c *fiber.Ctx, inv *menus.Invite, text bool, bank string) er
 // InvitationText is the text telling a customer the code of an invitation.
 // Its expiry is shown in loc, the customer's time zone ("2 Jan 15:04 WAT");
 // nil is UTC.
-func InvitationText(inv *menus.Invite, serviceCode, bank string, now time.Time, loc *time.Location) menus.Text {
+func InvitationText(inv *link.Invite, serviceCode, bank string, now time.Time, loc *time.Location) link.Text {
 	if loc == nil {
 		loc = time.UTC
 	}
-	return menus.Text{ID: "sms_" + menus.NewEventID()[4:], Kind: menus.TextInvitation, To: inv.Phone, Created: now,
+	return link.Text{ID: "sms_" + link.NewEventID()[4:], Kind: link.TextInvitation, To: inv.Phone, Created: now,
 		Data: map[string]string{"kind": inv.Kind, "dial": Dial(serviceCode, inv.Code), "bank": bank,
 			"expires": inv.Expires.In(loc).Format("2 Jan 15:04 MST")}}
 }
@@ -395,7 +393,7 @@ func InvitationText(inv *menus.Invite, serviceCode, bank string, now time.Time, 
 func (a *API) getInvite(kind string) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		inv, err := a.Store.Invite(c.UserContext(), c.Params("id"))
-		if errors.Is(err, menus.ErrNoInvite) || (err == nil && inv.Kind != kind) {
+		if errors.Is(err, link.ErrNoInvite) || (err == nil && inv.Kind != kind) {
 			return fail(c, fiber.StatusNotFound, "not_found", "no such "+kind)
 		}
 		if err != nil {
@@ -409,7 +407,7 @@ func (a *API) getInvite(kind string) fiber.Handler {
 // into E.164 as at creation, so any way of writing it finds the same links.
 func (a *API) listLinks(c *fiber.Ctx) error {
 	ref, phone := c.Query("reference"), c.Query("phone")
-	var all []menus.Invite
+	var all []link.Invite
 	var err error
 	if phone != "" {
 		if phone, err = a.Phones.Normalize(phone); err != nil {
@@ -429,7 +427,7 @@ func (a *API) listLinks(c *fiber.Ctx) error {
 	}
 	out := make([]View, 0, len(all))
 	for i := range all {
-		if all[i].Kind == menus.InviteLink && (phone == "" || menus.PhoneKey(all[i].Phone) == menus.PhoneKey(phone)) {
+		if all[i].Kind == link.InviteLink && (phone == "" || link.PhoneKey(all[i].Phone) == link.PhoneKey(phone)) {
 			out = append(out, a.view(&all[i]))
 		}
 	}
@@ -461,7 +459,7 @@ type Institution struct {
 }
 
 // view shows an invitation, with its outcome once there is one.
-func (a *API) view(inv *menus.Invite) View {
+func (a *API) view(inv *link.Invite) View {
 	v := View{ID: inv.ID, Kind: inv.Kind, Reference: inv.Reference, Phone: inv.Phone,
 		Dial: Dial(a.ServiceCode, inv.Code), Status: inv.StatusAt(a.Now()),
 		CreatedAt: inv.Created.UTC(), ExpiresAt: inv.Expires.UTC(), AccountID: inv.AccountID, AuthMethod: inv.AuthMethod}

@@ -16,7 +16,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/rs/zerolog"
 
-	"github.com/ussdlink/ussdlink/menus"
+	"github.com/ussdlink/ussdlink/link"
 	"github.com/ussdlink/ussdlink/mono"
 	"github.com/ussdlink/ussdlink/store"
 )
@@ -263,7 +263,7 @@ func TestInvitationTextShowsTheExpiryInLocalTime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inv := &menus.Invite{Kind: menus.InviteLink, Code: "4821", Phone: testPhone,
+	inv := &link.Invite{Kind: link.InviteLink, Code: "4821", Phone: testPhone,
 		Expires: time.Date(2026, 1, 2, 14, 4, 0, 0, time.UTC)}
 	cases := []struct {
 		name string

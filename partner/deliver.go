@@ -19,8 +19,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/ussdlink/ussdlink/link"
 	"github.com/ussdlink/ussdlink/outbox"
-	"github.com/ussdlink/ussdlink/store"
 )
 
 // Delivery defaults and limits.
@@ -41,8 +41,6 @@ const (
 // the partner gets them in the order they happened (ACCOUNT_LINKED before
 // DATA_STATUS).
 type Outbox = outbox.Queue
-
-var _ Outbox = (*store.DB)(nil)
 
 // Deliverer sends the outbox's webhooks to the partner, signed, retrying
 // each with exponential backoff until the partner answers 2xx or RetryFor
@@ -101,7 +99,7 @@ func (d *Deliverer) queueWorker() *outbox.Worker {
 		first, ceiling := d.backoffs()
 		d.worker = &outbox.Worker{
 			Queue:       d.Outbox,
-			Send:        func(ctx context.Context, m store.Message) error { return d.deliver(ctx, client, m) },
+			Send:        func(ctx context.Context, m link.Message) error { return d.deliver(ctx, client, m) },
 			Noun:        "webhook",
 			MaxInFlight: deliveryMaxInFlight,
 			RetryFor:    d.retryFor(),
@@ -141,7 +139,7 @@ func (d *Deliverer) Run(ctx context.Context) error {
 
 // deliver makes one attempt at a message. It returns why the partner did
 // not take it, in words fit to log and store, or nil.
-func (d *Deliverer) deliver(ctx context.Context, client *http.Client, m store.Message) error {
+func (d *Deliverer) deliver(ctx context.Context, client *http.Client, m link.Message) error {
 	status, failure := d.post(ctx, client, m, d.now())
 	if status != 0 {
 		outbox.Logger(ctx).UpdateContext(func(c zerolog.Context) zerolog.Context { return c.Int("status", status) })
@@ -155,7 +153,7 @@ func (d *Deliverer) deliver(ctx context.Context, client *http.Client, m store.Me
 // post sends a message once. It returns the partner's status (0 when there
 // was no answer) and, when the attempt failed, why, in words fit to log and
 // store: never the body, and never the URL, which may carry a token.
-func (d *Deliverer) post(ctx context.Context, client *http.Client, m store.Message, at time.Time) (status int, failure string) {
+func (d *Deliverer) post(ctx context.Context, client *http.Client, m link.Message, at time.Time) (status int, failure string) {
 	if client.Timeout <= 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, deliveryDefaultTimeout)

@@ -19,7 +19,7 @@ import (
 	"github.com/rs/zerolog"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
-	"github.com/ussdlink/ussdlink/menus"
+	"github.com/ussdlink/ussdlink/link"
 	"github.com/ussdlink/ussdlink/store"
 )
 
@@ -52,7 +52,7 @@ func newStore(t *testing.T) *store.DB {
 // enqueue puts an ACCOUNT_LINKED event created at created in the outbox.
 func enqueue(t *testing.T, db *store.DB, id string, created time.Time) {
 	t.Helper()
-	err := db.Enqueue(context.Background(), menus.Event{
+	err := db.Enqueue(context.Background(), link.Event{
 		ID: id, Type: "ACCOUNT_LINKED", Timestamp: created,
 		Data: map[string]any{"account_id": "acc_" + id, "phone": testPhone},
 	})
@@ -62,7 +62,7 @@ func enqueue(t *testing.T, db *store.DB, id string, created time.Time) {
 }
 
 // pending returns the messages still in the outbox, due or not.
-func pending(t *testing.T, db *store.DB) []store.Message {
+func pending(t *testing.T, db *store.DB) []link.Message {
 	t.Helper()
 	msgs, err := db.Due(context.Background(), time.Now().Add(1000*time.Hour), 100)
 	if err != nil {
@@ -311,7 +311,7 @@ func TestAttemptsAndLastErrorAreRecorded(t *testing.T) {
 	d.Backoff, d.MaxBackoff = time.Hour, time.Hour // one attempt, then a long wait
 	start(t, d)
 	nextHit(t, p, 2*time.Second)
-	var m store.Message
+	var m link.Message
 	waitFor(t, 2*time.Second, "the failure is recorded", func() bool {
 		msgs := pending(t, db)
 		if len(msgs) == 1 {
@@ -666,7 +666,7 @@ func TestAtMostFourDeliveriesInFlight(t *testing.T) {
 // failingOutbox fails every call.
 type failingOutbox struct{ calls atomic.Int32 }
 
-func (o *failingOutbox) Due(context.Context, time.Time, int) ([]store.Message, error) {
+func (o *failingOutbox) Due(context.Context, time.Time, int) ([]link.Message, error) {
 	o.calls.Add(1)
 	return nil, errors.New("disk on fire")
 }

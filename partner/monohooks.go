@@ -12,17 +12,14 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/rs/zerolog"
 
-	"github.com/ussdlink/ussdlink/menus"
-	"github.com/ussdlink/ussdlink/store"
+	"github.com/ussdlink/ussdlink/link"
 )
 
-// MonoEvents is where Mono's webhooks are applied; *store.DB is one.
+// MonoEvents is where Mono's webhooks are applied; the store implements it.
 type MonoEvents interface {
 	MonoEvent(ctx context.Context, eventID string, at time.Time, accountID string,
-		apply func(link *menus.Link, reauth *menus.Invite) store.MonoOutcome) (bool, error)
+		apply func(linked *link.Link, reauth *link.Invite) link.MonoOutcome) (bool, error)
 }
-
-var _ MonoEvents = (*store.DB)(nil)
 
 // Mono's event names.
 const (
@@ -42,11 +39,21 @@ type MonoWebhooks struct {
 	Now    func() time.Time
 	Log    zerolog.Logger
 	// Nudge, when set, texts the customer a reauthorisation code when Mono
-	// says one is required: ServiceCode and InviteTTL shape the code.
+	// says one is required: ServiceCode, InviteTTL and CodeDigits shape
+	// the code.
 	Nudge       bool
 	NotifyTexts func()
 	ServiceCode string
 	InviteTTL   time.Duration
+	CodeDigits  int // digits of a new reauthorisation code; default DefaultCodeDigits
+}
+
+// codeDigits is how many digits a new nudge's code has.
+func (h *MonoWebhooks) codeDigits() int {
+	if h.CodeDigits > 0 {
+		return h.CodeDigits
+	}
+	return DefaultCodeDigits
 }
 
 // monoEnvelope is a webhook from Mono; older events carry no event_id.
@@ -107,11 +114,12 @@ func (h *MonoWebhooks) Handler() fiber.Handler {
 		var emitted int
 		var nudged bool
 		at := env.eventTime(data)
-		applied, err := h.Store.MonoEvent(c.UserContext(), id, now, account, func(link *menus.Link, reauth *menus.Invite) store.MonoOutcome {
-			out := h.apply(env.Event, data, account, link, reauth, now, at)
+		applied, err := h.Store.MonoEvent(c.UserContext(), id, now, account, func(linked *link.Link, reauth *link.Invite) link.MonoOutcome {
+			out := h.apply(env.Event, data, account, linked, reauth, now, at)
 			emitted = len(out.Events)
-			if env.Event == monoReauthRequired && link != nil && h.Nudge {
-				out.Nudge, out.NudgeText = h.nudge(link, now)
+			if env.Event == monoReauthRequired && linked != nil && h.Nudge {
+				out.Nudge, out.NudgeText = h.nudge(linked, reauth, now)
+				out.CodeDigits = h.codeDigits()
 				nudged = true
 			}
 			return out
@@ -136,10 +144,10 @@ func (h *MonoWebhooks) Handler() fiber.Handler {
 // later takes its status and tells the partner then, naming its own phone
 // and reference. Until then, with neither a link nor an invitation to name,
 // there is no one to tell.
-func (h *MonoWebhooks) apply(event string, data monoData, account string, link *menus.Link, reauth *menus.Invite, now, at time.Time) store.MonoOutcome {
-	var out store.MonoOutcome
+func (h *MonoWebhooks) apply(event string, data monoData, account string, linked *link.Link, reauth *link.Invite, now, at time.Time) link.MonoOutcome {
+	var out link.MonoOutcome
 	emit := func(typ string, extra map[string]any) {
-		if ev, ok := accountEvent(h.Emits, typ, account, link, reauth, now, extra); ok {
+		if ev, ok := accountEvent(h.Emits, typ, account, linked, reauth, now, extra); ok {
 			out.Events = append(out.Events, ev)
 		}
 	}
@@ -147,38 +155,38 @@ func (h *MonoWebhooks) apply(event string, data monoData, account string, link *
 	case monoAccountUpdated:
 		status := strings.ToUpper(strings.TrimSpace(data.Meta.DataStatus))
 		if status != "" && account != "" {
-			out.Update = &store.MonoUpdate{AccountID: account, DataStatus: status, EventAt: at, Received: now}
+			out.Update = &link.MonoUpdate{AccountID: account, DataStatus: status, EventAt: at, Received: now}
 		}
-		if link != nil {
-			link.DataStatus = status
+		if linked != nil {
+			linked.DataStatus = status
 		}
 		if reauth != nil && reauth.Link != nil && reauth.Link.AccountID == account {
 			reauth.Link.DataStatus = status
 		}
-		if link != nil || reauth != nil {
-			emit(menus.TypeDataStatus, map[string]any{"data_status": status})
+		if linked != nil || reauth != nil {
+			emit(link.TypeDataStatus, map[string]any{"data_status": status})
 		}
 	case monoAccountReauthorized:
-		pending := reauth != nil && reauth.Status == menus.StatusPending
-		required := link != nil && link.ReauthRequired
-		if link != nil {
-			link.ReauthRequired, link.Reauthorised = false, now
+		pending := reauth != nil && reauth.Status == link.StatusPending
+		required := linked != nil && linked.ReauthRequired
+		if linked != nil {
+			linked.ReauthRequired, linked.Reauthorised = false, now
 		}
 		if pending {
-			reauth.Status, reauth.Updated = menus.StatusReauthorised, now
-			if link != nil {
-				l := *link
+			reauth.Status, reauth.Updated = link.StatusReauthorised, now
+			if linked != nil {
+				l := *linked
 				reauth.Link = &l
 			}
 		}
 		if pending || required {
-			emit(menus.TypeAccountReauthorised, map[string]any{"source": "mono"})
+			emit(link.TypeAccountReauthorised, map[string]any{"source": "mono"})
 		}
 	case monoReauthRequired:
-		if link != nil {
-			link.ReauthRequired = true
+		if linked != nil {
+			linked.ReauthRequired = true
 		}
-		emit(menus.TypeReauthorisationNeeded, nil)
+		emit(link.TypeReauthorisationNeeded, nil)
 	}
 	return out
 }
@@ -187,35 +195,35 @@ func (h *MonoWebhooks) apply(event string, data monoData, account string, link *
 // reference and institution of its link and, when the partner has since
 // invited the customer to re-authorise it, the invitation's phone and
 // reference. ok is false when the event type is not emitted.
-func accountEvent(emits func(string) bool, typ, account string, link *menus.Link, reauth *menus.Invite, now time.Time, extra map[string]any) (menus.Event, bool) {
+func accountEvent(emits func(string) bool, typ, account string, linked *link.Link, reauth *link.Invite, now time.Time, extra map[string]any) (link.Event, bool) {
 	if emits == nil || !emits(typ) {
-		return menus.Event{}, false
+		return link.Event{}, false
 	}
 	d := map[string]any{"account_id": account}
-	if link != nil {
-		d["phone"], d["reference"] = link.Phone, link.Reference
-		d["institution"] = map[string]any{"id": link.Institution, "name": link.Bank}
+	if linked != nil {
+		d["phone"], d["reference"] = linked.Phone, linked.Reference
+		d["institution"] = map[string]any{"id": linked.Institution, "name": linked.Bank}
 	}
-	if reauth != nil && (link == nil || reauth.Reference != "") {
+	if reauth != nil && (linked == nil || reauth.Reference != "") {
 		d["phone"], d["reference"] = reauth.Phone, reauth.Reference // the partner's latest word on it
 	}
 	for k, v := range extra {
 		d[k] = v
 	}
-	return menus.Event{ID: menus.NewEventID(), Type: typ, Timestamp: now, Data: d}, true
+	return link.Event{ID: link.NewEventID(), Type: typ, Timestamp: now, Data: d}, true
 }
 
 // StatusEvents announces a remembered account update that a new link took
 // when it committed: DATA_STATUS naming the new link's phone and reference,
 // as the webhook would have had the link existed. The store calls it inside
 // the link's commit (store.WithStatusEvents).
-func StatusEvents(emits func(string) bool) store.StatusEvents {
-	return func(l *menus.Link, u store.MonoUpdate) []menus.Event {
-		ev, ok := accountEvent(emits, menus.TypeDataStatus, l.AccountID, l, nil, l.Linked, map[string]any{"data_status": u.DataStatus})
+func StatusEvents(emits func(string) bool) func(*link.Link, link.MonoUpdate) []link.Event {
+	return func(l *link.Link, u link.MonoUpdate) []link.Event {
+		ev, ok := accountEvent(emits, link.TypeDataStatus, l.AccountID, l, nil, l.Linked, map[string]any{"data_status": u.DataStatus})
 		if !ok {
 			return nil
 		}
-		return []menus.Event{ev}
+		return []link.Event{ev}
 	}
 }
 
@@ -231,18 +239,23 @@ func (e monoEnvelope) eventTime(d monoData) time.Time {
 }
 
 // nudge is the reauthorisation invitation a link's customer is texted,
-// and the text, once the invitation has its code.
-func (h *MonoWebhooks) nudge(l *menus.Link, now time.Time) (*menus.Invite, func(*menus.Invite) menus.Text) {
+// and the text, once the invitation has its code: the account's latest
+// reauthorisation invitation while it still stands (the partner's, or an
+// earlier nudge), otherwise a new one.
+func (h *MonoWebhooks) nudge(l *link.Link, reauth *link.Invite, now time.Time) (*link.Invite, func(*link.Invite) link.Text) {
 	ttl := h.InviteTTL
 	if ttl <= 0 {
 		ttl = 24 * time.Hour
 	}
-	inv := &menus.Invite{ID: "rea_" + randomID(), Kind: menus.InviteReauth, Phone: l.Phone, Reference: l.Reference,
-		AccountID: l.AccountID, Institution: l.Institution, AuthMethod: l.AuthMethod, Status: menus.StatusPending,
-		Created: now, Updated: now, Expires: now.Add(ttl)}
+	inv := reauth
+	if reauth == nil || reauth.StatusAt(now) != link.StatusPending {
+		inv = &link.Invite{ID: "rea_" + randomID(), Kind: link.InviteReauth, Phone: l.Phone, Reference: l.Reference,
+			AccountID: l.AccountID, Institution: l.Institution, AuthMethod: l.AuthMethod, Status: link.StatusPending,
+			Created: now, Updated: now, Expires: now.Add(ttl)}
+	}
 	bank := l.Bank
-	return inv, func(inv *menus.Invite) menus.Text {
-		return menus.Text{ID: "sms_" + menus.NewEventID()[4:], Kind: menus.TextReauthNudge, To: inv.Phone, Created: now,
+	return inv, func(inv *link.Invite) link.Text {
+		return link.Text{ID: "sms_" + link.NewEventID()[4:], Kind: link.TextReauthNudge, To: inv.Phone, Created: now,
 			Data: map[string]string{"bank": bank, "dial": Dial(h.ServiceCode, inv.Code)}}
 	}
 }

@@ -8,18 +8,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ussdlink/ussdlink/menus"
+	"github.com/ussdlink/ussdlink/link"
 	"github.com/ussdlink/ussdlink/store"
 )
 
 // event returns an event of type typ about account, queued at at.
-func event(id, typ, account string, at time.Time) menus.Event {
-	return menus.Event{ID: id, Type: typ, Timestamp: at,
+func event(id, typ, account string, at time.Time) link.Event {
+	return link.Event{ID: id, Type: typ, Timestamp: at,
 		Data: map[string]any{"account_id": account, "phone": testPhone, "session": "ses_1"}}
 }
 
 // enqueueEvents commits events in one transaction, as a hop does.
-func enqueueEvents(t *testing.T, db *store.DB, events ...menus.Event) {
+func enqueueEvents(t *testing.T, db *store.DB, events ...link.Event) {
 	t.Helper()
 	if err := db.Enqueue(context.Background(), events...); err != nil {
 		t.Fatal(err)

@@ -105,3 +105,17 @@ func compact(raw string) (string, bool) {
 	digits := strings.TrimPrefix(s, "+")
 	return s, digits != ""
 }
+
+// Mask shows a phone number's country prefix and last three digits
+// only: "+234*******001". It is the default for logs.
+func Mask(p string) string {
+	r := []rune(p)
+	keep := 4
+	if len(r) > 0 && r[0] != '+' {
+		keep = 3
+	}
+	if len(r) <= keep+3 {
+		return strings.Repeat("*", len(r))
+	}
+	return string(r[:keep]) + strings.Repeat("*", len(r)-keep-3) + string(r[len(r)-3:])
+}

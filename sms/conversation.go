@@ -4,32 +4,30 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 
-	"github.com/ussdlink/ussdlink/menus"
-	"github.com/ussdlink/ussdlink/store"
+	"github.com/ussdlink/ussdlink/gsm"
+	"github.com/ussdlink/ussdlink/keyed"
+	"github.com/ussdlink/ussdlink/link"
 )
 
 // Engine is the conversation behind the screens; *menus.Engine is one.
 type Engine interface {
-	Handle(ctx context.Context, hop menus.Hop) (menus.Reply, error)
+	Handle(ctx context.Context, hop link.Hop) (link.Reply, error)
 	// Cancel ends a session as the user's exit.
 	Cancel(ctx context.Context, sessionID, phone string) error
 }
 
-// ConversationStore keeps what a text conversation needs; *store.DB is one.
+// ConversationStore keeps what a text conversation needs; the store implements it.
 type ConversationStore interface {
 	OptOut(ctx context.Context, phone string, out bool, at time.Time) error
-	EnqueueTexts(ctx context.Context, texts ...menus.Text) error
-	Conversation(ctx context.Context, phone string) (store.Conversation, bool, error)
-	SetConversation(ctx context.Context, phone string, c store.Conversation) error
-	LinksByPhone(ctx context.Context, phone string) ([]menus.Link, error)
+	EnqueueTexts(ctx context.Context, texts ...link.Text) error
+	Conversation(ctx context.Context, phone string) (link.Conversation, bool, error)
+	SetConversation(ctx context.Context, phone string, c link.Conversation) error
+	LinksByPhone(ctx context.Context, phone string) ([]link.Link, error)
 }
-
-var _ ConversationStore = (*store.DB)(nil)
 
 // Words a texter may send, whatever the case.
 const (
@@ -51,7 +49,7 @@ type Conversation struct {
 	Now        func() time.Time
 	Log        zerolog.Logger
 
-	locks [64]sync.Mutex // one phone's texts are taken one at a time
+	locks keyed.Mutex // one phone's texts are taken one at a time
 }
 
 // Texts every reply of the conversation itself uses (the screens come from
@@ -73,7 +71,7 @@ func (c *Conversation) Receive(ctx context.Context, phone, body string) (queued 
 	if err != nil || reply == "" || viaEngine {
 		return viaEngine && err == nil, err
 	}
-	t := menus.Text{ID: "sms_" + menus.NewEventID()[4:], Kind: menus.TextReply, To: phone,
+	t := link.Text{ID: "sms_" + link.NewEventID()[4:], Kind: link.TextReply, To: phone,
 		Data: map[string]string{"text": reply}, Created: c.Now()}
 	return true, c.Store.EnqueueTexts(ctx, t)
 }
@@ -89,9 +87,8 @@ func (c *Conversation) Reply(ctx context.Context, phone, body string) (string, e
 // receive answers one message; viaEngine reports that the engine already
 // queued the reply with its commit.
 func (c *Conversation) receive(ctx context.Context, phone, body string, queue bool) (reply string, viaEngine bool, err error) {
-	mu := &c.locks[fnv32(menus.PhoneKey(phone))%uint32(len(c.locks))]
-	mu.Lock()
-	defer mu.Unlock()
+	unlock := c.locks.Lock(link.PhoneKey(phone))
+	defer unlock()
 	now := c.Now()
 	// A handset may break a long text into lines: they are one input.
 	body = strings.Join(strings.Fields(body), " ")
@@ -117,8 +114,8 @@ func (c *Conversation) receive(ctx context.Context, phone, body string, queue bo
 		if err := c.end(ctx, phone); err != nil { // a new LINK replaces a conversation under way
 			return "", false, err
 		}
-		conv := store.Conversation{Session: fmt.Sprintf("sms-%s-%d", menus.PhoneKey(phone), now.UnixNano())}
-		r, err := c.hop(ctx, phone, conv, menus.Hop{New: true, ReplyByText: queue}, now)
+		conv := link.Conversation{Session: fmt.Sprintf("sms-%s-%d", link.PhoneKey(phone), now.UnixNano())}
+		r, err := c.hop(ctx, phone, conv, link.Hop{New: true, ReplyByText: queue}, now)
 		return r, queue, err
 	}
 	conv, ok, err := c.Store.Conversation(ctx, phone)
@@ -128,17 +125,17 @@ func (c *Conversation) receive(ctx context.Context, phone, body string, queue bo
 	if !ok || !now.Before(conv.Expires) {
 		return fmt.Sprintf(replyHelp, keyword), false, nil
 	}
-	r, err := c.hop(ctx, phone, conv, menus.Hop{Input: body, ReplyByText: queue}, now)
+	r, err := c.hop(ctx, phone, conv, link.Hop{Input: body, ReplyByText: queue}, now)
 	return r, queue, err
 }
 
 // hop takes one message through the engine as a latest-input hop numbered
 // by the conversation (inbound duplicates never reach it: they are dropped
 // on the provider's message id).
-func (c *Conversation) hop(ctx context.Context, phone string, conv store.Conversation, hop menus.Hop, now time.Time) (string, error) {
+func (c *Conversation) hop(ctx context.Context, phone string, conv link.Conversation, hop link.Hop, now time.Time) (string, error) {
 	conv.Seq++
 	hop.SessionID, hop.Phone, hop.Seq = conv.Session, phone, conv.Seq
-	hop.Channel, hop.TTL = menus.ChannelSMS, c.ttl()
+	hop.Channel, hop.TTL = link.ChannelSMS, c.ttl()
 	reply, err := c.Engine.Handle(ctx, hop)
 	if err != nil {
 		// Nothing was committed: the provider's retry of this message is
@@ -147,7 +144,7 @@ func (c *Conversation) hop(ctx context.Context, phone string, conv store.Convers
 		return "", err
 	}
 	if reply.End {
-		return reply.Text, c.Store.SetConversation(ctx, phone, store.Conversation{})
+		return reply.Text, c.Store.SetConversation(ctx, phone, link.Conversation{})
 	}
 	conv.Expires = now.Add(c.ttl())
 	return reply.Text, c.Store.SetConversation(ctx, phone, conv)
@@ -165,17 +162,7 @@ func (c *Conversation) end(ctx context.Context, phone string) error {
 			return err
 		}
 	}
-	return c.Store.SetConversation(ctx, phone, store.Conversation{})
-}
-
-// fnv32 hashes a phone to its lock.
-func fnv32(s string) uint32 {
-	h := uint32(2166136261)
-	for i := 0; i < len(s); i++ {
-		h ^= uint32(s[i])
-		h *= 16777619
-	}
-	return h
+	return c.Store.SetConversation(ctx, phone, link.Conversation{})
 }
 
 // status lists the phone's linked accounts in one message.
@@ -195,7 +182,7 @@ func (c *Conversation) status(ctx context.Context, phone, keyword string) (strin
 		}
 		parts = append(parts, s)
 	}
-	return fit(menus.Transliterate("Linked: " + strings.Join(parts, ", ") + ".")), nil
+	return fit(gsm.Transliterate("Linked: " + strings.Join(parts, ", ") + ".")), nil
 }
 
 // ttl is the conversation's inactivity limit.

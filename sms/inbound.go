@@ -12,16 +12,16 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/rs/zerolog"
 
-	"github.com/ussdlink/ussdlink/menus"
+	"github.com/ussdlink/ussdlink/link"
 	"github.com/ussdlink/ussdlink/phone"
 )
 
-// InboundStore records inbound deliveries and queues replies; *store.DB is
-// one.
+// InboundStore records inbound deliveries and queues replies; the store
+// implements it.
 type InboundStore interface {
 	FirstDelivery(ctx context.Context, provider, id string, at time.Time) (bool, error)
 	ForgetDelivery(ctx context.Context, provider, id string) error
-	EnqueueTexts(ctx context.Context, texts ...menus.Text) error
+	EnqueueTexts(ctx context.Context, texts ...link.Text) error
 }
 
 // Inbound serves the providers' inbound-message webhooks: Africa's Talking

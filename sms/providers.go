@@ -20,8 +20,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/rs/zerolog"
-
-	"github.com/ussdlink/ussdlink/menus"
+	"github.com/ussdlink/ussdlink/phone"
 )
 
 const (
@@ -331,7 +330,7 @@ func (s *Sandbox) Send(ctx context.Context, m Message) (string, error) {
 	id := "sandbox_" + strconv.Itoa(s.n)
 	s.sent = append(s.sent, m)
 	s.mu.Unlock()
-	s.Log.Info().Str("provider", name).Str("id", id).Str("to", menus.MaskPhone(m.To)).
+	s.Log.Info().Str("provider", name).Str("id", id).Str("to", phone.Mask(m.To)).
 		Str("text", m.Text).Msg("sandbox sms sent")
 	return id, nil
 }

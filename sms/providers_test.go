@@ -17,8 +17,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-
-	"github.com/ussdlink/ussdlink/menus"
+	"github.com/ussdlink/ussdlink/phone"
 )
 
 const (
@@ -745,7 +744,7 @@ func TestMaskKeepsCountryPrefixAndLastThreeDigits(t *testing.T) {
 		{"", ""},
 	}
 	for _, tt := range tests {
-		if got := menus.MaskPhone(tt.in); got != tt.want {
+		if got := phone.Mask(tt.in); got != tt.want {
 			t.Errorf("MaskPhone(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}

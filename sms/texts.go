@@ -4,7 +4,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/ussdlink/ussdlink/menus"
+	"github.com/ussdlink/ussdlink/gsm"
+	"github.com/ussdlink/ussdlink/link"
 )
 
 // Texts renders every text message the gateway sends; the words live here,
@@ -20,8 +21,8 @@ const maxText = 160
 
 // Render returns the message for a text intent, or false when its kind is
 // switched off.
-func (t Texts) Render(x menus.Text) (string, bool) {
-	if x.Kind != menus.TextReply && !t.Enabled[x.Kind] {
+func (t Texts) Render(x link.Text) (string, bool) {
+	if x.Kind != link.TextReply && !t.Enabled[x.Kind] {
 		return "", false
 	}
 	d := x.Data
@@ -31,25 +32,25 @@ func (t Texts) Render(x menus.Text) (string, bool) {
 	}
 	var s string
 	switch x.Kind {
-	case menus.TextReply:
+	case link.TextReply:
 		s = d["text"]
-	case menus.TextReceipt:
+	case link.TextReceipt:
 		if partner != "" {
 			s = fmt.Sprintf("Your %s account %s is now linked to %s. If this was not you, call %s.", bank(d), d["masked"], partner, partner)
 		} else {
 			s = fmt.Sprintf("Your %s account %s is now linked. If this was not you, call your bank.", bank(d), d["masked"])
 		}
-	case menus.TextInvitation:
+	case link.TextInvitation:
 		who := "You are invited"
 		if partner != "" {
 			who = partner + " invites you"
 		}
-		if d["kind"] == menus.InviteReauth {
+		if d["kind"] == link.InviteReauth {
 			s = fmt.Sprintf("%s to re-authorise your %s account. Dial %s from this phone before %s.", who, bank(d), d["dial"], d["expires"])
 		} else {
 			s = fmt.Sprintf("%s to link your bank account. Dial %s from this phone before %s.", who, d["dial"], d["expires"])
 		}
-	case menus.TextLateOutcome:
+	case link.TextLateOutcome:
 		switch d["outcome"] {
 		case "linked":
 			s = fmt.Sprintf("Your bank answered: your %s account %s is now linked. Thank you.", bank(d), d["masked"])
@@ -58,7 +59,7 @@ func (t Texts) Render(x menus.Text) (string, bool) {
 		default:
 			s = fmt.Sprintf("We could not link your %s account. Nothing was linked. Dial %s to try again.", bank(d), d["dial"])
 		}
-	case menus.TextReauthNudge:
+	case link.TextReauthNudge:
 		prefix := ""
 		if partner != "" {
 			prefix = partner + ": "
@@ -68,7 +69,7 @@ func (t Texts) Render(x menus.Text) (string, bool) {
 	default:
 		return "", false
 	}
-	return fit(menus.Transliterate(s)), true
+	return fit(gsm.Transliterate(s)), true
 }
 
 // bank is the bank's name, shortened to keep a message to one SMS, or
@@ -94,11 +95,11 @@ func orDefault(s, def string) string {
 
 // fit keeps a message within one SMS, cutting at a word.
 func fit(s string) string {
-	if menus.Units(s) <= maxText {
+	if gsm.Units(s) <= maxText {
 		return s
 	}
 	r := []rune(s)
-	for menus.Units(string(r)) > maxText-3 {
+	for gsm.Units(string(r)) > maxText-3 {
 		r = r[:len(r)-1]
 	}
 	cut := string(r)

@@ -10,9 +10,9 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/ussdlink/ussdlink/menus"
+	"github.com/ussdlink/ussdlink/link"
 	"github.com/ussdlink/ussdlink/outbox"
-	"github.com/ussdlink/ussdlink/store"
+	"github.com/ussdlink/ussdlink/phone"
 )
 
 // Text worker defaults.
@@ -25,12 +25,10 @@ const (
 	textsPollEvery         = 30 * time.Second // look at the queue at least this often
 )
 
-// Queue is the durable queue of texts; *store.Queue is one. The texts to
+// Queue is the durable queue of texts; the store's queues implement it. The texts to
 // one phone share an ordering key, so they arrive in the order they were
 // queued.
 type Queue = outbox.Queue
-
-var _ Queue = (*store.Queue)(nil)
 
 // Worker sends the queued texts through the provider, a few at a time and
 // those to one phone in order, each retried with backoff while the
@@ -99,16 +97,16 @@ func (w *Worker) queueWorker() *outbox.Worker {
 
 // send makes one attempt at a queued text: rendered and handed to the
 // provider, or skipped when the phone opted out or its kind is off.
-func (w *Worker) send(ctx context.Context, m store.Message) error {
-	var t menus.Text
+func (w *Worker) send(ctx context.Context, m link.Message) error {
+	var t link.Text
 	if err := json.Unmarshal(m.Body, &t); err != nil {
 		return outbox.Permanent(errors.New("unreadable queued text"))
 	}
 	log := outbox.Logger(ctx)
 	log.UpdateContext(func(c zerolog.Context) zerolog.Context {
-		return c.Str("kind", t.Kind).Str("to", menus.MaskPhone(t.To))
+		return c.Str("kind", t.Kind).Str("to", phone.Mask(t.To))
 	})
-	if t.Kind != menus.TextReply && w.OptedOut != nil {
+	if t.Kind != link.TextReply && w.OptedOut != nil {
 		out, err := w.OptedOut(ctx, t.To)
 		if err != nil {
 			return fmt.Errorf("read opt-out: %w", err) // never text a phone that may have said STOP

@@ -10,9 +10,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-
-	"github.com/ussdlink/ussdlink/menus"
-	"github.com/ussdlink/ussdlink/store"
+	"github.com/ussdlink/ussdlink/link"
 )
 
 // flakyQueue is a text queue in memory whose writes fail while failing is
@@ -20,32 +18,32 @@ import (
 // recorded; neither blocks.
 type flakyQueue struct {
 	mu       sync.Mutex
-	msgs     map[string]store.Message
-	dead     map[string]store.Message
+	msgs     map[string]link.Message
+	dead     map[string]link.Message
 	failing  bool
 	writes   []string // successful writes: "delivered", "reschedule 1", "give up"
 	failed   chan struct{}
 	recorded chan struct{}
 }
 
-func newFlakyQueue(t *testing.T, texts ...menus.Text) *flakyQueue {
+func newFlakyQueue(t *testing.T, texts ...link.Text) *flakyQueue {
 	t.Helper()
-	q := &flakyQueue{msgs: map[string]store.Message{}, dead: map[string]store.Message{},
+	q := &flakyQueue{msgs: map[string]link.Message{}, dead: map[string]link.Message{},
 		failed: make(chan struct{}, 1000), recorded: make(chan struct{}, 1000)}
 	for _, x := range texts {
 		body, err := json.Marshal(x)
 		if err != nil {
 			t.Fatal(err)
 		}
-		q.msgs[x.ID] = store.Message{ID: x.ID, Type: x.Kind, Body: body, Created: x.Created, Next: x.Created, Key: x.To, Seq: 1}
+		q.msgs[x.ID] = link.Message{ID: x.ID, Type: x.Kind, Body: body, Created: x.Created, Next: x.Created, Key: x.To, Seq: 1}
 	}
 	return q
 }
 
-func (q *flakyQueue) Due(_ context.Context, now time.Time, max int) ([]store.Message, error) {
+func (q *flakyQueue) Due(_ context.Context, now time.Time, max int) ([]link.Message, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	var out []store.Message
+	var out []link.Message
 	for _, m := range q.msgs {
 		if !m.Next.After(now) && len(out) < max {
 			out = append(out, m)
@@ -148,7 +146,7 @@ func TestATextWhoseOutcomeTheStoreCannotRecordIsNotSentAgain(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				q := newFlakyQueue(t, menus.Text{ID: "sms_1", Kind: menus.TextReply, To: "+2348031000007",
+				q := newFlakyQueue(t, link.Text{ID: "sms_1", Kind: link.TextReply, To: "+2348031000007",
 					Data: map[string]string{"text": "hello"}, Created: time.Now()})
 				q.setFailing(true)
 				sender := &countingSender{err: tt.sendErr}

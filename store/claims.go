@@ -3,22 +3,21 @@ package store
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/ussdlink/ussdlink/menus"
+	"github.com/ussdlink/ussdlink/link"
 )
 
 // ClaimInvite gives one session the invitation c asks for, in one
 // transaction: the invitation is taken when no session holds it, when the
 // claiming session (or the one it takes over, c.From) already does, or when
-// the session holding it no longer does (menus.Session.HoldsInvite). So two
+// the session holding it no longer does (c.Holds: see claimHeld). So two
 // sessions dialling one code at once cannot both follow it. It returns the
-// claimed invitation, ErrNoInvite when none is usable, or
-// menus.ErrInviteInUse when the only usable ones are held by live sessions.
-func (db *DB) ClaimInvite(_ context.Context, c menus.InviteClaim) (*menus.Invite, error) {
+// claimed invitation, link.ErrNoInvite when none is usable, or
+// link.ErrInviteInUse when the only usable ones are held by live sessions.
+func (db *DB) ClaimInvite(_ context.Context, c link.InviteClaim) (*link.Invite, error) {
 	// Most dials follow no invitation: find that out without a write
 	// transaction, which would cost every dial a disk sync.
 	found := false
@@ -32,9 +31,9 @@ func (db *DB) ClaimInvite(_ context.Context, c menus.InviteClaim) (*menus.Invite
 		return nil, fmt.Errorf("claim invite: %w", err)
 	}
 	if !found {
-		return nil, ErrNoInvite
+		return nil, link.ErrNoInvite
 	}
-	var got *menus.Invite
+	var got *link.Invite
 	inUse := false
 	err = db.bolt.Update(func(tx *bolt.Tx) error {
 		got, inUse = nil, false
@@ -61,23 +60,23 @@ func (db *DB) ClaimInvite(_ context.Context, c menus.InviteClaim) (*menus.Invite
 	case got != nil:
 		return got, nil
 	case inUse:
-		return nil, menus.ErrInviteInUse
+		return nil, link.ErrInviteInUse
 	}
-	return nil, ErrNoInvite
+	return nil, link.ErrNoInvite
 }
 
 // claimable reports whether a claim may take inv, held or not.
-func claimable(inv *menus.Invite, c menus.InviteClaim) bool {
+func claimable(inv *link.Invite, c link.InviteClaim) bool {
 	return inv.Usable(c.Phone, c.Now) && (c.Kind == "" || inv.Kind == c.Kind)
 }
 
 // claimCandidates lists the invitations a claim may take, in order of
 // preference: the one its code or id names, or the phone's, newest first.
-func claimCandidates(tx *bolt.Tx, c menus.InviteClaim) []*menus.Invite {
+func claimCandidates(tx *bolt.Tx, c link.InviteClaim) []*link.Invite {
 	invites := tx.Bucket(bucketInvites)
-	one := func(id []byte) []*menus.Invite {
+	one := func(id []byte) []*link.Invite {
 		if inv := getInvite(invites, id); inv != nil {
-			return []*menus.Invite{inv}
+			return []*link.Invite{inv}
 		}
 		return nil
 	}
@@ -90,8 +89,8 @@ func claimCandidates(tx *bolt.Tx, c menus.InviteClaim) []*menus.Invite {
 	case c.ID != "":
 		return one([]byte(c.ID))
 	}
-	var out []*menus.Invite
-	prefix := append([]byte(menus.PhoneKey(c.Phone)), 0)
+	var out []*link.Invite
+	prefix := append([]byte(link.PhoneKey(c.Phone)), 0)
 	cur := tx.Bucket(bucketInvitePhone).Cursor()
 	for k, _ := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = cur.Next() {
 		if len(k) < len(prefix)+8 {
@@ -108,26 +107,34 @@ func claimCandidates(tx *bolt.Tx, c menus.InviteClaim) []*menus.Invite {
 }
 
 // claimHeld reports whether a session other than the claiming one (and the
-// one it takes over) still holds inv, by menus.Session.HoldsInvite.
-func claimHeld(tx *bolt.Tx, inv *menus.Invite, c menus.InviteClaim) bool {
+// one it takes over) still holds inv, as c.Holds decides from the holder's
+// stored record (read without opening its sealed secrets; nil when the
+// holder is not stored). Without c.Holds a held invitation stays held: the
+// store cannot tell, and refusing a claim only asks the customer to dial
+// again, where handing one invitation to two sessions cannot be undone.
+func claimHeld(tx *bolt.Tx, inv *link.Invite, c link.InviteClaim) bool {
 	if inv.Session == "" || inv.Session == c.Session || inv.Session == c.From {
 		return false
 	}
-	var holder *menus.Session
-	if rec := tx.Bucket(bucketSessions).Get([]byte(inv.Session)); rec != nil {
-		holder = new(menus.Session) // the sealed answers are not opened: they are not needed
-		if err := json.Unmarshal(rec, holder); err != nil {
+	if c.Holds == nil {
+		return true
+	}
+	var holder *link.SessionRecord
+	if v := tx.Bucket(bucketSessions).Get([]byte(inv.Session)); v != nil {
+		r, _, err := readEnvelope(v) // the sealed secrets are not opened: they are not needed
+		if err != nil {
 			return false
 		}
+		holder = r
 	}
-	return holder.HoldsInvite(inv, c.Now)
+	return c.Holds(inv, holder)
 }
 
 // keepClaim carries the claim of the invitation as stored over to w, a
 // session's copy about to be written while still pending: the copy may
 // predate a claim made since.
-func keepClaim(held, w *menus.Invite) *menus.Invite {
-	if held == nil || w.Status != menus.StatusPending {
+func keepClaim(held, w *link.Invite) *link.Invite {
+	if held == nil || w.Status != link.StatusPending {
 		return w
 	}
 	cp := *w

@@ -11,9 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ussdlink/ussdlink/link"
 	bolt "go.etcd.io/bbolt"
-
-	"github.com/ussdlink/ussdlink/menus"
 )
 
 // Invitation buckets.
@@ -28,18 +27,15 @@ var (
 	bucketMonoEventAge = []byte("mono_event_age") // time seen (8 bytes BE) + event id → nil
 )
 
-// ErrNoInvite is returned for an unknown or unusable invitation.
-var ErrNoInvite = menus.ErrNoInvite
-
 // CreateInvite stores a new invitation, giving it a code of digits that no
 // usable invitation holds (codes of finished or expired ones are reused).
-func (db *DB) CreateInvite(ctx context.Context, inv *menus.Invite, digits int, now time.Time) error {
+func (db *DB) CreateInvite(ctx context.Context, inv *link.Invite, digits int, now time.Time) error {
 	return db.CreateInviteWith(ctx, inv, digits, now, nil)
 }
 
 // CreateInviteWith is CreateInvite that also queues the texts announcing
 // the invitation (which need its code) in the same transaction.
-func (db *DB) CreateInviteWith(ctx context.Context, inv *menus.Invite, digits int, now time.Time, texts func(*menus.Invite) []menus.Text) error {
+func (db *DB) CreateInviteWith(ctx context.Context, inv *link.Invite, digits int, now time.Time, texts func(*link.Invite) []link.Text) error {
 	return db.CreateInviteAnswered(ctx, inv, digits, now, texts, "", nil)
 }
 
@@ -49,8 +45,8 @@ func (db *DB) CreateInviteWith(ctx context.Context, inv *menus.Invite, digits in
 // it commit together: a retry after a crash finds both or neither, so it
 // never creates a second invitation nor replays one that was lost. An
 // empty key stores no answer.
-func (db *DB) CreateInviteAnswered(_ context.Context, inv *menus.Invite, digits int, now time.Time,
-	texts func(*menus.Invite) []menus.Text, key string, answer func(*menus.Invite) (Answer, error)) error {
+func (db *DB) CreateInviteAnswered(_ context.Context, inv *link.Invite, digits int, now time.Time,
+	texts func(*link.Invite) []link.Text, key string, answer func(*link.Invite) (link.Answer, error)) error {
 	q := db.Texts()
 	err := db.bolt.Update(func(tx *bolt.Tx) error {
 		if err := allocateCode(tx, inv, digits, now); err != nil {
@@ -85,7 +81,7 @@ func (db *DB) CreateInviteAnswered(_ context.Context, inv *menus.Invite, digits 
 
 // allocateCode gives an invitation a code of digits that no usable
 // invitation holds (codes of finished or expired ones are reused).
-func allocateCode(tx *bolt.Tx, inv *menus.Invite, digits int, now time.Time) error {
+func allocateCode(tx *bolt.Tx, inv *link.Invite, digits int, now time.Time) error {
 	codes, invites := tx.Bucket(bucketInviteCodes), tx.Bucket(bucketInvites)
 	for try := 0; ; try++ {
 		n := digits + try/20 // a crowded space grows a digit every 20 tries
@@ -94,7 +90,7 @@ func allocateCode(tx *bolt.Tx, inv *menus.Invite, digits int, now time.Time) err
 			return err
 		}
 		if id := codes.Get([]byte(code)); id != nil {
-			if held := getInvite(invites, id); held != nil && held.StatusAt(now) == menus.StatusPending {
+			if held := getInvite(invites, id); held != nil && held.StatusAt(now) == link.StatusPending {
 				continue
 			}
 		}
@@ -122,7 +118,7 @@ func randomCode(n int) (string, error) {
 
 // putInvite writes an invitation and its indexes; its code stays indexed
 // only while it is pending.
-func putInvite(tx *bolt.Tx, inv *menus.Invite) error {
+func putInvite(tx *bolt.Tx, inv *link.Invite) error {
 	data, err := json.Marshal(inv)
 	if err != nil {
 		return err
@@ -135,7 +131,7 @@ func putInvite(tx *bolt.Tx, inv *menus.Invite) error {
 		return err
 	}
 	codes := tx.Bucket(bucketInviteCodes)
-	if inv.Status == menus.StatusPending {
+	if inv.Status == link.StatusPending {
 		if err := codes.Put([]byte(inv.Code), id); err != nil {
 			return err
 		}
@@ -152,28 +148,28 @@ func putInvite(tx *bolt.Tx, inv *menus.Invite) error {
 			return err
 		}
 	}
-	if inv.Kind == menus.InviteReauth && inv.AccountID != "" {
+	if inv.Kind == link.InviteReauth && inv.AccountID != "" {
 		return tx.Bucket(bucketReauthOf).Put([]byte(inv.AccountID), id)
 	}
 	return nil
 }
 
 // getInvite reads an invitation inside a transaction, or nil.
-func getInvite(b *bolt.Bucket, id []byte) *menus.Invite {
+func getInvite(b *bolt.Bucket, id []byte) *link.Invite {
 	v := b.Get(id)
 	if v == nil {
 		return nil
 	}
-	inv := new(menus.Invite)
+	inv := new(link.Invite)
 	if json.Unmarshal(v, inv) != nil {
 		return nil
 	}
 	return inv
 }
 
-// Invite returns an invitation by id, or ErrNoInvite.
-func (db *DB) Invite(_ context.Context, id string) (*menus.Invite, error) {
-	var inv *menus.Invite
+// Invite returns an invitation by id, or link.ErrNoInvite.
+func (db *DB) Invite(_ context.Context, id string) (*link.Invite, error) {
+	var inv *link.Invite
 	err := db.bolt.View(func(tx *bolt.Tx) error {
 		inv = getInvite(tx.Bucket(bucketInvites), []byte(id))
 		return nil
@@ -182,19 +178,19 @@ func (db *DB) Invite(_ context.Context, id string) (*menus.Invite, error) {
 		return nil, fmt.Errorf("read invite: %w", err)
 	}
 	if inv == nil {
-		return nil, ErrNoInvite
+		return nil, link.ErrNoInvite
 	}
 	return inv, nil
 }
 
-// InviteByCode returns the pending invitation holding a code, or ErrNoInvite.
-func (db *DB) InviteByCode(_ context.Context, code string) (*menus.Invite, error) {
+// InviteByCode returns the pending invitation holding a code, or link.ErrNoInvite.
+func (db *DB) InviteByCode(_ context.Context, code string) (*link.Invite, error) {
 	return db.inviteVia(bucketInviteCodes, code)
 }
 
-// inviteVia reads the invitation an index names under key, or ErrNoInvite.
-func (db *DB) inviteVia(index []byte, key string) (*menus.Invite, error) {
-	var inv *menus.Invite
+// inviteVia reads the invitation an index names under key, or link.ErrNoInvite.
+func (db *DB) inviteVia(index []byte, key string) (*link.Invite, error) {
+	var inv *link.Invite
 	err := db.bolt.View(func(tx *bolt.Tx) error {
 		if id := tx.Bucket(index).Get([]byte(key)); id != nil {
 			inv = getInvite(tx.Bucket(bucketInvites), id)
@@ -205,14 +201,14 @@ func (db *DB) inviteVia(index []byte, key string) (*menus.Invite, error) {
 		return nil, fmt.Errorf("read invite: %w", err)
 	}
 	if inv == nil {
-		return nil, ErrNoInvite
+		return nil, link.ErrNoInvite
 	}
 	return inv, nil
 }
 
 // PendingInvite returns the most recent invitation of a phone that can
-// still be used at now, or ErrNoInvite.
-func (db *DB) PendingInvite(ctx context.Context, phone string, now time.Time) (*menus.Invite, error) {
+// still be used at now, or link.ErrNoInvite.
+func (db *DB) PendingInvite(ctx context.Context, phone string, now time.Time) (*link.Invite, error) {
 	all, err := db.InvitesByPhone(ctx, phone)
 	if err != nil {
 		return nil, err
@@ -222,24 +218,24 @@ func (db *DB) PendingInvite(ctx context.Context, phone string, now time.Time) (*
 			return &all[i], nil
 		}
 	}
-	return nil, ErrNoInvite
+	return nil, link.ErrNoInvite
 }
 
 // InvitesByPhone returns a phone's invitations, oldest first.
-func (db *DB) InvitesByPhone(_ context.Context, phone string) ([]menus.Invite, error) {
-	prefix := append([]byte(menus.PhoneKey(phone)), 0)
+func (db *DB) InvitesByPhone(_ context.Context, phone string) ([]link.Invite, error) {
+	prefix := append([]byte(link.PhoneKey(phone)), 0)
 	return db.invitesUnder(bucketInvitePhone, prefix, func(k []byte) []byte { return k[len(prefix)+8:] })
 }
 
 // InvitesByReference returns the invitations carrying a partner reference.
-func (db *DB) InvitesByReference(_ context.Context, ref string) ([]menus.Invite, error) {
+func (db *DB) InvitesByReference(_ context.Context, ref string) ([]link.Invite, error) {
 	prefix := []byte(ref + "\x00")
 	return db.invitesUnder(bucketInviteRef, prefix, func(k []byte) []byte { return k[len(prefix):] })
 }
 
 // invitesUnder reads the invitations an index lists under a prefix.
-func (db *DB) invitesUnder(index, prefix []byte, id func(k []byte) []byte) ([]menus.Invite, error) {
-	var out []menus.Invite
+func (db *DB) invitesUnder(index, prefix []byte, id func(k []byte) []byte) ([]link.Invite, error) {
+	var out []link.Invite
 	err := db.bolt.View(func(tx *bolt.Tx) error {
 		invites := tx.Bucket(bucketInvites)
 		c := tx.Bucket(index).Cursor()
@@ -257,27 +253,17 @@ func (db *DB) invitesUnder(index, prefix []byte, id func(k []byte) []byte) ([]me
 }
 
 // ReauthOf returns the latest reauthorisation invitation of an account, or
-// ErrNoInvite.
-func (db *DB) ReauthOf(_ context.Context, accountID string) (*menus.Invite, error) {
+// link.ErrNoInvite.
+func (db *DB) ReauthOf(_ context.Context, accountID string) (*link.Invite, error) {
 	return db.inviteVia(bucketReauthOf, accountID)
 }
 
-// Answer is a stored API answer, replayed for a repeated Idempotency-Key.
-type Answer struct {
-	Status  int       `json:"status"`
-	Body    []byte    `json:"body"`
-	Created time.Time `json:"created"`
-	// RequestHash is the SHA-256 of the request body that was answered: the
-	// same key with another body is a mistake, not a retry.
-	RequestHash []byte `json:"request_hash,omitempty"`
-}
-
 // Idempotent returns the answer stored under key, if any.
-func (db *DB) Idempotent(_ context.Context, key string) (*Answer, bool, error) {
-	var a *Answer
+func (db *DB) Idempotent(_ context.Context, key string) (*link.Answer, bool, error) {
+	var a *link.Answer
 	err := db.bolt.View(func(tx *bolt.Tx) error {
 		if v := tx.Bucket(bucketIdempotency).Get([]byte(key)); v != nil {
-			a = new(Answer)
+			a = new(link.Answer)
 			return json.Unmarshal(v, a)
 		}
 		return nil
@@ -290,27 +276,12 @@ func (db *DB) Idempotent(_ context.Context, key string) (*Answer, bool, error) {
 
 // SaveAnswer stores an API answer under an idempotency key (replacing an
 // expired one), indexed by its age for SweepAnswers.
-func (db *DB) SaveAnswer(_ context.Context, key string, a Answer) error {
+func (db *DB) SaveAnswer(_ context.Context, key string, a link.Answer) error {
 	err := db.bolt.Update(func(tx *bolt.Tx) error { return putAnswer(tx, key, a) })
 	if err != nil {
 		return fmt.Errorf("save idempotency answer: %w", err)
 	}
 	return nil
-}
-
-// MonoOutcome is what applying one of Mono's webhooks decided: events for
-// the partner and, optionally, a text nudging the customer to
-// re-authorise, with the invitation it carries.
-type MonoOutcome struct {
-	Events []menus.Event
-	// Nudge is a new reauthorisation invitation to text the customer; a
-	// pending one for the account is reused instead when still usable.
-	Nudge *menus.Invite
-	// NudgeText builds the nudge once the invitation has its code.
-	NudgeText func(*menus.Invite) menus.Text
-	// Update, when set, is remembered as the account's latest
-	// account_updated (for a link that commits later to take: see Commit).
-	Update *MonoUpdate
 }
 
 // MonoEvent applies one of Mono's webhooks exactly once: if eventID was
@@ -319,9 +290,11 @@ type MonoOutcome struct {
 // invitation (either may be nil), writes back what apply changed (and the
 // data status into the invitations carrying the link), enqueues the events
 // and the nudge apply decided, remembers the account update apply returned,
-// and remembers the event id.
+// and remembers the event id. A nudge carrying the stored reauth invitation
+// (the same id) reuses it as written back; any other is stored as a new
+// invitation with a fresh code of out.CodeDigits digits.
 func (db *DB) MonoEvent(_ context.Context, eventID string, at time.Time, accountID string,
-	apply func(link *menus.Link, reauth *menus.Invite) MonoOutcome) (bool, error) {
+	apply func(l *link.Link, reauth *link.Invite) link.MonoOutcome) (bool, error) {
 	applied := false
 	texts := db.Texts()
 	err := db.bolt.Update(func(tx *bolt.Tx) error {
@@ -329,32 +302,32 @@ func (db *DB) MonoEvent(_ context.Context, eventID string, at time.Time, account
 		if seen.Get([]byte(eventID)) != nil {
 			return nil
 		}
-		var link *menus.Link
+		var l *link.Link
 		if v := tx.Bucket(bucketLinks).Get([]byte(accountID)); v != nil {
-			link = new(menus.Link)
-			if err := json.Unmarshal(v, link); err != nil {
+			l = new(link.Link)
+			if err := json.Unmarshal(v, l); err != nil {
 				return err
 			}
 		}
-		var reauth *menus.Invite
+		var reauth *link.Invite
 		if id := tx.Bucket(bucketReauthOf).Get([]byte(accountID)); id != nil {
 			reauth = getInvite(tx.Bucket(bucketInvites), id)
 		}
-		out := apply(link, reauth)
+		out := apply(l, reauth)
 		if out.Update != nil {
 			if err := rememberUpdate(tx, *out.Update); err != nil {
 				return err
 			}
 		}
-		if link != nil {
-			data, err := json.Marshal(link)
+		if l != nil {
+			data, err := json.Marshal(l)
 			if err != nil {
 				return err
 			}
-			if err := putLink(tx, link, data); err != nil {
+			if err := putLink(tx, l, data); err != nil {
 				return err
 			}
-			if err := syncInviteLinks(tx, link); err != nil {
+			if err := syncInviteLinks(tx, l); err != nil {
 				return err
 			}
 		}
@@ -365,17 +338,20 @@ func (db *DB) MonoEvent(_ context.Context, eventID string, at time.Time, account
 		}
 		if out.Nudge != nil && out.NudgeText != nil {
 			inv := out.Nudge
-			if reauth != nil && reauth.StatusAt(at) == menus.StatusPending {
-				inv = reauth // the partner's (or an earlier) invitation still stands
+			if reauth != nil && inv.ID == reauth.ID {
+				inv = reauth // the stored invitation, written back above
 			} else {
-				if err := allocateCode(tx, inv, 4, at); err != nil {
+				if out.CodeDigits < 1 {
+					return fmt.Errorf("nudge invitation %s: %d code digits, want at least 1", inv.ID, out.CodeDigits)
+				}
+				if err := allocateCode(tx, inv, out.CodeDigits, at); err != nil {
 					return err
 				}
 				if err := putInvite(tx, inv); err != nil {
 					return err
 				}
 			}
-			msgs, err := encodeTexts([]menus.Text{out.NudgeText(inv)})
+			msgs, err := encodeTexts([]link.Text{out.NudgeText(inv)})
 			if err != nil {
 				return err
 			}

@@ -7,15 +7,14 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ussdlink/ussdlink/link"
 	bolt "go.etcd.io/bbolt"
-
-	"github.com/ussdlink/ussdlink/menus"
 )
 
 // Buckets of Mono's account updates, remembered whether or not a link
 // exists yet.
 var (
-	bucketMonoUpdates   = []byte("mono_updates")    // account id → MonoUpdate, the latest received
+	bucketMonoUpdates   = []byte("mono_updates")    // account id → link.MonoUpdate, the latest received
 	bucketMonoUpdateAge = []byte("mono_update_age") // received (8 bytes BE) + account id → nil, for sweeping
 )
 
@@ -33,20 +32,10 @@ const MonoUpdateTTL = time.Hour
 // the new link's first data fetch anyway.
 const LinkUpdateWindow = 15 * time.Minute
 
-// MonoUpdate is the latest account_updated Mono sent about one account:
-// its data status, Mono's own time for it when it sent one, and when it
-// arrived.
-type MonoUpdate struct {
-	AccountID  string    `json:"account_id"`
-	DataStatus string    `json:"data_status"`
-	EventAt    time.Time `json:"event_at,omitempty"`
-	Received   time.Time `json:"received"`
-}
-
 // StatusEvents builds the partner events announcing that a new link took
 // a remembered update's data status (DATA_STATUS, or none when not
 // emitted). It must not touch anything else: it runs inside the commit.
-type StatusEvents func(l *menus.Link, u MonoUpdate) []menus.Event
+type StatusEvents func(l *link.Link, u link.MonoUpdate) []link.Event
 
 // WithStatusEvents makes Commit announce, through f, a remembered update
 // it applies to a new link. Without it the link takes the status silently.
@@ -56,7 +45,7 @@ func WithStatusEvents(f StatusEvents) Option {
 
 // rememberUpdate keeps u as its account's latest update, replacing (and
 // unindexing) the one before.
-func rememberUpdate(tx *bolt.Tx, u MonoUpdate) error {
+func rememberUpdate(tx *bolt.Tx, u link.MonoUpdate) error {
 	if u.AccountID == "" {
 		return nil
 	}
@@ -78,12 +67,12 @@ func rememberUpdate(tx *bolt.Tx, u MonoUpdate) error {
 }
 
 // latestUpdate returns the remembered update of an account, or nil.
-func latestUpdate(tx *bolt.Tx, accountID string) *MonoUpdate {
+func latestUpdate(tx *bolt.Tx, accountID string) *link.MonoUpdate {
 	v := tx.Bucket(bucketMonoUpdates).Get([]byte(accountID))
 	if v == nil {
 		return nil
 	}
-	u := new(MonoUpdate)
+	u := new(link.MonoUpdate)
 	if json.Unmarshal(v, u) != nil {
 		return nil
 	}
@@ -92,8 +81,8 @@ func latestUpdate(tx *bolt.Tx, accountID string) *MonoUpdate {
 
 // LatestUpdate returns the remembered account_updated of an account, if
 // one is still kept.
-func (db *DB) LatestUpdate(_ context.Context, accountID string) (*MonoUpdate, bool, error) {
-	var u *MonoUpdate
+func (db *DB) LatestUpdate(_ context.Context, accountID string) (*link.MonoUpdate, bool, error) {
+	var u *link.MonoUpdate
 	err := db.bolt.View(func(tx *bolt.Tx) error {
 		u = latestUpdate(tx, accountID)
 		return nil
@@ -126,9 +115,9 @@ func (db *DB) SweepMonoUpdates(_ context.Context, before time.Time, max int) (in
 // added: the link (a copy when it changed), its encoding, and the events
 // announcing the status.
 type linkWrite struct {
-	link   *menus.Link
+	link   *link.Link
 	data   []byte
-	events []Message
+	events []link.Message
 }
 
 // prepareLink decides how a commit writes l. A new link (no stored link of
@@ -136,11 +125,11 @@ type linkWrite struct {
 // remembered within LinkUpdateWindow, and the partner hears it after the
 // link's own events; a link written again (a reauthorisation) keeps the
 // status Mono's webhooks gave the stored one.
-func (db *DB) prepareLink(tx *bolt.Tx, l *menus.Link) (linkWrite, error) {
+func (db *DB) prepareLink(tx *bolt.Tx, l *link.Link) (linkWrite, error) {
 	w := linkWrite{link: l}
-	var stored *menus.Link
+	var stored *link.Link
 	if v := tx.Bucket(bucketLinks).Get([]byte(l.AccountID)); v != nil {
-		stored = new(menus.Link)
+		stored = new(link.Link)
 		if json.Unmarshal(v, stored) != nil {
 			stored = nil
 		}
@@ -175,20 +164,20 @@ func (db *DB) prepareLink(tx *bolt.Tx, l *menus.Link) (linkWrite, error) {
 
 // withLinkStatus returns inv with its link's data status set to l's, when
 // its link is l's account (a copy: the caller's invitation is not touched).
-func withLinkStatus(inv *menus.Invite, l *menus.Link) *menus.Invite {
+func withLinkStatus(inv *link.Invite, l *link.Link) *link.Invite {
 	if inv.Link == nil || l == nil || inv.Link.AccountID != l.AccountID || inv.Link.DataStatus == l.DataStatus {
 		return inv
 	}
-	cp, link := *inv, *inv.Link
-	link.DataStatus = l.DataStatus
-	cp.Link = &link
+	cp, ln := *inv, *inv.Link
+	ln.DataStatus = l.DataStatus
+	cp.Link = &ln
 	return &cp
 }
 
 // after delays messages so they are due just after every one of before:
 // a link's status is told after the link, whatever order the outbox
 // breaks ties in.
-func after(msgs []Message, before ...[]Message) []Message {
+func after(msgs []link.Message, before ...[]link.Message) []link.Message {
 	var last time.Time
 	for _, b := range before {
 		for _, m := range b {
@@ -207,13 +196,13 @@ func after(msgs []Message, before ...[]Message) []Message {
 
 // syncInviteLinks gives the invitations that carry l (found through its
 // reference) the data status l now has, so the partner API shows it.
-func syncInviteLinks(tx *bolt.Tx, l *menus.Link) error {
+func syncInviteLinks(tx *bolt.Tx, l *link.Link) error {
 	if l == nil || l.Reference == "" {
 		return nil
 	}
 	invites := tx.Bucket(bucketInvites)
 	prefix := []byte(l.Reference + "\x00")
-	var changed []*menus.Invite
+	var changed []*link.Invite
 	c := tx.Bucket(bucketInviteRef).Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 		inv := getInvite(invites, k[len(prefix):])

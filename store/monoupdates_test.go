@@ -7,13 +7,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ussdlink/ussdlink/menus"
+	"github.com/ussdlink/ussdlink/link"
 	"github.com/ussdlink/ussdlink/store"
 )
 
 // statusEvent is a DATA_STATUS as the partner package builds it.
-func statusEvent(l *menus.Link, u store.MonoUpdate) []menus.Event {
-	return []menus.Event{{ID: "msg_status_" + l.SessionID, Type: menus.TypeDataStatus, Timestamp: l.Linked,
+func statusEvent(l *link.Link, u link.MonoUpdate) []link.Event {
+	return []link.Event{{ID: "msg_status_" + l.SessionID, Type: link.TypeDataStatus, Timestamp: l.Linked,
 		Data: map[string]any{"account_id": l.AccountID, "phone": l.Phone, "reference": l.Reference, "data_status": u.DataStatus}}}
 }
 
@@ -21,11 +21,11 @@ func statusEvent(l *menus.Link, u store.MonoUpdate) []menus.Event {
 // remembered, and set on the link when there is one.
 func accountUpdated(t *testing.T, db *store.DB, eventID, account, status string, at time.Time) {
 	t.Helper()
-	_, err := db.MonoEvent(context.Background(), eventID, at, account, func(link *menus.Link, _ *menus.Invite) store.MonoOutcome {
-		if link != nil {
-			link.DataStatus = status
+	_, err := db.MonoEvent(context.Background(), eventID, at, account, func(l *link.Link, _ *link.Invite) link.MonoOutcome {
+		if l != nil {
+			l.DataStatus = status
 		}
-		return store.MonoOutcome{Update: &store.MonoUpdate{AccountID: account, DataStatus: status, Received: at}}
+		return link.MonoOutcome{Update: &link.MonoUpdate{AccountID: account, DataStatus: status, Received: at}}
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -34,27 +34,27 @@ func accountUpdated(t *testing.T, db *store.DB, eventID, account, status string,
 
 // linkedChange is the commit of a hop that linked account from phone under
 // an invitation.
-func linkedChange(account, phone, session string, inv *menus.Invite, at time.Time) menus.Change {
+func linkedChange(account, phone, session string, inv *link.Invite, at time.Time) link.Change {
 	l := fullLink(account, phone, session)
 	l.Reference, l.Linked = inv.Reference, at
 	settled := *inv
-	settled.Status, settled.Link, settled.AccountID, settled.Session = menus.StatusLinked, l, account, session
-	return menus.Change{
-		Session: &menus.Session{ID: session, Phone: phone, State: menus.StateLinked, Link: l, Invite: inv.ID,
-			Created: at, Updated: at, Expires: at.Add(time.Minute)},
+	settled.Status, settled.Link, settled.AccountID, settled.Session = link.StatusLinked, l, account, session
+	return link.Change{
+		Session: &link.SessionRecord{ID: session, Phone: phone, Updated: at, Purge: at.Add(time.Minute),
+			Data: conversation{State: "linked", Link: l, Invite: inv.ID, Expires: at.Add(time.Minute)}.encode()},
 		Link:   l,
 		Invite: &settled,
-		Events: []menus.Event{{ID: "msg_linked_" + session, Type: menus.TypeAccountLinked, Timestamp: at,
+		Events: []link.Event{{ID: "msg_linked_" + session, Type: link.TypeAccountLinked, Timestamp: at,
 			Data: map[string]any{"account_id": account, "phone": phone}}},
 	}
 }
 
 // outboxTypes drains the outbox as the deliverer does, one message at a
 // time, and returns the messages in the order they left.
-func outboxTypes(t *testing.T, db *store.DB, now time.Time) []store.Message {
+func outboxTypes(t *testing.T, db *store.DB, now time.Time) []link.Message {
 	t.Helper()
 	ctx := context.Background()
-	var out []store.Message
+	var out []link.Message
 	for range 100 {
 		msgs, err := db.Due(ctx, now.Add(time.Hour), 100)
 		if err != nil {
@@ -90,8 +90,8 @@ func TestAnUpdateBeforeTheLinkIsAppliedWhenTheLinkCommits(t *testing.T) {
 			}
 			defer db.Close()
 			const phone, account = "+2348031000020", "acc-early"
-			inv := &menus.Invite{ID: "lnk_early", Kind: menus.InviteLink, Phone: phone, Reference: "ref-early",
-				Status: menus.StatusPending, Created: t0, Updated: t0, Expires: t0.Add(time.Hour)}
+			inv := &link.Invite{ID: "lnk_early", Kind: link.InviteLink, Phone: phone, Reference: "ref-early",
+				Status: link.StatusPending, Created: t0, Updated: t0, Expires: t0.Add(time.Hour)}
 			if err := db.CreateInvite(ctx, inv, 4, t0); err != nil {
 				t.Fatal(err)
 			}
@@ -117,7 +117,7 @@ func TestAnUpdateBeforeTheLinkIsAppliedWhenTheLinkCommits(t *testing.T) {
 				}
 				return
 			}
-			if len(msgs) != 2 || msgs[0].Type != menus.TypeAccountLinked || msgs[1].Type != menus.TypeDataStatus {
+			if len(msgs) != 2 || msgs[0].Type != link.TypeAccountLinked || msgs[1].Type != link.TypeDataStatus {
 				t.Fatalf("outbox in delivery order = %v, want ACCOUNT_LINKED then DATA_STATUS", types)
 			}
 			var body struct{ Data map[string]any }
@@ -134,8 +134,8 @@ func TestAnUpdateAfterTheLinkReachesItsInvitation(t *testing.T) {
 	db := openDB(t, filepath.Join(t.TempDir(), "ussdlink.db"), newSealer(t, 0x23))
 	defer db.Close()
 	const phone, account = "+2348031000021", "acc-late"
-	inv := &menus.Invite{ID: "lnk_late", Kind: menus.InviteLink, Phone: phone, Reference: "ref-late",
-		Status: menus.StatusPending, Created: t0, Updated: t0, Expires: t0.Add(time.Hour)}
+	inv := &link.Invite{ID: "lnk_late", Kind: link.InviteLink, Phone: phone, Reference: "ref-late",
+		Status: link.StatusPending, Created: t0, Updated: t0, Expires: t0.Add(time.Hour)}
 	if err := db.CreateInvite(ctx, inv, 4, t0); err != nil {
 		t.Fatal(err)
 	}
@@ -158,13 +158,13 @@ func TestAReauthorisationKeepsTheStatusMonoGaveTheLink(t *testing.T) {
 	defer db.Close()
 	const phone, account = "+2348031000022", "acc-reauth"
 	l := fullLink(account, phone, "s-first")
-	if err := db.Commit(ctx, menus.Change{Session: &menus.Session{ID: "s-first", Phone: phone, Updated: t0, Expires: t0.Add(time.Minute)}, Link: l}); err != nil {
+	if err := db.Commit(ctx, link.Change{Session: record("s-first", phone, conversation{}), Link: l}); err != nil {
 		t.Fatal(err)
 	}
 	stale := *l // the reauthorising hop's copy, read before the update
 	accountUpdated(t, db, "evt_reauth", account, "PROCESSING", t0.Add(time.Minute))
 	stale.Reauthorised = t0.Add(2 * time.Minute)
-	if err := db.Commit(ctx, menus.Change{Session: &menus.Session{ID: "s-reauth", Phone: phone, Updated: t0, Expires: t0.Add(time.Minute)}, Link: &stale}); err != nil {
+	if err := db.Commit(ctx, link.Change{Session: record("s-reauth", phone, conversation{}), Link: &stale}); err != nil {
 		t.Fatal(err)
 	}
 	got, _, _ := db.Link(ctx, account)
@@ -192,5 +192,70 @@ func TestRememberedUpdatesAreSwept(t *testing.T) {
 	}
 	if u, ok, _ := db.LatestUpdate(ctx, "acc-new"); !ok || u.DataStatus != "AVAILABLE" {
 		t.Errorf("a recent update was swept")
+	}
+}
+
+func TestANudgeCarriesTheInvitationTheHandlerChose(t *testing.T) {
+	const phone, account = "+2348031000023", "acc-nudge"
+	fresh := func() *link.Invite {
+		return &link.Invite{ID: "rea_new", Kind: link.InviteReauth, Phone: phone, AccountID: account,
+			Status: link.StatusPending, Created: t0, Updated: t0, Expires: t0.Add(time.Hour)}
+	}
+	cases := []struct {
+		name    string
+		nudge   func(stored *link.Invite) *link.Invite // what the handler decides
+		digits  int
+		wantErr bool
+		wantNew bool // a new invitation is stored; else the stored one is carried
+	}{
+		{"the stored invitation is reused as it is", func(stored *link.Invite) *link.Invite { return stored }, 6, false, false},
+		{"a new one is stored with a code of the digits asked, though the stored one is pending",
+			func(*link.Invite) *link.Invite { return fresh() }, 6, false, true},
+		{"a new one without code digits is refused", func(*link.Invite) *link.Invite { return fresh() }, 0, true, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := context.Background()
+			db := openDB(t, filepath.Join(t.TempDir(), "ussdlink.db"), newSealer(t, 0x26))
+			defer db.Close()
+			stored := &link.Invite{ID: "rea_old", Kind: link.InviteReauth, Phone: phone, AccountID: account,
+				Status: link.StatusPending, Created: t0, Updated: t0, Expires: t0.Add(time.Hour)}
+			if err := db.CreateInvite(ctx, stored, 4, t0); err != nil {
+				t.Fatal(err)
+			}
+			var carried string
+			applied, err := db.MonoEvent(ctx, "evt_nudge", t0.Add(time.Minute), account, func(_ *link.Link, reauth *link.Invite) link.MonoOutcome {
+				return link.MonoOutcome{Nudge: c.nudge(reauth), CodeDigits: c.digits, NudgeText: func(inv *link.Invite) link.Text {
+					carried = inv.Code
+					return link.Text{ID: "sms_nudge", Kind: link.TextReauthNudge, To: phone, Data: map[string]string{"code": inv.Code}, Created: t0}
+				}}
+			})
+			if (err != nil) != c.wantErr || applied == c.wantErr {
+				t.Fatalf("MonoEvent = %v, %v; want an error %v", applied, err, c.wantErr)
+			}
+			texts, _ := db.Texts().Due(ctx, t0.Add(time.Hour), 10)
+			invites, _ := db.InvitesByPhone(ctx, phone)
+			if c.wantErr {
+				if len(texts) != 0 || len(invites) != 1 {
+					t.Errorf("a refused nudge left %d texts, %d invitations; want none, the stored one", len(texts), len(invites))
+				}
+				return
+			}
+			if len(texts) != 1 {
+				t.Fatalf("texts queued = %d, want the nudge", len(texts))
+			}
+			if !c.wantNew {
+				if len(invites) != 1 || carried != stored.Code {
+					t.Errorf("invitations = %d, code carried %q; want the stored one and its code %q", len(invites), carried, stored.Code)
+				}
+				return
+			}
+			if len(invites) != 2 || len(carried) != c.digits {
+				t.Errorf("invitations = %d, code %q; want a new one with a %d-digit code", len(invites), carried, c.digits)
+			}
+			if latest, err := db.ReauthOf(ctx, account); err != nil || latest.ID != "rea_new" || latest.Code != carried {
+				t.Errorf("the account's reauth = %+v, %v; want the new one, with the code the text carries", latest, err)
+			}
+		})
 	}
 }

@@ -8,9 +8,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ussdlink/ussdlink/link"
 	bolt "go.etcd.io/bbolt"
-
-	"github.com/ussdlink/ussdlink/menus"
 )
 
 // Queue is one durable outbox: messages, their due-time index, their
@@ -28,10 +27,10 @@ type Queue struct {
 
 // queueBuckets names the buckets of one queue.
 type queueBuckets struct {
-	box   []byte // message id → Message
+	box   []byte // message id → link.Message
 	due   []byte // next attempt (8 bytes BE) + sequence (8 bytes BE) → message id
 	order []byte // key length (2 bytes BE) + key + sequence (8 bytes BE) → message id
-	dead  []byte // message id → Message
+	dead  []byte // message id → link.Message
 }
 
 // Outbox buckets: partner webhooks (the DB's own methods) and texts.
@@ -61,25 +60,6 @@ func (db *DB) Texts() *Queue {
 	return &Queue{db: db, queueBuckets: textBuckets}
 }
 
-// Message is a partner webhook or a text waiting in its queue: its body is
-// fixed when it is queued, so every retry sends the same bytes under the
-// same id.
-type Message struct {
-	ID       string    `json:"id"`
-	Type     string    `json:"type"`
-	Body     []byte    `json:"body"` // webhooks: {"type","timestamp","data"}; texts: a menus.Text
-	Created  time.Time `json:"created"`
-	Attempts int       `json:"attempts"`
-	Next     time.Time `json:"next"`
-	LastErr  string    `json:"last_error,omitempty"`
-	// Key is the ordering key: messages with one key are sent one at a
-	// time, in Seq order. Empty means no order to keep.
-	Key string `json:"key,omitempty"`
-	// Seq is the message's place in its queue, given when it is queued
-	// (ids are random and the timestamps of one commit equal).
-	Seq uint64 `json:"seq,omitempty"`
-}
-
 // maxKey bounds an ordering key, so that its length fits the order index.
 // A longer key is cut: two such keys sharing a long prefix then share an
 // order, which may delay a message but never reorders one.
@@ -87,8 +67,8 @@ const maxKey = 1 << 10
 
 // encodeEvents turns events into outbox messages, due at once, each keyed
 // by the link it is about.
-func encodeEvents(events []menus.Event) ([]Message, error) {
-	out := make([]Message, 0, len(events))
+func encodeEvents(events []link.Event) ([]link.Message, error) {
+	out := make([]link.Message, 0, len(events))
 	for _, e := range events {
 		body, err := json.Marshal(struct {
 			Type      string         `json:"type"`
@@ -98,14 +78,14 @@ func encodeEvents(events []menus.Event) ([]Message, error) {
 		if err != nil {
 			return nil, fmt.Errorf("encode event %s: %w", e.Type, err)
 		}
-		out = append(out, Message{ID: e.ID, Type: e.Type, Body: body, Created: e.Timestamp, Next: e.Timestamp, Key: eventKey(e)})
+		out = append(out, link.Message{ID: e.ID, Type: e.Type, Body: body, Created: e.Timestamp, Next: e.Timestamp, Key: eventKey(e)})
 	}
 	return out, nil
 }
 
 // eventKey orders the events about one link: its account id when the event
 // names one, else the session that produced it; else none.
-func eventKey(e menus.Event) string {
+func eventKey(e link.Event) string {
 	if id, _ := e.Data["account_id"].(string); id != "" {
 		return "account:" + id
 	}
@@ -116,14 +96,14 @@ func eventKey(e menus.Event) string {
 }
 
 // putMessages adds messages to the partner webhook queue.
-func putMessages(tx *bolt.Tx, msgs []Message) error {
+func putMessages(tx *bolt.Tx, msgs []link.Message) error {
 	return (&Queue{queueBuckets: webhookBuckets}).put(tx, msgs)
 }
 
 // put adds messages to the queue, in order, each with the queue's next
 // sequence number. A message whose id is queued already replaces it and
 // keeps its place.
-func (q *Queue) put(tx *bolt.Tx, msgs []Message) error {
+func (q *Queue) put(tx *bolt.Tx, msgs []link.Message) error {
 	for _, m := range msgs {
 		seq, err := q.place(tx, m.ID)
 		if err != nil {
@@ -143,7 +123,7 @@ func (q *Queue) put(tx *bolt.Tx, msgs []Message) error {
 func (q *Queue) place(tx *bolt.Tx, id string) (uint64, error) {
 	box := tx.Bucket(q.box)
 	if v := box.Get([]byte(id)); v != nil {
-		var old Message
+		var old link.Message
 		if json.Unmarshal(v, &old) == nil {
 			if err := q.deleteIndexes(tx, old); err != nil {
 				return 0, err
@@ -157,7 +137,7 @@ func (q *Queue) place(tx *bolt.Tx, id string) (uint64, error) {
 }
 
 // putMessage writes a message and its index entries.
-func (q *Queue) putMessage(tx *bolt.Tx, m Message) error {
+func (q *Queue) putMessage(tx *bolt.Tx, m link.Message) error {
 	if len(m.Key) > maxKey {
 		m.Key = m.Key[:maxKey]
 	}
@@ -179,7 +159,7 @@ func (q *Queue) putMessage(tx *bolt.Tx, m Message) error {
 }
 
 // deleteIndexes removes a message's index entries.
-func (q *Queue) deleteIndexes(tx *bolt.Tx, m Message) error {
+func (q *Queue) deleteIndexes(tx *bolt.Tx, m link.Message) error {
 	if err := tx.Bucket(q.due).Delete(dueKey(m)); err != nil {
 		return err
 	}
@@ -192,7 +172,7 @@ func (q *Queue) deleteIndexes(tx *bolt.Tx, m Message) error {
 // dueKey is a message's entry in the due index: its next attempt, then its
 // sequence, so that one instant's messages keep the order they were queued
 // in. A message queued before sequences existed keeps its old entry.
-func dueKey(m Message) []byte {
+func dueKey(m link.Message) []byte {
 	if m.Seq == 0 {
 		return expiryKey(m.Next, []byte(m.ID))
 	}
@@ -203,7 +183,7 @@ func dueKey(m Message) []byte {
 // (key length, key, sequence), then its id, so that a scan can tell
 // whether it waits behind an earlier message without reading it. A message
 // queued before sequences existed has none.
-func dueValue(m Message) []byte {
+func dueValue(m link.Message) []byte {
 	if m.Seq == 0 {
 		return nil
 	}
@@ -260,7 +240,7 @@ func (q *Queue) headOfKey(tx *bolt.Tx, key string) uint64 {
 // eachReady calls fn, in (due time, sequence) order, for every message due
 // by end (an expiryKey; nil: any time) that is the earliest queued of its
 // key, until fn returns false. The others of a key are passed over unread.
-func (q *Queue) eachReady(tx *bolt.Tx, end []byte, fn func(Message) bool) error {
+func (q *Queue) eachReady(tx *bolt.Tx, end []byte, fn func(link.Message) bool) error {
 	box := tx.Bucket(q.box)
 	heads := make(map[string]uint64) // key → sequence of its earliest message
 	c := tx.Bucket(q.due).Cursor()
@@ -283,7 +263,7 @@ func (q *Queue) eachReady(tx *bolt.Tx, end []byte, fn func(Message) bool) error 
 		if data == nil {
 			continue
 		}
-		var m Message
+		var m link.Message
 		if err := json.Unmarshal(data, &m); err != nil {
 			return err
 		}
@@ -296,7 +276,7 @@ func (q *Queue) eachReady(tx *bolt.Tx, end []byte, fn func(Message) bool) error 
 
 // Enqueue adds events to the outbox on their own (events that no hop
 // produced, such as those from Mono's webhooks).
-func (db *DB) Enqueue(_ context.Context, events ...menus.Event) error {
+func (db *DB) Enqueue(_ context.Context, events ...link.Event) error {
 	msgs, err := encodeEvents(events)
 	if err != nil {
 		return err
@@ -310,13 +290,13 @@ func (db *DB) Enqueue(_ context.Context, events ...menus.Event) error {
 // Due returns up to max messages whose next attempt is not after now, in
 // (due time, sequence) order, and of each ordering key only the earliest
 // queued message, and only once it is due: the others of its key wait.
-func (q *Queue) Due(_ context.Context, now time.Time, max int) ([]Message, error) {
-	var out []Message
+func (q *Queue) Due(_ context.Context, now time.Time, max int) ([]link.Message, error) {
+	var out []link.Message
 	if max <= 0 {
 		return nil, nil
 	}
 	err := q.db.bolt.View(func(tx *bolt.Tx) error {
-		return q.eachReady(tx, expiryKey(now, nil), func(m Message) bool {
+		return q.eachReady(tx, expiryKey(now, nil), func(m link.Message) bool {
 			out = append(out, m)
 			return len(out) < max
 		})
@@ -334,7 +314,7 @@ func (q *Queue) NextDue(_ context.Context) (time.Time, bool, error) {
 	var at time.Time
 	var ok bool
 	err := q.db.bolt.View(func(tx *bolt.Tx) error {
-		return q.eachReady(tx, nil, func(m Message) bool {
+		return q.eachReady(tx, nil, func(m link.Message) bool {
 			at, ok = m.Next, true
 			return false
 		})
@@ -352,7 +332,7 @@ func (q *Queue) Delivered(_ context.Context, id string) error {
 
 // Reschedule records a failed attempt and when to try again.
 func (q *Queue) Reschedule(_ context.Context, id string, attempts int, next time.Time, lastErr string) error {
-	return q.moveMessage(id, func(tx *bolt.Tx, m *Message) error {
+	return q.moveMessage(id, func(tx *bolt.Tx, m *link.Message) error {
 		m.Attempts, m.Next, m.LastErr = attempts, next, lastErr
 		return q.putMessage(tx, *m)
 	})
@@ -361,7 +341,7 @@ func (q *Queue) Reschedule(_ context.Context, id string, attempts int, next time
 // GiveUp moves a message that could not be delivered in time to the dead
 // letters, where an operator can still find it.
 func (q *Queue) GiveUp(_ context.Context, id string, lastErr string) error {
-	return q.moveMessage(id, func(tx *bolt.Tx, m *Message) error {
+	return q.moveMessage(id, func(tx *bolt.Tx, m *link.Message) error {
 		m.LastErr = lastErr
 		data, err := json.Marshal(m)
 		if err != nil {
@@ -374,7 +354,7 @@ func (q *Queue) GiveUp(_ context.Context, id string, lastErr string) error {
 // moveMessage takes a message out of the outbox and its indexes, then
 // hands it to then (which may put it back); a message already gone is no
 // error.
-func (q *Queue) moveMessage(id string, then func(*bolt.Tx, *Message) error) error {
+func (q *Queue) moveMessage(id string, then func(*bolt.Tx, *link.Message) error) error {
 	// Batched: deliveries finishing together share one disk sync. The
 	// closure only reads and writes the transaction, so running it again,
 	// as Batch may, is harmless.
@@ -384,7 +364,7 @@ func (q *Queue) moveMessage(id string, then func(*bolt.Tx, *Message) error) erro
 		if v == nil {
 			return nil
 		}
-		var m Message
+		var m link.Message
 		if err := json.Unmarshal(v, &m); err != nil {
 			return err
 		}
@@ -406,11 +386,11 @@ func (q *Queue) moveMessage(id string, then func(*bolt.Tx, *Message) error) erro
 }
 
 // DeadLetters returns the messages given up on.
-func (q *Queue) DeadLetters(_ context.Context) ([]Message, error) {
-	var out []Message
+func (q *Queue) DeadLetters(_ context.Context) ([]link.Message, error) {
+	var out []link.Message
 	err := q.db.bolt.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(q.dead).ForEach(func(_, v []byte) error {
-			var m Message
+			var m link.Message
 			if err := json.Unmarshal(v, &m); err != nil {
 				return err
 			}
@@ -422,7 +402,7 @@ func (q *Queue) DeadLetters(_ context.Context) ([]Message, error) {
 }
 
 // Due is Webhooks().Due.
-func (db *DB) Due(ctx context.Context, now time.Time, max int) ([]Message, error) {
+func (db *DB) Due(ctx context.Context, now time.Time, max int) ([]link.Message, error) {
 	return db.Webhooks().Due(ctx, now, max)
 }
 
@@ -447,13 +427,13 @@ func (db *DB) GiveUp(ctx context.Context, id string, lastErr string) error {
 }
 
 // DeadLetters is Webhooks().DeadLetters.
-func (db *DB) DeadLetters(ctx context.Context) ([]Message, error) {
+func (db *DB) DeadLetters(ctx context.Context) ([]link.Message, error) {
 	return db.Webhooks().DeadLetters(ctx)
 }
 
 // EnqueueTexts adds text messages to their queue on their own (texts that
 // no hop produced: invitations, reauthorisation nudges, replies).
-func (db *DB) EnqueueTexts(_ context.Context, texts ...menus.Text) error {
+func (db *DB) EnqueueTexts(_ context.Context, texts ...link.Text) error {
 	msgs, err := encodeTexts(texts)
 	if err != nil {
 		return err
@@ -467,18 +447,18 @@ func (db *DB) EnqueueTexts(_ context.Context, texts ...menus.Text) error {
 
 // encodeTexts turns text intents into queue messages, due at once, keyed
 // by the phone they go to.
-func encodeTexts(texts []menus.Text) ([]Message, error) {
-	out := make([]Message, 0, len(texts))
+func encodeTexts(texts []link.Text) ([]link.Message, error) {
+	out := make([]link.Message, 0, len(texts))
 	for _, t := range texts {
 		body, err := json.Marshal(t)
 		if err != nil {
 			return nil, fmt.Errorf("encode text %s: %w", t.Kind, err)
 		}
 		var key string
-		if phone := menus.PhoneKey(t.To); phone != "" {
+		if phone := link.PhoneKey(t.To); phone != "" {
 			key = "phone:" + phone
 		}
-		out = append(out, Message{ID: t.ID, Type: t.Kind, Body: body, Created: t.Created, Next: t.Created, Key: key})
+		out = append(out, link.Message{ID: t.ID, Type: t.Kind, Body: body, Created: t.Created, Next: t.Created, Key: key})
 	}
 	return out, nil
 }

@@ -11,7 +11,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/ussdlink/ussdlink/menus"
+	"github.com/ussdlink/ussdlink/link"
 	"github.com/ussdlink/ussdlink/store"
 )
 
@@ -29,13 +29,13 @@ type queueKind struct {
 var queueKinds = []queueKind{
 	{"webhooks", (*store.DB).Webhooks, func(t *testing.T, db *store.DB, at time.Time, msgs ...queued) {
 		t.Helper()
-		var events []menus.Event
+		var events []link.Event
 		for _, m := range msgs {
 			data := map[string]any{"session": m.session, "phone": "+2348031000007"}
 			if m.account != "" {
 				data["account_id"] = m.account
 			}
-			events = append(events, menus.Event{ID: m.id, Type: "ACCOUNT_LINKED", Timestamp: at, Data: data})
+			events = append(events, link.Event{ID: m.id, Type: "ACCOUNT_LINKED", Timestamp: at, Data: data})
 		}
 		if err := db.Enqueue(context.Background(), events...); err != nil {
 			t.Fatal(err)
@@ -43,10 +43,10 @@ var queueKinds = []queueKind{
 	}},
 	{"texts", (*store.DB).Texts, func(t *testing.T, db *store.DB, at time.Time, msgs ...queued) {
 		t.Helper()
-		var texts []menus.Text
+		var texts []link.Text
 		for _, m := range msgs {
 			// The phone is the text's key; the account field stands for it.
-			texts = append(texts, menus.Text{ID: m.id, Kind: menus.TextReply, To: "+234803100" + m.account,
+			texts = append(texts, link.Text{ID: m.id, Kind: link.TextReply, To: "+234803100" + m.account,
 				Data: map[string]string{"text": "hi"}, Created: at})
 		}
 		if err := db.EnqueueTexts(context.Background(), texts...); err != nil {
@@ -56,7 +56,7 @@ var queueKinds = []queueKind{
 }
 
 // ids returns the ids of msgs, in order.
-func ids(msgs []store.Message) []string {
+func ids(msgs []link.Message) []string {
 	out := make([]string, 0, len(msgs))
 	for _, m := range msgs {
 		out = append(out, m.ID)
@@ -188,7 +188,7 @@ func TestAMessageQueuedBeforeSequencesExistedIsStillSentAndRemoved(t *testing.T)
 		t.Fatal(err)
 	}
 	// The old layout: no key, no sequence, indexed by next attempt + id.
-	old := store.Message{ID: "msg_old", Type: "ACCOUNT_LINKED", Body: []byte(`{}`), Created: t0, Next: t0}
+	old := link.Message{ID: "msg_old", Type: "ACCOUNT_LINKED", Body: []byte(`{}`), Created: t0, Next: t0}
 	bdb, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)

@@ -9,9 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ussdlink/ussdlink/link"
 	bolt "go.etcd.io/bbolt"
-
-	"github.com/ussdlink/ussdlink/menus"
 )
 
 // Indexes that let the sweeper find what has outlived its retention by
@@ -40,21 +39,21 @@ var retentionIndexes = []struct {
 	key           func(k, v []byte) []byte // nil: the record is not indexed
 }{
 	{bucketIdempotencyAge, bucketIdempotency, func(k, v []byte) []byte {
-		var a Answer
+		var a link.Answer
 		if json.Unmarshal(v, &a) != nil {
 			return expiryKey(time.Time{}, k) // unreadable: swept at once
 		}
 		return expiryKey(a.Created, k)
 	}},
 	{bucketSMSConvExpiry, bucketSMSConv, func(k, v []byte) []byte {
-		var c Conversation
+		var c link.Conversation
 		if json.Unmarshal(v, &c) != nil {
 			return expiryKey(time.Time{}, k)
 		}
 		return expiryKey(c.Expires, k)
 	}},
 	{bucketInviteAge, bucketInvites, func(k, v []byte) []byte {
-		inv := new(menus.Invite)
+		inv := new(link.Invite)
 		if json.Unmarshal(v, inv) != nil {
 			return nil
 		}
@@ -107,7 +106,7 @@ func dueUnder(index *bolt.Bucket, prefix []byte, before time.Time, max int, fn f
 
 // putAnswer stores an API answer under an idempotency key, moving its age
 // index entry.
-func putAnswer(tx *bolt.Tx, key string, a Answer) error {
+func putAnswer(tx *bolt.Tx, key string, a link.Answer) error {
 	data, err := json.Marshal(a)
 	if err != nil {
 		return fmt.Errorf("encode answer: %w", err)
@@ -115,7 +114,7 @@ func putAnswer(tx *bolt.Tx, key string, a Answer) error {
 	answers, age := tx.Bucket(bucketIdempotency), tx.Bucket(bucketIdempotencyAge)
 	k := []byte(key)
 	if old := answers.Get(k); old != nil {
-		var prev Answer
+		var prev link.Answer
 		if json.Unmarshal(old, &prev) == nil {
 			if err := age.Delete(expiryKey(prev.Created, k)); err != nil {
 				return err
@@ -150,10 +149,10 @@ func (db *DB) SweepAnswers(_ context.Context, before time.Time, max int) (int, e
 // indexConversation moves the expiry index entry of a phone's text
 // conversation from what is stored (old, possibly nil) to c (nil: the
 // conversation ends).
-func indexConversation(tx *bolt.Tx, phone, old []byte, c *Conversation) error {
+func indexConversation(tx *bolt.Tx, phone, old []byte, c *link.Conversation) error {
 	expiry := tx.Bucket(bucketSMSConvExpiry)
 	if old != nil {
-		var prev Conversation
+		var prev link.Conversation
 		if json.Unmarshal(old, &prev) == nil {
 			if err := expiry.Delete(expiryKey(prev.Expires, phone)); err != nil {
 				return err
@@ -180,7 +179,7 @@ func (db *DB) SweepConversations(_ context.Context, now time.Time, max int) (int
 			if v == nil {
 				return nil
 			}
-			var c Conversation
+			var c link.Conversation
 			if json.Unmarshal(v, &c) == nil && !bytes.Equal(expiryKey(c.Expires, phone), k) {
 				return nil // a stale entry: the conversation went on, under its own entry
 			}
@@ -195,7 +194,7 @@ func (db *DB) SweepConversations(_ context.Context, now time.Time, max int) (int
 }
 
 // inviteClass is the retention class of an invitation.
-func inviteClass(inv *menus.Invite) byte {
+func inviteClass(inv *link.Invite) byte {
 	if strings.HasPrefix(inv.ID, handoverPrefix) {
 		return classHandover
 	}
@@ -205,7 +204,7 @@ func inviteClass(inv *menus.Invite) byte {
 // inviteAgeKey is an invitation's entry in the invite_age index: its class,
 // then the end of its use (its expiry, or its last change when later),
 // then its id.
-func inviteAgeKey(inv *menus.Invite) []byte {
+func inviteAgeKey(inv *link.Invite) []byte {
 	end := inv.Expires
 	if inv.Updated.After(end) {
 		end = inv.Updated
@@ -215,7 +214,7 @@ func inviteAgeKey(inv *menus.Invite) []byte {
 
 // indexInviteAge moves an invitation's invite_age entry from the stored
 // version (if any) to inv. It runs before inv is written.
-func indexInviteAge(tx *bolt.Tx, inv *menus.Invite) error {
+func indexInviteAge(tx *bolt.Tx, inv *link.Invite) error {
 	age := tx.Bucket(bucketInviteAge)
 	if held := getInvite(tx.Bucket(bucketInvites), []byte(inv.ID)); held != nil {
 		if err := age.Delete(inviteAgeKey(held)); err != nil {
@@ -283,8 +282,8 @@ func deleteInvite(tx *bolt.Tx, id []byte) error {
 
 // invitePhoneKey is an invitation's entry in invite_phone: the phone key,
 // 0, its creation time (8 bytes BE), its id.
-func invitePhoneKey(inv *menus.Invite) []byte {
-	pk := append([]byte(menus.PhoneKey(inv.Phone)), 0)
+func invitePhoneKey(inv *link.Invite) []byte {
+	pk := append([]byte(link.PhoneKey(inv.Phone)), 0)
 	pk = binary.BigEndian.AppendUint64(pk, uint64(inv.Created.UnixNano()))
 	return append(pk, inv.ID...)
 }
@@ -298,7 +297,7 @@ func (q *Queue) SweepDeadLetters(_ context.Context, before time.Time, max int) (
 	err := q.db.bolt.Update(func(tx *bolt.Tx) error {
 		c := tx.Bucket(q.dead).Cursor()
 		for k, v := c.First(); k != nil && n < max; {
-			var m Message
+			var m link.Message
 			if json.Unmarshal(v, &m) == nil && !m.Created.Before(before) {
 				k, v = c.Next()
 				continue
@@ -319,11 +318,16 @@ func (q *Queue) SweepDeadLetters(_ context.Context, before time.Time, max int) (
 }
 
 // BucketSizes counts the keys of every bucket in the file, by name: what
-// an operator watches to see that storage stays bounded.
+// an operator watches to see that storage stays bounded. The meta bucket
+// (the schema version: a key or two that never grow) is left out, so that
+// every bucket listed empties once what it holds has passed its retention.
 func (db *DB) BucketSizes(_ context.Context) (map[string]int, error) {
 	out := map[string]int{}
 	err := db.bolt.View(func(tx *bolt.Tx) error {
 		return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+			if bytes.Equal(name, bucketMeta) {
+				return nil
+			}
 			out[string(name)] = b.Stats().KeyN
 			return nil
 		})

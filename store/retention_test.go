@@ -11,7 +11,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/ussdlink/ussdlink/menus"
+	"github.com/ussdlink/ussdlink/link"
 	"github.com/ussdlink/ussdlink/store"
 )
 
@@ -78,13 +78,13 @@ func sweepAll(t *testing.T, db *store.DB, now time.Time) {
 }
 
 // newInvite is an invitation created at t0 that can be used for ttl.
-func newInvite(id, phone, ref string, ttl time.Duration) *menus.Invite {
-	kind := menus.InviteLink
+func newInvite(id, phone, ref string, ttl time.Duration) *link.Invite {
+	kind := link.InviteLink
 	if id[:4] == "rea_" {
-		kind = menus.InviteReauth
+		kind = link.InviteReauth
 	}
-	return &menus.Invite{ID: id, Kind: kind, Phone: phone, Reference: ref, AccountID: "acc-" + id,
-		Status: menus.StatusPending, Created: t0, Updated: t0, Expires: t0.Add(ttl)}
+	return &link.Invite{ID: id, Kind: kind, Phone: phone, Reference: ref, AccountID: "acc-" + id,
+		Status: link.StatusPending, Created: t0, Updated: t0, Expires: t0.Add(ttl)}
 }
 
 func TestInviteAndItsAnswerCommitTogether(t *testing.T) {
@@ -101,11 +101,11 @@ func TestInviteAndItsAnswerCommitTogether(t *testing.T) {
 			db := openDB(t, filepath.Join(t.TempDir(), "answer.db"), newSealer(t, 0x31))
 			defer db.Close()
 			inv := newInvite("lnk_1", "+2348030000001", "loan-1", 24*time.Hour)
-			texts := func(inv *menus.Invite) []menus.Text {
-				return []menus.Text{{ID: "sms_1", Kind: menus.TextInvitation, To: inv.Phone, Created: t0}}
+			texts := func(inv *link.Invite) []link.Text {
+				return []link.Text{{ID: "sms_1", Kind: link.TextInvitation, To: inv.Phone, Created: t0}}
 			}
-			err := db.CreateInviteAnswered(ctx, inv, 4, t0, texts, "scope key-1", func(inv *menus.Invite) (store.Answer, error) {
-				return store.Answer{Status: 201, Body: []byte(`{"code":"` + inv.Code + `"}`), Created: t0, RequestHash: []byte{1}}, tc.answer
+			err := db.CreateInviteAnswered(ctx, inv, 4, t0, texts, "scope key-1", func(inv *link.Invite) (link.Answer, error) {
+				return link.Answer{Status: 201, Body: []byte(`{"code":"` + inv.Code + `"}`), Created: t0, RequestHash: []byte{1}}, tc.answer
 			})
 			if got, want := err != nil, tc.answer != nil; got != want {
 				t.Fatalf("CreateInviteAnswered error = %v, want an error %v", err, want)
@@ -135,7 +135,7 @@ func TestIdempotencyAnswersAreSweptAfterTheirTTL(t *testing.T) {
 	db := openDB(t, filepath.Join(t.TempDir(), "answers.db"), newSealer(t, 0x32))
 	defer db.Close()
 	save := func(key string, at time.Time) {
-		if err := db.SaveAnswer(ctx, key, store.Answer{Status: 201, Body: []byte("{}"), Created: at}); err != nil {
+		if err := db.SaveAnswer(ctx, key, link.Answer{Status: 201, Body: []byte("{}"), Created: at}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -163,16 +163,16 @@ func TestAbandonedConversationsAreSwept(t *testing.T) {
 	ctx := context.Background()
 	db := openDB(t, filepath.Join(t.TempDir(), "convs.db"), newSealer(t, 0x33))
 	defer db.Close()
-	set := func(phone string, c store.Conversation) {
+	set := func(phone string, c link.Conversation) {
 		if err := db.SetConversation(ctx, phone, c); err != nil {
 			t.Fatal(err)
 		}
 	}
-	set("+2348030000001", store.Conversation{Session: "a", Seq: 1, Expires: t0.Add(10 * time.Minute)})
-	set("+2348030000002", store.Conversation{Session: "b", Seq: 1, Expires: t0.Add(time.Hour)})
-	set("+2348030000003", store.Conversation{Session: "c", Seq: 1, Expires: t0.Add(time.Minute)})
-	set("+2348030000001", store.Conversation{Session: "a", Seq: 2, Expires: t0.Add(2 * time.Hour)}) // a texted again
-	set("+2348030000003", store.Conversation{})                                                     // c ended
+	set("+2348030000001", link.Conversation{Session: "a", Seq: 1, Expires: t0.Add(10 * time.Minute)})
+	set("+2348030000002", link.Conversation{Session: "b", Seq: 1, Expires: t0.Add(time.Hour)})
+	set("+2348030000003", link.Conversation{Session: "c", Seq: 1, Expires: t0.Add(time.Minute)})
+	set("+2348030000001", link.Conversation{Session: "a", Seq: 2, Expires: t0.Add(2 * time.Hour)}) // a texted again
+	set("+2348030000003", link.Conversation{})                                                     // c ended
 
 	if n, err := db.SweepConversations(ctx, t0.Add(30*time.Minute), 100); err != nil || n != 0 {
 		t.Errorf("sweep at t0+30m = %d, %v; want none (a went on, c ended)", n, err)
@@ -195,7 +195,7 @@ func TestInvitationsAreSweptWithEveryIndexEntry(t *testing.T) {
 	ctx := context.Background()
 	db := openDB(t, filepath.Join(t.TempDir(), "invites.db"), newSealer(t, 0x34))
 	defer db.Close()
-	for _, inv := range []*menus.Invite{
+	for _, inv := range []*link.Invite{
 		newInvite("hnd_1", "+2348030000001", "", 10*time.Minute),
 		newInvite("hnd_2", "+2348030000001", "loan-1", 10*time.Minute),
 		newInvite("lnk_1", "+2348030000002", "loan-2", 24*time.Hour),
@@ -242,7 +242,7 @@ func TestAnInvitationIsKeptFromTheLaterOfItsExpiryAndLastChange(t *testing.T) {
 	ctx := context.Background()
 	db := openDB(t, filepath.Join(t.TempDir(), "changed.db"), newSealer(t, 0x35))
 	defer db.Close()
-	for _, inv := range []*menus.Invite{
+	for _, inv := range []*link.Invite{
 		newInvite("lnk_1", "+2348030000002", "loan-2", time.Hour),
 		newInvite("rea_1", "+2348030000003", "loan-3", time.Hour),
 	} {
@@ -252,16 +252,16 @@ func TestAnInvitationIsKeptFromTheLaterOfItsExpiryAndLastChange(t *testing.T) {
 	}
 	// lnk_1 is linked before it expires: kept from its expiry.
 	linked := newInvite("lnk_1", "+2348030000002", "loan-2", time.Hour)
-	linked.Status, linked.Updated = menus.StatusLinked, t0.Add(30*time.Minute)
-	if err := db.Commit(ctx, menus.Change{Session: fullSession("s1"), Invite: linked}); err != nil {
+	linked.Status, linked.Updated = link.StatusLinked, t0.Add(30*time.Minute)
+	if err := db.Commit(ctx, link.Change{Session: fullRecord("s1"), Invite: linked}); err != nil {
 		t.Fatal(err)
 	}
 	// rea_1 is changed by Mono's webhook two days after it expired: kept
 	// from then.
 	changed := t0.Add(48 * time.Hour)
-	_, err := db.MonoEvent(ctx, "evt-1", changed, "acc-rea_1", func(_ *menus.Link, reauth *menus.Invite) store.MonoOutcome {
+	_, err := db.MonoEvent(ctx, "evt-1", changed, "acc-rea_1", func(_ *link.Link, reauth *link.Invite) link.MonoOutcome {
 		reauth.Updated = changed
-		return store.MonoOutcome{}
+		return link.MonoOutcome{}
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -293,10 +293,10 @@ func TestOpenIndexesWhatAnOlderVersionStored(t *testing.T) {
 	if err := db.CreateInvite(ctx, newInvite("hnd_1", "+2348030000001", "", 10*time.Minute), 4, t0); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.SetConversation(ctx, "+2348030000001", store.Conversation{Session: "a", Expires: t0.Add(time.Minute)}); err != nil {
+	if err := db.SetConversation(ctx, "+2348030000001", link.Conversation{Session: "a", Expires: t0.Add(time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.SaveAnswer(ctx, "k", store.Answer{Status: 201, Created: t0}); err != nil {
+	if err := db.SaveAnswer(ctx, "k", link.Answer{Status: 201, Created: t0}); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
@@ -331,7 +331,7 @@ func TestDeadLettersAreSweptAfterTheirRetention(t *testing.T) {
 	defer db.Close()
 	for i, at := range []time.Time{t0, t0.Add(time.Hour), t0.Add(2 * time.Hour), t0.Add(3 * time.Hour)} {
 		id := fmt.Sprintf("sms_%d", i)
-		if err := db.EnqueueTexts(ctx, menus.Text{ID: id, Kind: menus.TextReply, To: "+2348030000001", Created: at}); err != nil {
+		if err := db.EnqueueTexts(ctx, link.Text{ID: id, Kind: link.TextReply, To: "+2348030000001", Created: at}); err != nil {
 			t.Fatal(err)
 		}
 		if err := db.Texts().GiveUp(ctx, id, "refused"); err != nil {
@@ -362,12 +362,12 @@ func TestJunkFloodIsReclaimed(t *testing.T) {
 	defer db.Close()
 	phone := func(i int) string { return fmt.Sprintf("+23480%08d", i) }
 	for i := range 300 { // dials that go nowhere, some typing a password that is refused
-		s := &menus.Session{ID: fmt.Sprintf("junk-%d", i), Phone: phone(i), State: "banks", Created: t0, Updated: t0,
-			Expires: t0.Add(3 * time.Minute), Purge: t0.Add(13 * time.Minute)}
+		s := record(fmt.Sprintf("junk-%d", i), phone(i), conversation{State: "banks", Expires: t0.Add(3 * time.Minute)})
+		s.Purge = t0.Add(13 * time.Minute)
 		if i%3 == 0 {
-			s.Answers, s.SealedUntil = map[string]string{"password": "guess"}, t0.Add(2*time.Minute)
+			s.Secrets, s.Lapse = secrets(map[string]string{"password": "guess"}), t0.Add(2*time.Minute)
 		}
-		if err := db.Commit(ctx, menus.Change{Session: s, LoginFailure: i%5 == 0}); err != nil {
+		if err := db.Commit(ctx, link.Change{Session: s, LoginFailure: i%5 == 0}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -375,7 +375,7 @@ func TestJunkFloodIsReclaimed(t *testing.T) {
 		if _, err := db.FirstDelivery(ctx, "termii", fmt.Sprintf("msg-%d", i), t0); err != nil {
 			t.Fatal(err)
 		}
-		c := store.Conversation{Session: fmt.Sprintf("sms-%d", i), Seq: 1, Expires: t0.Add(10 * time.Minute)}
+		c := link.Conversation{Session: fmt.Sprintf("sms-%d", i), Seq: 1, Expires: t0.Add(10 * time.Minute)}
 		if err := db.SetConversation(ctx, phone(1000+i), c); err != nil {
 			t.Fatal(err)
 		}
@@ -389,21 +389,21 @@ func TestJunkFloodIsReclaimed(t *testing.T) {
 		if i%2 == 0 {
 			key = fmt.Sprintf("pk /v1/links key-%d", i)
 		}
-		err := db.CreateInviteAnswered(ctx, inv, 4, t0, nil, key, func(*menus.Invite) (store.Answer, error) {
-			return store.Answer{Status: 201, Body: []byte("{}"), Created: t0}, nil
+		err := db.CreateInviteAnswered(ctx, inv, 4, t0, nil, key, func(*link.Invite) (link.Answer, error) {
+			return link.Answer{Status: 201, Body: []byte("{}"), Created: t0}, nil
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
 	for i := range 20 { // Mono's webhooks, and texts no one could receive
-		if _, err := db.MonoEvent(ctx, fmt.Sprintf("evt-%d", i), t0, "acc-none", func(*menus.Link, *menus.Invite) store.MonoOutcome {
-			return store.MonoOutcome{}
+		if _, err := db.MonoEvent(ctx, fmt.Sprintf("evt-%d", i), t0, "acc-none", func(*link.Link, *link.Invite) link.MonoOutcome {
+			return link.MonoOutcome{}
 		}); err != nil {
 			t.Fatal(err)
 		}
 		id := fmt.Sprintf("sms_dead_%d", i)
-		if err := db.EnqueueTexts(ctx, menus.Text{ID: id, Kind: menus.TextReply, To: phone(i), Created: t0}); err != nil {
+		if err := db.EnqueueTexts(ctx, link.Text{ID: id, Kind: link.TextReply, To: phone(i), Created: t0}); err != nil {
 			t.Fatal(err)
 		}
 		if err := db.Texts().GiveUp(ctx, id, "unreachable"); err != nil {

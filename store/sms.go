@@ -7,15 +7,14 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ussdlink/ussdlink/link"
 	bolt "go.etcd.io/bbolt"
-
-	"github.com/ussdlink/ussdlink/menus"
 )
 
 // Text-message buckets.
 var (
 	bucketOptOut    = []byte("sms_optout")   // phone key → time of the STOP
-	bucketSMSConv   = []byte("sms_sessions") // phone key → Conversation
+	bucketSMSConv   = []byte("sms_sessions") // phone key → link.Conversation
 	bucketSMSSeen   = []byte("sms_seen")     // provider + ":" + message id → time
 	bucketSMSSeenAt = []byte("sms_seen_age") // time (8 bytes BE) + seen key → nil
 )
@@ -23,7 +22,7 @@ var (
 // OptOut records that a phone texted STOP (out true) or START (out false).
 func (db *DB) OptOut(_ context.Context, phone string, out bool, at time.Time) error {
 	return db.bolt.Update(func(tx *bolt.Tx) error {
-		b, k := tx.Bucket(bucketOptOut), []byte(menus.PhoneKey(phone))
+		b, k := tx.Bucket(bucketOptOut), []byte(link.PhoneKey(phone))
 		if !out {
 			return b.Delete(k)
 		}
@@ -35,26 +34,18 @@ func (db *DB) OptOut(_ context.Context, phone string, out bool, at time.Time) er
 func (db *DB) OptedOut(_ context.Context, phone string) (bool, error) {
 	var out bool
 	err := db.bolt.View(func(tx *bolt.Tx) error {
-		out = tx.Bucket(bucketOptOut).Get([]byte(menus.PhoneKey(phone))) != nil
+		out = tx.Bucket(bucketOptOut).Get([]byte(link.PhoneKey(phone))) != nil
 		return nil
 	})
 	return out, err
 }
 
-// Conversation is a phone's current text-message conversation: the
-// session it drives and how many messages it has taken.
-type Conversation struct {
-	Session string    `json:"session"`
-	Seq     int       `json:"seq"`
-	Expires time.Time `json:"expires"`
-}
-
 // Conversation returns a phone's current text conversation, or false.
-func (db *DB) Conversation(_ context.Context, phone string) (Conversation, bool, error) {
-	var c Conversation
+func (db *DB) Conversation(_ context.Context, phone string) (link.Conversation, bool, error) {
+	var c link.Conversation
 	var ok bool
 	err := db.bolt.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketSMSConv).Get([]byte(menus.PhoneKey(phone)))
+		v := tx.Bucket(bucketSMSConv).Get([]byte(link.PhoneKey(phone)))
 		if v == nil {
 			return nil
 		}
@@ -67,9 +58,9 @@ func (db *DB) Conversation(_ context.Context, phone string) (Conversation, bool,
 // SetConversation records (or, with an empty session, ends) a phone's
 // text conversation, indexed by its expiry so that SweepConversations
 // finds it once abandoned.
-func (db *DB) SetConversation(_ context.Context, phone string, c Conversation) error {
+func (db *DB) SetConversation(_ context.Context, phone string, c link.Conversation) error {
 	return db.bolt.Update(func(tx *bolt.Tx) error {
-		b, k := tx.Bucket(bucketSMSConv), []byte(menus.PhoneKey(phone))
+		b, k := tx.Bucket(bucketSMSConv), []byte(link.PhoneKey(phone))
 		if c.Session == "" {
 			if err := indexConversation(tx, k, b.Get(k), nil); err != nil {
 				return err

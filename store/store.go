@@ -1,6 +1,9 @@
 // Package store keeps the gateway's state in one bbolt file: sessions with
-// their expiry index, and linked accounts. What users type is sealed before
-// it is written; nothing typed is ever stored in plain text.
+// their expiry index, linked accounts, invitations and the outgoing queues.
+// A session is an opaque record (link.SessionRecord): the store indexes,
+// seals and sweeps it without reading the conversation it holds. What users
+// type is sealed before it is written; nothing typed is ever stored in plain
+// text. The store knows no package of the gateway but link.
 package store
 
 import (
@@ -17,7 +20,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/ussdlink/ussdlink/menus"
+	"github.com/ussdlink/ussdlink/link"
 )
 
 // Bucket names. Every bucket is created when the file is opened.
@@ -27,7 +30,7 @@ var (
 	bucketLinks      = []byte("links")       // Mono account id → link
 	bucketPhoneLinks = []byte("phone_links") // phone + 0 + account id → nil
 	bucketPhones     = []byte("phones")      // phone → id of its latest session
-	bucketSealed     = []byte("sealed")      // lapse time (8 bytes BE) + session id → nil: sealed answers to erase
+	bucketSealed     = []byte("sealed")      // lapse time (8 bytes BE) + session id → nil: sealed secrets to erase
 	bucketFailures   = []byte("failures")    // phone + 0 + time (8 bytes BE unix ns) → nil
 	bucketFailureAge = []byte("failure_age") // time (8 bytes BE) + phone → nil, for sweeping
 )
@@ -40,8 +43,6 @@ type DB struct {
 	// takes (WithStatusEvents); nil: none.
 	statusEvents StatusEvents
 }
-
-var _ menus.Store = (*DB)(nil)
 
 // Option tunes Open.
 type Option func(*DB)
@@ -65,7 +66,9 @@ const lockWait = 100 * time.Millisecond
 
 // Open opens (creating when needed) the database at path. Values typed by
 // users are sealed with sealer. A file another process holds gives an error
-// wrapping ErrInUse and naming the path.
+// wrapping ErrInUse and naming the path. A file of an older schema is
+// migrated to the current one as it opens; one of a newer schema is
+// refused with an error wrapping ErrSchemaTooNew.
 func Open(path string, sealer *Sealer, opts ...Option) (*DB, error) {
 	if sealer == nil {
 		return nil, errors.New("open store: a sealer is required")
@@ -81,6 +84,10 @@ func Open(path string, sealer *Sealer, opts ...Option) (*DB, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	err = bdb.Update(func(tx *bolt.Tx) error {
+		version, err := readSchema(tx)
+		if err != nil {
+			return err
+		}
 		for _, name := range [][]byte{bucketSessions, bucketExpiry, bucketLinks, bucketPhoneLinks, bucketPhones, bucketSealed, bucketFailures, bucketFailureAge,
 			bucketOutbox, bucketOutboxDue, bucketOutboxOrder, bucketDead, bucketSMS, bucketSMSDue, bucketSMSOrder, bucketSMSDead,
 			bucketInvites, bucketInviteCodes, bucketInvitePhone, bucketInviteRef, bucketReauthOf,
@@ -90,11 +97,14 @@ func Open(path string, sealer *Sealer, opts ...Option) (*DB, error) {
 				return fmt.Errorf("bucket %s: %w", name, err)
 			}
 		}
-		return createRetentionIndexes(tx)
+		if err := createRetentionIndexes(tx); err != nil {
+			return err
+		}
+		return migrate(tx, version)
 	})
 	if err != nil {
 		bdb.Close()
-		return nil, fmt.Errorf("open store: %w", err)
+		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	db := &DB{bolt: bdb, sealer: sealer}
 	for _, o := range opts {
@@ -106,15 +116,22 @@ func Open(path string, sealer *Sealer, opts ...Option) (*DB, error) {
 // Close closes the file.
 func (db *DB) Close() error { return db.bolt.Close() }
 
-// sessionRecord is a session as stored: the session, with the answers typed
-// into its current form sealed.
-type sessionRecord struct {
-	*menus.Session
-	Sealed []byte `json:"sealed,omitempty"`
+// envelope is a session as stored: the conversation's record with its
+// secrets sealed. Data is the conversation's own encoding, kept as it is;
+// the store reads only the other fields.
+type envelope struct {
+	ID      string          `json:"id"`
+	Phone   string          `json:"phone"`
+	Updated time.Time       `json:"updated"`
+	Purge   time.Time       `json:"purge"`
+	Lapse   time.Time       `json:"lapse,omitzero"`
+	Data    json.RawMessage `json:"data,omitempty"`
+	Sealed  []byte          `json:"sealed,omitempty"` // the secrets, sealed with the id as additional data
+	Lapsed  bool            `json:"lapsed,omitempty"` // the sweeper erased the sealed secrets
 }
 
-// Session returns the stored session, or menus.ErrNoSession.
-func (db *DB) Session(_ context.Context, id string) (*menus.Session, error) {
+// Session returns the stored session, or link.ErrNoSession.
+func (db *DB) Session(_ context.Context, id string) (*link.SessionRecord, error) {
 	var data []byte
 	err := db.bolt.View(func(tx *bolt.Tx) error {
 		if v := tx.Bucket(bucketSessions).Get([]byte(id)); v != nil {
@@ -126,69 +143,53 @@ func (db *DB) Session(_ context.Context, id string) (*menus.Session, error) {
 		return nil, fmt.Errorf("read session: %w", err)
 	}
 	if data == nil {
-		return nil, menus.ErrNoSession
+		return nil, link.ErrNoSession
 	}
 	return db.decodeSession(data)
 }
 
-// decodeSession parses a record and opens its sealed answers.
-func (db *DB) decodeSession(data []byte) (*menus.Session, error) {
-	rec := sessionRecord{Session: &menus.Session{}}
-	if err := json.Unmarshal(data, &rec); err != nil {
-		return nil, fmt.Errorf("decode session: %w", err)
+// decodeSession parses a stored session and opens its sealed secrets.
+func (db *DB) decodeSession(data []byte) (*link.SessionRecord, error) {
+	r, sealed, err := readEnvelope(data)
+	if err != nil {
+		return nil, err
 	}
-	if len(rec.Sealed) > 0 {
-		plain, err := db.sealer.Open(rec.Sealed, []byte(rec.ID))
+	if len(sealed) > 0 {
+		plain, err := db.sealer.Open(sealed, []byte(r.ID))
 		if err != nil {
 			// Sealed under a key no longer held (lost, or rotated out of
 			// previous-seal-keys): the session goes on without them, and
 			// whatever needed them is asked again.
-			rec.SecretsLost = true
-			return rec.Session, nil
+			r.SecretsLost = true
+			return r, nil
 		}
-		err = openValues(plain, rec.Session)
-		clear(plain)
-		if err != nil {
-			return nil, fmt.Errorf("session %s answers: %w", rec.ID, err)
-		}
+		r.Secrets = plain
 	}
-	return rec.Session, nil
+	return r, nil
 }
 
-// sealedValues is what a session's sealed blob holds: the current form's
-// answers and the login answers kept for a fresh login.
-type sealedValues struct {
-	Answers map[string]string `json:"answers,omitempty"`
-	Login   map[string]string `json:"login,omitempty"`
+// readEnvelope parses a stored session into its record, without opening
+// its secrets, and returns them still sealed.
+func readEnvelope(data []byte) (*link.SessionRecord, []byte, error) {
+	var env envelope
+	if err := json.Unmarshal(data, &env); err != nil {
+		return nil, nil, fmt.Errorf("decode session: %w", err)
+	}
+	r := &link.SessionRecord{ID: env.ID, Phone: env.Phone, Updated: env.Updated, Purge: env.Purge,
+		Lapse: env.Lapse, Data: []byte(env.Data), SecretsLapsed: env.Lapsed}
+	return r, env.Sealed, nil
 }
 
-// openValues reads a sealed blob into s. Blobs written before login
-// answers were kept hold the form's answers alone.
-func openValues(plain []byte, s *menus.Session) error {
-	var v sealedValues
-	dec := json.NewDecoder(bytes.NewReader(plain))
-	dec.DisallowUnknownFields()
-	if dec.Decode(&v) == nil {
-		s.Answers, s.Login = v.Answers, v.Login
-		return nil
+// encodeSession serialises a session with its secrets sealed. The caller's
+// plain secrets are left as they are: the caller erases them.
+func (db *DB) encodeSession(r *link.SessionRecord) ([]byte, error) {
+	env := envelope{ID: r.ID, Phone: r.Phone, Updated: r.Updated, Purge: r.Purge, Lapse: r.Lapse, Data: r.Data}
+	if len(r.Secrets) > 0 {
+		env.Sealed = db.sealer.Seal(r.Secrets, []byte(r.ID))
 	}
-	return json.Unmarshal(plain, &s.Answers)
-}
-
-// encodeSession serialises a session with its answers sealed.
-func (db *DB) encodeSession(s *menus.Session) ([]byte, error) {
-	rec := sessionRecord{Session: s}
-	if len(s.Answers) > 0 || len(s.Login) > 0 {
-		plain, err := json.Marshal(sealedValues{Answers: s.Answers, Login: s.Login})
-		if err != nil {
-			return nil, fmt.Errorf("encode answers: %w", err)
-		}
-		rec.Sealed = db.sealer.Seal(plain, []byte(s.ID))
-		clear(plain)
-	}
-	data, err := json.Marshal(rec)
+	data, err := json.Marshal(env)
 	if err != nil {
-		return nil, fmt.Errorf("encode session: %w", err)
+		return nil, fmt.Errorf("encode session %s: %w", r.ID, err)
 	}
 	return data, nil
 }
@@ -201,19 +202,19 @@ func (db *DB) encodeSession(s *menus.Session) ([]byte, error) {
 // nothing. A new link takes the data status of
 // an account_updated Mono sent before it committed (see prepareLink), and
 // the partner hears of it after the link's own events.
-func (db *DB) Commit(_ context.Context, c menus.Change) error {
+func (db *DB) Commit(_ context.Context, c link.Change) error {
 	var recs []sessionWrite
-	for _, s := range []*menus.Session{c.Retired, c.Session} {
-		if s == nil {
+	for _, r := range []*link.SessionRecord{c.Retired, c.Session} {
+		if r == nil {
 			continue
 		}
-		data, err := db.encodeSession(s)
+		data, err := db.encodeSession(r)
 		if err != nil {
 			return err
 		}
-		w := sessionWrite{id: []byte(s.ID), phone: []byte(menus.PhoneKey(s.Phone)), data: data, purge: purgeTime(s)}
-		if len(s.Answers) > 0 || len(s.Login) > 0 {
-			w.lapse = s.SealedUntil
+		w := sessionWrite{id: []byte(r.ID), phone: []byte(link.PhoneKey(r.Phone)), data: data, purge: r.Purge}
+		if len(r.Secrets) > 0 {
+			w.lapse = r.Lapse
 		}
 		recs = append(recs, w)
 	}
@@ -243,7 +244,7 @@ func (db *DB) Commit(_ context.Context, c menus.Change) error {
 			return err
 		}
 		if c.LoginFailure {
-			if _, err := putFailure(tx, menus.PhoneKey(c.Session.Phone), c.Session.Updated); err != nil {
+			if _, err := putFailure(tx, link.PhoneKey(c.Session.Phone), c.Session.Updated); err != nil {
 				return err
 			}
 		}
@@ -264,7 +265,7 @@ func (db *DB) Commit(_ context.Context, c menus.Change) error {
 			// The invitation moves on only from pending: if Mono's webhook
 			// completed it first, neither it nor its events are written again.
 			held := getInvite(tx.Bucket(bucketInvites), []byte(c.Invite.ID))
-			if held == nil || held.Status == menus.StatusPending {
+			if held == nil || held.Status == link.StatusPending {
 				if err := putInvite(tx, withLinkStatus(keepClaim(held, c.Invite), lw.link)); err != nil {
 					return err
 				}
@@ -291,16 +292,7 @@ func (db *DB) Commit(_ context.Context, c menus.Change) error {
 type sessionWrite struct {
 	id, phone, data []byte
 	purge           time.Time
-	lapse           time.Time // when its sealed answers lapse; zero: none to erase
-}
-
-// purgeTime is when a session may be swept: its purge time, or its expiry
-// for a session that has none.
-func purgeTime(s *menus.Session) time.Time {
-	if s.Purge.IsZero() {
-		return s.Expires
-	}
-	return s.Purge
+	lapse           time.Time // when its sealed secrets lapse; zero: none to erase
 }
 
 // putSession writes a session record, moves its expiry index entry and
@@ -308,20 +300,12 @@ func purgeTime(s *menus.Session) time.Time {
 func putSession(tx *bolt.Tx, w sessionWrite) error {
 	sessions, expiry := tx.Bucket(bucketSessions), tx.Bucket(bucketExpiry)
 	if old := sessions.Get(w.id); old != nil {
-		var prev struct {
-			Expires     time.Time `json:"expires"`
-			Purge       time.Time `json:"purge"`
-			SealedUntil time.Time `json:"sealed_until"`
-		}
+		var prev envelope
 		if err := json.Unmarshal(old, &prev); err == nil {
-			at := prev.Purge
-			if at.IsZero() {
-				at = prev.Expires
-			}
-			if err := expiry.Delete(expiryKey(at, w.id)); err != nil {
+			if err := expiry.Delete(expiryKey(prev.Purge, w.id)); err != nil {
 				return err
 			}
-			if err := tx.Bucket(bucketSealed).Delete(expiryKey(prev.SealedUntil, w.id)); err != nil {
+			if err := tx.Bucket(bucketSealed).Delete(expiryKey(prev.Lapse, w.id)); err != nil {
 				return err
 			}
 		}
@@ -341,25 +325,25 @@ func putSession(tx *bolt.Tx, w sessionWrite) error {
 }
 
 // Latest returns the most recently written session of a phone, or
-// menus.ErrNoSession.
-func (db *DB) Latest(ctx context.Context, phone string) (*menus.Session, error) {
+// link.ErrNoSession.
+func (db *DB) Latest(ctx context.Context, phone string) (*link.SessionRecord, error) {
 	var id []byte
 	err := db.bolt.View(func(tx *bolt.Tx) error {
-		id = bytes.Clone(tx.Bucket(bucketPhones).Get([]byte(menus.PhoneKey(phone))))
+		id = bytes.Clone(tx.Bucket(bucketPhones).Get([]byte(link.PhoneKey(phone))))
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read phone index: %w", err)
 	}
 	if id == nil {
-		return nil, menus.ErrNoSession
+		return nil, link.ErrNoSession
 	}
 	return db.Session(ctx, string(id))
 }
 
 // Sweep deletes sessions whose purge time is before now, at most max of
 // them, walking the expiry index from its oldest entry: it never scans the
-// sessions themselves. Sealed answers go with their session, and those
+// sessions themselves. Sealed secrets go with their session, and those
 // that lapsed before now are erased from sessions that stay. It returns how
 // many sessions it deleted.
 func (db *DB) Sweep(_ context.Context, now time.Time, max int) (int, error) {
@@ -376,11 +360,9 @@ func (db *DB) Sweep(_ context.Context, now time.Time, max int) (int, error) {
 			if rec == nil {
 				return nil
 			}
-			var s struct {
-				Phone string `json:"phone"`
-			}
-			if json.Unmarshal(rec, &s) == nil && bytes.Equal(phones.Get([]byte(menus.PhoneKey(s.Phone))), id) {
-				if err := phones.Delete([]byte(menus.PhoneKey(s.Phone))); err != nil {
+			var s envelope
+			if json.Unmarshal(rec, &s) == nil && bytes.Equal(phones.Get([]byte(link.PhoneKey(s.Phone))), id) {
+				if err := phones.Delete([]byte(link.PhoneKey(s.Phone))); err != nil {
 					return err
 				}
 			}
@@ -430,14 +412,14 @@ func deleteFailure(tx *bolt.Tx, hexKey string) error {
 // ReserveAttempt reserves one guess at a secret for a phone, atomically: in
 // one write transaction it counts the phone's refused and reserved
 // attempts since a time and, below max, records one more at at. The key
-// releases it (menus.Change.Release) when the bank did not refuse it.
+// releases it (link.Change.Release) when the bank did not refuse it.
 func (db *DB) ReserveAttempt(_ context.Context, phone string, since, at time.Time, max int) (string, bool, error) {
 	var key []byte
 	// Batched with concurrent commits (one disk sync for them all): the
 	// closure may run again, and then decides again from what is stored.
 	err := db.bolt.Batch(func(tx *bolt.Tx) error {
 		key = nil
-		p := menus.PhoneKey(phone)
+		p := link.PhoneKey(phone)
 		if countFailures(tx, p, since) >= max {
 			return nil
 		}
@@ -455,7 +437,7 @@ func (db *DB) ReserveAttempt(_ context.Context, phone string, since, at time.Tim
 func (db *DB) LoginFailures(_ context.Context, phone string, since time.Time) (int, error) {
 	n := 0
 	err := db.bolt.View(func(tx *bolt.Tx) error {
-		n = countFailures(tx, menus.PhoneKey(phone), since)
+		n = countFailures(tx, link.PhoneKey(phone), since)
 		return nil
 	})
 	if err != nil {
@@ -475,8 +457,10 @@ func countFailures(tx *bolt.Tx, phone string, since time.Time) int {
 	return n
 }
 
-// scrubLapsed erases sealed answers that lapsed before now (at most max
-// sessions), walking their lapse index.
+// scrubLapsed erases sealed secrets that lapsed before now (at most max
+// sessions), walking their lapse index: the sealed blob and its lapse go,
+// and the record is marked, so that the conversation reading it back knows
+// its secrets lapsed.
 func scrubLapsed(tx *bolt.Tx, now time.Time, max int) error {
 	sessions := tx.Bucket(bucketSessions)
 	_, err := due(tx.Bucket(bucketSealed), now, max, func(k []byte) error {
@@ -485,17 +469,14 @@ func scrubLapsed(tx *bolt.Tx, now time.Time, max int) error {
 		if rec == nil {
 			return nil
 		}
-		var fields map[string]json.RawMessage
-		if err := json.Unmarshal(rec, &fields); err != nil {
+		var env envelope
+		if err := json.Unmarshal(rec, &env); err != nil {
 			return fmt.Errorf("scrub session %s: %w", id, err)
 		}
-		delete(fields, "sealed")
-		delete(fields, "answers_at")
-		delete(fields, "login_at")
-		delete(fields, "sealed_until")
-		data, err := json.Marshal(fields)
+		env.Sealed, env.Lapse, env.Lapsed = nil, time.Time{}, true
+		data, err := json.Marshal(env)
 		if err != nil {
-			return err
+			return fmt.Errorf("scrub session %s: %w", id, err)
 		}
 		return sessions.Put(id, data)
 	})
@@ -539,7 +520,7 @@ func (db *DB) SweepFailures(_ context.Context, before time.Time, max int) (int, 
 
 // putLink writes a link and its phone index entry, dropping the entry of
 // the phone the account was linked from before, if that was another one.
-func putLink(tx *bolt.Tx, l *menus.Link, data []byte) error {
+func putLink(tx *bolt.Tx, l *link.Link, data []byte) error {
 	links, phones := tx.Bucket(bucketLinks), tx.Bucket(bucketPhoneLinks)
 	if old := links.Get([]byte(l.AccountID)); old != nil {
 		var prev struct {
@@ -558,14 +539,14 @@ func putLink(tx *bolt.Tx, l *menus.Link, data []byte) error {
 }
 
 // Link returns the link of a Mono account id, or false.
-func (db *DB) Link(_ context.Context, accountID string) (*menus.Link, bool, error) {
-	var l *menus.Link
+func (db *DB) Link(_ context.Context, accountID string) (*link.Link, bool, error) {
+	var l *link.Link
 	err := db.bolt.View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketLinks).Get([]byte(accountID))
 		if v == nil {
 			return nil
 		}
-		l = new(menus.Link)
+		l = new(link.Link)
 		return json.Unmarshal(v, l)
 	})
 	if err != nil {
@@ -575,8 +556,8 @@ func (db *DB) Link(_ context.Context, accountID string) (*menus.Link, bool, erro
 }
 
 // LinksByPhone returns the links made from one phone number.
-func (db *DB) LinksByPhone(_ context.Context, phone string) ([]menus.Link, error) {
-	var out []menus.Link
+func (db *DB) LinksByPhone(_ context.Context, phone string) ([]link.Link, error) {
+	var out []link.Link
 	prefix := phoneKey(phone, "")
 	err := db.bolt.View(func(tx *bolt.Tx) error {
 		links := tx.Bucket(bucketLinks)
@@ -586,7 +567,7 @@ func (db *DB) LinksByPhone(_ context.Context, phone string) ([]menus.Link, error
 			if v == nil {
 				continue
 			}
-			var l menus.Link
+			var l link.Link
 			if err := json.Unmarshal(v, &l); err != nil {
 				return err
 			}
@@ -610,5 +591,5 @@ func expiryKey(t time.Time, id []byte) []byte {
 
 // phoneKey indexes links by phone (without its "+": aggregators differ).
 func phoneKey(phone, accountID string) []byte {
-	return []byte(menus.PhoneKey(phone) + "\x00" + accountID)
+	return []byte(link.PhoneKey(phone) + "\x00" + accountID)
 }

@@ -20,7 +20,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/ussdlink/ussdlink/menus"
+	"github.com/ussdlink/ussdlink/link"
 	"github.com/ussdlink/ussdlink/mono"
 	"github.com/ussdlink/ussdlink/store"
 )
@@ -59,8 +59,8 @@ func viewRaw(t *testing.T, path string, fn func(tx *bolt.Tx) error) {
 	}
 }
 
-func fullLink(accountID, phone, sessionID string) *menus.Link {
-	return &menus.Link{
+func fullLink(accountID, phone, sessionID string) *link.Link {
+	return &link.Link{
 		AccountID:   accountID,
 		Phone:       phone,
 		Institution: "5f5b530a9a52f4a0e3d1c2b1",
@@ -73,96 +73,98 @@ func fullLink(accountID, phone, sessionID string) *menus.Link {
 	}
 }
 
-// fullSession sets every field of a Session to a non-zero value.
-func fullSession(id string) *menus.Session {
-	account := mono.Account{
-		AccountNumber: "0123457890",
-		Name:          "ADA OBI",
-		Type:          "SAVINGS",
-		Currency:      "NGN",
-		Status:        "active",
-		Balance:       1234.56,
+// conversation is the state a test conversation keeps in a record's
+// Data: the store never reads it.
+type conversation struct {
+	State       string     `json:"state"`
+	Hops        int        `json:"hops"`
+	Field       int        `json:"field,omitempty"`
+	MonoSession string     `json:"mono_session,omitempty"`
+	Invite      string     `json:"invite,omitempty"`
+	Reason      string     `json:"reason,omitempty"`
+	Expires     time.Time  `json:"expires"`
+	Link        *link.Link `json:"link,omitempty"`
+}
+
+// encode is a conversation as its record's Data.
+func (c conversation) encode() []byte {
+	data, err := json.Marshal(c)
+	if err != nil {
+		panic(err)
 	}
-	return &menus.Session{
-		ID:          id,
-		Phone:       "+2348030000001",
-		ServiceCode: "*384*123#",
-		Network:     "62130",
-		State:       "form",
-		Created:     t0,
-		Updated:     t0.Add(30 * time.Second),
-		Expires:     t0.Add(210 * time.Second),
-		Hops:        7,
-		Mark:        menus.Mark{Len: 17, Sum: []byte{0xde, 0xad, 0xbe, 0xef, 0x00, 0x01}},
-		Reply:       menus.Reply{Text: "Enter your password", End: true},
-		Notice:      "Wrong choice, try again",
-		List:        menus.List{Offset: 14, Prev: []int{0, 7}, Shown: 7},
-		Filter:      "gt",
-		Bank: &menus.Bank{
-			ID:   "5f5b530a9a52f4a0e3d1c2b1",
-			Name: "GTBank",
-			Methods: []mono.AuthMethod{{
-				ID:   "m1",
-				Type: mono.InternetBanking,
-				Name: "Internet Banking",
-				UI: mono.UI{Title: "Log in", Form: []mono.Element{{
-					Type: "elements.input", Name: "password", Hint: "Password",
-					ContentType: "password", MaxLength: 32,
-				}}},
-			}},
-		},
-		Method: mono.InternetBanking,
-		Form: menus.Form{Title: "Log in", Fields: []menus.Field{
-			{Name: "username", Hint: "User ID", MaxLength: 20},
-			{Name: "pin", Hint: "PIN", Secret: true, Numeric: true, MaxLength: 4},
-		}},
-		FormKind: "login",
-		Field:    1,
-		Answers: map[string]string{
-			secretKey1: secretPassword,
-			secretKey2: secretOTP,
-			secretKey3: secretAnswer,
-		},
-		MonoSession: "mono-sess-55aa",
-		MonoExpires: t0.Add(10 * time.Minute),
-		Accounts:    []mono.Account{account, {AccountNumber: "9988776655", Name: "ADA OBI", Currency: "USD"}},
-		Chosen:      &account,
-		Failures:    2,
-		AnswersAt:   t0.Add(30 * time.Second),
-		Login:       map[string]string{"username": "user_good", secretKey1: secretPassword},
-		LoginAt:     t0.Add(20 * time.Second),
-		Recoveries:  1,
-		SealedUntil: t0.Add(140 * time.Second),
-		Seq:         4,
-		HopAt:       t0.Add(31 * time.Second),
-		InputSum:    []byte{0x01, 0x02, 0x03},
-		Closed:      "Incomplete",
-		ClosedError: "user hung up",
-		Invite:      "inv_1",
-		InviteKind:  "link",
-		Reference:   "loan-42",
-		ReauthOf:    "acc-9",
-		Channel:     "sms",
-		Handover:    "*384*123*4821#",
-		Pending:     &menus.Pending{Job: "job-1", Kind: "account", Account: 1, Started: t0.Add(40 * time.Second)},
-		Unseen:      true,
-		ResumeOf:    "prev-session",
-		Purge:       t0.Add(20 * time.Minute),
-		Reason:      "linked",
-		Link:        fullLink("acc-1", "+2348030000001", id),
+	return data
+}
+
+// record is a session as the conversation hands it to the store, with c as
+// its data and no secrets.
+func record(id, phone string, c conversation) *link.SessionRecord {
+	return &link.SessionRecord{ID: id, Phone: phone, Updated: t0, Purge: t0.Add(20 * time.Minute), Data: c.encode()}
+}
+
+// secrets encodes what a user typed as a record's Secrets.
+func secrets(typed map[string]string) []byte {
+	data, err := json.Marshal(typed)
+	if err != nil {
+		panic(err)
+	}
+	return data
+}
+
+// typed decodes a record's Secrets; none gives none.
+func typed(t *testing.T, r *link.SessionRecord) map[string]string {
+	t.Helper()
+	if len(r.Secrets) == 0 {
+		return nil
+	}
+	var out map[string]string
+	if err := json.Unmarshal(r.Secrets, &out); err != nil {
+		t.Fatalf("secrets of %s: %v", r.ID, err)
+	}
+	return out
+}
+
+// stateOf decodes a record's Data.
+func stateOf(t *testing.T, r *link.SessionRecord) conversation {
+	t.Helper()
+	var c conversation
+	if err := json.Unmarshal(r.Data, &c); err != nil {
+		t.Fatalf("data of %s: %v", r.ID, err)
+	}
+	return c
+}
+
+// fullAnswers are the secrets of fullRecord: what a user typed.
+var fullAnswers = map[string]string{
+	secretKey1: secretPassword,
+	secretKey2: secretOTP,
+	secretKey3: secretAnswer,
+}
+
+// fullRecord sets every field of a SessionRecord to a non-zero value.
+func fullRecord(id string) *link.SessionRecord {
+	return &link.SessionRecord{
+		ID:      id,
+		Phone:   "+2348030000001",
+		Updated: t0.Add(30 * time.Second),
+		Purge:   t0.Add(20 * time.Minute),
+		Lapse:   t0.Add(140 * time.Second),
+		Data: conversation{State: "form", Hops: 7, Field: 1, MonoSession: "mono-sess-55aa", Expires: t0.Add(210 * time.Second),
+			Link: fullLink("acc-1", "+2348030000001", id)}.encode(),
+		Secrets: secrets(fullAnswers),
 	}
 }
 
-// TestFullSessionFixtureSetsEveryField keeps the round-trip test honest: a
-// field added to Session must be added to the fixture too.
-func TestFullSessionFixtureSetsEveryField(t *testing.T) {
-	v := reflect.ValueOf(*fullSession("x"))
+// TestFullRecordFixtureSetsEveryField keeps the round-trip test honest: a
+// field added to SessionRecord must be added to the fixture too.
+func TestFullRecordFixtureSetsEveryField(t *testing.T) {
+	v := reflect.ValueOf(*fullRecord("x"))
 	for i := 0; i < v.NumField(); i++ {
-		if v.Type().Field(i).Name == "SecretsLost" {
+		switch v.Type().Field(i).Name {
+		case "SecretsLost", "SecretsLapsed":
 			continue // set by the store when it reads a record, never stored
 		}
 		if v.Field(i).IsZero() {
-			t.Errorf("fullSession leaves Session.%s zero: set it so the store round trip covers it", v.Type().Field(i).Name)
+			t.Errorf("fullRecord leaves SessionRecord.%s zero: set it so the store round trip covers it", v.Type().Field(i).Name)
 		}
 	}
 }
@@ -200,7 +202,7 @@ func TestSessionOfUnknownIDIsErrNoSession(t *testing.T) {
 	db := openDB(t, filepath.Join(t.TempDir(), "u.db"), newSealer(t, 0x11))
 	defer db.Close()
 	s, err := db.Session(context.Background(), "never-seen")
-	if got, want := err, menus.ErrNoSession; !errors.Is(got, want) {
+	if got, want := err, link.ErrNoSession; !errors.Is(got, want) {
 		t.Errorf("Session(unknown) error = %v, want %v", got, want)
 	}
 	if s != nil {
@@ -213,8 +215,8 @@ func TestCommitThenSessionRoundTripsEveryField(t *testing.T) {
 	db := openDB(t, filepath.Join(t.TempDir(), "rt.db"), newSealer(t, 0x11))
 	defer db.Close()
 
-	want := fullSession("ATUid_rt")
-	if err := db.Commit(ctx, menus.Change{Session: want}); err != nil {
+	want := fullRecord("ATUid_rt")
+	if err := db.Commit(ctx, link.Change{Session: want}); err != nil {
 		t.Fatalf("Commit: %v", err)
 	}
 	got, err := db.Session(ctx, want.ID)
@@ -226,8 +228,8 @@ func TestCommitThenSessionRoundTripsEveryField(t *testing.T) {
 		wj, _ := json.MarshalIndent(want, "", " ")
 		t.Errorf("Session after Commit differs:\n got %s\nwant %s", gj, wj)
 	}
-	if got, want := got.Answers, want.Answers; !reflect.DeepEqual(got, want) {
-		t.Errorf("Answers = %q, want %q", got, want)
+	if got, want := typed(t, got), fullAnswers; !reflect.DeepEqual(got, want) {
+		t.Errorf("Secrets = %q, want %q", got, want)
 	}
 	if got == want {
 		t.Error("Session returned the committed pointer, not a stored copy")
@@ -280,12 +282,12 @@ func TestDatabaseFileHoldsNoAnswerInAnyEncoding(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "leak.db")
 	db := openDB(t, path, newSealer(t, 0x11))
-	s := fullSession("ATUid_leak")
+	s := fullRecord("ATUid_leak")
 	// Several hops, each with answers, as a login form fills up.
 	for i := 0; i < 3; i++ {
-		s.Hops = i + 1
-		s.Expires = t0.Add(time.Duration(i) * time.Minute)
-		if err := db.Commit(ctx, menus.Change{Session: s}); err != nil {
+		s.Data = conversation{State: "form", Hops: i + 1, MonoSession: "mono-sess-55aa"}.encode()
+		s.Purge = t0.Add(time.Duration(i) * time.Minute)
+		if err := db.Commit(ctx, link.Change{Session: s}); err != nil {
 			t.Fatalf("Commit: %v", err)
 		}
 	}
@@ -293,8 +295,8 @@ func TestDatabaseFileHoldsNoAnswerInAnyEncoding(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Session: %v", err)
 	}
-	if got, want := got.Answers, s.Answers; !reflect.DeepEqual(got, want) {
-		t.Fatalf("Answers = %q, want %q", got, want)
+	if got, want := typed(t, got), fullAnswers; !reflect.DeepEqual(got, want) {
+		t.Fatalf("Secrets = %q, want %q", got, want)
 	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
@@ -312,8 +314,8 @@ func TestDatabaseFileHoldsNoAnswerInAnyEncoding(t *testing.T) {
 		}
 	}
 	// The check above must be able to see what is in the file.
-	if !bytes.Contains(raw, []byte(s.MonoSession)) {
-		t.Fatalf("database file does not contain the non-secret %q: is the check reading the right file?", s.MonoSession)
+	if !bytes.Contains(raw, []byte("mono-sess-55aa")) {
+		t.Fatalf("database file does not contain the non-secret %q: is the check reading the right file?", "mono-sess-55aa")
 	}
 }
 
@@ -336,25 +338,25 @@ func TestCommitWithoutAnswersLeavesNoSealedBlob(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "erase.db")
 	db := openDB(t, path, newSealer(t, 0x11))
 
-	s := fullSession("ATUid_erase")
-	if err := db.Commit(ctx, menus.Change{Session: s}); err != nil {
+	s := fullRecord("ATUid_erase")
+	if err := db.Commit(ctx, link.Change{Session: s}); err != nil {
 		t.Fatal(err)
 	}
-	s.Answers, s.Login = nil, nil // Mono used them, and the link is made
-	if err := db.Commit(ctx, menus.Change{Session: s}); err != nil {
+	s.Secrets = nil // Mono used them, and the link is made
+	if err := db.Commit(ctx, link.Change{Session: s}); err != nil {
 		t.Fatal(err)
 	}
-	other := fullSession("ATUid_other")
-	other.Answers, other.Login = map[string]string{}, nil
-	if err := db.Commit(ctx, menus.Change{Session: other}); err != nil {
+	other := fullRecord("ATUid_other")
+	other.Secrets = []byte{}
+	if err := db.Commit(ctx, link.Change{Session: other}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := db.Session(ctx, s.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got.Answers) != 0 {
-		t.Errorf("Answers after erasing = %q, want none", got.Answers)
+	if len(got.Secrets) != 0 {
+		t.Errorf("Secrets after erasing = %q, want none", got.Secrets)
 	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
@@ -375,7 +377,7 @@ func TestRecordSealedUnderOneKeyCannotBeReadWithAnother(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "keys.db")
 	db := openDB(t, path, newSealer(t, 0x11))
-	if err := db.Commit(ctx, menus.Change{Session: fullSession("ATUid_k")}); err != nil {
+	if err := db.Commit(ctx, link.Change{Session: fullRecord("ATUid_k")}); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Close(); err != nil {
@@ -388,8 +390,8 @@ func TestRecordSealedUnderOneKeyCannotBeReadWithAnother(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Session under another key: %v; want the session without what was sealed", err)
 	}
-	if len(got.Answers) != 0 || len(got.Login) != 0 || !got.SecretsLost {
-		t.Errorf("Session under another key: answers %q, login %q, secrets lost %v; want none, none, true", got.Answers, got.Login, got.SecretsLost)
+	if len(got.Secrets) != 0 || !got.SecretsLost {
+		t.Errorf("Session under another key: secrets %q, secrets lost %v; want none, true", got.Secrets, got.SecretsLost)
 	}
 }
 
@@ -398,8 +400,8 @@ func TestRecordSealedUnderAPreviousKeyIsStillRead(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "rotate.db")
 	old := newSealer(t, 0x11)
 	db := openDB(t, path, old)
-	want := fullSession("ATUid_r")
-	if err := db.Commit(ctx, menus.Change{Session: want}); err != nil {
+	want := fullRecord("ATUid_r")
+	if err := db.Commit(ctx, link.Change{Session: want}); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Close(); err != nil {
@@ -412,7 +414,7 @@ func TestRecordSealedUnderAPreviousKeyIsStillRead(t *testing.T) {
 	db = openDB(t, path, rotated)
 	defer db.Close()
 	got, err := db.Session(ctx, "ATUid_r")
-	if err != nil || got.SecretsLost || !reflect.DeepEqual(got.Answers, want.Answers) || !reflect.DeepEqual(got.Login, want.Login) {
+	if err != nil || got.SecretsLost || !bytes.Equal(got.Secrets, want.Secrets) {
 		t.Fatalf("Session after rotation = %v, secrets lost %v: want the answers opened with the previous key", err, got != nil && got.SecretsLost)
 	}
 	if !bytes.Equal(rotated.DerivePrevious("transcript")[0], old.Derive("transcript")) {
@@ -424,7 +426,7 @@ func TestRecordCannotBeMovedToAnotherSessionID(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "move.db")
 	db := openDB(t, path, newSealer(t, 0x11))
-	if err := db.Commit(ctx, menus.Change{Session: fullSession("victim")}); err != nil {
+	if err := db.Commit(ctx, link.Change{Session: fullRecord("victim")}); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Close(); err != nil {
@@ -459,7 +461,7 @@ func TestRecordCannotBeMovedToAnotherSessionID(t *testing.T) {
 	db = openDB(t, path, newSealer(t, 0x11))
 	defer db.Close()
 	got, err := db.Session(ctx, "attacker")
-	if err != nil || len(got.Answers) != 0 || !got.SecretsLost {
+	if err != nil || len(got.Secrets) != 0 || !got.SecretsLost {
 		t.Errorf("Session with moved answers: %v; want it read without them", err)
 	}
 }
@@ -495,7 +497,6 @@ func TestExpiryIndexHoldsOneEntryPerSessionInTimeOrder(t *testing.T) {
 
 	// Each session's purge time moves around over several hops; the last
 	// one counts. Ids are chosen so that id order differs from time order.
-	// A session without a purge time is indexed at its expiry.
 	moves := map[string][]time.Duration{
 		"a-session": {3 * time.Minute, 10 * time.Minute, 1 * time.Minute},
 		"b-session": {1 * time.Minute, 2 * time.Minute, 3 * time.Minute, 4 * time.Minute},
@@ -505,24 +506,18 @@ func TestExpiryIndexHoldsOneEntryPerSessionInTimeOrder(t *testing.T) {
 	}
 	want := map[string]time.Time{}
 	for id, ds := range moves {
-		s := fullSession(id)
+		s := fullRecord(id)
 		for i, d := range ds {
-			s.Hops = i + 1
+			s.Data = conversation{State: "form", Hops: i + 1}.encode()
 			s.Purge = t0.Add(d)
 			if i%2 == 1 {
 				s.Purge = s.Purge.In(time.FixedZone("WAT", 3600)) // same instant, another zone
 			}
-			if id == "d" && i == len(ds)-1 {
-				s.Expires, s.Purge = s.Purge, time.Time{}
-			}
-			if err := db.Commit(ctx, menus.Change{Session: s}); err != nil {
+			if err := db.Commit(ctx, link.Change{Session: s}); err != nil {
 				t.Fatalf("Commit %s: %v", id, err)
 			}
 		}
 		want[id] = s.Purge
-		if s.Purge.IsZero() {
-			want[id] = s.Expires
-		}
 	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
@@ -568,12 +563,10 @@ func TestCommitStoresLinkAndIndexesItByPhone(t *testing.T) {
 	second := fullLink("acc-2", phone, "s2")
 	second.Bank = "Access Bank"
 	elsewhere := fullLink("acc-3", "+23480300000011", "s3") // the first phone is a prefix of it
-	for i, l := range []*menus.Link{first, second, elsewhere} {
-		s := fullSession(l.SessionID)
-		s.Phone = l.Phone
-		s.Link = l
-		s.Expires = t0.Add(time.Duration(i) * time.Minute)
-		if err := db.Commit(ctx, menus.Change{Session: s, Link: l}); err != nil {
+	for i, l := range []*link.Link{first, second, elsewhere} {
+		s := record(l.SessionID, l.Phone, conversation{State: "linked", Link: l})
+		s.Purge = t0.Add(time.Duration(i) * time.Minute)
+		if err := db.Commit(ctx, link.Change{Session: s, Link: l}); err != nil {
 			t.Fatalf("Commit: %v", err)
 		}
 	}
@@ -590,7 +583,7 @@ func TestCommitStoresLinkAndIndexesItByPhone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := links, []menus.Link{*first, *second}; !reflect.DeepEqual(got, want) {
+	if got, want := links, []link.Link{*first, *second}; !reflect.DeepEqual(got, want) {
 		t.Errorf("LinksByPhone(%s) = %+v, want %+v", phone, got, want)
 	}
 
@@ -607,11 +600,11 @@ func TestRelinkingAnAccountUpdatesRatherThanDuplicates(t *testing.T) {
 	ctx := context.Background()
 	db := openDB(t, filepath.Join(t.TempDir(), "relink.db"), newSealer(t, 0x11))
 	defer db.Close()
-	commit := func(l *menus.Link) {
+	commit := func(l *link.Link) {
 		t.Helper()
-		s := fullSession(l.SessionID)
+		s := fullRecord(l.SessionID)
 		s.Phone = l.Phone
-		if err := db.Commit(ctx, menus.Change{Session: s, Link: l}); err != nil {
+		if err := db.Commit(ctx, link.Change{Session: s, Link: l}); err != nil {
 			t.Fatalf("Commit: %v", err)
 		}
 	}
@@ -634,7 +627,7 @@ func TestRelinkingAnAccountUpdatesRatherThanDuplicates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := links, []menus.Link{*again}; !reflect.DeepEqual(got, want) {
+	if got, want := links, []link.Link{*again}; !reflect.DeepEqual(got, want) {
 		t.Errorf("LinksByPhone after relinking from the same phone = %+v, want %+v", got, want)
 	}
 
@@ -649,7 +642,7 @@ func TestRelinkingAnAccountUpdatesRatherThanDuplicates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := links, []menus.Link{*moved}; !reflect.DeepEqual(got, want) {
+	if got, want := links, []link.Link{*moved}; !reflect.DeepEqual(got, want) {
 		t.Errorf("LinksByPhone(new phone) = %+v, want %+v", got, want)
 	}
 }
@@ -667,12 +660,12 @@ func TestConcurrentCommitsAllPersist(t *testing.T) {
 		go func(i int) {
 			defer wg.Done()
 			id := fmt.Sprintf("conc-%02d", i)
-			s := fullSession(id)
-			s.Hops = i
-			s.Expires = t0.Add(time.Duration(i) * time.Second)
-			s.Answers = map[string]string{"pin": fmt.Sprintf("pin-%02d", i)}
+			s := fullRecord(id)
+			s.Data = conversation{State: "form", Hops: i}.encode()
+			s.Purge = t0.Add(time.Duration(i) * time.Second)
+			s.Secrets = secrets(map[string]string{"pin": fmt.Sprintf("pin-%02d", i)})
 			l := fullLink("acc-"+id, fmt.Sprintf("+23480300001%02d", i), id)
-			if err := db.Commit(ctx, menus.Change{Session: s, Link: l}); err != nil {
+			if err := db.Commit(ctx, link.Change{Session: s, Link: l}); err != nil {
 				errs <- fmt.Errorf("Commit %s: %w", id, err)
 			}
 		}(i)
@@ -695,10 +688,10 @@ func TestConcurrentCommitsAllPersist(t *testing.T) {
 			t.Errorf("Session(%s): %v", id, err)
 			continue
 		}
-		if got, want := s.Hops, i; got != want {
+		if got, want := stateOf(t, s).Hops, i; got != want {
 			t.Errorf("Session(%s).Hops = %d, want %d", id, got, want)
 		}
-		if got, want := s.Answers["pin"], fmt.Sprintf("pin-%02d", i); got != want {
+		if got, want := typed(t, s)["pin"], fmt.Sprintf("pin-%02d", i); got != want {
 			t.Errorf("Session(%s) pin = %q, want %q", id, got, want)
 		}
 		if _, ok, err := db.Link(ctx, "acc-"+id); err != nil || !ok {
@@ -716,9 +709,9 @@ func TestReopeningKeepsEverything(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "reopen.db")
 	sealer := newSealer(t, 0x11)
 	db := openDB(t, path, sealer)
-	want := fullSession("ATUid_reopen")
-	link := fullLink("acc-reopen", want.Phone, want.ID)
-	if err := db.Commit(ctx, menus.Change{Session: want, Link: link}); err != nil {
+	want := fullRecord("ATUid_reopen")
+	l := fullLink("acc-reopen", want.Phone, want.ID)
+	if err := db.Commit(ctx, link.Change{Session: want, Link: l}); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Close(); err != nil {
@@ -735,18 +728,18 @@ func TestReopeningKeepsEverything(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Session after reopening = %+v, want %+v", got, want)
 	}
-	gotLink, ok, err := db.Link(ctx, link.AccountID)
+	gotLink, ok, err := db.Link(ctx, l.AccountID)
 	if err != nil || !ok {
 		t.Fatalf("Link after reopening = %v, %v", ok, err)
 	}
-	if !reflect.DeepEqual(gotLink, link) {
-		t.Errorf("Link after reopening = %+v, want %+v", gotLink, link)
+	if !reflect.DeepEqual(gotLink, l) {
+		t.Errorf("Link after reopening = %+v, want %+v", gotLink, l)
 	}
 	links, err := db.LinksByPhone(ctx, want.Phone)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := links, []menus.Link{*link}; !reflect.DeepEqual(got, want) {
+	if got, want := links, []link.Link{*l}; !reflect.DeepEqual(got, want) {
 		t.Errorf("LinksByPhone after reopening = %+v, want %+v", got, want)
 	}
 }

@@ -1,13 +1,14 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/ussdlink/ussdlink/menus"
+	"github.com/ussdlink/ussdlink/link"
 )
 
 func TestSweepDeletesSessionsPastTheirPurgeTimeOnly(t *testing.T) {
@@ -22,11 +23,11 @@ func TestSweepDeletesSessionsPastTheirPurgeTimeOnly(t *testing.T) {
 		"future": time.Hour,
 	}
 	for id, d := range purge {
-		s := fullSession(id)
+		s := fullRecord(id)
 		s.Phone = "+234-" + id
-		s.Answers = map[string]string{"password": "sealed-" + id}
+		s.Secrets = secrets(map[string]string{"password": "sealed-" + id})
 		s.Purge = t0.Add(d)
-		if err := db.Commit(ctx, menus.Change{Session: s}); err != nil {
+		if err := db.Commit(ctx, link.Change{Session: s}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -39,12 +40,12 @@ func TestSweepDeletesSessionsPastTheirPurgeTimeOnly(t *testing.T) {
 	}
 	for id, d := range purge {
 		_, err := db.Session(ctx, id)
-		gone := errors.Is(err, menus.ErrNoSession)
+		gone := errors.Is(err, link.ErrNoSession)
 		if got, want := gone, d < 0; got != want {
 			t.Errorf("session %s gone = %v, want %v (err %v)", id, got, want, err)
 		}
 		_, err = db.Latest(ctx, "+234-"+id)
-		if got, want := errors.Is(err, menus.ErrNoSession), d < 0; got != want {
+		if got, want := errors.Is(err, link.ErrNoSession), d < 0; got != want {
 			t.Errorf("phone index of %s gone = %v, want %v", id, got, want)
 		}
 	}
@@ -63,9 +64,9 @@ func TestSweepStopsAtItsLimit(t *testing.T) {
 	ctx := context.Background()
 	db := openDB(t, filepath.Join(t.TempDir(), "sweep.db"), newSealer(t, 0x22))
 	for i := range 25 {
-		s := fullSession("s" + string(rune('a'+i)))
+		s := fullRecord("s" + string(rune('a'+i)))
 		s.Purge = t0.Add(-time.Duration(i+1) * time.Minute)
-		if err := db.Commit(ctx, menus.Change{Session: s}); err != nil {
+		if err := db.Commit(ctx, link.Change{Session: s}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -91,10 +92,10 @@ func TestSweepStopsAtItsLimit(t *testing.T) {
 func TestPhoneIndexFollowsTheLatestSessionAndSurvivesSweepingAnOlderOne(t *testing.T) {
 	ctx := context.Background()
 	db := openDB(t, filepath.Join(t.TempDir(), "latest.db"), newSealer(t, 0x22))
-	old, cur := fullSession("old"), fullSession("cur")
+	old, cur := fullRecord("old"), fullRecord("cur")
 	old.Purge, cur.Purge = t0.Add(-time.Minute), t0.Add(time.Hour)
-	for _, s := range []*menus.Session{old, cur} {
-		if err := db.Commit(ctx, menus.Change{Session: s}); err != nil {
+	for _, s := range []*link.SessionRecord{old, cur} {
+		if err := db.Commit(ctx, link.Change{Session: s}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -110,13 +111,13 @@ func TestPhoneIndexFollowsTheLatestSessionAndSurvivesSweepingAnOlderOne(t *testi
 func TestRetiredSessionIsCommittedWithTheOneThatResumedIt(t *testing.T) {
 	ctx := context.Background()
 	db := openDB(t, filepath.Join(t.TempDir(), "retire.db"), newSealer(t, 0x22))
-	prev, next := fullSession("prev"), fullSession("next")
-	prev.State, prev.Reason, prev.Answers = menus.StateEnded, menus.ReasonResumed, nil
-	if err := db.Commit(ctx, menus.Change{Session: next, Retired: prev}); err != nil {
+	prev, next := fullRecord("prev"), fullRecord("next")
+	prev.Data, prev.Secrets = conversation{State: "ended", Reason: "resumed"}.encode(), nil
+	if err := db.Commit(ctx, link.Change{Session: next, Retired: prev}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := db.Session(ctx, "prev")
-	if err != nil || got.Reason != menus.ReasonResumed {
+	if err != nil || stateOf(t, got).Reason != "resumed" {
 		t.Fatalf("retired session = %+v, %v", got, err)
 	}
 	latest, err := db.Latest(ctx, next.Phone)
@@ -129,9 +130,9 @@ func TestLoginFailuresCountPerPhoneSinceATimeAndAreSwept(t *testing.T) {
 	ctx := context.Background()
 	db := openDB(t, filepath.Join(t.TempDir(), "failures.db"), newSealer(t, 0x22))
 	fail := func(phone string, at time.Time) {
-		s := fullSession("f-" + phone)
+		s := fullRecord("f-" + phone)
 		s.Phone, s.Updated = phone, at
-		if err := db.Commit(ctx, menus.Change{Session: s, LoginFailure: true}); err != nil {
+		if err := db.Commit(ctx, link.Change{Session: s, LoginFailure: true}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -168,15 +169,15 @@ func TestLoginFailuresCountPerPhoneSinceATimeAndAreSwept(t *testing.T) {
 func TestSweepErasesLapsedSealedAnswersFromSessionsThatStay(t *testing.T) {
 	ctx := context.Background()
 	db := openDB(t, filepath.Join(t.TempDir(), "scrub.db"), newSealer(t, 0x22))
-	lapsed, fresh := fullSession("lapsed"), fullSession("fresh")
+	lapsed, fresh := fullRecord("lapsed"), fullRecord("fresh")
 	lapsed.Phone, fresh.Phone = "+2348000000021", "+2348000000022"
-	for _, s := range []*menus.Session{lapsed, fresh} {
-		s.Answers = map[string]string{"password": "sealed-" + s.ID}
+	for _, s := range []*link.SessionRecord{lapsed, fresh} {
+		s.Secrets = secrets(map[string]string{"password": "sealed-" + s.ID})
 		s.Purge = t0.Add(time.Hour)
 	}
-	lapsed.SealedUntil, fresh.SealedUntil = t0.Add(-time.Second), t0.Add(time.Minute)
-	for _, s := range []*menus.Session{lapsed, fresh} {
-		if err := db.Commit(ctx, menus.Change{Session: s}); err != nil {
+	lapsed.Lapse, fresh.Lapse = t0.Add(-time.Second), t0.Add(time.Minute)
+	for _, s := range []*link.SessionRecord{lapsed, fresh} {
+		if err := db.Commit(ctx, link.Change{Session: s}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -187,32 +188,32 @@ func TestSweepErasesLapsedSealedAnswersFromSessionsThatStay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got.Answers) != 0 || !got.SealedUntil.IsZero() || !got.AnswersAt.IsZero() {
-		t.Errorf("lapsed answers kept: %v until %v", got.Answers, got.SealedUntil)
+	if len(got.Secrets) != 0 || !got.Lapse.IsZero() || !got.SecretsLapsed {
+		t.Errorf("lapsed answers kept: %q until %v, lapsed %v", got.Secrets, got.Lapse, got.SecretsLapsed)
 	}
-	if got.State != lapsed.State || got.Field != lapsed.Field || got.Hops != lapsed.Hops {
+	if !bytes.Equal(got.Data, lapsed.Data) || got.Phone != lapsed.Phone || !got.Purge.Equal(lapsed.Purge) || !got.Updated.Equal(lapsed.Updated) {
 		t.Errorf("scrubbing changed the rest of the session")
 	}
-	if still, _ := db.Session(ctx, "fresh"); still.Answers["password"] != "sealed-fresh" {
-		t.Errorf("answers within their lifetime were erased: %v", still.Answers)
+	if still, _ := db.Session(ctx, "fresh"); typed(t, still)["password"] != "sealed-fresh" || still.SecretsLapsed {
+		t.Errorf("answers within their lifetime were erased: %q, lapsed %v", still.Secrets, still.SecretsLapsed)
 	}
 	// The next commit of the scrubbed session moves on normally.
-	got.Answers = map[string]string{"otp": "999111"}
-	got.SealedUntil = t0.Add(2 * time.Minute)
-	if err := db.Commit(ctx, menus.Change{Session: got}); err != nil {
+	got.Secrets = secrets(map[string]string{"otp": "999111"})
+	got.Lapse = t0.Add(2 * time.Minute)
+	if err := db.Commit(ctx, link.Change{Session: got}); err != nil {
 		t.Fatal(err)
 	}
-	if again, _ := db.Session(ctx, "lapsed"); again.Answers["otp"] != "999111" {
-		t.Errorf("answers after scrubbing = %v", again.Answers)
+	if again, _ := db.Session(ctx, "lapsed"); typed(t, again)["otp"] != "999111" || again.SecretsLapsed {
+		t.Errorf("answers after scrubbing = %q, lapsed %v", again.Secrets, again.SecretsLapsed)
 	}
 }
 
 func TestAPhoneIsOnePhoneWithOrWithoutItsPlus(t *testing.T) {
 	ctx := context.Background()
 	db := openDB(t, filepath.Join(t.TempDir(), "phones.db"), newSealer(t, 0x22))
-	s := fullSession("plus")
+	s := fullRecord("plus")
 	s.Phone, s.Updated = "+233244000111", t0
-	if err := db.Commit(ctx, menus.Change{Session: s, Link: fullLink("acc-plus", "+233244000111", "plus"), LoginFailure: true}); err != nil {
+	if err := db.Commit(ctx, link.Change{Session: s, Link: fullLink("acc-plus", "+233244000111", "plus"), LoginFailure: true}); err != nil {
 		t.Fatal(err)
 	}
 	for _, phone := range []string{"+233244000111", "233244000111"} {

@@ -4,8 +4,7 @@ import (
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
-
-	"github.com/ussdlink/ussdlink/menus"
+	"github.com/ussdlink/ussdlink/link"
 )
 
 // AfricasTalking speaks Africa's Talking's USSD callback: a form POST with
@@ -26,8 +25,8 @@ func (AfricasTalking) Method() string { return fiber.MethodPost }
 // on "*", finds this hop's input in it, because a password may hold "*". An
 // empty serviceCode is left empty, for the Edge to take as the configured
 // one (some Africa's Talking test clients send none).
-func (AfricasTalking) Parse(c *fiber.Ctx) (menus.Hop, error) {
-	hop := menus.Hop{
+func (AfricasTalking) Parse(c *fiber.Ctx) (link.Hop, error) {
+	hop := link.Hop{
 		SessionID:   field(c, "sessionId"),
 		Phone:       field(c, "phoneNumber"),
 		ServiceCode: field(c, "serviceCode"),
@@ -45,7 +44,7 @@ func (AfricasTalking) Parse(c *fiber.Ctx) (menus.Hop, error) {
 }
 
 // Write implements Dialect.
-func (AfricasTalking) Write(c *fiber.Ctx, _ menus.Hop, r menus.Reply) error {
+func (AfricasTalking) Write(c *fiber.Ctx, _ link.Hop, r link.Reply) error {
 	c.Set(fiber.HeaderContentType, fiber.MIMETextPlainCharsetUTF8)
 	if r.End {
 		return c.SendString("END " + r.Text)

@@ -14,7 +14,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/rs/zerolog"
 
-	"github.com/ussdlink/ussdlink/menus"
+	"github.com/ussdlink/ussdlink/link"
 	"github.com/ussdlink/ussdlink/ussd"
 )
 
@@ -22,14 +22,14 @@ import (
 // configured reply or error.
 type fakeConversation struct {
 	mu     sync.Mutex
-	hops   []menus.Hop
-	closed []menus.Hop
+	hops   []link.Hop
+	closed []link.Hop
 	detail []string
-	reply  menus.Reply
+	reply  link.Reply
 	err    error
 }
 
-func (f *fakeConversation) Close(_ context.Context, hop menus.Hop, detail string) error {
+func (f *fakeConversation) Close(_ context.Context, hop link.Hop, detail string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.closed = append(f.closed, hop)
@@ -37,17 +37,17 @@ func (f *fakeConversation) Close(_ context.Context, hop menus.Hop, detail string
 	return f.err
 }
 
-func (f *fakeConversation) Handle(_ context.Context, hop menus.Hop) (menus.Reply, error) {
+func (f *fakeConversation) Handle(_ context.Context, hop link.Hop) (link.Reply, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.hops = append(f.hops, hop)
 	return f.reply, f.err
 }
 
-func (f *fakeConversation) calls() []menus.Hop {
+func (f *fakeConversation) calls() []link.Hop {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]menus.Hop(nil), f.hops...)
+	return append([]link.Hop(nil), f.hops...)
 }
 
 const atPath = "/ussd/africastalking"
@@ -93,7 +93,7 @@ func do(t *testing.T, app *fiber.App, req *http.Request) (int, string, string) {
 }
 
 func TestATFormPostParsesIntoHop(t *testing.T) {
-	conv := &fakeConversation{reply: menus.Reply{Text: "Pick your bank"}}
+	conv := &fakeConversation{reply: link.Reply{Text: "Pick your bank"}}
 	app := newATApp(conv)
 
 	// Encoded by hand as Africa's Talking sends it: "+" as %2B.
@@ -106,7 +106,7 @@ func TestATFormPostParsesIntoHop(t *testing.T) {
 	if got, want := len(hops), 1; got != want {
 		t.Fatalf("conversation called %d times, want %d", got, want)
 	}
-	want := menus.Hop{
+	want := link.Hop{
 		SessionID:   "ATUid_9f8e7d6c5b4a",
 		Phone:       "+2348030000001",
 		ServiceCode: "*384*123#",
@@ -125,7 +125,7 @@ func TestATFirstHopHasEmptyTranscript(t *testing.T) {
 		"text missing": "sessionId=s1&serviceCode=%2A384%2A123%23&phoneNumber=%2B2348030000001&networkCode=99999",
 	} {
 		t.Run(name, func(t *testing.T) {
-			conv := &fakeConversation{reply: menus.Reply{Text: "Welcome"}}
+			conv := &fakeConversation{reply: link.Reply{Text: "Welcome"}}
 			status, _, _ := post(t, newATApp(conv), body)
 			if got, want := status, fiber.StatusOK; got != want {
 				t.Fatalf("status = %d, want %d", got, want)
@@ -161,7 +161,7 @@ func TestATTranscriptArrivesByteExact(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			conv := &fakeConversation{reply: menus.Reply{Text: "ok"}}
+			conv := &fakeConversation{reply: link.Reply{Text: "ok"}}
 			body := "sessionId=s1&serviceCode=%2A384%2A123%23&phoneNumber=%2B2348030000001&networkCode=62130&" + tt.body
 			status, _, _ := post(t, newATApp(conv), body)
 			if got, want := status, fiber.StatusOK; got != want {
@@ -181,12 +181,12 @@ func TestATTranscriptArrivesByteExact(t *testing.T) {
 func TestATReplyStartsWithCONOrEND(t *testing.T) {
 	tests := []struct {
 		name  string
-		reply menus.Reply
+		reply link.Reply
 		want  string
 	}{
-		{"continues", menus.Reply{Text: "1. GTBank\n2. Access"}, "CON 1. GTBank\n2. Access"},
-		{"ends", menus.Reply{Text: "Linked GTBank ******7890", End: true}, "END Linked GTBank ******7890"},
-		{"empty continue", menus.Reply{}, "CON "},
+		{"continues", link.Reply{Text: "1. GTBank\n2. Access"}, "CON 1. GTBank\n2. Access"},
+		{"ends", link.Reply{Text: "Linked GTBank ******7890", End: true}, "END Linked GTBank ******7890"},
+		{"empty continue", link.Reply{}, "CON "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -219,7 +219,7 @@ func TestATMissingFieldIs400AndNeverReachesConversation(t *testing.T) {
 				case "blank":
 					form.Set(missing, "  ")
 				}
-				conv := &fakeConversation{reply: menus.Reply{Text: "should not be sent"}}
+				conv := &fakeConversation{reply: link.Reply{Text: "should not be sent"}}
 				status, _, body := post(t, newATApp(conv), form.Encode())
 				if got, want := status, fiber.StatusBadRequest; got != want {
 					t.Errorf("status = %d, want %d", got, want)
@@ -238,7 +238,7 @@ func TestATMissingFieldIs400AndNeverReachesConversation(t *testing.T) {
 }
 
 func TestATNonFormBodyIs400(t *testing.T) {
-	conv := &fakeConversation{reply: menus.Reply{Text: "no"}}
+	conv := &fakeConversation{reply: link.Reply{Text: "no"}}
 	req := httptest.NewRequest(http.MethodPost, atPath,
 		strings.NewReader(`{"sessionId":"s1","phoneNumber":"+2348030000001","serviceCode":"*384*123#","text":"S3cr3t-P@ss*#"}`))
 	req.Header.Set("Content-Type", "application/json")
@@ -256,7 +256,7 @@ func TestATNonFormBodyIs400(t *testing.T) {
 
 func TestATHopErrorIs400(t *testing.T) {
 	const typed = "otp-918273"
-	conv := &fakeConversation{err: &menus.HopError{Reason: "transcript does not extend the previous one"}}
+	conv := &fakeConversation{err: &link.HopError{Reason: "transcript does not extend the previous one"}}
 	status, _, body := post(t, newATApp(conv), atForm("1*"+typed).Encode())
 	if got, want := status, fiber.StatusBadRequest; got != want {
 		t.Errorf("status = %d, want %d", got, want)
@@ -270,7 +270,7 @@ func TestATHopErrorIs400(t *testing.T) {
 }
 
 func TestATWrappedHopErrorIs400(t *testing.T) {
-	conv := &fakeConversation{err: errorsJoin(&menus.HopError{Reason: "phone differs"})}
+	conv := &fakeConversation{err: errorsJoin(&link.HopError{Reason: "phone differs"})}
 	status, _, _ := post(t, newATApp(conv), atForm("1").Encode())
 	if got, want := status, fiber.StatusBadRequest; got != want {
 		t.Errorf("status = %d, want %d", got, want)
@@ -300,7 +300,7 @@ func TestATInternalErrorIsPoliteENDWithoutDetails(t *testing.T) {
 }
 
 func TestATGETIsNotServed(t *testing.T) {
-	conv := &fakeConversation{reply: menus.Reply{Text: "no"}}
+	conv := &fakeConversation{reply: link.Reply{Text: "no"}}
 	req := httptest.NewRequest(http.MethodGet, atPath+"?"+atForm("1").Encode(), nil)
 	status, _, body := do(t, newATApp(conv), req)
 	if status != fiber.StatusMethodNotAllowed && status != fiber.StatusNotFound {
@@ -312,7 +312,7 @@ func TestATGETIsNotServed(t *testing.T) {
 }
 
 func TestATHopStringsSurviveLaterRequests(t *testing.T) {
-	conv := &fakeConversation{reply: menus.Reply{Text: "ok"}}
+	conv := &fakeConversation{reply: link.Reply{Text: "ok"}}
 	app := newATApp(conv)
 
 	first := url.Values{
@@ -339,7 +339,7 @@ func TestATHopStringsSurviveLaterRequests(t *testing.T) {
 	if len(hops) != 3 {
 		t.Fatalf("conversation called %d times, want 3", len(hops))
 	}
-	want := menus.Hop{
+	want := link.Hop{
 		SessionID:   "ATUid_first_aaaaaaaa",
 		Phone:       "+2348030000001",
 		ServiceCode: "*384*123#",

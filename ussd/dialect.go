@@ -1,5 +1,5 @@
 // Package ussd is the telco edge: one Dialect per aggregator turns its
-// callback into a menus.Hop and a menus.Reply back into its response format,
+// callback into a link.Hop and a link.Reply back into its response format,
 // and Handler serves a dialect on a Fiber route. It knows nothing of Mono or
 // bank forms.
 package ussd
@@ -16,7 +16,8 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/rs/zerolog"
 
-	"github.com/ussdlink/ussdlink/menus"
+	"github.com/ussdlink/ussdlink/guard"
+	"github.com/ussdlink/ussdlink/link"
 	"github.com/ussdlink/ussdlink/phone"
 )
 
@@ -28,21 +29,19 @@ type Dialect interface {
 	Method() string
 	// Parse reads a callback into a Hop. Strings are copied out of Fiber's
 	// reused buffers. A *BadRequest error means the callback is malformed.
-	Parse(c *fiber.Ctx) (menus.Hop, error)
+	Parse(c *fiber.Ctx) (link.Hop, error)
 	// Write sends the reply in the aggregator's format.
-	Write(c *fiber.Ctx, hop menus.Hop, r menus.Reply) error
+	Write(c *fiber.Ctx, hop link.Hop, r link.Reply) error
 }
 
-// Conversation answers hops; *menus.Engine is one.
+// Conversation answers hops; the conversation engine implements it.
 type Conversation interface {
 	// Handle answers one hop.
-	Handle(ctx context.Context, hop menus.Hop) (menus.Reply, error)
+	Handle(ctx context.Context, hop link.Hop) (link.Reply, error)
 	// Close records that the aggregator ended a session; detail is its own
 	// explanation, never what the user typed.
-	Close(ctx context.Context, hop menus.Hop, detail string) error
+	Close(ctx context.Context, hop link.Hop, detail string) error
 }
-
-var _ Conversation = (*menus.Engine)(nil)
 
 // BadRequest is a malformed callback: a missing or unreadable field. Its
 // Reason names the field, never its value, so it is safe to send back.
@@ -66,9 +65,9 @@ const (
 type Edge struct {
 	Conv      Conversation
 	Log       zerolog.Logger
-	Auth      CallbackAuth
-	PhoneRate *Limiter // hops a minute per phone; nil: unlimited
-	Limits    Limits   // screen budgets per dialect or network
+	Auth      guard.CallbackAuth
+	PhoneRate *guard.Limiter // hops a minute per phone; nil: unlimited
+	Limits    Limits         // screen budgets per dialect or network
 	// Phones reads callers' numbers into E.164; its zero value takes only
 	// international numbers.
 	Phones phone.Numbers
@@ -127,11 +126,11 @@ func (e Edge) Handler(d Dialect) fiber.Handler {
 			if err := e.Conv.Close(c.UserContext(), hop, ""); err != nil {
 				log.Warn().Err(err).Str("session", hop.SessionID).Msg("close session")
 			}
-			return d.Write(c, hop, menus.Reply{End: true})
+			return d.Write(c, hop, link.Reply{End: true})
 		}
 		if err != nil {
 			log.Warn().Str("session", hop.SessionID).Msg("callback for a phone that is not a phone number")
-			return d.Write(c, hop, menus.Reply{Text: textBadPhone, End: true})
+			return d.Write(c, hop, link.Reply{Text: textBadPhone, End: true})
 		}
 		hop.Phone = e164
 		if hop.ServiceCode == "" {
@@ -140,17 +139,17 @@ func (e Edge) Handler(d Dialect) fiber.Handler {
 		hop.Limit = e.Limits.For(d.Name(), hop.Network)
 		if !e.PhoneRate.Allow(hop.Phone) {
 			log.Warn().Str("session", hop.SessionID).Msg("phone over its rate limit")
-			return d.Write(c, hop, menus.Reply{Text: textTooFast, End: true})
+			return d.Write(c, hop, link.Reply{Text: textTooFast, End: true})
 		}
 		reply, err := e.Conv.Handle(c.UserContext(), hop)
-		var bad *menus.HopError
+		var bad *link.HopError
 		switch {
 		case errors.As(err, &bad):
 			log.Warn().Err(err).Str("session", hop.SessionID).Msg("refused hop")
 			return badRequest(c, err)
 		case err != nil:
 			log.Error().Err(err).Str("session", hop.SessionID).Msg("hop failed")
-			reply = menus.Reply{Text: textTrouble, End: true}
+			reply = link.Reply{Text: textTrouble, End: true}
 		}
 		return d.Write(c, hop, reply)
 	}
@@ -164,7 +163,7 @@ var errBadPhone = &BadRequest{Reason: "phone number is not a valid phone number"
 func badRequest(c *fiber.Ctx, err error) error {
 	reason := "unreadable callback"
 	var br *BadRequest
-	var he *menus.HopError
+	var he *link.HopError
 	switch {
 	case errors.As(err, &br):
 		reason = br.Reason

@@ -12,7 +12,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/rs/zerolog"
 
-	"github.com/ussdlink/ussdlink/menus"
+	"github.com/ussdlink/ussdlink/link"
 	"github.com/ussdlink/ussdlink/ussd"
 )
 
@@ -54,7 +54,7 @@ func TestHandlerLogsNothingTyped(t *testing.T) {
 		{
 			name:       "refused hop",
 			form:       func() string { return atForm("1*3*" + typed).Encode() },
-			err:        &menus.HopError{Reason: "transcript does not extend the previous one"},
+			err:        &link.HopError{Reason: "transcript does not extend the previous one"},
 			wantStatus: fiber.StatusBadRequest,
 		},
 		{
@@ -72,7 +72,7 @@ func TestHandlerLogsNothingTyped(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var logs syncBuffer
-			conv := &fakeConversation{reply: menus.Reply{Text: "Enter OTP"}, err: tt.err}
+			conv := &fakeConversation{reply: link.Reply{Text: "Enter OTP"}, err: tt.err}
 			app := fiber.New()
 			ussd.Mount(app, conv, zerolog.New(&logs).Level(zerolog.DebugLevel), ussd.AfricasTalking{})
 
@@ -131,7 +131,7 @@ func TestMountServesEachDialectAtItsName(t *testing.T) {
 	if got, want := d.Method(), http.MethodPost; got != want {
 		t.Errorf("Method() = %q, want %q", got, want)
 	}
-	conv := &fakeConversation{reply: menus.Reply{Text: "hi"}}
+	conv := &fakeConversation{reply: link.Reply{Text: "hi"}}
 	app := newATApp(conv)
 	for path, want := range map[string]int{
 		"/ussd/africastalking": fiber.StatusOK,

@@ -13,7 +13,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/rs/zerolog"
 
-	"github.com/ussdlink/ussdlink/menus"
+	"github.com/ussdlink/ussdlink/link"
 	"github.com/ussdlink/ussdlink/ussd"
 )
 
@@ -49,10 +49,10 @@ func hollaTagsRequest(rawQuery string) *http.Request {
 }
 
 // closedCalls returns what the conversation's Close was given.
-func closedCalls(f *fakeConversation) ([]menus.Hop, []string) {
+func closedCalls(f *fakeConversation) ([]link.Hop, []string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]menus.Hop(nil), f.closed...), append([]string(nil), f.detail...)
+	return append([]link.Hop(nil), f.closed...), append([]string(nil), f.detail...)
 }
 
 // decodeObject reads a JSON object reply into a map.
@@ -70,7 +70,7 @@ func decodeObject(t *testing.T, ctype, body string) map[string]any {
 
 // checkCalls compares what Handle and Close received with what a case wants;
 // a nil want means the method must not have been called.
-func checkCalls(t *testing.T, conv *fakeConversation, handled, closed *menus.Hop) {
+func checkCalls(t *testing.T, conv *fakeConversation, handled, closed *link.Hop) {
 	t.Helper()
 	hops := conv.calls()
 	switch {
@@ -112,97 +112,97 @@ func TestHubtelDialect(t *testing.T) {
 	tests := []struct {
 		name       string
 		body       string
-		reply      menus.Reply
+		reply      link.Reply
 		wantStatus int
-		handled    *menus.Hop     // what Handle must get; nil: not called
-		closed     *menus.Hop     // what Close must get; nil: not called
+		handled    *link.Hop      // what Handle must get; nil: not called
+		closed     *link.Hop      // what Close must get; nil: not called
 		wantOut    map[string]any // the reply without ClientState
 	}{
 		{
 			name:       "Initiation is a new hop carrying the dialled string, Sequence 1 and the phone in E.164",
 			body:       `{"Type":"Initiation","Mobile":"233244123456","SessionId":"3c8dd2b1e5d44b3d9c1c0c1f3bd4e5a6","ServiceCode":"*713#","Message":"*713*22#","Operator":"MTN","Sequence":1,"ClientState":""}`,
-			reply:      menus.Reply{Text: continues},
+			reply:      link.Reply{Text: continues},
 			wantStatus: fiber.StatusOK,
-			handled: &menus.Hop{SessionID: hubtelSession, Phone: "+" + hubtelMobile, ServiceCode: "*713#",
+			handled: &link.Hop{SessionID: hubtelSession, Phone: "+" + hubtelMobile, ServiceCode: "*713#",
 				Network: "mtn", New: true, Dialled: "*713*22#", Seq: 1},
 			wantOut: map[string]any{"Type": "Response", "Message": continues},
 		},
 		{
 			name:       "Response carries only the latest input and the Sequence number",
 			body:       `{"Type":"Response","Mobile":"233244123456","SessionId":"3c8dd2b1e5d44b3d9c1c0c1f3bd4e5a6","ServiceCode":"*713#","Message":"2","Operator":"Vodafone","Sequence":2,"ClientState":"seq:1"}`,
-			reply:      menus.Reply{Text: "Enter your username"},
+			reply:      link.Reply{Text: "Enter your username"},
 			wantStatus: fiber.StatusOK,
-			handled: &menus.Hop{SessionID: hubtelSession, Phone: "+" + hubtelMobile, ServiceCode: "*713#",
+			handled: &link.Hop{SessionID: hubtelSession, Phone: "+" + hubtelMobile, ServiceCode: "*713#",
 				Network: "vodafone", Input: "2", Seq: 2},
 			wantOut: map[string]any{"Type": "Response", "Message": "Enter your username"},
 		},
 		{
 			name:       "Sequence sent as a string is read as a number",
 			body:       `{"Type":"Response","Mobile":"233244123456","SessionId":"3c8dd2b1e5d44b3d9c1c0c1f3bd4e5a6","ServiceCode":"*713#","Message":"2","Operator":"AirtelTigo","Sequence":"3"}`,
-			reply:      menus.Reply{Text: "ok"},
+			reply:      link.Reply{Text: "ok"},
 			wantStatus: fiber.StatusOK,
-			handled: &menus.Hop{SessionID: hubtelSession, Phone: "+" + hubtelMobile, ServiceCode: "*713#",
+			handled: &link.Hop{SessionID: hubtelSession, Phone: "+" + hubtelMobile, ServiceCode: "*713#",
 				Network: "airteltigo", Input: "2", Seq: 3},
 			wantOut: map[string]any{"Type": "Response", "Message": "ok"},
 		},
 		{
 			name:       "Type is compared case-insensitively: initiation",
 			body:       `{"Type":"initiation","Mobile":"233244123456","SessionId":"3c8dd2b1e5d44b3d9c1c0c1f3bd4e5a6","ServiceCode":"*713#","Message":"*713*22#","Operator":"MTN","Sequence":1}`,
-			reply:      menus.Reply{Text: continues},
+			reply:      link.Reply{Text: continues},
 			wantStatus: fiber.StatusOK,
-			handled: &menus.Hop{SessionID: hubtelSession, Phone: "+" + hubtelMobile, ServiceCode: "*713#",
+			handled: &link.Hop{SessionID: hubtelSession, Phone: "+" + hubtelMobile, ServiceCode: "*713#",
 				Network: "mtn", New: true, Dialled: "*713*22#", Seq: 1},
 			wantOut: map[string]any{"Type": "Response", "Message": continues},
 		},
 		{
 			name:       "Type is compared case-insensitively: RESPONSE",
 			body:       `{"Type":"RESPONSE","Mobile":"233244123456","SessionId":"3c8dd2b1e5d44b3d9c1c0c1f3bd4e5a6","ServiceCode":"*713#","Message":"2","Operator":"MTN","Sequence":2}`,
-			reply:      menus.Reply{Text: "ok"},
+			reply:      link.Reply{Text: "ok"},
 			wantStatus: fiber.StatusOK,
-			handled: &menus.Hop{SessionID: hubtelSession, Phone: "+" + hubtelMobile, ServiceCode: "*713#",
+			handled: &link.Hop{SessionID: hubtelSession, Phone: "+" + hubtelMobile, ServiceCode: "*713#",
 				Network: "mtn", Input: "2", Seq: 2},
 			wantOut: map[string]any{"Type": "Response", "Message": "ok"},
 		},
 		{
 			name:       "Response input arrives byte-exact: spaces, stars and hashes kept",
 			body:       `{"Type":"Response","Mobile":"233244123456","SessionId":"3c8dd2b1e5d44b3d9c1c0c1f3bd4e5a6","ServiceCode":"*713#","Message":" p@ss*w#rd ","Operator":"MTN","Sequence":4}`,
-			reply:      menus.Reply{Text: "ok"},
+			reply:      link.Reply{Text: "ok"},
 			wantStatus: fiber.StatusOK,
-			handled: &menus.Hop{SessionID: hubtelSession, Phone: "+" + hubtelMobile, ServiceCode: "*713#",
+			handled: &link.Hop{SessionID: hubtelSession, Phone: "+" + hubtelMobile, ServiceCode: "*713#",
 				Network: "mtn", Input: " p@ss*w#rd ", Seq: 4},
 			wantOut: map[string]any{"Type": "Response", "Message": "ok"},
 		},
 		{
 			name:       "an End reply answers Release with the reply's text",
 			body:       `{"Type":"Response","Mobile":"233244123456","SessionId":"3c8dd2b1e5d44b3d9c1c0c1f3bd4e5a6","ServiceCode":"*713#","Message":"1","Operator":"MTN","Sequence":5}`,
-			reply:      menus.Reply{Text: "Linked GTBank ******7890. Thank you.", End: true},
+			reply:      link.Reply{Text: "Linked GTBank ******7890. Thank you.", End: true},
 			wantStatus: fiber.StatusOK,
-			handled: &menus.Hop{SessionID: hubtelSession, Phone: "+" + hubtelMobile, ServiceCode: "*713#",
+			handled: &link.Hop{SessionID: hubtelSession, Phone: "+" + hubtelMobile, ServiceCode: "*713#",
 				Network: "mtn", Input: "1", Seq: 5},
 			wantOut: map[string]any{"Type": "Release", "Message": "Linked GTBank ******7890. Thank you."},
 		},
 		{
 			name:       "Release closes the session as Release without handling a hop",
 			body:       `{"Type":"Release","Mobile":"233244123456","SessionId":"3c8dd2b1e5d44b3d9c1c0c1f3bd4e5a6","ServiceCode":"*713#","Message":"","Operator":"MTN","Sequence":3}`,
-			reply:      menus.Reply{Text: "must not be sent"},
+			reply:      link.Reply{Text: "must not be sent"},
 			wantStatus: fiber.StatusOK,
-			closed:     &menus.Hop{SessionID: hubtelSession, Phone: "+" + hubtelMobile, Closing: "Release"},
+			closed:     &link.Hop{SessionID: hubtelSession, Phone: "+" + hubtelMobile, Closing: "Release"},
 			wantOut:    map[string]any{"Type": "Release", "Message": ""},
 		},
 		{
 			name:       "Timeout closes the session as Timeout without handling a hop",
 			body:       `{"Type":"Timeout","Mobile":"233244123456","SessionId":"3c8dd2b1e5d44b3d9c1c0c1f3bd4e5a6","ServiceCode":"*713#","Message":"","Operator":"MTN","Sequence":3}`,
-			reply:      menus.Reply{Text: "must not be sent"},
+			reply:      link.Reply{Text: "must not be sent"},
 			wantStatus: fiber.StatusOK,
-			closed:     &menus.Hop{SessionID: hubtelSession, Phone: "+" + hubtelMobile, Closing: "Timeout"},
+			closed:     &link.Hop{SessionID: hubtelSession, Phone: "+" + hubtelMobile, Closing: "Timeout"},
 			wantOut:    map[string]any{"Type": "Release", "Message": ""},
 		},
 		{
 			name:       "release in lower case also closes the session",
 			body:       `{"Type":"release","Mobile":"233244123456","SessionId":"3c8dd2b1e5d44b3d9c1c0c1f3bd4e5a6","ServiceCode":"*713#","Message":"","Operator":"MTN","Sequence":3}`,
-			reply:      menus.Reply{Text: "must not be sent"},
+			reply:      link.Reply{Text: "must not be sent"},
 			wantStatus: fiber.StatusOK,
-			closed:     &menus.Hop{SessionID: hubtelSession, Phone: "+" + hubtelMobile, Closing: "Release"},
+			closed:     &link.Hop{SessionID: hubtelSession, Phone: "+" + hubtelMobile, Closing: "Release"},
 			wantOut:    map[string]any{"Type": "Release", "Message": ""},
 		},
 		{
@@ -282,17 +282,17 @@ func TestArkeselDialect(t *testing.T) {
 	tests := []struct {
 		name       string
 		body       string
-		reply      menus.Reply
+		reply      link.Reply
 		wantStatus int
-		handled    *menus.Hop
+		handled    *link.Hop
 		wantOut    map[string]any
 	}{
 		{
 			name:       "newSession true is a new hop carrying the dialled string",
 			body:       `{"sessionID":"16590115252429751","userID":"USSD_ARKESEL","newSession":true,"msisdn":"233244123456","userData":"*928*1#","network":"MTN"}`,
-			reply:      menus.Reply{Text: "Welcome\n1. Link a bank"},
+			reply:      link.Reply{Text: "Welcome\n1. Link a bank"},
 			wantStatus: fiber.StatusOK,
-			handled: &menus.Hop{SessionID: "16590115252429751", Phone: "+233244123456", ServiceCode: "*928*1#",
+			handled: &link.Hop{SessionID: "16590115252429751", Phone: "+233244123456", ServiceCode: "*928*1#",
 				Network: "mtn", New: true, Dialled: "*928*1#"},
 			wantOut: map[string]any{"sessionID": "16590115252429751", "userID": "USSD_ARKESEL",
 				"msisdn": "233244123456", "message": "Welcome\n1. Link a bank", "continueSession": true},
@@ -300,9 +300,9 @@ func TestArkeselDialect(t *testing.T) {
 		{
 			name:       "newSession false carries only the latest input",
 			body:       `{"sessionID":"16590115252429751","userID":"USSD_ARKESEL","newSession":false,"msisdn":"233244123456","userData":"1","network":"Vodafone"}`,
-			reply:      menus.Reply{Text: "Enter your username"},
+			reply:      link.Reply{Text: "Enter your username"},
 			wantStatus: fiber.StatusOK,
-			handled: &menus.Hop{SessionID: "16590115252429751", Phone: "+233244123456",
+			handled: &link.Hop{SessionID: "16590115252429751", Phone: "+233244123456",
 				Network: "vodafone", Input: "1"},
 			wantOut: map[string]any{"sessionID": "16590115252429751", "userID": "USSD_ARKESEL",
 				"msisdn": "233244123456", "message": "Enter your username", "continueSession": true},
@@ -310,9 +310,9 @@ func TestArkeselDialect(t *testing.T) {
 		{
 			name:       "input arrives byte-exact: spaces, stars and hashes kept",
 			body:       `{"sessionID":"16590115252429751","userID":"USSD_ARKESEL","newSession":false,"msisdn":"233244123456","userData":" p@ss*w#rd ","network":"MTN"}`,
-			reply:      menus.Reply{Text: "ok"},
+			reply:      link.Reply{Text: "ok"},
 			wantStatus: fiber.StatusOK,
-			handled: &menus.Hop{SessionID: "16590115252429751", Phone: "+233244123456",
+			handled: &link.Hop{SessionID: "16590115252429751", Phone: "+233244123456",
 				Network: "mtn", Input: " p@ss*w#rd "},
 			wantOut: map[string]any{"sessionID": "16590115252429751", "userID": "USSD_ARKESEL",
 				"msisdn": "233244123456", "message": "ok", "continueSession": true},
@@ -320,9 +320,9 @@ func TestArkeselDialect(t *testing.T) {
 		{
 			name:       "an End reply sets continueSession false",
 			body:       `{"sessionID":"16590115252429751","userID":"USSD_ARKESEL","newSession":false,"msisdn":"233244123456","userData":"1","network":"MTN"}`,
-			reply:      menus.Reply{Text: "Linked. Thank you.", End: true},
+			reply:      link.Reply{Text: "Linked. Thank you.", End: true},
 			wantStatus: fiber.StatusOK,
-			handled: &menus.Hop{SessionID: "16590115252429751", Phone: "+233244123456",
+			handled: &link.Hop{SessionID: "16590115252429751", Phone: "+233244123456",
 				Network: "mtn", Input: "1"},
 			wantOut: map[string]any{"sessionID": "16590115252429751", "userID": "USSD_ARKESEL",
 				"msisdn": "233244123456", "message": "Linked. Thank you.", "continueSession": false},
@@ -330,9 +330,9 @@ func TestArkeselDialect(t *testing.T) {
 		{
 			name:       "the reply echoes sessionID, userID and msisdn exactly as sent",
 			body:       `{"sessionID":"0007-Ab_cd","userID":"Arkesel App 7","newSession":false,"msisdn":"+233244123456","userData":"2","network":"MTN"}`,
-			reply:      menus.Reply{Text: "ok"},
+			reply:      link.Reply{Text: "ok"},
 			wantStatus: fiber.StatusOK,
-			handled: &menus.Hop{SessionID: "0007-Ab_cd", Phone: "+233244123456",
+			handled: &link.Hop{SessionID: "0007-Ab_cd", Phone: "+233244123456",
 				Network: "mtn", Input: "2"},
 			wantOut: map[string]any{"sessionID": "0007-Ab_cd", "userID": "Arkesel App 7",
 				"msisdn": "+233244123456", "message": "ok", "continueSession": true},
@@ -340,9 +340,9 @@ func TestArkeselDialect(t *testing.T) {
 		{
 			name:       "the echo keeps surrounding spaces the hop trims",
 			body:       `{"sessionID":" 16590115252429751 ","userID":" USSD_ARKESEL","newSession":false,"msisdn":"233244123456 ","userData":"2","network":"MTN"}`,
-			reply:      menus.Reply{Text: "ok"},
+			reply:      link.Reply{Text: "ok"},
 			wantStatus: fiber.StatusOK,
-			handled: &menus.Hop{SessionID: "16590115252429751", Phone: "+233244123456",
+			handled: &link.Hop{SessionID: "16590115252429751", Phone: "+233244123456",
 				Network: "mtn", Input: "2"},
 			wantOut: map[string]any{"sessionID": " 16590115252429751 ", "userID": " USSD_ARKESEL",
 				"msisdn": "233244123456 ", "message": "ok", "continueSession": true},
@@ -394,17 +394,17 @@ func TestNaloDialect(t *testing.T) {
 	tests := []struct {
 		name       string
 		body       string
-		reply      menus.Reply
+		reply      link.Reply
 		wantStatus int
-		handled    *menus.Hop
+		handled    *link.Hop
 		wantOut    map[string]any
 	}{
 		{
 			name:       "MSGTYPE true is a new hop carrying the dialled string",
 			body:       `{"USERID":"NALOTest","MSISDN":"233244123456","USERDATA":"*920*22#","MSGTYPE":true,"NETWORK":"MTN","SESSIONID":"16590115252429751"}`,
-			reply:      menus.Reply{Text: "Welcome\n1. Link a bank"},
+			reply:      link.Reply{Text: "Welcome\n1. Link a bank"},
 			wantStatus: fiber.StatusOK,
-			handled: &menus.Hop{SessionID: "16590115252429751", Phone: "+233244123456", ServiceCode: "*920*22#",
+			handled: &link.Hop{SessionID: "16590115252429751", Phone: "+233244123456", ServiceCode: "*920*22#",
 				Network: "mtn", New: true, Dialled: "*920*22#"},
 			wantOut: map[string]any{"USERID": "NALOTest", "MSISDN": "233244123456",
 				"MSG": "Welcome\n1. Link a bank", "MSGTYPE": true},
@@ -412,9 +412,9 @@ func TestNaloDialect(t *testing.T) {
 		{
 			name:       "MSGTYPE false carries only the latest input",
 			body:       `{"USERID":"NALOTest","MSISDN":"233244123456","USERDATA":"3","MSGTYPE":false,"NETWORK":"VODAFONE","SESSIONID":"16590115252429751"}`,
-			reply:      menus.Reply{Text: "Enter your username"},
+			reply:      link.Reply{Text: "Enter your username"},
 			wantStatus: fiber.StatusOK,
-			handled: &menus.Hop{SessionID: "16590115252429751", Phone: "+233244123456",
+			handled: &link.Hop{SessionID: "16590115252429751", Phone: "+233244123456",
 				Network: "vodafone", Input: "3"},
 			wantOut: map[string]any{"USERID": "NALOTest", "MSISDN": "233244123456",
 				"MSG": "Enter your username", "MSGTYPE": true},
@@ -422,18 +422,18 @@ func TestNaloDialect(t *testing.T) {
 		{
 			name:       "input arrives byte-exact: spaces, stars and hashes kept",
 			body:       `{"USERID":"NALOTest","MSISDN":"233244123456","USERDATA":" p@ss*w#rd ","MSGTYPE":false,"NETWORK":"MTN","SESSIONID":"16590115252429751"}`,
-			reply:      menus.Reply{Text: "ok"},
+			reply:      link.Reply{Text: "ok"},
 			wantStatus: fiber.StatusOK,
-			handled: &menus.Hop{SessionID: "16590115252429751", Phone: "+233244123456",
+			handled: &link.Hop{SessionID: "16590115252429751", Phone: "+233244123456",
 				Network: "mtn", Input: " p@ss*w#rd "},
 			wantOut: map[string]any{"USERID": "NALOTest", "MSISDN": "233244123456", "MSG": "ok", "MSGTYPE": true},
 		},
 		{
 			name:       "an End reply sets MSGTYPE false",
 			body:       `{"USERID":"NALOTest","MSISDN":"233244123456","USERDATA":"1","MSGTYPE":false,"NETWORK":"MTN","SESSIONID":"16590115252429751"}`,
-			reply:      menus.Reply{Text: "Linked. Thank you.", End: true},
+			reply:      link.Reply{Text: "Linked. Thank you.", End: true},
 			wantStatus: fiber.StatusOK,
-			handled: &menus.Hop{SessionID: "16590115252429751", Phone: "+233244123456",
+			handled: &link.Hop{SessionID: "16590115252429751", Phone: "+233244123456",
 				Network: "mtn", Input: "1"},
 			wantOut: map[string]any{"USERID": "NALOTest", "MSISDN": "233244123456",
 				"MSG": "Linked. Thank you.", "MSGTYPE": false},
@@ -441,18 +441,18 @@ func TestNaloDialect(t *testing.T) {
 		{
 			name:       "the reply echoes USERID and MSISDN exactly as sent",
 			body:       `{"USERID":"Nalo Integration 42","MSISDN":"+233244123456","USERDATA":"1","MSGTYPE":false,"NETWORK":"MTN","SESSIONID":"s-1"}`,
-			reply:      menus.Reply{Text: "ok"},
+			reply:      link.Reply{Text: "ok"},
 			wantStatus: fiber.StatusOK,
-			handled:    &menus.Hop{SessionID: "s-1", Phone: "+233244123456", Network: "mtn", Input: "1"},
+			handled:    &link.Hop{SessionID: "s-1", Phone: "+233244123456", Network: "mtn", Input: "1"},
 			wantOut: map[string]any{"USERID": "Nalo Integration 42", "MSISDN": "+233244123456",
 				"MSG": "ok", "MSGTYPE": true},
 		},
 		{
 			name:       "the echo keeps surrounding spaces the hop trims",
 			body:       `{"USERID":" NALOTest ","MSISDN":" 233244123456","USERDATA":"1","MSGTYPE":false,"NETWORK":"MTN","SESSIONID":"s-1"}`,
-			reply:      menus.Reply{Text: "ok"},
+			reply:      link.Reply{Text: "ok"},
 			wantStatus: fiber.StatusOK,
-			handled:    &menus.Hop{SessionID: "s-1", Phone: "+233244123456", Network: "mtn", Input: "1"},
+			handled:    &link.Hop{SessionID: "s-1", Phone: "+233244123456", Network: "mtn", Input: "1"},
 			wantOut: map[string]any{"USERID": " NALOTest ", "MSISDN": " 233244123456",
 				"MSG": "ok", "MSGTYPE": true},
 		},
@@ -494,88 +494,88 @@ func TestNaloDialect(t *testing.T) {
 
 func TestHollaTagsDialect(t *testing.T) {
 	const base = "session_msisdn=2348030000001&session_id=HT-5e1f0a&session_from=*347*22%23&session_type=1&session_mno=MTN"
-	hop := func(h menus.Hop) *menus.Hop {
+	hop := func(h link.Hop) *link.Hop {
 		h.SessionID, h.Phone, h.ServiceCode, h.Network = "HT-5e1f0a", "+2348030000001", "*347*22#", "mtn"
 		return &h
 	}
 	tests := []struct {
 		name       string
 		query      string
-		reply      menus.Reply
+		reply      link.Reply
 		wantStatus int
-		handled    *menus.Hop
-		closed     *menus.Hop
+		handled    *link.Hop
+		closed     *link.Hop
 		wantOut    map[string]any
 	}{
 		{
 			name:       "begin is a new hop; a session_msg starting with * is the dialled string",
 			query:      base + "&session_operation=begin&session_msg=*347*22*7%23",
-			reply:      menus.Reply{Text: "Welcome\n1. Link a bank"},
+			reply:      link.Reply{Text: "Welcome\n1. Link a bank"},
 			wantStatus: fiber.StatusOK,
-			handled:    hop(menus.Hop{New: true, Dialled: "*347*22*7#"}),
+			handled:    hop(link.Hop{New: true, Dialled: "*347*22*7#"}),
 			wantOut: map[string]any{"session_operation": "continue", "session_type": float64(1),
 				"session_id": "HT-5e1f0a", "session_msg": "Welcome\n1. Link a bank"},
 		},
 		{
 			name:       "begin with a session_msg that is not a code leaves Dialled empty",
 			query:      base + "&session_operation=begin&session_msg=hello",
-			reply:      menus.Reply{Text: "Welcome"},
+			reply:      link.Reply{Text: "Welcome"},
 			wantStatus: fiber.StatusOK,
-			handled:    hop(menus.Hop{New: true}),
+			handled:    hop(link.Hop{New: true}),
 			wantOut: map[string]any{"session_operation": "continue", "session_type": float64(1),
 				"session_id": "HT-5e1f0a", "session_msg": "Welcome"},
 		},
 		{
 			name:       "continue carries session_msg as the input",
 			query:      base + "&session_operation=continue&session_msg=2",
-			reply:      menus.Reply{Text: "Enter your username"},
+			reply:      link.Reply{Text: "Enter your username"},
 			wantStatus: fiber.StatusOK,
-			handled:    hop(menus.Hop{Input: "2"}),
+			handled:    hop(link.Hop{Input: "2"}),
 			wantOut: map[string]any{"session_operation": "continue", "session_type": float64(1),
 				"session_id": "HT-5e1f0a", "session_msg": "Enter your username"},
 		},
 		{
 			name:       "continue input is byte-exact: percent-encoded spaces, stars and hashes",
 			query:      base + "&session_operation=continue&session_msg=%20p%40ss%2Aw%23rd%20x%20",
-			reply:      menus.Reply{Text: "ok"},
+			reply:      link.Reply{Text: "ok"},
 			wantStatus: fiber.StatusOK,
-			handled:    hop(menus.Hop{Input: " p@ss*w#rd x "}),
+			handled:    hop(link.Hop{Input: " p@ss*w#rd x "}),
 			wantOut: map[string]any{"session_operation": "continue", "session_type": float64(1),
 				"session_id": "HT-5e1f0a", "session_msg": "ok"},
 		},
 		{
 			name:       "continue input is byte-exact: raw stars and + as space",
 			query:      base + "&session_operation=continue&session_msg=my+pa*ss%23",
-			reply:      menus.Reply{Text: "ok"},
+			reply:      link.Reply{Text: "ok"},
 			wantStatus: fiber.StatusOK,
-			handled:    hop(menus.Hop{Input: "my pa*ss#"}),
+			handled:    hop(link.Hop{Input: "my pa*ss#"}),
 			wantOut: map[string]any{"session_operation": "continue", "session_type": float64(1),
 				"session_id": "HT-5e1f0a", "session_msg": "ok"},
 		},
 		{
 			name:       "continue input keeps an encoded plus and percent sign",
 			query:      base + "&session_operation=continue&session_msg=a%2Bb%25c",
-			reply:      menus.Reply{Text: "ok"},
+			reply:      link.Reply{Text: "ok"},
 			wantStatus: fiber.StatusOK,
-			handled:    hop(menus.Hop{Input: "a+b%c"}),
+			handled:    hop(link.Hop{Input: "a+b%c"}),
 			wantOut: map[string]any{"session_operation": "continue", "session_type": float64(1),
 				"session_id": "HT-5e1f0a", "session_msg": "ok"},
 		},
 		{
 			name:       "an End reply answers end with session_type 4",
 			query:      base + "&session_operation=continue&session_msg=1",
-			reply:      menus.Reply{Text: "Linked. Thank you.", End: true},
+			reply:      link.Reply{Text: "Linked. Thank you.", End: true},
 			wantStatus: fiber.StatusOK,
-			handled:    hop(menus.Hop{Input: "1"}),
+			handled:    hop(link.Hop{Input: "1"}),
 			wantOut: map[string]any{"session_operation": "end", "session_type": float64(4),
 				"session_id": "HT-5e1f0a", "session_msg": "Linked. Thank you."},
 		},
 		{
 			name:       "end closes the session as End without handling a hop",
 			query:      base + "&session_operation=end&session_msg=",
-			reply:      menus.Reply{Text: "must not be sent"},
+			reply:      link.Reply{Text: "must not be sent"},
 			wantStatus: fiber.StatusOK,
-			closed:     &menus.Hop{SessionID: "HT-5e1f0a", Phone: "+2348030000001", Closing: "End"},
+			closed:     &link.Hop{SessionID: "HT-5e1f0a", Phone: "+2348030000001", Closing: "End"},
 			wantOut: map[string]any{"session_operation": "end", "session_type": float64(4),
 				"session_id": "HT-5e1f0a", "session_msg": ""},
 		},
@@ -619,7 +619,7 @@ func TestHollaTagsDialect(t *testing.T) {
 }
 
 func TestHollaTagsPOSTIsNotServed(t *testing.T) {
-	conv := &fakeConversation{reply: menus.Reply{Text: "no"}}
+	conv := &fakeConversation{reply: link.Reply{Text: "no"}}
 	q := "session_msisdn=2348030000001&session_id=HT-5e1f0a&session_operation=continue&session_msg=1"
 	for name, req := range map[string]*http.Request{
 		"query":     httptest.NewRequest(http.MethodPost, "/ussd/hollatags?"+q, nil),
@@ -701,7 +701,7 @@ func TestATSessionEndNotification(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			conv := &fakeConversation{reply: menus.Reply{Text: "must not be sent"}}
+			conv := &fakeConversation{reply: link.Reply{Text: "must not be sent"}}
 			app := dialectApp(conv, ussd.AfricasTalking{})
 			status, _, body := do(t, app, formRequest(eventsAt, tt.body))
 			if status != tt.wantStatus {
@@ -857,7 +857,7 @@ func wireDialects() []wireDialect {
 }
 
 func TestEveryDialectSendsReplyTextUnchanged(t *testing.T) {
-	replies := map[string]menus.Reply{
+	replies := map[string]link.Reply{
 		"menu continues": {Text: "Choose your bank:\n1. GTBank\n2. Access & Co <Ltd>\n3. \"First\" Bank\n0. Back"},
 		"final screen":   {Text: "Linked GTBank ******7890 — ₦0 fees. Ọ ṣé!", End: true},
 		"edge spaces":    {Text: "  Enter PIN:  "},
@@ -891,7 +891,7 @@ func TestEveryDialectAnswersConversationErrorWithPoliteEnd(t *testing.T) {
 			"wrapped error": errors.Join(errors.New("handle hop"), errors.New(detail)),
 		} {
 			t.Run(d.dialect.Name()+" "+name, func(t *testing.T) {
-				conv := &fakeConversation{reply: menus.Reply{Text: "must not be sent"}, err: err}
+				conv := &fakeConversation{reply: link.Reply{Text: "must not be sent"}, err: err}
 				status, ctype, body := do(t, dialectApp(conv, d.dialect), d.request())
 				if status != fiber.StatusOK {
 					t.Fatalf("status = %d (%q), want 200 with a polite end screen", status, body)
@@ -921,11 +921,11 @@ func TestEveryDialectAnswersHopErrorWith400(t *testing.T) {
 			err    error
 			reason string
 		}{
-			"HopError":         {&menus.HopError{Reason: "phone number differs from the session's"}, "phone number differs from the session's"},
-			"wrapped HopError": {errorsJoin(&menus.HopError{Reason: "missing or oversized session id"}), "missing or oversized session id"},
+			"HopError":         {&link.HopError{Reason: "phone number differs from the session's"}, "phone number differs from the session's"},
+			"wrapped HopError": {errorsJoin(&link.HopError{Reason: "missing or oversized session id"}), "missing or oversized session id"},
 		} {
 			t.Run(d.dialect.Name()+" "+name, func(t *testing.T) {
-				conv := &fakeConversation{reply: menus.Reply{Text: "must not be sent"}, err: tc.err}
+				conv := &fakeConversation{reply: link.Reply{Text: "must not be sent"}, err: tc.err}
 				status, _, body := do(t, dialectApp(conv, d.dialect), d.request())
 				if status != fiber.StatusBadRequest {
 					t.Errorf("status = %d (%q), want 400", status, body)
@@ -948,7 +948,7 @@ func TestEveryDialectAnswersHopErrorWith400(t *testing.T) {
 // lengths and different bytes, so a string still pointing into a reused
 // buffer would be overwritten in place.
 func TestHubtelHopStringsSurviveLaterRequests(t *testing.T) {
-	conv := &fakeConversation{reply: menus.Reply{Text: "ok"}}
+	conv := &fakeConversation{reply: link.Reply{Text: "ok"}}
 	app := dialectApp(conv, ussd.Hubtel{})
 	first := `{"Type":"Initiation","Mobile":"233244123456","SessionId":"aaaaaaaa-first-session","ServiceCode":"*713#","Message":"*713*22#","Operator":"MTN","Sequence":1}`
 	second := `{"Type":"Response","Mobile":"233509999999","SessionId":"zzzzzzzz-other-session","ServiceCode":"*999#","Message":"p@ss*w#r","Operator":"GLO","Sequence":7}`
@@ -961,7 +961,7 @@ func TestHubtelHopStringsSurviveLaterRequests(t *testing.T) {
 	if len(hops) != 3 {
 		t.Fatalf("Handle called %d times, want 3", len(hops))
 	}
-	want := menus.Hop{SessionID: "aaaaaaaa-first-session", Phone: "+233244123456", ServiceCode: "*713#",
+	want := link.Hop{SessionID: "aaaaaaaa-first-session", Phone: "+233244123456", ServiceCode: "*713#",
 		Network: "mtn", New: true, Dialled: "*713*22#", Seq: 1}
 	if hops[0] != want {
 		t.Errorf("first hop after later requests = %+v, want %+v", hops[0], want)
@@ -972,7 +972,7 @@ func TestHubtelHopStringsSurviveLaterRequests(t *testing.T) {
 }
 
 func TestHollaTagsHopStringsSurviveLaterRequests(t *testing.T) {
-	conv := &fakeConversation{reply: menus.Reply{Text: "ok"}}
+	conv := &fakeConversation{reply: link.Reply{Text: "ok"}}
 	app := dialectApp(conv, ussd.HollaTags{})
 	first := "session_msisdn=2348030000001&session_operation=continue&session_msg=first%2Apass&session_id=HT-aaaaaa&session_from=*347*22%23&session_mno=MTN"
 	second := "session_msisdn=2349099999999&session_operation=continue&session_msg=zzzzz%2Azzzz&session_id=HT-zzzzzz&session_from=*999*11%23&session_mno=GLO"
@@ -985,7 +985,7 @@ func TestHollaTagsHopStringsSurviveLaterRequests(t *testing.T) {
 	if len(hops) != 3 {
 		t.Fatalf("Handle called %d times, want 3", len(hops))
 	}
-	want := menus.Hop{SessionID: "HT-aaaaaa", Phone: "+2348030000001", ServiceCode: "*347*22#",
+	want := link.Hop{SessionID: "HT-aaaaaa", Phone: "+2348030000001", ServiceCode: "*347*22#",
 		Network: "mtn", Input: "first*pass"}
 	if hops[0] != want {
 		t.Errorf("first hop after later requests = %+v, want %+v", hops[0], want)
@@ -1006,7 +1006,7 @@ func TestNewSessionFlagsMayComeAsStrings(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			conv := &fakeConversation{reply: menus.Reply{Text: "ok"}}
+			conv := &fakeConversation{reply: link.Reply{Text: "ok"}}
 			app := fiber.New()
 			ussd.Mount(app, conv, zerolog.Nop(), tc.d)
 			req := httptest.NewRequest(http.MethodPost, "/ussd/"+tc.d.Name(), strings.NewReader(tc.body))

@@ -3,7 +3,6 @@ package ussd_test
 import (
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -12,7 +11,8 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/rs/zerolog"
 
-	"github.com/ussdlink/ussdlink/menus"
+	"github.com/ussdlink/ussdlink/guard"
+	"github.com/ussdlink/ussdlink/link"
 	"github.com/ussdlink/ussdlink/phone"
 	"github.com/ussdlink/ussdlink/ussd"
 )
@@ -34,7 +34,7 @@ func atRequest(form url.Values) *http.Request {
 
 func TestTheEdgeHandsOnEveryPhoneInE164(t *testing.T) {
 	for _, p := range []string{"2348031000007", "+2348031000007", "002348031000007", "08031000007"} {
-		conv := &fakeConversation{reply: menus.Reply{Text: "ok"}}
+		conv := &fakeConversation{reply: link.Reply{Text: "ok"}}
 		form := atForm("")
 		form.Set("phoneNumber", p)
 		if status, _, body := do(t, edgeApp(conv, ussd.Edge{}), atRequest(form)); status != fiber.StatusOK {
@@ -47,8 +47,8 @@ func TestTheEdgeHandsOnEveryPhoneInE164(t *testing.T) {
 }
 
 func TestTheRateLimitCountsOnePhoneHoweverItIsWritten(t *testing.T) {
-	conv := &fakeConversation{reply: menus.Reply{Text: "ok"}}
-	app := edgeApp(conv, ussd.Edge{PhoneRate: ussd.NewLimiter(2, time.Now)})
+	conv := &fakeConversation{reply: link.Reply{Text: "ok"}}
+	app := edgeApp(conv, ussd.Edge{PhoneRate: guard.NewLimiter(2, time.Now)})
 	for i, p := range []string{"2348031000007", "08031000007", "+2348031000007"} {
 		form := atForm("")
 		form.Set("phoneNumber", p)
@@ -63,7 +63,7 @@ func TestTheRateLimitCountsOnePhoneHoweverItIsWritten(t *testing.T) {
 }
 
 func TestAPhoneThatIsNotOneNeverReachesTheConversation(t *testing.T) {
-	conv := &fakeConversation{reply: menus.Reply{Text: "must not be sent"}}
+	conv := &fakeConversation{reply: link.Reply{Text: "must not be sent"}}
 	form := atForm("1*secret")
 	form.Set("phoneNumber", "+2340000000000")
 	status, _, body := do(t, edgeApp(conv, ussd.Edge{}), atRequest(form))
@@ -82,7 +82,7 @@ func TestAPhoneThatIsNotOneNeverReachesTheConversation(t *testing.T) {
 }
 
 func TestAnEmptyServiceCodeIsTheConfiguredOne(t *testing.T) {
-	conv := &fakeConversation{reply: menus.Reply{Text: "ok"}}
+	conv := &fakeConversation{reply: link.Reply{Text: "ok"}}
 	form := atForm("")
 	form.Set("serviceCode", "")
 	status, _, body := do(t, edgeApp(conv, ussd.Edge{ServiceCode: "*384*123#"}), atRequest(form))
@@ -110,7 +110,7 @@ func TestHostileDialledStringsNeverReachTheConversation(t *testing.T) {
 		}
 		for dialect, req := range requests {
 			t.Run(dialect+" "+name, func(t *testing.T) {
-				conv := &fakeConversation{reply: menus.Reply{Text: "must not be sent"}}
+				conv := &fakeConversation{reply: link.Reply{Text: "must not be sent"}}
 				status, _, body := do(t, edgeApp(conv, ussd.Edge{}), req)
 				if status != fiber.StatusBadRequest || !strings.HasPrefix(body, "bad request: dialled string ") {
 					t.Errorf("%d %q, want 400 naming the dialled string", status, body)
@@ -120,35 +120,5 @@ func TestHostileDialledStringsNeverReachTheConversation(t *testing.T) {
 				}
 			})
 		}
-	}
-}
-
-func TestEveryLineOfTheProxyHeaderIsRead(t *testing.T) {
-	allow, _ := ussd.ParsePrefixes([]string{"10.20.0.0/16"})
-	auth := ussd.CallbackAuth{Allow: allow, ProxyHeader: "X-Forwarded-For"}
-	limiter := ussd.NewLimiter(2, time.Now)
-	app := fiber.New()
-	app.Get("/auth", auth.Middleware(zerolog.Nop()), func(c *fiber.Ctx) error { return c.SendString("in") })
-	app.Get("/rate", ussd.RateByIP(limiter, "X-Forwarded-For"), func(c *fiber.Ctx) error { return c.SendString("in") })
-	get := func(path string, lines ...string) int {
-		req := httptest.NewRequest(http.MethodGet, path, nil)
-		for _, l := range lines {
-			req.Header.Add("X-Forwarded-For", l)
-		}
-		status, _, _ := do(t, app, req)
-		return status
-	}
-	if got := get("/auth", "10.20.1.1", "203.0.113.9"); got != fiber.StatusForbidden {
-		t.Errorf("an allowed address in a first line: %d, want 403", got)
-	}
-	if got := get("/auth", "203.0.113.9", "198.51.100.1, 10.20.1.1"); got != fiber.StatusOK {
-		t.Errorf("the last line's rightmost allowed address: %d, want 200", got)
-	}
-	var codes []int
-	for i := range 4 {
-		codes = append(codes, get("/rate", netip.AddrFrom4([4]byte{198, 51, 100, byte(i + 1)}).String(), "203.0.113.9"))
-	}
-	if codes[2] != fiber.StatusTooManyRequests || codes[3] != fiber.StatusTooManyRequests {
-		t.Errorf("statuses = %v, want 429 from the third on", codes)
 	}
 }

@@ -5,8 +5,7 @@ import (
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
-
-	"github.com/ussdlink/ussdlink/menus"
+	"github.com/ussdlink/ussdlink/link"
 )
 
 // AfricasTalkingEvents serves Africa's Talking's session-end notification:
@@ -18,7 +17,7 @@ import (
 func (e Edge) AfricasTalkingEvents() fiber.Handler {
 	log := e.Log.With().Str("dialect", "africastalking").Logger()
 	return func(c *fiber.Ctx) error {
-		hop := menus.Hop{
+		hop := link.Hop{
 			SessionID: field(c, "sessionId"),
 			Phone:     field(c, "phoneNumber"),
 			Closing:   field(c, "status"),
@@ -39,7 +38,7 @@ func (e Edge) AfricasTalkingEvents() fiber.Handler {
 		detail := strings.Clone(c.FormValue("errorMessage"))
 		if err := e.Conv.Close(c.UserContext(), hop, detail); err != nil {
 			log.Warn().Err(err).Str("session", hop.SessionID).Msg("close session")
-			var bad *menus.HopError
+			var bad *link.HopError
 			if errors.As(err, &bad) {
 				return badRequest(c, err)
 			}

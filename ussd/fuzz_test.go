@@ -15,7 +15,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/rs/zerolog"
 
-	"github.com/ussdlink/ussdlink/menus"
+	"github.com/ussdlink/ussdlink/link"
 	"github.com/ussdlink/ussdlink/ussd"
 )
 
@@ -23,9 +23,9 @@ import (
 // every dialect promises the conversation.
 type checkingConversation struct{ t *testing.T }
 
-func (c checkingConversation) Close(context.Context, menus.Hop, string) error { return nil }
+func (c checkingConversation) Close(context.Context, link.Hop, string) error { return nil }
 
-func (c checkingConversation) Handle(_ context.Context, h menus.Hop) (menus.Reply, error) {
+func (c checkingConversation) Handle(_ context.Context, h link.Hop) (link.Reply, error) {
 	if h.SessionID == "" || h.Phone == "" {
 		c.t.Errorf("hop without ids reached the conversation: %+v", h)
 	}
@@ -34,12 +34,12 @@ func (c checkingConversation) Handle(_ context.Context, h menus.Hop) (menus.Repl
 	}
 	text := h.Transcript + h.Input
 	if strings.HasPrefix(text, "boom") {
-		return menus.Reply{}, errors.New("conversation failed")
+		return link.Reply{}, errors.New("conversation failed")
 	}
 	if strings.HasPrefix(text, "bad") {
-		return menus.Reply{}, &menus.HopError{Reason: "refused"}
+		return link.Reply{}, &link.HopError{Reason: "refused"}
 	}
-	return menus.Reply{Text: "ok " + h.SessionID, End: len(text)%2 == 0}, nil
+	return link.Reply{Text: "ok " + h.SessionID, End: len(text)%2 == 0}, nil
 }
 
 // FuzzDialectCallbacks sends arbitrary callbacks to every dialect's route

@@ -5,8 +5,7 @@ import (
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
-
-	"github.com/ussdlink/ussdlink/menus"
+	"github.com/ussdlink/ussdlink/link"
 )
 
 // Arkesel speaks Arkesel's USSD callback (Ghana): a JSON POST with
@@ -43,10 +42,10 @@ func (Arkesel) Name() string { return "arkesel" }
 func (Arkesel) Method() string { return fiber.MethodPost }
 
 // Parse implements Dialect.
-func (Arkesel) Parse(c *fiber.Ctx) (menus.Hop, error) {
+func (Arkesel) Parse(c *fiber.Ctx) (link.Hop, error) {
 	var r arkeselRequest
 	if err := decodeJSON(c, &r); err != nil {
-		return menus.Hop{}, err
+		return link.Hop{}, err
 	}
 	hop := latestInput(r.SessionID, r.MSISDN, r.Network, bool(r.NewSession), r.UserData)
 	if hop.SessionID == "" || hop.Phone == "" {
@@ -62,7 +61,7 @@ func (Arkesel) Parse(c *fiber.Ctx) (menus.Hop, error) {
 }
 
 // Write implements Dialect, echoing the request's ids.
-func (Arkesel) Write(c *fiber.Ctx, _ menus.Hop, r menus.Reply) error {
+func (Arkesel) Write(c *fiber.Ctx, _ link.Hop, r link.Reply) error {
 	out, _ := c.Locals(echoKey).(arkeselReply)
 	out.Message, out.ContinueSession = r.Text, !r.End
 	return c.JSON(out)
@@ -102,10 +101,10 @@ func (Nalo) Name() string { return "nalo" }
 func (Nalo) Method() string { return fiber.MethodPost }
 
 // Parse implements Dialect.
-func (Nalo) Parse(c *fiber.Ctx) (menus.Hop, error) {
+func (Nalo) Parse(c *fiber.Ctx) (link.Hop, error) {
 	var r naloRequest
 	if err := decodeJSON(c, &r); err != nil {
-		return menus.Hop{}, err
+		return link.Hop{}, err
 	}
 	hop := latestInput(r.SessionID, r.MSISDN, r.Network, bool(r.MsgType), r.UserData)
 	if hop.SessionID == "" || hop.Phone == "" {
@@ -121,7 +120,7 @@ func (Nalo) Parse(c *fiber.Ctx) (menus.Hop, error) {
 }
 
 // Write implements Dialect, echoing USERID and MSISDN.
-func (Nalo) Write(c *fiber.Ctx, _ menus.Hop, r menus.Reply) error {
+func (Nalo) Write(c *fiber.Ctx, _ link.Hop, r link.Reply) error {
 	out, _ := c.Locals(echoKey).(naloReply)
 	out.Msg, out.MsgType = r.Text, !r.End
 	return c.JSON(out)
@@ -149,8 +148,8 @@ const echoKey = "ussd.echo"
 
 // latestInput builds the hop of a dialect that sends the dialled string on
 // a session's first hop and only the latest input after.
-func latestInput(session, phone, network string, first bool, data string) menus.Hop {
-	hop := menus.Hop{
+func latestInput(session, phone, network string, first bool, data string) link.Hop {
+	hop := link.Hop{
 		SessionID: strings.TrimSpace(session),
 		Phone:     strings.TrimSpace(phone),
 		Network:   strings.ToLower(strings.TrimSpace(network)),

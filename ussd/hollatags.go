@@ -4,8 +4,7 @@ import (
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
-
-	"github.com/ussdlink/ussdlink/menus"
+	"github.com/ussdlink/ussdlink/link"
 )
 
 // HollaTags speaks HollaTags' USSD callback (Nigeria): a GET with query
@@ -34,9 +33,9 @@ func (HollaTags) Method() string { return fiber.MethodGet }
 
 // Parse implements Dialect. The message of a begin (the dialled string) is
 // checked like any input.
-func (HollaTags) Parse(c *fiber.Ctx) (menus.Hop, error) {
+func (HollaTags) Parse(c *fiber.Ctx) (link.Hop, error) {
 	op := strings.ToLower(strings.TrimSpace(c.Query("session_operation")))
-	hop := menus.Hop{
+	hop := link.Hop{
 		SessionID:   strings.TrimSpace(strings.Clone(c.Query("session_id"))),
 		Phone:       strings.TrimSpace(strings.Clone(c.Query("session_msisdn"))),
 		ServiceCode: strings.TrimSpace(strings.Clone(c.Query("session_from"))),
@@ -66,7 +65,7 @@ func (HollaTags) Parse(c *fiber.Ctx) (menus.Hop, error) {
 }
 
 // Write implements Dialect.
-func (HollaTags) Write(c *fiber.Ctx, hop menus.Hop, r menus.Reply) error {
+func (HollaTags) Write(c *fiber.Ctx, hop link.Hop, r link.Reply) error {
 	out := hollaTagsReply{Operation: "continue", Type: 1, SessionID: hop.SessionID, Msg: r.Text}
 	if r.End {
 		out.Operation, out.Type = "end", 4

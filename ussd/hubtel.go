@@ -5,8 +5,7 @@ import (
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
-
-	"github.com/ussdlink/ussdlink/menus"
+	"github.com/ussdlink/ussdlink/link"
 )
 
 // Hubtel speaks Hubtel's Programmable Services (Ghana): a JSON POST with
@@ -46,12 +45,12 @@ func (Hubtel) Method() string { return fiber.MethodPost }
 // Parse implements Dialect. Release (the user ended) and Timeout (an answer
 // came too late) close the session; Hubtel ignores any answer to them. The
 // dialled string of an Initiation is checked like any input.
-func (Hubtel) Parse(c *fiber.Ctx) (menus.Hop, error) {
+func (Hubtel) Parse(c *fiber.Ctx) (link.Hop, error) {
 	var r hubtelRequest
 	if err := decodeJSON(c, &r); err != nil {
-		return menus.Hop{}, err
+		return link.Hop{}, err
 	}
-	hop := menus.Hop{
+	hop := link.Hop{
 		SessionID:   strings.TrimSpace(r.SessionID),
 		Phone:       strings.TrimSpace(r.Mobile),
 		ServiceCode: strings.TrimSpace(r.ServiceCode),
@@ -82,7 +81,7 @@ func (Hubtel) Parse(c *fiber.Ctx) (menus.Hop, error) {
 
 // Write implements Dialect. ClientState carries the hop's Sequence back, so
 // Hubtel's round trip of it can be checked in its logs.
-func (Hubtel) Write(c *fiber.Ctx, hop menus.Hop, r menus.Reply) error {
+func (Hubtel) Write(c *fiber.Ctx, hop link.Hop, r link.Reply) error {
 	kind := "Response"
 	if r.End {
 		kind = "Release"

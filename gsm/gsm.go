@@ -1,8 +1,12 @@
-package menus
+// Package gsm is the GSM 03.38 alphabet a handset shows without switching
+// to UCS-2: text turned into it, its length in units, and cutting to a
+// budget. USSD screens and text messages both live within it.
+package gsm
 
 import (
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
 )
@@ -97,8 +101,8 @@ func Units(s string) int {
 	return n
 }
 
-// cut returns the longest prefix of s that fits in max units.
-func cut(s string, max int) string {
+// Cut returns the longest prefix of s that fits in max units.
+func Cut(s string, max int) string {
 	if max <= 0 {
 		return ""
 	}
@@ -114,4 +118,15 @@ func cut(s string, max int) string {
 		n += w
 	}
 	return s
+}
+
+// Valid reports whether every rune of s is in the GSM 03.38 default
+// alphabet or its extension table: a handset shows it in 7-bit encoding.
+func Valid(s string) bool {
+	for _, r := range s {
+		if !strings.ContainsRune(gsmBasic, r) && !strings.ContainsRune(gsmExtension, r) {
+			return false
+		}
+	}
+	return utf8.ValidString(s)
 }

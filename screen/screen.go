@@ -1,8 +1,13 @@
-package menus
+// Package screen fits a USSD screen into a handset's budget: a header and
+// a numbered list of options, transliterated to GSM-7, paged with 98 More
+// and 0 Back, never splitting an option or a header line.
+package screen
 
 import (
 	"strconv"
 	"strings"
+
+	"github.com/ussdlink/ussdlink/gsm"
 )
 
 // Navigation inputs understood on every list screen.
@@ -54,7 +59,7 @@ func (s Screen) Render(limit int) Page {
 		if s.Back {
 			exit = InputBack + " Back"
 		}
-		if head := s.header(limit - Units(exit) - 1); head != "" {
+		if head := s.header(limit - gsm.Units(exit) - 1); head != "" {
 			exit = head + "\n" + exit
 		}
 		return Page{Text: exit}
@@ -69,26 +74,26 @@ func (s Screen) Render(limit int) Page {
 	// first option's number and one character of it (two units, should that be
 	// an extension character), "98 More", the navigation and three newlines,
 	// so options always fit.
-	room := len("1. ") + 2 + 1 + Units(more) + 1 + Units(nav) + 1
+	room := len("1. ") + 2 + 1 + gsm.Units(more) + 1 + gsm.Units(nav) + 1
 	head := s.header(min(limit/2, limit-room))
 	for {
-		used := Units(head) + 1 + Units(nav)
+		used := gsm.Units(head) + 1 + gsm.Units(nav)
 		if head == "" {
-			used = Units(nav)
+			used = gsm.Units(nav)
 		}
 		var lines []string
 		for i := s.Offset; i < len(s.Items); i++ {
 			n := len(lines) + 1
 			label := strconv.Itoa(n) + ". " + oneLine(s.Items[i])
-			cost := Units(label) + 1
+			cost := gsm.Units(label) + 1
 			reserve := 0
 			if i < len(s.Items)-1 {
-				reserve = Units(more) + 1
+				reserve = gsm.Units(more) + 1
 			}
 			if used+cost+reserve > limit {
 				if len(lines) == 0 {
 					// A lone option longer than the page is shortened, never split.
-					label = cut(label, limit-used-reserve-1)
+					label = gsm.Cut(label, limit-used-reserve-1)
 					lines = append(lines, label)
 				}
 				break
@@ -106,8 +111,8 @@ func (s Screen) Render(limit int) Page {
 			lines = append([]string{head}, lines...)
 		}
 		text := strings.Join(lines, "\n")
-		if Units(text) <= limit || head == "" {
-			return Page{Text: cut(text, limit), Shown: shown, More: hasMore, End: s.End}
+		if gsm.Units(text) <= limit || head == "" {
+			return Page{Text: gsm.Cut(text, limit), Shown: shown, More: hasMore, End: s.End}
 		}
 		head = "" // unreachable with sane limits; drop the header rather than overflow
 	}
@@ -128,15 +133,15 @@ func (s Screen) header(budget int) string {
 		tries = append(tries, []string{notice}, []string{title})
 	}
 	for _, lines := range tries {
-		if text := joinLines(lines); text != "" && Units(text) <= budget {
+		if text := joinLines(lines); text != "" && gsm.Units(text) <= budget {
 			return text
 		}
 	}
 	switch {
 	case prompt != "":
-		return cut(prompt, budget)
+		return gsm.Cut(prompt, budget)
 	case s.End && notice == "":
-		return cut(title, budget) // an END screen's message is all it has
+		return gsm.Cut(title, budget) // an END screen's message is all it has
 	}
 	return ""
 }
@@ -155,5 +160,5 @@ func joinLines(lines []string) string {
 // oneLine transliterates text from Mono to GSM-7 on a single line, so a
 // stray newline in a bank name cannot forge a line such as "98 More".
 func oneLine(s string) string {
-	return strings.Join(strings.Fields(Transliterate(s)), " ")
+	return strings.Join(strings.Fields(gsm.Transliterate(s)), " ")
 }

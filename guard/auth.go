@@ -1,4 +1,4 @@
-package ussd
+package guard
 
 import (
 	"crypto/sha256"
@@ -21,7 +21,7 @@ type CallbackAuth struct {
 	// ProxyHeader names the header a trusted reverse proxy puts the caller's
 	// address in (X-Forwarded-For, X-Real-IP). Only when it is set is any
 	// such header believed; the rightmost address across all its lines is
-	// taken, the one the proxy itself saw.
+	// taken, the one the proxy itself saw (see ClientIP).
 	ProxyHeader string
 }
 
@@ -59,7 +59,7 @@ func (a CallbackAuth) Middleware(log zerolog.Logger) fiber.Handler {
 	want := sha256.Sum256([]byte(a.Token))
 	return func(c *fiber.Ctx) error {
 		if len(a.Allow) > 0 {
-			ip, ok := a.clientIP(c)
+			ip, ok := ClientIP(c, a.ProxyHeader)
 			if !ok || !allowed(a.Allow, ip) {
 				log.Warn().Str("path", c.Path()).Str("ip", ip.String()).Msg("callback from a source not allowed")
 				return c.Status(fiber.StatusForbidden).SendString("forbidden")
@@ -80,32 +80,6 @@ func (a CallbackAuth) Middleware(log zerolog.Logger) fiber.Handler {
 		}
 		return c.Next()
 	}
-}
-
-// clientIP is the caller's address: the connection's, or the proxy
-// header's rightmost entry when a trusted proxy header is configured. The
-// header is read across all its lines, which mean the same as one line
-// joined with commas: the rightmost entry of the last line is the one the
-// proxy wrote, whatever the caller sent before it.
-func (a CallbackAuth) clientIP(c *fiber.Ctx) (netip.Addr, bool) {
-	if a.ProxyHeader != "" {
-		lines := c.Request().Header.PeekAll(a.ProxyHeader)
-		if len(lines) == 0 {
-			return netip.Addr{}, false
-		}
-		v := string(lines[len(lines)-1])
-		if i := strings.LastIndexByte(v, ','); i >= 0 {
-			v = v[i+1:]
-		}
-		v = strings.TrimSpace(v)
-		if ap, err := netip.ParseAddrPort(v); err == nil {
-			return ap.Addr().Unmap(), true
-		}
-		ip, err := netip.ParseAddr(strings.Trim(v, "[]"))
-		return ip.Unmap(), err == nil
-	}
-	ip, ok := netip.AddrFromSlice(c.Context().RemoteIP())
-	return ip.Unmap(), ok
 }
 
 // allowed reports whether ip is in one of the networks.

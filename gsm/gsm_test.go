@@ -1,4 +1,4 @@
-package menus
+package gsm
 
 import (
 	"math/rand/v2"
@@ -6,17 +6,6 @@ import (
 	"testing"
 	"unicode/utf8"
 )
-
-// isGSM reports whether every rune of s is in the GSM 03.38 default alphabet
-// or its extension table.
-func isGSM(s string) bool {
-	for _, r := range s {
-		if !strings.ContainsRune(gsmBasic, r) && !strings.ContainsRune(gsmExtension, r) {
-			return false
-		}
-	}
-	return utf8.ValidString(s)
-}
 
 func TestTransliterate(t *testing.T) {
 	// Every printable ASCII character but the backtick is in GSM-7.
@@ -104,7 +93,7 @@ func TestTransliterateOutputIsGSM(t *testing.T) {
 			}
 			in = b.String()
 		}
-		if got := Transliterate(in); !isGSM(got) {
+		if got := Transliterate(in); !Valid(got) {
 			t.Fatalf("Transliterate(%q) = %q, which is not GSM-7", in, got)
 		}
 	}
@@ -162,9 +151,9 @@ func TestCut(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, want := cut(tt.in, tt.max), tt.want
+			got, want := Cut(tt.in, tt.max), tt.want
 			if got != want {
-				t.Errorf("cut(%q, %d) = %q, want %q", tt.in, tt.max, got, want)
+				t.Errorf("Cut(%q, %d) = %q, want %q", tt.in, tt.max, got, want)
 			}
 		})
 	}
@@ -181,26 +170,26 @@ func TestCutProperties(t *testing.T) {
 			rs[j] = pool[rng.IntN(len(pool))]
 		}
 		s, max := string(rs), rng.IntN(40)-2
-		got := cut(s, max)
+		got := Cut(s, max)
 		if !strings.HasPrefix(s, got) {
-			t.Fatalf("cut(%q, %d) = %q, not a prefix", s, max, got)
+			t.Fatalf("Cut(%q, %d) = %q, not a prefix", s, max, got)
 		}
 		if !utf8.ValidString(got) {
-			t.Fatalf("cut(%q, %d) = %q, splits a rune", s, max, got)
+			t.Fatalf("Cut(%q, %d) = %q, splits a rune", s, max, got)
 		}
 		if max <= 0 {
 			if got != "" {
-				t.Fatalf("cut(%q, %d) = %q, want empty", s, max, got)
+				t.Fatalf("Cut(%q, %d) = %q, want empty", s, max, got)
 			}
 			continue
 		}
 		if Units(got) > max {
-			t.Fatalf("cut(%q, %d) = %q: %d units", s, max, got, Units(got))
+			t.Fatalf("Cut(%q, %d) = %q: %d units", s, max, got, Units(got))
 		}
 		if rest := s[len(got):]; rest != "" {
 			r, _ := utf8.DecodeRuneInString(rest)
 			if Units(got+string(r)) <= max {
-				t.Fatalf("cut(%q, %d) = %q, but %q still fits", s, max, got, r)
+				t.Fatalf("Cut(%q, %d) = %q, but %q still fits", s, max, got, r)
 			}
 		}
 	}

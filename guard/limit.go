@@ -1,4 +1,4 @@
-package ussd
+package guard
 
 import (
 	"sync"
@@ -58,14 +58,13 @@ func (l *Limiter) Allow(key string) bool {
 
 // RateByIP limits requests per caller address with l, answering 429 over
 // the limit. The address is the connection's, or the rightmost entry of
-// proxyHeader when one is configured (see CallbackAuth.ProxyHeader).
+// proxyHeader when one is configured (see ClientIP).
 func RateByIP(l *Limiter, proxyHeader string) fiber.Handler {
-	a := CallbackAuth{ProxyHeader: proxyHeader}
 	return func(c *fiber.Ctx) error {
 		if l == nil {
 			return c.Next()
 		}
-		ip, _ := a.clientIP(c)
+		ip, _ := ClientIP(c, proxyHeader)
 		if !l.Allow(ip.String()) {
 			c.Set(fiber.HeaderRetryAfter, "60")
 			return c.Status(fiber.StatusTooManyRequests).JSON(fiber.Map{

@@ -1,13 +1,27 @@
-package menus
+package screen
 
 import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/ussdlink/ussdlink/gsm"
 )
 
 var screenLimits = []int{40, 80, 120, 160, 182}
+
+// Screen texts of the link journey, as sample headers.
+const (
+	textBankUnavailable = "This bank is not available right now. Please choose another."
+	textChooseAccount   = "Choose the account to link:"
+	textChooseBank      = "Link your bank. Choose bank or type its name:"
+	textChooseMethod    = "How do you log in?"
+	textDigitsOnly      = "Digits only, please."
+	textFailed          = "Sorry, your bank could not be reached. Nothing was linked. Please try again later."
+	textGoodbye         = "Goodbye. Nothing was linked."
+	textInvalidChoice   = "Invalid choice. Try again."
+)
 
 // randomLabel returns a label of 1..60 runes mixing plain letters, spaces,
 // GSM extension characters and characters Transliterate changes or drops.
@@ -28,7 +42,7 @@ func randomLabel(rng *rand.Rand) string {
 // clean is a text as Render shows it when it is not shortened.
 // clean is how a text from Mono reaches a screen: GSM-7, on one line, with
 // runs of white space folded.
-func clean(s string) string { return strings.Join(strings.Fields(Transliterate(s)), " ") }
+func clean(s string) string { return strings.Join(strings.Fields(gsm.Transliterate(s)), " ") }
 
 // walkPages renders every page of sc by following Offset += Shown until no
 // More, checks what must hold on each page, and returns the pages.
@@ -57,10 +71,10 @@ func walkPages(t *testing.T, sc Screen, limit int) []Page {
 		pages = append(pages, p)
 		where := "limit " + strconv.Itoa(limit) + " offset " + strconv.Itoa(sc.Offset) + ":\n" + p.Text
 
-		if got, want := Units(p.Text), limit; got > want {
+		if got, want := gsm.Units(p.Text), limit; got > want {
 			t.Fatalf("%s\n%d units, want at most %d", where, got, want)
 		}
-		if !isGSM(p.Text) {
+		if !gsm.Valid(p.Text) {
 			t.Fatalf("%s\nnot GSM-7", where)
 		}
 		if p.Shown < 1 {
@@ -108,12 +122,12 @@ func walkPages(t *testing.T, sc Screen, limit int) []Page {
 			if p.Shown != 1 || !strings.HasPrefix(want, line) || len(line) <= len("1. ") {
 				t.Fatalf("%s\noption %d shown as %q, want %q", where, i, line, want)
 			}
-			need := Units(gotHead) + 1 + Units(want) + 1 + Units(nav)
+			need := gsm.Units(gotHead) + 1 + gsm.Units(want) + 1 + gsm.Units(nav)
 			if gotHead == "" {
 				need--
 			}
 			if i < len(sc.Items)-1 {
-				need += Units("98 More") + 1
+				need += gsm.Units("98 More") + 1
 			}
 			if need <= limit {
 				t.Fatalf("%s\noption %d shortened to %q though %q fits", where, i, line, want)
@@ -307,10 +321,10 @@ func TestRenderHeaderOnly(t *testing.T) {
 		for _, limit := range screenLimits {
 			t.Run(tt.name+"/"+strconv.Itoa(limit), func(t *testing.T) {
 				p := tt.screen.Render(limit)
-				if got, want := Units(p.Text), limit; got > want {
+				if got, want := gsm.Units(p.Text), limit; got > want {
 					t.Fatalf("%q: %d units, want at most %d", p.Text, got, want)
 				}
-				if !isGSM(p.Text) {
+				if !gsm.Valid(p.Text) {
 					t.Fatalf("%q is not GSM-7", p.Text)
 				}
 				if got, want := p.End, tt.screen.End; got != want {
@@ -329,13 +343,13 @@ func TestRenderHeaderOnly(t *testing.T) {
 				// What to type matters most, then why the screen is shown
 				// again, then the title.
 				n, pr := clean(tt.screen.Notice), clean(tt.screen.Prompt)
-				if pr != "" && !strings.Contains(p.Text, cut(pr, 10)) {
+				if pr != "" && !strings.Contains(p.Text, gsm.Cut(pr, 10)) {
 					t.Errorf("%q lacks the prompt %q", p.Text, pr)
 				}
-				if n != "" && pr != "" && Units(n)+1+Units(pr)+len("\n0 Exit") <= limit && !strings.HasPrefix(p.Text, n+"\n") {
+				if n != "" && pr != "" && gsm.Units(n)+1+gsm.Units(pr)+len("\n0 Exit") <= limit && !strings.HasPrefix(p.Text, n+"\n") {
 					t.Errorf("%q does not start with the notice %q", p.Text, n)
 				}
-				if pr == "" && !strings.HasPrefix(p.Text, cut(clean(tt.screen.Notice+"\n"+tt.screen.Title), 10)) {
+				if pr == "" && !strings.HasPrefix(p.Text, gsm.Cut(clean(tt.screen.Notice+"\n"+tt.screen.Title), 10)) {
 					t.Errorf("%q does not start with the header", p.Text)
 				}
 			})
@@ -356,7 +370,7 @@ func TestRenderNoticeFirst(t *testing.T) {
 			// The header's share: half the budget, less what the first option
 			// needs to show at least "1. " and one character on a page with
 			// "98 More" and navigation.
-			if share := min(limit/2, limit-21); Units(notice) > share {
+			if share := min(limit/2, limit-21); gsm.Units(notice) > share {
 				continue // longer than the header may be on a list
 			}
 			t.Run(strconv.Itoa(limit)+"/"+notice, func(t *testing.T) {
@@ -385,10 +399,10 @@ func FuzzRender(f *testing.F) {
 		}
 		p := sc.Render(limit)
 		max := max(limit, 20)
-		if got := Units(p.Text); got > max {
+		if got := gsm.Units(p.Text); got > max {
 			t.Fatalf("Render(%d) = %q: %d units, want at most %d", limit, p.Text, got, max)
 		}
-		if !isGSM(p.Text) {
+		if !gsm.Valid(p.Text) {
 			t.Fatalf("Render(%d) = %q, not GSM-7", limit, p.Text)
 		}
 		if p.Shown < 0 || p.Shown > len(sc.Items) {

@@ -1,0 +1,23 @@
+package link
+
+// Change is everything one hop decided, committed in one transaction before
+// the reply leaves.
+type Change struct {
+	Events []Event // for the partner, through the outbox
+	Texts  []Text  // for the phone, through the text queue
+	// Invite is an invitation this hop moved on from pending, and
+	// InviteEvents the events that announce it: both are written only if the
+	// invitation is still pending when committed (Mono's webhook may have
+	// completed it meanwhile).
+	Invite       *Invite
+	InviteEvents []Event
+	Session      *SessionRecord
+	Link         *Link          // set when this hop linked an account
+	Retired      *SessionRecord // set when this hop ended another session by resuming it
+	// LoginFailure records a refused bank login or answer against the
+	// session's phone, for the lockout.
+	LoginFailure bool
+	// Release lists attempts reserved (ReserveAttempt) whose
+	// outcome was not a refusal: they no longer count against the phone.
+	Release []string
+}

@@ -1,0 +1,49 @@
+package link
+
+import "time"
+
+// Hop is one callback from an aggregator, in no aggregator's format.
+// Cumulative dialects (Africa's Talking) set Transcript to the whole input
+// history and Cumulative; the engine works out this hop's input from what
+// the session remembers. Latest-input dialects set Input.
+type Hop struct {
+	SessionID   string
+	Phone       string
+	ServiceCode string
+	Network     string
+	New         bool   // the aggregator says this is a session's first hop
+	Input       string // this hop's input, for latest-input dialects
+	Transcript  string // the whole input history, for cumulative dialects
+	Cumulative  bool
+	// Seq is the aggregator's number for this hop (Hubtel's Sequence), when
+	// it sends one: a repeated delivery carries the same number.
+	Seq int
+	// Dialled is the whole string the user dialled, when the aggregator
+	// sends it on a first hop ("*713*22*7#"): it may carry a deep-dial code.
+	Dialled string
+	// Closing, when set, says the aggregator ended the session, and how
+	// ("Incomplete", "Release", "Timeout"): there is nothing to answer.
+	Closing string
+	Limit   int // screen budget for this hop; 0 means the engine's default
+	// Channel is "sms" for a text-message conversation, "" for USSD; TTL,
+	// when set, is its session's inactivity limit.
+	Channel string
+	TTL     time.Duration
+	// ReplyByText queues the reply as a text in the hop's own commit, for
+	// text conversations whose provider takes replies as messages.
+	ReplyByText bool
+}
+
+// Reply is what the gateway answers a hop: a screen's text and whether the
+// session ends with it. Dialects turn it into their own format.
+type Reply struct {
+	Text string `json:"text"`
+	End  bool   `json:"end"`
+}
+
+// HopError says a callback cannot be processed as sent (a 4xx for the
+// aggregator). Its message is safe to log: it never holds what was typed.
+type HopError struct{ Reason string }
+
+// Error implements error.
+func (e *HopError) Error() string { return "bad hop: " + e.Reason }
