@@ -3,12 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/ussdlink/ussdlink/store"
 )
 
 func TestTheCommandLinePrintsUsageAndRefusesUnknownCommands(t *testing.T) {
@@ -54,23 +52,60 @@ func TestTheCommandLinePrintsUsageAndRefusesUnknownCommands(t *testing.T) {
 	}
 }
 
-func TestASecondGatewayOnOneStoreFailsAtOnce(t *testing.T) {
+func TestDialCommandLinksAnAccount(t *testing.T) {
 	m, _ := startGateway(t, nil)
-	second := NewMain(&bytes.Buffer{})
-	second.Config = m.Config
-	second.Config.HTTP.Addr = "127.0.0.1:0"
-	start := time.Now()
-	err := second.Run(context.Background())
-	second.Close()
-	if !errors.Is(err, store.ErrInUse) {
-		t.Fatalf("second Run: %v, want the store in use", err)
+	var out, errOut bytes.Buffer
+	in := strings.NewReader("1\nuser_good\npass_good\n")
+	err := run(context.Background(), []string{"dial", "-url", m.URL(), "-phone", "+2348035550000"}, in, &out, &errOut)
+	if err != nil {
+		t.Fatalf("dial: %v (%s)", err, errOut.String())
 	}
-	if took := time.Since(start); took > time.Second {
-		t.Errorf("the second gateway took %v to fail, want at once", took)
+	for _, want := range []string{"Choose bank", "Log in to GTBank", "Password", "is linked"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("dial output lacks %q:\n%s", want, out.String())
+		}
 	}
-	want := "the store is in use by another process (" + m.Config.Store.Path + ")"
-	var stderr bytes.Buffer
-	if code := exitCode(err, &stderr); code != 1 || !strings.Contains(stderr.String(), want) {
-		t.Errorf("exit %d, %q; want 1 and %q", code, stderr.String(), want)
+	if strings.Contains(out.String(), "pass_good") {
+		t.Errorf("dial output echoes the password")
+	}
+}
+
+func TestDialCommandReportsHangUp(t *testing.T) {
+	m, _ := startGateway(t, nil)
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), []string{"dial", "-url", m.URL()}, strings.NewReader("1\n"), &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "hung up") {
+		t.Fatalf("dial with input running out = %v, want hung up", err)
+	}
+}
+
+func TestLoadCommandDrivesLinkFlows(t *testing.T) {
+	m, _ := startGateway(t, func(c *Config) { c.Log.Level = "warn" })
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), []string{"load", "-url", m.URL(), "-flows", "24", "-concurrency", "4"}, nil, &out, &errOut)
+	if err != nil {
+		t.Fatalf("load: %v (%s)", err, errOut.String())
+	}
+	if !strings.Contains(out.String(), "flows 24 (failed 0)") || !strings.Contains(out.String(), "p99") {
+		t.Errorf("load output:\n%s", out.String())
+	}
+	// Every flow links the same sandbox account (one link, keyed by Mono's
+	// account id); each phone's session must have ended linked.
+	for i := 1; i <= 24; i++ {
+		s, err := latestSession(m, fmt.Sprintf("+234903%07d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Reason != "linked" {
+			t.Errorf("session of flow %d ended %q", i, s.Reason)
+		}
+	}
+}
+
+func TestLoadCommandRefusesARemoteGateway(t *testing.T) {
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), []string{"load", "-url", "http://192.0.2.10:8080", "-flows", "1"}, nil, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "loopback") {
+		t.Fatalf("load against a remote address = %v, want refused", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/BurntSushi/toml"
 	"github.com/rs/zerolog"
 
+	"github.com/ussdlink/ussdlink/guard"
 	"github.com/ussdlink/ussdlink/link"
 	"github.com/ussdlink/ussdlink/menus"
 	"github.com/ussdlink/ussdlink/partner"
@@ -203,6 +204,7 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil
 
 // DefaultConfig is the configuration used for keys a file leaves out.
 func DefaultConfig() Config {
+	engine := menus.DefaultConfig()
 	return Config{
 		HTTP:  HTTPConfig{Addr: "127.0.0.1:8080"},
 		Store: StoreConfig{Path: "data/ussdlink.db", BatchDelay: Duration{2 * time.Millisecond}},
@@ -210,21 +212,21 @@ func DefaultConfig() Config {
 		USSD: USSDConfig{
 			ServiceCode:   "*384*123#",
 			Country:       "NG",
-			ScreenLimit:   160,
-			SessionTTL:    Duration{180 * time.Second},
-			MaxTries:      3,
-			HopBudget:     Duration{4 * time.Second},
-			ResumeWindow:  Duration{10 * time.Minute},
-			SecretTTL:     Duration{2 * time.Minute},
+			ScreenLimit:   engine.ScreenLimit,
+			SessionTTL:    Duration{engine.SessionTTL},
+			MaxTries:      engine.MaxTries,
+			HopBudget:     Duration{engine.HopBudget},
+			ResumeWindow:  Duration{engine.ResumeWindow},
+			SecretTTL:     Duration{engine.SecretTTL},
 			SweepInterval: Duration{30 * time.Second},
 			AllowIPs:      []string{},
-			RepeatWindow:  Duration{2 * time.Second},
+			RepeatWindow:  Duration{engine.RepeatWindow},
 			ScreenLimits:  map[string]int{},
 		},
 		Security: SecurityConfig{
 			PreviousSealKeys: []string{},
-			MaxLoginFailures: 3,
-			Lockout:          Duration{30 * time.Minute},
+			MaxLoginFailures: engine.MaxLoginFailures,
+			Lockout:          Duration{engine.Lockout},
 			PhoneRate:        30,
 			IPRate:           600,
 		},
@@ -232,8 +234,8 @@ func DefaultConfig() Config {
 			APIKeys:         []string{},
 			Events:          []string{},
 			WebhookRetryFor: Duration{48 * time.Hour},
-			InviteTTL:       Duration{24 * time.Hour},
-			IdempotencyTTL:  Duration{24 * time.Hour},
+			InviteTTL:       Duration{partner.DefaultInviteTTL},
+			IdempotencyTTL:  Duration{partner.DefaultIdempotencyTTL},
 			InviteRetention: Duration{720 * time.Hour},
 		},
 		SMS: SMSConfig{
@@ -378,7 +380,7 @@ func (c Config) validate() error {
 	if _, err := c.SMS.location(); err != nil {
 		return err
 	}
-	if _, err := ussd.ParsePrefixes(c.USSD.AllowIPs); err != nil {
+	if _, err := guard.ParsePrefixes(c.USSD.AllowIPs); err != nil {
 		return fmt.Errorf("config: ussd.%w", err)
 	}
 	if _, err := c.USSD.phones(); err != nil {

@@ -8,87 +8,6 @@ import (
 	"testing"
 )
 
-func TestDeepDialsOpenAShortcutWhereverTheCodeArrives(t *testing.T) {
-	m, _ := startGateway(t, func(c *Config) {
-		c.USSD.Shortcuts = []ShortcutConfig{
-			{Code: "7", Institution: "5f2d08be60b92e2888287702", AuthMethod: "internet_banking"}, // GTBank
-			{Code: "8", Institution: zenithID(t)},                                                // two methods: the choice is shown
-		}
-	})
-	cases := []struct {
-		name string
-		w    wire
-		code string // how the network passes the extension
-		want string
-	}{
-		{name: "Africa's Talking with the code in the service code", w: atDeepWire{serviceCode: "*384*123*7#"}, want: "Log in to GTBank"},
-		{name: "Africa's Talking with the code as the first input", w: atDeepWire{serviceCode: "*384*123#", firstText: "7"}, want: "Log in to GTBank"},
-		{name: "Hubtel with the code in the dialled string", w: hubtelDeepWire{dialled: "*384*123*7#"}, want: "Log in to GTBank"},
-		{name: "a shortcut without an auth method offers the choice", w: atDeepWire{serviceCode: "*384*123*8#"}, want: "How do you log in?"},
-		{name: "an unknown code shows the banks", w: atDeepWire{serviceCode: "*384*123*99#"}, want: "Choose bank"},
-	}
-	for i, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			h := newHandsetOn(t, m, tc.w, fmt.Sprintf("+23480600000%02d", i))
-			h.dial()
-			h.expect(tc.want)
-			if tc.want != "Log in to GTBank" {
-				return
-			}
-			h.send("user_good")
-			h.send("pass_good")
-			h.expect("GTBank", "is linked")
-		})
-	}
-}
-
-// zenithID finds Zenith Bank's id in the sandbox catalogue.
-func zenithID(t *testing.T) string {
-	t.Helper()
-	for _, b := range sandboxBanks() {
-		if b.Name == "Zenith Bank" {
-			return b.ID
-		}
-	}
-	t.Fatal("no Zenith Bank in the sandbox")
-	return ""
-}
-
-// atDeepWire is Africa's Talking dialled with an extension, passed either
-// in the service code or as the first text.
-type atDeepWire struct{ serviceCode, firstText string }
-
-func (atDeepWire) name() string { return "africastalking" }
-func (w atDeepWire) request(h *handset) *http.Request {
-	text := h.transcript
-	if w.firstText != "" {
-		text = w.firstText
-		if h.transcript != "" {
-			text += "*" + h.transcript
-		}
-	}
-	req := atWire{}.request(h)
-	form := url.Values{"sessionId": {h.session}, "serviceCode": {w.serviceCode}, "phoneNumber": {h.phone}, "networkCode": {"62130"}, "text": {text}}
-	req.Body = http.NoBody
-	r2, _ := http.NewRequest(http.MethodPost, req.URL.String(), strings.NewReader(form.Encode()))
-	r2.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	return r2
-}
-func (atDeepWire) reply(body []byte) (string, bool, error) { return atWire{}.reply(body) }
-
-// hubtelDeepWire is Hubtel with a dialled string carrying an extension.
-type hubtelDeepWire struct{ dialled string }
-
-func (hubtelDeepWire) name() string { return "hubtel" }
-func (w hubtelDeepWire) request(h *handset) *http.Request {
-	if h.inputs > 0 {
-		return hubtelWire{}.request(h)
-	}
-	return jsonRequest("/ussd/hubtel", map[string]any{"Type": "Initiation", "Mobile": strings.TrimPrefix(h.phone, "+"),
-		"SessionId": h.session, "ServiceCode": "384*123", "Message": w.dialled, "Operator": "mtn", "Sequence": 1})
-}
-func (hubtelDeepWire) reply(body []byte) (string, bool, error) { return hubtelWire{}.reply(body) }
-
 func TestAggregatorEndOfSessionClosesItAndRecordsWhy(t *testing.T) {
 	m, _ := startGateway(t, nil)
 	t.Run("Africa's Talking session-end notification", func(t *testing.T) {
@@ -192,12 +111,41 @@ func TestScreenBudgetsPerDialectAndNetwork(t *testing.T) {
 	}
 }
 
-func TestNamesFromMonoAreTransliteratedToGSM7(t *testing.T) {
+func TestAfricasTalkingWithoutAServiceCodeIsTheConfiguredOne(t *testing.T) {
 	m, _ := startGateway(t, nil)
-	h := walk(t, m, "+2348062000001", "lotus")
-	h.expect("Lotus Bank - Islamic")
-	h = walk(t, m, "+2348062000002", "microfinance") // two matches: a list
-	h.expect("Ibile Microfinance Bank")
-	h.choose("Ibile")
-	h.expect("Log in to Ibile MFB's online banking")
+	for name, v := range map[string]url.Values{
+		"empty":  {"sessionId": {"at-no-code-1"}, "serviceCode": {""}, "phoneNumber": {"+2348030000011"}, "networkCode": {"62130"}, "text": {""}},
+		"absent": {"sessionId": {"at-no-code-2"}, "phoneNumber": {"+2348030000012"}, "networkCode": {"62130"}, "text": {""}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodPost, "/ussd/africastalking", strings.NewReader(v.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			status, body := edgeDo(t, m, req)
+			if status != http.StatusOK || !strings.HasPrefix(body, "CON ") || !strings.Contains(body, "Choose bank") {
+				t.Fatalf("%d %q, want the banks", status, body)
+			}
+			s, err := storedSession(m, v.Get("sessionId"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.ServiceCode != m.Config.USSD.ServiceCode {
+				t.Errorf("session service code = %q, want the configured %q", s.ServiceCode, m.Config.USSD.ServiceCode)
+			}
+		})
+	}
+	t.Run("and the whole link goes through", func(t *testing.T) {
+		h := newHandsetOn(t, m, atNoCodeWire{}, "+2348030000013")
+		walkSteps(t, h, m, []step{{typed: "1"}, {typed: "user_good"}, {typed: "pass_good", want: []string{"is linked"}, end: true}})
+	})
+}
+
+// atNoCodeWire is Africa's Talking from a test client that sends no
+// serviceCode.
+type atNoCodeWire struct{ atWire }
+
+func (atNoCodeWire) request(h *handset) *http.Request {
+	form := url.Values{"sessionId": {h.session}, "serviceCode": {""}, "phoneNumber": {h.phone}, "networkCode": {"62130"}, "text": {h.transcript}}
+	req, _ := http.NewRequest(http.MethodPost, "/ussd/africastalking", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return req
 }

@@ -18,7 +18,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -29,15 +28,12 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 
-	"github.com/ussdlink/ussdlink/guard"
-	"github.com/ussdlink/ussdlink/link"
 	"github.com/ussdlink/ussdlink/menus"
 	"github.com/ussdlink/ussdlink/mono"
 	"github.com/ussdlink/ussdlink/mono/sandbox"
 	"github.com/ussdlink/ussdlink/partner"
 	"github.com/ussdlink/ussdlink/sms"
 	"github.com/ussdlink/ussdlink/store"
-	"github.com/ussdlink/ussdlink/ussd"
 )
 
 func main() {
@@ -132,22 +128,16 @@ type Main struct {
 	logOut   io.Writer
 	db       *store.DB
 	engine   *menus.Engine
-	sweeper  chan struct{} // closed to stop the sweeper
-	swept    chan struct{} // closed when the sweeper has stopped
 	app      *fiber.App
 	listener net.Listener
+	served   chan error
+	workers  []*worker // background loops, stopped in the order started
 
-	deliverer    *partner.Deliverer // sends the outbox to the partner, when configured
-	stopDelivery context.CancelFunc
-	delivered    chan struct{} // closed when the deliverer has stopped
-	texts        *sms.Worker   // sends the text queue
-	stopTexts    context.CancelFunc
-	textsDone    chan struct{}
-	smsSandbox   *sms.Sandbox // the sandbox provider's mailbox, when it is the provider
-	served       chan error
-	sandbox      *http.Server
-
-	sandboxMono *sandbox.Sandbox // the embedded Mono, when no base URL is configured
+	deliverer   *partner.Deliverer // sends the outbox to the partner, when configured
+	texts       *sms.Worker        // sends the text queue
+	smsSandbox  *sms.Sandbox       // the sandbox provider's mailbox, when it is the provider
+	sandboxMono *sandbox.Sandbox   // the embedded Mono, when no base URL is configured
+	sandbox     *http.Server
 }
 
 // NewMain returns a Main with the default configuration, logging to w.
@@ -179,173 +169,34 @@ func (m *Main) ParseFlags(args []string) error {
 	return nil
 }
 
-// Run opens the store, reaches Mono (or starts the sandbox), and starts
-// serving. It returns once the gateway is listening; Close stops it.
+// Run opens the store, reaches Mono (or starts the sandbox), starts the
+// background workers and starts serving. It returns once the gateway is
+// listening; Close stops it.
 func (m *Main) Run(ctx context.Context) error {
 	cfg := m.Config
 	m.Log = newLogger(m.logOut, cfg.Log)
-
-	key, generated, err := store.LoadKey(cfg.Security.SealKey, filepath.Join(filepath.Dir(cfg.Store.Path), "seal.key"))
+	sealer, err := m.openStore(cfg)
 	if err != nil {
 		return err
 	}
-	if generated {
-		m.Log.Warn().Msg("generated a seal key file beside the database; configure [security] seal-key or USSDLINK_SEAL_KEY in production")
-	}
-	previous, err := store.DecodeKeys(cfg.Security.PreviousSealKeys)
-	if err != nil {
-		return fmt.Errorf("config: [security] previous-seal-keys: %w", err)
-	}
-	sealer, err := store.NewSealer(key, previous...)
-	clear(key)
-	for _, k := range previous {
-		clear(k)
-	}
-	if err != nil {
-		return err
-	}
-	if m.db, err = store.Open(cfg.Store.Path, sealer, store.WithBatchDelay(cfg.Store.BatchDelay.Duration),
-		store.WithStatusEvents(partner.StatusEvents(cfg.Partner.emits()))); err != nil {
-		return err
-	}
-
 	if m.listener, err = net.Listen("tcp", cfg.HTTP.Addr); err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	monoSecret := cfg.Mono.WebhookSecret
-	if cfg.Mono.BaseURL == "" && monoSecret == "" {
-		monoSecret = partner.GenerateSecret() // the sandbox and the receiver share it for this run
-	}
-	client, err := m.monoClient(cfg.Mono, monoSecret)
+	client, monoSecret, err := m.connectMono(ctx, cfg.Mono)
 	if err != nil {
 		return err
 	}
-	if m.sandboxMono == nil {
-		if err := checkMono(ctx, client, cfg.Mono, m.Log); err != nil {
-			return err
-		}
+	if err := m.startDeliverer(cfg.Partner); err != nil {
+		return err
 	}
-	emits := cfg.Partner.emits()
-	if cfg.Partner.WebhookURL != "" {
-		signer, err := partner.NewSigner(cfg.Partner.WebhookSecret)
-		if err != nil {
-			return err
-		}
-		m.deliverer = &partner.Deliverer{URL: cfg.Partner.WebhookURL, Signer: signer, Outbox: m.db,
-			RetryFor: cfg.Partner.WebhookRetryFor.Duration, Now: m.Now, Log: m.Log.With().Str("component", "webhooks").Logger()}
-		ctx, cancel := context.WithCancel(context.Background())
-		m.stopDelivery, m.delivered = cancel, make(chan struct{})
-		go func() {
-			defer close(m.delivered)
-			m.deliverer.Run(ctx)
-		}()
-	} else {
-		m.Log.Info().Msg("no [partner] webhook-url: partner events are not sent")
-	}
-	notify := func() {}
-	if m.deliverer != nil {
-		notify = m.deliverer.Notify
-	}
-	sender := cfg.SMS.sender(m.Log.With().Str("component", "sms-sandbox").Logger())
-	m.smsSandbox, _ = sender.(*sms.Sandbox)
-	kinds := cfg.SMS.kinds()
-	texts := func(kind string) bool { return kinds[kind] }
-	m.texts = &sms.Worker{Queue: m.db.Texts(), Sender: sender, Texts: sms.Texts{PartnerName: cfg.SMS.PartnerName, Enabled: kinds},
-		OptedOut: m.db.OptedOut, RetryFor: cfg.SMS.RetryFor.Duration, Now: m.Now, Log: m.Log.With().Str("component", "sms").Logger()}
-	{
-		ctx, cancel := context.WithCancel(context.Background())
-		m.stopTexts, m.textsDone = cancel, make(chan struct{})
-		go func() {
-			defer close(m.textsDone)
-			m.texts.Run(ctx)
-		}()
-	}
-	m.engine = menus.NewEngine(menus.Config{
-		ScreenLimit:            cfg.USSD.ScreenLimit,
-		SessionTTL:             cfg.USSD.SessionTTL.Duration,
-		MaxTries:               cfg.USSD.MaxTries,
-		TranscriptKey:          sealer.Derive("transcript"),
-		PreviousTranscriptKeys: sealer.DerivePrevious("transcript"),
-		HopBudget:              cfg.USSD.HopBudget.Duration,
-		ResumeWindow:           cfg.USSD.ResumeWindow.Duration,
-		SecretTTL:              cfg.USSD.SecretTTL.Duration,
-
-		MaxLoginFailures: cfg.Security.MaxLoginFailures,
-		Lockout:          cfg.Security.Lockout.Duration,
-		LogPhone:         cfg.Log.logPhone(),
-		ServiceCode:      cfg.USSD.ServiceCode,
-		Shortcuts:        cfg.USSD.shortcuts(),
-		RepeatWindow:     cfg.USSD.RepeatWindow.Duration,
-		Emits:            emits,
-		Notify:           notify,
-		Texts:            texts,
-		NotifyTexts:      m.texts.Notify,
-		SMSCredentials:   cfg.SMS.AllowCredentials,
-	}, m.db, client, m.Now, m.Log)
+	m.startTexts(cfg.SMS)
+	m.engine = menus.NewEngine(engineConfig(cfg, sealer, m.notifyPartner(), m.texts.Notify), m.db, client, m.Now, m.Log)
 	m.engine.Prefetch()
-	m.startSweeper(cfg.USSD.SweepInterval.Duration)
-
-	allow, err := guard.ParsePrefixes(cfg.USSD.AllowIPs)
-	if err != nil {
+	m.start("sweeper", m.sweepEvery(cfg.USSD.SweepInterval.Duration))
+	if err := m.mount(cfg, monoSecret); err != nil {
 		return err
 	}
-	phones, err := cfg.USSD.phones()
-	if err != nil {
-		return err
-	}
-	auth := guard.CallbackAuth{Token: cfg.USSD.CallbackToken, Allow: allow, ProxyHeader: cfg.USSD.TrustedProxyHeader}
-	if !auth.Enabled() {
-		m.Log.Warn().Msg("telco callbacks are not authenticated: set [ussd] callback-token or allow-ips before going live")
-	}
-
-	m.app = newApp(m.Log)
-	m.app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok") })
-	edge := ussd.Edge{Conv: m.engine, Log: m.Log, Auth: auth,
-		PhoneRate: guard.NewLimiter(cfg.Security.PhoneRate, m.Now), Limits: cfg.USSD.limits(),
-		Phones: phones, ServiceCode: cfg.USSD.ServiceCode}
-	edge.Mount(m.app, ussd.Dialects()...)
-	byIP := guard.RateByIP(guard.NewLimiter(cfg.Security.IPRate, m.Now), auth.ProxyHeader)
-	if len(cfg.Partner.APIKeys) == 0 {
-		m.Log.Warn().Msg("no [partner] api-keys: every /v1 call is refused")
-	}
-	api := &partner.API{Store: m.db, Keys: cfg.Partner.APIKeys, ServiceCode: cfg.USSD.ServiceCode,
-		InviteTTL: cfg.Partner.InviteTTL.Duration, Now: m.Now, Log: m.Log.With().Str("component", "api").Logger(),
-		Texts: texts, Notify: m.texts.Notify, Phones: phones}
-	loc, err := cfg.SMS.location()
-	if err != nil {
-		return err
-	}
-	api.Institutions, api.IdempotencyTTL, api.Location = m.engine, cfg.Partner.IdempotencyTTL.Duration, loc
-	api.Mount(m.app.Group("/v1", byIP))
-	if monoSecret == "" {
-		m.Log.Warn().Msg("no [mono] webhook-secret: Mono's webhooks are refused")
-	}
-	hooks := &partner.MonoWebhooks{Secret: monoSecret, Store: m.db, Emits: emits, Notify: notify, Now: m.Now,
-		Log:   m.Log.With().Str("component", "mono-webhooks").Logger(),
-		Nudge: kinds[link.TextReauthNudge], NotifyTexts: m.texts.Notify, ServiceCode: cfg.USSD.ServiceCode,
-		InviteTTL: cfg.Partner.InviteTTL.Duration}
-	m.app.Group("/webhooks", byIP).Post("/mono", hooks.Handler())
-	inbound := &sms.Inbound{
-		Conv: &sms.Conversation{Engine: m.engine, Store: m.db, Keyword: cfg.SMS.Keyword, SessionTTL: cfg.SMS.SessionTTL.Duration,
-			Now: m.Now, Log: m.Log.With().Str("component", "sms").Logger()},
-		Store: m.db, Phones: phones, TwilioToken: cfg.SMS.Twilio.AuthToken, TwilioURL: cfg.SMS.Twilio.WebhookURL,
-		TermiiSecret: cfg.SMS.Termii.SecretKey, Notify: m.texts.Notify, Now: m.Now,
-		Log: m.Log.With().Str("component", "sms").Logger()}
-	inbound.Mount(m.app, auth.Middleware(m.Log))
-	if m.smsSandbox != nil && m.sandboxMono == nil {
-		m.Log.Warn().Msg("[sms] provider is the sandbox while Mono is real: texts are kept in memory and never sent")
-	}
-	if m.smsSandbox != nil && m.sandboxMono != nil {
-		// What the sandbox "sent", for go run . dial and local tries; only
-		// ever with the Mono sandbox, never beside real accounts.
-		m.app.Get("/sms/sandbox/inbox", func(c *fiber.Ctx) error {
-			return c.JSON(m.smsSandbox.Inbox(c.Query("phone")))
-		})
-	}
-
-	m.served = make(chan error, 1)
-	go func() { m.served <- m.app.Listener(m.listener) }()
-	m.Log.Info().Str("addr", m.listener.Addr().String()).Str("service_code", cfg.USSD.ServiceCode).Msg("ussdlink listening")
+	m.serve(cfg.USSD.ServiceCode)
 	return nil
 }
 
@@ -383,22 +234,21 @@ func (m *Main) monoClient(cfg MonoConfig, webhookSecret string) (*mono.Client, e
 // URL is the gateway's base URL, once Run has returned.
 func (m *Main) URL() string { return "http://" + m.listener.Addr().String() }
 
-// startSweeper runs sweep every interval until Close.
-func (m *Main) startSweeper(every time.Duration) {
-	m.sweeper, m.swept = make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(m.swept)
+// sweepEvery is the sweeper: every interval it deletes what has outlived
+// its retention.
+func (m *Main) sweepEvery(every time.Duration) func(context.Context) error {
+	return func(ctx context.Context) error {
 		tick := time.NewTicker(every)
 		defer tick.Stop()
 		for {
 			select {
-			case <-m.sweeper:
-				return
+			case <-ctx.Done():
+				return nil
 			case <-tick.C:
 			}
 			m.sweep(context.Background())
 		}
-	}()
+	}
 }
 
 // Retentions of what no configuration key sets.
@@ -487,21 +337,10 @@ func (m *Main) Close() error {
 		}
 		cancel()
 	}
-	if m.stopDelivery != nil {
-		m.stopDelivery()
-		<-m.delivered
-		m.stopDelivery = nil
+	for _, w := range m.workers {
+		w.stop()
 	}
-	if m.stopTexts != nil {
-		m.stopTexts()
-		<-m.textsDone
-		m.stopTexts = nil
-	}
-	if m.sweeper != nil {
-		close(m.sweeper)
-		<-m.swept
-		m.sweeper = nil
-	}
+	m.workers = nil
 	if m.sandboxMono != nil {
 		m.sandboxMono.Close()
 	}

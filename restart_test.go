@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -16,15 +17,47 @@ import (
 	"github.com/ussdlink/ussdlink/mono/sandbox"
 )
 
-// buildGateway compiles the real binary once per test.
+// builtGateway is the real binary, compiled by the first test that needs it
+// into a directory of its own, and shared by every later one of this test
+// process; TestMain removes the directory.
+var builtGateway struct {
+	once sync.Once
+	dir  string // the directory made for it, "" until then
+	bin  string
+	err  error
+}
+
+// TestMain runs the tests, then removes the binary they built, if any.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builtGateway.dir != "" {
+		os.RemoveAll(builtGateway.dir)
+	}
+	os.Exit(code)
+}
+
+// buildGateway returns the real binary, compiling it once per test process.
 func buildGateway(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "ussdlink")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	builtGateway.once.Do(func() {
+		dir, err := os.MkdirTemp("", "ussdlink-test-")
+		if err != nil {
+			builtGateway.err = fmt.Errorf("a directory for the binary: %w", err)
+			return
+		}
+		builtGateway.dir = dir
+		bin := filepath.Join(dir, "ussdlink")
+		out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+		if err != nil {
+			builtGateway.err = fmt.Errorf("go build: %v\n%s", err, out)
+			return
+		}
+		builtGateway.bin = bin
+	})
+	if builtGateway.err != nil {
+		t.Fatal(builtGateway.err)
 	}
-	return bin
+	return builtGateway.bin
 }
 
 // gatewayProcess is the gateway running as its own process.

@@ -47,3 +47,13 @@ func TestScreensAsANewcomerFindsThem(t *testing.T) {
 		})
 	}
 }
+
+func TestNamesFromMonoAreTransliteratedToGSM7(t *testing.T) {
+	m, _ := startGateway(t, nil)
+	h := walk(t, m, "+2348062000001", "lotus")
+	h.expect("Lotus Bank - Islamic")
+	h = walk(t, m, "+2348062000002", "microfinance") // two matches: a list
+	h.expect("Ibile Microfinance Bank")
+	h.choose("Ibile")
+	h.expect("Log in to Ibile MFB's online banking")
+}

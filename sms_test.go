@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -14,36 +11,7 @@ import (
 	"time"
 
 	"github.com/ussdlink/ussdlink/mono/sandbox"
-	"github.com/ussdlink/ussdlink/sms"
 )
-
-const (
-	twilioToken  = "twilio-auth-token-123"
-	termiiSecret = "termii-secret-456"
-)
-
-// startSMSGateway runs the gateway with the sandbox SMS provider, and the
-// inbound keys of Twilio and Termii set.
-func startSMSGateway(t *testing.T, configure func(*Config)) *Main {
-	t.Helper()
-	m, _ := startSMSGatewayLogs(t, configure)
-	return m
-}
-
-// startSMSGatewayLogs is startSMSGateway, with the gateway's logs.
-func startSMSGatewayLogs(t *testing.T, configure func(*Config)) (*Main, *syncBuffer) {
-	t.Helper()
-	m, logs := startGateway(t, func(c *Config) {
-		c.SMS.PartnerName = "Kudi Loans"
-		c.SMS.Twilio.AuthToken = twilioToken
-		c.SMS.Termii.SecretKey = termiiSecret
-		c.USSD.CallbackToken = "cb-token"
-		if configure != nil {
-			configure(c)
-		}
-	})
-	return m, logs
-}
 
 // ussdAuthed dials with the callback token the gateway requires.
 type ussdAuthed struct{ wire }
@@ -52,76 +20,6 @@ func (w ussdAuthed) request(h *handset) *http.Request {
 	req := w.wire.request(h)
 	req.Header.Set("X-Callback-Token", "cb-token")
 	return req
-}
-
-// inboxWith waits for a text to phone containing want.
-func inboxWith(t *testing.T, m *Main, phone, want string) string {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		for _, msg := range m.smsSandbox.Inbox(phone) {
-			if strings.Contains(msg.Text, want) {
-				return msg.Text
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("no text to %s containing %q; inbox: %v", phone, want, m.smsSandbox.Inbox(phone))
-	return ""
-}
-
-// textTermii delivers an inbound text through Termii's signed webhook.
-func textTermii(t *testing.T, m *Main, from, id, body string, sign bool) int {
-	t.Helper()
-	b, _ := json.Marshal(map[string]any{"type": "inbound", "id": id, "message_id": id, "sender": strings.TrimPrefix(from, "+"),
-		"receiver": "USSDLINK", "message": body, "received_at": "2026-11-22 10:00:00"})
-	req, _ := http.NewRequest("POST", m.URL()+"/sms/termii", bytes.NewReader(b))
-	req.Header.Set("Content-Type", "application/json")
-	sig := sms.SignTermii(termiiSecret, b)
-	if !sign {
-		sig = sms.SignTermii("another-secret", b)
-	}
-	req.Header.Set("X-Termii-Signature", sig)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
-}
-
-// textTwilio delivers an inbound text through Twilio's signed webhook and
-// returns the status and TwiML.
-func textTwilio(t *testing.T, m *Main, from, sid, body string, sign bool) (int, string) {
-	t.Helper()
-	form := url.Values{"MessageSid": {sid}, "AccountSid": {"AC123"}, "From": {from}, "To": {"+15550001111"}, "Body": {body}, "NumMedia": {"0"}}
-	full := m.URL() + "/sms/twilio"
-	token := twilioToken
-	if !sign {
-		token = "wrong-token"
-	}
-	req, _ := http.NewRequest("POST", full, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("X-Twilio-Signature", sms.SignTwilio(token, full, form))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(out)
-}
-
-// textAT delivers an inbound text through Africa's Talking's form post.
-func textAT(t *testing.T, m *Main, from, id, body, token string) int {
-	t.Helper()
-	form := url.Values{"from": {from}, "to": {"38412"}, "text": {body}, "date": {"2026-11-22 10:00:00"}, "id": {id}, "linkId": {"l1"}}
-	resp, err := http.PostForm(m.URL()+"/sms/africastalking?token="+token, form)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
 }
 
 func TestReceiptIsTextedAfterAUSSDLink(t *testing.T) {
@@ -162,6 +60,7 @@ func TestLateLoginIsTextedAfterADroppedSession(t *testing.T) {
 	if !strings.Contains(got, "is now linked") {
 		t.Errorf("late outcome = %q", got)
 	}
+	settled(t, m)
 	if n := len(m.smsSandbox.Inbox(phone)); n != 1 {
 		t.Errorf("texts = %d, want the one late outcome (no separate receipt)", n)
 	}
@@ -205,7 +104,7 @@ func TestInboundTextRoutes(t *testing.T) {
 		textTermii(t, m, "+2348081000014", "tm-3", "STATUS", true)
 		textTermii(t, m, "+2348081000014", "tm-3", "STATUS", true)
 		inboxWith(t, m, "+2348081000014", "No bank account")
-		time.Sleep(300 * time.Millisecond)
+		settled(t, m)
 		if n := len(m.smsSandbox.Inbox("+2348081000014")); n != 1 {
 			t.Errorf("replies = %d, want 1", n)
 		}
@@ -220,7 +119,7 @@ func TestInboundTextRoutes(t *testing.T) {
 			}
 		}
 		inboxWith(t, m, "+2348081000015", "No bank account")
-		time.Sleep(300 * time.Millisecond)
+		settled(t, m)
 		if n := len(m.smsSandbox.Inbox("+2348081000015")); n != 1 {
 			t.Errorf("replies = %d, want 1", n)
 		}
@@ -282,6 +181,67 @@ func TestTextConversationCanAskCredentialsWhenAllowed(t *testing.T) {
 	inboxWith(t, m, phone, "is linked")
 }
 
+func TestTextConversationNeverAsksForSecrets(t *testing.T) {
+	m, logs := startSMSGatewayLogs(t, func(c *Config) { c.Partner.APIKeys = []string{testAPIKey} })
+	t.Run("a USSD link left half-typed is not continued by text", func(t *testing.T) {
+		const phone = "+2348081000050"
+		h := newHandsetOn(t, m, ussdAuthed{atWire{}}, phone)
+		h.dial()
+		h.send("1")
+		h.send("user_good") // the password prompt is next; the user hangs up
+		if got := textReply(t, m, phone, "sec-1", "LINK"); !strings.Contains(got, "Choose bank") || strings.Contains(got, "Continue") {
+			t.Fatalf("LINK after a dropped USSD link = %q, want the banks and no offer to continue", got)
+		}
+	})
+	t.Run("a reauthorisation is not done by text", func(t *testing.T) {
+		const phone = "+2348081000051"
+		h := newHandsetOn(t, m, ussdAuthed{atWire{}}, phone)
+		walkSteps(t, h, m, []step{{typed: "1"}, {typed: "user_otp"}, {typed: "pass_good"}, {typed: "123456", want: []string{"is linked"}, end: true}})
+		links, _ := m.db.LinksByPhone(t.Context(), phone)
+		if len(links) != 1 {
+			t.Fatalf("links = %v", links)
+		}
+		call(t, m, "POST", "/v1/reauth", testAPIKey, map[string]any{"account_id": links[0].AccountID, "phone": phone}, nil)
+		got := textReply(t, m, phone, "sec-2", "LINK")
+		if strings.Contains(got, "OTP") || !strings.Contains(got, "Choose bank") {
+			t.Fatalf("LINK with a reauthorisation pending = %q, want the banks, no OTP prompt", got)
+		}
+	})
+	t.Run("what was typed is never repeated back", func(t *testing.T) {
+		const phone = "+2348081000052"
+		textReply(t, m, phone, "sec-3", "LINK")
+		got := textReply(t, m, phone, "sec-4", "Hunter2pass")
+		if strings.Contains(got, "Hunter2pass") || strings.Contains(strings.ToUpper(got), "HUNTER2PASS") {
+			t.Fatalf("reply %q repeats what was typed", got)
+		}
+		// The sandbox provider logs every text it sends: none carries it.
+		if !strings.Contains(logs.String(), "sandbox sms sent") {
+			t.Fatalf("the sandbox provider's log lines were not captured")
+		}
+		if strings.Contains(strings.ToUpper(logs.String()), "HUNTER2PASS") {
+			t.Errorf("logs carry what was typed")
+		}
+	})
+}
+
+// textReply sends one text through Termii and returns the reply texted back.
+func textReply(t *testing.T, m *Main, phone, id, body string) string {
+	t.Helper()
+	before := len(m.smsSandbox.Inbox(phone))
+	if status := textTermii(t, m, phone, id, body, true); status != 200 {
+		t.Fatalf("status %d", status)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if in := m.smsSandbox.Inbox(phone); len(in) > before {
+			return in[len(in)-1].Text
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no reply to %q", body)
+	return ""
+}
+
 func TestOptOutStopsNotificationsUntilStart(t *testing.T) {
 	m := startSMSGateway(t, nil)
 	const phone = "+2348081000030"
@@ -289,7 +249,7 @@ func TestOptOutStopsNotificationsUntilStart(t *testing.T) {
 	inboxWith(t, m, phone, "no more messages")
 	h := newHandsetOn(t, m, ussdAuthed{atWire{}}, phone)
 	walkSteps(t, h, m, []step{{typed: "1"}, {typed: "user_good"}, {typed: "pass_good", want: []string{"is linked"}, end: true}})
-	time.Sleep(500 * time.Millisecond)
+	settled(t, m)
 	for _, msg := range m.smsSandbox.Inbox(phone) {
 		if strings.Contains(msg.Text, "is now linked") {
 			t.Fatalf("an opted-out phone got a receipt: %q", msg.Text)
@@ -349,63 +309,30 @@ func TestInvitationsAndNudgesAreTexted(t *testing.T) {
 	h.expect("re-authorised")
 }
 
-// textReply sends one text through Termii and returns the reply texted back.
-func textReply(t *testing.T, m *Main, phone, id, body string) string {
-	t.Helper()
-	before := len(m.smsSandbox.Inbox(phone))
-	if status := textTermii(t, m, phone, id, body, true); status != 200 {
-		t.Fatalf("status %d", status)
+func TestInvitationTextsShowLocalTime(t *testing.T) {
+	cases := []struct {
+		name     string
+		timezone string // empty: the default
+		want     string
+	}{
+		{"the default is Lagos time", "", "before 3 Jan 15:04 WAT"},
+		{"a configured zone is used", "Africa/Nairobi", "before 3 Jan 17:04 EAT"},
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		if in := m.smsSandbox.Inbox(phone); len(in) > before {
-			return in[len(in)-1].Text
-		}
-		time.Sleep(20 * time.Millisecond)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := &testClock{now: time.Date(2026, 1, 2, 14, 4, 0, 0, time.UTC)}
+			m, _ := startMain(t, func(m *Main) {
+				m.Now = clock.Now
+				m.Config.Partner.APIKeys = []string{testAPIKey}
+				if tc.timezone != "" {
+					m.Config.SMS.Timezone = tc.timezone
+				}
+			})
+			const phone = "+2348081000141"
+			if a := postLink(t, m, "", map[string]any{"phone": phone, "reference": "tz", "notify": "sms"}); a.status != 201 {
+				t.Fatalf("create = %d %v", a.status, a.body)
+			}
+			inboxWith(t, m, phone, tc.want)
+		})
 	}
-	t.Fatalf("no reply to %q", body)
-	return ""
-}
-
-func TestTextConversationNeverAsksForSecrets(t *testing.T) {
-	m, logs := startSMSGatewayLogs(t, func(c *Config) { c.Partner.APIKeys = []string{testAPIKey} })
-	t.Run("a USSD link left half-typed is not continued by text", func(t *testing.T) {
-		const phone = "+2348081000050"
-		h := newHandsetOn(t, m, ussdAuthed{atWire{}}, phone)
-		h.dial()
-		h.send("1")
-		h.send("user_good") // the password prompt is next; the user hangs up
-		if got := textReply(t, m, phone, "sec-1", "LINK"); !strings.Contains(got, "Choose bank") || strings.Contains(got, "Continue") {
-			t.Fatalf("LINK after a dropped USSD link = %q, want the banks and no offer to continue", got)
-		}
-	})
-	t.Run("a reauthorisation is not done by text", func(t *testing.T) {
-		const phone = "+2348081000051"
-		h := newHandsetOn(t, m, ussdAuthed{atWire{}}, phone)
-		walkSteps(t, h, m, []step{{typed: "1"}, {typed: "user_otp"}, {typed: "pass_good"}, {typed: "123456", want: []string{"is linked"}, end: true}})
-		links, _ := m.db.LinksByPhone(t.Context(), phone)
-		if len(links) != 1 {
-			t.Fatalf("links = %v", links)
-		}
-		call(t, m, "POST", "/v1/reauth", testAPIKey, map[string]any{"account_id": links[0].AccountID, "phone": phone}, nil)
-		got := textReply(t, m, phone, "sec-2", "LINK")
-		if strings.Contains(got, "OTP") || !strings.Contains(got, "Choose bank") {
-			t.Fatalf("LINK with a reauthorisation pending = %q, want the banks, no OTP prompt", got)
-		}
-	})
-	t.Run("what was typed is never repeated back", func(t *testing.T) {
-		const phone = "+2348081000052"
-		textReply(t, m, phone, "sec-3", "LINK")
-		got := textReply(t, m, phone, "sec-4", "Hunter2pass")
-		if strings.Contains(got, "Hunter2pass") || strings.Contains(strings.ToUpper(got), "HUNTER2PASS") {
-			t.Fatalf("reply %q repeats what was typed", got)
-		}
-		// The sandbox provider logs every text it sends: none carries it.
-		if !strings.Contains(logs.String(), "sandbox sms sent") {
-			t.Fatalf("the sandbox provider's log lines were not captured")
-		}
-		if strings.Contains(strings.ToUpper(logs.String()), "HUNTER2PASS") {
-			t.Errorf("logs carry what was typed")
-		}
-	})
 }

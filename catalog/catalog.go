@@ -25,7 +25,7 @@ type Cache[T any] struct {
 	list     T
 	have     bool          // a list was fetched
 	fetched  time.Time     // when list was fetched
-	tried    time.Time     // when the last fetch started
+	tried    time.Time     // when the last fetch started, then when it failed
 	lastErr  error         // why the last fetch failed, if it did
 	fetching chan struct{} // closed when the fetch under way ends; nil if none
 }
@@ -85,15 +85,17 @@ func (c *Cache[T]) Prefetch() {
 func (c *Cache[T]) refresh(done chan struct{}) {
 	list, err := c.fetch(c.base)
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if err != nil {
-		c.lastErr = err
-		if c.failed != nil {
-			c.failed(err)
-		}
+		// The backoff counts from the failure: a fetch that took longer
+		// than the backoff to fail is not tried again at once.
+		c.lastErr, c.tried = err, c.now()
 	} else {
 		c.list, c.have, c.fetched, c.lastErr = list, true, c.now(), nil
 	}
 	c.fetching = nil
 	close(done)
+	c.mu.Unlock()
+	if err != nil && c.failed != nil {
+		c.failed(err) // outside the lock: a slow logger holds no Get
+	}
 }

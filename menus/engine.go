@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -13,6 +11,7 @@ import (
 
 	"github.com/ussdlink/ussdlink/catalog"
 	"github.com/ussdlink/ussdlink/gsm"
+	"github.com/ussdlink/ussdlink/keyed"
 	"github.com/ussdlink/ussdlink/link"
 	"github.com/ussdlink/ussdlink/mono"
 	"github.com/ussdlink/ussdlink/phone"
@@ -64,24 +63,25 @@ type Mono interface {
 	Reauthorise(ctx context.Context, accountID string) (string, error)
 }
 
-// Config tunes an Engine.
+// Config tunes an Engine. What it leaves unset (zero) is taken from
+// DefaultConfig.
 type Config struct {
-	ScreenLimit   int           // characters after CON/END; default 160
-	SessionTTL    time.Duration // inactivity before a session expires; default 180s
-	MaxTries      int           // refused logins or answers before giving up; default 3
-	BankTTL       time.Duration // how long the institution list is cached; default 1h
+	ScreenLimit   int           // characters after CON/END
+	SessionTTL    time.Duration // inactivity before a session expires
+	MaxTries      int           // refused logins or answers before giving up
+	BankTTL       time.Duration // how long the institution list is cached
 	TranscriptKey []byte        // keys the transcript hash; must be secret
 	// PreviousTranscriptKeys check transcripts hashed before the seal key
 	// was rotated.
 	PreviousTranscriptKeys [][]byte
-	HopBudget              time.Duration // a reply leaves within this, Mono or not; default 4s
-	ResumeWindow           time.Duration // a dropped session can be continued this long; default 10m
-	SecretTTL              time.Duration // typed values are kept sealed at most this long; default 2m
+	HopBudget              time.Duration // a reply leaves within this, Mono or not
+	ResumeWindow           time.Duration // a dropped session can be continued this long
+	SecretTTL              time.Duration // typed values are kept sealed at most this long
 	// MaxLoginFailures refused logins or answers of one phone within
 	// Lockout pause its logins, with no Mono call, until Lockout has passed.
-	MaxLoginFailures int           // default 3
-	Lockout          time.Duration // default 30m
-	// LogPhone is how a phone number appears in logs (phone.Mask by default).
+	MaxLoginFailures int
+	Lockout          time.Duration
+	// LogPhone is how a phone number appears in logs.
 	LogPhone func(string) string
 	// ServiceCode is the short code users dial ("*384*123#"); a code dialled
 	// after it ("*384*123*7#") selects a shortcut.
@@ -90,7 +90,7 @@ type Config struct {
 	Shortcuts map[string]Shortcut
 	// RepeatWindow is how soon the same input again, from a dialect that
 	// sends neither transcript nor hop number, counts as a repeated
-	// delivery rather than a new input; default 2s.
+	// delivery rather than a new input.
 	RepeatWindow time.Duration
 	// Emits says which partner events to emit (nil: none); Notify is called
 	// after a commit that enqueued some, so delivery can start at once.
@@ -101,12 +101,63 @@ type Config struct {
 	Texts       func(kind string) bool
 	NotifyTexts func()
 	// LateAfter is how long after its last hop a session's user is taken to
-	// have left: an outcome settled later is sent by text; default 60s.
+	// have left: an outcome settled later is sent by text.
 	LateAfter time.Duration
 	// SMSCredentials lets an SMS conversation ask for credentials; off, it
 	// hands over to USSD with a code to dial, valid HandoverTTL (10m).
 	SMSCredentials bool
 	HandoverTTL    time.Duration
+}
+
+// DefaultConfig is the engine's configuration unless told otherwise: the
+// one definition of each default, which the gateway's configuration
+// starts from too.
+func DefaultConfig() Config {
+	return Config{
+		ScreenLimit:      160,
+		SessionTTL:       180 * time.Second,
+		MaxTries:         3,
+		BankTTL:          time.Hour,
+		HopBudget:        4 * time.Second,
+		ResumeWindow:     10 * time.Minute,
+		SecretTTL:        2 * time.Minute,
+		MaxLoginFailures: 3,
+		Lockout:          30 * time.Minute,
+		LogPhone:         phone.Mask,
+		RepeatWindow:     2 * time.Second,
+		LateAfter:        time.Minute,
+		HandoverTTL:      10 * time.Minute,
+	}
+}
+
+// withDefaults fills what c leaves unset (zero or negative) from
+// DefaultConfig.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	orDefault(&c.ScreenLimit, d.ScreenLimit)
+	orDefault(&c.MaxTries, d.MaxTries)
+	orDefault(&c.MaxLoginFailures, d.MaxLoginFailures)
+	for _, f := range []struct {
+		v *time.Duration
+		d time.Duration
+	}{
+		{&c.SessionTTL, d.SessionTTL}, {&c.BankTTL, d.BankTTL}, {&c.HopBudget, d.HopBudget},
+		{&c.ResumeWindow, d.ResumeWindow}, {&c.SecretTTL, d.SecretTTL}, {&c.Lockout, d.Lockout},
+		{&c.RepeatWindow, d.RepeatWindow}, {&c.LateAfter, d.LateAfter}, {&c.HandoverTTL, d.HandoverTTL},
+	} {
+		orDefault(f.v, f.d)
+	}
+	if c.LogPhone == nil {
+		c.LogPhone = d.LogPhone
+	}
+	return c
+}
+
+// orDefault sets *v to d when it is not positive.
+func orDefault[T int | time.Duration](v *T, d T) {
+	if *v <= 0 {
+		*v = d
+	}
 }
 
 // Shortcut opens an institution (and optionally one auth method) directly,
@@ -126,7 +177,7 @@ type Engine struct {
 	log    zerolog.Logger
 	marker marker
 	banks  *catalog.Cache[[]*Bank]
-	locks  [256]sync.Mutex
+	locks  keyed.Mutex // one per session: its hops are taken one at a time
 	jobs   jobs
 	base   context.Context // lives as long as the engine: background Mono work runs under it
 	stop   context.CancelFunc
@@ -136,45 +187,7 @@ type Engine struct {
 
 // NewEngine returns an Engine over its dependencies. now is the clock.
 func NewEngine(cfg Config, store Store, m Mono, now func() time.Time, log zerolog.Logger) *Engine {
-	if cfg.ScreenLimit <= 0 {
-		cfg.ScreenLimit = 160
-	}
-	if cfg.SessionTTL <= 0 {
-		cfg.SessionTTL = 180 * time.Second
-	}
-	if cfg.MaxTries <= 0 {
-		cfg.MaxTries = 3
-	}
-	if cfg.BankTTL <= 0 {
-		cfg.BankTTL = time.Hour
-	}
-	if cfg.HopBudget <= 0 {
-		cfg.HopBudget = 4 * time.Second
-	}
-	if cfg.ResumeWindow <= 0 {
-		cfg.ResumeWindow = 10 * time.Minute
-	}
-	if cfg.SecretTTL <= 0 {
-		cfg.SecretTTL = 2 * time.Minute
-	}
-	if cfg.MaxLoginFailures <= 0 {
-		cfg.MaxLoginFailures = 3
-	}
-	if cfg.Lockout <= 0 {
-		cfg.Lockout = 30 * time.Minute
-	}
-	if cfg.LogPhone == nil {
-		cfg.LogPhone = phone.Mask
-	}
-	if cfg.RepeatWindow <= 0 {
-		cfg.RepeatWindow = 2 * time.Second
-	}
-	if cfg.LateAfter <= 0 {
-		cfg.LateAfter = time.Minute
-	}
-	if cfg.HandoverTTL <= 0 {
-		cfg.HandoverTTL = 10 * time.Minute
-	}
+	cfg = cfg.withDefaults()
 	base, stop := context.WithCancel(context.Background())
 	e := &Engine{
 		base:   base,
@@ -200,9 +213,7 @@ func (e *Engine) Handle(ctx context.Context, hop link.Hop) (link.Reply, error) {
 	if err := validate(hop); err != nil {
 		return link.Reply{}, err
 	}
-	mu := e.lock(hop.SessionID)
-	mu.Lock()
-	defer mu.Unlock()
+	defer e.locks.Lock(hop.SessionID)()
 
 	now := e.now()
 	s, err := e.session(ctx, hop.SessionID)
@@ -365,9 +376,7 @@ func (e *Engine) reportUnauthorized(err error) {
 // still be resumed by dialling again. detail is the aggregator's own
 // explanation, if any; what the user typed is never passed here.
 func (e *Engine) Close(ctx context.Context, hop link.Hop, detail string) error {
-	mu := e.lock(hop.SessionID)
-	mu.Lock()
-	defer mu.Unlock()
+	defer e.locks.Lock(hop.SessionID)()
 	s, err := e.session(ctx, hop.SessionID)
 	switch {
 	case errors.Is(err, link.ErrNoSession):
@@ -396,9 +405,7 @@ func (e *Engine) Close(ctx context.Context, hop link.Hop, detail string) error {
 // Cancel ends a session as the user's exit (a text conversation's CANCEL or
 // STOP): it is not offered for resuming, and the partner hears EXIT.
 func (e *Engine) Cancel(ctx context.Context, sessionID, phone string) error {
-	mu := e.lock(sessionID)
-	mu.Lock()
-	defer mu.Unlock()
+	defer e.locks.Lock(sessionID)()
 	s, err := e.session(ctx, sessionID)
 	switch {
 	case errors.Is(err, link.ErrNoSession):
@@ -417,11 +424,4 @@ func (e *Engine) Cancel(ctx context.Context, sessionID, phone string) error {
 	}
 	t.notify()
 	return nil
-}
-
-// lock returns the mutex serialising a session's hops.
-func (e *Engine) lock(id string) *sync.Mutex {
-	h := fnv.New32a()
-	h.Write([]byte(id))
-	return &e.locks[h.Sum32()%uint32(len(e.locks))]
 }

@@ -131,14 +131,13 @@ func (e *Engine) settle(j *job) {
 	defer cancel()
 	for {
 		id := j.target()
-		mu := e.lock(id)
-		mu.Lock()
+		unlock := e.locks.Lock(id)
 		if j.target() != id { // resumed under another id meanwhile
-			mu.Unlock()
+			unlock()
 			continue
 		}
 		e.settleLocked(ctx, id, j)
-		mu.Unlock()
+		unlock()
 		return
 	}
 }

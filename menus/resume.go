@@ -1,6 +1,7 @@
 package menus
 
 import (
+	"context"
 	"slices"
 	"time"
 
@@ -71,14 +72,16 @@ func (t *turn) onResume(input string) {
 // not be had before the hop's deadline; prev is nil when the session cannot
 // be read.
 func (t *turn) claim(id string) (prev *Session, ok bool) {
-	if mu := t.e.lock(id); mu != t.e.lock(t.s.ID) {
-		for !mu.TryLock() {
-			if time.Now().After(t.deadline) {
-				return nil, false
-			}
-			time.Sleep(5 * time.Millisecond)
+	if id != t.s.ID {
+		// Only the hop's deadline ends the wait: a hop already answering
+		// carries on past its caller's cancellation, as every hop does.
+		ctx, cancel := context.WithDeadline(context.WithoutCancel(t.ctx), t.deadline)
+		unlock, err := t.e.locks.LockContext(ctx, id)
+		cancel()
+		if err != nil {
+			return nil, false
 		}
-		t.held = mu
+		t.held = unlock
 	}
 	prev, err := t.e.session(t.ctx, id)
 	if err != nil {

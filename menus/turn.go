@@ -5,7 +5,6 @@ import (
 	"errors"
 	"maps"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/looplab/fsm"
@@ -25,11 +24,11 @@ type turn struct {
 	bounded  context.Context // t.ctx bounded by the deadline, for waits on Mono
 	log      zerolog.Logger
 
-	link     *link.Link  // set when this turn linked an account
-	retired  *Session    // a session this turn ended by resuming or restarting it
-	held     *sync.Mutex // the retired session's lock, held until the commit
-	refused  bool        // the bank refused a login or answer no reservation stood for
-	released []string    // reserved attempts whose outcome was not a refusal
+	link     *link.Link // set when this turn linked an account
+	retired  *Session   // a session this turn ended by resuming or restarting it
+	held     func()     // unlocks the retired session, once the turn is committed
+	refused  bool       // the bank refused a login or answer no reservation stood for
+	released []string   // reserved attempts whose outcome was not a refusal
 
 	afterCommit  []func()     // run once the turn's change is durable
 	code         string       // the deep-dial code of a new session, if any
@@ -62,7 +61,7 @@ func (t *turn) change() link.Change {
 // release lets go of a second session's lock, once the turn is committed.
 func (t *turn) release() {
 	if t.held != nil {
-		t.held.Unlock()
+		t.held()
 		t.held = nil
 	}
 }

@@ -50,7 +50,7 @@ type API struct {
 	Store       Store
 	Keys        []string      // accepted bearer keys; none: every call is refused
 	ServiceCode string        // "*384*123#": invitation codes are dialled after it
-	InviteTTL   time.Duration // how long an invitation can be used; default 24h
+	InviteTTL   time.Duration // how long an invitation can be used; default DefaultInviteTTL
 	CodeDigits  int           // digits of an invitation code; default DefaultCodeDigits
 	Now         func() time.Time
 	Log         zerolog.Logger
@@ -58,7 +58,8 @@ type API struct {
 	// invitation; nil: they are not checked.
 	Institutions Institutions
 	// IdempotencyTTL is how long an answer is replayed for a repeated
-	// Idempotency-Key; default 24h. The store forgets older answers.
+	// Idempotency-Key; default DefaultIdempotencyTTL. The store forgets
+	// older answers.
 	IdempotencyTTL time.Duration
 	// Location is the time zone of the times invitation texts show; nil: UTC.
 	Location *time.Location
@@ -78,16 +79,23 @@ type API struct {
 // usable only by its own phone, so a guessed code links nothing.
 const DefaultCodeDigits = 4
 
+// Defaults of the partner API's lifetimes: an invitation can be used for a
+// day, and a repeated Idempotency-Key is answered the same for a day.
+const (
+	DefaultInviteTTL      = 24 * time.Hour
+	DefaultIdempotencyTTL = 24 * time.Hour
+)
+
 // Mount registers the routes on r, the /v1 group.
 func (a *API) Mount(r fiber.Router) {
 	if a.InviteTTL <= 0 {
-		a.InviteTTL = 24 * time.Hour
+		a.InviteTTL = DefaultInviteTTL
 	}
 	if a.CodeDigits <= 0 {
 		a.CodeDigits = DefaultCodeDigits
 	}
 	if a.IdempotencyTTL <= 0 {
-		a.IdempotencyTTL = 24 * time.Hour
+		a.IdempotencyTTL = DefaultIdempotencyTTL
 	}
 	r.Use(a.authenticate)
 	r.Post("/links", a.idempotent(a.createLink))

@@ -269,11 +269,11 @@ func TestServerErrorsAreRetriedWithGrowingDelayUntilDelivered(t *testing.T) {
 	p := newPartner(t, failFirst(2, http.StatusInternalServerError))
 	enqueue(t, db, "msg_1", time.Now())
 	d := p.deliverer(t, rec)
-	start(t, d)
+	stop := start(t, d)
 
 	hits := []received{nextHit(t, p, 2*time.Second), nextHit(t, p, 2*time.Second), nextHit(t, p, 2*time.Second)}
 	waitFor(t, 2*time.Second, "the outbox is empty", func() bool { return len(pending(t, db)) == 0 })
-	time.Sleep(100 * time.Millisecond) // room for a wrong fourth attempt
+	stop() // Run returns once every attempt it started is done: a wrong fourth one is counted
 	if n := len(p.requests()); n != 3 {
 		t.Fatalf("partner got %d requests, want 3", n)
 	}
@@ -443,6 +443,56 @@ func (o errRecorder) Reschedule(ctx context.Context, id string, attempts int, ne
 	return o.Outbox.Reschedule(ctx, id, attempts, next, lastErr)
 }
 
+// watchedOutbox is an outbox that tells the test what Run does, so that a
+// test waits for Run rather than for time to pass: idle gets a signal each
+// time Run finds nothing due (a NextDue that finds no message) and goes to
+// sleep until the next poll, Notify or the end of its context; delivered
+// is closed once a delivery has been recorded.
+type watchedOutbox struct {
+	Outbox
+	idle      chan struct{}
+	delivered chan struct{}
+	once      sync.Once
+}
+
+// watch wraps o in a watchedOutbox.
+func watch(o Outbox) *watchedOutbox {
+	return &watchedOutbox{Outbox: o, idle: make(chan struct{}, 100), delivered: make(chan struct{})}
+}
+
+func (o *watchedOutbox) NextDue(ctx context.Context) (time.Time, bool, error) {
+	next, ok, err := o.Outbox.NextDue(ctx)
+	if !ok && err == nil {
+		select {
+		case o.idle <- struct{}{}:
+		default:
+		}
+	}
+	return next, ok, err
+}
+
+func (o *watchedOutbox) Delivered(ctx context.Context, id string) error {
+	err := o.Outbox.Delivered(ctx, id)
+	if err == nil {
+		o.once.Do(func() { close(o.delivered) })
+	}
+	return err
+}
+
+// awaitIdle waits until Run has found nothing due n times, failing the test
+// after timeout.
+func (o *watchedOutbox) awaitIdle(t *testing.T, n int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.After(timeout)
+	for i := range n {
+		select {
+		case <-o.idle:
+		case <-deadline:
+			t.Fatalf("Run found nothing due %d times within %v, want %d", i, timeout, n)
+		}
+	}
+}
+
 func TestMessagesOlderThanRetryForAreGivenUpNotRetried(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -518,10 +568,10 @@ func TestOutboxSurvivesRestart(t *testing.T) {
 	}
 	d = p.deliverer(t, db)
 	d.Now = func() time.Time { return time.Now().Add(2 * time.Hour) } // the retry is due
-	start(t, d)
+	stop = start(t, d)
 	second := nextHit(t, p, 2*time.Second)
 	waitFor(t, 2*time.Second, "the outbox is empty", func() bool { return len(pending(t, db)) == 0 })
-	time.Sleep(100 * time.Millisecond) // room for a wrong third delivery
+	stop() // Run returns once every attempt it started is done: a wrong third one is counted
 
 	if n := len(p.requests()); n != 2 {
 		t.Errorf("partner got %d requests, want 2: one failure, one delivery", n)
@@ -537,12 +587,16 @@ func TestOutboxSurvivesRestart(t *testing.T) {
 func TestNotifyWakesRunPromptly(t *testing.T) {
 	db := newStore(t)
 	p := newPartner(t, nil)
-	d := p.deliverer(t, db)
+	watched := watch(db)
+	d := p.deliverer(t, watched)
 	for range 3 {
 		d.Notify() // before Run: must not block
 	}
 	start(t, d)
-	time.Sleep(50 * time.Millisecond) // Run finds nothing and sleeps for the 30s poll
+	// Run finds nothing when it starts, and again after the wake-up the
+	// Notify calls before it left it (or, were that dropped, after the 30s
+	// poll); then it sleeps for the 30s poll with no wake-up pending.
+	watched.awaitIdle(t, 2, 35*time.Second)
 
 	enqueue(t, db, "msg_1", time.Now())
 	sent := time.Now()
@@ -562,11 +616,12 @@ func TestNotifyWakesRunPromptly(t *testing.T) {
 
 func TestRunReturnsWhenContextCancelled(t *testing.T) {
 	t.Run("idle", func(t *testing.T) {
-		d := newDeliverer(t, "http://127.0.0.1:1/", newStore(t))
+		watched := watch(newStore(t))
+		d := newDeliverer(t, "http://127.0.0.1:1/", watched)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- d.Run(ctx) }()
-		time.Sleep(20 * time.Millisecond)
+		watched.awaitIdle(t, 1, 2*time.Second)
 		cancel()
 		select {
 		case err := <-done:
@@ -582,17 +637,13 @@ func TestRunReturnsWhenContextCancelled(t *testing.T) {
 		release := make(chan struct{})
 		p := newPartner(t, func(int, http.ResponseWriter, *http.Request) { <-release })
 		enqueue(t, db, "msg_1", time.Now())
-		d := p.deliverer(t, db)
+		watched := watch(db)
+		d := p.deliverer(t, watched)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- d.Run(ctx) }()
 		nextHit(t, p, 2*time.Second)
 		cancel()
-		select {
-		case <-done:
-			t.Fatal("Run returned with a delivery in flight")
-		case <-time.After(50 * time.Millisecond):
-		}
 		close(release)
 		select {
 		case err := <-done:
@@ -601,6 +652,11 @@ func TestRunReturnsWhenContextCancelled(t *testing.T) {
 			}
 		case <-time.After(2 * time.Second):
 			t.Fatal("Run did not return")
+		}
+		select {
+		case <-watched.delivered: // recorded before Run returned
+		default:
+			t.Fatal("Run returned with a delivery in flight")
 		}
 		if left := pending(t, db); len(left) != 0 {
 			t.Errorf("the delivery finished during shutdown was not recorded: %+v", left)
@@ -628,10 +684,15 @@ func TestRunRefusesIncompleteConfigAndASecondRun(t *testing.T) {
 		})
 	}
 
-	d := &Deliverer{URL: "http://partner.test/", Signer: signer, Outbox: db}
+	watched := watch(db)
+	d := &Deliverer{URL: "http://partner.test/", Signer: signer, Outbox: watched}
 	start(t, d)
-	time.Sleep(10 * time.Millisecond)
-	if err := d.Run(context.Background()); err == nil {
+	watched.awaitIdle(t, 1, 2*time.Second) // the first Run is running
+	// A second Run that starts all the same stops, failing the test rather
+	// than hanging it.
+	second, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := d.Run(second); err == nil {
 		t.Error("a second Run started")
 	}
 }
@@ -663,15 +724,45 @@ func TestAtMostFourDeliveriesInFlight(t *testing.T) {
 	}
 }
 
-// failingOutbox fails every call.
-type failingOutbox struct{ calls atomic.Int32 }
+// More than busyLoopCalls-1 outbox calls within busyLoopWindow of Run's
+// start make a busy loop.
+const (
+	busyLoopCalls  = 21
+	busyLoopWindow = 300 * time.Millisecond
+)
+
+// failingOutbox fails every call. It counts the calls made within
+// busyLoopWindow of since: the first call after the window, or the
+// busyLoopCalls-th within it, sets inWindow and closes counted.
+type failingOutbox struct {
+	since    time.Time
+	calls    atomic.Int32
+	once     sync.Once
+	counted  chan struct{}
+	inWindow int32
+}
+
+// called counts a read of the outbox.
+func (o *failingOutbox) called() {
+	n := o.calls.Add(1)
+	late := time.Since(o.since) >= busyLoopWindow
+	if late || n == busyLoopCalls {
+		o.once.Do(func() {
+			o.inWindow = n
+			if late {
+				o.inWindow--
+			}
+			close(o.counted)
+		})
+	}
+}
 
 func (o *failingOutbox) Due(context.Context, time.Time, int) ([]link.Message, error) {
-	o.calls.Add(1)
+	o.called()
 	return nil, errors.New("disk on fire")
 }
 func (o *failingOutbox) NextDue(context.Context) (time.Time, bool, error) {
-	o.calls.Add(1)
+	o.called()
 	return time.Time{}, false, errors.New("disk on fire")
 }
 func (o *failingOutbox) Delivered(context.Context, string) error { return errors.New("disk on fire") }
@@ -683,14 +774,18 @@ func (o *failingOutbox) GiveUp(context.Context, string, string) error {
 }
 
 func TestOutboxErrorsDoNotBusyLoop(t *testing.T) {
-	o := &failingOutbox{}
+	o := &failingOutbox{since: time.Now(), counted: make(chan struct{})}
 	d := newDeliverer(t, "http://partner.test/", o)
 	d.Log = zerolog.Nop()
 	stop := start(t, d)
-	time.Sleep(300 * time.Millisecond)
+	select {
+	case <-o.counted: // a call came after the 300ms, or a busy loop's many calls before
+	case <-time.After(10 * time.Second):
+		// No call after the 300ms: fewer than busyLoopCalls in all.
+	}
 	stop()
 	// Backoff 20ms doubling to 200ms: a handful of tries in 300ms.
-	if n := o.calls.Load(); n > 20 {
+	if n := o.inWindow; n > busyLoopCalls-1 {
 		t.Errorf("%d outbox calls in 300ms: a busy loop", n)
 	}
 }

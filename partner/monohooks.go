@@ -245,7 +245,7 @@ func (e monoEnvelope) eventTime(d monoData) time.Time {
 func (h *MonoWebhooks) nudge(l *link.Link, reauth *link.Invite, now time.Time) (*link.Invite, func(*link.Invite) link.Text) {
 	ttl := h.InviteTTL
 	if ttl <= 0 {
-		ttl = 24 * time.Hour
+		ttl = DefaultInviteTTL
 	}
 	inv := reauth
 	if reauth == nil || reauth.StatusAt(now) != link.StatusPending {

@@ -3,14 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
-
 	"github.com/ussdlink/ussdlink/mono"
+	"github.com/ussdlink/ussdlink/store"
 )
 
 func TestAMisconfiguredMonoIsFoundAtStart(t *testing.T) {
@@ -49,5 +51,38 @@ func TestAMisconfiguredMonoIsFoundAtStart(t *testing.T) {
 				t.Errorf("loud warning = %v, want %v: %s", warned, tt.warning, logs.String())
 			}
 		})
+	}
+}
+
+func TestASecondGatewayOnOneStoreFailsAtOnce(t *testing.T) {
+	m, _ := startGateway(t, nil)
+	second := NewMain(&bytes.Buffer{})
+	second.Config = m.Config
+	second.Config.HTTP.Addr = "127.0.0.1:0"
+	start := time.Now()
+	err := second.Run(context.Background())
+	second.Close()
+	if !errors.Is(err, store.ErrInUse) {
+		t.Fatalf("second Run: %v, want the store in use", err)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("the second gateway took %v to fail, want at once", took)
+	}
+	want := "the store is in use by another process (" + m.Config.Store.Path + ")"
+	var stderr bytes.Buffer
+	if code := exitCode(err, &stderr); code != 1 || !strings.Contains(stderr.String(), want) {
+		t.Errorf("exit %d, %q; want 1 and %q", code, stderr.String(), want)
+	}
+}
+
+func TestHealthzAnswersWhenReady(t *testing.T) {
+	m, _ := startGateway(t, nil)
+	resp, err := http.Get(m.URL() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("healthz = %d", resp.StatusCode)
 	}
 }
