@@ -233,15 +233,15 @@ func DefaultConfig() Config {
 		Partner: PartnerConfig{
 			APIKeys:         []string{},
 			Events:          []string{},
-			WebhookRetryFor: Duration{48 * time.Hour},
+			WebhookRetryFor: Duration{partner.DefaultWebhookRetryFor},
 			InviteTTL:       Duration{partner.DefaultInviteTTL},
 			IdempotencyTTL:  Duration{partner.DefaultIdempotencyTTL},
 			InviteRetention: Duration{720 * time.Hour},
 		},
 		SMS: SMSConfig{
-			Provider: "sandbox", Keyword: "LINK", SessionTTL: Duration{10 * time.Minute},
+			Provider: "sandbox", Keyword: "LINK", SessionTTL: Duration{sms.DefaultSessionTTL},
 			Receipts: true, Invitations: true, LateOutcomes: true, ReauthNudges: true,
-			RetryFor: Duration{24 * time.Hour}, Timezone: "Africa/Lagos",
+			RetryFor: Duration{sms.DefaultRetryFor}, Timezone: "Africa/Lagos",
 		},
 		Log: LogConfig{Level: "info", Format: "auto", Phone: "masked"},
 	}

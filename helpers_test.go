@@ -56,10 +56,8 @@ func noSession(t *testing.T, m *Main, id string) {
 }
 
 // Starting a gateway: the real wiring on a temp dir and a free port, with
-
 // the embedded Mono sandbox unless a test points it elsewhere; each stops
-
-// when its test ends.
+// when its test ends. Its logs, and a clock a test can move.
 
 // syncBuffer collects log output from concurrent writers.
 type syncBuffer struct {
@@ -67,12 +65,14 @@ type syncBuffer struct {
 	b  bytes.Buffer
 }
 
+// Write appends p.
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
+// String returns everything written so far.
 func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -110,6 +110,7 @@ func startMain(t *testing.T, prepare func(*Main)) (*Main, *syncBuffer) {
 	return m, logs
 }
 
+// testAPIKey is the partner API key startPartnerGateway accepts.
 const testAPIKey = "pk_test_0123456789"
 
 // startPartnerGateway runs the gateway with an API key and webhooks to rcv.
@@ -126,6 +127,7 @@ func startPartnerGateway(t *testing.T, rcv *receiver, configure func(*Config)) (
 	})
 }
 
+// The keys startSMSGateway gives Twilio and Termii to sign inbound texts.
 const (
 	twilioToken  = "twilio-auth-token-123"
 	termiiSecret = "termii-secret-456"
@@ -160,12 +162,14 @@ type testClock struct {
 	now time.Time
 }
 
+// Now is the clock's time, for Main.Now.
 func (c *testClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.now
 }
 
+// Advance moves the clock on by d.
 func (c *testClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	c.now = c.now.Add(d)
@@ -173,7 +177,6 @@ func (c *testClock) Advance(d time.Duration) {
 }
 
 // Mono sandboxes: the embedded one's call counts, and bare ones served
-
 // apart from the gateway.
 
 // sandboxCalls counts every call the embedded sandbox has answered.
@@ -217,15 +220,18 @@ type handset struct {
 	ended      bool
 }
 
+// sessionSeq numbers the handsets' sessions, so that no two share an id.
 var sessionSeq struct {
 	sync.Mutex
 	n int
 }
 
+// newHandset is a handset dialling m over Africa's Talking.
 func newHandset(t *testing.T, m *Main, phone string) *handset {
 	return newHandsetOn(t, m, atWire{}, phone)
 }
 
+// newHandsetOn is a handset dialling m over w, in a session of its own.
 func newHandsetOn(t *testing.T, m *Main, w wire, phone string) *handset {
 	sessionSeq.Lock()
 	sessionSeq.n++
@@ -343,6 +349,8 @@ type wire interface {
 // wires lists every dialect, for tests that must hold in each.
 var wires = []wire{atWire{}, hubtelWire{}, arkeselWire{}, naloWire{}, hollaWire{}}
 
+// atWire is Africa's Talking: a form with the whole transcript on every
+// hop, answered "CON text" or "END text".
 type atWire struct{}
 
 func (atWire) name() string { return "africastalking" }
@@ -362,6 +370,7 @@ func (atWire) reply(body []byte) (string, bool, error) {
 	return text, kind == "END", nil
 }
 
+// hubtelWire is Hubtel: JSON with the latest input and a sequence number.
 type hubtelWire struct{}
 
 func (hubtelWire) name() string { return "hubtel" }
@@ -383,6 +392,7 @@ func (hubtelWire) reply(body []byte) (string, bool, error) {
 	return r.Message, r.Type == "Release", nil
 }
 
+// arkeselWire is Arkesel: JSON with the latest input and a new-session flag.
 type arkeselWire struct{}
 
 func (arkeselWire) name() string { return "arkesel" }
@@ -407,6 +417,7 @@ func (arkeselWire) reply(body []byte) (string, bool, error) {
 	return r.Message, !r.ContinueSession, nil
 }
 
+// naloWire is Nalo: JSON with the latest input and a message type.
 type naloWire struct{}
 
 func (naloWire) name() string { return "nalo" }
@@ -431,6 +442,8 @@ func (naloWire) reply(body []byte) (string, bool, error) {
 	return r.MSG, !r.MSGTYPE, nil
 }
 
+// hollaWire is HollaTags: a GET query with the latest input, answered in
+// JSON.
 type hollaWire struct{}
 
 func (hollaWire) name() string { return "hollatags" }
@@ -482,6 +495,8 @@ func (w atDeepWire) request(h *handset) *http.Request {
 }
 
 func (atDeepWire) reply(body []byte) (string, bool, error) { return atWire{}.reply(body) }
+
+// Requests made by hand: the wires' JSON bodies, and what no handset sends.
 
 // jsonRequest posts v as JSON to path.
 func jsonRequest(path string, v any) *http.Request {
@@ -643,12 +658,15 @@ type receiver struct {
 	ids    map[string]int
 }
 
+// webhookEvent is one webhook the receiver took.
 type webhookEvent struct {
 	Type      string         `json:"type"`
 	Timestamp time.Time      `json:"timestamp"`
 	Data      map[string]any `json:"data"`
 }
 
+// newReceiver serves a receiver with a secret of its own until the test
+// ends.
 func newReceiver(t *testing.T) *receiver {
 	r := &receiver{t: t, secret: partner.GenerateSecret(), ids: map[string]int{}}
 	wh, err := standardwebhooks.NewWebhook(r.secret)
@@ -707,6 +725,7 @@ func (r *receiver) count(typ string) int {
 	return n
 }
 
+// types lists the types of the events that arrived, in order.
 func (r *receiver) types() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -748,7 +767,6 @@ func (r *receiver) indexOf(typ string, match func(map[string]any) bool) int {
 }
 
 // Texts: inbound ones through each provider's webhook, and the sandbox
-
 // provider's inbox.
 
 // textTermii delivers an inbound text through Termii's signed webhook.

@@ -397,7 +397,11 @@ func TestSlowBankListHoldsNoHopPastItsBudget(t *testing.T) {
 	if !first.End || first.Text != textNoBanks {
 		t.Errorf("first hop = %+v, want the polite END", first)
 	}
-	time.Sleep(500 * time.Millisecond) // the fetch goes on and fills the cache
+	// The fetch goes on and fills the cache: wait for it, as a hop without
+	// a budget would.
+	if _, err := e.banks.Get(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	second, err := e.Handle(context.Background(), link.Hop{SessionID: "b", Phone: "+234802", Cumulative: true})
 	if err != nil || !strings.Contains(second.Text, "Choose bank") {
 		t.Fatalf("second dial = %+v, %v; want the banks", second, err)

@@ -23,10 +23,13 @@ import (
 	"github.com/ussdlink/ussdlink/outbox"
 )
 
+// DefaultWebhookRetryFor is how long a webhook the partner did not take is
+// tried again unless configured: two days, a weekend's outage.
+const DefaultWebhookRetryFor = 48 * time.Hour
+
 // Delivery defaults and limits.
 const (
 	deliveryDefaultTimeout    = 10 * time.Second
-	deliveryDefaultRetryFor   = 48 * time.Hour
 	deliveryDefaultBackoff    = 5 * time.Second
 	deliveryDefaultMaxBackoff = time.Hour
 	deliveryMaxInFlight       = 4                // webhooks sent at once
@@ -223,7 +226,7 @@ func (d *Deliverer) retryFor() time.Duration {
 	if d.RetryFor > 0 {
 		return d.RetryFor
 	}
-	return deliveryDefaultRetryFor
+	return DefaultWebhookRetryFor
 }
 
 // now returns the current time from Now, or the clock.

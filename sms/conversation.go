@@ -45,7 +45,7 @@ type Conversation struct {
 	Engine     Engine
 	Store      ConversationStore
 	Keyword    string        // starts a conversation; default "LINK"
-	SessionTTL time.Duration // inactivity before the conversation lapses; default 10m
+	SessionTTL time.Duration // inactivity before the conversation lapses; default DefaultSessionTTL
 	Now        func() time.Time
 	Log        zerolog.Logger
 
@@ -190,5 +190,5 @@ func (c *Conversation) ttl() time.Duration {
 	if c.SessionTTL > 0 {
 		return c.SessionTTL
 	}
-	return 10 * time.Minute
+	return DefaultSessionTTL
 }

@@ -15,10 +15,17 @@ import (
 	"github.com/ussdlink/ussdlink/phone"
 )
 
+// DefaultRetryFor is how long a text that failed for a passing reason is
+// tried again unless configured: a day, past which its news is stale.
+const DefaultRetryFor = 24 * time.Hour
+
+// DefaultSessionTTL is how long a text conversation waits for the next
+// message unless configured: texts are slower than USSD screens.
+const DefaultSessionTTL = 10 * time.Minute
+
 // Text worker defaults.
 const (
 	textsInFlight          = 4                // texts handed to the provider at once
-	textsDefaultRetryFor   = 24 * time.Hour   // how long a temporary failure is retried
 	textsDefaultBackoff    = 5 * time.Second  // the first retry
 	textsDefaultMaxBackoff = 10 * time.Minute // the longest wait between retries
 	textsSendTimeout       = 15 * time.Second // one provider call
@@ -44,7 +51,7 @@ type Worker struct {
 	Sender   SMSSender
 	Texts    Texts
 	OptedOut func(ctx context.Context, phone string) (bool, error)
-	RetryFor time.Duration // default 24h
+	RetryFor time.Duration // default DefaultRetryFor
 	Backoff  time.Duration // first retry; doubles up to MaxBackoff; default 5s
 	// MaxBackoff caps the delay between retries; default 10m.
 	MaxBackoff time.Duration
@@ -84,7 +91,7 @@ func (w *Worker) queueWorker() *outbox.Worker {
 			Send:        w.send,
 			Noun:        "text",
 			MaxInFlight: textsInFlight,
-			RetryFor:    durationOr(w.RetryFor, textsDefaultRetryFor),
+			RetryFor:    durationOr(w.RetryFor, DefaultRetryFor),
 			Backoff:     durationOr(w.Backoff, textsDefaultBackoff),
 			MaxBackoff:  durationOr(w.MaxBackoff, textsDefaultMaxBackoff),
 			PollEvery:   textsPollEvery,

@@ -472,7 +472,11 @@ func TestSlowReceiverDelaysNoResponse(t *testing.T) {
 		t.Errorf("RequireReauth after Close: %v", err)
 	}
 	a.want(a.do("GET", "/v2/accounts/"+x.str("id"), "", nil), 200, "details after Close")
-	time.Sleep(50 * time.Millisecond)
+	// Whatever was queued after Close has been delivered or dropped once
+	// WaitWebhooks returns: only then is nothing having been sent telling.
+	if err := a.sb.WaitWebhooks(context.Background()); err != nil {
+		t.Errorf("WaitWebhooks after RequireReauth: %v", err)
+	}
 	if got := rc.since(n); len(got) != 0 {
 		t.Errorf("sent %v after Close", events(got))
 	}
