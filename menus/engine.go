@@ -206,81 +206,86 @@ func NewEngine(cfg Config, store Store, m Mono, now func() time.Time, log zerolo
 }
 
 // Handle answers one hop: it loads the session under its lock, recognises a
-// repeated callback, advances the machine, and commits the new state before
-// returning the reply.
+// repeated callback, lets the journey take the hop, and commits the new
+// state before returning the reply.
 func (e *Engine) Handle(ctx context.Context, hop link.Hop) (link.Reply, error) {
 	arrived := time.Now()
 	if err := validate(hop); err != nil {
 		return link.Reply{}, err
 	}
 	defer e.locks.Lock(hop.SessionID)()
-
 	now := e.now()
-	s, err := e.session(ctx, hop.SessionID)
-	var input string
-	restarted := false // started again: what came before cannot be read
-	switch {
-	case errors.Is(err, link.ErrNoSession):
-		s = e.open(hop, now)
-	case err != nil:
-		return link.Reply{}, fmt.Errorf("load session: %w", err)
-	default:
-		if s.Phone != hop.Phone {
-			return link.Reply{}, &link.HopError{Reason: "phone number differs from the session's"}
-		}
-		if s.SecretsLost {
-			e.log.Warn().Str("session", s.ID).Msg("sealed values cannot be opened (seal key lost?): what needed them is asked again")
-		}
-		var repeat bool
-		input, repeat, err = e.input(s, hop, now)
-		if errors.Is(err, ErrUncheckable) {
-			// The seal key was lost: nothing can tell this hop's input from
-			// the transcript. The conversation starts again, politely.
-			e.log.Warn().Str("session", s.ID).Msg("transcript hashed under a key no longer held (seal key lost?): starting the session again")
-			s, restarted = e.open(hop, now), true
-			err = nil
-		}
-		if err != nil {
-			return link.Reply{}, &link.HopError{Reason: err.Error()}
-		}
-		if repeat {
-			return s.Reply, nil
-		}
-		if (s.Done() || s.Closed != "") && !s.Unseen {
-			return link.Reply{Text: textSessionOver, End: true}, nil
-		}
+	l, err := e.load(ctx, hop, now)
+	if err != nil || l.answered != nil {
+		return deref(l.answered), err
 	}
-
 	deadline := arrived.Add(e.waitBudget())
 	bounded, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	t := e.newTurn(ctx, s, now, deadline, bounded)
+	t := e.newTurn(ctx, l.s, now, deadline, bounded)
 	defer t.release()
-	limit := hop.Limit
-	if limit <= 0 {
-		limit = e.cfg.ScreenLimit
+	reply := t.take(hop, l.input, l.restarted)
+	e.remember(l.s, hop, reply, now)
+	if err := e.commit(ctx, t.change(), t.s, t.retired); err != nil {
+		return link.Reply{}, fmt.Errorf("commit session: %w", err)
 	}
-	switch {
-	case restarted:
-		t.start()
-		if t.s.Notice == "" {
-			t.s.Notice = textStartedAgain
-		}
-	case s.Hops == 0:
-		t.code = e.extension(hop)
-		t.start()
-	case !s.Done() && !now.Before(s.Expires):
-		t.end(ReasonExpired)
-	default:
-		t.advance(input)
-	}
-	t.handover()
-	reply := t.render(limit)
-	if hop.ReplyByText {
-		t.texts = append(t.texts, link.Text{ID: "sms_" + link.NewEventID()[4:], Kind: link.TextReply, To: s.Phone,
-			Data: map[string]string{"text": reply.Text}, Created: now})
-	}
+	t.committed()
+	return reply, nil
+}
 
+// loaded is a hop's session as the engine found it.
+type loaded struct {
+	s         *Session
+	input     string      // this hop's input
+	restarted bool        // started again: what came before cannot be read
+	answered  *link.Reply // the hop is answered without a turn (a repeat, a session over)
+}
+
+// load finds the hop's session, or opens one, and works out its input. A
+// repeated callback is answered with the reply it had; a hop after the
+// session is over, with a polite END.
+func (e *Engine) load(ctx context.Context, hop link.Hop, now time.Time) (loaded, error) {
+	s, err := e.session(ctx, hop.SessionID)
+	switch {
+	case errors.Is(err, link.ErrNoSession):
+		return loaded{s: e.open(hop, now)}, nil
+	case err != nil:
+		return loaded{}, fmt.Errorf("load session: %w", err)
+	case s.Phone != hop.Phone:
+		return loaded{}, &link.HopError{Reason: "phone number differs from the session's"}
+	}
+	if s.SecretsLost {
+		e.log.Warn().Str("session", s.ID).Msg("sealed values cannot be opened (seal key lost?): what needed them is asked again")
+	}
+	input, repeat, err := e.input(s, hop, now)
+	switch {
+	case errors.Is(err, ErrUncheckable):
+		// The seal key was lost: nothing can tell this hop's input from
+		// the transcript. The conversation starts again, politely.
+		e.log.Warn().Str("session", s.ID).Msg("transcript hashed under a key no longer held (seal key lost?): starting the session again")
+		return loaded{s: e.open(hop, now), restarted: true}, nil
+	case err != nil:
+		return loaded{}, &link.HopError{Reason: err.Error()}
+	case repeat:
+		return loaded{answered: &s.Reply}, nil
+	case (s.Done() || s.Closed != "") && !s.Unseen:
+		return loaded{answered: &link.Reply{Text: textSessionOver, End: true}}, nil
+	}
+	return loaded{s: s, input: input}, nil
+}
+
+// deref is the reply r points to, or none.
+func deref(r *link.Reply) link.Reply {
+	if r == nil {
+		return link.Reply{}
+	}
+	return *r
+}
+
+// remember records on the session what recognises this hop when it comes
+// again (its reply, the transcript's mark, the hop number) and when the
+// session expires, is purged and its secrets lapse.
+func (e *Engine) remember(s *Session, hop link.Hop, reply link.Reply, now time.Time) {
 	s.Reply = reply
 	s.Hops++
 	s.Updated, s.HopAt = now, now
@@ -296,17 +301,6 @@ func (e *Engine) Handle(ctx context.Context, hop link.Hop) (link.Reply, error) {
 		s.Mark = e.marker.chain(s.Mark, hop.Input)
 		s.Seq, s.InputSum = hop.Seq, e.marker.mark(hop.Input).Sum
 	}
-	if err := e.commit(ctx, t.change(), t.s, t.retired); err != nil {
-		return link.Reply{}, fmt.Errorf("commit session: %w", err)
-	}
-	for _, f := range t.afterCommit {
-		f()
-	}
-	t.notify()
-	if s.Done() {
-		t.log.Info().Str("phone", e.cfg.LogPhone(s.Phone)).Str("reason", s.Reason).Int("hops", s.Hops).Msg("session ended")
-	}
-	return reply, nil
 }
 
 // stampSealed sets when the session's sealed values lapse: the sweeper

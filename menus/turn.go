@@ -49,6 +49,50 @@ func (e *Engine) newTurn(ctx context.Context, s *Session, now, deadline time.Tim
 		log: e.log.With().Str("session", s.ID).Logger()}
 }
 
+// take is the journey's answer to a hop: the first screen of a new (or
+// restarted) session, the end of an expired one, or what the input does;
+// then the screen, fitted to the hop's budget.
+func (t *turn) take(hop link.Hop, input string, restarted bool) link.Reply {
+	s := t.s
+	switch {
+	case restarted:
+		t.start()
+		if s.Notice == "" {
+			s.Notice = textStartedAgain
+		}
+	case s.Hops == 0:
+		t.code = t.e.extension(hop)
+		t.start()
+	case !s.Done() && !t.now.Before(s.Expires):
+		t.end(ReasonExpired)
+	default:
+		t.advance(input)
+	}
+	t.handover()
+	limit := hop.Limit
+	if limit <= 0 {
+		limit = t.e.cfg.ScreenLimit
+	}
+	reply := t.render(limit)
+	if hop.ReplyByText {
+		t.texts = append(t.texts, link.Text{ID: "sms_" + link.NewEventID()[4:], Kind: link.TextReply, To: s.Phone,
+			Data: map[string]string{"text": reply.Text}, Created: t.now})
+	}
+	return reply
+}
+
+// committed runs what waited for the turn's change to be durable and wakes
+// the workers that send what it queued.
+func (t *turn) committed() {
+	for _, f := range t.afterCommit {
+		f()
+	}
+	t.notify()
+	if t.s.Done() {
+		t.log.Info().Str("phone", t.e.cfg.LogPhone(t.s.Phone)).Str("reason", t.s.Reason).Int("hops", t.s.Hops).Msg("session ended")
+	}
+}
+
 // change is what the turn commits, beside its sessions (Engine.commit).
 func (t *turn) change() link.Change {
 	c := link.Change{Link: t.link, LoginFailure: t.refused, Release: t.released, Events: t.events, Texts: t.texts}
