@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -103,8 +104,17 @@ func (db *DB) FirstDelivery(_ context.Context, provider, id string, at time.Time
 // ForgetDelivery forgets an inbound message id, so that the provider's
 // retry of a message whose processing failed is taken again.
 func (db *DB) ForgetDelivery(_ context.Context, provider, id string) error {
+	key := []byte(provider + ":" + id)
 	return db.bolt.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketSMSSeen).Delete([]byte(provider + ":" + id))
+		seen := tx.Bucket(bucketSMSSeen)
+		if v := seen.Get(key); len(v) == 8 {
+			// Its age entry goes too: left behind, it would sweep the id
+			// when taken again, before its time.
+			if err := tx.Bucket(bucketSMSSeenAt).Delete(append(bytes.Clone(v), key...)); err != nil {
+				return err
+			}
+		}
+		return seen.Delete(key)
 	})
 }
 

@@ -203,6 +203,9 @@ func (db *DB) encodeSession(r *link.SessionRecord) ([]byte, error) {
 // an account_updated Mono sent before it committed (see prepareLink), and
 // the partner hears of it after the link's own events.
 func (db *DB) Commit(_ context.Context, c link.Change) error {
+	if c.Session == nil {
+		return errors.New("commit: a change without its session")
+	}
 	var recs []sessionWrite
 	for _, r := range []*link.SessionRecord{c.Retired, c.Session} {
 		if r == nil {

@@ -1,0 +1,74 @@
+package store_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/ussdlink/ussdlink/store"
+	"github.com/ussdlink/ussdlink/store/storetest"
+)
+
+// TestContract runs the store contract against bbolt, each behaviour on a
+// fresh file in its own temporary directory.
+func TestContract(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) storetest.Backend {
+		return openBolt(t, filepath.Join(t.TempDir(), "ussdlink.db"))
+	})
+}
+
+// TestContractConstantsAreTheStoresOwn keeps the contract's restated
+// window in step with the store's.
+func TestContractConstantsAreTheStoresOwn(t *testing.T) {
+	if storetest.LinkUpdateWindow != store.LinkUpdateWindow {
+		t.Errorf("storetest.LinkUpdateWindow = %v, store.LinkUpdateWindow = %v", storetest.LinkUpdateWindow, store.LinkUpdateWindow)
+	}
+}
+
+// openBolt opens the bbolt store at path as the contract needs it, with
+// the seal key of a restart: the same each time.
+func openBolt(t *testing.T, path string) storetest.Backend {
+	t.Helper()
+	sealer, err := store.NewSealer(bytes.Repeat([]byte{0x5c}, store.KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(path, sealer, store.WithStatusEvents(storetest.StatusEvents), store.WithBatchDelay(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := false
+	closeDB := func() error {
+		if closed {
+			return nil
+		}
+		closed = true
+		return db.Close()
+	}
+	t.Cleanup(func() {
+		if err := closeDB(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return storetest.Backend{
+		Store:    db,
+		Webhooks: db.Webhooks(),
+		Texts:    db.Texts(),
+		Reopen: func(t *testing.T) storetest.Backend {
+			t.Helper()
+			if err := closeDB(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			return openBolt(t, path)
+		},
+		Raw: func(t *testing.T) []byte {
+			t.Helper()
+			raw, err := os.ReadFile(path) // bbolt writes every page it syncs: this is the file as it lies
+			if err != nil {
+				t.Fatalf("read the store's file: %v", err)
+			}
+			return raw
+		},
+	}
+}
