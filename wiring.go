@@ -86,7 +86,7 @@ func (m *Main) openStore(cfg Config) (*store.Sealer, error) {
 		return nil, err
 	}
 	m.db, err = store.Open(cfg.Store.Path, sealer, store.WithBatchDelay(cfg.Store.BatchDelay.Duration),
-		store.WithStatusEvents(partner.StatusEvents(cfg.Partner.emits())))
+		store.WithLinkUpdates(partner.LinkUpdates(cfg.Partner.emits())))
 	return sealer, err
 }
 

@@ -93,9 +93,9 @@ func (c *Cache[T]) refresh(done chan struct{}) {
 		c.list, c.have, c.fetched, c.lastErr = list, true, c.now(), nil
 	}
 	c.fetching = nil
-	close(done)
 	c.mu.Unlock()
 	if err != nil && c.failed != nil {
-		c.failed(err) // outside the lock: a slow logger holds no Get
+		c.failed(err) // outside the lock: a slow logger holds up no Get
 	}
+	close(done) // after failed: a waiter's next move comes after the failure is told
 }

@@ -213,17 +213,33 @@ func accountEvent(emits func(string) bool, typ, account string, linked *link.Lin
 	return link.Event{ID: link.NewEventID(), Type: typ, Timestamp: now, Data: d}, true
 }
 
-// StatusEvents announces a remembered account update that a new link took
-// when it committed: DATA_STATUS naming the new link's phone and reference,
-// as the webhook would have had the link existed. The store calls it inside
-// the link's commit (store.WithStatusEvents).
-func StatusEvents(emits func(string) bool) func(*link.Link, link.MonoUpdate) []link.Event {
-	return func(l *link.Link, u link.MonoUpdate) []link.Event {
+// LinkUpdateWindow is how recent a remembered update must be to be applied
+// to a new link as it is written: received at most this long before the
+// link's Linked time. The account Mono tells of is created by the flow's
+// last Mono step, and a flow's steps all run within one Mono session (about
+// ten minutes): an update received up to this long before the link commits
+// is about the account as it is now, whichever link it arrived under; an
+// older one is left to the old link, and Mono sends another after the new
+// link's first data fetch anyway.
+const LinkUpdateWindow = 15 * time.Minute
+
+// LinkUpdates decides whether a new link takes the account_updated Mono
+// sent before it committed: it does when the update was received at most
+// LinkUpdateWindow before the link was made (or since), and it is then
+// announced as DATA_STATUS naming the new link's phone and reference, as
+// the webhook would have had the link existed (none when DATA_STATUS is not
+// emitted). The store calls it inside the link's commit
+// (store.WithLinkUpdates).
+func LinkUpdates(emits func(string) bool) func(*link.Link, link.MonoUpdate) (bool, []link.Event) {
+	return func(l *link.Link, u link.MonoUpdate) (bool, []link.Event) {
+		if u.DataStatus == "" || u.Received.Before(l.Linked.Add(-LinkUpdateWindow)) {
+			return false, nil
+		}
 		ev, ok := accountEvent(emits, link.TypeDataStatus, l.AccountID, l, nil, l.Linked, map[string]any{"data_status": u.DataStatus})
 		if !ok {
-			return nil
+			return true, nil
 		}
-		return []link.Event{ev}
+		return true, []link.Event{ev}
 	}
 }
 

@@ -18,14 +18,6 @@ func TestContract(t *testing.T) {
 	})
 }
 
-// TestContractConstantsAreTheStoresOwn keeps the contract's restated
-// window in step with the store's.
-func TestContractConstantsAreTheStoresOwn(t *testing.T) {
-	if storetest.LinkUpdateWindow != store.LinkUpdateWindow {
-		t.Errorf("storetest.LinkUpdateWindow = %v, store.LinkUpdateWindow = %v", storetest.LinkUpdateWindow, store.LinkUpdateWindow)
-	}
-}
-
 // openBolt opens the bbolt store at path as the contract needs it, with
 // the seal key of a restart: the same each time.
 func openBolt(t *testing.T, path string) storetest.Backend {
@@ -34,7 +26,7 @@ func openBolt(t *testing.T, path string) storetest.Backend {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := store.Open(path, sealer, store.WithStatusEvents(storetest.StatusEvents), store.WithBatchDelay(0))
+	db, err := store.Open(path, sealer, store.WithLinkUpdates(storetest.LinkUpdates), store.WithBatchDelay(0))
 	if err != nil {
 		t.Fatal(err)
 	}

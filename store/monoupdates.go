@@ -23,24 +23,23 @@ var (
 // minutes). The sweeper forgets older ones.
 const MonoUpdateTTL = time.Hour
 
-// LinkUpdateWindow is how recent a remembered update must be to be applied
-// to a link as it is written. The account Mono tells of is created by the
-// flow's last Mono step, and a flow's steps all run within one Mono session
-// (about ten minutes): an update received up to this long before the link
-// commits is about the account as it is now, whichever link it arrived
-// under; an older one is left to the old link, and Mono sends another after
-// the new link's first data fetch anyway.
-const LinkUpdateWindow = 15 * time.Minute
+// LinkUpdates decides, inside the commit of a new link (no stored link of
+// the account from the same session), whether it takes the account's
+// remembered account_updated, and which partner events announce it. It
+// must not touch anything else: it runs inside the commit.
+//
+// l is the link as the hop committed it (a copy: changing it changes
+// nothing), u the account's remembered update, always with a data status.
+// The events are queued only when take is true.
+type LinkUpdates func(l *link.Link, u link.MonoUpdate) (take bool, events []link.Event)
 
-// StatusEvents builds the partner events announcing that a new link took
-// a remembered update's data status (DATA_STATUS, or none when not
-// emitted). It must not touch anything else: it runs inside the commit.
-type StatusEvents func(l *link.Link, u link.MonoUpdate) []link.Event
-
-// WithStatusEvents makes Commit announce, through f, a remembered update
-// it applies to a new link. Without it the link takes the status silently.
-func WithStatusEvents(f StatusEvents) Option {
-	return func(db *DB) { db.statusEvents = f }
+// WithLinkUpdates makes Commit offer a new link its account's remembered
+// update through f, which decides whether the link takes its data status
+// and how the partner hears of it. The store holds no rule of its own about
+// which update applies: without this option no remembered update is
+// applied, and a new link keeps the status it was committed with.
+func WithLinkUpdates(f LinkUpdates) Option {
+	return func(db *DB) { db.linkUpdates = f }
 }
 
 // rememberUpdate keeps u as its account's latest update, replacing (and
@@ -121,10 +120,11 @@ type linkWrite struct {
 }
 
 // prepareLink decides how a commit writes l. A new link (no stored link of
-// the account from the same session) takes the data status of an update
-// remembered within LinkUpdateWindow, and the partner hears it after the
-// link's own events; a link written again (a reauthorisation) keeps the
-// status Mono's webhooks gave the stored one.
+// the account from the same session) is offered the account's remembered
+// update, when it has a data status, through the LinkUpdates option: when
+// it takes it, the link (a copy) gets its status and the partner hears it
+// after the link's own events. A link written again (a reauthorisation)
+// keeps the status Mono's webhooks gave the stored one.
 func (db *DB) prepareLink(tx *bolt.Tx, l *link.Link) (linkWrite, error) {
 	w := linkWrite{link: l}
 	var stored *link.Link
@@ -134,7 +134,6 @@ func (db *DB) prepareLink(tx *bolt.Tx, l *link.Link) (linkWrite, error) {
 			stored = nil
 		}
 	}
-	u := latestUpdate(tx, l.AccountID)
 	switch {
 	case stored != nil && stored.SessionID == l.SessionID:
 		if stored.DataStatus != l.DataStatus {
@@ -142,17 +141,24 @@ func (db *DB) prepareLink(tx *bolt.Tx, l *link.Link) (linkWrite, error) {
 			cp.DataStatus = stored.DataStatus
 			w.link = &cp
 		}
-	case u != nil && !u.Received.Before(l.Linked.Add(-LinkUpdateWindow)) && u.DataStatus != "":
+	case db.linkUpdates != nil:
+		u := latestUpdate(tx, l.AccountID)
+		if u == nil || u.DataStatus == "" {
+			break
+		}
+		offered := *l // the policy's own copy: what it does to it is not written
+		take, events := db.linkUpdates(&offered, *u)
+		if !take {
+			break
+		}
 		cp := *l
 		cp.DataStatus = u.DataStatus
 		w.link = &cp
-		if db.statusEvents != nil {
-			msgs, err := encodeEvents(db.statusEvents(&cp, *u))
-			if err != nil {
-				return w, err
-			}
-			w.events = msgs
+		msgs, err := encodeEvents(events)
+		if err != nil {
+			return w, fmt.Errorf("announce the account update a new link took: %w", err)
 		}
+		w.events = msgs
 	}
 	data, err := json.Marshal(w.link)
 	if err != nil {

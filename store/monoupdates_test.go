@@ -12,9 +12,20 @@ import (
 )
 
 // statusEvent is a DATA_STATUS as the partner package builds it.
-func statusEvent(l *link.Link, u link.MonoUpdate) []link.Event {
-	return []link.Event{{ID: "msg_status_" + l.SessionID, Type: link.TypeDataStatus, Timestamp: l.Linked,
-		Data: map[string]any{"account_id": l.AccountID, "phone": l.Phone, "reference": l.Reference, "data_status": u.DataStatus}}}
+func statusEvent(l *link.Link, u link.MonoUpdate) link.Event {
+	return link.Event{ID: "msg_status_" + l.SessionID, Type: link.TypeDataStatus, Timestamp: l.Linked,
+		Data: map[string]any{"account_id": l.AccountID, "phone": l.Phone, "reference": l.Reference, "data_status": u.DataStatus}}
+}
+
+// testWindow is the window of linkUpdates, the tests' policy.
+const testWindow = 15 * time.Minute
+
+// linkUpdates is a policy as the partner package's: a new link takes an
+// update received at most testWindow before it was made, announced by a
+// DATA_STATUS. It names the event even when it declines, so a test sees
+// the store queue none for an update not taken.
+func linkUpdates(l *link.Link, u link.MonoUpdate) (bool, []link.Event) {
+	return !u.Received.Before(l.Linked.Add(-testWindow)), []link.Event{statusEvent(l, u)}
 }
 
 // accountUpdated applies an account_updated as the webhook receiver does:
@@ -75,16 +86,18 @@ func outboxTypes(t *testing.T, db *store.DB, now time.Time) []link.Message {
 func TestAnUpdateBeforeTheLinkIsAppliedWhenTheLinkCommits(t *testing.T) {
 	cases := []struct {
 		name       string
+		opts       []store.Option
 		received   time.Duration // before the link commits
 		wantStatus string
 	}{
-		{"an update received while the link was being made", 30 * time.Second, "AVAILABLE"},
-		{"an update from before the flow could have begun", store.LinkUpdateWindow + time.Second, ""},
+		{"an update received while the link was being made", []store.Option{store.WithLinkUpdates(linkUpdates)}, 30 * time.Second, "AVAILABLE"},
+		{"an update from before the flow could have begun", []store.Option{store.WithLinkUpdates(linkUpdates)}, testWindow + time.Second, ""},
+		{"no policy: no update is applied", nil, 30 * time.Second, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			ctx := context.Background()
-			db, err := store.Open(filepath.Join(t.TempDir(), "ussdlink.db"), newSealer(t, 0x22), store.WithStatusEvents(statusEvent))
+			db, err := store.Open(filepath.Join(t.TempDir(), "ussdlink.db"), newSealer(t, 0x22), c.opts...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -151,7 +164,10 @@ func TestAnUpdateAfterTheLinkReachesItsInvitation(t *testing.T) {
 
 func TestAReauthorisationKeepsTheStatusMonoGaveTheLink(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.Open(filepath.Join(t.TempDir(), "ussdlink.db"), newSealer(t, 0x24), store.WithStatusEvents(statusEvent))
+	always := func(l *link.Link, u link.MonoUpdate) (bool, []link.Event) { // would announce it, were it asked
+		return true, []link.Event{statusEvent(l, u)}
+	}
+	db, err := store.Open(filepath.Join(t.TempDir(), "ussdlink.db"), newSealer(t, 0x24), store.WithLinkUpdates(always))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,9 +39,10 @@ var (
 type DB struct {
 	bolt   *bolt.DB
 	sealer *Sealer
-	// statusEvents announces a remembered account update that a new link
-	// takes (WithStatusEvents); nil: none.
-	statusEvents StatusEvents
+	// linkUpdates decides whether a new link takes its account's
+	// remembered update, and announces it (WithLinkUpdates); nil: none is
+	// applied.
+	linkUpdates LinkUpdates
 }
 
 // Option tunes Open.
@@ -199,9 +200,9 @@ func (db *DB) encodeSession(r *link.SessionRecord) ([]byte, error) {
 // it returns. Commits from concurrent hops share one disk sync (bbolt's
 // Batch): the closure only puts what was encoded beforehand, and the link
 // as the stored state decides, so running it again, as Batch may, changes
-// nothing. A new link takes the data status of
-// an account_updated Mono sent before it committed (see prepareLink), and
-// the partner hears of it after the link's own events.
+// nothing. A new link may take the data status of an account_updated Mono
+// sent before it committed, as the LinkUpdates option decides (see
+// prepareLink); the partner then hears of it after the link's own events.
 func (db *DB) Commit(_ context.Context, c link.Change) error {
 	if c.Session == nil {
 		return errors.New("commit: a change without its session")

@@ -288,16 +288,19 @@ func monoBehaviours() []behaviour {
 				t.Errorf("a recent update was swept: %s, %v", show(got), ok)
 			}
 		}),
-		{name: "a link committed after a remembered update takes its status within the window, announced after the link", run: func(t *testing.T, open opener) {
+		{name: "a new link takes a remembered update when the policy says so, announced after the link", run: func(t *testing.T, open opener) {
 			for _, c := range []struct {
 				name       string
 				received   time.Duration // before the link's Linked time
+				status     string        // the update's
 				wantStatus string
 			}{
-				{"an update received while the link was being made", 30 * time.Second, "AVAILABLE"},
-				{"an update received at the start of the window", LinkUpdateWindow, "AVAILABLE"},
-				{"an update received after the link was made, before it committed", -time.Minute, "AVAILABLE"},
-				{"an update from before the window", LinkUpdateWindow + time.Microsecond, ""},
+				{"an update received while the link was being made", 30 * time.Second, "AVAILABLE", "AVAILABLE"},
+				{"an update the policy takes, long before the link was made", 20 * time.Minute, "AVAILABLE", "AVAILABLE"},
+				{"an update received at the start of the policy's window", PolicyWindow, "AVAILABLE", "AVAILABLE"},
+				{"an update received after the link was made, before it committed", -time.Minute, "AVAILABLE", "AVAILABLE"},
+				{"an update the policy declines", PolicyWindow + time.Microsecond, "AVAILABLE", ""},
+				{"an update without a data status, not offered", 30 * time.Second, "", ""},
 			} {
 				t.Run(c.name, func(t *testing.T) {
 					b := open(t)
@@ -305,7 +308,7 @@ func monoBehaviours() []behaviour {
 					inv := newInvite("lnk_early", phone, "ref-early", time.Hour)
 					mustCreate(t, b.Store, inv, 4)
 					linkAt := t0.Add(20 * time.Minute)
-					remember(t, b.Store, "evt_early", "acc-early", "AVAILABLE", linkAt.Add(-c.received))
+					remember(t, b.Store, "evt_early", "acc-early", c.status, linkAt.Add(-c.received))
 					change := linkedChange("acc-early", phone, "s-early", inv, linkAt)
 					// Told of after the link was made, about its session: the
 					// status still comes after them.
@@ -334,7 +337,7 @@ func monoBehaviours() []behaviour {
 						t.Fatal(err)
 					}
 					if body.Type != link.TypeDataStatus || body.Data["phone"] != phone || body.Data["reference"] != "ref-early" || body.Data["data_status"] != "AVAILABLE" {
-						t.Errorf("the announcement = %s, want StatusEvents' DATA_STATUS about the link", msgs[3].Body)
+						t.Errorf("the announcement = %s, want LinkUpdates' DATA_STATUS about the link", msgs[3].Body)
 					}
 				})
 			}

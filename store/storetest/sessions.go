@@ -166,8 +166,8 @@ func sessionBehaviours() []behaviour {
 						Data: map[string]any{"session": c.Session.ID, "f": func() {}}})
 				}},
 				{"an announcement that fails midway through the transaction", func(t *testing.T, b Backend, c *link.Change) {
-					// A remembered update makes the new link's commit call
-					// StatusEvents, which fails for this reference.
+					// A remembered update makes the new link's commit ask
+					// LinkUpdates, whose event fails for this reference.
 					c.Link.Reference = PoisonReference
 					remember(t, b.Store, "evt_poison", c.Link.AccountID, "AVAILABLE", c.Link.Linked.Add(-time.Minute))
 				}},

@@ -10,7 +10,7 @@
 //
 //	func TestContract(t *testing.T) {
 //		storetest.Run(t, func(t *testing.T) storetest.Backend {
-//			db := openEmptyStoreFor(t) // opened with storetest.StatusEvents
+//			db := openEmptyStoreFor(t) // opened with storetest.LinkUpdates
 //			t.Cleanup(func() { db.Close() })
 //			return storetest.Backend{Store: db, Webhooks: db.Webhooks(), Texts: db.Texts()}
 //		})
@@ -202,26 +202,32 @@ type Backend struct {
 	Raw func(t *testing.T) []byte
 }
 
-// LinkUpdateWindow is how recent a remembered account_updated must be,
-// before a link's Linked time, for the link to take its data status as it
-// is committed.
-const LinkUpdateWindow = 15 * time.Minute
+// PolicyWindow is the window of LinkUpdates, the suite's own policy: a new
+// link takes a remembered update received at most this long before its
+// Linked time. It is not the gateway's window, and longer than it, so the
+// suite sees a backend apply the policy's decision rather than a rule of
+// its own.
+const PolicyWindow = 40 * time.Minute
 
-// PoisonReference, as a link's reference, makes StatusEvents return an
-// event no backend can encode: the suite uses it to make a commit fail
-// midway through its transaction.
+// PoisonReference, as a link's reference, makes LinkUpdates take the update
+// with an event no backend can encode: the suite uses it to make a commit
+// fail midway through its transaction.
 const PoisonReference = "storetest-poison"
 
-// StatusEvents is what a backend under test announces a remembered update
-// with when a new link takes its status (store.WithStatusEvents): a
-// DATA_STATUS about the link, keyed by its account. Open every backend
-// handed to Run with it.
-func StatusEvents(l *link.Link, u link.MonoUpdate) []link.Event {
+// LinkUpdates is the policy a backend under test asks whether a new link
+// takes its account's remembered update (store.WithLinkUpdates): it takes
+// one received within PolicyWindow before the link's Linked time (or
+// since), announced by a DATA_STATUS about the link, keyed by its session.
+// It names that event even when it declines, so that the suite sees a
+// backend queue nothing for an update not taken. Open every backend handed
+// to Run with it.
+func LinkUpdates(l *link.Link, u link.MonoUpdate) (take bool, events []link.Event) {
 	data := map[string]any{"account_id": l.AccountID, "phone": l.Phone, "reference": l.Reference, "data_status": u.DataStatus}
 	if l.Reference == PoisonReference {
 		data["poison"] = func() {} // no encoding holds a func
 	}
-	return []link.Event{{ID: "msg_status_" + l.SessionID, Type: link.TypeDataStatus, Timestamp: l.Linked, Data: data}}
+	take = !u.Received.Before(l.Linked.Add(-PolicyWindow))
+	return take, []link.Event{{ID: "msg_status_" + l.SessionID, Type: link.TypeDataStatus, Timestamp: l.Linked, Data: data}}
 }
 
 // behaviour is one thing every backend must do, checked on backends it
