@@ -123,5 +123,5 @@ func migrateSession(old []byte) ([]byte, error) {
 	if len(v1.Sealed) > 0 {
 		env.Lapse = v1.SealedUntil
 	}
-	return json.Marshal(env)
+	return env.marshal()
 }

@@ -118,17 +118,47 @@ func Open(path string, sealer *Sealer, opts ...Option) (*DB, error) {
 func (db *DB) Close() error { return db.bolt.Close() }
 
 // envelope is a session as stored: the conversation's record with its
-// secrets sealed. Data is the conversation's own encoding, kept as it is;
-// the store reads only the other fields.
+// secrets sealed. It is written as a length-prefixed JSON header (the
+// fields below) followed by Data, the conversation's own encoding, byte
+// for byte: the store reads the header alone when it indexes or sweeps,
+// and never parses Data.
 type envelope struct {
-	ID      string          `json:"id"`
-	Phone   string          `json:"phone"`
-	Updated time.Time       `json:"updated"`
-	Purge   time.Time       `json:"purge"`
-	Lapse   time.Time       `json:"lapse,omitzero"`
-	Data    json.RawMessage `json:"data,omitempty"`
-	Sealed  []byte          `json:"sealed,omitempty"` // the secrets, sealed with the id as additional data
-	Lapsed  bool            `json:"lapsed,omitempty"` // the sweeper erased the sealed secrets
+	ID      string    `json:"id"`
+	Phone   string    `json:"phone"`
+	Updated time.Time `json:"updated"`
+	Purge   time.Time `json:"purge"`
+	Lapse   time.Time `json:"lapse,omitzero"`
+	Sealed  []byte    `json:"sealed,omitempty"` // the secrets, sealed with the id as additional data
+	Lapsed  bool      `json:"lapsed,omitempty"` // the sweeper erased the sealed secrets
+	Data    []byte    `json:"-"`
+}
+
+// marshal writes the envelope: uvarint header length, header, data.
+func (env envelope) marshal() ([]byte, error) {
+	head, err := json.Marshal(env)
+	if err != nil {
+		return nil, fmt.Errorf("encode session %s: %w", env.ID, err)
+	}
+	out := make([]byte, 0, binary.MaxVarintLen64+len(head)+len(env.Data))
+	out = binary.AppendUvarint(out, uint64(len(head)))
+	out = append(out, head...)
+	return append(out, env.Data...), nil
+}
+
+// unmarshalEnvelope reads a stored session. Data is a slice of v: the
+// caller clones v when it outlives the transaction.
+func unmarshalEnvelope(v []byte) (envelope, error) {
+	var env envelope
+	n, k := binary.Uvarint(v)
+	if k <= 0 || n > uint64(len(v)-k) {
+		return env, errors.New("decode session: malformed envelope")
+	}
+	head := v[k : k+int(n)]
+	if err := json.Unmarshal(head, &env); err != nil {
+		return env, fmt.Errorf("decode session: %w", err)
+	}
+	env.Data = v[k+int(n):]
+	return env, nil
 }
 
 // Session returns the stored session, or link.ErrNoSession.
@@ -172,12 +202,12 @@ func (db *DB) decodeSession(data []byte) (*link.SessionRecord, error) {
 // readEnvelope parses a stored session into its record, without opening
 // its secrets, and returns them still sealed.
 func readEnvelope(data []byte) (*link.SessionRecord, []byte, error) {
-	var env envelope
-	if err := json.Unmarshal(data, &env); err != nil {
-		return nil, nil, fmt.Errorf("decode session: %w", err)
+	env, err := unmarshalEnvelope(data)
+	if err != nil {
+		return nil, nil, err
 	}
 	r := &link.SessionRecord{ID: env.ID, Phone: env.Phone, Updated: env.Updated, Purge: env.Purge,
-		Lapse: env.Lapse, Data: []byte(env.Data), SecretsLapsed: env.Lapsed}
+		Lapse: env.Lapse, Data: env.Data, SecretsLapsed: env.Lapsed}
 	return r, env.Sealed, nil
 }
 
@@ -188,11 +218,7 @@ func (db *DB) encodeSession(r *link.SessionRecord) ([]byte, error) {
 	if len(r.Secrets) > 0 {
 		env.Sealed = db.sealer.Seal(r.Secrets, []byte(r.ID))
 	}
-	data, err := json.Marshal(env)
-	if err != nil {
-		return nil, fmt.Errorf("encode session %s: %w", r.ID, err)
-	}
-	return data, nil
+	return env.marshal()
 }
 
 // Commit writes a hop's session (and a session it retired), their expiry
@@ -304,8 +330,7 @@ type sessionWrite struct {
 func putSession(tx *bolt.Tx, w sessionWrite) error {
 	sessions, expiry := tx.Bucket(bucketSessions), tx.Bucket(bucketExpiry)
 	if old := sessions.Get(w.id); old != nil {
-		var prev envelope
-		if err := json.Unmarshal(old, &prev); err == nil {
+		if prev, err := unmarshalEnvelope(old); err == nil {
 			if err := expiry.Delete(expiryKey(prev.Purge, w.id)); err != nil {
 				return err
 			}
@@ -364,8 +389,7 @@ func (db *DB) Sweep(_ context.Context, now time.Time, max int) (int, error) {
 			if rec == nil {
 				return nil
 			}
-			var s envelope
-			if json.Unmarshal(rec, &s) == nil && bytes.Equal(phones.Get([]byte(link.PhoneKey(s.Phone))), id) {
+			if s, err := unmarshalEnvelope(rec); err == nil && bytes.Equal(phones.Get([]byte(link.PhoneKey(s.Phone))), id) {
 				if err := phones.Delete([]byte(link.PhoneKey(s.Phone))); err != nil {
 					return err
 				}
@@ -473,12 +497,12 @@ func scrubLapsed(tx *bolt.Tx, now time.Time, max int) error {
 		if rec == nil {
 			return nil
 		}
-		var env envelope
-		if err := json.Unmarshal(rec, &env); err != nil {
+		env, err := unmarshalEnvelope(rec)
+		if err != nil {
 			return fmt.Errorf("scrub session %s: %w", id, err)
 		}
 		env.Sealed, env.Lapse, env.Lapsed = nil, time.Time{}, true
-		data, err := json.Marshal(env)
+		data, err := env.marshal() // a copy: rec belongs to the bucket being written
 		if err != nil {
 			return fmt.Errorf("scrub session %s: %w", id, err)
 		}

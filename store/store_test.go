@@ -319,7 +319,7 @@ func TestDatabaseFileHoldsNoAnswerInAnyEncoding(t *testing.T) {
 	}
 }
 
-// rawRecord returns the stored JSON of a session, from a closed file.
+// rawRecord returns the stored header of a session, from a closed file.
 func rawRecord(t *testing.T, path, id string) map[string]json.RawMessage {
 	t.Helper()
 	var rec map[string]json.RawMessage
@@ -328,7 +328,11 @@ func rawRecord(t *testing.T, path, id string) map[string]json.RawMessage {
 		if v == nil {
 			return fmt.Errorf("no record for session %s", id)
 		}
-		return json.Unmarshal(v, &rec)
+		head, _, err := store.EnvelopeHeader(v)
+		if err != nil {
+			return err
+		}
+		return json.Unmarshal(head, &rec)
 	})
 	return rec
 }
@@ -440,16 +444,19 @@ func TestRecordCannotBeMovedToAnotherSessionID(t *testing.T) {
 	}
 	err = bdb.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte("sessions"))
-		var rec map[string]any
-		if err := json.Unmarshal(b.Get([]byte("victim")), &rec); err != nil {
-			return err
-		}
-		rec["id"] = "attacker"
-		data, err := json.Marshal(rec)
+		head, data, err := store.EnvelopeHeader(b.Get([]byte("victim")))
 		if err != nil {
 			return err
 		}
-		return b.Put([]byte("attacker"), data)
+		var rec map[string]any
+		if err := json.Unmarshal(head, &rec); err != nil {
+			return err
+		}
+		rec["id"] = "attacker"
+		if head, err = json.Marshal(rec); err != nil {
+			return err
+		}
+		return b.Put([]byte("attacker"), store.Envelope(head, data))
 	})
 	if cerr := bdb.Close(); err == nil {
 		err = cerr
