@@ -40,7 +40,7 @@ const (
 
 // Outbox is the durable queue of webhooks the Deliverer works through. It
 // is an interface so the worker can be tested against a failing store; the
-// gateway uses *store.DB. Events about one link share an ordering key, so
+// gateway passes its store. Events about one link share an ordering key, so
 // the partner gets them in the order they happened (ACCOUNT_LINKED before
 // DATA_STATUS).
 type Outbox = outbox.Queue
