@@ -13,6 +13,7 @@ import (
 	"github.com/ussdlink/ussdlink/mono"
 	"github.com/ussdlink/ussdlink/outbox"
 	"github.com/ussdlink/ussdlink/partner"
+	"github.com/ussdlink/ussdlink/seal"
 	"github.com/ussdlink/ussdlink/sms"
 	"github.com/ussdlink/ussdlink/store"
 	"github.com/ussdlink/ussdlink/ussd"
@@ -65,19 +66,19 @@ func (w *worker) stop() {
 // openStore opens the store with its seal key (generated beside the file
 // when none is configured) and any previous keys, and returns the sealer,
 // whose derived keys hash transcripts.
-func (m *Main) openStore(cfg Config) (*store.Sealer, error) {
-	key, generated, err := store.LoadKey(cfg.Security.SealKey, filepath.Join(filepath.Dir(cfg.Store.Path), "seal.key"))
+func (m *Main) openStore(cfg Config) (*seal.Sealer, error) {
+	key, generated, err := seal.LoadKey(cfg.Security.SealKey, filepath.Join(filepath.Dir(cfg.Store.Path), "seal.key"))
 	if err != nil {
 		return nil, err
 	}
 	if generated {
 		m.Log.Warn().Msg("generated a seal key file beside the database; configure [security] seal-key or USSDLINK_SEAL_KEY in production")
 	}
-	previous, err := store.DecodeKeys(cfg.Security.PreviousSealKeys)
+	previous, err := seal.DecodeKeys(cfg.Security.PreviousSealKeys)
 	if err != nil {
 		return nil, fmt.Errorf("config: [security] previous-seal-keys: %w", err)
 	}
-	sealer, err := store.NewSealer(key, previous...)
+	sealer, err := seal.New(key, previous...)
 	clear(key)
 	for _, k := range previous {
 		clear(k)
@@ -147,7 +148,7 @@ func (m *Main) startTexts(cfg SMSConfig) {
 
 // engineConfig is the conversation's configuration: the operator's, with
 // the transcript keys derived from the seal key and the workers to wake.
-func engineConfig(cfg Config, sealer *store.Sealer, notify, notifyTexts func()) menus.Config {
+func engineConfig(cfg Config, sealer *seal.Sealer, notify, notifyTexts func()) menus.Config {
 	kinds := cfg.SMS.kinds()
 	return menus.Config{
 		ScreenLimit:            cfg.USSD.ScreenLimit,

@@ -89,5 +89,12 @@ type InviteClaim struct {
 	Holds func(inv *Invite, holder *SessionRecord) bool
 }
 
+// HandoverPrefix starts the id of an invitation an SMS conversation made to
+// hand its user over to USSD: useless once expired, so it is not kept.
+const HandoverPrefix = "hnd_"
+
+// Handover reports whether the invitation is an SMS hand-over's.
+func (i *Invite) Handover() bool { return strings.HasPrefix(i.ID, HandoverPrefix) }
+
 // ErrNoInvite is returned for an unknown or unusable invitation.
 var ErrNoInvite = errors.New("no such invite")

@@ -148,7 +148,7 @@ func (t *turn) handover() {
 		inv.Institution, inv.AuthMethod, inv.Updated = t.s.Bank.ID, t.s.Method, t.now
 		t.inviteChanged = true
 	} else {
-		inv = &link.Invite{ID: "hnd_" + link.NewEventID()[4:], Kind: link.InviteLink, Phone: t.s.Phone, Reference: t.s.Reference,
+		inv = &link.Invite{ID: link.HandoverPrefix + link.NewEventID()[4:], Kind: link.InviteLink, Phone: t.s.Phone, Reference: t.s.Reference,
 			Institution: t.s.Bank.ID, AuthMethod: t.s.Method, Status: link.StatusPending,
 			Created: t.now, Updated: t.now, Expires: t.now.Add(t.e.cfg.HandoverTTL)}
 		if err := t.e.store.CreateInvite(t.ctx, inv, 4, t.now); err != nil {

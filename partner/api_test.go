@@ -18,6 +18,7 @@ import (
 
 	"github.com/ussdlink/ussdlink/link"
 	"github.com/ussdlink/ussdlink/mono"
+	"github.com/ussdlink/ussdlink/seal"
 	"github.com/ussdlink/ussdlink/store"
 )
 
@@ -69,7 +70,7 @@ type testAPI struct {
 
 func newTestAPI(t *testing.T, configure func(*API)) *testAPI {
 	t.Helper()
-	db := openStore(t, filepath.Join(t.TempDir(), "api.db"), bytes.Repeat([]byte{7}, store.KeySize))
+	db := openStore(t, filepath.Join(t.TempDir(), "api.db"), bytes.Repeat([]byte{7}, seal.KeySize))
 	t.Cleanup(func() { db.Close() })
 	clock := &apiClock{now: time.Date(2026, 1, 2, 14, 4, 0, 0, time.UTC)}
 	api := &API{Store: db, Keys: []string{apiKey}, ServiceCode: "*384*123#", Now: clock.Now, Log: zerolog.Nop(),

@@ -20,6 +20,7 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/ussdlink/ussdlink/link"
+	"github.com/ussdlink/ussdlink/seal"
 	"github.com/ussdlink/ussdlink/store"
 )
 
@@ -28,7 +29,7 @@ const testPhone = "+2348031234567"
 // openStore opens (or reopens) the bbolt file at path.
 func openStore(t *testing.T, path string, key []byte) *store.DB {
 	t.Helper()
-	sealer, err := store.NewSealer(key)
+	sealer, err := seal.New(key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +43,7 @@ func openStore(t *testing.T, path string, key []byte) *store.DB {
 // newStore opens a fresh store closed at the end of the test.
 func newStore(t *testing.T) *store.DB {
 	t.Helper()
-	key := make([]byte, store.KeySize)
+	key := make([]byte, seal.KeySize)
 	rand.Read(key)
 	db := openStore(t, filepath.Join(t.TempDir(), "gateway.db"), key)
 	t.Cleanup(func() { db.Close() })
@@ -544,7 +545,7 @@ func TestMessagesOlderThanRetryForAreGivenUpNotRetried(t *testing.T) {
 }
 
 func TestOutboxSurvivesRestart(t *testing.T) {
-	key := make([]byte, store.KeySize)
+	key := make([]byte, seal.KeySize)
 	rand.Read(key)
 	path := filepath.Join(t.TempDir(), "gateway.db")
 	p := newPartner(t, failFirst(1, http.StatusInternalServerError))

@@ -8,6 +8,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/ussdlink/ussdlink/link"
+	"github.com/ussdlink/ussdlink/store/kit"
 )
 
 // ClaimInvite gives one session the invitation c asks for, in one
@@ -23,7 +24,7 @@ func (db *DB) ClaimInvite(_ context.Context, c link.InviteClaim) (*link.Invite, 
 	found := false
 	err := db.bolt.View(func(tx *bolt.Tx) error {
 		for _, inv := range claimCandidates(tx, c) {
-			found = found || claimable(inv, c)
+			found = found || kit.Claimable(inv, c)
 		}
 		return nil
 	})
@@ -38,7 +39,7 @@ func (db *DB) ClaimInvite(_ context.Context, c link.InviteClaim) (*link.Invite, 
 	err = db.bolt.Update(func(tx *bolt.Tx) error {
 		got, inUse = nil, false
 		for _, inv := range claimCandidates(tx, c) {
-			if !claimable(inv, c) {
+			if !kit.Claimable(inv, c) {
 				continue
 			}
 			if claimHeld(tx, inv, c) {
@@ -63,11 +64,6 @@ func (db *DB) ClaimInvite(_ context.Context, c link.InviteClaim) (*link.Invite, 
 		return nil, link.ErrInviteInUse
 	}
 	return nil, link.ErrNoInvite
-}
-
-// claimable reports whether a claim may take inv, held or not.
-func claimable(inv *link.Invite, c link.InviteClaim) bool {
-	return inv.Usable(c.Phone, c.Now) && (c.Kind == "" || inv.Kind == c.Kind)
 }
 
 // claimCandidates lists the invitations a claim may take, in order of
@@ -128,16 +124,4 @@ func claimHeld(tx *bolt.Tx, inv *link.Invite, c link.InviteClaim) bool {
 		holder = r
 	}
 	return c.Holds(inv, holder)
-}
-
-// keepClaim carries the claim of the invitation as stored over to w, a
-// session's copy about to be written while still pending: the copy may
-// predate a claim made since.
-func keepClaim(held, w *link.Invite) *link.Invite {
-	if held == nil || w.Status != link.StatusPending {
-		return w
-	}
-	cp := *w
-	cp.Session, cp.Claimed = held.Session, held.Claimed
-	return &cp
 }

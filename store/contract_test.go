@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/ussdlink/ussdlink/seal"
 	"github.com/ussdlink/ussdlink/store"
 	"github.com/ussdlink/ussdlink/store/storetest"
 )
@@ -22,7 +23,7 @@ func TestContract(t *testing.T) {
 // the seal key of a restart: the same each time.
 func openBolt(t *testing.T, path string) storetest.Backend {
 	t.Helper()
-	sealer, err := store.NewSealer(bytes.Repeat([]byte{0x5c}, store.KeySize))
+	sealer, err := seal.New(bytes.Repeat([]byte{0x5c}, seal.KeySize))
 	if err != nil {
 		t.Fatal(err)
 	}

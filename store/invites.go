@@ -3,15 +3,13 @@ package store
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"math/big"
-	"strings"
 	"time"
 
 	"github.com/ussdlink/ussdlink/link"
+	"github.com/ussdlink/ussdlink/store/kit"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -67,7 +65,7 @@ func (db *DB) CreateInviteAnswered(_ context.Context, inv *link.Invite, digits i
 		if texts == nil {
 			return nil
 		}
-		msgs, err := encodeTexts(texts(inv))
+		msgs, err := kit.TextMessages(texts(inv))
 		if err != nil {
 			return err
 		}
@@ -85,7 +83,7 @@ func allocateCode(tx *bolt.Tx, inv *link.Invite, digits int, now time.Time) erro
 	codes, invites := tx.Bucket(bucketInviteCodes), tx.Bucket(bucketInvites)
 	for try := 0; ; try++ {
 		n := digits + try/20 // a crowded space grows a digit every 20 tries
-		code, err := randomCode(n)
+		code, err := kit.RandomCode(n)
 		if err != nil {
 			return err
 		}
@@ -97,23 +95,6 @@ func allocateCode(tx *bolt.Tx, inv *link.Invite, digits int, now time.Time) erro
 		inv.Code = code
 		return nil
 	}
-}
-
-// randomCode is n random decimal digits, the first not 0.
-func randomCode(n int) (string, error) {
-	var b strings.Builder
-	for i := 0; i < n; i++ {
-		lo := 0
-		if i == 0 {
-			lo = 1
-		}
-		d, err := rand.Int(rand.Reader, big.NewInt(int64(10-lo)))
-		if err != nil {
-			return "", err
-		}
-		b.WriteByte(byte('0' + lo + int(d.Int64())))
-	}
-	return b.String(), nil
 }
 
 // putInvite writes an invitation and its indexes; its code stays indexed
@@ -351,7 +332,7 @@ func (db *DB) MonoEvent(_ context.Context, eventID string, at time.Time, account
 					return err
 				}
 			}
-			msgs, err := encodeTexts([]link.Text{out.NudgeText(inv)})
+			msgs, err := kit.TextMessages([]link.Text{out.NudgeText(inv)})
 			if err != nil {
 				return err
 			}
@@ -359,7 +340,7 @@ func (db *DB) MonoEvent(_ context.Context, eventID string, at time.Time, account
 				return err
 			}
 		}
-		msgs, err := encodeEvents(out.Events)
+		msgs, err := kit.EventMessages(out.Events)
 		if err != nil {
 			return err
 		}

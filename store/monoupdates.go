@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ussdlink/ussdlink/link"
+	"github.com/ussdlink/ussdlink/store/kit"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -154,7 +155,7 @@ func (db *DB) prepareLink(tx *bolt.Tx, l *link.Link) (linkWrite, error) {
 		cp := *l
 		cp.DataStatus = u.DataStatus
 		w.link = &cp
-		msgs, err := encodeEvents(events)
+		msgs, err := kit.EventMessages(events)
 		if err != nil {
 			return w, fmt.Errorf("announce the account update a new link took: %w", err)
 		}
@@ -166,38 +167,6 @@ func (db *DB) prepareLink(tx *bolt.Tx, l *link.Link) (linkWrite, error) {
 	}
 	w.data = data
 	return w, nil
-}
-
-// withLinkStatus returns inv with its link's data status set to l's, when
-// its link is l's account (a copy: the caller's invitation is not touched).
-func withLinkStatus(inv *link.Invite, l *link.Link) *link.Invite {
-	if inv.Link == nil || l == nil || inv.Link.AccountID != l.AccountID || inv.Link.DataStatus == l.DataStatus {
-		return inv
-	}
-	cp, ln := *inv, *inv.Link
-	ln.DataStatus = l.DataStatus
-	cp.Link = &ln
-	return &cp
-}
-
-// after delays messages so they are due just after every one of before:
-// a link's status is told after the link, whatever order the outbox
-// breaks ties in.
-func after(msgs []link.Message, before ...[]link.Message) []link.Message {
-	var last time.Time
-	for _, b := range before {
-		for _, m := range b {
-			if m.Next.After(last) {
-				last = m.Next
-			}
-		}
-	}
-	for i := range msgs {
-		if !msgs[i].Next.After(last) {
-			msgs[i].Next = last.Add(time.Nanosecond)
-		}
-	}
-	return msgs
 }
 
 // syncInviteLinks gives the invitations that carry l (found through its
@@ -215,7 +184,7 @@ func syncInviteLinks(tx *bolt.Tx, l *link.Link) error {
 		if inv == nil || inv.Link == nil || inv.Link.SessionID != l.SessionID {
 			continue
 		}
-		if w := withLinkStatus(inv, l); w != inv {
+		if w := kit.WithLinkStatus(inv, l); w != inv {
 			changed = append(changed, w)
 		}
 	}

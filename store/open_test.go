@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ussdlink/ussdlink/seal"
 	"github.com/ussdlink/ussdlink/store"
 )
 
@@ -15,7 +16,7 @@ import (
 // gateway.
 func TestOpeningAStoreAnotherHoldsFailsAtOnce(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "data", "ussdlink.db")
-	sealer, err := store.NewSealer(make([]byte, store.KeySize))
+	sealer, err := seal.New(make([]byte, seal.KeySize))
 	if err != nil {
 		t.Fatal(err)
 	}

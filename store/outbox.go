@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ussdlink/ussdlink/link"
+	"github.com/ussdlink/ussdlink/store/kit"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -60,41 +61,6 @@ func (db *DB) Texts() *Queue {
 	return &Queue{db: db, queueBuckets: textBuckets}
 }
 
-// maxKey bounds an ordering key, so that its length fits the order index.
-// A longer key is cut: two such keys sharing a long prefix then share an
-// order, which may delay a message but never reorders one.
-const maxKey = 1 << 10
-
-// encodeEvents turns events into outbox messages, due at once, each keyed
-// by the link it is about.
-func encodeEvents(events []link.Event) ([]link.Message, error) {
-	out := make([]link.Message, 0, len(events))
-	for _, e := range events {
-		body, err := json.Marshal(struct {
-			Type      string         `json:"type"`
-			Timestamp time.Time      `json:"timestamp"`
-			Data      map[string]any `json:"data"`
-		}{e.Type, e.Timestamp.UTC(), e.Data})
-		if err != nil {
-			return nil, fmt.Errorf("encode event %s: %w", e.Type, err)
-		}
-		out = append(out, link.Message{ID: e.ID, Type: e.Type, Body: body, Created: e.Timestamp, Next: e.Timestamp, Key: eventKey(e)})
-	}
-	return out, nil
-}
-
-// eventKey orders the events about one link: its account id when the event
-// names one, else the session that produced it; else none.
-func eventKey(e link.Event) string {
-	if id, _ := e.Data["account_id"].(string); id != "" {
-		return "account:" + id
-	}
-	if id, _ := e.Data["session"].(string); id != "" {
-		return "session:" + id
-	}
-	return ""
-}
-
 // putMessages adds messages to the partner webhook queue.
 func putMessages(tx *bolt.Tx, msgs []link.Message) error {
 	return (&Queue{queueBuckets: webhookBuckets}).put(tx, msgs)
@@ -138,8 +104,8 @@ func (q *Queue) place(tx *bolt.Tx, id string) (uint64, error) {
 
 // putMessage writes a message and its index entries.
 func (q *Queue) putMessage(tx *bolt.Tx, m link.Message) error {
-	if len(m.Key) > maxKey {
-		m.Key = m.Key[:maxKey]
+	if len(m.Key) > kit.MaxKey {
+		m.Key = m.Key[:kit.MaxKey]
 	}
 	data, err := json.Marshal(m)
 	if err != nil {
@@ -277,7 +243,7 @@ func (q *Queue) eachReady(tx *bolt.Tx, end []byte, fn func(link.Message) bool) e
 // Enqueue adds events to the outbox on their own (events that no hop
 // produced, such as those from Mono's webhooks).
 func (db *DB) Enqueue(_ context.Context, events ...link.Event) error {
-	msgs, err := encodeEvents(events)
+	msgs, err := kit.EventMessages(events)
 	if err != nil {
 		return err
 	}
@@ -434,7 +400,7 @@ func (db *DB) DeadLetters(ctx context.Context) ([]link.Message, error) {
 // EnqueueTexts adds text messages to their queue on their own (texts that
 // no hop produced: invitations, reauthorisation nudges, replies).
 func (db *DB) EnqueueTexts(_ context.Context, texts ...link.Text) error {
-	msgs, err := encodeTexts(texts)
+	msgs, err := kit.TextMessages(texts)
 	if err != nil {
 		return err
 	}
@@ -443,22 +409,4 @@ func (db *DB) EnqueueTexts(_ context.Context, texts ...link.Text) error {
 		return fmt.Errorf("enqueue texts: %w", err)
 	}
 	return nil
-}
-
-// encodeTexts turns text intents into queue messages, due at once, keyed
-// by the phone they go to.
-func encodeTexts(texts []link.Text) ([]link.Message, error) {
-	out := make([]link.Message, 0, len(texts))
-	for _, t := range texts {
-		body, err := json.Marshal(t)
-		if err != nil {
-			return nil, fmt.Errorf("encode text %s: %w", t.Kind, err)
-		}
-		var key string
-		if phone := link.PhoneKey(t.To); phone != "" {
-			key = "phone:" + phone
-		}
-		out = append(out, link.Message{ID: t.ID, Type: t.Kind, Body: body, Created: t.Created, Next: t.Created, Key: key})
-	}
-	return out, nil
 }

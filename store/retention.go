@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/ussdlink/ussdlink/link"
@@ -27,9 +26,6 @@ const (
 	classHandover = 'h' // hnd_…: made by the SMS hand-over, useless once expired
 	classPartner  = 'p' // lnk_…, rea_…: the partner reads them back for a while
 )
-
-// handoverPrefix starts the id of an invitation the SMS hand-over made.
-const handoverPrefix = "hnd_"
 
 // retentionIndexes are the indexes above, each with the bucket it indexes
 // and how one record of it is indexed, so that a file written before an
@@ -195,7 +191,7 @@ func (db *DB) SweepConversations(_ context.Context, now time.Time, max int) (int
 
 // inviteClass is the retention class of an invitation.
 func inviteClass(inv *link.Invite) byte {
-	if strings.HasPrefix(inv.ID, handoverPrefix) {
+	if inv.Handover() {
 		return classHandover
 	}
 	return classPartner

@@ -21,6 +21,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/ussdlink/ussdlink/link"
+	"github.com/ussdlink/ussdlink/seal"
+	"github.com/ussdlink/ussdlink/store/kit"
 )
 
 // Bucket names. Every bucket is created when the file is opened.
@@ -38,7 +40,7 @@ var (
 // DB is the gateway's bbolt file.
 type DB struct {
 	bolt   *bolt.DB
-	sealer *Sealer
+	sealer *seal.Sealer
 	// linkUpdates decides whether a new link takes its account's
 	// remembered update, and announces it (WithLinkUpdates); nil: none is
 	// applied.
@@ -70,7 +72,7 @@ const lockWait = 100 * time.Millisecond
 // wrapping ErrInUse and naming the path. A file of an older schema is
 // migrated to the current one as it opens; one of a newer schema is
 // refused with an error wrapping ErrSchemaTooNew.
-func Open(path string, sealer *Sealer, opts ...Option) (*DB, error) {
+func Open(path string, sealer *seal.Sealer, opts ...Option) (*DB, error) {
 	if sealer == nil {
 		return nil, errors.New("open store: a sealer is required")
 	}
@@ -248,15 +250,15 @@ func (db *DB) Commit(_ context.Context, c link.Change) error {
 		}
 		recs = append(recs, w)
 	}
-	msgs, err := encodeEvents(c.Events)
+	msgs, err := kit.EventMessages(c.Events)
 	if err != nil {
 		return err
 	}
-	inviteMsgs, err := encodeEvents(c.InviteEvents)
+	inviteMsgs, err := kit.EventMessages(c.InviteEvents)
 	if err != nil {
 		return err
 	}
-	texts, err := encodeTexts(c.Texts)
+	texts, err := kit.TextMessages(c.Texts)
 	if err != nil {
 		return err
 	}
@@ -296,7 +298,7 @@ func (db *DB) Commit(_ context.Context, c link.Change) error {
 			// completed it first, neither it nor its events are written again.
 			held := getInvite(tx.Bucket(bucketInvites), []byte(c.Invite.ID))
 			if held == nil || held.Status == link.StatusPending {
-				if err := putInvite(tx, withLinkStatus(keepClaim(held, c.Invite), lw.link)); err != nil {
+				if err := putInvite(tx, kit.WithLinkStatus(kit.KeepClaim(held, c.Invite), lw.link)); err != nil {
 					return err
 				}
 				if err := putMessages(tx, inviteMsgs); err != nil {
@@ -310,7 +312,7 @@ func (db *DB) Commit(_ context.Context, c link.Change) error {
 		if err := putLink(tx, lw.link, lw.data); err != nil {
 			return err
 		}
-		return putMessages(tx, after(lw.events, msgs, inviteMsgs)) // told after the link
+		return putMessages(tx, kit.After(lw.events, msgs, inviteMsgs)) // told after the link
 	})
 	if err != nil {
 		return fmt.Errorf("commit session %s: %w", c.Session.ID, err)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/ussdlink/ussdlink/link"
 	"github.com/ussdlink/ussdlink/mono"
+	"github.com/ussdlink/ussdlink/seal"
 	"github.com/ussdlink/ussdlink/store"
 )
 
@@ -37,7 +38,7 @@ const (
 
 var t0 = time.Date(2025, 3, 14, 9, 26, 53, 589793238, time.UTC)
 
-func openDB(t *testing.T, path string, s *store.Sealer) *store.DB {
+func openDB(t *testing.T, path string, s *seal.Sealer) *store.DB {
 	t.Helper()
 	db, err := store.Open(path, s)
 	if err != nil {
@@ -411,7 +412,7 @@ func TestRecordSealedUnderAPreviousKeyIsStillRead(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	rotated, err := store.NewSealer(bytes.Repeat([]byte{0x22}, store.KeySize), bytes.Repeat([]byte{0x11}, store.KeySize))
+	rotated, err := seal.New(bytes.Repeat([]byte{0x22}, seal.KeySize), bytes.Repeat([]byte{0x11}, seal.KeySize))
 	if err != nil {
 		t.Fatal(err)
 	}

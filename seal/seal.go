@@ -1,4 +1,4 @@
-package store
+package seal
 
 import (
 	"crypto/aes"
@@ -35,9 +35,9 @@ type sealKey struct {
 	raw  []byte
 }
 
-// NewSealer returns a Sealer for a 32-byte key, also opening values sealed
+// New returns a Sealer for a 32-byte key, also opening values sealed
 // under each of the previous keys.
-func NewSealer(key []byte, previous ...[]byte) (*Sealer, error) {
+func New(key []byte, previous ...[]byte) (*Sealer, error) {
 	s := &Sealer{}
 	for i, k := range append([][]byte{key}, previous...) {
 		if len(k) != KeySize {

@@ -1,4 +1,4 @@
-package store_test
+package seal_test
 
 import (
 	"bytes"
@@ -10,19 +10,19 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ussdlink/ussdlink/store"
+	"github.com/ussdlink/ussdlink/seal"
 )
 
 // testKey is a fixed 32-byte key, so failures are reproducible.
 func testKey(fill byte) []byte {
-	return bytes.Repeat([]byte{fill}, store.KeySize)
+	return bytes.Repeat([]byte{fill}, seal.KeySize)
 }
 
-func newSealer(t *testing.T, fill byte) *store.Sealer {
+func newSealer(t *testing.T, fill byte) *seal.Sealer {
 	t.Helper()
-	s, err := store.NewSealer(testKey(fill))
+	s, err := seal.New(testKey(fill))
 	if err != nil {
-		t.Fatalf("NewSealer: %v", err)
+		t.Fatalf("seal.New: %v", err)
 	}
 	return s
 }
@@ -76,7 +76,7 @@ func TestOpenRefusesTamperedOrMovedValues(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := s.Open(tt.sealed, tt.aad)
-			if !errors.Is(err, store.ErrUnsealable) {
+			if !errors.Is(err, seal.ErrUnsealable) {
 				t.Errorf("Open error = %v, want ErrUnsealable", err)
 			}
 			if got != nil {
@@ -89,14 +89,14 @@ func TestOpenRefusesTamperedOrMovedValues(t *testing.T) {
 func TestOpenUnderAnotherKeyFails(t *testing.T) {
 	sealed := newSealer(t, 0x11).Seal([]byte("otp-918273"), []byte("s1"))
 	_, err := newSealer(t, 0x22).Open(sealed, []byte("s1"))
-	if got, want := err, store.ErrUnsealable; !errors.Is(got, want) {
+	if got, want := err, seal.ErrUnsealable; !errors.Is(got, want) {
 		t.Errorf("Open under another key: error = %v, want %v", got, want)
 	}
 }
 
 func TestNewSealerRefusesWrongKeySize(t *testing.T) {
 	for _, n := range []int{0, 16, 24, 31, 33, 64} {
-		if _, err := store.NewSealer(make([]byte, n)); err == nil {
+		if _, err := seal.New(make([]byte, n)); err == nil {
 			t.Errorf("NewSealer(%d-byte key) = nil error, want a refusal", n)
 		}
 	}
@@ -140,7 +140,7 @@ func TestDeriveIsDeterministicPerPurpose(t *testing.T) {
 }
 
 func TestLoadKeyAcceptsConfiguredKey(t *testing.T) {
-	key := make([]byte, store.KeySize)
+	key := make([]byte, seal.KeySize)
 	for i := range key {
 		key[i] = byte(i*7 + 3) // includes bytes that give '+', '/' in base64
 	}
@@ -158,7 +158,7 @@ func TestLoadKeyAcceptsConfiguredKey(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, generated, err := store.LoadKey(tt.configured, keyFile)
+			got, generated, err := seal.LoadKey(tt.configured, keyFile)
 			if err != nil {
 				t.Fatalf("LoadKey: %v", err)
 			}
@@ -186,7 +186,7 @@ func TestLoadKeyRefusesConfiguredKeyOfWrongLength(t *testing.T) {
 		base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0xfb}, 48)),
 		"not a key at all",
 	} {
-		if key, _, err := store.LoadKey(configured, keyFile); err == nil {
+		if key, _, err := seal.LoadKey(configured, keyFile); err == nil {
 			t.Errorf("LoadKey(%q) = %x, nil; want an error", configured, key)
 		}
 	}
@@ -195,17 +195,17 @@ func TestLoadKeyRefusesConfiguredKeyOfWrongLength(t *testing.T) {
 func TestLoadKeyCreatesKeyFileOnceWithMode0600(t *testing.T) {
 	keyFile := filepath.Join(t.TempDir(), "state", "seal.key")
 
-	first, generated, err := store.LoadKey("", keyFile)
+	first, generated, err := seal.LoadKey("", keyFile)
 	if err != nil {
 		t.Fatalf("first LoadKey: %v", err)
 	}
 	if !generated {
 		t.Error("first LoadKey: generated = false, want true")
 	}
-	if got, want := len(first), store.KeySize; got != want {
+	if got, want := len(first), seal.KeySize; got != want {
 		t.Errorf("generated key is %d bytes, want %d", got, want)
 	}
-	if bytes.Equal(first, make([]byte, store.KeySize)) {
+	if bytes.Equal(first, make([]byte, seal.KeySize)) {
 		t.Error("generated key is all zeros")
 	}
 	info, err := os.Stat(keyFile)
@@ -216,7 +216,7 @@ func TestLoadKeyCreatesKeyFileOnceWithMode0600(t *testing.T) {
 		t.Errorf("key file mode = %v, want %v", got, want)
 	}
 
-	second, generated, err := store.LoadKey("", keyFile)
+	second, generated, err := seal.LoadKey("", keyFile)
 	if err != nil {
 		t.Fatalf("second LoadKey: %v", err)
 	}
@@ -226,7 +226,7 @@ func TestLoadKeyCreatesKeyFileOnceWithMode0600(t *testing.T) {
 	if got, want := second, first; !bytes.Equal(got, want) {
 		t.Errorf("second LoadKey = %x, want the first key %x", got, want)
 	}
-	if _, err := store.NewSealer(second); err != nil {
+	if _, err := seal.New(second); err != nil {
 		t.Errorf("NewSealer(loaded key): %v", err)
 	}
 }
@@ -243,7 +243,7 @@ func TestLoadKeyRefusesCorruptKeyFile(t *testing.T) {
 			if err := os.WriteFile(keyFile, []byte(content), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			key, generated, err := store.LoadKey("", keyFile)
+			key, generated, err := seal.LoadKey("", keyFile)
 			if err == nil {
 				t.Fatalf("LoadKey = %x, generated %v, nil error; want an error", key, generated)
 			}

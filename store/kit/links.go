@@ -1,0 +1,56 @@
+package kit
+
+import (
+	"time"
+
+	"github.com/ussdlink/ussdlink/link"
+)
+
+// WithLinkStatus returns inv with its link's data status set to l's, when
+// its link is l's account (a copy: the caller's invitation is not touched).
+func WithLinkStatus(inv *link.Invite, l *link.Link) *link.Invite {
+	if inv.Link == nil || l == nil || inv.Link.AccountID != l.AccountID || inv.Link.DataStatus == l.DataStatus {
+		return inv
+	}
+	cp, ln := *inv, *inv.Link
+	ln.DataStatus = l.DataStatus
+	cp.Link = &ln
+	return &cp
+}
+
+// After delays msgs so they are due just after every one of before:
+// a link's status is told after the link, whatever order the outbox
+// breaks ties in.
+func After(msgs []link.Message, before ...[]link.Message) []link.Message {
+	var last time.Time
+	for _, b := range before {
+		for _, m := range b {
+			if m.Next.After(last) {
+				last = m.Next
+			}
+		}
+	}
+	for i := range msgs {
+		if !msgs[i].Next.After(last) {
+			msgs[i].Next = last.Add(time.Nanosecond)
+		}
+	}
+	return msgs
+}
+
+// KeepClaim carries the claim of the invitation as stored over to w, a
+// session's copy about to be written while still pending: the copy may
+// predate a claim made since.
+func KeepClaim(held, w *link.Invite) *link.Invite {
+	if held == nil || w.Status != link.StatusPending {
+		return w
+	}
+	cp := *w
+	cp.Session, cp.Claimed = held.Session, held.Claimed
+	return &cp
+}
+
+// Claimable reports whether a claim may take inv, held or not.
+func Claimable(inv *link.Invite, c link.InviteClaim) bool {
+	return inv.Usable(c.Phone, c.Now) && (c.Kind == "" || inv.Kind == c.Kind)
+}
