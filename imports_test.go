@@ -17,25 +17,27 @@ const module = "github.com/ussdlink/ussdlink"
 // backend's tests import the store's contract suite, end-to-end tests the
 // store).
 var importRules = map[string][]string{
-	"":                {"*"}, // main wires everything
-	"link":            {},
-	"gsm":             {},
-	"phone":           {},
-	"keyed":           {},
-	"catalog":         {},
-	"guard":           {},
-	"mono":            {},
-	"mono/sandbox":    {"mono"},
-	"screen":          {"gsm"},
-	"seal":            {},
-	"store":           {"link", "seal", "store/kit"},
-	"store/kit":       {"link"},
-	"store/storetest": {"link"},
-	"outbox":          {"link"},
-	"menus":           {"link", "mono", "gsm", "phone", "screen", "catalog", "keyed"},
-	"ussd":            {"link", "guard", "phone"},
-	"partner":         {"link", "mono", "outbox", "phone", "keyed"},
-	"sms":             {"link", "outbox", "phone", "gsm", "keyed"},
+	"":                      {"*"}, // main wires everything
+	"link":                  {},
+	"gsm":                   {},
+	"phone":                 {},
+	"keyed":                 {},
+	"catalog":               {},
+	"guard":                 {},
+	"mono":                  {},
+	"mono/sandbox":          {"mono"},
+	"screen":                {"gsm"},
+	"seal":                  {},
+	"store":                 {"link", "seal", "store/kit"},
+	"store/kit":             {"link"},
+	"store/storetest":       {"link"},
+	"store/postgres":        {"link", "seal", "store/kit"},
+	"store/postgres/pgtest": {},
+	"outbox":                {"link"},
+	"menus":                 {"link", "mono", "gsm", "phone", "screen", "catalog", "keyed"},
+	"ussd":                  {"link", "guard", "phone"},
+	"partner":               {"link", "mono", "outbox", "phone", "keyed"},
+	"sms":                   {"link", "outbox", "phone", "gsm", "keyed"},
 }
 
 // thirdParty says which of our packages may import a library: the HTTP
@@ -45,7 +47,8 @@ var thirdParty = map[string][]string{
 	"github.com/gofiber/fiber/v2": {"", "ussd", "partner", "sms", "guard"},
 	"go.etcd.io/bbolt":            {"store"},
 	"github.com/looplab/fsm":      {"menus"},
-	"github.com/jackc/pgx/v5":     {"store"},
+	"github.com/jackc/pgx/v5":     {"store/postgres", "store/postgres/pgtest"},
+	"github.com/pressly/goose/v3": {"store/postgres"},
 }
 
 func TestImportsFollowThePackageTable(t *testing.T) {

@@ -1,0 +1,152 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ussdlink/ussdlink/link"
+	"github.com/ussdlink/ussdlink/seal"
+)
+
+// DB is the store on one PostgreSQL database, safe for concurrent use by
+// any number of goroutines and instances.
+type DB struct {
+	pool   *pgxpool.Pool
+	sealer *seal.Sealer
+	// linkUpdates decides whether a new link takes a remembered
+	// account_updated (WithLinkUpdates); nil: none is applied.
+	linkUpdates LinkUpdates
+	maxConns    int32
+}
+
+// LinkUpdates decides, inside the commit of a new link, whether it takes
+// the account's remembered account_updated, and which partner events
+// announce it (see store.LinkUpdates: the same policy, the same rule).
+type LinkUpdates func(l *link.Link, u link.MonoUpdate) (take bool, events []link.Event)
+
+// Option configures a DB.
+type Option func(*DB)
+
+// WithLinkUpdates makes a commit offer a new link the account's
+// remembered update, through f. Without it none is applied.
+func WithLinkUpdates(f LinkUpdates) Option { return func(db *DB) { db.linkUpdates = f } }
+
+// WithMaxConns sizes the connection pool ([store] max-conns); 0 keeps
+// pgxpool's default (the larger of 4 and the number of CPUs).
+func WithMaxConns(n int) Option { return func(db *DB) { db.maxConns = int32(n) } }
+
+// ErrSealKeyMismatch is returned by Open when the database was written
+// under another seal key than this instance's (and none of its previous
+// keys): every sealed value would fail to open, so the instance refuses to
+// start rather than ask every user to type everything again.
+var ErrSealKeyMismatch = errors.New("the database was sealed with another seal key")
+
+// Open connects to the database at url, migrates its schema (once, under
+// an advisory lock, however many instances start together) and checks
+// that it was sealed with sealer's key.
+func Open(ctx context.Context, url string, sealer *seal.Sealer, opts ...Option) (*DB, error) {
+	if sealer == nil {
+		return nil, errors.New("open postgres store: a sealer is required")
+	}
+	db := &DB{sealer: sealer}
+	for _, o := range opts {
+		o(db)
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres store: %w", redact(err))
+	}
+	if db.maxConns > 0 {
+		cfg.MaxConns = db.maxConns
+	}
+	if db.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
+		return nil, fmt.Errorf("open postgres store: %w", redact(err))
+	}
+	if err := db.pool.Ping(ctx); err != nil {
+		db.pool.Close()
+		return nil, fmt.Errorf("open postgres store: %w", redact(err))
+	}
+	if err := migrate(ctx, db.pool); err != nil {
+		db.pool.Close()
+		return nil, err
+	}
+	if err := db.checkSealKey(ctx); err != nil {
+		db.pool.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// Close closes the pool.
+func (db *DB) Close() error {
+	db.pool.Close()
+	return nil
+}
+
+// Pool is the connection pool, for the parts of the gateway that
+// coordinate instances through the database (locks, notifications).
+func (db *DB) Pool() *pgxpool.Pool { return db.pool }
+
+// checkSealKey compares the database's key check value with this
+// instance's keys: the current one's is stored on first use; a previous
+// key's is replaced by the current one's (the key was rotated); any other
+// is ErrSealKeyMismatch.
+func (db *DB) checkSealKey(ctx context.Context) error {
+	current := keyCheck(db.sealer.Derive(keyCheckPurpose))
+	return db.inTx(ctx, func(tx pgx.Tx) error {
+		var stored []byte
+		err := tx.QueryRow(ctx, `SELECT value FROM meta WHERE key = 'seal_check' FOR UPDATE`).Scan(&stored)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			_, err = tx.Exec(ctx, `INSERT INTO meta (key, value) VALUES ('seal_check', $1)`, current)
+			return err
+		case err != nil:
+			return fmt.Errorf("read seal key check: %w", err)
+		case equal(stored, current):
+			return nil
+		}
+		for _, prev := range db.sealer.DerivePrevious(keyCheckPurpose) {
+			if equal(stored, keyCheck(prev)) {
+				_, err = tx.Exec(ctx, `UPDATE meta SET value = $1 WHERE key = 'seal_check'`, current)
+				return err
+			}
+		}
+		return fmt.Errorf("open postgres store: %w: start every instance with the same [security] seal-key "+
+			"(and the old one in previous-seal-keys while rotating)", ErrSealKeyMismatch)
+	})
+}
+
+// inTx runs fn in a transaction, committed when fn returns nil. A
+// transaction the server aborted as a serialisation failure or deadlock
+// (another instance wrote the same rows) is run again, a few times.
+func (db *DB) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	for attempt := 0; ; attempt++ {
+		err := pgx.BeginFunc(ctx, db.pool, fn)
+		var pgErr *pgconn.PgError
+		if err != nil && errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01") && attempt < 5 {
+			time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
+			continue
+		}
+		return err
+	}
+}
+
+// redact drops a connection error's text that may echo the URL (and its
+// password) back.
+func redact(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return err
+	}
+	var cerr *pgconn.ConnectError
+	if errors.As(err, &cerr) {
+		return errors.New("cannot connect to the database")
+	}
+	return err
+}
