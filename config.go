@@ -92,7 +92,14 @@ type HTTPConfig struct {
 
 // StoreConfig is where state is kept.
 type StoreConfig struct {
-	Path string `toml:"path"`
+	// URL, when set (postgres://… or postgresql://…; env DATABASE_URL
+	// overrides), is the PostgreSQL database every instance shares; empty
+	// keeps the embedded bbolt file at Path.
+	URL string `toml:"url"`
+	// MaxConns sizes the PostgreSQL connection pool; 0 keeps the driver's
+	// default (the larger of 4 and the number of CPUs).
+	MaxConns int    `toml:"max-conns"`
+	Path     string `toml:"path"`
 	// BatchDelay is how long a commit waits for others to share its disk
 	// sync; every commit is durable before its reply either way.
 	BatchDelay Duration `toml:"batch-delay"`
@@ -248,7 +255,7 @@ func DefaultConfig() Config {
 }
 
 // LoadConfig reads a TOML file over the defaults, then applies the
-// environment: MONO_SECRET_KEY, MONO_WEBHOOK_SECRET, USSDLINK_SEAL_KEY,
+// environment: DATABASE_URL, MONO_SECRET_KEY, MONO_WEBHOOK_SECRET, USSDLINK_SEAL_KEY,
 // USSDLINK_CALLBACK_TOKEN, USSDLINK_API_KEYS (comma-separated) and
 // USSDLINK_WEBHOOK_SECRET override the file, so secrets need not be
 // written in it. A missing file is an error only when
@@ -267,6 +274,9 @@ func LoadConfig(path string, required bool) (Config, error) {
 	}
 	if v := os.Getenv("MONO_SECRET_KEY"); v != "" {
 		cfg.Mono.SecretKey = v
+	}
+	if v := os.Getenv("DATABASE_URL"); v != "" {
+		cfg.Store.URL = v
 	}
 	if v := os.Getenv("USSDLINK_SEAL_KEY"); v != "" {
 		cfg.Security.SealKey = v
@@ -317,8 +327,12 @@ func (c Config) validate() error {
 		return fmt.Errorf("config: ussd.resume-window, secret-ttl and sweep-interval must be positive")
 	case c.Mono.Timeout.Duration <= 0:
 		return fmt.Errorf("config: mono.timeout must be positive")
-	case c.Store.Path == "":
+	case c.Store.URL == "" && c.Store.Path == "":
 		return fmt.Errorf("config: store.path is required")
+	case c.Store.URL != "" && !c.Store.postgres():
+		return fmt.Errorf("config: store.url must be a postgres:// or postgresql:// URL")
+	case c.Store.MaxConns < 0:
+		return fmt.Errorf("config: store.max-conns must be 0 (the driver's default) or positive")
 	case c.Security.MaxLoginFailures <= 0 || c.Security.Lockout.Duration <= 0:
 		return fmt.Errorf("config: security.max-login-failures and lockout must be positive")
 	case c.Security.PhoneRate < 0 || c.Security.IPRate < 0:
@@ -494,4 +508,9 @@ func (c LogConfig) logPhone() func(string) string {
 		return func(string) string { return "" }
 	}
 	return phone.Mask
+}
+
+// postgres reports whether the store is PostgreSQL at URL.
+func (c StoreConfig) postgres() bool {
+	return strings.HasPrefix(c.URL, "postgres://") || strings.HasPrefix(c.URL, "postgresql://")
 }

@@ -206,6 +206,9 @@ func newExternalSandbox(t *testing.T) *httptest.Server {
 // dialect (its wire), keeping what that aggregator keeps: the cumulative
 // transcript, or the latest input and a hop number.
 type handset struct {
+	// urls, when set, are several gateways on one store: each hop goes to
+	// the next, as a round-robin load balancer would send it.
+	urls []string
 	t          *testing.T
 	url        string
 	wire       wire
@@ -245,7 +248,11 @@ func newHandsetOn(t *testing.T, m *Main, w wire, phone string) *handset {
 func (h *handset) post() string {
 	h.t.Helper()
 	req := h.wire.request(h)
-	req.URL, _ = url.Parse(h.url + req.URL.String())
+	base := h.url
+	if len(h.urls) > 0 {
+		base = h.urls[h.hops%len(h.urls)]
+	}
+	req.URL, _ = url.Parse(base + req.URL.String())
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		h.t.Fatalf("hop %d: %v", h.hops, err)
@@ -860,7 +867,7 @@ func settled(t *testing.T, m *Main) {
 	type queue interface {
 		NextDue(ctx context.Context) (time.Time, bool, error)
 	}
-	queues := map[string]queue{"text": m.db.Texts()}
+	queues := map[string]queue{"text": m.textQueue}
 	if m.deliverer != nil {
 		queues["webhook"] = m.db
 	}

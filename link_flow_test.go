@@ -6,126 +6,135 @@ import (
 	"testing"
 )
 
+// linkFlow is one branch of the link journey, step by step, with the
+// secrets typed on the way.
+type linkFlow struct {
+	name    string
+	phone   string
+	steps   []step
+	masked  string
+	secrets []string
+}
+
+// linkFlows are every branch of the link journey, as one handset walks
+// them: on one gateway (TestLinkFlowsEndToEnd) and across several
+// (TestEveryHopOnAnotherInstance).
+var linkFlows = []linkFlow{
+	{
+		name:  "direct success links on the first login",
+		phone: "+2348030000001",
+		steps: []step{
+			{choose: "GTBank", want: []string{"Log in to GTBank", "UserID or Account Number"}},
+			{typed: "user_good", want: []string{"Password"}},
+			{typed: "pass_good", want: []string{"GTBank", "****"}, end: true},
+		},
+		secrets: []string{"pass_good"},
+	},
+	{
+		name:  "several accounts ask which one to link",
+		phone: "+2348030000002",
+		steps: []step{
+			{choose: "GTBank"},
+			{typed: "user_multi"},
+			{typed: "pass_good", want: []string{"Choose the account", "NGN", "USD", "****"}},
+			{choose: "USD", want: []string{"GTBank", "****"}, end: true},
+		},
+		secrets: []string{"pass_good"},
+	},
+	{
+		name:  "security question is asked and answered",
+		phone: "+2348030000003",
+		steps: []step{
+			{choose: "GTBank"},
+			{typed: "user_question"},
+			{typed: "pass_good", want: []string{"Security Question", "Which city were you born in?"}},
+			{typed: "lagos", want: []string{"is linked"}, end: true},
+		},
+		secrets: []string{"pass_good", "lagos"},
+	},
+	{
+		name:  "OTP is asked and accepted",
+		phone: "+2348030000004",
+		steps: []step{
+			{choose: "GTBank"},
+			{typed: "user_otp"},
+			{typed: "pass_good", want: []string{"OTP"}},
+			{typed: "123456", want: []string{"is linked"}, end: true},
+		},
+		secrets: []string{"pass_good", "123456"},
+	},
+	{
+		name:  "OTP then account choice are both handled",
+		phone: "+2348030000005",
+		steps: []step{
+			{choose: "GTBank"},
+			{typed: "user_mfa"},
+			{typed: "pass_good", want: []string{"OTP"}},
+			{typed: "123456", want: []string{"Choose the account"}},
+			{choose: "****", want: []string{"is linked"}, end: true},
+		},
+		secrets: []string{"pass_good", "123456"},
+	},
+	{
+		name:  "a three-field form asks each field in turn",
+		phone: "+2348030000006",
+		steps: []step{
+			{typed: "stanbic", want: []string{"Stanbic", "UserID"}}, // the one match opens
+			{typed: "user_good", want: []string{"Password"}},
+			{typed: "pass_good", want: []string{"PIN"}},
+			{typed: "1234", want: []string{"Stanbic IBTC", "is linked"}, end: true},
+		},
+		secrets: []string{"pass_good"},
+	},
+	{
+		name:  "a wrong password can be corrected in the same session",
+		phone: "+2348030000007",
+		steps: []step{
+			{choose: "GTBank"},
+			{typed: "user_good"},
+			{typed: "wrong-pass", want: []string{"Login failed", "UserID or Account Number"}},
+			{typed: "user_good", want: []string{"Password"}},
+			{typed: "pass_good", want: []string{"is linked"}, end: true},
+		},
+		secrets: []string{"pass_good", "wrong-pass"},
+	},
+	{
+		name:  "a password containing star hash and space reaches the bank intact",
+		phone: "+2348030000008",
+		steps: []step{
+			{choose: "GTBank"},
+			{typed: "user_star"},
+			{typed: "p*ss #good", want: []string{"is linked"}, end: true},
+		},
+		secrets: []string{"p*ss #good"},
+	},
+	{
+		name:  "a bank on the second page is reached with 98",
+		phone: "+2348030000009",
+		steps: []step{
+			{typed: "98", want: []string{"0 Back"}},
+			{choose: "Union Bank", want: []string{"Union Bank"}},
+			{typed: "user_good"},
+			{typed: "pass_good", want: []string{"Union Bank", "is linked"}, end: true},
+		},
+	},
+	{
+		name:  "typed letters filter the bank list",
+		phone: "+2348030000010",
+		steps: []step{
+			{typed: "gt", want: []string{"Banks matching your search", "GTBank Business"}},
+			{typed: "0", want: []string{"Choose bank", "1. GTBank"}},
+			{typed: "zen", want: []string{"Zenith Bank", "Internet Banking", "Mobile Banking"}}, // the one match opens
+			{choose: "Mobile", want: []string{"Phone"}},
+			{typed: "user_good", want: []string{"PIN"}},
+			{typed: "1234", want: []string{"Zenith Bank", "is linked"}, end: true},
+		},
+	},
+}
+
 func TestLinkFlowsEndToEnd(t *testing.T) {
 	m, logs := startGateway(t, nil)
-	cases := []struct {
-		name    string
-		phone   string
-		steps   []step
-		masked  string
-		secrets []string
-	}{
-		{
-			name:  "direct success links on the first login",
-			phone: "+2348030000001",
-			steps: []step{
-				{choose: "GTBank", want: []string{"Log in to GTBank", "UserID or Account Number"}},
-				{typed: "user_good", want: []string{"Password"}},
-				{typed: "pass_good", want: []string{"GTBank", "****"}, end: true},
-			},
-			secrets: []string{"pass_good"},
-		},
-		{
-			name:  "several accounts ask which one to link",
-			phone: "+2348030000002",
-			steps: []step{
-				{choose: "GTBank"},
-				{typed: "user_multi"},
-				{typed: "pass_good", want: []string{"Choose the account", "NGN", "USD", "****"}},
-				{choose: "USD", want: []string{"GTBank", "****"}, end: true},
-			},
-			secrets: []string{"pass_good"},
-		},
-		{
-			name:  "security question is asked and answered",
-			phone: "+2348030000003",
-			steps: []step{
-				{choose: "GTBank"},
-				{typed: "user_question"},
-				{typed: "pass_good", want: []string{"Security Question", "Which city were you born in?"}},
-				{typed: "lagos", want: []string{"is linked"}, end: true},
-			},
-			secrets: []string{"pass_good", "lagos"},
-		},
-		{
-			name:  "OTP is asked and accepted",
-			phone: "+2348030000004",
-			steps: []step{
-				{choose: "GTBank"},
-				{typed: "user_otp"},
-				{typed: "pass_good", want: []string{"OTP"}},
-				{typed: "123456", want: []string{"is linked"}, end: true},
-			},
-			secrets: []string{"pass_good", "123456"},
-		},
-		{
-			name:  "OTP then account choice are both handled",
-			phone: "+2348030000005",
-			steps: []step{
-				{choose: "GTBank"},
-				{typed: "user_mfa"},
-				{typed: "pass_good", want: []string{"OTP"}},
-				{typed: "123456", want: []string{"Choose the account"}},
-				{choose: "****", want: []string{"is linked"}, end: true},
-			},
-			secrets: []string{"pass_good", "123456"},
-		},
-		{
-			name:  "a three-field form asks each field in turn",
-			phone: "+2348030000006",
-			steps: []step{
-				{typed: "stanbic", want: []string{"Stanbic", "UserID"}}, // the one match opens
-				{typed: "user_good", want: []string{"Password"}},
-				{typed: "pass_good", want: []string{"PIN"}},
-				{typed: "1234", want: []string{"Stanbic IBTC", "is linked"}, end: true},
-			},
-			secrets: []string{"pass_good"},
-		},
-		{
-			name:  "a wrong password can be corrected in the same session",
-			phone: "+2348030000007",
-			steps: []step{
-				{choose: "GTBank"},
-				{typed: "user_good"},
-				{typed: "wrong-pass", want: []string{"Login failed", "UserID or Account Number"}},
-				{typed: "user_good", want: []string{"Password"}},
-				{typed: "pass_good", want: []string{"is linked"}, end: true},
-			},
-			secrets: []string{"pass_good", "wrong-pass"},
-		},
-		{
-			name:  "a password containing star hash and space reaches the bank intact",
-			phone: "+2348030000008",
-			steps: []step{
-				{choose: "GTBank"},
-				{typed: "user_star"},
-				{typed: "p*ss #good", want: []string{"is linked"}, end: true},
-			},
-			secrets: []string{"p*ss #good"},
-		},
-		{
-			name:  "a bank on the second page is reached with 98",
-			phone: "+2348030000009",
-			steps: []step{
-				{typed: "98", want: []string{"0 Back"}},
-				{choose: "Union Bank", want: []string{"Union Bank"}},
-				{typed: "user_good"},
-				{typed: "pass_good", want: []string{"Union Bank", "is linked"}, end: true},
-			},
-		},
-		{
-			name:  "typed letters filter the bank list",
-			phone: "+2348030000010",
-			steps: []step{
-				{typed: "gt", want: []string{"Banks matching your search", "GTBank Business"}},
-				{typed: "0", want: []string{"Choose bank", "1. GTBank"}},
-				{typed: "zen", want: []string{"Zenith Bank", "Internet Banking", "Mobile Banking"}}, // the one match opens
-				{choose: "Mobile", want: []string{"Phone"}},
-				{typed: "user_good", want: []string{"PIN"}},
-				{typed: "1234", want: []string{"Zenith Bank", "is linked"}, end: true},
-			},
-		},
-	}
+	cases := linkFlows
 	for wi, w := range wires {
 		for _, tc := range cases {
 			t.Run(w.name()+"/"+tc.name, func(t *testing.T) {

@@ -51,9 +51,10 @@ Commands:
   serve   run the gateway (the default when no command is given)
   dial    a terminal phone for a running gateway
   load    drive link flows through a running gateway and measure them
+  migrate apply the PostgreSQL schema's migrations ([store] url or DATABASE_URL) and exit
   help    print this help
 
-Flags of serve:
+Flags of serve and migrate:
   -config FILE   configuration file (TOML); default config.toml, which may be missing
 
 Run "ussdlink dial -h" or "ussdlink load -h" for their flags.
@@ -92,7 +93,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		case first == "help" || first == "-h" || first == "-help" || first == "--help":
 			_, err := io.WriteString(stdout, usage)
 			return err
-		case first == "serve" || first == "dial" || first == "load":
+		case first == "serve" || first == "dial" || first == "load" || first == "migrate":
 			cmd, args = first, args[1:]
 		case !strings.HasPrefix(first, "-"):
 			fmt.Fprintf(stderr, "ussdlink: unknown command %q\n\n%s", first, usage)
@@ -104,6 +105,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runDial(ctx, args, stdin, stdout, stderr)
 	case "load":
 		return runLoad(ctx, args, stdout, stderr)
+	case "migrate":
+		return runMigrate(ctx, args, stdout, stderr)
 	}
 	m := NewMain(stderr)
 	if err := m.ParseFlags(args); err != nil {
@@ -125,13 +128,16 @@ type Main struct {
 	Log        zerolog.Logger
 	Now        func() time.Time
 
-	logOut   io.Writer
-	db       *store.DB
-	engine   *menus.Engine
-	app      *fiber.App
-	listener net.Listener
-	served   chan error
-	workers  []*worker // background loops, stopped in the order started
+	logOut io.Writer
+	db     backend
+	// webhookQueue and textQueue are the store's two durable queues.
+	webhookQueue, textQueue queue
+	shared                  *shared // coordination between instances, on a shared store
+	engine                  *menus.Engine
+	app                     *fiber.App
+	listener                net.Listener
+	served                  chan error
+	workers                 []*worker // background loops, stopped in the order started
 
 	deliverer   *partner.Deliverer // sends the outbox to the partner, when configured
 	texts       *sms.Worker        // sends the text queue
@@ -175,7 +181,7 @@ func (m *Main) ParseFlags(args []string) error {
 func (m *Main) Run(ctx context.Context) error {
 	cfg := m.Config
 	m.Log = newLogger(m.logOut, cfg.Log)
-	sealer, err := m.openStore(cfg)
+	sealer, err := m.openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -190,7 +196,8 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.startTexts(cfg.SMS)
-	m.engine = menus.NewEngine(engineConfig(cfg, sealer, m.notifyPartner(), m.texts.Notify), m.db, client, m.Now, m.Log)
+	m.engine = menus.NewEngine(shareEngine(engineConfig(cfg, sealer, m.notifyPartner(), m.texts.Notify), m.shared),
+		m.db, client, m.Now, m.Log)
 	m.engine.Prefetch()
 	m.start("sweeper", m.sweepEvery(cfg.USSD.SweepInterval.Duration))
 	if err := m.mount(cfg, monoSecret); err != nil {
@@ -234,6 +241,19 @@ func (m *Main) monoClient(cfg MonoConfig, webhookSecret string) (*mono.Client, e
 // URL is the gateway's base URL, once Run has returned.
 func (m *Main) URL() string { return "http://" + m.listener.Addr().String() }
 
+// leads reports whether this instance does the housekeeping: always on
+// the embedded store; on a shared one, the instance holding its lock.
+func (m *Main) leads(ctx context.Context) bool {
+	if m.shared == nil {
+		return true
+	}
+	ok, err := m.shared.leader.Lead(ctx)
+	if err != nil {
+		m.Log.Warn().Err(err).Msg("housekeeping lock")
+	}
+	return ok
+}
+
 // sweepEvery is the sweeper: every interval it deletes what has outlived
 // its retention.
 func (m *Main) sweepEvery(every time.Duration) func(context.Context) error {
@@ -246,7 +266,9 @@ func (m *Main) sweepEvery(every time.Duration) func(context.Context) error {
 				return nil
 			case <-tick.C:
 			}
-			m.sweep(context.Background())
+			if m.leads(ctx) {
+				m.sweep(context.Background())
+			}
 		}
 	}
 }
@@ -287,10 +309,16 @@ func (m *Main) sweep(ctx context.Context) {
 			return m.db.SweepInvites(ctx, now, now.Add(-cfg.Partner.InviteRetention.Duration), sweepBatch)
 		}},
 		{"webhook dead letters", func() (int, error) {
-			return m.db.Webhooks().SweepDeadLetters(ctx, now.Add(-deadLetterRetention), sweepBatch)
+			return m.webhookQueue.SweepDeadLetters(ctx, now.Add(-deadLetterRetention), sweepBatch)
 		}},
 		{"text dead letters", func() (int, error) {
-			return m.db.Texts().SweepDeadLetters(ctx, now.Add(-deadLetterRetention), sweepBatch)
+			return m.textQueue.SweepDeadLetters(ctx, now.Add(-deadLetterRetention), sweepBatch)
+		}},
+		{"work leases", func() (int, error) {
+			if m.shared == nil {
+				return 0, nil
+			}
+			return m.shared.leases.SweepLeases(ctx, now.Add(-time.Hour), sweepBatch)
 		}},
 	} {
 		total := 0
@@ -341,6 +369,11 @@ func (m *Main) Close() error {
 		w.stop()
 	}
 	m.workers = nil
+	if m.shared != nil {
+		// Another instance takes the housekeeping at once, and the
+		// store's pool can close: the lead holds a connection.
+		errs = append(errs, m.shared.leader.Resign())
+	}
 	if m.sandboxMono != nil {
 		m.sandboxMono.Close()
 	}

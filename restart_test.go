@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ussdlink/ussdlink/mono/sandbox"
+	"github.com/ussdlink/ussdlink/store/postgres/pgtest"
 )
 
 // builtGateway is the real binary, compiled by the first test that needs it
@@ -28,8 +29,9 @@ var builtGateway struct {
 }
 
 // TestMain runs the tests, then removes the binary they built, if any.
+// It stops the PostgreSQL server the cluster tests started, if any.
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := pgtest.Main(m)
 	if builtGateway.dir != "" {
 		os.RemoveAll(builtGateway.dir)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 
@@ -66,7 +67,12 @@ func (w *worker) stop() {
 // openStore opens the store with its seal key (generated beside the file
 // when none is configured) and any previous keys, and returns the sealer,
 // whose derived keys hash transcripts.
-func (m *Main) openStore(cfg Config) (*seal.Sealer, error) {
+func (m *Main) openStore(ctx context.Context, cfg Config) (*seal.Sealer, error) {
+	if cfg.Store.postgres() && cfg.Security.SealKey == "" {
+		// A key generated per instance would seal what one instance
+		// writes against every other.
+		return nil, errors.New("config: [security] seal-key (or USSDLINK_SEAL_KEY) is required with [store] url: every instance must share it")
+	}
 	key, generated, err := seal.LoadKey(cfg.Security.SealKey, filepath.Join(filepath.Dir(cfg.Store.Path), "seal.key"))
 	if err != nil {
 		return nil, err
@@ -86,9 +92,7 @@ func (m *Main) openStore(cfg Config) (*seal.Sealer, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.db, err = store.Open(cfg.Store.Path, sealer, store.WithBatchDelay(cfg.Store.BatchDelay.Duration),
-		store.WithLinkUpdates(partner.LinkUpdates(cfg.Partner.emits())))
-	return sealer, err
+	return sealer, m.openBackend(ctx, cfg, sealer)
 }
 
 // connectMono builds the Mono client — on the embedded sandbox when no base
@@ -141,7 +145,7 @@ func (m *Main) notifyPartner() func() {
 func (m *Main) startTexts(cfg SMSConfig) {
 	sender := cfg.sender(m.Log.With().Str("component", "sms-sandbox").Logger())
 	m.smsSandbox, _ = sender.(*sms.Sandbox)
-	m.texts = &sms.Worker{Queue: m.db.Texts(), Sender: sender, Texts: sms.Texts{PartnerName: cfg.PartnerName, Enabled: cfg.kinds()},
+	m.texts = &sms.Worker{Queue: m.textQueue, Sender: sender, Texts: sms.Texts{PartnerName: cfg.PartnerName, Enabled: cfg.kinds()},
 		OptedOut: m.db.OptedOut, RetryFor: cfg.RetryFor.Duration, Now: m.Now, Log: m.Log.With().Str("component", "sms").Logger()}
 	m.start("texts", m.texts.Run)
 }
@@ -171,6 +175,15 @@ func engineConfig(cfg Config, sealer *seal.Sealer, notify, notifyTexts func()) m
 		NotifyTexts:            notifyTexts,
 		SMSCredentials:         cfg.SMS.AllowCredentials,
 	}
+}
+
+// shareEngine makes the engine one of the instances of a shared store:
+// sessions locked across them, background work leased.
+func shareEngine(c menus.Config, s *shared) menus.Config {
+	if s != nil {
+		c.Locker, c.Leases = s.locker, s.leases
+	}
+	return c
 }
 
 // mount builds the HTTP app and its routes: health, the aggregators'

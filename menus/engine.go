@@ -15,6 +15,7 @@ import (
 	"github.com/ussdlink/ussdlink/link"
 	"github.com/ussdlink/ussdlink/mono"
 	"github.com/ussdlink/ussdlink/phone"
+	"github.com/ussdlink/ussdlink/screen"
 )
 
 // Store keeps sessions and links. Commit must make the change durable before
@@ -103,6 +104,13 @@ type Config struct {
 	// LateAfter is how long after its last hop a session's user is taken to
 	// have left: an outcome settled later is sent by text.
 	LateAfter time.Duration
+	// Locker, when set, also takes each session's lock across instances;
+	// Leases, when set, let background Mono work be taken over by another
+	// instance once the one running it is gone (its lease lapsed after
+	// LeaseTTL). Both nil: this process is the only one.
+	Locker   Locker
+	Leases   Leases
+	LeaseTTL time.Duration
 	// SMSCredentials lets an SMS conversation ask for credentials; off, it
 	// hands over to USSD with a code to dial, valid HandoverTTL (10m).
 	SMSCredentials bool
@@ -127,6 +135,7 @@ func DefaultConfig() Config {
 		RepeatWindow:     2 * time.Second,
 		LateAfter:        time.Minute,
 		HandoverTTL:      10 * time.Minute,
+		LeaseTTL:         15 * time.Second,
 	}
 }
 
@@ -144,6 +153,7 @@ func (c Config) withDefaults() Config {
 		{&c.SessionTTL, d.SessionTTL}, {&c.BankTTL, d.BankTTL}, {&c.HopBudget, d.HopBudget},
 		{&c.ResumeWindow, d.ResumeWindow}, {&c.SecretTTL, d.SecretTTL}, {&c.Lockout, d.Lockout},
 		{&c.RepeatWindow, d.RepeatWindow}, {&c.LateAfter, d.LateAfter}, {&c.HandoverTTL, d.HandoverTTL},
+		{&c.LeaseTTL, d.LeaseTTL},
 	} {
 		orDefault(f.v, f.d)
 	}
@@ -158,6 +168,24 @@ func orDefault[T int | time.Duration](v *T, d T) {
 	if *v <= 0 {
 		*v = d
 	}
+}
+
+// Locker serialises one session's hops across the instances sharing a
+// store (PostgreSQL's advisory locks): within one process the engine's own
+// locks do it, and with one instance nothing more is needed.
+type Locker interface {
+	// LockContext takes key's lock, waiting until it is free or ctx ends.
+	LockContext(ctx context.Context, key string) (unlock func(), err error)
+}
+
+// Leases say which instance runs a piece of background work, for as long
+// as it keeps renewing its lease: shared by the instances of one store.
+type Leases interface {
+	// Hold takes key's lease for owner for ttl, or renews it; false when
+	// another owner holds it and it has not lapsed.
+	Hold(ctx context.Context, key, owner string, ttl time.Duration) (bool, error)
+	// Release lets owner's lease of key go at once.
+	Release(ctx context.Context, key, owner string) error
 }
 
 // Shortcut opens an institution (and optionally one auth method) directly,
@@ -183,6 +211,7 @@ type Engine struct {
 	stop   context.CancelFunc
 
 	unauthorized atomic.Bool // Mono refused the key: logged loudly once
+	owner        string      // this instance, as the owner of leases
 }
 
 // NewEngine returns an Engine over its dependencies. now is the clock.
@@ -198,6 +227,7 @@ func NewEngine(cfg Config, store Store, m Mono, now func() time.Time, log zerolo
 		now:    now,
 		log:    log,
 		marker: newMarker(cfg.TranscriptKey, cfg.PreviousTranscriptKeys...),
+		owner:  newOwner(),
 	}
 	e.banks = catalog.New(base, e.fetchBanks, cfg.BankTTL, bankBackoff, now, func(err error) {
 		log.Warn().Err(err).Msg("institutions unavailable")
@@ -213,13 +243,30 @@ func (e *Engine) Handle(ctx context.Context, hop link.Hop) (link.Reply, error) {
 	if err := validate(hop); err != nil {
 		return link.Reply{}, err
 	}
-	defer e.locks.Lock(hop.SessionID)()
+	unlock, err := e.lockSession(ctx, hop.SessionID)
+	if err != nil {
+		return link.Reply{}, err
+	}
+	defer func() { unlock() }()
 	now := e.now()
+	deadline := arrived.Add(e.waitBudget())
 	l, err := e.load(ctx, hop, now)
+	if err == nil && l.answered == nil && e.workElsewhere(ctx, l) {
+		// Another instance runs this session's Mono work: its outcome is
+		// committed under the session's lock, so the lock is let go while
+		// this hop waits for it, within the budget.
+		unlock()
+		unlock = func() {}
+		e.awaitSettled(ctx, l.s, deadline)
+		if unlock, err = e.lockSession(ctx, hop.SessionID); err != nil {
+			unlock = func() {}
+			return link.Reply{}, err
+		}
+		l, err = e.load(ctx, hop, now)
+	}
 	if err != nil || l.answered != nil {
 		return deref(l.answered), err
 	}
-	deadline := arrived.Add(e.waitBudget())
 	bounded, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	t := e.newTurn(ctx, l.s, now, deadline, bounded)
@@ -370,7 +417,11 @@ func (e *Engine) reportUnauthorized(err error) {
 // still be resumed by dialling again. detail is the aggregator's own
 // explanation, if any; what the user typed is never passed here.
 func (e *Engine) Close(ctx context.Context, hop link.Hop, detail string) error {
-	defer e.locks.Lock(hop.SessionID)()
+	unlock, err := e.lockSession(ctx, hop.SessionID)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	s, err := e.session(ctx, hop.SessionID)
 	switch {
 	case errors.Is(err, link.ErrNoSession):
@@ -399,7 +450,11 @@ func (e *Engine) Close(ctx context.Context, hop link.Hop, detail string) error {
 // Cancel ends a session as the user's exit (a text conversation's CANCEL or
 // STOP): it is not offered for resuming, and the partner hears EXIT.
 func (e *Engine) Cancel(ctx context.Context, sessionID, phone string) error {
-	defer e.locks.Lock(sessionID)()
+	unlock, err := e.lockSession(ctx, sessionID)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	s, err := e.session(ctx, sessionID)
 	switch {
 	case errors.Is(err, link.ErrNoSession):
@@ -419,3 +474,56 @@ func (e *Engine) Cancel(ctx context.Context, sessionID, phone string) error {
 	t.notify()
 	return nil
 }
+
+// lockSession takes a session's lock: this process's first, so that local
+// hops queue without holding a database connection, then the instances'
+// when they share a store. unlock lets both go.
+func (e *Engine) lockSession(ctx context.Context, id string) (unlock func(), err error) {
+	local, err := e.locks.LockContext(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("lock session: %w", err)
+	}
+	if e.cfg.Locker == nil {
+		return local, nil
+	}
+	shared, err := e.cfg.Locker.LockContext(ctx, "session:"+id)
+	if err != nil {
+		local()
+		return nil, fmt.Errorf("lock session: %w", err)
+	}
+	return func() { shared(); local() }, nil
+}
+
+// workElsewhere reports whether the loaded session waits on Mono work that
+// another instance runs (and the user asked to check, not to leave).
+func (e *Engine) workElsewhere(ctx context.Context, l loaded) bool {
+	p := l.s.Pending
+	return p != nil && l.s.State == StateWaiting && l.input != screen.InputBack && e.heldElsewhere(ctx, p.Job)
+}
+
+// awaitSettled waits, until deadline, for the session to change from s in
+// the store — the instance running its work committed the outcome —
+// looking every pollSettled.
+func (e *Engine) awaitSettled(ctx context.Context, s *Session, deadline time.Time) {
+	tick := time.NewTicker(pollSettled)
+	defer tick.Stop()
+	for time.Until(deadline) > pollSettled {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		r, err := e.store.Session(ctx, s.ID)
+		if err != nil {
+			return
+		}
+		clear(r.Secrets) // only its time is looked at
+		if !r.Updated.Equal(s.Updated) {
+			return
+		}
+	}
+}
+
+// pollSettled is how often a hop waiting on another instance's work looks
+// at the store: a few times within any hop budget.
+const pollSettled = 50 * time.Millisecond

@@ -228,7 +228,7 @@ func (t *turn) submit(p *Pending) {
 func (t *turn) wait(j *job) {
 	res, ok := j.await(t.deadline)
 	if ok {
-		t.e.jobs.remove(j.id)
+		t.e.forgetJob(j.id)
 		t.apply(res)
 		return
 	}
@@ -253,6 +253,10 @@ func (t *turn) onWaiting(input string) {
 		t.wait(j)
 		return
 	}
+	if t.e.heldElsewhere(t.ctx, p.Job) {
+		return // another instance is still at it: the waiting screen stays
+	}
+	t.e.forgetJob(p.Job) // a lease taken over from a lapsed instance is not needed
 	// The gateway restarted while the bank was answering: the work is lost,
 	// and whether Mono took it is unknown, so nothing of it counts against
 	// the user. Run it again while what was typed is still fresh (a login

@@ -43,11 +43,62 @@ func (js *jobs) get(id string) *job {
 	return js.live[id]
 }
 
-// remove forgets a job whose result has been taken.
-func (js *jobs) remove(id string) {
-	js.mu.Lock()
-	delete(js.live, id)
-	js.mu.Unlock()
+// remove forgets a job whose result has been taken (or, at shutdown, left
+// pending), and lets its lease go: another instance may take it over.
+func (e *Engine) forgetJob(id string) {
+	e.jobs.mu.Lock()
+	delete(e.jobs.live, id)
+	e.jobs.mu.Unlock()
+	if e.cfg.Leases != nil {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(e.base), 5*time.Second)
+		defer cancel()
+		if err := e.cfg.Leases.Release(ctx, jobLease(id), e.owner); err != nil {
+			e.log.Warn().Err(err).Msg("release work lease")
+		}
+	}
+}
+
+// jobLease is the lease key of a job.
+func jobLease(id string) string { return "job:" + id }
+
+// newOwner names this engine among the instances sharing leases.
+func newOwner() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// keepLease renews the job's lease while it runs, until done closes.
+func (e *Engine) keepLease(id string, done <-chan struct{}) {
+	tick := time.NewTicker(e.cfg.LeaseTTL / 3)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-tick.C:
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(e.base), e.cfg.LeaseTTL/3)
+			if _, err := e.cfg.Leases.Hold(ctx, jobLease(id), e.owner, e.cfg.LeaseTTL); err != nil {
+				e.log.Warn().Err(err).Msg("renew work lease")
+			}
+			cancel()
+		}
+	}
+}
+
+// heldElsewhere reports whether another instance runs the job: its lease
+// is live and not this engine's. When the lease has lapsed (that instance
+// is gone), this engine takes it, and the work is its to run again.
+func (e *Engine) heldElsewhere(ctx context.Context, id string) bool {
+	if e.cfg.Leases == nil || e.jobs.get(id) != nil {
+		return false
+	}
+	ours, err := e.cfg.Leases.Hold(ctx, jobLease(id), e.owner, e.cfg.LeaseTTL)
+	if err != nil {
+		e.log.Warn().Err(err).Msg("work lease")
+		return true // unknown: never run the work twice at once
+	}
+	return !ours
 }
 
 // start runs work for a session in the background. It is bounded by the
@@ -71,6 +122,14 @@ func (e *Engine) start(session string, r request) *job {
 	e.jobs.wg.Add(1)
 	e.jobs.mu.Unlock()
 	now := e.now()
+	if e.cfg.Leases != nil {
+		ctx, cancel := context.WithTimeout(e.base, e.cfg.LeaseTTL/3)
+		if _, err := e.cfg.Leases.Hold(ctx, jobLease(j.id), e.owner, e.cfg.LeaseTTL); err != nil {
+			e.log.Warn().Err(err).Msg("take work lease")
+		}
+		cancel()
+		go e.keepLease(j.id, j.done)
+	}
 	go func() {
 		defer e.jobs.wg.Done()
 		res := e.perform(e.base, r, now)
@@ -126,12 +185,16 @@ func (j *job) target() string {
 // the next hop (or a resumed session) shows the outcome. A session that has
 // moved on keeps its state; a link Mono made meanwhile is still recorded.
 func (e *Engine) settle(j *job) {
-	defer e.jobs.remove(j.id)
+	defer e.forgetJob(j.id)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for {
 		id := j.target()
-		unlock := e.locks.Lock(id)
+		unlock, err := e.lockSession(ctx, id)
+		if err != nil {
+			e.log.Error().Err(err).Str("session", id).Msg("settle: lock session")
+			return // the work stays pending: the next hop, here or elsewhere, runs it again
+		}
 		if j.target() != id { // resumed under another id meanwhile
 			unlock()
 			continue

@@ -76,7 +76,7 @@ func (t *turn) claim(id string) (prev *Session, ok bool) {
 		// Only the hop's deadline ends the wait: a hop already answering
 		// carries on past its caller's cancellation, as every hop does.
 		ctx, cancel := context.WithDeadline(context.WithoutCancel(t.ctx), t.deadline)
-		unlock, err := t.e.locks.LockContext(ctx, id)
+		unlock, err := t.e.lockSession(ctx, id)
 		cancel()
 		if err != nil {
 			return nil, false

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -17,12 +18,21 @@ import (
 // DB is the store on one PostgreSQL database, safe for concurrent use by
 // any number of goroutines and instances.
 type DB struct {
-	pool   *pgxpool.Pool
+	pool *pgxpool.Pool
+	// held is the pool of connections that hold advisory locks (a
+	// session's, housekeeping's) for as long as their holders need them:
+	// apart from pool, so that hops holding their sessions' locks can
+	// never take every connection their own queries wait for.
+	held   *pgxpool.Pool
 	sealer *seal.Sealer
 	// linkUpdates decides whether a new link takes a remembered
 	// account_updated (WithLinkUpdates); nil: none is applied.
 	linkUpdates LinkUpdates
 	maxConns    int32
+	// holder names this instance as the holder of the queue messages it
+	// is handed (queues.go), made once, on first use.
+	holderOnce sync.Once
+	holder     string
 }
 
 // LinkUpdates decides, inside the commit of a new link, whether it takes
@@ -68,30 +78,38 @@ func Open(ctx context.Context, url string, sealer *seal.Sealer, opts ...Option) 
 	if db.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
 		return nil, fmt.Errorf("open postgres store: %w", redact(err))
 	}
-	if err := db.pool.Ping(ctx); err != nil {
+	heldCfg := cfg.Copy()
+	heldCfg.MaxConns = max(2*cfg.MaxConns, minHeldConns)
+	heldCfg.MinConns = 0
+	if db.held, err = pgxpool.NewWithConfig(ctx, heldCfg); err != nil {
 		db.pool.Close()
 		return nil, fmt.Errorf("open postgres store: %w", redact(err))
 	}
+	if err := db.pool.Ping(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open postgres store: %w", redact(err))
+	}
 	if err := migrate(ctx, db.pool); err != nil {
-		db.pool.Close()
+		db.Close()
 		return nil, err
 	}
 	if err := db.checkSealKey(ctx); err != nil {
-		db.pool.Close()
+		db.Close()
 		return nil, err
 	}
 	return db, nil
 }
 
-// Close closes the pool.
+// minHeldConns is the fewest connections kept for locks: sessions whose
+// hops are under way at once on one instance.
+const minHeldConns = 16
+
+// Close closes the pools.
 func (db *DB) Close() error {
+	db.held.Close()
 	db.pool.Close()
 	return nil
 }
-
-// Pool is the connection pool, for the parts of the gateway that
-// coordinate instances through the database (locks, notifications).
-func (db *DB) Pool() *pgxpool.Pool { return db.pool }
 
 // checkSealKey compares the database's key check value with this
 // instance's keys: the current one's is stored on first use; a previous

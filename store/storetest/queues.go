@@ -169,6 +169,24 @@ func queueBehaviours() []behaviour {
 				}
 			}
 		}},
+		forEachQueue("a message handed out and not yet settled is handed out again by the same store, until settled", func(t *testing.T, b Backend, k queueKind, q Queue) {
+			// The store's worker keeps track of what it has in flight: it
+			// asks Due for more than it starts, and looks ahead with Due.
+			// What one store was handed stays its own (a backend shared by
+			// several instances keeps it from the others for a lease).
+			k.put(t, b, t0, queued{id: "m_1", about: "0001"})
+			for _, now := range []time.Time{t0, t0, t0.Add(time.Minute), t0.Add(24 * time.Hour)} {
+				if got, want := dueIDs(t, q, now), []string{"m_1"}; !slices.Equal(got, want) {
+					t.Fatalf("Due(t0%+v) = %v, want %v again", now.Sub(t0), got, want)
+				}
+			}
+			if err := q.Delivered(t.Context(), "m_1"); err != nil {
+				t.Fatal(err)
+			}
+			if got := dueIDs(t, q, far); len(got) != 0 {
+				t.Errorf("Due once delivered = %v, want nothing", got)
+			}
+		}),
 		forEachQueue("Reschedule records the attempts, the error and when to try again", func(t *testing.T, b Backend, k queueKind, q Queue) {
 			ctx := t.Context()
 			k.put(t, b, t0, queued{id: "m_1", about: "0001"})

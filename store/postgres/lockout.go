@@ -1,0 +1,117 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ussdlink/ussdlink/link"
+)
+
+// Namespaces of the advisory transaction locks that serialise, across
+// instances, what the bbolt store's single writer serialised. Each is
+// taken as lockKey(namespace, key) (or tryLockKey) and held until the
+// transaction ends.
+const (
+	lockLogin   = "ussdlink:login:"       // a phone's lockout: its failures and reservations
+	lockAccount = "ussdlink:account:"     // a Mono account: its link and its remembered update
+	lockCode    = "ussdlink:invite-code:" // an invitation code being given out
+)
+
+// lockKey takes the advisory transaction lock of key in a namespace,
+// waiting for the instance holding it to commit or roll back.
+func lockKey(ctx context.Context, tx pgx.Tx, namespace, key string) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, namespace+key); err != nil {
+		return fmt.Errorf("lock %s%s: %w", namespace, key, err)
+	}
+	return nil
+}
+
+// tryLockKey takes the advisory transaction lock of key in a namespace if
+// no other transaction holds it, without waiting, and reports whether it
+// did.
+func tryLockKey(ctx context.Context, tx pgx.Tx, namespace, key string) (bool, error) {
+	var got bool
+	if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))`, namespace+key).Scan(&got); err != nil {
+		return false, fmt.Errorf("lock %s%s: %w", namespace, key, err)
+	}
+	return got, nil
+}
+
+// ReserveAttempt reserves one guess at a secret for a phone, atomically
+// across instances: under the phone's lock it counts the phone's refused
+// and reserved attempts since a time and, below max, records one more at
+// at. The key releases it (link.Change.Release) when the bank did not
+// refuse it.
+func (db *DB) ReserveAttempt(ctx context.Context, phone string, since, at time.Time, max int) (string, bool, error) {
+	key := ""
+	p := link.PhoneKey(phone)
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		key = ""
+		if err := lockKey(ctx, tx, lockLogin, p); err != nil {
+			return err
+		}
+		// A statement after the lock: it sees every failure the lock's
+		// previous holder committed.
+		n, err := countFailures(ctx, tx, p, since)
+		if err != nil || n >= max {
+			return err
+		}
+		id, err := putFailure(ctx, tx, p, at)
+		key = strconv.FormatInt(id, 10)
+		return err
+	})
+	if err != nil {
+		return "", false, fmt.Errorf("reserve login attempt: %w", err)
+	}
+	return key, key != "", nil
+}
+
+// LoginFailures counts the refused logins and unreleased reservations of
+// a phone since a time (inclusive).
+func (db *DB) LoginFailures(ctx context.Context, phone string, since time.Time) (int, error) {
+	n, err := countFailures(ctx, db.pool, link.PhoneKey(phone), since)
+	if err != nil {
+		return 0, fmt.Errorf("count login failures: %w", err)
+	}
+	return n, nil
+}
+
+// countFailures counts a phone's failure records since a time.
+func countFailures(ctx context.Context, r querier, phoneKey string, since time.Time) (int, error) {
+	var n int
+	err := r.QueryRow(ctx, `SELECT count(*) FROM login_failures WHERE phone_key = $1 AND at >= $2`, phoneKey, since).Scan(&n)
+	return n, err
+}
+
+// putFailure records a refused login (or a reserved attempt) of a phone
+// at a time, and returns its id: the reservation's release key.
+func putFailure(ctx context.Context, tx pgx.Tx, phoneKey string, at time.Time) (int64, error) {
+	var id int64
+	err := tx.QueryRow(ctx, `INSERT INTO login_failures (phone_key, at) VALUES ($1, $2) RETURNING id`, phoneKey, at).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("record login failure: %w", err)
+	}
+	return id, nil
+}
+
+// releaseFailures removes the reservations keys name. A malformed or
+// unknown key is ignored: the reservation may have been swept already.
+func releaseFailures(ctx context.Context, tx pgx.Tx, keys []string) error {
+	var ids []int64
+	for _, k := range keys {
+		if id, err := strconv.ParseInt(k, 10, 64); err == nil {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM login_failures WHERE id = ANY($1)`, ids); err != nil {
+		return fmt.Errorf("release login attempts: %w", err)
+	}
+	return nil
+}
