@@ -98,8 +98,12 @@ type StoreConfig struct {
 	URL string `toml:"url"`
 	// MaxConns sizes the PostgreSQL connection pool; 0 keeps the driver's
 	// default (the larger of 4 and the number of CPUs).
-	MaxConns int    `toml:"max-conns"`
-	Path     string `toml:"path"`
+	MaxConns int `toml:"max-conns"`
+	// LeaseTTL is how long an instance's lease on background Mono work
+	// lasts without renewal (it renews a third of the way): another
+	// instance takes the work over this long after the first one died.
+	LeaseTTL Duration `toml:"lease-ttl"`
+	Path     string   `toml:"path"`
 	// BatchDelay is how long a commit waits for others to share its disk
 	// sync; every commit is durable before its reply either way.
 	BatchDelay Duration `toml:"batch-delay"`
@@ -214,7 +218,7 @@ func DefaultConfig() Config {
 	engine := menus.DefaultConfig()
 	return Config{
 		HTTP:  HTTPConfig{Addr: "127.0.0.1:8080"},
-		Store: StoreConfig{Path: "data/ussdlink.db", BatchDelay: Duration{2 * time.Millisecond}},
+		Store: StoreConfig{Path: "data/ussdlink.db", BatchDelay: Duration{2 * time.Millisecond}, LeaseTTL: Duration{engine.LeaseTTL}},
 		Mono:  MonoConfig{Timeout: Duration{20 * time.Second}},
 		USSD: USSDConfig{
 			ServiceCode:   "*384*123#",
@@ -331,6 +335,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("config: store.path is required")
 	case c.Store.URL != "" && !c.Store.postgres():
 		return fmt.Errorf("config: store.url must be a postgres:// or postgresql:// URL")
+	case c.Store.LeaseTTL.Duration < time.Second:
+		return fmt.Errorf("config: store.lease-ttl must be at least 1s")
 	case c.Store.MaxConns < 0:
 		return fmt.Errorf("config: store.max-conns must be 0 (the driver's default) or positive")
 	case c.Security.MaxLoginFailures <= 0 || c.Security.Lockout.Duration <= 0:

@@ -174,6 +174,7 @@ func engineConfig(cfg Config, sealer *seal.Sealer, notify, notifyTexts func()) m
 		Texts:                  func(kind string) bool { return kinds[kind] },
 		NotifyTexts:            notifyTexts,
 		SMSCredentials:         cfg.SMS.AllowCredentials,
+		LeaseTTL:               cfg.Store.LeaseTTL.Duration,
 	}
 }
 
