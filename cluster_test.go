@@ -159,3 +159,39 @@ func TestTheLockoutHoldsAcrossInstances(t *testing.T) {
 		t.Errorf("Mono saw %d logins of one phone over three instances, want at most %d", n, limit)
 	}
 }
+
+func TestWebhooksLeaveOnceWhenTwoInstancesDeliver(t *testing.T) {
+	rcv := newReceiver(t)
+	c := startCluster(t, 2, 0, func(c *Config) {
+		c.Partner.WebhookURL, c.Partner.WebhookSecret = rcv.srv.URL, rcv.secret
+	})
+	const flows = 12
+	for i := range flows {
+		h := c.handset(t, atWire{}, fmt.Sprintf("+23480380000%02d", i))
+		h.dial()
+		h.send("1")
+		h.send("user_good")
+		h.send("pass_good")
+		h.expect("is linked")
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for rcv.count("ACCOUNT_LINKED") < flows {
+		if time.Now().After(deadline) {
+			t.Fatalf("ACCOUNT_LINKED delivered %d times, want %d", rcv.count("ACCOUNT_LINKED"), flows)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, m := range c.gws { // every instance's share of the outbox is sent
+		settled(t, m)
+	}
+	rcv.mu.Lock()
+	defer rcv.mu.Unlock()
+	for id, n := range rcv.ids {
+		if n != 1 {
+			t.Errorf("webhook %s delivered %d times, want once", id, n)
+		}
+	}
+	if n := len(rcv.ids); n < flows*3 { // OPENED, INSTITUTION_SELECTED, …, ACCOUNT_LINKED per flow
+		t.Errorf("%d webhooks for %d flows: events were lost", n, flows)
+	}
+}

@@ -104,11 +104,22 @@ func Open(ctx context.Context, url string, sealer *seal.Sealer, opts ...Option) 
 // hops are under way at once on one instance.
 const minHeldConns = 16
 
-// Close closes the pools.
+// Close lets go of the queue messages this instance claimed and did not
+// start (another instance may send them at once, not after their lease),
+// then closes the pools.
 func (db *DB) Close() error {
+	var err error
+	if db.holder != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err = db.pool.Exec(ctx, `UPDATE messages SET leased_until = NULL, lease_holder = NULL WHERE lease_holder = $1`, db.holder)
+		cancel()
+		if err != nil {
+			err = fmt.Errorf("close postgres store: release claimed messages: %w", err)
+		}
+	}
 	db.held.Close()
 	db.pool.Close()
-	return nil
+	return err
 }
 
 // checkSealKey compares the database's key check value with this

@@ -7,6 +7,7 @@
 package pgtest
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -60,6 +61,27 @@ func URL(t testing.TB) string {
 		exec1(ctx, server.url, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
 	})
 	return strings.Replace(server.url, "/postgres?", "/"+name+"?", 1)
+}
+
+// Dump returns a whole plain-text dump (schema and data) of the database
+// at url, made by the server's own pg_dump, so that a test can look at
+// everything the database holds as an operator's backup would.
+func Dump(t testing.TB, url string) []byte {
+	t.Helper()
+	bin, err := clientBinary("pg_dump")
+	if err != nil {
+		t.Fatalf("dump the test database: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "--no-password", "--dbname", url)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("dump the test database: %s: %v: %s", bin, err, stderr.Bytes())
+	}
+	return out
 }
 
 // Main runs a package's tests and stops the server afterwards; call it from
@@ -134,6 +156,21 @@ func binary(name string) (string, error) {
 		return matches[len(matches)-1], nil
 	}
 	return "", errors.New(name + " not found")
+}
+
+// clientBinary finds a PostgreSQL client program of the server's own
+// version, next to the server's pg_ctl (pg_dump refuses a server newer
+// than itself), or else as binary does.
+func clientBinary(name string) (string, error) {
+	if ctl, err := binary("pg_ctl"); err == nil {
+		if real, err := filepath.EvalSymlinks(ctl); err == nil {
+			p := filepath.Join(filepath.Dir(real), name)
+			if _, err := os.Stat(p); err == nil {
+				return p, nil
+			}
+		}
+	}
+	return binary(name)
 }
 
 // freePort asks the kernel for a free loopback port.
