@@ -208,7 +208,7 @@ func newExternalSandbox(t *testing.T) *httptest.Server {
 type handset struct {
 	// urls, when set, are several gateways on one store: each hop goes to
 	// the next, as a round-robin load balancer would send it.
-	urls []string
+	urls       []string
 	t          *testing.T
 	url        string
 	wire       wire
