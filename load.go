@@ -19,6 +19,9 @@ import (
 // Load drives whole link flows through a running gateway's Africa's
 // Talking route, as many handsets at once would, and measures them.
 type Load struct {
+	// URL is the gateway; several, comma-separated, are instances behind
+	// one store, and each hop goes to the next, as a round-robin load
+	// balancer would send it.
 	URL         string
 	Flows       int           // flows to run in all
 	Concurrency int           // handsets at once
@@ -94,6 +97,12 @@ func (l Load) Run(ctx context.Context) LoadReport {
 	return report
 }
 
+// instance is the gateway hop i goes to.
+func (l Load) instance(i int) string {
+	urls := strings.Split(l.URL, ",")
+	return strings.TrimRight(urls[i%len(urls)], "/")
+}
+
 // flow runs one link from dial to END, recording each hop's latency.
 func (l Load) flow(ctx context.Context, client *http.Client, session, phone string, lat *[]time.Duration) (int, error) {
 	transcript := ""
@@ -106,7 +115,7 @@ func (l Load) flow(ctx context.Context, client *http.Client, session, phone stri
 			}
 		}
 		form := url.Values{"sessionId": {session}, "serviceCode": {"*384*123#"}, "phoneNumber": {phone}, "networkCode": {"99999"}, "text": {transcript}}
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.URL+"/ussd/africastalking", strings.NewReader(form.Encode()))
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.instance(i)+"/ussd/africastalking", strings.NewReader(form.Encode()))
 		if err != nil {
 			return i, err
 		}
@@ -158,7 +167,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.SetOutput(stderr)
 	l := Load{}
 	remote := false
-	fs.StringVar(&l.URL, "url", "http://127.0.0.1:8080", "gateway base URL (its Mono should be the sandbox)")
+	fs.StringVar(&l.URL, "url", "http://127.0.0.1:8080", "gateway base URL (its Mono should be the sandbox); several, comma-separated, take turns hop by hop")
 	fs.IntVar(&l.Flows, "flows", 2000, "link flows to run")
 	fs.IntVar(&l.Concurrency, "concurrency", 50, "handsets at once")
 	fs.DurationVar(&l.MaxDuration, "max-duration", 2*time.Minute, "stop starting flows after this")
@@ -166,14 +175,15 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	u, err := url.Parse(l.URL)
-	if err != nil {
-		return fmt.Errorf("url: %w", err)
+	for _, raw := range strings.Split(l.URL, ",") {
+		u, err := url.Parse(raw)
+		if err != nil {
+			return fmt.Errorf("url: %w", err)
+		}
+		if ip := net.ParseIP(u.Hostname()); !remote && u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return errors.New("load: the gateway must be on a loopback address (or pass -allow-remote)")
+		}
 	}
-	if ip := net.ParseIP(u.Hostname()); !remote && u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return errors.New("load: the gateway must be on a loopback address (or pass -allow-remote)")
-	}
-	l.URL = strings.TrimRight(l.URL, "/")
 	fmt.Fprintf(stdout, "driving %d flows (%d hops each) with %d handsets at %s\n", l.Flows, len(flowInputs)+1, l.Concurrency, l.URL)
 	r := l.Run(ctx)
 	fmt.Fprintln(stdout, r)
