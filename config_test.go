@@ -151,3 +151,11 @@ func TestSMSTimezoneIsCheckedAtLoad(t *testing.T) {
 		t.Errorf("default timezone = %q, want Africa/Lagos", got)
 	}
 }
+
+func TestTheDeployExamplesConfigurationLoads(t *testing.T) {
+	for _, path := range []string{"deploy/config-8081.toml", "deploy/config-8082.toml", "config.toml"} {
+		if _, err := LoadConfig(path, true); err != nil {
+			t.Errorf("%s: %v", path, err)
+		}
+	}
+}
