@@ -37,33 +37,13 @@ func (db *DB) ClaimInvite(_ context.Context, c link.InviteClaim) (*link.Invite, 
 	var got *link.Invite
 	inUse := false
 	err = db.bolt.Update(func(tx *bolt.Tx) error {
-		got, inUse = nil, false
-		for _, inv := range claimCandidates(tx, c) {
-			if !kit.Claimable(inv, c) {
-				continue
-			}
-			if claimHeld(tx, inv, c) {
-				inUse = true
-				continue
-			}
-			inv.Session, inv.Claimed = c.Session, c.Now
-			if err := putInvite(tx, inv); err != nil {
-				return err
-			}
-			got = inv
-			return nil
-		}
-		return nil
+		var err error
+		got, inUse, err = kit.Claim(claimCandidates(tx, c), c,
+			func(inv *link.Invite) (bool, error) { return claimHeld(tx, inv, c), nil },
+			func(inv *link.Invite) error { return putInvite(tx, inv) })
+		return err
 	})
-	switch {
-	case err != nil:
-		return nil, fmt.Errorf("claim invite: %w", err)
-	case got != nil:
-		return got, nil
-	case inUse:
-		return nil, link.ErrInviteInUse
-	}
-	return nil, link.ErrNoInvite
+	return kit.ClaimOutcome(got, inUse, err)
 }
 
 // claimCandidates lists the invitations a claim may take, in order of

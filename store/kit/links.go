@@ -1,6 +1,7 @@
 package kit
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/ussdlink/ussdlink/link"
@@ -53,4 +54,46 @@ func KeepClaim(held, w *link.Invite) *link.Invite {
 // Claimable reports whether a claim may take inv, held or not.
 func Claimable(inv *link.Invite, c link.InviteClaim) bool {
 	return inv.Usable(c.Phone, c.Now) && (c.Kind == "" || inv.Kind == c.Kind)
+}
+
+// Claim gives c's session the first candidate it may take, in a backend's
+// transaction: one claimable by c and not held by another live session
+// (held says so), recorded with put. inUse reports that a claimable one
+// was passed over as held.
+func Claim(candidates []*link.Invite, c link.InviteClaim, held func(*link.Invite) (bool, error),
+	put func(*link.Invite) error) (got *link.Invite, inUse bool, err error) {
+	for _, inv := range candidates {
+		if !Claimable(inv, c) {
+			continue
+		}
+		h, err := held(inv)
+		if err != nil {
+			return nil, false, err
+		}
+		if h {
+			inUse = true
+			continue
+		}
+		inv.Session, inv.Claimed = c.Session, c.Now
+		if err := put(inv); err != nil {
+			return nil, false, err
+		}
+		return inv, false, nil
+	}
+	return nil, inUse, nil
+}
+
+// ClaimOutcome is what ClaimInvite returns for a claim's result: the
+// invitation, link.ErrInviteInUse when only held ones were usable, or
+// link.ErrNoInvite.
+func ClaimOutcome(got *link.Invite, inUse bool, err error) (*link.Invite, error) {
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("claim invite: %w", err)
+	case got != nil:
+		return got, nil
+	case inUse:
+		return nil, link.ErrInviteInUse
+	}
+	return nil, link.ErrNoInvite
 }

@@ -39,37 +39,16 @@ func (db *DB) ClaimInvite(ctx context.Context, c link.InviteClaim) (*link.Invite
 		if err != nil {
 			return err
 		}
+		ptrs := make([]*link.Invite, len(candidates))
 		for i := range candidates {
-			inv := &candidates[i]
-			if !kit.Claimable(inv, c) {
-				continue
-			}
-			held, err := claimHeld(ctx, tx, inv, c)
-			if err != nil {
-				return err
-			}
-			if held {
-				inUse = true
-				continue
-			}
-			inv.Session, inv.Claimed = c.Session, c.Now
-			if err := putInvite(ctx, tx, inv); err != nil {
-				return err
-			}
-			got = inv
-			return nil
+			ptrs[i] = &candidates[i]
 		}
-		return nil
+		got, inUse, err = kit.Claim(ptrs, c,
+			func(inv *link.Invite) (bool, error) { return claimHeld(ctx, tx, inv, c) },
+			func(inv *link.Invite) error { return putInvite(ctx, tx, inv) })
+		return err
 	})
-	switch {
-	case err != nil:
-		return nil, fmt.Errorf("claim invite: %w", err)
-	case got != nil:
-		return got, nil
-	case inUse:
-		return nil, link.ErrInviteInUse
-	}
-	return nil, link.ErrNoInvite
+	return kit.ClaimOutcome(got, inUse, err)
 }
 
 // claimCandidates reads the invitations a claim may take, in order of
