@@ -195,3 +195,23 @@ func TestWebhooksLeaveOnceWhenTwoInstancesDeliver(t *testing.T) {
 		t.Errorf("%d webhooks for %d flows: events were lost", n, flows)
 	}
 }
+
+func TestADroppedSessionResumesOnAnotherInstance(t *testing.T) {
+	c := startCluster(t, 2, 0, nil)
+	const phone = "+2348039000001"
+	first := newHandsetOn(t, c.gws[0], atWire{}, phone) // every hop on instance 0
+	first.dial()
+	first.send("1")
+	first.send("user_good") // then the network drops the session
+	second := newHandsetOn(t, c.gws[1], atWire{}, phone) // the new dial lands on instance 1
+	second.dial()
+	second.expect("Continue")
+	second.choose("Continue")
+	second.expect("Password")
+	second.send("pass_good")
+	second.expect("is linked")
+	s, err := storedSession(c.gws[0], first.session)
+	if err != nil || s.Reason != "resumed" {
+		t.Errorf("the dropped session = %+v, %v; want it ended as resumed", s, err)
+	}
+}
