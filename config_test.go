@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -157,5 +158,52 @@ func TestTheDeployExamplesConfigurationLoads(t *testing.T) {
 		if _, err := LoadConfig(path, true); err != nil {
 			t.Errorf("%s: %v", path, err)
 		}
+	}
+}
+
+func TestTheStoreIsChosenByItsURL(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		name, file, env string
+		wantURL         string
+		wantErr         string
+	}{
+		{"no url keeps bbolt", "", "", "", ""},
+		{"a postgres url", "[store]\nurl = \"postgres://u@db/ussdlink\"\n", "", "postgres://u@db/ussdlink", ""},
+		{"a postgresql url", "[store]\nurl = \"postgresql://u@db/ussdlink\"\nmax-conns = 8\n", "", "postgresql://u@db/ussdlink", ""},
+		{"DATABASE_URL wins over the file", "[store]\nurl = \"postgres://file/db\"\n", "postgres://env/db", "postgres://env/db", ""},
+		{"another scheme is refused", "[store]\nurl = \"mysql://u@db/x\"\n", "", "", "store.url must be a postgres://"},
+		{"a negative pool is refused", "[store]\nurl = \"postgres://u@db/x\"\nmax-conns = -1\n", "", "", "store.max-conns"},
+		{"a lease under a second is refused", "[store]\nlease-ttl = \"100ms\"\n", "", "", "store.lease-ttl"},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Setenv("DATABASE_URL", c.env)
+			path := filepath.Join(dir, fmt.Sprintf("c%d.toml", i))
+			if err := os.WriteFile(path, []byte(c.file), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := LoadConfig(path, true)
+			if c.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+					t.Fatalf("LoadConfig = %v, want an error about %q", err, c.wantErr)
+				}
+				return
+			}
+			if err != nil || cfg.Store.URL != c.wantURL || cfg.Store.postgres() != (c.wantURL != "") {
+				t.Fatalf("store url = %q (postgres %v), %v; want %q", cfg.Store.URL, cfg.Store.postgres(), err, c.wantURL)
+			}
+		})
+	}
+}
+
+func TestAGatewayOnPostgreSQLNeedsASharedSealKey(t *testing.T) {
+	m := NewMain(&syncBuffer{})
+	m.Config.HTTP.Addr = "127.0.0.1:0"
+	m.Config.Store.URL = "postgres://nobody@127.0.0.1:1/none" // never reached: the key is checked first
+	err := m.Run(context.Background())
+	m.Close()
+	if err == nil || !strings.Contains(err.Error(), "seal-key") {
+		t.Fatalf("Run without a seal key on PostgreSQL = %v, want a refusal naming seal-key", err)
 	}
 }
