@@ -2,6 +2,7 @@ package menus
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -518,7 +519,12 @@ func (e *Engine) awaitSettled(ctx context.Context, s *Session, deadline time.Tim
 			return
 		}
 		clear(r.Secrets) // only its time is looked at
-		if !r.Updated.Equal(s.Updated) {
+		// The session's own time, not the record's: a store may keep
+		// times to the microsecond only.
+		var now struct {
+			Updated time.Time `json:"updated"`
+		}
+		if json.Unmarshal(r.Data, &now) != nil || !now.Updated.Equal(s.Updated) {
 			return
 		}
 	}
