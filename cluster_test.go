@@ -202,7 +202,7 @@ func TestADroppedSessionResumesOnAnotherInstance(t *testing.T) {
 	first := newHandsetOn(t, c.gws[0], atWire{}, phone) // every hop on instance 0
 	first.dial()
 	first.send("1")
-	first.send("user_good") // then the network drops the session
+	first.send("user_good")                              // then the network drops the session
 	second := newHandsetOn(t, c.gws[1], atWire{}, phone) // the new dial lands on instance 1
 	second.dial()
 	second.expect("Continue")
