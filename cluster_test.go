@@ -215,3 +215,28 @@ func TestADroppedSessionResumesOnAnotherInstance(t *testing.T) {
 		t.Errorf("the dropped session = %+v, %v; want it ended as resumed", s, err)
 	}
 }
+
+func TestAnIdempotencyKeySentToTwoInstancesAtOnceMakesOneInvitation(t *testing.T) {
+	c := startCluster(t, 2, 0, func(c *Config) { c.Partner.APIKeys = []string{testAPIKey} })
+	for i := range 8 {
+		key := fmt.Sprintf("cluster-key-%d", i)
+		body := map[string]any{"phone": fmt.Sprintf("+23480400000%02d", i), "reference": key}
+		answers := make([]apiAnswer, len(c.gws))
+		var wg sync.WaitGroup
+		for k, m := range c.gws {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				answers[k] = postLink(t, m, key, body)
+			}()
+		}
+		wg.Wait()
+		if answers[0].status != 201 || answers[1].status != 201 {
+			t.Fatalf("statuses = %d, %d; want 201 twice", answers[0].status, answers[1].status)
+		}
+		if answers[0].body["id"] != answers[1].body["id"] || answers[0].replayed == answers[1].replayed {
+			t.Errorf("key %s made %v and %v (replayed %v, %v): want one invitation, the other answer its replay",
+				key, answers[0].body["id"], answers[1].body["id"], answers[0].replayed, answers[1].replayed)
+		}
+	}
+}

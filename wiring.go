@@ -226,6 +226,9 @@ func (m *Main) mount(cfg Config, monoSecret string) error {
 		InviteTTL: cfg.Partner.InviteTTL.Duration, Now: m.Now, Log: m.Log.With().Str("component", "api").Logger(),
 		Texts: texts, Notify: m.texts.Notify, Phones: phones, Institutions: m.engine,
 		IdempotencyTTL: cfg.Partner.IdempotencyTTL.Duration, Location: loc}
+	if m.shared != nil {
+		api.Locker = m.shared.locker
+	}
 	api.Mount(m.app.Group("/v1", byIP))
 
 	if monoSecret == "" {

@@ -71,6 +71,13 @@ type API struct {
 	// are kept and found in; its zero value takes only international ones.
 	Phones phone.Numbers
 
+	// Locker, when set, also takes an idempotency key's lock across the
+	// instances sharing the store, so that a key sent to two of them at
+	// once is answered once; nil: this process is the only one.
+	Locker interface {
+		LockContext(ctx context.Context, key string) (unlock func(), err error)
+	}
+
 	locks keyed.Mutex // requests with one idempotency key are taken one at a time
 }
 
@@ -167,7 +174,10 @@ func (a *API) idempotent(h fiber.Handler) fiber.Handler {
 			return fail(c, fiber.StatusBadRequest, "invalid_request", "Idempotency-Key is longer than 255 characters")
 		}
 		scope := c.Locals(keyLocal).(string) + " " + c.Path() + " " + key
-		unlock := a.locks.Lock(scope)
+		unlock, err := a.lockKey(c.UserContext(), scope)
+		if err != nil {
+			return err
+		}
 		defer unlock()
 		body := sha256.Sum256(c.Body())
 		prev, ok, err := a.Store.Idempotent(c.UserContext(), scope)
@@ -521,4 +531,19 @@ func randomID() string {
 	b := make([]byte, 8)
 	rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// lockKey takes an idempotency key's lock: this process's, then the
+// instances' when they share a store.
+func (a *API) lockKey(ctx context.Context, scope string) (unlock func(), err error) {
+	local := a.locks.Lock(scope)
+	if a.Locker == nil {
+		return local, nil
+	}
+	shared, err := a.Locker.LockContext(ctx, "idempotency:"+scope)
+	if err != nil {
+		local()
+		return nil, fmt.Errorf("lock idempotency key: %w", err)
+	}
+	return func() { shared(); local() }, nil
 }
