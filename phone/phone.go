@@ -44,39 +44,69 @@ func New(region string) (Numbers, error) {
 // is a valid one (aggregators often drop the "+": "233244123456"), and only
 // otherwise as national in the Region. Spaces, dots, dashes and brackets
 // between digits are ignored; letters, extensions and anything else are not
-// accepted.
+// accepted. Valid means in a range libphonenumber knows to be assigned: for
+// numbers people type (a partner's invitation), where a typo must not
+// reach a stranger.
 func (n Numbers) Normalize(raw string) (string, error) {
-	s, ok := compact(raw)
+	return n.read(raw, phonenumbers.IsValidNumber, false)
+}
+
+// FromNetwork is Normalize for the numbers a mobile network itself sends
+// (the caller of a USSD session, the sender of a text): the network vouches
+// that the subscriber exists, so a number of a possible length for its
+// country is taken even in a range libphonenumber's metadata does not list
+// yet — regulators open new ranges faster than the metadata follows, and
+// refusing one would shut its subscribers out. What no network assigns is
+// still refused: a length the country does not use, or significant digits
+// that begin with its trunk prefix (+234 0…, a national number keyed after
+// the country code).
+func (n Numbers) FromNetwork(raw string) (string, error) { return n.read(raw, assignable, true) }
+
+// assignable reports whether a network could have given out num: a
+// possible length for its country, not beginning with the trunk prefix.
+func assignable(num *phonenumbers.PhoneNumber) bool {
+	if phonenumbers.IsValidNumber(num) {
+		return true
+	}
+	if phonenumbers.IsPossibleNumberWithReason(num) != phonenumbers.IS_POSSIBLE {
+		return false
+	}
+	region := phonenumbers.GetRegionCodeForCountryCode(int(num.GetCountryCode()))
+	trunk := phonenumbers.GetNddPrefixForRegion(region, true)
+	return region != "ZZ" && (trunk == "" || !strings.HasPrefix(phonenumbers.GetNationalSignificantNumber(num), trunk))
+}
+
+// read reads raw into E.164, taking the number when ok says so. With
+// trunked, digits alone are read as a national number only when they start
+// with the home country's trunk prefix ("0803…"): a lenient check would
+// otherwise take any international number it refused as some national one.
+func (n Numbers) read(raw string, ok func(*phonenumbers.PhoneNumber) bool, trunked bool) (string, error) {
+	s, fine := compact(raw)
 	switch {
-	case !ok:
+	case !fine:
 		return "", fmt.Errorf("phone: %w", ErrInvalid)
 	case strings.HasPrefix(s, "+"):
-		return international(s)
+		return parse(s, "ZZ", ok)
 	case strings.HasPrefix(s, "00"):
-		return international("+" + s[2:])
+		return parse("+"+s[2:], "ZZ", ok)
 	}
-	if e164, err := international("+" + s); err == nil {
+	if e164, err := parse("+"+s, "ZZ", ok); err == nil {
 		return e164, nil
 	}
-	return n.national(s)
-}
-
-// international reads a number that starts with "+".
-func international(s string) (string, error) {
-	return valid(phonenumbers.Parse(s, "ZZ"))
-}
-
-// national reads a number of digits in the Region.
-func (n Numbers) national(s string) (string, error) {
 	if n.Region == "" {
 		return "", fmt.Errorf("phone: no home country to read a national number in: %w", ErrInvalid)
 	}
-	return valid(phonenumbers.Parse(s, n.Region))
+	if trunk := phonenumbers.GetNddPrefixForRegion(n.Region, true); trunked && trunk != "" && !strings.HasPrefix(s, trunk) {
+		return "", fmt.Errorf("phone: %w", ErrInvalid)
+	}
+	return parse(s, n.Region, ok)
 }
 
-// valid formats a parsed number in E.164 when libphonenumber holds it valid.
-func valid(num *phonenumbers.PhoneNumber, err error) (string, error) {
-	if err != nil || !phonenumbers.IsValidNumber(num) || num.GetExtension() != "" {
+// parse reads s (in region, for a national number) and formats it in
+// E.164 when ok holds it a number.
+func parse(s, region string, ok func(*phonenumbers.PhoneNumber) bool) (string, error) {
+	num, err := phonenumbers.Parse(s, region)
+	if err != nil || !ok(num) || num.GetExtension() != "" {
 		return "", fmt.Errorf("phone: %w", ErrInvalid)
 	}
 	return phonenumbers.Format(num, phonenumbers.E164), nil

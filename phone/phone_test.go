@@ -93,3 +93,37 @@ func TestNewTakesOnlyKnownCountries(t *testing.T) {
 		t.Errorf("New(\"gh\") = %+v, %v; want region GH", n, err)
 	}
 }
+
+func TestANumberTheNetworkSendsIsTakenInARangeTheMetadataLacks(t *testing.T) {
+	ng := phone.Numbers{Region: "NG"}
+	cases := []struct {
+		name, raw, want string
+	}{
+		{"a valid number", "+2348031000007", "+2348031000007"},
+		{"a range not yet in the metadata", "+2348853752239", "+2348853752239"},
+		{"the same without +", "2348853752239", "+2348853752239"},
+		{"a national number", "08031000007", "+2348031000007"},
+		{"significant digits starting with the trunk prefix", "+2340000000000", ""},
+		{"too short", "+234803", ""},
+		{"longer than any number", "+2348031000007123456", ""},
+		{"an unknown country code", "+9991234567", ""},
+		{"letters", "+234803CALLME", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := ng.FromNetwork(c.raw)
+			if c.want == "" {
+				if err == nil || !errors.Is(err, phone.ErrInvalid) {
+					t.Fatalf("FromNetwork(%q) = %q, %v; want ErrInvalid", c.raw, got, err)
+				}
+				return
+			}
+			if err != nil || got != c.want {
+				t.Fatalf("FromNetwork(%q) = %q, %v; want %q", c.raw, got, err, c.want)
+			}
+			if _, err := ng.Normalize(c.raw); c.name == "a range not yet in the metadata" && err == nil {
+				t.Errorf("Normalize took %q: a typed number must be in an assigned range", c.raw)
+			}
+		})
+	}
+}

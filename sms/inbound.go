@@ -152,7 +152,7 @@ var errBadSender = errors.New("sender is not a valid phone number")
 // sender reads a sender's number into E.164 (a fresh string, safe to keep
 // past the request).
 func (in *Inbound) sender(raw string) (string, error) {
-	e164, err := in.Phones.Normalize(raw)
+	e164, err := in.Phones.FromNetwork(raw)
 	if err != nil {
 		in.Log.Warn().Msg("inbound text from a sender that is not a phone number")
 		return "", errBadSender

@@ -116,7 +116,7 @@ func (e Edge) Handler(d Dialect) fiber.Handler {
 			log.Warn().Err(err).Msg("malformed callback")
 			return badRequest(c, err)
 		}
-		e164, err := e.Phones.Normalize(hop.Phone)
+		e164, err := e.Phones.FromNetwork(hop.Phone)
 		if hop.Closing != "" {
 			if err != nil {
 				log.Warn().Str("session", hop.SessionID).Msg("session end for a phone that is not a phone number")

@@ -26,7 +26,7 @@ func (e Edge) AfricasTalkingEvents() fiber.Handler {
 			log.Warn().Msg("malformed session-end notification")
 			return badRequest(c, &BadRequest{Reason: "missing sessionId or phoneNumber"})
 		}
-		e164, err := e.Phones.Normalize(hop.Phone)
+		e164, err := e.Phones.FromNetwork(hop.Phone)
 		if err != nil {
 			log.Warn().Str("session", hop.SessionID).Msg("session end for a phone that is not a phone number")
 			return badRequest(c, errBadPhone)
