@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -207,9 +208,12 @@ type Engine struct {
 	marker marker
 	banks  *catalog.Cache[[]*Bank]
 	locks  keyed.Mutex // one per session: its hops are taken one at a time
-	jobs   jobs
-	base   context.Context // lives as long as the engine: background Mono work runs under it
-	stop   context.CancelFunc
+	// machines are built machines, reused from hop to hop: building one
+	// from the transition table costs more than the hop's event.
+	machines sync.Pool
+	jobs     jobs
+	base     context.Context // lives as long as the engine: background Mono work runs under it
+	stop     context.CancelFunc
 
 	unauthorized atomic.Bool // Mono refused the key: logged loudly once
 	owner        string      // this instance, as the owner of leases

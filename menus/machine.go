@@ -197,3 +197,14 @@ var callbacks = fsm.Callbacks{
 func newMachine(state string) *fsm.FSM {
 	return fsm.NewFSM(state, transitions, callbacks)
 }
+
+// machine is a session's machine at state: one from the engine's pool
+// (built once, moved to the state), to be put back once its event ran.
+func (e *Engine) machine(state string) *fsm.FSM {
+	m, ok := e.machines.Get().(*fsm.FSM)
+	if !ok {
+		return newMachine(state)
+	}
+	m.SetState(state)
+	return m
+}

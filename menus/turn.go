@@ -117,8 +117,9 @@ func (t *turn) fire(event string, a args) { t.fireOn(t.s, event, a) }
 // retires. An event the state does not accept is a bug in the engine: it
 // is logged, and the turn's own session ends.
 func (t *turn) fireOn(s *Session, event string, a args) {
-	m := newMachine(s.State)
+	m := t.e.machine(s.State)
 	err := m.Event(t.ctx, event, &move{t: t, s: s, args: a})
+	t.e.machines.Put(m)
 	var none fsm.NoTransitionError
 	if err != nil && !errors.As(err, &none) {
 		t.log.Error().Err(err).Str("state", s.State).Str("event", event).Msg("invalid transition")

@@ -92,7 +92,7 @@ func NewClient(secretKey string, opts ...Option) *Client {
 	c := &Client{
 		secret:   secretKey,
 		baseURL:  defaultBaseURL,
-		http:     &http.Client{},
+		http:     &http.Client{Transport: newTransport()},
 		timeout:  defaultTimeout,
 		attempts: defaultAttempts,
 		backoff:  defaultBackoff,
@@ -104,6 +104,20 @@ func NewClient(secretKey string, opts ...Option) *Client {
 	}
 	return c
 }
+
+// newTransport is the connection pool to Mono: every hop calls it, from
+// as many sessions at once as the gateway serves, so it keeps enough idle
+// connections per host for them to be reused rather than opened (and
+// TLS-handshaken) call after call; the default keeps two.
+func newTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = maxIdleConns
+	t.MaxIdleConnsPerHost = maxIdleConns
+	return t
+}
+
+// maxIdleConns is how many idle connections to Mono are kept.
+const maxIdleConns = 256
 
 // AppID returns the Mono app id the client fills into new sessions, so other
 // packages can report or check it.
