@@ -1,0 +1,42 @@
+package menus
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/ussdlink/ussdlink/link"
+)
+
+// BenchmarkHop measures the engine's hop path on an in-memory store against
+// the sandbox over loopback HTTP: a whole link flow (dial, bank, user
+// name, password) per iteration, and a repeated callback answered from the
+// stored reply. Run with -benchmem.
+func BenchmarkHop(b *testing.B) {
+	r := newRig(b)
+	ctx := context.Background()
+	hop := func(id, transcript string) {
+		if _, err := r.engine.Handle(ctx, link.Hop{SessionID: id, Phone: "+2348030000001", ServiceCode: "*384*123#",
+			Transcript: transcript, Cumulative: true}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("flow", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := range b.N {
+			id := fmt.Sprintf("bench-%d", i)
+			for _, t := range []string{"", "1", "1*user_good", "1*user_good*pass_good"} {
+				hop(id, t)
+			}
+		}
+	})
+	b.Run("repeat", func(b *testing.B) {
+		hop("repeat", "")
+		hop("repeat", "1")
+		b.ReportAllocs()
+		b.ResetTimer()
+		for range b.N {
+			hop("repeat", "1")
+		}
+	})
+}
