@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/nyaruka/phonenumbers"
 )
@@ -26,6 +27,11 @@ const maxRaw = 32
 // only international numbers are accepted. The zero value is ready to use.
 type Numbers struct {
 	Region string
+	// seen remembers what the network's numbers read as (FromNetwork):
+	// every hop of a session carries its caller's number, and reading one
+	// runs libphonenumber's regular expressions. Nil (the zero value):
+	// nothing is remembered.
+	seen *memo
 }
 
 // New returns Numbers reading national numbers in region, refusing a
@@ -35,7 +41,36 @@ func New(region string) (Numbers, error) {
 	if !phonenumbers.GetSupportedRegions()[r] {
 		return Numbers{}, fmt.Errorf("%q is not an ISO 3166-1 alpha-2 country code with phone numbering metadata (e.g. \"NG\", \"GH\")", region)
 	}
-	return Numbers{Region: r}, nil
+	return Numbers{Region: r, seen: &memo{m: make(map[string]string, memoSize)}}, nil
+}
+
+// memo is a bounded map of raw numbers to their E.164 form (or "" when
+// refused), emptied when full: a flood of distinct numbers costs parsing,
+// never memory.
+type memo struct {
+	mu sync.RWMutex
+	m  map[string]string
+}
+
+// memoSize bounds the memo: the callers of a busy minute.
+const memoSize = 8192
+
+// get returns what raw was read as, and whether it was.
+func (c *memo) get(raw string) (string, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	v, ok := c.m[raw]
+	return v, ok
+}
+
+// put remembers what raw was read as.
+func (c *memo) put(raw, e164 string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= memoSize {
+		clear(c.m)
+	}
+	c.m[raw] = e164
 }
 
 // Normalize returns raw in E.164, or an error wrapping ErrInvalid when raw is
@@ -60,7 +95,20 @@ func (n Numbers) Normalize(raw string) (string, error) {
 // still refused: a length the country does not use, or significant digits
 // that begin with its trunk prefix (+234 0…, a national number keyed after
 // the country code).
-func (n Numbers) FromNetwork(raw string) (string, error) { return n.read(raw, assignable, true) }
+func (n Numbers) FromNetwork(raw string) (string, error) {
+	if n.seen == nil {
+		return n.read(raw, assignable, true)
+	}
+	if e164, ok := n.seen.get(raw); ok {
+		if e164 == "" {
+			return "", fmt.Errorf("phone: %w", ErrInvalid)
+		}
+		return e164, nil
+	}
+	e164, err := n.read(raw, assignable, true)
+	n.seen.put(strings.Clone(raw), e164) // raw may point into a reused request buffer
+	return e164, err
+}
 
 // assignable reports whether a network could have given out num: a
 // possible length for its country, not beginning with the trunk prefix.

@@ -127,3 +127,20 @@ func TestANumberTheNetworkSendsIsTakenInARangeTheMetadataLacks(t *testing.T) {
 		})
 	}
 }
+
+func TestARememberedNumberReadsAsTheFirstTime(t *testing.T) {
+	n, err := phone.New("NG")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, raw := range []string{"2348031000007", "+2340000000000", "08031000007", "junk"} {
+		first, firstErr := n.FromNetwork(raw)
+		again, againErr := n.FromNetwork(raw)
+		if first != again || (firstErr == nil) != (againErr == nil) {
+			t.Errorf("%q read %q, %v then %q, %v", raw, first, firstErr, again, againErr)
+		}
+		if againErr != nil && !errors.Is(againErr, phone.ErrInvalid) {
+			t.Errorf("%q remembered as refused: %v, want ErrInvalid", raw, againErr)
+		}
+	}
+}
