@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -37,11 +38,21 @@ import (
 )
 
 func main() {
+	if os.Getenv("GOGC") == "" {
+		// The gateway's live heap is small (sessions live in the store,
+		// not in memory) and every hop allocates: collecting at 4× the
+		// live heap instead of 2× halves the collector's share of the CPU
+		// for a few megabytes. GOGC, when set, decides.
+		debug.SetGCPercent(gcPercent)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := exitCode(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr), os.Stderr)
 	stop()
 	os.Exit(code)
 }
+
+// gcPercent is the collector's target unless GOGC says otherwise.
+const gcPercent = 400
 
 // usage is the command line's help, printed by help, -h and --help, and
 // after an unknown command.

@@ -43,7 +43,7 @@ func (js *jobs) get(id string) *job {
 	return js.live[id]
 }
 
-// remove forgets a job whose result has been taken (or, at shutdown, left
+// forgetJob forgets a job whose result has been taken (or, at shutdown, left
 // pending), and lets its lease go: another instance may take it over.
 func (e *Engine) forgetJob(id string) {
 	e.jobs.mu.Lock()

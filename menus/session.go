@@ -37,19 +37,19 @@ type Session struct {
 	Field       int               `json:"field"`
 	Answers     map[string]string `json:"-"`
 	MonoSession string            `json:"mono_session,omitempty"`
-	MonoExpires time.Time         `json:"mono_expires,omitempty"`
+	MonoExpires time.Time         `json:"mono_expires,omitzero"`
 	Accounts    []mono.Account    `json:"accounts,omitempty"`
 	Chosen      *mono.Account     `json:"chosen,omitempty"`
 	Failures    int               `json:"failures,omitempty"`
 
-	AnswersAt time.Time `json:"answers_at,omitempty"` // when the last answer was typed
+	AnswersAt time.Time `json:"answers_at,omitzero"` // when the last answer was typed
 	// Login holds the login form's answers, sealed like Answers, from the
 	// login until the link is made or the session ends, and never longer
 	// than the secret lifetime after LoginAt: when Mono's answer to a later
 	// step is lost, a fresh Mono session is logged in with them, so the
 	// user is not asked to type them again.
 	Login   map[string]string `json:"-"`
-	LoginAt time.Time         `json:"login_at,omitempty"`
+	LoginAt time.Time         `json:"login_at,omitzero"`
 	// Recoveries counts the fresh logins made after Mono's answers were
 	// lost, so that a Mono that never answers ends the session.
 	Recoveries int `json:"recoveries,omitempty"`
@@ -58,7 +58,7 @@ type Session struct {
 	SecretsLost bool `json:"-"`
 	// SealedUntil is when the sealed answers lapse: the sweeper erases them
 	// then, even from a session that is kept for longer.
-	SealedUntil time.Time `json:"sealed_until,omitempty"`
+	SealedUntil time.Time `json:"sealed_until,omitzero"`
 	Pending     *Pending  `json:"pending,omitempty"`   // Mono work under way
 	Unseen      bool      `json:"unseen,omitempty"`    // background work settled; the next hop shows it
 	ResumeOf    string    `json:"resume_of,omitempty"` // the dropped session offered for resuming
@@ -68,7 +68,7 @@ type Session struct {
 	// dialect: the aggregator's hop number, or a keyed hash of the input.
 	Seq      int       `json:"seq,omitempty"`
 	InputSum []byte    `json:"input_sum,omitempty"`
-	HopAt    time.Time `json:"hop_at,omitempty"` // when the last hop arrived (Updated also moves in the background)
+	HopAt    time.Time `json:"hop_at,omitzero"` // when the last hop arrived (Updated also moves in the background)
 	// Closed is the status with which the aggregator ended the session
 	// (its user hung up, the network timed out); no hop is taken after it,
 	// but a link under way can still be resumed by dialling again.
