@@ -20,6 +20,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/rs/zerolog"
+	"github.com/ussdlink/ussdlink/gsm"
 	"github.com/ussdlink/ussdlink/phone"
 )
 
@@ -330,8 +331,10 @@ func (s *Sandbox) Send(ctx context.Context, m Message) (string, error) {
 	id := "sandbox_" + strconv.Itoa(s.n)
 	s.sent = append(s.sent, m)
 	s.mu.Unlock()
+	// The body stays out of the log, as with every provider: a reply may
+	// quote what its reader typed. The sandbox's inbox shows it.
 	s.Log.Info().Str("provider", name).Str("id", id).Str("to", phone.Mask(m.To)).
-		Str("text", m.Text).Msg("sandbox sms sent")
+		Int("units", gsm.Units(m.Text)).Msg("sandbox sms sent")
 	return id, nil
 }
 

@@ -700,7 +700,7 @@ func TestSandboxIsSafeForConcurrentUse(t *testing.T) {
 	}
 }
 
-func TestSandboxLogLineMasksThePhone(t *testing.T) {
+func TestSandboxLogLineMasksThePhoneAndLeavesOutTheText(t *testing.T) {
 	var logs bytes.Buffer
 	s := &Sandbox{Log: zerolog.New(&logs)}
 	if _, err := s.Send(context.Background(), Message{To: "+2348031234001", Text: "Receipt: NGN 5,000 sent"}); err != nil {
@@ -711,7 +711,7 @@ func TestSandboxLogLineMasksThePhone(t *testing.T) {
 	if err := json.Unmarshal([]byte(line), &entry); err != nil {
 		t.Fatalf("log line %q: %v", line, err)
 	}
-	want := map[string]any{"level": "info", "to": "+234*******001", "text": "Receipt: NGN 5,000 sent", "id": "sandbox_1"}
+	want := map[string]any{"level": "info", "to": "+234*******001", "units": float64(23), "id": "sandbox_1"}
 	for k, v := range want {
 		if entry[k] != v {
 			t.Errorf("log %s = %v, want %v", k, entry[k], v)
@@ -719,6 +719,9 @@ func TestSandboxLogLineMasksThePhone(t *testing.T) {
 	}
 	if strings.Contains(line, "8031234") {
 		t.Errorf("log line %q shows the phone number", line)
+	}
+	if strings.Contains(line, "Receipt") {
+		t.Errorf("log line %q shows the text, which may quote what its reader typed", line)
 	}
 }
 
