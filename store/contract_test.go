@@ -31,37 +31,14 @@ func openBolt(t *testing.T, path string) storetest.Backend {
 	if err != nil {
 		t.Fatal(err)
 	}
-	closed := false
-	closeDB := func() error {
-		if closed {
-			return nil
-		}
-		closed = true
-		return db.Close()
-	}
-	t.Cleanup(func() {
-		if err := closeDB(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	return storetest.Backend{
-		Store:    db,
-		Webhooks: db.Webhooks(),
-		Texts:    db.Texts(),
-		Reopen: func(t *testing.T) storetest.Backend {
-			t.Helper()
-			if err := closeDB(); err != nil {
-				t.Fatalf("Close: %v", err)
-			}
-			return openBolt(t, path)
-		},
-		Raw: func(t *testing.T) []byte {
+	return storetest.Opened(t, db, db.Close, db.Webhooks(), db.Texts(),
+		func(t *testing.T) storetest.Backend { return openBolt(t, path) },
+		func(t *testing.T) []byte {
 			t.Helper()
 			raw, err := os.ReadFile(path) // bbolt writes every page it syncs: this is the file as it lies
 			if err != nil {
 				t.Fatalf("read the store's file: %v", err)
 			}
 			return raw
-		},
-	}
+		})
 }

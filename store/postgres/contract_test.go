@@ -38,39 +38,16 @@ func openContract(t *testing.T, url string) storetest.Backend {
 	if err != nil {
 		t.Fatal(err)
 	}
-	closed := false
-	closeDB := func() error {
-		if closed {
-			return nil
-		}
-		closed = true
-		return db.Close()
-	}
-	t.Cleanup(func() {
-		if err := closeDB(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	return storetest.Backend{
-		Store:    db,
-		Webhooks: db.Webhooks(),
-		Texts:    db.Texts(),
-		Reopen: func(t *testing.T) storetest.Backend {
-			t.Helper()
-			if err := closeDB(); err != nil {
-				t.Fatalf("Close: %v", err)
-			}
-			return openContract(t, url)
-		},
-		Raw: func(t *testing.T) []byte {
+	return storetest.Opened(t, db, db.Close, db.Webhooks(), db.Texts(),
+		func(t *testing.T) storetest.Backend { return openContract(t, url) },
+		func(t *testing.T) []byte {
 			t.Helper()
 			raw, err := dump(t.Context(), url)
 			if err != nil {
 				t.Fatalf("dump the database: %v", err)
 			}
 			return raw
-		},
-	}
+		})
 }
 
 // dump is everything the database at url holds in its tables, as text:

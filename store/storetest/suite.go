@@ -202,6 +202,35 @@ type Backend struct {
 	Raw func(t *testing.T) []byte
 }
 
+// Opened is the Backend of a store a test has just opened: it is closed
+// when the test ends, or by Reopen, which then calls open for the same
+// data; raw, when set, is its Raw.
+func Opened(t *testing.T, db Store, closer func() error, webhooks, texts Queue,
+	open func(t *testing.T) Backend, raw func(t *testing.T) []byte) Backend {
+	t.Helper()
+	closed := false
+	closeDB := func() error {
+		if closed {
+			return nil
+		}
+		closed = true
+		return closer()
+	}
+	t.Cleanup(func() {
+		if err := closeDB(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return Backend{Store: db, Webhooks: webhooks, Texts: texts, Raw: raw,
+		Reopen: func(t *testing.T) Backend {
+			t.Helper()
+			if err := closeDB(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			return open(t)
+		}}
+}
+
 // PolicyWindow is the window of LinkUpdates, the suite's own policy: a new
 // link takes a remembered update received at most this long before its
 // Linked time. It is not the gateway's window, and longer than it, so the
