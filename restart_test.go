@@ -75,27 +75,9 @@ var listening = regexp.MustCompile(`"addr":"([^"]+)"[^\n]*"message":"ussdlink li
 // startProcess runs the binary on a config file and waits until it listens.
 func startProcess(t *testing.T, bin, config string) *gatewayProcess {
 	t.Helper()
-	p := &gatewayProcess{logs: &syncBuffer{}, done: make(chan error, 1)}
-	p.cmd = exec.Command(bin, "-config", config)
-	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.done <- p.cmd.Wait() }()
-	t.Cleanup(func() {
-		p.cmd.Process.Kill()
-		<-p.done
-	})
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		if m := listening.FindStringSubmatch(p.logs.String()); m != nil {
-			p.url = "http://" + m[1]
-			return p
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("gateway did not start:\n%s", p.logs.String())
-	return nil
+	p := launchProcess(t, bin, config)
+	p.listen(t, 15*time.Second)
+	return p
 }
 
 // stop signals the process and waits for it to exit.
