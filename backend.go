@@ -19,7 +19,6 @@ type backend interface {
 	menus.Store
 	partner.Store
 	partner.MonoEvents
-	partner.Outbox
 	sms.ConversationStore
 	sms.InboundStore
 	OptedOut(ctx context.Context, phone string) (bool, error)

@@ -869,7 +869,7 @@ func settled(t *testing.T, m *Main) {
 	}
 	queues := map[string]queue{"text": m.textQueue}
 	if m.deliverer != nil {
-		queues["webhook"] = m.db
+		queues["webhook"] = m.webhookQueue
 	}
 	for {
 		var busy []string

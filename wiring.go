@@ -26,7 +26,7 @@ var (
 	_ menus.Store           = (*store.DB)(nil)
 	_ partner.Store         = (*store.DB)(nil)
 	_ partner.MonoEvents    = (*store.DB)(nil)
-	_ partner.Outbox        = (*store.DB)(nil)
+	_ partner.Outbox        = (*store.Queue)(nil)
 	_ sms.ConversationStore = (*store.DB)(nil)
 	_ sms.InboundStore      = (*store.DB)(nil)
 	_ outbox.Queue          = (*store.Queue)(nil)
@@ -126,7 +126,7 @@ func (m *Main) startDeliverer(cfg PartnerConfig) error {
 	if err != nil {
 		return err
 	}
-	m.deliverer = &partner.Deliverer{URL: cfg.WebhookURL, Signer: signer, Outbox: m.db,
+	m.deliverer = &partner.Deliverer{URL: cfg.WebhookURL, Signer: signer, Outbox: m.webhookQueue,
 		RetryFor: cfg.WebhookRetryFor.Duration, Now: m.Now, Log: m.Log.With().Str("component", "webhooks").Logger()}
 	m.start("webhooks", m.deliverer.Run)
 	return nil

@@ -65,7 +65,7 @@ func enqueue(t *testing.T, db *store.DB, id string, created time.Time) {
 // pending returns the messages still in the outbox, due or not.
 func pending(t *testing.T, db *store.DB) []link.Message {
 	t.Helper()
-	msgs, err := db.Due(context.Background(), time.Now().Add(1000*time.Hour), 100)
+	msgs, err := db.Webhooks().Due(context.Background(), time.Now().Add(1000*time.Hour), 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +208,7 @@ func TestDeliveredWebhookVerifiesWithStandardWebhooks(t *testing.T) {
 	db := newStore(t)
 	p := newPartner(t, nil)
 	enqueue(t, db, "msg_1", time.Now())
-	start(t, p.deliverer(t, db))
+	start(t, p.deliverer(t, db.Webhooks()))
 	got := nextHit(t, p, 2*time.Second)
 	waitFor(t, 2*time.Second, "the outbox is empty", func() bool { return len(pending(t, db)) == 0 })
 
@@ -266,7 +266,7 @@ func (o *recordingOutbox) Reschedule(ctx context.Context, id string, attempts in
 
 func TestServerErrorsAreRetriedWithGrowingDelayUntilDelivered(t *testing.T) {
 	db := newStore(t)
-	rec := &recordingOutbox{Outbox: db}
+	rec := &recordingOutbox{Outbox: db.Webhooks()}
 	p := newPartner(t, failFirst(2, http.StatusInternalServerError))
 	enqueue(t, db, "msg_1", time.Now())
 	d := p.deliverer(t, rec)
@@ -308,7 +308,7 @@ func TestAttemptsAndLastErrorAreRecorded(t *testing.T) {
 	db := newStore(t)
 	p := newPartner(t, failFirst(100, http.StatusServiceUnavailable))
 	enqueue(t, db, "msg_1", time.Now())
-	d := p.deliverer(t, db)
+	d := p.deliverer(t, db.Webhooks())
 	d.Backoff, d.MaxBackoff = time.Hour, time.Hour // one attempt, then a long wait
 	start(t, d)
 	nextHit(t, p, 2*time.Second)
@@ -378,7 +378,7 @@ func TestNetworkFailuresAndTimeoutsAreRetried(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			db := newStore(t)
-			rec := &recordingOutbox{Outbox: db}
+			rec := &recordingOutbox{Outbox: db.Webhooks()}
 			url := tt.url
 			var p *testPartner
 			if url == "" {
@@ -423,7 +423,7 @@ func TestNetworkFailuresAndTimeoutsAreRetried(t *testing.T) {
 				return len(msgs) == 1 && msgs[0].Attempts >= 2
 			})
 			stop()
-			if dead, _ := db.DeadLetters(context.Background()); len(dead) != 0 {
+			if dead, _ := db.Webhooks().DeadLetters(context.Background()); len(dead) != 0 {
 				t.Errorf("a young message was given up: %+v", dead)
 			}
 		})
@@ -513,7 +513,7 @@ func TestMessagesOlderThanRetryForAreGivenUpNotRetried(t *testing.T) {
 			p := newPartner(t, failFirst(100, http.StatusBadGateway))
 			now := time.Now()
 			enqueue(t, db, "msg_old", now.Add(-tt.age))
-			d := p.deliverer(t, db)
+			d := p.deliverer(t, db.Webhooks())
 			d.RetryFor = tt.retryFor
 			d.Backoff, d.MaxBackoff = time.Hour, time.Hour
 			d.Now = func() time.Time { return now }
@@ -525,7 +525,7 @@ func TestMessagesOlderThanRetryForAreGivenUpNotRetried(t *testing.T) {
 			})
 			stop()
 
-			dead, err := db.DeadLetters(context.Background())
+			dead, err := db.Webhooks().DeadLetters(context.Background())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -552,7 +552,7 @@ func TestOutboxSurvivesRestart(t *testing.T) {
 
 	db := openStore(t, path, key)
 	enqueue(t, db, "msg_1", time.Now())
-	d := p.deliverer(t, db)
+	d := p.deliverer(t, db.Webhooks())
 	d.Backoff, d.MaxBackoff = time.Hour, time.Hour // no retry before the restart
 	stop := start(t, d)
 	first := nextHit(t, p, 2*time.Second)
@@ -567,7 +567,7 @@ func TestOutboxSurvivesRestart(t *testing.T) {
 	if len(msgs) != 1 || msgs[0].ID != "msg_1" || msgs[0].Attempts != 1 || msgs[0].LastErr == "" {
 		t.Fatalf("after reopening, the outbox holds %+v; want msg_1 with one failed attempt", msgs)
 	}
-	d = p.deliverer(t, db)
+	d = p.deliverer(t, db.Webhooks())
 	d.Now = func() time.Time { return time.Now().Add(2 * time.Hour) } // the retry is due
 	stop = start(t, d)
 	second := nextHit(t, p, 2*time.Second)
@@ -588,7 +588,7 @@ func TestOutboxSurvivesRestart(t *testing.T) {
 func TestNotifyWakesRunPromptly(t *testing.T) {
 	db := newStore(t)
 	p := newPartner(t, nil)
-	watched := watch(db)
+	watched := watch(db.Webhooks())
 	d := p.deliverer(t, watched)
 	for range 3 {
 		d.Notify() // before Run: must not block
@@ -617,7 +617,7 @@ func TestNotifyWakesRunPromptly(t *testing.T) {
 
 func TestRunReturnsWhenContextCancelled(t *testing.T) {
 	t.Run("idle", func(t *testing.T) {
-		watched := watch(newStore(t))
+		watched := watch(newStore(t).Webhooks())
 		d := newDeliverer(t, "http://127.0.0.1:1/", watched)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
@@ -638,7 +638,7 @@ func TestRunReturnsWhenContextCancelled(t *testing.T) {
 		release := make(chan struct{})
 		p := newPartner(t, func(int, http.ResponseWriter, *http.Request) { <-release })
 		enqueue(t, db, "msg_1", time.Now())
-		watched := watch(db)
+		watched := watch(db.Webhooks())
 		d := p.deliverer(t, watched)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
@@ -672,9 +672,9 @@ func TestRunRefusesIncompleteConfigAndASecondRun(t *testing.T) {
 		name string
 		d    *Deliverer
 	}{
-		{"no URL", &Deliverer{Signer: signer, Outbox: db}},
-		{"bad URL", &Deliverer{URL: "not a url", Signer: signer, Outbox: db}},
-		{"no signer", &Deliverer{URL: "http://partner.test/", Outbox: db}},
+		{"no URL", &Deliverer{Signer: signer, Outbox: db.Webhooks()}},
+		{"bad URL", &Deliverer{URL: "not a url", Signer: signer, Outbox: db.Webhooks()}},
+		{"no signer", &Deliverer{URL: "http://partner.test/", Outbox: db.Webhooks()}},
 		{"no outbox", &Deliverer{URL: "http://partner.test/", Signer: signer}},
 	}
 	for _, tt := range tests {
@@ -685,7 +685,7 @@ func TestRunRefusesIncompleteConfigAndASecondRun(t *testing.T) {
 		})
 	}
 
-	watched := watch(db)
+	watched := watch(db.Webhooks())
 	d := &Deliverer{URL: "http://partner.test/", Signer: signer, Outbox: watched}
 	start(t, d)
 	watched.awaitIdle(t, 1, 2*time.Second) // the first Run is running
@@ -715,7 +715,7 @@ func TestAtMostFourDeliveriesInFlight(t *testing.T) {
 	for i := range 12 {
 		enqueue(t, db, "msg_"+string(rune('a'+i)), time.Now())
 	}
-	start(t, p.deliverer(t, db))
+	start(t, p.deliverer(t, db.Webhooks()))
 	waitFor(t, 3*time.Second, "all are delivered", func() bool { return len(pending(t, db)) == 0 })
 	if n := len(p.requests()); n != 12 {
 		t.Errorf("partner got %d requests, want 12", n)
@@ -796,7 +796,7 @@ func TestLogsNeverHoldBodies(t *testing.T) {
 	db := newStore(t)
 	p := newPartner(t, failFirst(1, http.StatusInternalServerError))
 	enqueue(t, db, "msg_1", time.Now())
-	d := p.deliverer(t, db)
+	d := p.deliverer(t, db.Webhooks())
 	d.Log = zerolog.New(&buf)
 	start(t, d)
 	waitFor(t, 2*time.Second, "delivered", func() bool { return len(pending(t, db)) == 0 })

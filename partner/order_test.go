@@ -48,7 +48,7 @@ func TestEventsAboutOneAccountArriveInOrderEvenWhenTheFirstFails(t *testing.T) {
 	})
 	now := time.Now()
 	enqueueEvents(t, db, event(linked, "ACCOUNT_LINKED", "acc_1", now), event(status, "DATA_STATUS", "acc_1", now))
-	stop := start(t, p.deliverer(t, db))
+	stop := start(t, p.deliverer(t, db.Webhooks()))
 	for range 3 {
 		nextHit(t, p, 2*time.Second)
 	}
@@ -73,7 +73,7 @@ func TestAnEventWaitsBehindItsAccountsRetryWhileOtherAccountsGoOn(t *testing.T) 
 		event("msg_a1", "ACCOUNT_LINKED", "acc_a", now),
 		event("msg_a2", "DATA_STATUS", "acc_a", now),
 		event("msg_b1", "ACCOUNT_LINKED", "acc_b", now))
-	d := p.deliverer(t, db)
+	d := p.deliverer(t, db.Webhooks())
 	d.Backoff, d.MaxBackoff = time.Hour, time.Hour // msg_a1 is retried only in an hour
 	stop := start(t, d)
 	nextHit(t, p, 2*time.Second)
@@ -108,7 +108,7 @@ func TestEventsAboutDifferentAccountsAreDeliveredAtOnce(t *testing.T) {
 	})
 	now := time.Now()
 	enqueueEvents(t, db, event("msg_a", "ACCOUNT_LINKED", "acc_a", now), event("msg_b", "ACCOUNT_LINKED", "acc_b", now))
-	stop := start(t, p.deliverer(t, db))
+	stop := start(t, p.deliverer(t, db.Webhooks()))
 	waitFor(t, 5*time.Second, "both are delivered", func() bool { return len(pending(t, db)) == 0 })
 	stop()
 	if alone.Load() {

@@ -67,7 +67,7 @@ func outboxTypes(t *testing.T, db *store.DB, now time.Time) []link.Message {
 	ctx := context.Background()
 	var out []link.Message
 	for range 100 {
-		msgs, err := db.Due(ctx, now.Add(time.Hour), 100)
+		msgs, err := db.Webhooks().Due(ctx, now.Add(time.Hour), 100)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -75,7 +75,7 @@ func outboxTypes(t *testing.T, db *store.DB, now time.Time) []link.Message {
 			return out
 		}
 		out = append(out, msgs[0])
-		if err := db.Delivered(ctx, msgs[0].ID); err != nil {
+		if err := db.Webhooks().Delivered(ctx, msgs[0].ID); err != nil {
 			t.Fatal(err)
 		}
 	}

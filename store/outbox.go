@@ -367,35 +367,6 @@ func (q *Queue) DeadLetters(_ context.Context) ([]link.Message, error) {
 	return out, err
 }
 
-// Due is Webhooks().Due.
-func (db *DB) Due(ctx context.Context, now time.Time, max int) ([]link.Message, error) {
-	return db.Webhooks().Due(ctx, now, max)
-}
-
-// NextDue is Webhooks().NextDue.
-func (db *DB) NextDue(ctx context.Context) (time.Time, bool, error) {
-	return db.Webhooks().NextDue(ctx)
-}
-
-// Delivered is Webhooks().Delivered.
-func (db *DB) Delivered(ctx context.Context, id string) error {
-	return db.Webhooks().Delivered(ctx, id)
-}
-
-// Reschedule is Webhooks().Reschedule.
-func (db *DB) Reschedule(ctx context.Context, id string, attempts int, next time.Time, lastErr string) error {
-	return db.Webhooks().Reschedule(ctx, id, attempts, next, lastErr)
-}
-
-// GiveUp is Webhooks().GiveUp.
-func (db *DB) GiveUp(ctx context.Context, id string, lastErr string) error {
-	return db.Webhooks().GiveUp(ctx, id, lastErr)
-}
-
-// DeadLetters is Webhooks().DeadLetters.
-func (db *DB) DeadLetters(ctx context.Context) ([]link.Message, error) {
-	return db.Webhooks().DeadLetters(ctx)
-}
 
 // EnqueueTexts adds text messages to their queue on their own (texts that
 // no hop produced: invitations, reauthorisation nudges, replies).

@@ -191,7 +191,7 @@ func TestInstancesShareOneDatabaseSafely(t *testing.T) {
 				})
 			},
 			check: func(t *testing.T, db *postgres.DB, won int) {
-				msgs, err := db.Due(t.Context(), t0.Add(time.Hour), 100)
+				msgs, err := db.Webhooks().Due(t.Context(), t0.Add(time.Hour), 100)
 				if won != 1 || len(msgs) != 1 || err != nil {
 					t.Errorf("applied %d times, %d webhooks queued (%v); want once", won, len(msgs), err)
 				}

@@ -307,38 +307,6 @@ func queueBehaviours() []behaviour {
 				t.Errorf("dead letters left = %v, %v; want one", ids(dead), err)
 			}
 		}),
-		each("the store's own queue is its webhooks, apart from its texts", func(t *testing.T, b Backend) {
-			ctx := t.Context()
-			queueKinds[0].put(t, b, t0, queued{id: "m_hook", about: "0001"}, queued{id: "m_gone", about: "0002"}, queued{id: "m_dead", about: "0003"})
-			queueKinds[1].put(t, b, t0, queued{id: "m_text", about: "0001"})
-			if got, want := dueIDs(t, b.Store, far), []string{"m_hook", "m_gone", "m_dead"}; !slices.Equal(got, want) {
-				t.Fatalf("Store.Due = %v, want the webhooks %v", got, want)
-			}
-			if got, want := dueIDs(t, b.Texts, far), []string{"m_text"}; !slices.Equal(got, want) {
-				t.Fatalf("Texts.Due = %v, want %v", got, want)
-			}
-			if err := b.Store.Delivered(ctx, "m_gone"); err != nil {
-				t.Fatal(err)
-			}
-			if err := b.Store.GiveUp(ctx, "m_dead", "refused"); err != nil {
-				t.Fatal(err)
-			}
-			if err := b.Store.Reschedule(ctx, "m_hook", 1, t0.Add(time.Hour), "HTTP 503"); err != nil {
-				t.Fatal(err)
-			}
-			if got := due(t, b.Webhooks, far); len(got) != 1 || got[0].ID != "m_hook" || got[0].Attempts != 1 {
-				t.Errorf("Webhooks.Due after the store's own Delivered, GiveUp and Reschedule = %s; want m_hook, once attempted", show(got))
-			}
-			if dead, _ := b.Webhooks.DeadLetters(ctx); len(dead) != 1 || dead[0].ID != "m_dead" {
-				t.Errorf("Webhooks.DeadLetters = %v, want m_dead", ids(dead))
-			}
-			if at, ok, err := b.Store.NextDue(ctx); err != nil || !ok || !at.Equal(t0.Add(time.Hour)) {
-				t.Errorf("Store.NextDue = %v, %v, %v; want the webhook's retry at t0+1h", at, ok, err)
-			}
-			if got, want := dueIDs(t, b.Texts, far), []string{"m_text"}; !slices.Equal(got, want) {
-				t.Errorf("Texts.Due = %v, want %v untouched", got, want)
-			}
-		}),
 	}
 }
 

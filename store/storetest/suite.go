@@ -182,14 +182,13 @@ type Store interface {
 	Mono
 	Texting
 	Retention
-	Outbox
 }
 
 // Backend is one freshly opened, empty store under test.
 type Backend struct {
 	Store Store
 	// Webhooks and Texts are the store's two durable queues: the partner's
-	// webhooks (which Store's own Outbox methods work on too) and texts.
+	// webhooks and texts.
 	Webhooks, Texts Queue
 	// Reopen, when set, closes the store and opens its data again, as a
 	// restart does; the Backend it was called on is not used again.
