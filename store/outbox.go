@@ -367,7 +367,6 @@ func (q *Queue) DeadLetters(_ context.Context) ([]link.Message, error) {
 	return out, err
 }
 
-
 // EnqueueTexts adds text messages to their queue on their own (texts that
 // no hop produced: invitations, reauthorisation nudges, replies).
 func (db *DB) EnqueueTexts(_ context.Context, texts ...link.Text) error {

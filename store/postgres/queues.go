@@ -309,4 +309,3 @@ func (db *DB) enqueue(ctx context.Context, queue string, msgs []link.Message, wh
 	}
 	return nil
 }
-
