@@ -88,6 +88,9 @@ type PartnerConfig struct {
 // HTTPConfig is where the gateway listens.
 type HTTPConfig struct {
 	Addr string `toml:"addr"`
+	// DebugAddr, when set, serves Go's runtime profiles (/debug/pprof/)
+	// on a listener of its own; keep it on loopback. Empty: no listener.
+	DebugAddr string `toml:"debug-addr"`
 }
 
 // StoreConfig is where state is kept.
@@ -104,8 +107,9 @@ type StoreConfig struct {
 	// instance takes the work over this long after the first one died.
 	LeaseTTL Duration `toml:"lease-ttl"`
 	Path     string   `toml:"path"`
-	// BatchDelay is how long a commit waits for others to share its disk
-	// sync; every commit is durable before its reply either way.
+	// BatchDelay is how long a commit that finds the writer idle waits for
+	// others to share its disk sync (commits arriving during a sync share
+	// the next one regardless); every commit is durable before its reply.
 	BatchDelay Duration `toml:"batch-delay"`
 }
 
@@ -218,7 +222,7 @@ func DefaultConfig() Config {
 	engine := menus.DefaultConfig()
 	return Config{
 		HTTP:  HTTPConfig{Addr: "127.0.0.1:8080"},
-		Store: StoreConfig{Path: "data/ussdlink.db", BatchDelay: Duration{2 * time.Millisecond}, LeaseTTL: Duration{engine.LeaseTTL}},
+		Store: StoreConfig{Path: "data/ussdlink.db", BatchDelay: Duration{0}, LeaseTTL: Duration{engine.LeaseTTL}},
 		Mono:  MonoConfig{Timeout: Duration{20 * time.Second}},
 		USSD: USSDConfig{
 			ServiceCode:   "*384*123#",

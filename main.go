@@ -155,6 +155,9 @@ type Main struct {
 	smsSandbox  *sms.Sandbox       // the sandbox provider's mailbox, when it is the provider
 	sandboxMono *sandbox.Sandbox   // the embedded Mono, when no base URL is configured
 	sandbox     *http.Server
+
+	debug         *http.Server // the profiles, on [http] debug-addr
+	debugListener net.Listener
 }
 
 // NewMain returns a Main with the default configuration, logging to w.
@@ -213,6 +216,11 @@ func (m *Main) Run(ctx context.Context) error {
 	m.start("sweeper", m.sweepEvery(cfg.USSD.SweepInterval.Duration))
 	if err := m.mount(cfg, monoSecret); err != nil {
 		return err
+	}
+	if cfg.HTTP.DebugAddr != "" {
+		if err := m.startDebug(cfg.HTTP.DebugAddr); err != nil {
+			return err
+		}
 	}
 	m.serve(cfg.USSD.ServiceCode)
 	return nil
@@ -384,6 +392,9 @@ func (m *Main) Close() error {
 		// Another instance takes the housekeeping at once, and the
 		// store's pool can close: the lead holds a connection.
 		errs = append(errs, m.shared.leader.Resign())
+	}
+	if m.debug != nil {
+		errs = append(errs, m.debug.Close())
 	}
 	if m.sandboxMono != nil {
 		m.sandboxMono.Close()
