@@ -323,8 +323,8 @@ func (q *Queue) GiveUp(_ context.Context, id string, lastErr string) error {
 func (q *Queue) moveMessage(id string, then func(*bolt.Tx, *link.Message) error) error {
 	// Batched: deliveries finishing together share one disk sync. The
 	// closure only reads and writes the transaction, so running it again,
-	// as Batch may, is harmless.
-	err := q.db.bolt.Batch(func(tx *bolt.Tx) error {
+	// as the group commit may, is harmless.
+	err := q.db.writes.do(func(tx *bolt.Tx) error {
 		box := tx.Bucket(q.box)
 		v := box.Get([]byte(id))
 		if v == nil {

@@ -41,6 +41,10 @@ var (
 type DB struct {
 	bolt   *bolt.DB
 	sealer *seal.Sealer
+	// writes is the group commit every hop's write goes through, and
+	// batchDelay how long its idle committer waits for company.
+	writes     *group
+	batchDelay time.Duration
 	// linkUpdates decides whether a new link takes its account's
 	// remembered update, and announces it (WithLinkUpdates); nil: none is
 	// applied.
@@ -50,12 +54,13 @@ type DB struct {
 // Option tunes Open.
 type Option func(*DB)
 
-// WithBatchDelay sets how long a commit may wait for others to share its
-// disk sync (bbolt's group commit). Each commit is still durable before it
-// returns; the delay only trades a lone hop's latency for throughput under
-// load. The default is bbolt's, 10ms.
+// WithBatchDelay sets how long a commit that finds the writer idle waits
+// for others to share its disk sync. Commits that arrive while a sync is
+// under way always share the next one, so under load the delay adds
+// nothing; a lone commit pays it on top of its sync. Each commit is
+// durable before it returns either way. The default is 0: no wait.
 func WithBatchDelay(d time.Duration) Option {
-	return func(db *DB) { db.bolt.MaxBatchDelay = d }
+	return func(db *DB) { db.batchDelay = d }
 }
 
 // ErrInUse says another process holds the store's file (bbolt locks it for
@@ -113,11 +118,15 @@ func Open(path string, sealer *seal.Sealer, opts ...Option) (*DB, error) {
 	for _, o := range opts {
 		o(db)
 	}
+	db.writes = newGroup(bdb, db.batchDelay)
 	return db, nil
 }
 
-// Close closes the file.
-func (db *DB) Close() error { return db.bolt.Close() }
+// Close commits the writes queued and closes the file; later writes fail.
+func (db *DB) Close() error {
+	db.writes.close()
+	return db.bolt.Close()
+}
 
 // envelope is a session as stored: the conversation's record with its
 // secrets sealed. It is written as a length-prefixed JSON header (the
@@ -225,12 +234,13 @@ func (db *DB) encodeSession(r *link.SessionRecord) ([]byte, error) {
 
 // Commit writes a hop's session (and a session it retired), their expiry
 // index entries and any new link in one transaction, synced to disk before
-// it returns. Commits from concurrent hops share one disk sync (bbolt's
-// Batch): the closure only puts what was encoded beforehand, and the link
-// as the stored state decides, so running it again, as Batch may, changes
-// nothing. A new link may take the data status of an account_updated Mono
-// sent before it committed, as the LinkUpdates option decides (see
-// prepareLink); the partner then hears of it after the link's own events.
+// it returns. Commits from concurrent hops share one disk sync (the group
+// commit): the closure only puts what was encoded beforehand, and the link
+// as the stored state decides, so running it again, as the group commit
+// may, changes nothing. A new link may take the data status of an
+// account_updated Mono sent before it committed, as the LinkUpdates option
+// decides (see prepareLink); the partner then hears of it after the link's
+// own events.
 func (db *DB) Commit(_ context.Context, c link.Change) error {
 	if c.Session == nil {
 		return errors.New("commit: a change without its session")
@@ -263,7 +273,7 @@ func (db *DB) Commit(_ context.Context, c link.Change) error {
 		return err
 	}
 	textQueue := db.Texts()
-	err = db.bolt.Batch(func(tx *bolt.Tx) error {
+	err = db.writes.do(func(tx *bolt.Tx) error {
 		for _, w := range recs {
 			if err := putSession(tx, w); err != nil {
 				return err
@@ -352,7 +362,13 @@ func putSession(tx *bolt.Tx, w sessionWrite) error {
 			return err
 		}
 	}
-	return tx.Bucket(bucketPhones).Put(w.phone, w.id)
+	// A phone's latest session rarely changes between hops: left as it
+	// is, its page is not rewritten.
+	phones := tx.Bucket(bucketPhones)
+	if bytes.Equal(phones.Get(w.phone), w.id) {
+		return nil
+	}
+	return phones.Put(w.phone, w.id)
 }
 
 // Latest returns the most recently written session of a phone, or
@@ -447,7 +463,7 @@ func (db *DB) ReserveAttempt(_ context.Context, phone string, since, at time.Tim
 	var key []byte
 	// Batched with concurrent commits (one disk sync for them all): the
 	// closure may run again, and then decides again from what is stored.
-	err := db.bolt.Batch(func(tx *bolt.Tx) error {
+	err := db.writes.do(func(tx *bolt.Tx) error {
 		key = nil
 		p := link.PhoneKey(phone)
 		if countFailures(tx, p, since) >= max {
