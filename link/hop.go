@@ -1,5 +1,7 @@
 package link
 
+//go:generate go tool msgp -file=hop.go -o=hop_msgp.go -io=false -tests=false -d "tag json" -d "timezone utc" -d "ignore Hop HopError"
+
 import "time"
 
 // Hop is one callback from an aggregator, in no aggregator's format.

@@ -1,5 +1,7 @@
 package link
 
+//go:generate go tool msgp -file=link.go -o=link_msgp.go -io=false -tests=false -d "tag json" -d "timezone utc"
+
 import "time"
 
 // Link is a bank account linked through the gateway: what the partner needs

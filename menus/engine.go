@@ -2,7 +2,6 @@ package menus
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -525,10 +524,8 @@ func (e *Engine) awaitSettled(ctx context.Context, s *Session, deadline time.Tim
 		clear(r.Secrets) // only its time is looked at
 		// The session's own time, not the record's: a store may keep
 		// times to the microsecond only.
-		var now struct {
-			Updated time.Time `json:"updated"`
-		}
-		if json.Unmarshal(r.Data, &now) != nil || !now.Updated.Equal(s.Updated) {
+		var now Session
+		if decodeData(r.Data, &now) != nil || !now.Updated.Equal(s.Updated) {
 			return
 		}
 	}

@@ -1,5 +1,7 @@
 package menus
 
+//go:generate go tool msgp -file=form.go -o=form_msgp.go -io=false -tests=false -d "tag json" -d "timezone utc"
+
 import (
 	"strings"
 	"unicode/utf8"

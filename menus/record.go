@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -17,10 +18,44 @@ type sealedValues struct {
 	Login   map[string]string `json:"login,omitempty"`
 }
 
+// The encodings of a session's data, told apart by its first byte.
+const (
+	// formatJSON is the first encoding, kept readable: a JSON object.
+	formatJSON = '{'
+	// formatMsgpack is the current one: this byte, then the session as a
+	// MessagePack map keyed by the JSON names (generated code, no
+	// reflection), so fields are added and dropped as in JSON.
+	formatMsgpack = 0x01
+)
+
+// encodeData encodes a session's state (never its sealed values, which
+// the generated code leaves out like encoding/json) in the current format.
+func encodeData(s *Session) ([]byte, error) {
+	return s.MarshalMsg(append(make([]byte, 0, 1+s.Msgsize()), formatMsgpack))
+}
+
+// decodeData reads a session's state in any format it was stored in.
+func decodeData(data []byte, s *Session) error {
+	if len(data) == 0 {
+		return errors.New("empty session data")
+	}
+	switch data[0] {
+	case formatMsgpack:
+		rest, err := s.UnmarshalMsg(data[1:])
+		if err == nil && len(rest) > 0 {
+			err = fmt.Errorf("%d bytes after the session", len(rest))
+		}
+		return err
+	case formatJSON:
+		return json.Unmarshal(data, s)
+	}
+	return fmt.Errorf("unknown session format %#x", data[0])
+}
+
 // record encodes a session for the store: its state as data, what the user
 // typed as the secrets the store seals.
 func record(s *Session) (*link.SessionRecord, error) {
-	data, err := json.Marshal(s)
+	data, err := encodeData(s)
 	if err != nil {
 		return nil, fmt.Errorf("encode session %s: %w", s.ID, err)
 	}
@@ -41,7 +76,7 @@ func record(s *Session) (*link.SessionRecord, error) {
 // could open them. It erases the record's plain secrets once read.
 func decode(r *link.SessionRecord) (*Session, error) {
 	s := new(Session)
-	if err := json.Unmarshal(r.Data, s); err != nil {
+	if err := decodeData(r.Data, s); err != nil {
 		return nil, fmt.Errorf("decode session %s: %w", r.ID, err)
 	}
 	s.SecretsLost = r.SecretsLost
@@ -115,7 +150,7 @@ func holds(now time.Time) func(*link.Invite, *link.SessionRecord) bool {
 		var s *Session
 		if holder != nil {
 			s = new(Session)
-			if json.Unmarshal(holder.Data, s) != nil {
+			if decodeData(holder.Data, s) != nil {
 				return false
 			}
 		}

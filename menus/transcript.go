@@ -1,5 +1,7 @@
 package menus
 
+//go:generate go tool msgp -file=transcript.go -o=transcript_msgp.go -io=false -tests=false -d "tag json" -d "timezone utc"
+
 import (
 	"crypto/hmac"
 	"crypto/sha256"

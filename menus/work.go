@@ -1,5 +1,7 @@
 package menus
 
+//go:generate go tool msgp -file=work.go -o=work_msgp.go -io=false -tests=false -d "tag json" -d "timezone utc"
+
 import (
 	"context"
 	"errors"

@@ -2,6 +2,8 @@
 // institution directory, connect sessions, login and commit steps, the code
 // exchange, reauthorisation tokens and account details. It knows nothing of
 // USSD; package mono/sandbox serves a fake of the same endpoints.
+
+//go:generate go tool msgp -file=types.go -o=types_msgp.go -io=false -tests=false -d "tag json" -d "timezone utc" -d "ignore Institution SessionRequest Session Reauth Step AccountDetails DetailInstitution"
 package mono
 
 import (
