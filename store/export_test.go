@@ -1,22 +1,31 @@
 package store
 
 import (
-	"encoding/binary"
-	"errors"
+	"encoding/json"
 )
 
-// EnvelopeHeader splits a stored session into its JSON header and the
+// EnvelopeHeader splits a stored session into its header, as JSON, and the
 // conversation's data after it, for tests that look into the raw file.
 func EnvelopeHeader(v []byte) (header, data []byte, err error) {
-	n, k := binary.Uvarint(v)
-	if k <= 0 || n > uint64(len(v)-k) {
-		return nil, nil, errors.New("malformed envelope")
+	env, err := unmarshalEnvelope(v)
+	if err != nil {
+		return nil, nil, err
 	}
-	return v[k : k+int(n)], v[k+int(n):], nil
+	header, err = json.Marshal(env)
+	return header, env.Data, err
 }
 
-// Envelope joins a header and data as a stored session.
+// Envelope joins a header, given as JSON, and data as a stored session in
+// the current format.
 func Envelope(header, data []byte) []byte {
-	out := binary.AppendUvarint(nil, uint64(len(header)))
-	return append(append(out, header...), data...)
+	var env envelope
+	if err := json.Unmarshal(header, &env); err != nil {
+		panic(err)
+	}
+	env.Data = data
+	out, err := env.marshal()
+	if err != nil {
+		panic(err)
+	}
+	return out
 }

@@ -128,50 +128,6 @@ func (db *DB) Close() error {
 	return db.bolt.Close()
 }
 
-// envelope is a session as stored: the conversation's record with its
-// secrets sealed. It is written as a length-prefixed JSON header (the
-// fields below) followed by Data, the conversation's own encoding, byte
-// for byte: the store reads the header alone when it indexes or sweeps,
-// and never parses Data.
-type envelope struct {
-	ID      string    `json:"id"`
-	Phone   string    `json:"phone"`
-	Updated time.Time `json:"updated"`
-	Purge   time.Time `json:"purge"`
-	Lapse   time.Time `json:"lapse,omitzero"`
-	Sealed  []byte    `json:"sealed,omitempty"` // the secrets, sealed with the id as additional data
-	Lapsed  bool      `json:"lapsed,omitempty"` // the sweeper erased the sealed secrets
-	Data    []byte    `json:"-"`
-}
-
-// marshal writes the envelope: uvarint header length, header, data.
-func (env envelope) marshal() ([]byte, error) {
-	head, err := json.Marshal(env)
-	if err != nil {
-		return nil, fmt.Errorf("encode session %s: %w", env.ID, err)
-	}
-	out := make([]byte, 0, binary.MaxVarintLen64+len(head)+len(env.Data))
-	out = binary.AppendUvarint(out, uint64(len(head)))
-	out = append(out, head...)
-	return append(out, env.Data...), nil
-}
-
-// unmarshalEnvelope reads a stored session. Data is a slice of v: the
-// caller clones v when it outlives the transaction.
-func unmarshalEnvelope(v []byte) (envelope, error) {
-	var env envelope
-	n, k := binary.Uvarint(v)
-	if k <= 0 || n > uint64(len(v)-k) {
-		return env, errors.New("decode session: malformed envelope")
-	}
-	head := v[k : k+int(n)]
-	if err := json.Unmarshal(head, &env); err != nil {
-		return env, fmt.Errorf("decode session: %w", err)
-	}
-	env.Data = v[k+int(n):]
-	return env, nil
-}
-
 // Session returns the stored session, or link.ErrNoSession.
 func (db *DB) Session(_ context.Context, id string) (*link.SessionRecord, error) {
 	var data []byte

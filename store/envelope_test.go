@@ -1,0 +1,76 @@
+package store_test
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"path/filepath"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/ussdlink/ussdlink/link"
+)
+
+func TestASessionWithAJSONHeaderIsReadAndRewrittenInTheCurrentFormat(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "json-header.db")
+	db := openDB(t, path, newSealer(t, 0x21))
+	if err := db.Commit(ctx, link.Change{Session: &link.SessionRecord{ID: "s1", Phone: "+2348030000001",
+		Updated: t0, Purge: t0.Add(time.Hour), Data: []byte("first")}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The session as the store wrote it before MessagePack headers: a
+	// uvarint length, a JSON header, the data.
+	head, _ := json.Marshal(map[string]any{"id": "s1", "phone": "+2348030000001", "updated": t0, "purge": t0.Add(2 * time.Hour)})
+	legacy := append(append(binary.AppendUvarint(nil, uint64(len(head))), head...), "legacy data"...)
+	bdb, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = bdb.Update(func(tx *bolt.Tx) error {
+		ex := tx.Bucket([]byte("expiry"))
+		if err := ex.Delete(append(binary.BigEndian.AppendUint64(nil, uint64(t0.Add(time.Hour).UnixNano())), "s1"...)); err != nil {
+			return err
+		}
+		if err := ex.Put(append(binary.BigEndian.AppendUint64(nil, uint64(t0.Add(2*time.Hour).UnixNano())), "s1"...), nil); err != nil {
+			return err
+		}
+		return tx.Bucket([]byte("sessions")).Put([]byte("s1"), legacy)
+	})
+	if cerr := bdb.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	db = openDB(t, path, newSealer(t, 0x21))
+	got, err := db.Session(ctx, "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got.Data) != "legacy data" || !got.Purge.Equal(t0.Add(2*time.Hour)) || got.Phone != "+2348030000001" {
+		t.Fatalf("read back %+v", got)
+	}
+	got.Data, got.Purge = []byte("rewritten"), t0.Add(3*time.Hour)
+	if err := db.Commit(ctx, link.Change{Session: got}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	viewRaw(t, path, func(tx *bolt.Tx) error {
+		if v := tx.Bucket([]byte("sessions")).Get([]byte("s1")); len(v) == 0 || v[0] != 0 {
+			t.Errorf("the rewritten session does not start with the MessagePack header's zero byte: % x", v[:min(len(v), 8)])
+		}
+		return nil
+	})
+	if entries := readExpiry(t, path); len(entries) != 1 || !entries[0].at.Equal(t0.Add(3*time.Hour)) {
+		t.Errorf("expiry index after rewriting = %+v, want only the new purge time", entries)
+	}
+}
