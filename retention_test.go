@@ -94,7 +94,7 @@ func TestJunkFloodIsReclaimed(t *testing.T) {
 		return got
 	}
 	flooded := sizes()
-	for _, name := range []string{"sessions", "expiry", "phones", "sms_sessions", "sms_seen", "invites", "invite_codes",
+	for _, name := range []string{"session_keys", "session_rows", "expiry", "phones", "sms_sessions", "sms_seen", "invites", "invite_codes",
 		"invite_phone", "invite_ref", "idempotency"} {
 		if flooded[name] == 0 {
 			t.Errorf("the flood left bucket %s empty: the test does not cover it", name)
@@ -105,7 +105,7 @@ func TestJunkFloodIsReclaimed(t *testing.T) {
 		t.Errorf("the flood made %d hand-over invitations, want one per bank chosen by text", handovers)
 	}
 	invites := []string{"invites", "invite_codes", "invite_phone", "invite_ref", "invite_age"}
-	awaitSizes("the texts are sent", nil, append(invites, "sessions", "expiry", "phones", "sealed", "sms_sessions", "sms_session_expiry",
+	awaitSizes("the texts are sent", nil, append(invites, "session_keys", "session_rows", "expiry", "phones", "sealed", "sms_sessions", "sms_session_expiry",
 		"sms_seen", "sms_seen_age", "idempotency", "idempotency_age")...)
 
 	clock.Advance(2 * time.Hour)

@@ -11,6 +11,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/ussdlink/ussdlink/link"
+	"github.com/ussdlink/ussdlink/store"
 )
 
 func TestASessionWithAJSONHeaderIsReadAndRewrittenInTheCurrentFormat(t *testing.T) {
@@ -40,7 +41,7 @@ func TestASessionWithAJSONHeaderIsReadAndRewrittenInTheCurrentFormat(t *testing.
 		if err := ex.Put(append(binary.BigEndian.AppendUint64(nil, uint64(t0.Add(2*time.Hour).UnixNano())), "s1"...), nil); err != nil {
 			return err
 		}
-		return tx.Bucket([]byte("sessions")).Put([]byte("s1"), legacy)
+		return store.PutRawSession(tx, "s1", legacy)
 	})
 	if cerr := bdb.Close(); err == nil {
 		err = cerr
@@ -65,7 +66,7 @@ func TestASessionWithAJSONHeaderIsReadAndRewrittenInTheCurrentFormat(t *testing.
 		t.Fatal(err)
 	}
 	viewRaw(t, path, func(tx *bolt.Tx) error {
-		if v := tx.Bucket([]byte("sessions")).Get([]byte("s1")); len(v) == 0 || v[0] != 0 {
+		if v := store.RawSession(tx, "s1"); len(v) == 0 || v[0] != 0 {
 			t.Errorf("the rewritten session does not start with the MessagePack header's zero byte: % x", v[:min(len(v), 8)])
 		}
 		return nil

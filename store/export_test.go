@@ -2,6 +2,8 @@ package store
 
 import (
 	"encoding/json"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // EnvelopeHeader splits a stored session into its header, as JSON, and the
@@ -29,3 +31,11 @@ func Envelope(header, data []byte) []byte {
 	}
 	return out
 }
+
+// RawSession returns the stored record of session id in tx, or nil, for
+// tests that look into the raw file.
+func RawSession(tx *bolt.Tx, id string) []byte { return sessionsOf(tx).get([]byte(id)) }
+
+// PutRawSession writes a raw record for session id in tx, for tests that
+// forge what is stored.
+func PutRawSession(tx *bolt.Tx, id string, v []byte) error { return sessionsOf(tx).put([]byte(id), v) }

@@ -411,7 +411,7 @@ func TestJunkFloodIsReclaimed(t *testing.T) {
 		}
 	}
 	before := bucketSizes(t, db)
-	for _, name := range []string{"sessions", "expiry", "phones", "sealed", "failures", "failure_age", "sms_sessions",
+	for _, name := range []string{"session_keys", "session_rows", "expiry", "phones", "sealed", "failures", "failure_age", "sms_sessions",
 		"sms_session_expiry", "sms_seen", "sms_seen_age", "invites", "invite_codes", "invite_phone", "invite_ref",
 		"invite_age", "idempotency", "idempotency_age", "mono_events", "mono_event_age", "sms_outbox_dead"} {
 		if before[name] == 0 {

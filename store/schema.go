@@ -24,7 +24,13 @@ var (
 //     JSON with its sealed answers inline under "sealed".
 //  2. A session is an envelope (see envelope) around the conversation's
 //     data, with the store's own fields.
-const schemaVersion = 2
+//  3. Sessions move from one bucket keyed by id to a record bucket keyed
+//     in the order of first writes, found through an id index (see
+//     sessionRows).
+const schemaVersion = 3
+
+// bucketLegacySessions is where schemas 1 and 2 kept sessions, by id.
+var bucketLegacySessions = []byte("sessions")
 
 // ErrSchemaTooNew says the file was written by a newer gateway, in a layout
 // this one does not know: it is refused, not misread or rewritten.
@@ -56,8 +62,15 @@ func migrate(tx *bolt.Tx, from int) error {
 	if from == schemaVersion {
 		return nil
 	}
-	if err := migrateSessions(tx); err != nil {
-		return fmt.Errorf("migrate from schema %d to %d: %w", from, schemaVersion, err)
+	if legacy := tx.Bucket(bucketLegacySessions); legacy != nil {
+		if from < 2 {
+			if err := migrateSessions(legacy); err != nil {
+				return fmt.Errorf("migrate from schema %d to %d: %w", from, schemaVersion, err)
+			}
+		}
+		if err := moveSessions(tx, legacy); err != nil {
+			return fmt.Errorf("migrate from schema %d to %d: %w", from, schemaVersion, err)
+		}
 	}
 	meta, err := tx.CreateBucketIfNotExists(bucketMeta)
 	if err != nil {
@@ -71,8 +84,7 @@ func migrate(tx *bolt.Tx, from int) error {
 // when it has none) and, with a sealed blob, its sealed_until become the
 // envelope's. The blob moves as it is: it is sealed with the same id, so
 // it still opens. The expiry and lapse indexes already hold these times.
-func migrateSessions(tx *bolt.Tx) error {
-	sessions := tx.Bucket(bucketSessions)
+func migrateSessions(sessions *bolt.Bucket) error {
 	rewritten := map[string][]byte{} // written once the walk is done with the bucket
 	err := sessions.ForEach(func(k, v []byte) error {
 		data, err := migrateSession(v)
@@ -91,6 +103,20 @@ func migrateSessions(tx *bolt.Tx) error {
 		}
 	}
 	return nil
+}
+
+// moveSessions moves every session of the bucket schemas 1 and 2 kept them
+// in to the layout of schema 3, in the order of their ids, and deletes the
+// old bucket.
+func moveSessions(tx *bolt.Tx, legacy *bolt.Bucket) error {
+	rows := sessionsOf(tx)
+	err := legacy.ForEach(func(id, v []byte) error {
+		return rows.put(id, v)
+	})
+	if err != nil {
+		return fmt.Errorf("move sessions: %w", err)
+	}
+	return tx.DeleteBucket(bucketLegacySessions)
 }
 
 // migrateSession turns one session of schema 1 into its envelope.

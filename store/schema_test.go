@@ -54,9 +54,10 @@ func TestOpenChecksTheSchemaVersion(t *testing.T) {
 		want   error
 		after  string // the version recorded after the open
 	}{
-		{"a new file gets the current version", "", nil, "2"},
-		{"a file of the current version opens", "2", nil, "2"},
-		{"a file of a newer version is refused and left alone", "3", store.ErrSchemaTooNew, "3"},
+		{"a new file gets the current version", "", nil, "3"},
+		{"a file of the previous version is migrated", "2", nil, "3"},
+		{"a file of the current version opens", "3", nil, "3"},
+		{"a file of a newer version is refused and left alone", "4", store.ErrSchemaTooNew, "4"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -74,8 +75,8 @@ func TestOpenChecksTheSchemaVersion(t *testing.T) {
 			if !errors.Is(err, c.want) {
 				t.Fatalf("Open = %v, want %v", err, c.want)
 			}
-			if err != nil && (!strings.Contains(err.Error(), "schema "+c.stored) || !strings.Contains(err.Error(), "2")) {
-				t.Errorf("Open = %q, want it to name the file's version %s and this one's, 2", err, c.stored)
+			if err != nil && (!strings.Contains(err.Error(), "schema "+c.stored) || !strings.Contains(err.Error(), "3")) {
+				t.Errorf("Open = %q, want it to name the file's version %s and this one's, 3", err, c.stored)
 			}
 			if got := schemaOf(t, path); got != c.after {
 				t.Errorf("schema version after Open = %q, want %q", got, c.after)
@@ -113,6 +114,9 @@ func TestOpenMigratesSessionsOfTheUnversionedFormat(t *testing.T) {
 	openDB(t, path, sealer).Close()
 	rawUpdate(t, path, func(tx *bolt.Tx) error {
 		if err := tx.DeleteBucket([]byte("meta")); err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucket([]byte("sessions")); err != nil {
 			return err
 		}
 		for _, s := range old {
@@ -176,9 +180,15 @@ func TestOpenMigratesSessionsOfTheUnversionedFormat(t *testing.T) {
 		t.Errorf("Sweep at t0+1h = %d, %v; want typing", n, err)
 	}
 	db.Close()
-	if got := schemaOf(t, path); got != "2" {
-		t.Errorf("schema version after the migration = %q, want 2", got)
+	if got := schemaOf(t, path); got != "3" {
+		t.Errorf("schema version after the migration = %q, want 3", got)
 	}
+	viewRaw(t, path, func(tx *bolt.Tx) error {
+		if tx.Bucket([]byte("sessions")) != nil {
+			t.Error("the bucket sessions were kept in before schema 3 is still there")
+		}
+		return nil
+	})
 }
 
 // timeKey is an index key: big-endian nanoseconds, then an id.

@@ -27,7 +27,6 @@ import (
 
 // Bucket names. Every bucket is created when the file is opened.
 var (
-	bucketSessions   = []byte("sessions")    // session id → record
 	bucketExpiry     = []byte("expiry")      // purge time (8 bytes BE unix ns) + session id → nil
 	bucketLinks      = []byte("links")       // Mono account id → link
 	bucketPhoneLinks = []byte("phone_links") // phone + 0 + account id → nil
@@ -96,7 +95,7 @@ func Open(path string, sealer *seal.Sealer, opts ...Option) (*DB, error) {
 		if err != nil {
 			return err
 		}
-		for _, name := range [][]byte{bucketSessions, bucketExpiry, bucketLinks, bucketPhoneLinks, bucketPhones, bucketSealed, bucketFailures, bucketFailureAge,
+		for _, name := range [][]byte{bucketSessionKeys, bucketSessionRows, bucketExpiry, bucketLinks, bucketPhoneLinks, bucketPhones, bucketSealed, bucketFailures, bucketFailureAge,
 			bucketOutbox, bucketOutboxDue, bucketOutboxOrder, bucketDead, bucketSMS, bucketSMSDue, bucketSMSOrder, bucketSMSDead,
 			bucketInvites, bucketInviteCodes, bucketInvitePhone, bucketInviteRef, bucketReauthOf,
 			bucketIdempotency, bucketMonoEvents, bucketMonoEventAge, bucketMonoUpdates, bucketMonoUpdateAge,
@@ -132,7 +131,7 @@ func (db *DB) Close() error {
 func (db *DB) Session(_ context.Context, id string) (*link.SessionRecord, error) {
 	var data []byte
 	err := db.bolt.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bucketSessions).Get([]byte(id)); v != nil {
+		if v := sessionsOf(tx).get([]byte(id)); v != nil {
 			data = bytes.Clone(v)
 		}
 		return nil
@@ -293,38 +292,58 @@ type sessionWrite struct {
 	lapse           time.Time // when its sealed secrets lapse; zero: none to erase
 }
 
-// putSession writes a session record, moves its expiry index entry and
-// makes it its phone's latest session (the latest written wins).
+// putSession writes a session record, moves its expiry and lapse index
+// entries and makes it its phone's latest session (the latest written
+// wins). An index entry whose time did not change, and a phone whose
+// latest session is already this one, are left as they are: their pages
+// are not rewritten.
 func putSession(tx *bolt.Tx, w sessionWrite) error {
-	sessions, expiry := tx.Bucket(bucketSessions), tx.Bucket(bucketExpiry)
-	if old := sessions.Get(w.id); old != nil {
-		if prev, err := unmarshalEnvelope(old); err == nil {
+	sessions, expiry, sealed := sessionsOf(tx), tx.Bucket(bucketExpiry), tx.Bucket(bucketSealed)
+	var prev envelope
+	had := false // a readable earlier record, whose index entries move
+	if old := sessions.get(w.id); old != nil {
+		var err error
+		prev, err = unmarshalEnvelope(old)
+		had = err == nil
+	}
+	if err := sessions.put(w.id, w.data); err != nil {
+		return err
+	}
+	if !had || !prev.Purge.Equal(w.purge) {
+		if had {
 			if err := expiry.Delete(expiryKey(prev.Purge, w.id)); err != nil {
 				return err
 			}
-			if err := tx.Bucket(bucketSealed).Delete(expiryKey(prev.Lapse, w.id)); err != nil {
-				return err
-			}
 		}
-	}
-	if err := sessions.Put(w.id, w.data); err != nil {
-		return err
-	}
-	if err := expiry.Put(expiryKey(w.purge, w.id), nil); err != nil {
-		return err
-	}
-	if !w.lapse.IsZero() {
-		if err := tx.Bucket(bucketSealed).Put(expiryKey(w.lapse, w.id), nil); err != nil {
+		if err := expiry.Put(expiryKey(w.purge, w.id), nil); err != nil {
 			return err
 		}
 	}
-	// A phone's latest session rarely changes between hops: left as it
-	// is, its page is not rewritten.
+	if err := moveIndex(sealed, prev.Lapse, w.lapse, w.id); err != nil {
+		return err
+	}
 	phones := tx.Bucket(bucketPhones)
 	if bytes.Equal(phones.Get(w.phone), w.id) {
 		return nil
 	}
 	return phones.Put(w.phone, w.id)
+}
+
+// moveIndex moves id's entry in the lapse index from one time to another;
+// a zero time is no entry.
+func moveIndex(index *bolt.Bucket, from, to time.Time, id []byte) error {
+	if from.Equal(to) {
+		return nil
+	}
+	if !from.IsZero() {
+		if err := index.Delete(expiryKey(from, id)); err != nil {
+			return err
+		}
+	}
+	if to.IsZero() {
+		return nil
+	}
+	return index.Put(expiryKey(to, id), nil)
 }
 
 // Latest returns the most recently written session of a phone, or
@@ -355,11 +374,11 @@ func (db *DB) Sweep(_ context.Context, now time.Time, max int) (int, error) {
 		if err := scrubLapsed(tx, now, max); err != nil {
 			return err
 		}
-		sessions, phones := tx.Bucket(bucketSessions), tx.Bucket(bucketPhones)
+		sessions, phones := sessionsOf(tx), tx.Bucket(bucketPhones)
 		var err error
 		n, err = due(tx.Bucket(bucketExpiry), now, max, func(k []byte) error {
 			id := k[8:]
-			rec := sessions.Get(id)
+			rec := sessions.get(id)
 			if rec == nil {
 				return nil
 			}
@@ -368,7 +387,7 @@ func (db *DB) Sweep(_ context.Context, now time.Time, max int) (int, error) {
 					return err
 				}
 			}
-			return sessions.Delete(id)
+			return sessions.delete(id)
 		})
 		return err
 	})
@@ -464,10 +483,10 @@ func countFailures(tx *bolt.Tx, phone string, since time.Time) int {
 // and the record is marked, so that the conversation reading it back knows
 // its secrets lapsed.
 func scrubLapsed(tx *bolt.Tx, now time.Time, max int) error {
-	sessions := tx.Bucket(bucketSessions)
+	sessions := sessionsOf(tx)
 	_, err := due(tx.Bucket(bucketSealed), now, max, func(k []byte) error {
 		id := k[8:]
-		rec := sessions.Get(id)
+		rec := sessions.get(id)
 		if rec == nil {
 			return nil
 		}
@@ -480,7 +499,7 @@ func scrubLapsed(tx *bolt.Tx, now time.Time, max int) error {
 		if err != nil {
 			return fmt.Errorf("scrub session %s: %w", id, err)
 		}
-		return sessions.Put(id, data)
+		return sessions.put(id, data)
 	})
 	return err
 }

@@ -184,7 +184,7 @@ func TestOpenCreatesFileWithMode0600AndBuckets(t *testing.T) {
 		t.Errorf("database file mode = %v, want %v", got, want)
 	}
 	viewRaw(t, path, func(tx *bolt.Tx) error {
-		for _, name := range []string{"sessions", "expiry", "links", "phone_links"} {
+		for _, name := range []string{"session_keys", "session_rows", "expiry", "links", "phone_links"} {
 			if tx.Bucket([]byte(name)) == nil {
 				t.Errorf("bucket %q missing after Open", name)
 			}
@@ -325,7 +325,7 @@ func rawRecord(t *testing.T, path, id string) map[string]json.RawMessage {
 	t.Helper()
 	var rec map[string]json.RawMessage
 	viewRaw(t, path, func(tx *bolt.Tx) error {
-		v := tx.Bucket([]byte("sessions")).Get([]byte(id))
+		v := store.RawSession(tx, id)
 		if v == nil {
 			return fmt.Errorf("no record for session %s", id)
 		}
@@ -444,8 +444,7 @@ func TestRecordCannotBeMovedToAnotherSessionID(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = bdb.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte("sessions"))
-		head, data, err := store.EnvelopeHeader(b.Get([]byte("victim")))
+		head, data, err := store.EnvelopeHeader(store.RawSession(tx, "victim"))
 		if err != nil {
 			return err
 		}
@@ -457,7 +456,7 @@ func TestRecordCannotBeMovedToAnotherSessionID(t *testing.T) {
 		if head, err = json.Marshal(rec); err != nil {
 			return err
 		}
-		return b.Put([]byte("attacker"), store.Envelope(head, data))
+		return store.PutRawSession(tx, "attacker", store.Envelope(head, data))
 	})
 	if cerr := bdb.Close(); err == nil {
 		err = cerr
