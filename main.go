@@ -5,6 +5,7 @@
 //	ussdlink [serve] [-config FILE]   run the gateway
 //	ussdlink dial [flags]             a terminal phone for a running gateway
 //	ussdlink load [flags]             drive link flows through a running gateway and measure them
+//	ussdlink seed [flags]             fill the configured store with finished links, to measure on a full store
 //	ussdlink help                     print the usage (also -h, --help)
 package main
 
@@ -63,12 +64,13 @@ Commands:
   dial    a terminal phone for a running gateway
   load    drive link flows through a running gateway and measure them
   migrate apply the PostgreSQL schema's migrations ([store] url or DATABASE_URL) and exit
+  seed    fill the configured store with made-up finished links (-sessions N), to measure on a full store
   help    print this help
 
 Flags of serve and migrate:
   -config FILE   configuration file (TOML); default config.toml, which may be missing
 
-Run "ussdlink dial -h" or "ussdlink load -h" for their flags.
+Run "ussdlink dial -h", "ussdlink load -h" or "ussdlink seed -h" for their flags.
 `
 
 // UsageError is a command line naming a command that does not exist. The
@@ -104,7 +106,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		case first == "help" || first == "-h" || first == "-help" || first == "--help":
 			_, err := io.WriteString(stdout, usage)
 			return err
-		case first == "serve" || first == "dial" || first == "load" || first == "migrate":
+		case first == "serve" || first == "dial" || first == "load" || first == "migrate" || first == "seed":
 			cmd, args = first, args[1:]
 		case !strings.HasPrefix(first, "-"):
 			fmt.Fprintf(stderr, "ussdlink: unknown command %q\n\n%s", first, usage)
@@ -118,6 +120,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runLoad(ctx, args, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, args, stdout, stderr)
+	case "seed":
+		return runSeed(ctx, args, stdout, stderr)
 	}
 	m := NewMain(stderr)
 	if err := m.ParseFlags(args); err != nil {

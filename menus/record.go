@@ -162,3 +162,8 @@ func holds(now time.Time) func(*link.Invite, *link.SessionRecord) bool {
 // holds, with its secrets when the store could open them: for tools and
 // tests that look into the store.
 func Decode(r *link.SessionRecord) (*Session, error) { return decode(r) }
+
+// Record encodes a session as the store keeps it, its typed values among
+// the secrets the store seals: for tools that fill a store, such as the
+// seed command.
+func Record(s *Session) (*link.SessionRecord, error) { return record(s) }
