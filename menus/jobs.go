@@ -190,7 +190,7 @@ func (e *Engine) settle(j *job) {
 	defer cancel()
 	for {
 		id := j.target()
-		unlock, err := e.lockSession(ctx, id)
+		locked, unlock, err := e.lockSession(ctx, id)
 		if err != nil {
 			e.log.Error().Err(err).Str("session", id).Msg("settle: lock session")
 			return // the work stays pending: the next hop, here or elsewhere, runs it again
@@ -199,7 +199,7 @@ func (e *Engine) settle(j *job) {
 			unlock()
 			continue
 		}
-		e.settleLocked(ctx, id, j)
+		e.settleLocked(locked, id, j)
 		unlock()
 		return
 	}

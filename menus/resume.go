@@ -72,18 +72,20 @@ func (t *turn) onResume(input string) {
 // not be had before the hop's deadline; prev is nil when the session cannot
 // be read.
 func (t *turn) claim(id string) (prev *Session, ok bool) {
+	read := t.ctx
 	if id != t.s.ID {
 		// Only the hop's deadline ends the wait: a hop already answering
 		// carries on past its caller's cancellation, as every hop does.
 		ctx, cancel := context.WithDeadline(context.WithoutCancel(t.ctx), t.deadline)
-		unlock, err := t.e.lockSession(ctx, id)
-		cancel()
+		defer cancel()
+		locked, unlock, err := t.e.lockSession(ctx, id)
 		if err != nil {
 			return nil, false
 		}
 		t.held = unlock
+		read = locked // a store may take the lock with this read
 	}
-	prev, err := t.e.session(t.ctx, id)
+	prev, err := t.e.session(read, id)
 	if err != nil {
 		t.log.Warn().Err(err).Msg("resume: previous session unavailable")
 		return nil, true

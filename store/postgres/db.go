@@ -29,6 +29,7 @@ type DB struct {
 	// account_updated (WithLinkUpdates); nil: none is applied.
 	linkUpdates LinkUpdates
 	maxConns    int32
+	tracer      pgx.QueryTracer
 	// holder names this instance as the holder of the queue messages it
 	// is handed (queues.go), made once, on first use.
 	holderOnce sync.Once
@@ -50,6 +51,11 @@ func WithLinkUpdates(f LinkUpdates) Option { return func(db *DB) { db.linkUpdate
 // WithMaxConns sizes the connection pool ([store] max-conns); 0 keeps
 // pgxpool's default (the larger of 4 and the number of CPUs).
 func WithMaxConns(n int) Option { return func(db *DB) { db.maxConns = int32(n) } }
+
+// WithTracer hands every statement of both pools to t (pgx's tracing:
+// t may also be a pgx.BatchTracer or pgx.PrepareTracer), to trace or count
+// what the store asks the database.
+func WithTracer(t pgx.QueryTracer) Option { return func(db *DB) { db.tracer = t } }
 
 // ErrSealKeyMismatch is returned by Open when the database was written
 // under another seal key than this instance's (and none of its previous
@@ -74,6 +80,9 @@ func Open(ctx context.Context, url string, sealer *seal.Sealer, opts ...Option) 
 	}
 	if db.maxConns > 0 {
 		cfg.MaxConns = db.maxConns
+	}
+	if db.tracer != nil {
+		cfg.ConnConfig.Tracer = db.tracer
 	}
 	if db.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
 		return nil, fmt.Errorf("open postgres store: %w", redact(err))

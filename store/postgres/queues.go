@@ -77,6 +77,17 @@ func (db *DB) putMessages(ctx context.Context, tx pgx.Tx, queue string, msgs []l
 	if len(msgs) == 0 {
 		return nil
 	}
+	batch := &pgx.Batch{}
+	queueMessages(batch, queue, msgs)
+	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+		return fmt.Errorf("queue %s messages: %w", queue, err)
+	}
+	return nil
+}
+
+// queueMessages adds to batch the statements that queue msgs: each key's
+// transaction lock, in order, then the messages.
+func queueMessages(batch *pgx.Batch, queue string, msgs []link.Message) {
 	var keys []string
 	for i := range msgs {
 		if k := boundKey(msgs[i].Key); k != "" {
@@ -84,7 +95,6 @@ func (db *DB) putMessages(ctx context.Context, tx pgx.Tx, queue string, msgs []l
 		}
 	}
 	slices.Sort(keys)
-	batch := &pgx.Batch{}
 	for _, k := range slices.Compact(keys) {
 		batch.Queue(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, "ussdlink:queue:"+queue+":"+k)
 	}
@@ -96,10 +106,6 @@ func (db *DB) putMessages(ctx context.Context, tx pgx.Tx, queue string, msgs []l
 				last_error = EXCLUDED.last_error`,
 			queue, m.ID, boundKey(m.Key), m.Type, body(m.Body), m.Created, m.Attempts, m.Next, m.LastErr)
 	}
-	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
-		return fmt.Errorf("queue %s messages: %w", queue, err)
-	}
-	return nil
 }
 
 // boundKey is an ordering key cut to kit.MaxKey bytes, as every backend

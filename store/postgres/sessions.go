@@ -74,7 +74,11 @@ func (db *DB) readSession(ctx context.Context, query string, arg string) (*link.
 
 // Session returns the stored session, or link.ErrNoSession.
 func (db *DB) Session(ctx context.Context, id string) (*link.SessionRecord, error) {
-	return db.readSession(ctx, `SELECT `+sessionColumns+` FROM sessions s WHERE s.id = $1`, id)
+	const query = `SELECT ` + sessionColumns + ` FROM sessions s WHERE s.id = $1`
+	if h := hopOf(ctx, id); h != nil {
+		return db.readOnHop(ctx, h, query)
+	}
+	return db.readSession(ctx, query, id)
 }
 
 // Latest returns the most recently written session of a phone (with or
@@ -105,21 +109,26 @@ func (db *DB) sessionRow(r *link.SessionRecord) sessionRow {
 	return w
 }
 
-// putSession writes a session (its secrets no longer lapsed: they are as
-// written) and makes it its phone's latest.
-func putSession(ctx context.Context, tx pgx.Tx, w sessionRow) error {
-	_, err := tx.Exec(ctx, `INSERT INTO sessions (id, phone, phone_key, updated, purge, lapse, data, sealed, lapsed)
+// queueSession adds to b the statements that write a session (its secrets
+// no longer lapsed: they are as written) and make it its phone's latest;
+// a phone whose latest session it already is keeps its row unwritten.
+func queueSession(b *pgx.Batch, w sessionRow) {
+	b.Queue(`INSERT INTO sessions (id, phone, phone_key, updated, purge, lapse, data, sealed, lapsed)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, false)
 		ON CONFLICT (id) DO UPDATE SET phone = EXCLUDED.phone, phone_key = EXCLUDED.phone_key, updated = EXCLUDED.updated,
 			purge = EXCLUDED.purge, lapse = EXCLUDED.lapse, data = EXCLUDED.data, sealed = EXCLUDED.sealed, lapsed = false`,
 		w.id, w.phone, w.phoneKey, w.updated, w.purge, w.lapse, w.data, w.sealed)
-	if err != nil {
+	b.Queue(`INSERT INTO phone_sessions (phone_key, session_id) VALUES ($1, $2)
+		ON CONFLICT (phone_key) DO UPDATE SET session_id = EXCLUDED.session_id
+		WHERE phone_sessions.session_id <> EXCLUDED.session_id`, w.phoneKey, w.id)
+}
+
+// putSession writes a session within tx (queueSession).
+func putSession(ctx context.Context, tx pgx.Tx, w sessionRow) error {
+	b := &pgx.Batch{}
+	queueSession(b, w)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("write session %s: %w", w.id, err)
-	}
-	_, err = tx.Exec(ctx, `INSERT INTO phone_sessions (phone_key, session_id) VALUES ($1, $2)
-		ON CONFLICT (phone_key) DO UPDATE SET session_id = EXCLUDED.session_id`, w.phoneKey, w.id)
-	if err != nil {
-		return fmt.Errorf("index session %s by phone: %w", w.id, err)
 	}
 	return nil
 }
@@ -158,6 +167,19 @@ func (db *DB) Commit(ctx context.Context, c link.Change) error {
 	texts, err := kit.TextMessages(c.Texts)
 	if err != nil {
 		return fmt.Errorf("commit session %s: %w", c.Session.ID, err)
+	}
+	if h := hopOf(ctx, c.Session.ID); h != nil && pipelined(c) {
+		err := db.commitOnHop(ctx, h, func(b *pgx.Batch) {
+			for _, w := range recs {
+				queueSession(b, w)
+			}
+			queueMessages(b, queueWebhooks, msgs)
+			queueMessages(b, queueTexts, texts)
+		})
+		if err != nil {
+			return fmt.Errorf("commit session %s: %w", c.Session.ID, err)
+		}
+		return nil
 	}
 	phone := link.PhoneKey(c.Session.Phone)
 	err = db.inTx(ctx, func(tx pgx.Tx) error {

@@ -1,0 +1,78 @@
+package menus
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ussdlink/ussdlink/link"
+	"github.com/ussdlink/ussdlink/mono/sandbox"
+)
+
+// heldKey marks a context returned by lockRecorder.LockSession.
+type heldKey struct{}
+
+// lockRecorder is a SessionLocker that marks the contexts it returns with
+// the session they lock.
+type lockRecorder struct {
+	mu    sync.Mutex
+	taken []string
+}
+
+func (l *lockRecorder) LockContext(context.Context, string) (func(), error) { return func() {}, nil }
+
+func (l *lockRecorder) LockSession(ctx context.Context, id string) (context.Context, func(), error) {
+	l.mu.Lock()
+	l.taken = append(l.taken, id)
+	l.mu.Unlock()
+	return context.WithValue(ctx, heldKey{}, id), func() {}, nil
+}
+
+// lockCheckingStore records every read and commit of a session made
+// without the context its lock returned.
+type lockCheckingStore struct {
+	*memStore
+	mu       sync.Mutex
+	unlocked []string
+}
+
+func (s *lockCheckingStore) check(ctx context.Context, what, id string) {
+	if held, _ := ctx.Value(heldKey{}).(string); held != id {
+		s.mu.Lock()
+		s.unlocked = append(s.unlocked, what+" "+id)
+		s.mu.Unlock()
+	}
+}
+
+func (s *lockCheckingStore) Session(ctx context.Context, id string) (*link.SessionRecord, error) {
+	s.check(ctx, "read", id)
+	return s.memStore.Session(ctx, id)
+}
+
+func (s *lockCheckingStore) Commit(ctx context.Context, c link.Change) error {
+	s.check(ctx, "commit", c.Session.ID)
+	return s.memStore.Commit(ctx, c)
+}
+
+func TestEverySessionReadAndCommitIsMadeWithItsLocksContext(t *testing.T) {
+	locker := &lockRecorder{}
+	r := newRig(t, slowBank(300*time.Millisecond, 50*time.Millisecond), func(c *Config, _ *sandbox.Options) { c.Locker = locker })
+	st := &lockCheckingStore{memStore: r.store}
+	r.engine = r.restart(st)
+	for _, transcript := range []string{"", "1", "1*user_slow", "1*user_slow*pass_good"} {
+		r.must(t, "s1", "+234801", transcript)
+	}
+	r.drain(t) // the login settles in the background, under the lock
+	r.must(t, "s1", "+234801", "1*user_slow*pass_good*1")
+	if err := r.engine.Close(context.Background(), link.Hop{SessionID: "s1", Phone: "+234801", Closing: "closed"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.unlocked) > 0 {
+		t.Errorf("made without the lock's context: %v", st.unlocked)
+	}
+	if n := len(locker.taken); n < 7 || slices.ContainsFunc(locker.taken, func(id string) bool { return id != "s1" }) {
+		t.Errorf("locks taken: %v; want s1's for each of 5 hops, the settling and the close", locker.taken)
+	}
+}

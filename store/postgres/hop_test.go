@@ -1,0 +1,147 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ussdlink/ussdlink/link"
+	"github.com/ussdlink/ussdlink/store/postgres"
+	"github.com/ussdlink/ussdlink/store/postgres/pgtest"
+)
+
+// roundTrips counts what the store sends the database, one round trip per
+// statement sent alone, per batch and per statement prepared.
+type roundTrips struct{ n atomic.Int64 }
+
+func (r *roundTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	r.n.Add(1)
+	return ctx
+}
+func (r *roundTrips) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (r *roundTrips) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	r.n.Add(1)
+	return ctx
+}
+func (r *roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+func (r *roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
+func (r *roundTrips) TracePrepareStart(ctx context.Context, _ *pgx.Conn, _ pgx.TracePrepareStartData) context.Context {
+	r.n.Add(1)
+	return ctx
+}
+func (r *roundTrips) TracePrepareEnd(context.Context, *pgx.Conn, pgx.TracePrepareEndData) {}
+
+// hopRecord is the session s1 as a hop leaves it.
+func hopRecord(data string, at time.Time) *link.SessionRecord {
+	return &link.SessionRecord{ID: "s1", Phone: "+2348031110001", Updated: at, Purge: at.Add(time.Hour),
+		Lapse: at.Add(time.Minute), Data: []byte(data), Secrets: []byte("typed " + data)}
+}
+
+func TestACommonHopCostsTwoRoundTrips(t *testing.T) {
+	ctx := context.Background()
+	trips := &roundTrips{}
+	db, err := postgres.Open(ctx, pgtest.URL(t), sealer(t, 7), postgres.WithTracer(trips))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	locks := db.Locks()
+	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	// hop reads s1 under its lock and, unless it is a repeat, commits it
+	// with one partner event and one text, as a hop through a form does.
+	hop := func(data string, commit bool) {
+		t.Helper()
+		hctx, unlock, err := locks.LockSession(ctx, "s1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unlock()
+		if _, err := db.Session(hctx, "s1"); err != nil && !errors.Is(err, link.ErrNoSession) {
+			t.Fatal(err)
+		}
+		if !commit {
+			return
+		}
+		at = at.Add(time.Second)
+		c := link.Change{Session: hopRecord(data, at),
+			Events: []link.Event{{ID: "evt_" + data, Type: link.TypeInstitutionSelected, Timestamp: at, Data: map[string]any{"session": "s1"}}},
+			Texts:  []link.Text{{ID: "txt_" + data, Kind: link.TextReply, To: "+2348031110001", Created: at}}}
+		if err := db.Commit(hctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, warm := range []string{"w1", "w2", "w3"} {
+		hop(warm, true) // statements are prepared once per connection
+	}
+	tests := []struct {
+		name   string
+		commit bool
+	}{
+		{"a hop that commits", true},
+		{"a repeated callback, answered from the stored reply", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := trips.n.Load()
+			hop(tt.name, tt.commit)
+			if n := trips.n.Load() - before; n != 2 {
+				t.Errorf("%d round trips, want 2", n)
+			}
+		})
+	}
+	got, err := db.Session(ctx, "s1")
+	if err != nil || string(got.Data) != "a hop that commits" || string(got.Secrets) != "typed a hop that commits" {
+		t.Fatalf("s1 after the hops: %+v, %v", got, err)
+	}
+}
+
+func TestASessionsLockIsHeldFromItsReadAndLetGoOnceItsCommitIsDurable(t *testing.T) {
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, pgtest.URL(t), sealer(t, 8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	locks := db.Locks()
+	at := time.Date(2026, 12, 1, 11, 0, 0, 0, time.UTC)
+	if err := db.Commit(ctx, link.Change{Session: hopRecord("before", at)}); err != nil {
+		t.Fatal(err)
+	}
+
+	hctx, unlock, err := locks.LockSession(ctx, "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	if _, err := db.Session(hctx, "s1"); err != nil { // takes the lock
+		t.Fatal(err)
+	}
+	// Another instance cannot have the session while this hop holds it.
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	if other, err := locks.LockContext(short, "session:s1"); err == nil {
+		other()
+		t.Fatal("another instance took the session's lock while a hop held it")
+	}
+	cancel()
+
+	if err := db.Commit(hctx, link.Change{Session: hopRecord("after", at.Add(time.Second))}); err != nil {
+		t.Fatal(err)
+	}
+	// The commit let the lock go (before unlock is called), and whoever
+	// takes it next reads what was committed.
+	short, cancel = context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	octx, other, err := locks.LockSession(short, "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other()
+	got, err := db.Session(octx, "s1")
+	if err != nil || string(got.Data) != "after" {
+		t.Fatalf("the next holder read %+v, %v; want the committed session", got, err)
+	}
+}
