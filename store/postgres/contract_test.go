@@ -26,9 +26,52 @@ func TestContract(t *testing.T) {
 	})
 }
 
+// TestContractOnHops runs the contract again with every session read and
+// commit made as a hop makes them: on the session's own connection, the
+// lock taken with the read and let go with the commit (LockSession).
+func TestContractOnHops(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) storetest.Backend {
+		return openContractAs(t, pgtest.URL(t), func(db *postgres.DB) storetest.Store { return hopStore{db} })
+	})
+}
+
+// hopStore reads and commits each session under LockSession.
+type hopStore struct{ *postgres.DB }
+
+// Session reads a session as a hop's first read does.
+func (s hopStore) Session(ctx context.Context, id string) (*link.SessionRecord, error) {
+	hctx, unlock, err := s.Locks().LockSession(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	return s.DB.Session(hctx, id)
+}
+
+// Commit commits a change as a hop's commit does, after its read.
+func (s hopStore) Commit(ctx context.Context, c link.Change) error {
+	if c.Session == nil {
+		return s.DB.Commit(ctx, c)
+	}
+	hctx, unlock, err := s.Locks().LockSession(ctx, c.Session.ID)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if _, err := s.DB.Session(hctx, c.Session.ID); err != nil && !errors.Is(err, link.ErrNoSession) {
+		return err
+	}
+	return s.DB.Commit(hctx, c)
+}
+
 // openContract opens the store on the database at url as the contract
 // needs it, with the seal key of a restart: the same each time.
 func openContract(t *testing.T, url string) storetest.Backend {
+	return openContractAs(t, url, func(db *postgres.DB) storetest.Store { return db })
+}
+
+// openContractAs is openContract handing the suite as(db).
+func openContractAs(t *testing.T, url string, as func(*postgres.DB) storetest.Store) storetest.Backend {
 	t.Helper()
 	sealer, err := seal.New(bytes.Repeat([]byte{0x5c}, seal.KeySize))
 	if err != nil {
@@ -38,8 +81,8 @@ func openContract(t *testing.T, url string) storetest.Backend {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return storetest.Opened(t, db, db.Close, db.Webhooks(), db.Texts(),
-		func(t *testing.T) storetest.Backend { return openContract(t, url) },
+	return storetest.Opened(t, as(db), db.Close, db.Webhooks(), db.Texts(),
+		func(t *testing.T) storetest.Backend { return openContractAs(t, url, as) },
 		func(t *testing.T) []byte {
 			t.Helper()
 			raw, err := dump(t.Context(), url)

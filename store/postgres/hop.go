@@ -130,12 +130,14 @@ func (db *DB) readOnHop(ctx context.Context, h *hop, query string) (*link.Sessio
 	return db.openSecrets(r, sealed), nil
 }
 
-// commitOnHop writes a change that needs no decision from what is stored
-// (see pipelined) on the hop's connection in one round trip: the lock if
-// not held yet, BEGIN, its statements, COMMIT, then the lock let go, which
-// is only reached once the COMMIT is durable. Any failure closes the
-// connection: the transaction is rolled back and the lock goes with it.
-func (db *DB) commitOnHop(ctx context.Context, h *hop, queue func(*pgx.Batch)) error {
+// commitOnHop writes a change on the hop's connection: when it reads
+// before it writes (commitWrite.decided), BEGIN, its locks and reads in
+// one round trip, then its writes, COMMIT and the lock let go in another,
+// the unlock reached only once the COMMIT is durable; otherwise all of it
+// in one. The session's lock goes first when it is not held yet. Any
+// failure closes the connection: the transaction is rolled back and the
+// lock goes with it.
+func (db *DB) commitOnHop(ctx context.Context, h *hop, w *commitWrite) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	switch {
@@ -145,11 +147,32 @@ func (db *DB) commitOnHop(ctx context.Context, h *hop, queue func(*pgx.Batch)) e
 		return errors.New("the session's lock was let go before its commit")
 	}
 	b := &pgx.Batch{}
+	before := 1 // results ahead of the change's own: BEGIN, and the session's lock
 	if !h.locked {
 		b.Queue(lockSQL, sessionLockKey(h.id))
+		before++
 	}
 	b.Queue(`BEGIN`)
-	queue(b)
+	w.queueLocks(b)
+	var d decisions
+	if w.decided() {
+		db.queueReads(b, w)
+		br := h.conn.SendBatch(ctx, b)
+		err := skip(br, before)
+		if err == nil {
+			d, err = db.readDecisions(br, w)
+		}
+		if err = errors.Join(err, br.Close()); err != nil {
+			h.fail()
+			return ctxErr(ctx, err)
+		}
+		h.locked = true
+		b = &pgx.Batch{}
+	}
+	if err := w.queueWrites(b, d); err != nil {
+		h.fail()
+		return err
+	}
 	b.Queue(`COMMIT`)
 	b.Queue(unlockSQL, sessionLockKey(h.id))
 	if err := h.conn.SendBatch(ctx, b).Close(); err != nil {
@@ -160,12 +183,14 @@ func (db *DB) commitOnHop(ctx context.Context, h *hop, queue func(*pgx.Batch)) e
 	return nil
 }
 
-// pipelined reports whether a change can be written without reading
-// anything first: no login failure (counted under the phone's lock), no
-// reservation released, no link (which takes a remembered update) and no
-// invitation (decided from its stored status).
-func pipelined(c link.Change) bool {
-	return !c.LoginFailure && len(c.Release) == 0 && c.Link == nil && c.Invite == nil
+// skip reads past n results of br, failing on the first that failed.
+func skip(br pgx.BatchResults, n int) error {
+	for range n {
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ctxErr is ctx's error when it ended, err otherwise: a wait cut short by

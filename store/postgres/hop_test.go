@@ -52,8 +52,9 @@ func TestACommonHopCostsTwoRoundTrips(t *testing.T) {
 	locks := db.Locks()
 	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	// hop reads s1 under its lock and, unless it is a repeat, commits it
-	// with one partner event and one text, as a hop through a form does.
-	hop := func(data string, commit bool) {
+	// with one partner event and one text, as a hop through a form does,
+	// and a new link when linked.
+	hop := func(data string, commit, linked bool) {
 		t.Helper()
 		hctx, unlock, err := locks.LockSession(ctx, "s1")
 		if err != nil {
@@ -70,28 +71,38 @@ func TestACommonHopCostsTwoRoundTrips(t *testing.T) {
 		c := link.Change{Session: hopRecord(data, at),
 			Events: []link.Event{{ID: "evt_" + data, Type: link.TypeInstitutionSelected, Timestamp: at, Data: map[string]any{"session": "s1"}}},
 			Texts:  []link.Text{{ID: "txt_" + data, Kind: link.TextReply, To: "+2348031110001", Created: at}}}
+		if linked {
+			c.Link = &link.Link{AccountID: "acc_" + data, Phone: "+2348031110001", Institution: "inst", Bank: "GTBank",
+				AuthMethod: "internet_banking", Masked: "****1234", SessionID: "s1", Linked: at}
+		}
 		if err := db.Commit(hctx, c); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for _, warm := range []string{"w1", "w2", "w3"} {
-		hop(warm, true) // statements are prepared once per connection
+		hop(warm, true, false) // statements are prepared once per connection
+		hop(warm+"l", true, true)
 	}
 	tests := []struct {
-		name   string
-		commit bool
+		name           string
+		commit, linked bool
+		want           int // the read's round trip, and the commit's
 	}{
-		{"a hop that commits", true},
-		{"a repeated callback, answered from the stored reply", false},
+		{"a hop that links an account, decided from the stored link", true, true, 3},
+		{"a repeated callback, answered from the stored reply", false, false, 2},
+		{"a hop that commits", true, false, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := trips.n.Load()
-			hop(tt.name, tt.commit)
-			if n := trips.n.Load() - before; n != 2 {
-				t.Errorf("%d round trips, want 2", n)
+			hop(tt.name, tt.commit, tt.linked)
+			if n := trips.n.Load() - before; n != int64(tt.want) {
+				t.Errorf("%d round trips, want %d", n, tt.want)
 			}
 		})
+	}
+	if l, ok, err := db.Link(ctx, "acc_a hop that links an account, decided from the stored link"); err != nil || !ok || l.SessionID != "s1" {
+		t.Fatalf("the link the hop made: %+v %v %v", l, ok, err)
 	}
 	got, err := db.Session(ctx, "s1")
 	if err != nil || string(got.Data) != "a hop that commits" || string(got.Secrets) != "typed a hop that commits" {
@@ -143,5 +154,49 @@ func TestASessionsLockIsHeldFromItsReadAndLetGoOnceItsCommitIsDurable(t *testing
 	got, err := db.Session(octx, "s1")
 	if err != nil || string(got.Data) != "after" {
 		t.Fatalf("the next holder read %+v, %v; want the committed session", got, err)
+	}
+}
+
+func TestAHopsCommitRecordsRefusedLoginsAndReleasesReservations(t *testing.T) {
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, pgtest.URL(t), sealer(t, 9))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	const phone = "+2348031110001"
+	at := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	since := at.Add(-time.Hour)
+	_, ok, err := db.ReserveAttempt(ctx, phone, since, at, 3) // the guess the bank refuses
+	if err != nil || !ok {
+		t.Fatalf("reserve: %v %v", ok, err)
+	}
+	released, ok, err := db.ReserveAttempt(ctx, phone, since, at, 3)
+	if err != nil || !ok {
+		t.Fatalf("reserve: %v %v", ok, err)
+	}
+	hctx, unlock, err := db.Locks().LockSession(ctx, "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Session(hctx, "s1"); !errors.Is(err, link.ErrNoSession) {
+		t.Fatal(err)
+	}
+	// The bank refused the first guess and did not judge the second.
+	err = db.Commit(hctx, link.Change{Session: hopRecord("refused", at), LoginFailure: true, Release: []string{released}})
+	unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The refused guess's reservation and the refusal count; the released
+	// reservation does not.
+	if n, err := db.LoginFailures(ctx, phone, since); err != nil || n != 2 {
+		t.Fatalf("failures after the commit = %d, %v; want the kept reservation and the refusal", n, err)
+	}
+	if _, ok, err := db.ReserveAttempt(ctx, phone, since, at, 3); err != nil || !ok {
+		t.Fatalf("a third guess was refused: %v", err)
+	}
+	if _, ok, err := db.ReserveAttempt(ctx, phone, since, at, 3); err != nil || ok {
+		t.Fatalf("a fourth guess within the window was reserved (%v), want the phone locked out", err)
 	}
 }

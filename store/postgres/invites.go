@@ -79,16 +79,6 @@ func readInvites(ctx context.Context, r querier, query string, args ...any) ([]l
 	return out, nil
 }
 
-// lockInvite reads an invitation and locks its row until the transaction
-// ends, or nil when there is none.
-func lockInvite(ctx context.Context, tx pgx.Tx, id string) (*link.Invite, error) {
-	inv, err := readInvite(ctx, tx, `SELECT `+inviteColumns+` FROM invitations i WHERE i.id = $1 FOR UPDATE`, id)
-	if errors.Is(err, link.ErrNoInvite) {
-		return nil, nil
-	}
-	return inv, err
-}
-
 // Invite returns an invitation by id, or link.ErrNoInvite.
 func (db *DB) Invite(ctx context.Context, id string) (*link.Invite, error) {
 	return readInvite(ctx, db.pool, `SELECT `+inviteColumns+` FROM invitations i WHERE i.id = $1`, id)
@@ -228,10 +218,22 @@ func allocateCode(ctx context.Context, tx pgx.Tx, inv *link.Invite, digits int, 
 	}
 }
 
-// putInvite writes an invitation with what finds it: its code names it
-// while it is pending (and no longer once it is not), and a
-// reauthorisation is its account's latest.
+// putInvite writes an invitation within tx (queueInvite).
 func putInvite(ctx context.Context, tx pgx.Tx, inv *link.Invite) error {
+	b := &pgx.Batch{}
+	if err := queueInvite(b, inv); err != nil {
+		return err
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("write invitation %s: %w", inv.ID, err)
+	}
+	return nil
+}
+
+// queueInvite adds to b the statements that write an invitation with what
+// finds it: its code names it while it is pending (and no longer once it
+// is not), and a reauthorisation is its account's latest.
+func queueInvite(b *pgx.Batch, inv *link.Invite) error {
 	var ln []byte
 	if inv.Link != nil {
 		var err error
@@ -239,7 +241,7 @@ func putInvite(ctx context.Context, tx pgx.Tx, inv *link.Invite) error {
 			return fmt.Errorf("encode the link of invitation %s: %w", inv.ID, err)
 		}
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO invitations (id, kind, code, phone, phone_key, reference, institution, auth_method,
+	b.Queue(`INSERT INTO invitations (id, kind, code, phone, phone_key, reference, institution, auth_method,
 			account_id, status, created, expires, updated, session, claimed, link, handover)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
 		ON CONFLICT (id) DO UPDATE SET kind = EXCLUDED.kind, code = EXCLUDED.code, phone = EXCLUDED.phone,
@@ -249,24 +251,15 @@ func putInvite(ctx context.Context, tx pgx.Tx, inv *link.Invite) error {
 			session = EXCLUDED.session, claimed = EXCLUDED.claimed, link = EXCLUDED.link, handover = EXCLUDED.handover`,
 		inv.ID, inv.Kind, inv.Code, inv.Phone, link.PhoneKey(inv.Phone), inv.Reference, inv.Institution, inv.AuthMethod,
 		inv.AccountID, inv.Status, inv.Created, inv.Expires, inv.Updated, inv.Session, nullTime(inv.Claimed), ln, inv.Handover())
-	if err != nil {
-		return fmt.Errorf("write invitation %s: %w", inv.ID, err)
-	}
 	if inv.Status == link.StatusPending {
-		_, err = tx.Exec(ctx, `INSERT INTO invite_codes (code, invite_id) VALUES ($1, $2)
+		b.Queue(`INSERT INTO invite_codes (code, invite_id) VALUES ($1, $2)
 			ON CONFLICT (code) DO UPDATE SET invite_id = EXCLUDED.invite_id`, inv.Code, inv.ID)
 	} else {
-		_, err = tx.Exec(ctx, `DELETE FROM invite_codes WHERE code = $1 AND invite_id = $2`, inv.Code, inv.ID)
-	}
-	if err != nil {
-		return fmt.Errorf("index the code of invitation %s: %w", inv.ID, err)
+		b.Queue(`DELETE FROM invite_codes WHERE code = $1 AND invite_id = $2`, inv.Code, inv.ID)
 	}
 	if inv.Kind == link.InviteReauth && inv.AccountID != "" {
-		_, err := tx.Exec(ctx, `INSERT INTO reauths (account_id, invite_id) VALUES ($1, $2)
+		b.Queue(`INSERT INTO reauths (account_id, invite_id) VALUES ($1, $2)
 			ON CONFLICT (account_id) DO UPDATE SET invite_id = EXCLUDED.invite_id`, inv.AccountID, inv.ID)
-		if err != nil {
-			return fmt.Errorf("index reauthorisation %s: %w", inv.ID, err)
-		}
 	}
 	return nil
 }

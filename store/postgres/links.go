@@ -78,10 +78,20 @@ func lockLink(ctx context.Context, tx pgx.Tx, accountID string) (*link.Link, err
 	return l, nil
 }
 
-// putLink writes a link; its phone column moves it to the phone it was
-// linked from.
+// putLink writes a link within tx (queueLink).
 func putLink(ctx context.Context, tx pgx.Tx, l *link.Link) error {
-	_, err := tx.Exec(ctx, `INSERT INTO links (account_id, phone, phone_key, institution, bank, auth_method, masked, currency,
+	b := &pgx.Batch{}
+	queueLink(b, l)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("write link %s: %w", l.AccountID, err)
+	}
+	return nil
+}
+
+// queueLink adds to b the statement that writes a link; its phone column
+// moves it to the phone it was linked from.
+func queueLink(b *pgx.Batch, l *link.Link) {
+	b.Queue(`INSERT INTO links (account_id, phone, phone_key, institution, bank, auth_method, masked, currency,
 			session_id, reference, linked, data_status, reauth_required, reauthorised)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 		ON CONFLICT (account_id) DO UPDATE SET phone = EXCLUDED.phone, phone_key = EXCLUDED.phone_key,
@@ -91,10 +101,6 @@ func putLink(ctx context.Context, tx pgx.Tx, l *link.Link) error {
 			reauth_required = EXCLUDED.reauth_required, reauthorised = EXCLUDED.reauthorised`,
 		l.AccountID, l.Phone, link.PhoneKey(l.Phone), l.Institution, l.Bank, l.AuthMethod, l.Masked, l.Currency,
 		l.SessionID, l.Reference, l.Linked, l.DataStatus, l.ReauthRequired, nullTime(l.Reauthorised))
-	if err != nil {
-		return fmt.Errorf("write link %s: %w", l.AccountID, err)
-	}
-	return nil
 }
 
 // linkWrite is a link as a commit writes it, with what a remembered update
@@ -105,19 +111,16 @@ type linkWrite struct {
 	events []link.Message
 }
 
-// prepareLink decides how a commit writes l, with the account's row
-// locked. A link written again by the session that made it (a
-// reauthorisation) keeps the data status Mono's webhooks gave the stored
-// one. A new one (no stored link of the account from its session) is
-// offered the account's remembered update, when it has a data status,
+// decideLink decides how a commit writes l, given the account's stored
+// link and remembered update (each nil when there is none), read with the
+// account's row locked. A link written again by the session that made it
+// (a reauthorisation) keeps the data status Mono's webhooks gave the
+// stored one. A new one (no stored link of the account from its session)
+// is offered the account's remembered update, when it has a data status,
 // through the LinkUpdates option: when the policy takes it, the link (a
 // copy) gets the status, and the events the policy named announce it.
-func (db *DB) prepareLink(ctx context.Context, tx pgx.Tx, l *link.Link) (linkWrite, error) {
+func (db *DB) decideLink(l, stored *link.Link, u *link.MonoUpdate) (linkWrite, error) {
 	w := linkWrite{link: l}
-	stored, err := lockLink(ctx, tx, l.AccountID)
-	if err != nil {
-		return w, err
-	}
 	if stored != nil && stored.SessionID == l.SessionID {
 		if stored.DataStatus != l.DataStatus {
 			kept := *l
@@ -126,12 +129,8 @@ func (db *DB) prepareLink(ctx context.Context, tx pgx.Tx, l *link.Link) (linkWri
 		}
 		return w, nil
 	}
-	if db.linkUpdates == nil {
+	if db.linkUpdates == nil || u == nil || u.DataStatus == "" {
 		return w, nil
-	}
-	u, err := latestUpdate(ctx, tx, l.AccountID)
-	if err != nil || u == nil || u.DataStatus == "" {
-		return w, err
 	}
 	offered := *l // the policy's own copy: what it does to it is not written
 	take, events := db.linkUpdates(&offered, *u)
@@ -141,6 +140,7 @@ func (db *DB) prepareLink(ctx context.Context, tx pgx.Tx, l *link.Link) (linkWri
 	taken := *l
 	taken.DataStatus = u.DataStatus
 	w.link = &taken
+	var err error
 	if w.events, err = kit.EventMessages(events); err != nil {
 		return w, fmt.Errorf("announce the account update a new link took: %w", err)
 	}

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -45,29 +46,30 @@ func tryLockKey(ctx context.Context, tx pgx.Tx, namespace, key string) (bool, er
 // across instances: under the phone's lock it counts the phone's refused
 // and reserved attempts since a time and, below max, records one more at
 // at. The key releases it (link.Change.Release) when the bank did not
-// refuse it.
+// refuse it. Both statements go in one round trip, one implicit
+// transaction: the count, a statement after the lock, sees every failure
+// the lock's previous holder committed.
 func (db *DB) ReserveAttempt(ctx context.Context, phone string, since, at time.Time, max int) (string, bool, error) {
-	key := ""
 	p := link.PhoneKey(phone)
-	err := db.inTx(ctx, func(tx pgx.Tx) error {
-		key = ""
-		if err := lockKey(ctx, tx, lockLogin, p); err != nil {
-			return err
-		}
-		// A statement after the lock: it sees every failure the lock's
-		// previous holder committed.
-		n, err := countFailures(ctx, tx, p, since)
-		if err != nil || n >= max {
-			return err
-		}
-		id, err := putFailure(ctx, tx, p, at)
-		key = strconv.FormatInt(id, 10)
-		return err
-	})
-	if err != nil {
+	b := &pgx.Batch{}
+	b.Queue(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, lockLogin+p)
+	b.Queue(`INSERT INTO login_failures (phone_key, at) SELECT $1, $2
+		WHERE (SELECT count(*) FROM login_failures WHERE phone_key = $1 AND at >= $3) < $4
+		RETURNING id`, p, at, since, max)
+	br := db.pool.SendBatch(ctx, b)
+	var id int64
+	_, err := br.Exec()
+	if err == nil {
+		err = br.QueryRow().Scan(&id)
+	}
+	err = errors.Join(err, br.Close())
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return "", false, nil // locked out
+	case err != nil:
 		return "", false, fmt.Errorf("reserve login attempt: %w", err)
 	}
-	return key, key != "", nil
+	return strconv.FormatInt(id, 10), true, nil
 }
 
 // LoginFailures counts the refused logins and unreleased reservations of
@@ -88,19 +90,38 @@ func countFailures(ctx context.Context, r querier, phoneKey string, since time.T
 }
 
 // putFailure records a refused login (or a reserved attempt) of a phone
-// at a time, and returns its id: the reservation's release key.
-func putFailure(ctx context.Context, tx pgx.Tx, phoneKey string, at time.Time) (int64, error) {
-	var id int64
-	err := tx.QueryRow(ctx, `INSERT INTO login_failures (phone_key, at) VALUES ($1, $2) RETURNING id`, phoneKey, at).Scan(&id)
-	if err != nil {
-		return 0, fmt.Errorf("record login failure: %w", err)
+// at a time within tx.
+func putFailure(ctx context.Context, tx pgx.Tx, phoneKey string, at time.Time) error {
+	b := &pgx.Batch{}
+	queueFailure(b, phoneKey, at)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("record login failure: %w", err)
 	}
-	return id, nil
+	return nil
 }
 
-// releaseFailures removes the reservations keys name. A malformed or
-// unknown key is ignored: the reservation may have been swept already.
+// queueFailure adds to b the statement that records a refused login.
+func queueFailure(b *pgx.Batch, phoneKey string, at time.Time) {
+	b.Queue(`INSERT INTO login_failures (phone_key, at) VALUES ($1, $2)`, phoneKey, at)
+}
+
+// releaseFailures removes, within tx, the reservations keys name
+// (queueRelease).
 func releaseFailures(ctx context.Context, tx pgx.Tx, keys []string) error {
+	b := &pgx.Batch{}
+	if !queueRelease(b, keys) {
+		return nil
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("release login attempts: %w", err)
+	}
+	return nil
+}
+
+// queueRelease adds to b the statement that removes the reservations keys
+// name, and reports whether there was one. A malformed or unknown key is
+// ignored: the reservation may have been swept already.
+func queueRelease(b *pgx.Batch, keys []string) bool {
 	var ids []int64
 	for _, k := range keys {
 		if id, err := strconv.ParseInt(k, 10, 64); err == nil {
@@ -108,10 +129,8 @@ func releaseFailures(ctx context.Context, tx pgx.Tx, keys []string) error {
 		}
 	}
 	if len(ids) == 0 {
-		return nil
+		return false
 	}
-	if _, err := tx.Exec(ctx, `DELETE FROM login_failures WHERE id = ANY($1)`, ids); err != nil {
-		return fmt.Errorf("release login attempts: %w", err)
-	}
-	return nil
+	b.Queue(`DELETE FROM login_failures WHERE id = ANY($1)`, ids)
+	return true
 }

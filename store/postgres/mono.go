@@ -161,10 +161,17 @@ func rememberUpdate(ctx context.Context, tx pgx.Tx, u link.MonoUpdate) error {
 
 // latestUpdate returns the remembered update of an account, or nil.
 func latestUpdate(ctx context.Context, r querier, accountID string) (*link.MonoUpdate, error) {
+	return scanUpdate(r.QueryRow(ctx, latestUpdateSQL, accountID), accountID)
+}
+
+// latestUpdateSQL reads an account's remembered update, for scanUpdate.
+const latestUpdateSQL = `SELECT data_status, event_at, received FROM mono_updates WHERE account_id = $1`
+
+// scanUpdate reads the row of latestUpdateSQL, or nil when there is none.
+func scanUpdate(row pgx.Row, accountID string) (*link.MonoUpdate, error) {
 	u := link.MonoUpdate{AccountID: accountID}
 	var eventAt *time.Time
-	err := r.QueryRow(ctx, `SELECT data_status, event_at, received FROM mono_updates WHERE account_id = $1`, accountID).
-		Scan(&u.DataStatus, &eventAt, &u.Received)
+	err := row.Scan(&u.DataStatus, &eventAt, &u.Received)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}

@@ -136,7 +136,7 @@ func putSession(ctx context.Context, tx pgx.Tx, w sessionRow) error {
 // Commit writes everything one hop decided in one transaction, durable
 // before it returns: the session and the one it retired (each its phone's
 // latest, in that order), the partner events and texts, the login failure
-// and the released reservations, the link (see prepareLink: a new one may
+// and the released reservations, the link (see decideLink: a new one may
 // take the account's remembered update, told after the link's own events)
 // and the invitation, moved on only if it is still pending (Mono's webhook
 // may have completed it first), with its events.
@@ -146,106 +146,187 @@ func putSession(ctx context.Context, tx pgx.Tx, w sessionRow) error {
 // written under its account's lock, which Mono's webhook takes too, so
 // an update Mono sends while the link commits is either taken by the link
 // or applied to it; the invitation's row is locked while it is decided.
+//
+// The statements go in batches: the locks and the reads the decisions
+// need in one, everything written in another. On the hop's connection
+// (LockSession) they carry BEGIN, COMMIT and the session's unlock too: a
+// change that needs no read is one round trip, one with a link or an
+// invitation two. Otherwise the transaction's BEGIN and COMMIT are round
+// trips of their own.
 func (db *DB) Commit(ctx context.Context, c link.Change) error {
 	if c.Session == nil {
 		return errors.New("commit: a change without its session")
 	}
-	var recs []sessionRow
-	for _, r := range []*link.SessionRecord{c.Retired, c.Session} {
-		if r != nil {
-			recs = append(recs, db.sessionRow(r))
-		}
-	}
-	msgs, err := kit.EventMessages(c.Events)
+	w, err := db.newCommitWrite(c)
 	if err != nil {
 		return fmt.Errorf("commit session %s: %w", c.Session.ID, err)
 	}
-	inviteMsgs, err := kit.EventMessages(c.InviteEvents)
-	if err != nil {
-		return fmt.Errorf("commit session %s: %w", c.Session.ID, err)
+	if h := hopOf(ctx, c.Session.ID); h != nil {
+		err = db.commitOnHop(ctx, h, w)
+	} else {
+		err = db.inTx(ctx, func(tx pgx.Tx) error { return db.commitInTx(ctx, tx, w) })
 	}
-	texts, err := kit.TextMessages(c.Texts)
-	if err != nil {
-		return fmt.Errorf("commit session %s: %w", c.Session.ID, err)
-	}
-	if h := hopOf(ctx, c.Session.ID); h != nil && pipelined(c) {
-		err := db.commitOnHop(ctx, h, func(b *pgx.Batch) {
-			for _, w := range recs {
-				queueSession(b, w)
-			}
-			queueMessages(b, queueWebhooks, msgs)
-			queueMessages(b, queueTexts, texts)
-		})
-		if err != nil {
-			return fmt.Errorf("commit session %s: %w", c.Session.ID, err)
-		}
-		return nil
-	}
-	phone := link.PhoneKey(c.Session.Phone)
-	err = db.inTx(ctx, func(tx pgx.Tx) error {
-		// Advisory locks first, in one order: phone, then account.
-		if c.LoginFailure {
-			if err := lockKey(ctx, tx, lockLogin, phone); err != nil {
-				return err
-			}
-		}
-		if c.Link != nil {
-			if err := lockKey(ctx, tx, lockAccount, c.Link.AccountID); err != nil {
-				return err
-			}
-		}
-		for _, w := range recs {
-			if err := putSession(ctx, tx, w); err != nil {
-				return err
-			}
-		}
-		if err := db.putMessages(ctx, tx, queueWebhooks, msgs); err != nil {
-			return err
-		}
-		if err := db.putMessages(ctx, tx, queueTexts, texts); err != nil {
-			return err
-		}
-		if c.LoginFailure {
-			if _, err := putFailure(ctx, tx, phone, c.Session.Updated); err != nil {
-				return err
-			}
-		}
-		if err := releaseFailures(ctx, tx, c.Release); err != nil {
-			return err
-		}
-		var lw linkWrite
-		if c.Link != nil {
-			var err error
-			if lw, err = db.prepareLink(ctx, tx, c.Link); err != nil {
-				return err
-			}
-		}
-		if c.Invite != nil {
-			held, err := lockInvite(ctx, tx, c.Invite.ID)
-			if err != nil {
-				return err
-			}
-			if held == nil || held.Status == link.StatusPending {
-				if err := putInvite(ctx, tx, kit.WithLinkStatus(kit.KeepClaim(held, c.Invite), lw.link)); err != nil {
-					return err
-				}
-				if err := db.putMessages(ctx, tx, queueWebhooks, inviteMsgs); err != nil {
-					return err
-				}
-			}
-		}
-		if lw.link == nil {
-			return nil
-		}
-		if err := putLink(ctx, tx, lw.link); err != nil {
-			return err
-		}
-		return db.putMessages(ctx, tx, queueWebhooks, kit.After(lw.events, msgs, inviteMsgs)) // told after the link
-	})
 	if err != nil {
 		return fmt.Errorf("commit session %s: %w", c.Session.ID, err)
 	}
 	return nil
+}
+
+// commitWrite is a change made ready for its statements: sessions sealed,
+// events and texts encoded.
+type commitWrite struct {
+	c                       link.Change
+	phone                   string // the session's phone key
+	recs                    []sessionRow
+	msgs, inviteMsgs, texts []link.Message
+}
+
+// newCommitWrite prepares c.
+func (db *DB) newCommitWrite(c link.Change) (*commitWrite, error) {
+	w := &commitWrite{c: c, phone: link.PhoneKey(c.Session.Phone)}
+	for _, r := range []*link.SessionRecord{c.Retired, c.Session} {
+		if r != nil {
+			w.recs = append(w.recs, db.sessionRow(r))
+		}
+	}
+	var err error
+	if w.msgs, err = kit.EventMessages(c.Events); err != nil {
+		return nil, err
+	}
+	if w.inviteMsgs, err = kit.EventMessages(c.InviteEvents); err != nil {
+		return nil, err
+	}
+	if w.texts, err = kit.TextMessages(c.Texts); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// decided reports whether the change reads anything before it writes: a
+// link (which takes a remembered update) or an invitation (decided from
+// its stored status).
+func (w *commitWrite) decided() bool { return w.c.Link != nil || w.c.Invite != nil }
+
+// queueLocks adds the change's transaction locks to b, in one order:
+// phone, then account.
+func (w *commitWrite) queueLocks(b *pgx.Batch) {
+	if w.c.LoginFailure {
+		b.Queue(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, lockLogin+w.phone)
+	}
+	if w.c.Link != nil {
+		b.Queue(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, lockAccount+w.c.Link.AccountID)
+	}
+}
+
+// queueReads adds to b, after the locks, what the decisions read: the
+// account's stored link and remembered update, the invitation, each row
+// locked until the transaction ends.
+func (db *DB) queueReads(b *pgx.Batch, w *commitWrite) {
+	if l := w.c.Link; l != nil {
+		b.Queue(`SELECT `+linkColumns+` FROM links WHERE account_id = $1 FOR UPDATE`, l.AccountID)
+		if db.linkUpdates != nil {
+			b.Queue(latestUpdateSQL, l.AccountID)
+		}
+	}
+	if w.c.Invite != nil {
+		b.Queue(`SELECT `+inviteColumns+` FROM invitations i WHERE i.id = $1 FOR UPDATE`, w.c.Invite.ID)
+	}
+}
+
+// readDecisions reads the results of queueLocks and queueReads, in their
+// order, and decides the link and the invitation.
+func (db *DB) readDecisions(br pgx.BatchResults, w *commitWrite) (decisions, error) {
+	var d decisions
+	locks := 0
+	if w.c.LoginFailure {
+		locks++
+	}
+	if w.c.Link != nil {
+		locks++
+	}
+	for range locks {
+		if _, err := br.Exec(); err != nil {
+			return d, fmt.Errorf("lock: %w", err)
+		}
+	}
+	if l := w.c.Link; l != nil {
+		stored, err := scanLink(br.QueryRow())
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return d, fmt.Errorf("read link %s: %w", l.AccountID, err)
+		}
+		var u *link.MonoUpdate
+		if db.linkUpdates != nil {
+			if u, err = scanUpdate(br.QueryRow(), l.AccountID); err != nil {
+				return d, err
+			}
+		}
+		if d.link, err = db.decideLink(l, stored, u); err != nil {
+			return d, err
+		}
+	}
+	if w.c.Invite != nil {
+		held, err := scanInvite(br.QueryRow())
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return d, fmt.Errorf("read invite: %w", err)
+		}
+		d.invite = held
+	}
+	return d, nil
+}
+
+// decisions is what a commit decided from what is stored.
+type decisions struct {
+	link   linkWrite
+	invite *link.Invite // the stored invitation, nil when there is none
+}
+
+// queueWrites adds to b everything the change writes, as decided.
+func (w *commitWrite) queueWrites(b *pgx.Batch, d decisions) error {
+	for _, r := range w.recs {
+		queueSession(b, r)
+	}
+	queueMessages(b, queueWebhooks, w.msgs)
+	queueMessages(b, queueTexts, w.texts)
+	if w.c.LoginFailure {
+		queueFailure(b, w.phone, w.c.Session.Updated)
+	}
+	queueRelease(b, w.c.Release)
+	if w.c.Invite != nil && (d.invite == nil || d.invite.Status == link.StatusPending) {
+		// The invitation moves on only from pending: if Mono's webhook
+		// completed it first, neither it nor its events are written again.
+		if err := queueInvite(b, kit.WithLinkStatus(kit.KeepClaim(d.invite, w.c.Invite), d.link.link)); err != nil {
+			return err
+		}
+		queueMessages(b, queueWebhooks, w.inviteMsgs)
+	}
+	if d.link.link == nil {
+		return nil
+	}
+	queueLink(b, d.link.link)
+	queueMessages(b, queueWebhooks, kit.After(d.link.events, w.msgs, w.inviteMsgs)) // told after the link
+	return nil
+}
+
+// commitInTx runs the change within tx: its locks and reads, when it has
+// any, then its writes.
+func (db *DB) commitInTx(ctx context.Context, tx pgx.Tx, w *commitWrite) error {
+	var d decisions
+	if w.decided() || w.c.LoginFailure {
+		b := &pgx.Batch{}
+		w.queueLocks(b)
+		db.queueReads(b, w)
+		br := tx.SendBatch(ctx, b)
+		var err error
+		d, err = db.readDecisions(br, w)
+		if err = errors.Join(err, br.Close()); err != nil {
+			return err
+		}
+	}
+	b := &pgx.Batch{}
+	if err := w.queueWrites(b, d); err != nil {
+		return err
+	}
+	return tx.SendBatch(ctx, b).Close()
 }
 
 // nullTime is t for a column where NULL stands for the zero time.
