@@ -7,6 +7,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"hash"
+	"sync"
 )
 
 // Mark remembers a transcript without keeping it: its length and a keyed
@@ -33,11 +35,26 @@ var ErrUncheckable = errors.New("the previous transcript was hashed under a key 
 
 // marker computes Marks under the current key and checks them under it or
 // a previous one (the seal key rotated).
-type marker struct{ keys [][]byte }
+type marker struct{ keys []*markKey }
+
+// markKey is one key Marks are made under, with its name and the HMACs
+// made with it, kept for the next hop: every hop checks one Mark and
+// makes another.
+type markKey struct {
+	key  []byte
+	id   string    // keyID(key)
+	macs sync.Pool // of hash.Hash: HMAC-SHA256 under key
+}
 
 // newMarker returns a marker for the current key and the previous ones.
 func newMarker(current []byte, previous ...[]byte) marker {
-	return marker{keys: append([][]byte{current}, previous...)}
+	var m marker
+	for _, k := range append([][]byte{current}, previous...) {
+		mk := &markKey{key: k, id: keyID(k)}
+		mk.macs.New = func() any { return hmac.New(sha256.New, k) }
+		m.keys = append(m.keys, mk)
+	}
+	return m
 }
 
 // keyID names a key in Marks: the first bytes of a hash under it.
@@ -47,36 +64,46 @@ func keyID(key []byte) string {
 	return hex.EncodeToString(h.Sum(nil)[:4])
 }
 
+// sum is the HMAC of parts under the key.
+func (k *markKey) sum(parts ...[]byte) []byte {
+	h := k.macs.Get().(hash.Hash)
+	h.Reset()
+	for _, p := range parts {
+		h.Write(p)
+	}
+	out := h.Sum(make([]byte, 0, sha256.Size))
+	k.macs.Put(h)
+	return out
+}
+
 // mark returns the Mark of a whole transcript, under the current key.
 func (m marker) mark(transcript string) Mark {
 	return markWith(m.keys[0], transcript)
 }
 
 // markWith returns the Mark of a transcript under one key.
-func markWith(key []byte, transcript string) Mark {
-	h := hmac.New(sha256.New, key)
-	h.Write([]byte(transcript))
-	return Mark{Len: len(transcript), Sum: h.Sum(nil), Key: keyID(key)}
+func markWith(k *markKey, transcript string) Mark {
+	return Mark{Len: len(transcript), Sum: k.sum([]byte(transcript)), Key: k.id}
 }
 
 // keyFor returns the key a Mark was made with. Marks from before keys were
 // named are checked under each key held.
-func (m marker) keyFor(prev Mark) ([][]byte, error) {
+func (m marker) keyFor(prev Mark) ([]*markKey, error) {
 	if prev.Key == "" {
 		return m.keys, nil
 	}
 	for _, k := range m.keys {
-		if keyID(k) == prev.Key {
-			return [][]byte{k}, nil
+		if k.id == prev.Key {
+			return []*markKey{k}, nil
 		}
 	}
 	return nil, ErrUncheckable
 }
 
 // matches reports whether transcript hashes to prev under one of keys.
-func matches(keys [][]byte, prev Mark, transcript string) bool {
+func matches(keys []*markKey, prev Mark, transcript string) bool {
 	for _, k := range keys {
-		if hmac.Equal(markWith(k, transcript).Sum, prev.Sum) {
+		if hmac.Equal(k.sum([]byte(transcript)), prev.Sum) {
 			return true
 		}
 	}
@@ -117,9 +144,6 @@ func (m marker) next(prev Mark, transcript string) (input string, repeat bool, e
 // chain returns the Mark after appending one latest-input hop to prev, for
 // dialects that send only the newest input.
 func (m marker) chain(prev Mark, input string) Mark {
-	h := hmac.New(sha256.New, m.keys[0])
-	h.Write(prev.Sum)
-	h.Write([]byte{0})
-	h.Write([]byte(input))
-	return Mark{Len: prev.Len + 1 + len(input), Sum: h.Sum(nil), Key: keyID(m.keys[0])}
+	k := m.keys[0]
+	return Mark{Len: prev.Len + 1 + len(input), Sum: k.sum(prev.Sum, []byte{0}, []byte(input)), Key: k.id}
 }
