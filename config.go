@@ -44,6 +44,9 @@ type SMSConfig struct {
 	LateOutcomes     bool     `toml:"late-outcomes"`
 	ReauthNudges     bool     `toml:"reauth-nudges"`
 	RetryFor         Duration `toml:"retry-for"` // how long a text is retried through an outage
+	// MaxInFlight is how many texts are handed to the provider at once
+	// (those to one phone one after another).
+	MaxInFlight int `toml:"max-in-flight"`
 	// Timezone (IANA, "Africa/Lagos") is where the times texts show are
 	// read: an invitation's expiry is "2 Jan 15:04 WAT" to its customer.
 	Timezone string `toml:"timezone"`
@@ -75,7 +78,10 @@ type PartnerConfig struct {
 	WebhookSecret   string   `toml:"webhook-secret"`    // whsec_<base64>; or USSDLINK_WEBHOOK_SECRET
 	Events          []string `toml:"events"`            // which event types to send; empty: all
 	WebhookRetryFor Duration `toml:"webhook-retry-for"` // how long a webhook is retried
-	InviteTTL       Duration `toml:"invite-ttl"`        // how long an invitation code can be dialled
+	// WebhookMaxInFlight is how many webhooks are sent at once (a
+	// session's events one after another).
+	WebhookMaxInFlight int      `toml:"webhook-max-in-flight"`
+	InviteTTL          Duration `toml:"invite-ttl"` // how long an invitation code can be dialled
 	// IdempotencyTTL is how long the answer to a request with an
 	// Idempotency-Key is kept and replayed; then it is forgotten.
 	IdempotencyTTL Duration `toml:"idempotency-ttl"`
@@ -246,17 +252,18 @@ func DefaultConfig() Config {
 			IPRate:           600,
 		},
 		Partner: PartnerConfig{
-			APIKeys:         []string{},
-			Events:          []string{},
-			WebhookRetryFor: Duration{partner.DefaultWebhookRetryFor},
-			InviteTTL:       Duration{partner.DefaultInviteTTL},
-			IdempotencyTTL:  Duration{partner.DefaultIdempotencyTTL},
-			InviteRetention: Duration{720 * time.Hour},
+			APIKeys:            []string{},
+			Events:             []string{},
+			WebhookRetryFor:    Duration{partner.DefaultWebhookRetryFor},
+			WebhookMaxInFlight: partner.DefaultWebhooksInFlight,
+			InviteTTL:          Duration{partner.DefaultInviteTTL},
+			IdempotencyTTL:     Duration{partner.DefaultIdempotencyTTL},
+			InviteRetention:    Duration{720 * time.Hour},
 		},
 		SMS: SMSConfig{
 			Provider: "sandbox", Keyword: "LINK", SessionTTL: Duration{sms.DefaultSessionTTL},
 			Receipts: true, Invitations: true, LateOutcomes: true, ReauthNudges: true,
-			RetryFor: Duration{sms.DefaultRetryFor}, Timezone: "Africa/Lagos",
+			RetryFor: Duration{sms.DefaultRetryFor}, MaxInFlight: sms.DefaultTextsInFlight, Timezone: "Africa/Lagos",
 		},
 		Log: LogConfig{Level: "info", Format: "auto", Phone: "masked"},
 	}
@@ -394,6 +401,9 @@ func (c Config) validate() error {
 	}
 	if c.SMS.SessionTTL.Duration <= 0 || c.SMS.RetryFor.Duration <= 0 {
 		return fmt.Errorf("config: sms.session-ttl and retry-for must be positive")
+	}
+	if c.SMS.MaxInFlight <= 0 || c.Partner.WebhookMaxInFlight <= 0 {
+		return fmt.Errorf("config: sms.max-in-flight and partner.webhook-max-in-flight must be positive")
 	}
 	if c.Partner.WebhookRetryFor.Duration <= 0 || c.Partner.InviteTTL.Duration <= 0 {
 		return fmt.Errorf("config: partner.webhook-retry-for and invite-ttl must be positive")

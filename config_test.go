@@ -52,6 +52,8 @@ func TestConfig(t *testing.T) {
 		{"an unknown key is refused", "[ussd]\nscreen-limt = 120\n"},
 		{"a screen limit beyond a handset's is refused", "[ussd]\nscreen-limit = 500\n"},
 		{"a malformed duration is refused", "[mono]\ntimeout = \"soon\"\n"},
+		{"no texts in flight is refused", "[sms]\nmax-in-flight = 0\n"},
+		{"no webhooks in flight is refused", "[partner]\nwebhook-max-in-flight = -1\n"},
 	} {
 		t.Run(bad.name, func(t *testing.T) {
 			if _, err := LoadConfig(write(bad.body), true); err == nil {

@@ -127,7 +127,7 @@ func (m *Main) startDeliverer(cfg PartnerConfig) error {
 		return err
 	}
 	m.deliverer = &partner.Deliverer{URL: cfg.WebhookURL, Signer: signer, Outbox: m.webhookQueue,
-		RetryFor: cfg.WebhookRetryFor.Duration, Now: m.Now, Log: m.Log.With().Str("component", "webhooks").Logger()}
+		RetryFor: cfg.WebhookRetryFor.Duration, MaxInFlight: cfg.WebhookMaxInFlight, Now: m.Now, Log: m.Log.With().Str("component", "webhooks").Logger()}
 	m.start("webhooks", m.deliverer.Run)
 	return nil
 }
@@ -146,7 +146,7 @@ func (m *Main) startTexts(cfg SMSConfig) {
 	sender := cfg.sender(m.Log.With().Str("component", "sms-sandbox").Logger())
 	m.smsSandbox, _ = sender.(*sms.Sandbox)
 	m.texts = &sms.Worker{Queue: m.textQueue, Sender: sender, Texts: sms.Texts{PartnerName: cfg.PartnerName, Enabled: cfg.kinds()},
-		OptedOut: m.db.OptedOut, RetryFor: cfg.RetryFor.Duration, Now: m.Now, Log: m.Log.With().Str("component", "sms").Logger()}
+		OptedOut: m.db.OptedOut, RetryFor: cfg.RetryFor.Duration, MaxInFlight: cfg.MaxInFlight, Now: m.Now, Log: m.Log.With().Str("component", "sms").Logger()}
 	m.start("texts", m.texts.Run)
 }
 

@@ -32,7 +32,6 @@ const (
 	deliveryDefaultTimeout    = 10 * time.Second
 	deliveryDefaultBackoff    = 5 * time.Second
 	deliveryDefaultMaxBackoff = time.Hour
-	deliveryMaxInFlight       = 4                // webhooks sent at once
 	deliveryPollEvery         = 30 * time.Second // look at the outbox at least this often
 	deliveryUserAgent         = "ussdlink-webhooks/1"
 	deliveryMaxDrain          = 64 << 10 // bytes of a partner's answer read (and dropped) to reuse the connection
@@ -76,6 +75,10 @@ type Deliverer struct {
 	// further one up to MaxBackoff, with jitter so that retries of many
 	// messages do not arrive together. Zero means 5s and 1h.
 	Backoff, MaxBackoff time.Duration
+	// MaxInFlight is how many webhooks are sent at once (a session's
+	// events still go one after another); zero means
+	// DefaultWebhooksInFlight.
+	MaxInFlight int
 	// Now tells the time; nil means time.Now. It also stamps the
 	// webhook-timestamp header, which partners check against their clock.
 	Now func() time.Time
@@ -104,7 +107,7 @@ func (d *Deliverer) queueWorker() *outbox.Worker {
 			Queue:       d.Outbox,
 			Send:        func(ctx context.Context, m link.Message) error { return d.deliver(ctx, client, m) },
 			Noun:        "webhook",
-			MaxInFlight: deliveryMaxInFlight,
+			MaxInFlight: d.maxInFlight(),
 			RetryFor:    d.retryFor(),
 			Backoff:     first,
 			MaxBackoff:  ceiling,
@@ -235,4 +238,17 @@ func (d *Deliverer) now() time.Time {
 		return d.Now()
 	}
 	return time.Now()
+}
+
+// DefaultWebhooksInFlight is how many webhooks are sent at once unless
+// configured: a flow makes several events, and a partner's endpoint takes
+// tens of milliseconds to answer each.
+const DefaultWebhooksInFlight = 16
+
+// maxInFlight is MaxInFlight or its default.
+func (d *Deliverer) maxInFlight() int {
+	if d.MaxInFlight > 0 {
+		return d.MaxInFlight
+	}
+	return DefaultWebhooksInFlight
 }

@@ -23,9 +23,14 @@ const DefaultRetryFor = 24 * time.Hour
 // message unless configured: texts are slower than USSD screens.
 const DefaultSessionTTL = 10 * time.Minute
 
+// DefaultTextsInFlight is how many texts are handed to the provider at
+// once unless configured: enough that receipts keep up with a busy
+// gateway's links while each provider call takes a few hundred
+// milliseconds.
+const DefaultTextsInFlight = 32
+
 // Text worker defaults.
 const (
-	textsInFlight          = 4                // texts handed to the provider at once
 	textsDefaultBackoff    = 5 * time.Second  // the first retry
 	textsDefaultMaxBackoff = 10 * time.Minute // the longest wait between retries
 	textsSendTimeout       = 15 * time.Second // one provider call
@@ -52,6 +57,10 @@ type Worker struct {
 	Texts    Texts
 	OptedOut func(ctx context.Context, phone string) (bool, error)
 	RetryFor time.Duration // default DefaultRetryFor
+	// MaxInFlight is how many texts are handed to the provider at once
+	// (texts to one phone still go one after another); default
+	// DefaultTextsInFlight.
+	MaxInFlight int
 	Backoff  time.Duration // first retry; doubles up to MaxBackoff; default 5s
 	// MaxBackoff caps the delay between retries; default 10m.
 	MaxBackoff time.Duration
@@ -90,7 +99,7 @@ func (w *Worker) queueWorker() *outbox.Worker {
 			Queue:       w.Queue,
 			Send:        w.send,
 			Noun:        "text",
-			MaxInFlight: textsInFlight,
+			MaxInFlight: intOr(w.MaxInFlight, DefaultTextsInFlight),
 			RetryFor:    durationOr(w.RetryFor, DefaultRetryFor),
 			Backoff:     durationOr(w.Backoff, textsDefaultBackoff),
 			MaxBackoff:  durationOr(w.MaxBackoff, textsDefaultMaxBackoff),
@@ -145,6 +154,14 @@ func (w *Worker) send(ctx context.Context, m link.Message) error {
 func durationOr(d, def time.Duration) time.Duration {
 	if d > 0 {
 		return d
+	}
+	return def
+}
+
+// intOr is n, or def when n is not positive.
+func intOr(n, def int) int {
+	if n > 0 {
+		return n
 	}
 	return def
 }
