@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -698,30 +699,45 @@ func TestRunRefusesIncompleteConfigAndASecondRun(t *testing.T) {
 	}
 }
 
-func TestAtMostFourDeliveriesInFlight(t *testing.T) {
-	db := newStore(t)
-	var cur, peak atomic.Int32
-	p := newPartner(t, func(int, http.ResponseWriter, *http.Request) {
-		n := cur.Add(1)
-		for {
-			m := peak.Load()
-			if n <= m || peak.CompareAndSwap(m, n) {
-				break
+func TestDeliveriesInFlightAreBoundedByMaxInFlight(t *testing.T) {
+	tests := []struct {
+		name        string
+		maxInFlight int
+		messages    int
+		least, most int32 // deliveries seen at once
+	}{
+		{"four, as configured", 4, 12, 2, 4},
+		{"the default, 16", 0, 40, 5, DefaultWebhooksInFlight},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db := newStore(t)
+			var cur, peak atomic.Int32
+			p := newPartner(t, func(int, http.ResponseWriter, *http.Request) {
+				n := cur.Add(1)
+				for {
+					m := peak.Load()
+					if n <= m || peak.CompareAndSwap(m, n) {
+						break
+					}
+				}
+				time.Sleep(30 * time.Millisecond)
+				cur.Add(-1)
+			})
+			for i := range tt.messages {
+				enqueue(t, db, fmt.Sprintf("msg_%02d", i), time.Now())
 			}
-		}
-		time.Sleep(30 * time.Millisecond)
-		cur.Add(-1)
-	})
-	for i := range 12 {
-		enqueue(t, db, "msg_"+string(rune('a'+i)), time.Now())
-	}
-	start(t, p.deliverer(t, db.Webhooks()))
-	waitFor(t, 3*time.Second, "all are delivered", func() bool { return len(pending(t, db)) == 0 })
-	if n := len(p.requests()); n != 12 {
-		t.Errorf("partner got %d requests, want 12", n)
-	}
-	if pk := peak.Load(); pk > 4 || pk < 2 {
-		t.Errorf("%d deliveries at once, want 2–4", pk)
+			d := p.deliverer(t, db.Webhooks())
+			d.MaxInFlight = tt.maxInFlight
+			start(t, d)
+			waitFor(t, 5*time.Second, "all are delivered", func() bool { return len(pending(t, db)) == 0 })
+			if n := len(p.requests()); n != tt.messages {
+				t.Errorf("partner got %d requests, want %d", n, tt.messages)
+			}
+			if pk := peak.Load(); pk > tt.most || pk < tt.least {
+				t.Errorf("%d deliveries at once, want %d–%d", pk, tt.least, tt.most)
+			}
+		})
 	}
 }
 

@@ -61,7 +61,7 @@ type Worker struct {
 	// (texts to one phone still go one after another); default
 	// DefaultTextsInFlight.
 	MaxInFlight int
-	Backoff  time.Duration // first retry; doubles up to MaxBackoff; default 5s
+	Backoff     time.Duration // first retry; doubles up to MaxBackoff; default 5s
 	// MaxBackoff caps the delay between retries; default 10m.
 	MaxBackoff time.Duration
 	Now        func() time.Time
