@@ -286,7 +286,7 @@ func (db *DB) MonoEvent(_ context.Context, eventID string, at time.Time, account
 		var l *link.Link
 		if v := tx.Bucket(bucketLinks).Get([]byte(accountID)); v != nil {
 			l = new(link.Link)
-			if err := json.Unmarshal(v, l); err != nil {
+			if err := decodeLink(v, l); err != nil {
 				return err
 			}
 		}
@@ -301,7 +301,7 @@ func (db *DB) MonoEvent(_ context.Context, eventID string, at time.Time, account
 			}
 		}
 		if l != nil {
-			data, err := json.Marshal(l)
+			data, err := encodeLink(l)
 			if err != nil {
 				return err
 			}

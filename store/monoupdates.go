@@ -131,7 +131,7 @@ func (db *DB) prepareLink(tx *bolt.Tx, l *link.Link) (linkWrite, error) {
 	var stored *link.Link
 	if v := tx.Bucket(bucketLinks).Get([]byte(l.AccountID)); v != nil {
 		stored = new(link.Link)
-		if json.Unmarshal(v, stored) != nil {
+		if decodeLink(v, stored) != nil {
 			stored = nil
 		}
 	}
@@ -161,7 +161,7 @@ func (db *DB) prepareLink(tx *bolt.Tx, l *link.Link) (linkWrite, error) {
 		}
 		w.events = msgs
 	}
-	data, err := json.Marshal(w.link)
+	data, err := encodeLink(w.link)
 	if err != nil {
 		return w, fmt.Errorf("encode link: %w", err)
 	}

@@ -21,10 +21,18 @@ var (
 // sessionRows is the sessions' two buckets in one transaction.
 type sessionRows struct{ keys, rows *bolt.Bucket }
 
-// sessionsOf returns the sessions' buckets of tx.
+// sessionsOf returns the sessions' buckets of tx. Records are mostly
+// appended (new keys come last), so their pages are filled before they
+// split: at bbolt's default half, a full store would be half empty.
 func sessionsOf(tx *bolt.Tx) sessionRows {
-	return sessionRows{keys: tx.Bucket(bucketSessionKeys), rows: tx.Bucket(bucketSessionRows)}
+	rows := tx.Bucket(bucketSessionRows)
+	rows.FillPercent = rowsFill
+	return sessionRows{keys: tx.Bucket(bucketSessionKeys), rows: rows}
 }
+
+// rowsFill is how full the session records' pages are filled before they
+// split, leaving room for the records still in progress to grow.
+const rowsFill = 0.9
 
 // get returns the record of session id, or nil. It is valid for the
 // transaction only.
