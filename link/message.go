@@ -1,5 +1,7 @@
 package link
 
+//go:generate go tool msgp -file=message.go -o=message_msgp.go -io=false -tests=false -d "tag json" -d "timezone utc"
+
 import "time"
 
 // Message is a partner webhook or a text waiting in its queue: its body is

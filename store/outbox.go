@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -90,7 +89,7 @@ func (q *Queue) place(tx *bolt.Tx, id string) (uint64, error) {
 	box := tx.Bucket(q.box)
 	if v := box.Get([]byte(id)); v != nil {
 		var old link.Message
-		if json.Unmarshal(v, &old) == nil {
+		if decodeMessage(v, &old) == nil {
 			if err := q.deleteIndexes(tx, old); err != nil {
 				return 0, err
 			}
@@ -107,7 +106,7 @@ func (q *Queue) putMessage(tx *bolt.Tx, m link.Message) error {
 	if len(m.Key) > kit.MaxKey {
 		m.Key = m.Key[:kit.MaxKey]
 	}
-	data, err := json.Marshal(m)
+	data, err := encodeMessage(&m)
 	if err != nil {
 		return err
 	}
@@ -230,7 +229,7 @@ func (q *Queue) eachReady(tx *bolt.Tx, end []byte, fn func(link.Message) bool) e
 			continue
 		}
 		var m link.Message
-		if err := json.Unmarshal(data, &m); err != nil {
+		if err := decodeMessage(data, &m); err != nil {
 			return err
 		}
 		if !fn(m) {
@@ -309,7 +308,7 @@ func (q *Queue) Reschedule(_ context.Context, id string, attempts int, next time
 func (q *Queue) GiveUp(_ context.Context, id string, lastErr string) error {
 	return q.moveMessage(id, func(tx *bolt.Tx, m *link.Message) error {
 		m.LastErr = lastErr
-		data, err := json.Marshal(m)
+		data, err := encodeMessage(m)
 		if err != nil {
 			return err
 		}
@@ -331,7 +330,7 @@ func (q *Queue) moveMessage(id string, then func(*bolt.Tx, *link.Message) error)
 			return nil
 		}
 		var m link.Message
-		if err := json.Unmarshal(v, &m); err != nil {
+		if err := decodeMessage(v, &m); err != nil {
 			return err
 		}
 		if err := q.deleteIndexes(tx, m); err != nil {
@@ -357,7 +356,7 @@ func (q *Queue) DeadLetters(_ context.Context) ([]link.Message, error) {
 	err := q.db.bolt.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(q.dead).ForEach(func(_, v []byte) error {
 			var m link.Message
-			if err := json.Unmarshal(v, &m); err != nil {
+			if err := decodeMessage(v, &m); err != nil {
 				return err
 			}
 			out = append(out, m)

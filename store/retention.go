@@ -294,7 +294,7 @@ func (q *Queue) SweepDeadLetters(_ context.Context, before time.Time, max int) (
 		c := tx.Bucket(q.dead).Cursor()
 		for k, v := c.First(); k != nil && n < max; {
 			var m link.Message
-			if json.Unmarshal(v, &m) == nil && !m.Created.Before(before) {
+			if decodeMessage(v, &m) == nil && !m.Created.Before(before) {
 				k, v = c.Next()
 				continue
 			}
