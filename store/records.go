@@ -13,48 +13,60 @@ import (
 // it are JSON, whose first byte is '{', and are read as such.
 const recordMsgpack = 0x01
 
+// msgpRecord is a value with generated MessagePack code.
+type msgpRecord interface {
+	MarshalMsg([]byte) ([]byte, error)
+	UnmarshalMsg([]byte) ([]byte, error)
+	Msgsize() int
+}
+
+// encodeRecord encodes r in the current format.
+func encodeRecord(r msgpRecord) ([]byte, error) {
+	return r.MarshalMsg(append(make([]byte, 0, 1+r.Msgsize()), recordMsgpack))
+}
+
+// decodeRecord reads v, in either format, into r (a pointer).
+func decodeRecord(v []byte, r msgpRecord) error {
+	switch {
+	case len(v) == 0:
+		return errors.New("empty record")
+	case v[0] == recordMsgpack:
+		_, err := r.UnmarshalMsg(v[1:])
+		return err
+	}
+	return json.Unmarshal(v, r)
+}
+
 // encodeLink encodes a link for the links bucket.
 func encodeLink(l *link.Link) ([]byte, error) {
-	out, err := l.MarshalMsg(append(make([]byte, 0, 1+l.Msgsize()), recordMsgpack))
+	out, err := encodeRecord(l)
 	if err != nil {
 		return nil, fmt.Errorf("encode link %s: %w", l.AccountID, err)
 	}
 	return out, nil
 }
 
-// decodeLink reads a stored link in either format.
+// decodeLink reads a stored link.
 func decodeLink(v []byte, l *link.Link) error {
-	switch {
-	case len(v) == 0:
-		return errors.New("decode link: empty record")
-	case v[0] == recordMsgpack:
-		if _, err := l.UnmarshalMsg(v[1:]); err != nil {
-			return fmt.Errorf("decode link: %w", err)
-		}
-		return nil
+	if err := decodeRecord(v, l); err != nil {
+		return fmt.Errorf("decode link: %w", err)
 	}
-	return json.Unmarshal(v, l)
+	return nil
 }
 
 // encodeMessage encodes a queued message for its queue's bucket.
 func encodeMessage(m *link.Message) ([]byte, error) {
-	out, err := m.MarshalMsg(append(make([]byte, 0, 1+m.Msgsize()), recordMsgpack))
+	out, err := encodeRecord(m)
 	if err != nil {
 		return nil, fmt.Errorf("encode message %s: %w", m.ID, err)
 	}
 	return out, nil
 }
 
-// decodeMessage reads a queued message in either format.
+// decodeMessage reads a queued message.
 func decodeMessage(v []byte, m *link.Message) error {
-	switch {
-	case len(v) == 0:
-		return errors.New("decode message: empty record")
-	case v[0] == recordMsgpack:
-		if _, err := m.UnmarshalMsg(v[1:]); err != nil {
-			return fmt.Errorf("decode message: %w", err)
-		}
-		return nil
+	if err := decodeRecord(v, m); err != nil {
+		return fmt.Errorf("decode message: %w", err)
 	}
-	return json.Unmarshal(v, m)
+	return nil
 }
