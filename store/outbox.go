@@ -191,9 +191,9 @@ func orderIndexKey(key string, seq uint64) []byte {
 // headOfKey returns the sequence of the earliest queued message of key
 // still in the queue, or 0 when there is none. An index entry whose message
 // is gone counts for nothing.
-func (q *Queue) headOfKey(tx *bolt.Tx, key string) uint64 {
-	box, prefix := tx.Bucket(q.box), orderPrefix(key)
-	c := tx.Bucket(q.order).Cursor()
+func headOfKey(box, order *bolt.Bucket, key string) uint64 {
+	prefix := orderPrefix(key)
+	c := order.Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		if box.Get(v) != nil {
 			return binary.BigEndian.Uint64(k[len(prefix):])
@@ -206,7 +206,9 @@ func (q *Queue) headOfKey(tx *bolt.Tx, key string) uint64 {
 // by end (an expiryKey; nil: any time) that is the earliest queued of its
 // key, until fn returns false. The others of a key are passed over unread.
 func (q *Queue) eachReady(tx *bolt.Tx, end []byte, fn func(link.Message) bool) error {
-	box := tx.Bucket(q.box)
+	// Each bucket opened once: a read transaction opens it anew (and may
+	// copy it) at every tx.Bucket.
+	box, order := tx.Bucket(q.box), tx.Bucket(q.order)
 	heads := make(map[string]uint64) // key → sequence of its earliest message
 	c := tx.Bucket(q.due).Cursor()
 	for k, v := c.First(); k != nil && (end == nil || bytes.Compare(k[:8], end) <= 0); k, v = c.Next() {
@@ -217,7 +219,7 @@ func (q *Queue) eachReady(tx *bolt.Tx, end []byte, fn func(link.Message) bool) e
 		if e.key != "" && e.seq != 0 {
 			head, known := heads[e.key]
 			if !known {
-				head = q.headOfKey(tx, e.key)
+				head = headOfKey(box, order, e.key)
 				heads[e.key] = head
 			}
 			if head != 0 && head < e.seq {
