@@ -323,7 +323,11 @@ func putSession(tx *bolt.Tx, w sessionWrite) error {
 			return err
 		}
 	}
-	if err := moveIndex(sealed, prev.Lapse, w.lapse, w.id); err != nil {
+	indexed := prev.Lapse // the lapse index holds an entry only for sealed secrets
+	if len(prev.Sealed) == 0 {
+		indexed = time.Time{}
+	}
+	if err := moveIndex(sealed, indexed, w.lapse, w.id); err != nil {
 		return err
 	}
 	phones := tx.Bucket(bucketPhones)

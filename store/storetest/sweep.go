@@ -306,6 +306,21 @@ func sweepBehaviours() []behaviour {
 				t.Errorf("secrets after lapsing and typing again = %q, lapsed %v", again.Secrets, again.SecretsLapsed)
 			}
 		}),
+		each("secrets typed into a record that had a lapse time but nothing sealed lapse at that time", func(t *testing.T, b Backend) {
+			ctx := t.Context()
+			lapse := t0.Add(time.Minute)
+			r := record("s1", "+2348000000025", state{})
+			r.Purge, r.Lapse = t0.Add(time.Hour), lapse // a lapse time, nothing sealed: nothing to erase yet
+			mustCommit(t, b.Store, link.Change{Session: r})
+			withSecrets(r, "typed-later", lapse) // the same lapse time, now with secrets
+			mustCommit(t, b.Store, link.Change{Session: r})
+			if _, err := b.Store.Sweep(ctx, lapse.Add(time.Second), 100); err != nil {
+				t.Fatal(err)
+			}
+			if got := mustSession(t, b.Store, "s1"); len(got.Secrets) != 0 || !got.SecretsLapsed {
+				t.Errorf("after their lapse time the secrets are %q (lapsed %v), want erased", got.Secrets, got.SecretsLapsed)
+			}
+		}),
 		each("a record written again lapses at its new lapse time only", func(t *testing.T, b Backend) {
 			ctx := t.Context()
 			r := withSecrets(record("s1", "+2348000000021", state{}), "first", t0.Add(time.Minute))
