@@ -72,7 +72,7 @@ func (t *turn) onResume(input string) {
 // not be had before the hop's deadline; prev is nil when the session cannot
 // be read.
 func (t *turn) claim(id string) (prev *Session, ok bool) {
-	read := t.ctx
+	read, waited := t.ctx, context.Context(nil)
 	if id != t.s.ID {
 		// Only the hop's deadline ends the wait: a hop already answering
 		// carries on past its caller's cancellation, as every hop does.
@@ -83,10 +83,13 @@ func (t *turn) claim(id string) (prev *Session, ok bool) {
 			return nil, false
 		}
 		t.held = unlock
-		read = locked // a store may take the lock with this read
+		read, waited = locked, ctx // a store may take the lock with this read
 	}
 	prev, err := t.e.session(read, id)
-	if err != nil {
+	switch {
+	case err != nil && waited != nil && waited.Err() != nil:
+		return nil, false // the lock, taken with the read, was not had in time
+	case err != nil:
 		t.log.Warn().Err(err).Msg("resume: previous session unavailable")
 		return nil, true
 	}

@@ -3,6 +3,7 @@ package menus
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -74,5 +75,41 @@ func TestEverySessionReadAndCommitIsMadeWithItsLocksContext(t *testing.T) {
 	}
 	if n := len(locker.taken); n < 7 || slices.ContainsFunc(locker.taken, func(id string) bool { return id != "s1" }) {
 		t.Errorf("locks taken: %v; want s1's for each of 5 hops, the settling and the close", locker.taken)
+	}
+}
+
+// lockWaitingStore is a store that takes a session's lock with its read,
+// as PostgreSQL's does, and finds the lock of the sessions in held taken
+// by someone else: their read waits until its context ends.
+type lockWaitingStore struct {
+	*memStore
+	held map[string]bool
+}
+
+func (s *lockWaitingStore) Session(ctx context.Context, id string) (*link.SessionRecord, error) {
+	if locked, _ := ctx.Value(heldKey{}).(string); locked == id && s.held[id] {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return s.memStore.Session(ctx, id)
+}
+
+func TestContinuingASessionWhoseLockIsHeldElsewhereSaysBusyAndKeepsTheOffer(t *testing.T) {
+	r := newRig(t, func(c *Config, _ *sandbox.Options) {
+		c.Locker = &lockRecorder{}
+		c.HopBudget = 100 * time.Millisecond
+	})
+	r.must(t, "a", "+234801", "")
+	r.must(t, "a", "+234801", "1") // a bank chosen: resumable
+	r.clock.Advance(time.Minute)
+	r.must(t, "b", "+234801", "") // the offer to continue
+	st := &lockWaitingStore{memStore: r.store, held: map[string]bool{"a": true}}
+	r.engine = r.restart(st) // another instance holds a's lock (settling its work, say)
+	if got := r.must(t, "b", "+234801", inputContinue); !strings.Contains(got.Text, textBusy) {
+		t.Fatalf("continue while a's lock is held elsewhere = %q, want %q", got.Text, textBusy)
+	}
+	st.held["a"] = false
+	if got := r.must(t, "b", "+234801", inputContinue+"*"+inputContinue); strings.Contains(got.Text, textBusy) {
+		t.Fatalf("continue once the lock is free = %q, still busy", got.Text)
 	}
 }
