@@ -84,6 +84,11 @@ func Open(ctx context.Context, url string, sealer *seal.Sealer, opts ...Option) 
 	if db.tracer != nil {
 		cfg.ConnConfig.Tracer = db.tracer
 	}
+	// Every statement after a lock must see what the lock's previous
+	// holder committed (a hop's read after its session's lock, in one
+	// batch; a count after a phone's lock): each statement its own
+	// snapshot, whatever the server's default.
+	cfg.ConnConfig.RuntimeParams["default_transaction_isolation"] = "read committed"
 	if db.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
 		return nil, fmt.Errorf("open postgres store: %w", redact(err))
 	}
@@ -166,8 +171,7 @@ func (db *DB) checkSealKey(ctx context.Context) error {
 func (db *DB) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	for attempt := 0; ; attempt++ {
 		err := pgx.BeginFunc(ctx, db.pool, fn)
-		var pgErr *pgconn.PgError
-		if err != nil && errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01") && attempt < 5 {
+		if err != nil && retryable(err) && attempt < 5 {
 			time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
 			continue
 		}

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ussdlink/ussdlink/link"
@@ -134,9 +136,10 @@ func (db *DB) readOnHop(ctx context.Context, h *hop, query string) (*link.Sessio
 // before it writes (commitWrite.decided), BEGIN, its locks and reads in
 // one round trip, then its writes, COMMIT and the lock let go in another,
 // the unlock reached only once the COMMIT is durable; otherwise all of it
-// in one. The session's lock goes first when it is not held yet. Any
-// failure closes the connection: the transaction is rolled back and the
-// lock goes with it.
+// in one. The session's lock goes first when it is not held yet. A
+// deadlock or serialisation failure is rolled back and tried again, the
+// session's lock kept; any other failure closes the connection: the
+// transaction is rolled back and the lock goes with it.
 func (db *DB) commitOnHop(ctx context.Context, h *hop, w *commitWrite) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -146,6 +149,28 @@ func (db *DB) commitOnHop(ctx context.Context, h *hop, w *commitWrite) error {
 	case h.released:
 		return errors.New("the session's lock was let go before its commit")
 	}
+	for attempt := 0; ; attempt++ {
+		locking := !h.locked // the session's lock goes in the batch
+		err := db.commitBatches(ctx, h, w)
+		if err == nil {
+			h.locked, h.released = true, true
+			return nil
+		}
+		// Retried only with the session's lock held from before: a
+		// failure in a batch that also took it may be the lock's own.
+		if !locking && retryable(err) && attempt < 5 {
+			if _, rerr := h.conn.Exec(context.Background(), `ROLLBACK`); rerr == nil {
+				time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
+				continue
+			}
+		}
+		h.fail()
+		return ctxErr(ctx, err)
+	}
+}
+
+// commitBatches sends commitOnHop's batches once.
+func (db *DB) commitBatches(ctx context.Context, h *hop, w *commitWrite) error {
 	b := &pgx.Batch{}
 	before := 1 // results ahead of the change's own: BEGIN, and the session's lock
 	if !h.locked {
@@ -163,24 +188,23 @@ func (db *DB) commitOnHop(ctx context.Context, h *hop, w *commitWrite) error {
 			d, err = db.readDecisions(br, w)
 		}
 		if err = errors.Join(err, br.Close()); err != nil {
-			h.fail()
-			return ctxErr(ctx, err)
+			return err
 		}
-		h.locked = true
 		b = &pgx.Batch{}
 	}
 	if err := w.queueWrites(b, d); err != nil {
-		h.fail()
 		return err
 	}
 	b.Queue(`COMMIT`)
 	b.Queue(unlockSQL, sessionLockKey(h.id))
-	if err := h.conn.SendBatch(ctx, b).Close(); err != nil {
-		h.fail()
-		return ctxErr(ctx, err)
-	}
-	h.locked, h.released = true, true
-	return nil
+	return h.conn.SendBatch(ctx, b).Close()
+}
+
+// retryable reports whether err is a deadlock or serialisation failure,
+// which the same transaction may not meet again.
+func retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01")
 }
 
 // skip reads past n results of br, failing on the first that failed.

@@ -200,3 +200,63 @@ func TestAHopsCommitRecordsRefusedLoginsAndReleasesReservations(t *testing.T) {
 		t.Fatalf("a fourth guess within the window was reserved (%v), want the phone locked out", err)
 	}
 }
+
+func TestTheNextHolderOfASessionReadsWhatTheLastOneCommittedWhateverTheServersIsolation(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.URL(t)
+	admin, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	// A server whose default would give the lock and the read one snapshot.
+	if _, err := admin.Exec(ctx, `DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET default_transaction_isolation = %L',
+		current_database(), 'repeatable read'); END $$`); err != nil {
+		t.Fatal(err)
+	}
+	db, err := postgres.Open(ctx, url, sealer(t, 10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	at := time.Date(2026, 12, 1, 13, 0, 0, 0, time.UTC)
+	if err := db.Commit(ctx, link.Change{Session: hopRecord("before", at)}); err != nil {
+		t.Fatal(err)
+	}
+	locks := db.Locks()
+	first, unlockFirst, err := locks.LockSession(ctx, "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlockFirst()
+	if _, err := db.Session(first, "s1"); err != nil {
+		t.Fatal(err)
+	}
+	// The next hop's lock and read go out together and wait for the first.
+	read := make(chan *link.SessionRecord, 1)
+	go func() {
+		next, unlock, err := locks.LockSession(ctx, "s1")
+		if err != nil {
+			t.Error(err)
+			read <- nil
+			return
+		}
+		defer unlock()
+		r, err := db.Session(next, "s1")
+		if err != nil {
+			t.Error(err)
+		}
+		read <- r
+	}()
+	for waiting := 0; waiting == 0; {
+		if err := admin.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Commit(first, link.Change{Session: hopRecord("after", at.Add(time.Second))}); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-read; r == nil || string(r.Data) != "after" {
+		t.Fatalf("the next holder read %+v, want the first holder's commit", r)
+	}
+}
