@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -57,26 +58,80 @@ func readSchema(tx *bolt.Tx) (int, error) {
 }
 
 // migrate brings a file of schema from up to the current one and records
-// it, in the opening transaction: a crash leaves the file as it was.
+// it, in the opening transaction: a crash leaves the file as it was. The
+// one step left out is moving sessions out of the bucket schemas 1 and 2
+// kept them in, which moveSessions does after, in batches: until it is
+// done, the file records schema 2.
 func migrate(tx *bolt.Tx, from int) error {
 	if from == schemaVersion {
 		return nil
 	}
+	version := schemaVersion
 	if legacy := tx.Bucket(bucketLegacySessions); legacy != nil {
 		if from < 2 {
 			if err := migrateSessions(legacy); err != nil {
-				return fmt.Errorf("migrate from schema %d to %d: %w", from, schemaVersion, err)
+				return fmt.Errorf("migrate from schema %d to 2: %w", from, err)
 			}
 		}
-		if err := moveSessions(tx, legacy); err != nil {
-			return fmt.Errorf("migrate from schema %d to %d: %w", from, schemaVersion, err)
-		}
+		version = 2
 	}
+	return recordSchema(tx, version)
+}
+
+// recordSchema records the file's schema version.
+func recordSchema(tx *bolt.Tx, version int) error {
 	meta, err := tx.CreateBucketIfNotExists(bucketMeta)
 	if err != nil {
 		return fmt.Errorf("bucket %s: %w", bucketMeta, err)
 	}
-	return meta.Put(keySchema, []byte(strconv.Itoa(schemaVersion)))
+	return meta.Put(keySchema, []byte(strconv.Itoa(version)))
+}
+
+// moveBatch is how many sessions moveSessions moves per transaction: a
+// transaction keeps every page it changes in memory until it commits.
+const moveBatch = 10000
+
+// moveSessions moves the sessions of the bucket schemas 1 and 2 kept them
+// in to the layout of schema 3, moveBatch at a time, each batch deleted
+// from the old bucket in the transaction that moves it, so that a crash
+// in between leaves the rest to move at the next open; then it deletes
+// the old bucket and records schema 3.
+func moveSessions(db *bolt.DB) error {
+	for done := false; !done; {
+		err := db.Update(func(tx *bolt.Tx) error {
+			legacy := tx.Bucket(bucketLegacySessions)
+			if legacy == nil {
+				done = true
+				return nil
+			}
+			var ids, records [][]byte
+			c := legacy.Cursor()
+			for k, v := c.First(); k != nil && len(ids) < moveBatch; k, v = c.Next() {
+				ids, records = append(ids, bytes.Clone(k)), append(records, bytes.Clone(v))
+			}
+			rows := sessionsOf(tx)
+			for i, id := range ids {
+				if err := rows.put(id, records[i]); err != nil {
+					return err
+				}
+				if err := legacy.Delete(id); err != nil {
+					return err
+				}
+			}
+			if len(ids) == moveBatch {
+				return nil // more to move
+			}
+			done = true
+			if err := tx.DeleteBucket(bucketLegacySessions); err != nil {
+				return err
+			}
+			return recordSchema(tx, schemaVersion)
+		})
+		if err != nil {
+			return fmt.Errorf("migrate to schema %d: move sessions: %w", schemaVersion, err)
+		}
+	}
+	return nil
 }
 
 // migrateSessions rewrites every session of schema 1 as an envelope: its
@@ -103,20 +158,6 @@ func migrateSessions(sessions *bolt.Bucket) error {
 		}
 	}
 	return nil
-}
-
-// moveSessions moves every session of the bucket schemas 1 and 2 kept them
-// in to the layout of schema 3, in the order of their ids, and deletes the
-// old bucket.
-func moveSessions(tx *bolt.Tx, legacy *bolt.Bucket) error {
-	rows := sessionsOf(tx)
-	err := legacy.ForEach(func(id, v []byte) error {
-		return rows.put(id, v)
-	})
-	if err != nil {
-		return fmt.Errorf("move sessions: %w", err)
-	}
-	return tx.DeleteBucket(bucketLegacySessions)
 }
 
 // migrateSession turns one session of schema 1 into its envelope.

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -194,4 +195,51 @@ func TestOpenMigratesSessionsOfTheUnversionedFormat(t *testing.T) {
 // timeKey is an index key: big-endian nanoseconds, then an id.
 func timeKey(at time.Time, id string) []byte {
 	return append(binary.BigEndian.AppendUint64(nil, uint64(at.UnixNano())), id...)
+}
+
+func TestASchema2FileWithManySessionsIsMovedInBatches(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v2.db")
+	sealer := newSealer(t, 0x43)
+	openDB(t, path, sealer).Close()
+	const sessions = 25000 // more than two batches
+	rawUpdate(t, path, func(tx *bolt.Tx) error {
+		legacy, err := tx.CreateBucket([]byte("sessions"))
+		if err != nil {
+			return err
+		}
+		for i := range sessions {
+			id := fmt.Sprintf("s%05d", i)
+			head, _ := json.Marshal(map[string]any{"id": id, "phone": "+2348030000043", "updated": t0, "purge": t0.Add(time.Hour)})
+			rec := append(append(binary.AppendUvarint(nil, uint64(len(head))), head...), id...)
+			if err := legacy.Put([]byte(id), rec); err != nil {
+				return err
+			}
+			if err := tx.Bucket([]byte("expiry")).Put(timeKey(t0.Add(time.Hour), id), nil); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket([]byte("meta")).Put([]byte("schema"), []byte("2"))
+	})
+	db := openDB(t, path, sealer)
+	for _, i := range []int{0, 9999, 10000, 19999, 24999} {
+		id := fmt.Sprintf("s%05d", i)
+		got, err := db.Session(ctx, id)
+		if err != nil || string(got.Data) != id {
+			t.Fatalf("session %s after the move: %+v, %v", id, got, err)
+		}
+	}
+	if n, err := db.Sweep(ctx, t0.Add(2*time.Hour), sessions+1); err != nil || n != sessions {
+		t.Errorf("Sweep after the move deleted %d, %v; want all %d through the expiry index", n, err, sessions)
+	}
+	db.Close()
+	if got := schemaOf(t, path); got != "3" {
+		t.Errorf("schema after the move = %q, want 3", got)
+	}
+	viewRaw(t, path, func(tx *bolt.Tx) error {
+		if tx.Bucket([]byte("sessions")) != nil {
+			t.Error("the bucket of schema 2 is still there")
+		}
+		return nil
+	})
 }

@@ -113,6 +113,9 @@ func Open(path string, sealer *seal.Sealer, opts ...Option) (*DB, error) {
 		}
 		return migrate(tx, version)
 	})
+	if err == nil {
+		err = moveSessions(bdb)
+	}
 	if err != nil {
 		bdb.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
