@@ -17,7 +17,8 @@
 //     hash.
 //   - jobs.go — Mono work that outlives the hop budget: detached, settled
 //     in the background, drained at shutdown.
-//   - record.go — sessions encoded for the store, their typed values as the
+//   - record.go — sessions encoded for the store (MessagePack from the
+//     generated *_msgp.go, JSON still read), their typed values as the
 //     secrets it seals.
 //
 // The journey:

@@ -8,4 +8,10 @@
 // the binary (migrations/*.sql, applied with goose under an advisory lock,
 // so that instances starting together migrate once). Transactions are
 // short and never span a call to Mono.
+//
+// Statements go in batches, one round trip each. A hop holds its session's
+// advisory lock on a connection of its own (Locks.LockSession, hop.go):
+// the lock goes out with the session's first read, and the commit's
+// BEGIN, statements, COMMIT and unlock go in one batch, so a common hop
+// costs the database two round trips.
 package postgres
