@@ -52,10 +52,30 @@ func decodeData(data []byte, s *Session) error {
 	return fmt.Errorf("unknown session format %#x", data[0])
 }
 
+// finished is what a finished session keeps of s: the conversation it
+// was, without what only a link under way needed (the bank's login
+// methods, the form, the accounts and their balances, Mono's session). A
+// finished session is kept for its repeats, its outcome and the link's
+// record; it is never asked for a form or an account again.
+func finished(s *Session) *Session {
+	if !s.Done() {
+		return s
+	}
+	f := *s
+	if f.Bank != nil {
+		b := *f.Bank
+		b.Methods = nil
+		f.Bank = &b
+	}
+	f.Form, f.Accounts, f.MonoSession, f.MonoExpires, f.List, f.Filter = Form{}, nil, "", time.Time{}, List{}, ""
+	return &f
+}
+
 // record encodes a session for the store: its state as data, what the user
-// typed as the secrets the store seals.
+// typed as the secrets the store seals. A finished session is stored as
+// finished keeps it.
 func record(s *Session) (*link.SessionRecord, error) {
-	data, err := encodeData(s)
+	data, err := encodeData(finished(s))
 	if err != nil {
 		return nil, fmt.Errorf("encode session %s: %w", s.ID, err)
 	}

@@ -160,3 +160,34 @@ func FuzzDecodeSessionData(f *testing.F) {
 		}
 	})
 }
+
+func TestAFinishedSessionIsStoredWithoutWhatOnlyALinkUnderWayNeeded(t *testing.T) {
+	for _, state := range []string{StateLinked, StateEnded} {
+		t.Run(state, func(t *testing.T) {
+			s := filled(t)
+			s.State = state
+			r, err := record(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := decode(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Bank == nil || got.Bank.Methods != nil || got.Bank.Name != s.Bank.Name {
+				t.Errorf("bank = %+v, want its name without its login methods", got.Bank)
+			}
+			if got.Accounts != nil || len(got.Form.Fields) != 0 || got.MonoSession != "" || !got.MonoExpires.IsZero() {
+				t.Errorf("the accounts, the form or Mono's session were kept: %+v %+v %q", got.Accounts, got.Form, got.MonoSession)
+			}
+			// What its repeats, its outcome and a late link need stays.
+			if !reflect.DeepEqual(got.Mark, s.Mark) || got.Reply != s.Reply || !reflect.DeepEqual(got.Chosen, s.Chosen) ||
+				!reflect.DeepEqual(got.Link, s.Link) || got.Method != s.Method || got.Reference != s.Reference {
+				t.Errorf("a finished session lost what it is kept for: %+v", got)
+			}
+			if s.Bank.Methods == nil || s.Accounts == nil {
+				t.Error("encoding changed the session in memory")
+			}
+		})
+	}
+}
