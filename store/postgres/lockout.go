@@ -22,10 +22,13 @@ const (
 	lockCode    = "ussdlink:invite-code:" // an invitation code being given out
 )
 
+// xactLockSQL takes an advisory lock until the transaction ends.
+const xactLockSQL = `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`
+
 // lockKey takes the advisory transaction lock of key in a namespace,
 // waiting for the instance holding it to commit or roll back.
 func lockKey(ctx context.Context, tx pgx.Tx, namespace, key string) error {
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, namespace+key); err != nil {
+	if _, err := tx.Exec(ctx, xactLockSQL, namespace+key); err != nil {
 		return fmt.Errorf("lock %s%s: %w", namespace, key, err)
 	}
 	return nil
@@ -52,7 +55,7 @@ func tryLockKey(ctx context.Context, tx pgx.Tx, namespace, key string) (bool, er
 func (db *DB) ReserveAttempt(ctx context.Context, phone string, since, at time.Time, max int) (string, bool, error) {
 	p := link.PhoneKey(phone)
 	b := &pgx.Batch{}
-	b.Queue(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, lockLogin+p)
+	b.Queue(xactLockSQL, lockLogin+p)
 	b.Queue(`INSERT INTO login_failures (phone_key, at) SELECT $1, $2
 		WHERE (SELECT count(*) FROM login_failures WHERE phone_key = $1 AND at >= $3) < $4
 		RETURNING id`, p, at, since, max)

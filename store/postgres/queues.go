@@ -96,7 +96,7 @@ func queueMessages(batch *pgx.Batch, queue string, msgs []link.Message) {
 	}
 	slices.Sort(keys)
 	for _, k := range slices.Compact(keys) {
-		batch.Queue(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, "ussdlink:queue:"+queue+":"+k)
+		batch.Queue(xactLockSQL, "ussdlink:queue:"+queue+":"+k)
 	}
 	for _, m := range msgs {
 		batch.Queue(`INSERT INTO messages (queue, id, seq, key, type, body, created, attempts, next_attempt, last_error)

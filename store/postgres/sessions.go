@@ -211,10 +211,10 @@ func (w *commitWrite) decided() bool { return w.c.Link != nil || w.c.Invite != n
 // phone, then account.
 func (w *commitWrite) queueLocks(b *pgx.Batch) {
 	if w.c.LoginFailure {
-		b.Queue(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, lockLogin+w.phone)
+		b.Queue(xactLockSQL, lockLogin+w.phone)
 	}
 	if w.c.Link != nil {
-		b.Queue(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, lockAccount+w.c.Link.AccountID)
+		b.Queue(xactLockSQL, lockAccount+w.c.Link.AccountID)
 	}
 }
 
