@@ -190,6 +190,11 @@ type run struct {
 	keys     map[string]int     // ordering keys of the messages in flight or held
 	pause    time.Time          // after a store error: nothing new before this
 	storeErr int                // store errors in a row
+	// next is when the earliest message startDue saw and did not start
+	// is due (nextOK: there was one), when nextKnown: this round's
+	// startDue read the queue far enough ahead for sleepFor.
+	next              time.Time
+	nextOK, nextKnown bool
 }
 
 // newRun prepares the state of one Run.
@@ -209,6 +214,7 @@ func (w *Worker) newRun(ctx context.Context) *run {
 // work records held outcomes once the store may be tried again, then starts
 // the due messages there is room for; it returns how many it started.
 func (r *run) work(now time.Time) int {
+	r.nextKnown = false
 	if now.Before(r.pause) || !r.recordHeld(now) {
 		return 0
 	}
@@ -234,13 +240,16 @@ func (r *run) recordHeld(now time.Time) bool {
 }
 
 // startDue starts sending the due messages there is room for, skipping
-// those in flight or held, and returns how many it started.
+// those in flight or held, and returns how many it started. It reads the
+// queue up to the next poll in the same call, one message past what it
+// can start, so that sleepFor knows when the next one is due without
+// reading the queue again.
 func (r *run) startDue(now time.Time) int {
 	free := r.w.maxInFlight() - len(r.inFlight)
 	if free <= 0 {
 		return 0
 	}
-	msgs, err := r.w.Queue.Due(r.ctx, now, len(r.inFlight)+free)
+	msgs, err := r.w.Queue.Due(r.ctx, now.Add(r.w.pollEvery()), len(r.inFlight)+len(r.held)+free+1)
 	if err != nil {
 		if r.ctx.Err() == nil {
 			r.storeFailed(now)
@@ -250,15 +259,18 @@ func (r *run) startDue(now time.Time) int {
 	}
 	r.storeErr = 0
 	started := 0
+	r.nextOK, r.nextKnown = false, true
 	for _, m := range msgs {
-		if started == free {
-			break
-		}
 		if r.busy(m) {
 			continue
 		}
-		r.start(m)
-		started++
+		if started < free && !m.Next.After(now) {
+			r.start(m)
+			started++
+			continue
+		}
+		r.next, r.nextOK = m.Next, true // the earliest not started: Due's order
+		break
 	}
 	return started
 }
@@ -335,7 +347,10 @@ func (r *run) sleepFor(now time.Time, started int) time.Duration {
 	if len(r.inFlight) >= r.w.maxInFlight() {
 		return wait // a finished attempt frees a slot and wakes Run
 	}
-	next, ok, err := r.nextDue(now)
+	next, ok, err := r.next, r.nextOK, error(nil)
+	if !r.nextKnown {
+		next, ok, err = r.nextDue(now)
+	}
 	if err != nil {
 		if r.ctx.Err() != nil {
 			return wait

@@ -447,9 +447,10 @@ func (o errRecorder) Reschedule(ctx context.Context, id string, attempts int, ne
 
 // watchedOutbox is an outbox that tells the test what Run does, so that a
 // test waits for Run rather than for time to pass: idle gets a signal each
-// time Run finds nothing due (a NextDue that finds no message) and goes to
-// sleep until the next poll, Notify or the end of its context; delivered
-// is closed once a delivery has been recorded.
+// time Run finds nothing due (a Due that finds no message up to the next
+// poll, or a NextDue that finds none) and goes to sleep until the next
+// poll, Notify or the end of its context; delivered is closed once a
+// delivery has been recorded.
 type watchedOutbox struct {
 	Outbox
 	idle      chan struct{}
@@ -465,12 +466,25 @@ func watch(o Outbox) *watchedOutbox {
 func (o *watchedOutbox) NextDue(ctx context.Context) (time.Time, bool, error) {
 	next, ok, err := o.Outbox.NextDue(ctx)
 	if !ok && err == nil {
-		select {
-		case o.idle <- struct{}{}:
-		default:
-		}
+		o.signalIdle()
 	}
 	return next, ok, err
+}
+
+func (o *watchedOutbox) Due(ctx context.Context, now time.Time, max int) ([]link.Message, error) {
+	msgs, err := o.Outbox.Due(ctx, now, max)
+	if len(msgs) == 0 && err == nil {
+		o.signalIdle()
+	}
+	return msgs, err
+}
+
+// signalIdle tells the test Run found nothing due.
+func (o *watchedOutbox) signalIdle() {
+	select {
+	case o.idle <- struct{}{}:
+	default:
+	}
 }
 
 func (o *watchedOutbox) Delivered(ctx context.Context, id string) error {
