@@ -232,6 +232,7 @@ func (t *turn) wait(j *job) {
 		t.apply(res)
 		return
 	}
+	t.e.holdLease(j) // before the session is committed as waiting
 	if t.s.State != StateWaiting {
 		t.fire(EventWait, args{})
 	}

@@ -22,6 +22,7 @@ type job struct {
 	session  string // the session to settle: changes when a session is resumed under a new id
 	res      result
 	detached bool
+	leased   bool // its lease was taken: it outlived a hop (holdLease)
 }
 
 // jobs tracks the work in flight, so that a later hop can wait for it and
@@ -47,9 +48,16 @@ func (js *jobs) get(id string) *job {
 // pending), and lets its lease go: another instance may take it over.
 func (e *Engine) forgetJob(id string) {
 	e.jobs.mu.Lock()
+	j := e.jobs.live[id]
 	delete(e.jobs.live, id)
 	e.jobs.mu.Unlock()
-	if e.cfg.Leases != nil {
+	leased := j == nil // unknown here: let any lease go
+	if j != nil {
+		j.mu.Lock()
+		leased = j.leased
+		j.mu.Unlock()
+	}
+	if e.cfg.Leases != nil && leased {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(e.base), 5*time.Second)
 		defer cancel()
 		if err := e.cfg.Leases.Release(ctx, jobLease(id), e.owner); err != nil {
@@ -122,14 +130,6 @@ func (e *Engine) start(session string, r request) *job {
 	e.jobs.wg.Add(1)
 	e.jobs.mu.Unlock()
 	now := e.now()
-	if e.cfg.Leases != nil {
-		ctx, cancel := context.WithTimeout(e.base, e.cfg.LeaseTTL/3)
-		if _, err := e.cfg.Leases.Hold(ctx, jobLease(j.id), e.owner, e.cfg.LeaseTTL); err != nil {
-			e.log.Warn().Err(err).Msg("take work lease")
-		}
-		cancel()
-		go e.keepLease(j.id, j.done)
-	}
 	go func() {
 		defer e.jobs.wg.Done()
 		res := e.perform(e.base, r, now)
@@ -143,6 +143,31 @@ func (e *Engine) start(session string, r request) *job {
 		}
 	}()
 	return j
+}
+
+// holdLease takes the job's lease, once, and keeps renewing it while the
+// job runs: called when the job outlives the hop that waits for it, before
+// that hop commits the session as waiting, so that another instance
+// reading it finds the work held. Work that ends within its hop needs no
+// lease: the hop holds the session's lock throughout, and an instance that
+// dies lets that lock go with it.
+func (e *Engine) holdLease(j *job) {
+	if e.cfg.Leases == nil {
+		return
+	}
+	j.mu.Lock()
+	taken := j.leased
+	j.leased = true
+	j.mu.Unlock()
+	if taken {
+		return
+	}
+	ctx, cancel := context.WithTimeout(e.base, e.cfg.LeaseTTL/3)
+	if _, err := e.cfg.Leases.Hold(ctx, jobLease(j.id), e.owner, e.cfg.LeaseTTL); err != nil {
+		e.log.Warn().Err(err).Msg("take work lease")
+	}
+	cancel()
+	go e.keepLease(j.id, j.done)
 }
 
 // await waits for the job until deadline. If the job has not finished by

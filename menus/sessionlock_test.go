@@ -113,3 +113,57 @@ func TestContinuingASessionWhoseLockIsHeldElsewhereSaysBusyAndKeepsTheOffer(t *t
 		t.Fatalf("continue once the lock is free = %q, still busy", got.Text)
 	}
 }
+
+// leaseLog is a Leases that records what is asked of it.
+type leaseLog struct {
+	mu              sync.Mutex
+	holds, releases int
+}
+
+func (l *leaseLog) Hold(context.Context, string, string, time.Duration) (bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.holds++
+	return true, nil
+}
+
+func (l *leaseLog) Release(context.Context, string, string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.releases++
+	return nil
+}
+
+func TestWorkTakesALeaseOnlyWhenItOutlivesItsHop(t *testing.T) {
+	tests := []struct {
+		name   string
+		user   string
+		leased bool
+	}{
+		{"a login answered within the hop", "user_good", false},
+		{"a login that outlives the hop", "user_slow", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			leases := &leaseLog{}
+			r := newRig(t, slowBank(300*time.Millisecond, 50*time.Millisecond), func(c *Config, _ *sandbox.Options) {
+				c.Leases, c.LeaseTTL = leases, time.Minute
+			})
+			for _, transcript := range []string{"", "1", "1*" + tt.user, "1*" + tt.user + "*pass_good"} {
+				r.must(t, "s1", "+234801", transcript)
+			}
+			r.drain(t)
+			leases.mu.Lock()
+			defer leases.mu.Unlock()
+			if got := leases.holds > 0; got != tt.leased {
+				t.Fatalf("lease taken %d times, want taken: %v", leases.holds, tt.leased)
+			}
+			if tt.leased && leases.releases == 0 {
+				t.Error("the lease of the settled work was never let go")
+			}
+			if !tt.leased && leases.releases != 0 {
+				t.Errorf("%d releases of a lease never taken", leases.releases)
+			}
+		})
+	}
+}
