@@ -23,13 +23,7 @@ type DB struct {
 	// session's, housekeeping's) for as long as their holders need them:
 	// apart from pool, so that hops holding their sessions' locks can
 	// never take every connection their own queries wait for.
-	held *pgxpool.Pool
-	// settle is the pool the queues claim and settle messages on: its
-	// connections commit without waiting for the WAL flush. A claim or a
-	// delivery lost with a crash of the server is claimed or sent again,
-	// as a message always may be (delivery is at least once); nothing a
-	// user saw is lost with it.
-	settle *pgxpool.Pool
+	held   *pgxpool.Pool
 	sealer *seal.Sealer
 	// linkUpdates decides whether a new link takes a remembered
 	// account_updated (WithLinkUpdates); nil: none is applied.
@@ -105,14 +99,6 @@ func Open(ctx context.Context, url string, sealer *seal.Sealer, opts ...Option) 
 		db.pool.Close()
 		return nil, fmt.Errorf("open postgres store: %w", redact(err))
 	}
-	settleCfg := cfg.Copy()
-	settleCfg.MinConns = 0
-	settleCfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
-	if db.settle, err = pgxpool.NewWithConfig(ctx, settleCfg); err != nil {
-		db.held.Close()
-		db.pool.Close()
-		return nil, fmt.Errorf("open postgres store: %w", redact(err))
-	}
 	if err := db.pool.Ping(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open postgres store: %w", redact(err))
@@ -145,7 +131,6 @@ func (db *DB) Close() error {
 			err = fmt.Errorf("close postgres store: release claimed messages: %w", err)
 		}
 	}
-	db.settle.Close()
 	db.held.Close()
 	db.pool.Close()
 	return err

@@ -167,7 +167,7 @@ func (q *Queue) Due(ctx context.Context, now time.Time, max int) ([]link.Message
 	if max <= 0 {
 		return nil, nil
 	}
-	rows, err := q.db.settle.Query(ctx, `WITH claimed AS MATERIALIZED (
+	rows, err := q.db.pool.Query(ctx, `WITH claimed AS MATERIALIZED (
 			SELECT m.queue, m.id FROM messages m
 			WHERE m.queue = $1 AND m.next_attempt <= $2
 				AND (m.leased_until IS NULL OR m.leased_until <= $2 OR m.lease_holder = $3)
@@ -216,12 +216,9 @@ func (q *Queue) NextDue(ctx context.Context) (time.Time, bool, error) {
 }
 
 // Delivered removes a message the recipient acknowledged (or that was
-// deliberately not sent). A message already gone is no error. Like claims
-// and the other outcomes, it is committed without waiting for the WAL
-// flush (DB.settle): lost with a crash of the server, the message is sent
-// again.
+// deliberately not sent). A message already gone is no error.
 func (q *Queue) Delivered(ctx context.Context, id string) error {
-	if _, err := q.db.settle.Exec(ctx, `DELETE FROM messages WHERE queue = $1 AND id = $2`, q.name, id); err != nil {
+	if _, err := q.db.pool.Exec(ctx, `DELETE FROM messages WHERE queue = $1 AND id = $2`, q.name, id); err != nil {
 		return fmt.Errorf("%s message %s: %w", q.name, id, err)
 	}
 	return nil
@@ -230,7 +227,7 @@ func (q *Queue) Delivered(ctx context.Context, id string) error {
 // Reschedule records a failed attempt and when to try again, ending the
 // message's lease. A message already gone is no error.
 func (q *Queue) Reschedule(ctx context.Context, id string, attempts int, next time.Time, lastErr string) error {
-	_, err := q.db.settle.Exec(ctx, `UPDATE messages
+	_, err := q.db.pool.Exec(ctx, `UPDATE messages
 		SET attempts = $3, next_attempt = $4, last_error = $5, leased_until = NULL, lease_holder = NULL
 		WHERE queue = $1 AND id = $2`, q.name, id, attempts, next, lastErr)
 	if err != nil {
@@ -243,7 +240,7 @@ func (q *Queue) Reschedule(ctx context.Context, id string, attempts int, next ti
 // letters, where an operator can still find it, replacing a dead letter of
 // its id. A message already gone is no error.
 func (q *Queue) GiveUp(ctx context.Context, id string, lastErr string) error {
-	_, err := q.db.settle.Exec(ctx, `WITH gone AS (
+	_, err := q.db.pool.Exec(ctx, `WITH gone AS (
 			DELETE FROM messages WHERE queue = $1 AND id = $2
 			RETURNING queue, id, seq, key, type, body, created, attempts, next_attempt)
 		INSERT INTO dead_letters (queue, id, seq, key, type, body, created, attempts, next_attempt, last_error)
