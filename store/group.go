@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -35,7 +36,6 @@ type group struct {
 
 	mu     sync.Mutex
 	queue  []*write
-	spare  []*write // the previous queue's array, reused
 	closed bool
 
 	wake chan struct{} // buffered 1: the queue is not empty
@@ -113,7 +113,6 @@ func (g *group) run() {
 				break
 			}
 			g.commit(ws)
-			g.recycle(ws)
 		}
 	}
 }
@@ -124,22 +123,11 @@ func (g *group) take() ([]*write, bool) {
 	defer g.mu.Unlock()
 	ws := g.queue
 	if len(ws) > maxGroup {
-		g.queue = append(g.spare[:0], ws[maxGroup:]...)
-		g.spare = nil
+		g.queue = slices.Clone(ws[maxGroup:])
 		return ws[:maxGroup], g.closed
 	}
-	g.queue, g.spare = g.spare[:0], nil
+	g.queue = nil
 	return ws, g.closed
-}
-
-// recycle hands a committed group's array back for the next queue.
-func (g *group) recycle(ws []*write) {
-	clear(ws)
-	g.mu.Lock()
-	if g.spare == nil {
-		g.spare = ws[:0]
-	}
-	g.mu.Unlock()
 }
 
 // commit runs ws in one transaction and answers each. When one fails, it

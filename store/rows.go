@@ -21,13 +21,9 @@ var (
 // sessionRows is the sessions' two buckets in one transaction.
 type sessionRows struct{ keys, rows *bolt.Bucket }
 
-// sessionsOf returns the sessions' buckets of tx. Records are mostly
-// appended (new keys come last), so their pages are filled before they
-// split: at bbolt's default half, a full store would be half empty.
+// sessionsOf returns the sessions' buckets of tx.
 func sessionsOf(tx *bolt.Tx) sessionRows {
-	rows := tx.Bucket(bucketSessionRows)
-	rows.FillPercent = rowsFill
-	return sessionRows{keys: tx.Bucket(bucketSessionKeys), rows: rows}
+	return sessionRows{keys: tx.Bucket(bucketSessionKeys), rows: tx.Bucket(bucketSessionRows)}
 }
 
 // rowsFill is how full the session records' pages are filled before they
@@ -58,6 +54,10 @@ func (s sessionRows) put(id, record []byte) error {
 			return err
 		}
 	}
+	// Records are mostly appended (new keys come last), so their pages
+	// are filled before they split: at bbolt's default half, a full store
+	// would be half empty.
+	s.rows.FillPercent = rowsFill
 	return s.rows.Put(k, record)
 }
 

@@ -92,33 +92,9 @@ func countFailures(ctx context.Context, r querier, phoneKey string, since time.T
 	return n, err
 }
 
-// putFailure records a refused login (or a reserved attempt) of a phone
-// at a time within tx.
-func putFailure(ctx context.Context, tx pgx.Tx, phoneKey string, at time.Time) error {
-	b := &pgx.Batch{}
-	queueFailure(b, phoneKey, at)
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("record login failure: %w", err)
-	}
-	return nil
-}
-
 // queueFailure adds to b the statement that records a refused login.
 func queueFailure(b *pgx.Batch, phoneKey string, at time.Time) {
 	b.Queue(`INSERT INTO login_failures (phone_key, at) VALUES ($1, $2)`, phoneKey, at)
-}
-
-// releaseFailures removes, within tx, the reservations keys name
-// (queueRelease).
-func releaseFailures(ctx context.Context, tx pgx.Tx, keys []string) error {
-	b := &pgx.Batch{}
-	if !queueRelease(b, keys) {
-		return nil
-	}
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("release login attempts: %w", err)
-	}
-	return nil
 }
 
 // queueRelease adds to b the statement that removes the reservations keys

@@ -123,16 +123,6 @@ func queueSession(b *pgx.Batch, w sessionRow) {
 		WHERE phone_sessions.session_id <> EXCLUDED.session_id`, w.phoneKey, w.id)
 }
 
-// putSession writes a session within tx (queueSession).
-func putSession(ctx context.Context, tx pgx.Tx, w sessionRow) error {
-	b := &pgx.Batch{}
-	queueSession(b, w)
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("write session %s: %w", w.id, err)
-	}
-	return nil
-}
-
 // Commit writes everything one hop decided in one transaction, durable
 // before it returns: the session and the one it retired (each its phone's
 // latest, in that order), the partner events and texts, the login failure
