@@ -259,7 +259,8 @@ func (e *Engine) Handle(ctx context.Context, hop link.Hop) (link.Reply, error) {
 	if err := validate(hop); err != nil {
 		return link.Reply{}, err
 	}
-	ctx, unlock, err := e.lockSession(ctx, hop.SessionID)
+	base := ctx // the caller's: the session is read and committed with the lock's
+	ctx, unlock, err := e.lockSession(base, hop.SessionID)
 	if err != nil {
 		return link.Reply{}, err
 	}
@@ -273,8 +274,8 @@ func (e *Engine) Handle(ctx context.Context, hop link.Hop) (link.Reply, error) {
 		// this hop waits for it, within the budget.
 		unlock()
 		unlock = func() {}
-		e.awaitSettled(ctx, l.s, deadline)
-		if ctx, unlock, err = e.lockSession(ctx, hop.SessionID); err != nil {
+		e.awaitSettled(base, l.s, deadline)
+		if ctx, unlock, err = e.lockSession(base, hop.SessionID); err != nil {
 			unlock = func() {}
 			return link.Reply{}, err
 		}

@@ -93,9 +93,7 @@ func (h *hop) fail() {
 var errHopBroken = errors.New("the session's lock was lost with its connection")
 
 // readOnHop runs the session's read on the hop's connection, taking the
-// lock first in the same round trip if it is not held yet. Once the lock
-// was let go (a hop waiting on another instance lets it go while it
-// looks), the read is a plain one.
+// lock first in the same round trip if it is not held yet.
 func (db *DB) readOnHop(ctx context.Context, h *hop, query string) (*link.SessionRecord, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -103,7 +101,7 @@ func (db *DB) readOnHop(ctx context.Context, h *hop, query string) (*link.Sessio
 	case h.broken:
 		return nil, fmt.Errorf("read session: %w", errHopBroken)
 	case h.released:
-		return db.readSession(ctx, query, h.id)
+		return nil, errors.New("read session: its lock was let go")
 	}
 	b := &pgx.Batch{}
 	lock := !h.locked
