@@ -13,6 +13,7 @@ import (
 	"github.com/ussdlink/ussdlink/guard"
 	"github.com/ussdlink/ussdlink/link"
 	"github.com/ussdlink/ussdlink/menus"
+	"github.com/ussdlink/ussdlink/mono"
 	"github.com/ussdlink/ussdlink/partner"
 	"github.com/ussdlink/ussdlink/phone"
 	"github.com/ussdlink/ussdlink/sms"
@@ -128,6 +129,24 @@ type MonoConfig struct {
 	// WebhookSecret is the secret Mono sends in mono-webhook-secret with
 	// its webhooks (POST /webhooks/mono); or MONO_WEBHOOK_SECRET.
 	WebhookSecret string `toml:"webhook-secret"`
+	// API is the version of Mono's Partners API spoken: "v1" (the
+	// default) or "v2", Mono's current one. The embedded sandbox speaks
+	// both.
+	API string `toml:"api"`
+	// CustomerName and CustomerEmail are templates of the customer a v2
+	// session is for when the invitation names none; {phone} is the E.164
+	// digits of the phone. See menus.DefaultCustomerName.
+	CustomerName  string `toml:"customer-name"`
+	CustomerEmail string `toml:"customer-email"`
+}
+
+// api is the configured Mono API version (validated at load).
+func (c MonoConfig) api() mono.API {
+	v, err := mono.ParseAPI(c.API)
+	if err != nil {
+		return mono.V1
+	}
+	return v
 }
 
 // USSDConfig shapes the conversation.
@@ -229,7 +248,8 @@ func DefaultConfig() Config {
 	return Config{
 		HTTP:  HTTPConfig{Addr: "127.0.0.1:8080"},
 		Store: StoreConfig{Path: "data/ussdlink.db", BatchDelay: Duration{0}, LeaseTTL: Duration{engine.LeaseTTL}},
-		Mono:  MonoConfig{Timeout: Duration{20 * time.Second}},
+		Mono: MonoConfig{Timeout: Duration{20 * time.Second}, API: string(mono.V1),
+			CustomerName: engine.CustomerName, CustomerEmail: engine.CustomerEmail},
 		USSD: USSDConfig{
 			ServiceCode:   "*384*123#",
 			Country:       "NG",
@@ -413,6 +433,12 @@ func (c Config) validate() error {
 	}
 	if _, err := c.SMS.location(); err != nil {
 		return err
+	}
+	if _, err := mono.ParseAPI(c.Mono.API); err != nil {
+		return fmt.Errorf("config: [mono] api: %w", err)
+	}
+	if err := menus.CheckCustomerTemplates(c.Mono.CustomerName, c.Mono.CustomerEmail); err != nil {
+		return fmt.Errorf("config: %w", err)
 	}
 	if _, err := guard.ParsePrefixes(c.USSD.AllowIPs); err != nil {
 		return fmt.Errorf("config: ussd.%w", err)

@@ -54,6 +54,10 @@ func TestConfig(t *testing.T) {
 		{"a malformed duration is refused", "[mono]\ntimeout = \"soon\"\n"},
 		{"no texts in flight is refused", "[sms]\nmax-in-flight = 0\n"},
 		{"no webhooks in flight is refused", "[partner]\nwebhook-max-in-flight = -1\n"},
+		{"a Mono API other than v1 or v2 is refused", "[mono]\napi = \"v3\"\n"},
+		{"a customer template with an unknown placeholder is refused", "[mono]\ncustomer-name = \"{name}\"\n"},
+		{"a customer e-mail template that makes no address is refused", "[mono]\ncustomer-email = \"{phone}\"\n"},
+		{"an empty customer name is refused", "[mono]\ncustomer-name = \" \"\n"},
 	} {
 		t.Run(bad.name, func(t *testing.T) {
 			if _, err := LoadConfig(write(bad.body), true); err == nil {
@@ -61,6 +65,15 @@ func TestConfig(t *testing.T) {
 			}
 		})
 	}
+	t.Run("Mono v2 with an operator's customer templates loads", func(t *testing.T) {
+		cfg, err := LoadConfig(write("[mono]\napi = \"v2\"\ncustomer-name = \"Customer {phone}\"\ncustomer-email = \"{phone}@customers.example.com\"\n"), true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Mono.api() != "v2" || cfg.Mono.CustomerEmail != "{phone}@customers.example.com" {
+			t.Errorf("mono = %+v", cfg.Mono)
+		}
+	})
 	t.Run("a missing default file is fine, a missing named file is not", func(t *testing.T) {
 		if _, err := LoadConfig(filepath.Join(dir, "none.toml"), false); err != nil {
 			t.Errorf("optional missing file: %v", err)

@@ -220,3 +220,72 @@ func TestAnInvitationFollowsTheSessionThatCarriesOnAndIsFreedByOneThatLeaves(t *
 		}
 	}
 }
+
+func TestAnInvitationNamesTheCustomerOfMonoV2Sessions(t *testing.T) {
+	rcv := newReceiver(t)
+	m, _ := startPartnerGateway(t, rcv, func(c *Config) { c.Mono.API = "v2" })
+	tests := []struct {
+		name      string
+		phone     string
+		customer  map[string]any
+		wantName  string
+		wantEmail string
+	}{
+		{"both named", "+2348071000301", map[string]any{"name": "Ada Okafor", "email": "ada@example.com"}, "Ada Okafor", "ada@example.com"},
+		{"the name only: the e-mail from the template", "+2348071000302", map[string]any{"name": "Tunde Bakare"}, "Tunde Bakare", "2348071000302@ussdlink.invalid"},
+		{"none: both from the templates", "+2348071000303", nil, "USSD 2348071000303", "2348071000303@ussdlink.invalid"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := map[string]any{"phone": tt.phone, "reference": "cust-" + tt.phone[len(tt.phone)-3:]}
+			if tt.customer != nil {
+				body["customer"] = tt.customer
+			}
+			status, inv := call(t, m, "POST", "/v1/links", testAPIKey, body, nil)
+			if status != 201 {
+				t.Fatalf("create = %d %v", status, inv)
+			}
+			if c, _ := inv["customer"].(map[string]any); tt.customer != nil && c["name"] != tt.customer["name"] {
+				t.Errorf("invitation shows customer %v, want %v", inv["customer"], tt.customer)
+			}
+			h := dialCode(t, m, tt.phone, inv["dial"].(string))
+			h.choose("GTBank")
+			h.send("user_good")
+			h.send("pass_good")
+			h.expect("is linked")
+			account := rcv.await("ACCOUNT_LINKED", func(d map[string]any) bool { return d["phone"] == tt.phone })["account_id"].(string)
+			name, email, ok := m.sandboxMono.Customer(account)
+			if !ok || name != tt.wantName || email != tt.wantEmail {
+				t.Errorf("Mono's customer = %q %q (%v), want %q %q", name, email, ok, tt.wantName, tt.wantEmail)
+			}
+		})
+	}
+}
+
+func TestAnInvitationWithAnUnusableCustomerIsRefusedAndNothingIsMade(t *testing.T) {
+	m, _ := startPartnerGateway(t, newReceiver(t), nil)
+	const phone = "+2348071000310"
+	for name, customer := range map[string]map[string]any{
+		"an address that is not one":       {"email": "ada at example"},
+		"an address with a display name":   {"email": "Ada <ada@example.com>"},
+		"a name with control characters":   {"name": "Ada\x00"},
+		"a name longer than 128 letters":   {"name": strings.Repeat("a", 129)},
+		"an address longer than 254 bytes": {"email": strings.Repeat("a", 250) + "@x.io"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			for path, body := range map[string]map[string]any{
+				"/v1/links":  {"phone": phone, "reference": "bad-customer", "customer": customer},
+				"/v1/reauth": {"phone": phone, "reference": "bad-customer", "account_id": "acct_1", "customer": customer},
+			} {
+				status, got := call(t, m, "POST", path, testAPIKey, body, nil)
+				if e, _ := got["error"].(map[string]any); status != 400 || e["code"] != "invalid_customer" {
+					t.Errorf("POST %s = %d %v, want 400 invalid_customer", path, status, got)
+				}
+			}
+		})
+	}
+	_, list := call(t, m, "GET", "/v1/links?phone="+url.QueryEscape(phone), testAPIKey, nil, nil)
+	if data := list["data"].([]any); len(data) != 0 {
+		t.Errorf("refused invitations were stored: %v", data)
+	}
+}

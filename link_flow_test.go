@@ -124,7 +124,7 @@ var linkFlows = []linkFlow{
 		steps: []step{
 			{typed: "gt", want: []string{"Banks matching your search", "GTBank Business"}},
 			{typed: "0", want: []string{"Choose bank", "1. GTBank"}},
-			{typed: "zen", want: []string{"Zenith Bank", "Internet Banking", "Mobile Banking"}}, // the one match opens
+			{typed: "zen", want: []string{"Zenith Bank", "How do you log in?", "1. Internet", "2. Mobile"}}, // the one match opens: v1 names the methods, v2 leaves the names to the gateway
 			{choose: "Mobile", want: []string{"Phone"}},
 			{typed: "user_good", want: []string{"PIN"}},
 			{typed: "1234", want: []string{"Zenith Bank", "is linked"}, end: true},
@@ -133,23 +133,55 @@ var linkFlows = []linkFlow{
 }
 
 func TestLinkFlowsEndToEnd(t *testing.T) {
-	m, logs := startGateway(t, nil)
-	cases := linkFlows
-	for wi, w := range wires {
-		for _, tc := range cases {
-			t.Run(w.name()+"/"+tc.name, func(t *testing.T) {
-				phone := fmt.Sprintf("%s%d", tc.phone[:len(tc.phone)-3], wi) + tc.phone[len(tc.phone)-2:]
-				h := newHandsetOn(t, m, w, phone)
-				walkSteps(t, h, m, tc.steps)
-			})
-		}
-	}
-	out := logs.String()
-	for _, tc := range cases {
-		for _, s := range tc.secrets {
-			if strings.Contains(out, s) {
-				t.Errorf("logs contain the secret %q", s)
+	for _, api := range monoAPIs {
+		t.Run("mono "+api, func(t *testing.T) {
+			m, logs := startGateway(t, func(c *Config) { c.Mono.API = api })
+			cases := linkFlows
+			for wi, w := range wires {
+				for _, tc := range cases {
+					t.Run(w.name()+"/"+tc.name, func(t *testing.T) {
+						phone := fmt.Sprintf("%s%d", tc.phone[:len(tc.phone)-3], wi) + tc.phone[len(tc.phone)-2:]
+						h := newHandsetOn(t, m, w, phone)
+						walkSteps(t, h, m, tc.steps)
+					})
+				}
 			}
+			out := logs.String()
+			for _, tc := range cases {
+				for _, s := range tc.secrets {
+					if strings.Contains(out, s) {
+						t.Errorf("logs contain the secret %q", s)
+					}
+				}
+			}
+			checkCustomers(t, m, api)
+		})
+	}
+}
+
+// monoAPIs are the versions of Mono's API the gateway speaks; the whole
+// journey is walked in each.
+var monoAPIs = []string{"v1", "v2"}
+
+// checkCustomers checks whom the sandbox saw the sessions opened for: on
+// v2 every one names the phone's customer from the default templates (no
+// USSD user typed an e-mail address), on v1 none names any.
+func checkCustomers(t *testing.T, m *Main, api string) {
+	t.Helper()
+	seen := m.sandboxMono.SessionCustomers()
+	if api == "v1" {
+		if len(seen) != 0 {
+			t.Errorf("v1 sessions named customers: %+v", seen)
+		}
+		return
+	}
+	if len(seen) == 0 {
+		t.Fatal("no v2 session named a customer")
+	}
+	for _, c := range seen {
+		digits, ok := strings.CutSuffix(c.Email, "@ussdlink.invalid")
+		if !ok || c.Name != "USSD "+digits || !strings.HasPrefix(digits, "234") {
+			t.Errorf("customer %+v: want USSD <digits>, <digits>@ussdlink.invalid", c)
 		}
 	}
 }
@@ -271,5 +303,24 @@ func TestRefusalsAndExits(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestAMonoServerSpeakingV2IsReachedByBaseURLWithoutAnAppID(t *testing.T) {
+	srv := newExternalSandbox(t)
+	rcv := newReceiver(t)
+	m, _ := startPartnerGateway(t, rcv, func(c *Config) {
+		c.Mono.BaseURL, c.Mono.SecretKey, c.Mono.AppID, c.Mono.API = srv.URL, "test_sk_hooks", "", "v2"
+	})
+	if m.sandboxMono != nil {
+		t.Fatal("the embedded sandbox was started beside a base-url")
+	}
+	walk(t, m, "+2348071000401", "1", "user_multi", "pass_good").expect("Choose the account")
+	h := walk(t, m, "+2348071000402", "1", "user_mfa", "pass_good", "123456")
+	h.expect("Choose the account")
+	h.send("2")
+	h.expect("is linked")
+	if d := rcv.await("ACCOUNT_LINKED", nil); d["phone"] != "+2348071000402" {
+		t.Errorf("ACCOUNT_LINKED = %v", d)
 	}
 }

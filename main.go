@@ -257,6 +257,7 @@ func (m *Main) monoClient(cfg MonoConfig, webhookSecret string) (*mono.Client, e
 	return mono.NewClient(key,
 		mono.WithBaseURL(base),
 		mono.WithAppID(app),
+		mono.WithAPI(cfg.api()),
 		mono.WithTimeout(cfg.Timeout.Duration),
 	), nil
 }

@@ -21,13 +21,13 @@ type institutionLister interface {
 
 // checkMono looks once at a configured Mono before the gateway serves, so
 // that a gateway that cannot link anyone says so at start rather than
-// showing every user "service unavailable": without an app id no session
-// can be created, and a key Mono refuses (401/403) or a request it calls
+// showing every user "service unavailable": without an app id no v1
+// session can be created (v2 sessions name none), and a key Mono refuses (401/403) or a request it calls
 // misconfigured stops the start with the reason. Mono being unreachable or
 // failing (network, 5xx) is only warned about, loudly: it may be a passing
 // outage, and the gateway retries on every dial.
 func checkMono(ctx context.Context, m institutionLister, cfg MonoConfig, log zerolog.Logger) error {
-	if cfg.AppID == "" {
+	if cfg.AppID == "" && cfg.api() == mono.V1 {
 		return errors.New("config: [mono] app-id is required with a base-url: Mono refuses to open connect sessions without it (\"app is required\")")
 	}
 	ctx, cancel := context.WithTimeout(ctx, monoCheckTimeout)

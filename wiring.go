@@ -175,6 +175,8 @@ func engineConfig(cfg Config, sealer *seal.Sealer, notify, notifyTexts func()) m
 		NotifyTexts:            notifyTexts,
 		SMSCredentials:         cfg.SMS.AllowCredentials,
 		LeaseTTL:               cfg.Store.LeaseTTL.Duration,
+		CustomerName:           cfg.Mono.CustomerName,
+		CustomerEmail:          cfg.Mono.CustomerEmail,
 	}
 }
 

@@ -21,12 +21,14 @@ const (
 	TypeAccountReauthorised   = "ACCOUNT_REAUTHORISED"
 	TypeDataStatus            = "DATA_STATUS"
 	TypeReauthorisationNeeded = "REAUTHORISATION_REQUIRED"
+	TypeAccountUnlinked       = "ACCOUNT_UNLINKED"
+	TypeSyncFailed            = "SYNC_FAILED"
 )
 
 // EventTypes lists every event type, for configuration checks.
 var EventTypes = []string{TypeOpened, TypeInstitutionSelected, TypeAuthMethodSwitched, TypeSubmitCredentials,
 	TypeSubmitMFA, TypeAccountSelected, TypeAccountLinked, TypeExit, TypeError, TypeAccountReauthorised,
-	TypeDataStatus, TypeReauthorisationNeeded}
+	TypeDataStatus, TypeReauthorisationNeeded, TypeAccountUnlinked, TypeSyncFailed}
 
 // NewEventID returns a fresh webhook id.
 func NewEventID() string {

@@ -19,6 +19,7 @@ const (
 	StatusReauthorised = "reauthorised"
 	StatusFailed       = "failed"
 	StatusExpired      = "expired"
+	StatusUnlinked     = "unlinked" // the link made under it was unlinked at Mono since
 )
 
 // Invite is a partner's request that a customer link (or re-authorise) an
@@ -42,6 +43,16 @@ type Invite struct {
 	// stored holds ClaimGrace from then.
 	Claimed time.Time `json:"claimed,omitempty"`
 	Link    *Link     `json:"link,omitempty"`
+	// Customer is whom the partner says the account is for: Mono's v2
+	// sessions name a customer. Nil: the gateway's templates decide.
+	Customer *Customer `json:"customer,omitempty"`
+}
+
+// Customer is the person an invitation is for, as Mono's v2 sessions name
+// one. Either field may be empty: the gateway's templates fill it.
+type Customer struct {
+	Name  string `json:"name,omitempty"`
+	Email string `json:"email,omitempty"`
 }
 
 // StatusAt is the invite's status as seen at now: a pending invite past its

@@ -21,4 +21,5 @@ type Link struct {
 	DataStatus     string    `json:"data_status,omitempty"`     // from Mono's account_updated
 	ReauthRequired bool      `json:"reauth_required,omitempty"` // Mono asked for a reauthorisation
 	Reauthorised   time.Time `json:"reauthorised,omitempty"`
+	Unlinked       time.Time `json:"unlinked,omitempty"` // when Mono said the account was unlinked (account_unlinked)
 }

@@ -12,8 +12,8 @@ import (
 func (z *Link) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
-	zb0001Len := uint32(13)
-	var zb0001Mask uint16 /* 13 bits */
+	zb0001Len := uint32(14)
+	var zb0001Mask uint16 /* 14 bits */
 	_ = zb0001Mask
 	if z.Currency == "" {
 		zb0001Len--
@@ -34,6 +34,10 @@ func (z *Link) MarshalMsg(b []byte) (o []byte, err error) {
 	if z.Reauthorised == (time.Time{}) {
 		zb0001Len--
 		zb0001Mask |= 0x1000
+	}
+	if z.Unlinked == (time.Time{}) {
+		zb0001Len--
+		zb0001Mask |= 0x2000
 	}
 	// variable map header, size zb0001Len
 	o = append(o, 0x80|uint8(zb0001Len))
@@ -88,6 +92,11 @@ func (z *Link) MarshalMsg(b []byte) (o []byte, err error) {
 			// string "reauthorised"
 			o = append(o, 0xac, 0x72, 0x65, 0x61, 0x75, 0x74, 0x68, 0x6f, 0x72, 0x69, 0x73, 0x65, 0x64)
 			o = msgp.AppendTime(o, z.Reauthorised)
+		}
+		if (zb0001Mask & 0x2000) == 0 { // if not omitted
+			// string "unlinked"
+			o = append(o, 0xa8, 0x75, 0x6e, 0x6c, 0x69, 0x6e, 0x6b, 0x65, 0x64)
+			o = msgp.AppendTime(o, z.Unlinked)
 		}
 	}
 	return
@@ -189,6 +198,12 @@ func (z *Link) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "Reauthorised")
 				return
 			}
+		case "unlinked":
+			z.Unlinked, bts, err = msgp.ReadTimeUTCBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Unlinked")
+				return
+			}
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -203,6 +218,6 @@ func (z *Link) UnmarshalMsg(bts []byte) (o []byte, err error) {
 
 // Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
 func (z *Link) Msgsize() (s int) {
-	s = 1 + 11 + msgp.StringPrefixSize + len(z.AccountID) + 6 + msgp.StringPrefixSize + len(z.Phone) + 12 + msgp.StringPrefixSize + len(z.Institution) + 5 + msgp.StringPrefixSize + len(z.Bank) + 12 + msgp.StringPrefixSize + len(z.AuthMethod) + 7 + msgp.StringPrefixSize + len(z.Masked) + 9 + msgp.StringPrefixSize + len(z.Currency) + 11 + msgp.StringPrefixSize + len(z.SessionID) + 10 + msgp.StringPrefixSize + len(z.Reference) + 7 + msgp.TimeSize + 12 + msgp.StringPrefixSize + len(z.DataStatus) + 16 + msgp.BoolSize + 13 + msgp.TimeSize
+	s = 1 + 11 + msgp.StringPrefixSize + len(z.AccountID) + 6 + msgp.StringPrefixSize + len(z.Phone) + 12 + msgp.StringPrefixSize + len(z.Institution) + 5 + msgp.StringPrefixSize + len(z.Bank) + 12 + msgp.StringPrefixSize + len(z.AuthMethod) + 7 + msgp.StringPrefixSize + len(z.Masked) + 9 + msgp.StringPrefixSize + len(z.Currency) + 11 + msgp.StringPrefixSize + len(z.SessionID) + 10 + msgp.StringPrefixSize + len(z.Reference) + 7 + msgp.TimeSize + 12 + msgp.StringPrefixSize + len(z.DataStatus) + 16 + msgp.BoolSize + 13 + msgp.TimeSize + 9 + msgp.TimeSize
 	return
 }

@@ -54,15 +54,20 @@ type Store interface {
 	CreateInvite(ctx context.Context, inv *link.Invite, digits int, now time.Time) error
 }
 
-// Mono is the part of Mono's Partners API a conversation drives.
+// Mono is the part of Mono's Partners API a conversation drives, in
+// whichever version the client speaks: the conversation does not know.
 type Mono interface {
 	Institutions(ctx context.Context) ([]mono.Institution, error)
 	CreateSession(ctx context.Context, req mono.SessionRequest) (*mono.Session, error)
 	Login(ctx context.Context, sessionID string, fields map[string]string) (*mono.Step, error)
 	Commit(ctx context.Context, sessionID string, body map[string]any) (*mono.Step, error)
+	ChooseAccount(ctx context.Context, sessionID string, index int, a mono.Account) (*mono.Step, error)
 	Exchange(ctx context.Context, code string) (string, error)
 	Account(ctx context.Context, id string) (*mono.AccountDetails, error)
-	Reauthorise(ctx context.Context, accountID string) (string, error)
+	// Reauthorise starts logging a linked account in again; Relogin
+	// answers one that asked for the bank's login again.
+	Reauthorise(ctx context.Context, accountID string) (*mono.Reauthorisation, error)
+	Relogin(ctx context.Context, sessionID string, fields map[string]string) (*mono.Step, error)
 }
 
 // Config tunes an Engine. What it leaves unset (zero) is taken from
@@ -116,6 +121,11 @@ type Config struct {
 	// hands over to USSD with a code to dial, valid HandoverTTL (10m).
 	SMSCredentials bool
 	HandoverTTL    time.Duration
+	// CustomerName and CustomerEmail are templates of the customer a Mono
+	// v2 session is for when no invitation names one ({phone} is the
+	// phone's E.164 digits), so a USSD user is never asked for an e-mail
+	// address. See DefaultCustomerName, DefaultCustomerEmail.
+	CustomerName, CustomerEmail string
 }
 
 // DefaultConfig is the engine's configuration unless told otherwise: the
@@ -137,6 +147,8 @@ func DefaultConfig() Config {
 		LateAfter:        time.Minute,
 		HandoverTTL:      10 * time.Minute,
 		LeaseTTL:         15 * time.Second,
+		CustomerName:     DefaultCustomerName,
+		CustomerEmail:    DefaultCustomerEmail,
 	}
 }
 
@@ -160,6 +172,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.LogPhone == nil {
 		c.LogPhone = d.LogPhone
+	}
+	if c.CustomerName == "" {
+		c.CustomerName = d.CustomerName
+	}
+	if c.CustomerEmail == "" {
+		c.CustomerEmail = d.CustomerEmail
 	}
 	return c
 }

@@ -150,10 +150,14 @@ func (t *turn) onField(input string) {
 		return
 	}
 	kind := workLogin
-	if t.s.FormKind == formChallenge {
+	switch t.s.FormKind {
+	case formChallenge:
 		kind = workCommit
 		t.emit(link.TypeSubmitMFA, map[string]any{"mfaType": mfaType(t.s.Form)})
-	} else {
+	case formRelogin:
+		kind = workRelogin // a reauthorisation logs in afresh if it is lost: nothing to keep
+		t.emit(link.TypeSubmitCredentials, nil)
+	default:
 		t.keepLogin()
 		t.emit(link.TypeSubmitCredentials, nil)
 	}
@@ -196,7 +200,7 @@ func (t *turn) onAccounts(input string) {
 // within the hop budget; past it, the user is shown the waiting screen and
 // the work goes on in the background.
 func (t *turn) submit(p *Pending) {
-	if (p.Kind == workCommit || p.Kind == workAccount) && !t.now.Before(t.s.MonoExpires) {
+	if (p.Kind == workCommit || p.Kind == workAccount || p.Kind == workRelogin) && !t.now.Before(t.s.MonoExpires) {
 		// Mono's session has expired: only a new login can open another.
 		t.bankSessionExpired()
 		return
@@ -204,7 +208,7 @@ func (t *turn) submit(p *Pending) {
 	switch {
 	case p.Attempt != "":
 		// A guess carried over from a step whose answer was lost.
-	case p.Kind == workLogin || p.Kind == workCommit:
+	case p.Kind == workLogin || p.Kind == workCommit || p.Kind == workRelogin:
 		// A guess at a secret: reserved against the phone's lockout before
 		// the bank sees it, so concurrent sessions cannot guess past it.
 		key, ok := t.e.reserve(t.ctx, t.s.Phone, t.now)
@@ -270,7 +274,7 @@ func (t *turn) onWaiting(input string) {
 		t.s.MonoSession = ""
 		t.submit(&Pending{Kind: workLogin})
 		return
-	case p.Kind == workAccount || p.Kind == workReauth || (p.Kind == workCommit && t.fresh()):
+	case p.Kind == workAccount || p.Kind == workReauth || ((p.Kind == workCommit || p.Kind == workRelogin) && t.fresh()):
 		t.submit(&Pending{Kind: p.Kind, Account: p.Account, Resent: true})
 		return
 	case p.Kind == workCommit && t.loginFresh():

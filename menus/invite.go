@@ -72,6 +72,9 @@ func (t *turn) claimInvite(c link.InviteClaim) (*link.Invite, error) {
 // names. It reports whether it chose the screen.
 func (t *turn) follow(inv *link.Invite) bool {
 	t.s.Invite, t.s.InviteKind, t.s.Reference = inv.ID, inv.Kind, inv.Reference
+	if c := inv.Customer; c != nil {
+		t.s.CustomerName, t.s.CustomerEmail = c.Name, c.Email
+	}
 	inv.Session, inv.Updated = t.s.ID, t.now
 	t.invite = inv
 	switch {

@@ -46,8 +46,9 @@ func resumeEvent(state string) string { return "resume_" + state }
 
 // Form kinds: whose answers a completed form is sent with.
 const (
-	formLogin     = "login"     // POST /v1/connect/login
-	formChallenge = "challenge" // POST /v1/connect/commit
+	formLogin     = "login"     // Mono's login
+	formChallenge = "challenge" // Mono's commit: an OTP, a security answer
+	formRelogin   = "relogin"   // a reauthorisation's request for the bank's login again
 )
 
 // Reasons a session ends, recorded for the drop-off funnel.
@@ -107,6 +108,7 @@ type args struct {
 	bank     *Bank          // EventChooseBank, EventOpenForm (nil: keep the session's)
 	method   string         // EventOpenForm
 	form     Form           // EventAskInput
+	relogin  bool           // EventAskInput: the form is the bank's login, for a reauthorisation
 	accounts []mono.Account // EventAskAccount
 	link     *link.Link     // EventLink
 	reason   string         // EventEnd, EventRetire
@@ -166,7 +168,11 @@ var callbacks = fsm.Callbacks{
 		m.s.List = List{}
 	}),
 	"after_" + EventAskInput: on(func(m *move) {
-		m.t.askForm(formChallenge, m.form)
+		kind := formChallenge
+		if m.relogin {
+			kind = formRelogin
+		}
+		m.t.askForm(kind, m.form)
 	}),
 	"after_" + EventLink: on(func(m *move) {
 		m.s.Link = m.link

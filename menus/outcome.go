@@ -33,6 +33,8 @@ func (t *turn) retry(kind string) {
 	switch kind {
 	case workCommit:
 		t.fire(EventAskInput, args{form: t.s.Form})
+	case workRelogin:
+		t.fire(EventAskInput, args{form: t.s.Form, relogin: true})
 	case workAccount:
 		t.fire(EventAskAccount, args{accounts: t.s.Accounts})
 	default:
@@ -88,7 +90,7 @@ func (t *turn) apply(res result) {
 			t.end(ReasonFailed)
 			return
 		}
-		t.fire(EventAskInput, args{form: form})
+		t.fire(EventAskInput, args{form: form, relogin: step.Relogin})
 		if p.Recovery {
 			t.s.Notice = textNewCode // the fresh login made the bank send another
 		}

@@ -68,6 +68,7 @@ func finished(s *Session) *Session {
 		f.Bank = &b
 	}
 	f.Form, f.Accounts, f.MonoSession, f.MonoExpires, f.List, f.Filter = Form{}, nil, "", time.Time{}, List{}, ""
+	f.CustomerName, f.CustomerEmail = "", ""
 	return &f
 }
 

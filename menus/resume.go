@@ -110,6 +110,7 @@ func (t *turn) inherit(prev *Session) {
 	s.Accounts, s.Chosen, s.Failures = prev.Accounts, prev.Chosen, prev.Failures
 	s.Pending, s.Link, s.Reason = prev.Pending, prev.Link, prev.Reason
 	s.Invite, s.InviteKind, s.Reference, s.ReauthOf = prev.Invite, prev.InviteKind, prev.Reference, prev.ReauthOf
+	s.CustomerName, s.CustomerEmail = prev.CustomerName, prev.CustomerEmail
 	t.keepInvite(prev)
 	s.Unseen = false // this hop shows whatever the dropped session had not shown
 	prev.Answers = nil

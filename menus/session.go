@@ -35,7 +35,7 @@ type Session struct {
 	Bank        *Bank             `json:"bank,omitempty"`
 	Method      string            `json:"method,omitempty"`
 	Form        Form              `json:"form"`
-	FormKind    string            `json:"form_kind,omitempty"` // formLogin or formChallenge
+	FormKind    string            `json:"form_kind,omitempty"` // formLogin, formChallenge or formRelogin
 	Field       int               `json:"field"`
 	Answers     map[string]string `json:"-"`
 	MonoSession string            `json:"mono_session,omitempty"`
@@ -83,8 +83,12 @@ type Session struct {
 	InviteKind string `json:"invite_kind,omitempty"`
 	Reference  string `json:"reference,omitempty"`
 	ReauthOf   string `json:"reauth_of,omitempty"` // the account a reauth session re-authorises
-	Channel    string `json:"channel,omitempty"`   // "sms" for a text-message conversation
-	Handover   string `json:"handover,omitempty"`  // the code an SMS conversation handed over to USSD with
+	// CustomerName and CustomerEmail are the customer the invitation named,
+	// for Mono's v2 sessions; a plain dial takes them from the templates.
+	CustomerName  string `json:"customer_name,omitempty"`
+	CustomerEmail string `json:"customer_email,omitempty"`
+	Channel       string `json:"channel,omitempty"`  // "sms" for a text-message conversation
+	Handover      string `json:"handover,omitempty"` // the code an SMS conversation handed over to USSD with
 
 	Reason string     `json:"reason,omitempty"` // why the session ended
 	Link   *link.Link `json:"link,omitempty"`

@@ -206,8 +206,8 @@ func (z *List) Msgsize() (s int) {
 func (z *Session) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
-	zb0001Len := uint32(45)
-	var zb0001Mask uint64 /* 45 bits */
+	zb0001Len := uint32(47)
+	var zb0001Mask uint64 /* 47 bits */
 	_ = zb0001Mask
 	if z.Network == "" {
 		zb0001Len--
@@ -317,21 +317,29 @@ func (z *Session) MarshalMsg(b []byte) (o []byte, err error) {
 		zb0001Len--
 		zb0001Mask |= 0x10000000000
 	}
-	if z.Channel == "" {
+	if z.CustomerName == "" {
 		zb0001Len--
 		zb0001Mask |= 0x20000000000
 	}
-	if z.Handover == "" {
+	if z.CustomerEmail == "" {
 		zb0001Len--
 		zb0001Mask |= 0x40000000000
 	}
-	if z.Reason == "" {
+	if z.Channel == "" {
 		zb0001Len--
 		zb0001Mask |= 0x80000000000
 	}
-	if z.Link == nil {
+	if z.Handover == "" {
 		zb0001Len--
 		zb0001Mask |= 0x100000000000
+	}
+	if z.Reason == "" {
+		zb0001Len--
+		zb0001Mask |= 0x200000000000
+	}
+	if z.Link == nil {
+		zb0001Len--
+		zb0001Mask |= 0x400000000000
 	}
 	// variable map header, size zb0001Len
 	o = msgp.AppendMapHeader(o, zb0001Len)
@@ -563,21 +571,31 @@ func (z *Session) MarshalMsg(b []byte) (o []byte, err error) {
 			o = msgp.AppendString(o, z.ReauthOf)
 		}
 		if (zb0001Mask & 0x20000000000) == 0 { // if not omitted
+			// string "customer_name"
+			o = append(o, 0xad, 0x63, 0x75, 0x73, 0x74, 0x6f, 0x6d, 0x65, 0x72, 0x5f, 0x6e, 0x61, 0x6d, 0x65)
+			o = msgp.AppendString(o, z.CustomerName)
+		}
+		if (zb0001Mask & 0x40000000000) == 0 { // if not omitted
+			// string "customer_email"
+			o = append(o, 0xae, 0x63, 0x75, 0x73, 0x74, 0x6f, 0x6d, 0x65, 0x72, 0x5f, 0x65, 0x6d, 0x61, 0x69, 0x6c)
+			o = msgp.AppendString(o, z.CustomerEmail)
+		}
+		if (zb0001Mask & 0x80000000000) == 0 { // if not omitted
 			// string "channel"
 			o = append(o, 0xa7, 0x63, 0x68, 0x61, 0x6e, 0x6e, 0x65, 0x6c)
 			o = msgp.AppendString(o, z.Channel)
 		}
-		if (zb0001Mask & 0x40000000000) == 0 { // if not omitted
+		if (zb0001Mask & 0x100000000000) == 0 { // if not omitted
 			// string "handover"
 			o = append(o, 0xa8, 0x68, 0x61, 0x6e, 0x64, 0x6f, 0x76, 0x65, 0x72)
 			o = msgp.AppendString(o, z.Handover)
 		}
-		if (zb0001Mask & 0x80000000000) == 0 { // if not omitted
+		if (zb0001Mask & 0x200000000000) == 0 { // if not omitted
 			// string "reason"
 			o = append(o, 0xa6, 0x72, 0x65, 0x61, 0x73, 0x6f, 0x6e)
 			o = msgp.AppendString(o, z.Reason)
 		}
-		if (zb0001Mask & 0x100000000000) == 0 { // if not omitted
+		if (zb0001Mask & 0x400000000000) == 0 { // if not omitted
 			// string "link"
 			o = append(o, 0xa4, 0x6c, 0x69, 0x6e, 0x6b)
 			if z.Link == nil {
@@ -904,6 +922,18 @@ func (z *Session) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "ReauthOf")
 				return
 			}
+		case "customer_name":
+			z.CustomerName, bts, err = msgp.ReadStringBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "CustomerName")
+				return
+			}
+		case "customer_email":
+			z.CustomerEmail, bts, err = msgp.ReadStringBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "CustomerEmail")
+				return
+			}
 		case "channel":
 			z.Channel, bts, err = msgp.ReadStringBytes(bts)
 			if err != nil {
@@ -975,7 +1005,7 @@ func (z *Session) Msgsize() (s int) {
 	} else {
 		s += z.Pending.Msgsize()
 	}
-	s += 7 + msgp.BoolSize + 10 + msgp.StringPrefixSize + len(z.ResumeOf) + 6 + msgp.TimeSize + 4 + msgp.IntSize + 10 + msgp.BytesPrefixSize + len(z.InputSum) + 7 + msgp.TimeSize + 7 + msgp.StringPrefixSize + len(z.Closed) + 13 + msgp.StringPrefixSize + len(z.ClosedError) + 7 + msgp.StringPrefixSize + len(z.Invite) + 12 + msgp.StringPrefixSize + len(z.InviteKind) + 10 + msgp.StringPrefixSize + len(z.Reference) + 10 + msgp.StringPrefixSize + len(z.ReauthOf) + 8 + msgp.StringPrefixSize + len(z.Channel) + 9 + msgp.StringPrefixSize + len(z.Handover) + 7 + msgp.StringPrefixSize + len(z.Reason) + 5
+	s += 7 + msgp.BoolSize + 10 + msgp.StringPrefixSize + len(z.ResumeOf) + 6 + msgp.TimeSize + 4 + msgp.IntSize + 10 + msgp.BytesPrefixSize + len(z.InputSum) + 7 + msgp.TimeSize + 7 + msgp.StringPrefixSize + len(z.Closed) + 13 + msgp.StringPrefixSize + len(z.ClosedError) + 7 + msgp.StringPrefixSize + len(z.Invite) + 12 + msgp.StringPrefixSize + len(z.InviteKind) + 10 + msgp.StringPrefixSize + len(z.Reference) + 10 + msgp.StringPrefixSize + len(z.ReauthOf) + 14 + msgp.StringPrefixSize + len(z.CustomerName) + 15 + msgp.StringPrefixSize + len(z.CustomerEmail) + 8 + msgp.StringPrefixSize + len(z.Channel) + 9 + msgp.StringPrefixSize + len(z.Handover) + 7 + msgp.StringPrefixSize + len(z.Reason) + 5
 	if z.Link == nil {
 		s += msgp.NilSize
 	} else {

@@ -15,7 +15,8 @@ const (
 	workLogin   = "login"   // open a Mono session if needed, log in with the login form
 	workCommit  = "commit"  // answer a 102 with the challenge form
 	workAccount = "account" // answer a 101 with the chosen account
-	workReauth  = "reauth"  // get a reauth token, open a session with it
+	workReauth  = "reauth"  // start a reauthorisation of the account
+	workRelogin = "relogin" // answer a reauthorisation that asked for the bank's login again
 )
 
 // Pending is the Mono work a session is waiting for. It is stored, so that
@@ -46,7 +47,9 @@ type request struct {
 	monoExpires time.Time
 	fields      map[string]string
 	account     int
-	reauthOf    string // the account a reauthorisation is for
+	chosen      mono.Account // the account at that index
+	reauthOf    string       // the account a reauthorisation is for
+	customer    *mono.Customer
 }
 
 // result is what the work found: Mono's step and, when it linked, the
@@ -68,6 +71,12 @@ func (t *turn) request(p *Pending) request {
 		r.institution = t.s.Bank.ID
 	}
 	r.method = t.s.Method
+	if p.Kind == workAccount && p.Account >= 0 && p.Account < len(t.s.Accounts) {
+		r.chosen = t.s.Accounts[p.Account]
+	}
+	if p.Kind == workLogin {
+		r.customer = t.customer()
+	}
 	r.fields = make(map[string]string, len(t.s.Answers))
 	for k, v := range t.s.Answers {
 		r.fields[k] = v
@@ -84,7 +93,7 @@ func (e *Engine) perform(ctx context.Context, r request, now time.Time) result {
 		reused := res.monoSession != "" && now.Before(res.monoExpires)
 		for attempt := 0; attempt < 2; attempt++ {
 			if !reused {
-				ms, err := e.mono.CreateSession(ctx, mono.SessionRequest{Institution: r.institution, AuthMethod: r.method})
+				ms, err := e.mono.CreateSession(ctx, mono.SessionRequest{Institution: r.institution, AuthMethod: r.method, Customer: r.customer})
 				if err != nil {
 					res.err = err
 					return res
@@ -104,7 +113,9 @@ func (e *Engine) perform(ctx context.Context, r request, now time.Time) result {
 		}
 		res.step, res.err = e.mono.Commit(ctx, res.monoSession, body)
 	case workAccount:
-		res.step, res.err = e.mono.Commit(ctx, res.monoSession, map[string]any{"account": r.account})
+		res.step, res.err = e.mono.ChooseAccount(ctx, res.monoSession, r.account, r.chosen)
+	case workRelogin:
+		res.step, res.err = e.mono.Relogin(ctx, res.monoSession, r.fields)
 	case workReauth:
 		return e.reauth(ctx, r, now)
 	default:
@@ -130,34 +141,21 @@ func (e *Engine) perform(ctx context.Context, r request, now time.Time) result {
 	return res
 }
 
-// reauth asks Mono for a reauthorisation token and opens a session with
-// it. Mono tries the login in the background: 99 means done, 102 that the
-// user must answer the session's form (an OTP, a changed password).
+// reauth starts a reauthorisation of the account. Mono tries the login
+// in the background: 99 means done; 102 that the user must answer a form
+// (an OTP, or the bank's login again after a changed password).
 func (e *Engine) reauth(ctx context.Context, r request, now time.Time) result {
 	var res result
-	token, err := e.mono.Reauthorise(ctx, r.reauthOf)
+	ra, err := e.mono.Reauthorise(ctx, r.reauthOf)
 	if err != nil {
 		res.err = err
 		return res
 	}
-	ms, err := e.mono.CreateSession(ctx, mono.SessionRequest{ReauthToken: token})
-	if err != nil {
-		res.err = err
-		return res
-	}
-	res.monoSession, res.monoExpires, res.institution = ms.ID, expiry(ms.ExpiresAt, now), ms.Institution
-	code, msg := mono.CodeLinked, ""
-	if ms.Reauth != nil {
-		code, msg = ms.Reauth.ResponseCode, ms.Reauth.Message
-	}
-	switch code {
-	case mono.CodeLinked:
-		res.step, res.accountID = &mono.Step{ResponseCode: code}, r.reauthOf
-	case mono.CodeUserInput:
-		ui := ms.UI
-		res.step = &mono.Step{ResponseCode: code, Form: &ui}
-	default:
-		res.err = &mono.Error{Op: "reauth session", Status: 200, ResponseCode: code, Message: msg}
+	res.monoSession, res.monoExpires, res.institution = ra.Session.ID, expiry(ra.Session.ExpiresAt, now), ra.Session.Institution
+	step := ra.Step
+	res.step = &step
+	if step.ResponseCode == mono.CodeLinked {
+		res.accountID = r.reauthOf
 	}
 	return res
 }

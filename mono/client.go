@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptrace"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -41,6 +39,7 @@ type Client struct {
 	attempts int
 	backoff  time.Duration
 	appID    string
+	api      API
 }
 
 // Option configures a Client in NewClient.
@@ -86,6 +85,17 @@ func WithAppID(id string) Option {
 	return func(c *Client) { c.appID = id }
 }
 
+// WithAPI chooses the version of the Partners API the client speaks: V1,
+// the seeds' (the default), or V2, Mono's current one. Every call follows
+// it; callers see the same types whichever is spoken.
+func WithAPI(v API) Option {
+	return func(c *Client) {
+		if v != "" {
+			c.api = v
+		}
+	}
+}
+
 // NewClient returns a Client that authenticates with secretKey (test_sk_… or
 // live_sk_…) and talks to https://api.withmono.com unless told otherwise.
 func NewClient(secretKey string, opts ...Option) *Client {
@@ -96,6 +106,7 @@ func NewClient(secretKey string, opts ...Option) *Client {
 		timeout:  defaultTimeout,
 		attempts: defaultAttempts,
 		backoff:  defaultBackoff,
+		api:      V1,
 	}
 	for _, opt := range opts {
 		if opt != nil {
@@ -119,187 +130,6 @@ func newTransport() *http.Transport {
 // maxIdleConns is how many idle connections to Mono are kept.
 const maxIdleConns = 256
 
-// AppID returns the Mono app id the client fills into new sessions, so other
-// packages can report or check it.
-func (c *Client) AppID() string { return c.appID }
-
-// Institutions lists the banks Mono can connect to, with the login forms of
-// their auth methods (GET /v1/institutions).
-func (c *Client) Institutions(ctx context.Context) ([]Institution, error) {
-	const op = "institutions"
-	status, data, err := c.do(ctx, call{op: op, method: http.MethodGet, path: "/v1/institutions"})
-	if err != nil {
-		return nil, err
-	}
-	trimmed := bytes.TrimSpace(data)
-	if len(trimmed) > 0 && trimmed[0] == '[' {
-		var list []Institution
-		if err := json.Unmarshal(trimmed, &list); err != nil {
-			return nil, badResponse(op, status, err)
-		}
-		return list, nil
-	}
-	var wrapped struct {
-		Message string        `json:"message"`
-		Data    []Institution `json:"data"`
-	}
-	if err := json.Unmarshal(trimmed, &wrapped); err != nil {
-		return nil, badResponse(op, status, err)
-	}
-	if wrapped.Data == nil {
-		return nil, emptyResponse(op, status, wrapped.Message, "no institutions in response")
-	}
-	return wrapped.Data, nil
-}
-
-// CreateSession opens a connect session for an institution and auth method,
-// or from a reauthorisation token (POST /v1/connect/session). When req.App is
-// empty and the request is not a reauthorisation, the client's app id is used.
-func (c *Client) CreateSession(ctx context.Context, req SessionRequest) (*Session, error) {
-	const op = "session"
-	if req.App == "" && req.ReauthToken == "" {
-		req.App = c.appID
-	}
-	status, data, err := c.do(ctx, call{op: op, method: http.MethodPost, path: "/v1/connect/session", body: req})
-	if err != nil {
-		return nil, err
-	}
-	var top struct {
-		Session
-		Message string          `json:"message"`
-		Data    json.RawMessage `json:"data"`
-	}
-	if err := json.Unmarshal(data, &top); err != nil {
-		return nil, badResponse(op, status, err)
-	}
-	s := top.Session
-	if s.ID == "" && isObject(top.Data) {
-		if err := json.Unmarshal(top.Data, &s); err != nil {
-			return nil, badResponse(op, status, err)
-		}
-	}
-	if s.ID == "" {
-		return nil, emptyResponse(op, status, top.Message, "no session id in response")
-	}
-	return &s, nil
-}
-
-// Login submits the user's answers to the session's login form (POST
-// /v1/connect/login). fields is sent exactly as given, keyed by the form's
-// element names; the returned Step says what Mono wants next.
-func (c *Client) Login(ctx context.Context, sessionID string, fields map[string]string) (*Step, error) {
-	const op = "login"
-	if sessionID == "" {
-		return nil, errors.New("mono login: empty session id")
-	}
-	if fields == nil {
-		fields = map[string]string{}
-	}
-	redact := make([]string, 0, len(fields))
-	for _, v := range fields {
-		redact = append(redact, v)
-	}
-	return c.step(ctx, call{op: op, method: http.MethodPost, path: "/v1/connect/login",
-		session: sessionID, body: fields, redact: redact, once: true})
-}
-
-// Commit answers a step Mono is waiting for (POST /v1/connect/commit): the
-// chosen account index, a security answer or an OTP, as body says.
-func (c *Client) Commit(ctx context.Context, sessionID string, body map[string]any) (*Step, error) {
-	const op = "commit"
-	if sessionID == "" {
-		return nil, errors.New("mono commit: empty session id")
-	}
-	if body == nil {
-		body = map[string]any{}
-	}
-	var redact []string
-	for _, v := range body {
-		if s, ok := v.(string); ok {
-			redact = append(redact, s)
-		}
-	}
-	return c.step(ctx, call{op: op, method: http.MethodPost, path: "/v1/connect/commit",
-		session: sessionID, body: body, redact: redact, once: true})
-}
-
-// Exchange trades the code from a linked step for the account id that every
-// later call uses (POST /account/auth). The code expires after 10 minutes.
-func (c *Client) Exchange(ctx context.Context, code string) (accountID string, err error) {
-	const op = "exchange"
-	if code == "" {
-		return "", errors.New("mono exchange: empty code")
-	}
-	status, data, err := c.do(ctx, call{op: op, method: http.MethodPost, path: "/account/auth",
-		body: map[string]string{"code": code}, once: true})
-	if err != nil {
-		return "", err
-	}
-	id, msg, err := pick(data, "id")
-	if err != nil {
-		return "", badResponse(op, status, err)
-	}
-	if id == "" {
-		return "", emptyResponse(op, status, msg, "no account id in response")
-	}
-	return id, nil
-}
-
-// Reauthorise gets a short-lived token (POST /accounts/{id}/reauthorise) from
-// which CreateSession opens a session that logs the account in again.
-func (c *Client) Reauthorise(ctx context.Context, accountID string) (token string, err error) {
-	const op = "reauthorise"
-	if accountID == "" {
-		return "", errors.New("mono reauthorise: empty account id")
-	}
-	status, data, err := c.do(ctx, call{op: op, method: http.MethodPost,
-		path: "/accounts/" + url.PathEscape(accountID) + "/reauthorise"})
-	if err != nil {
-		return "", err
-	}
-	token, msg, err := pick(data, "token")
-	if err != nil {
-		return "", badResponse(op, status, err)
-	}
-	if token == "" {
-		return "", emptyResponse(op, status, msg, "no token in response")
-	}
-	return token, nil
-}
-
-// Account fetches a linked account's details (GET /v2/accounts/{id}),
-// including how fresh Mono's data is and how the account was linked.
-func (c *Client) Account(ctx context.Context, id string) (*AccountDetails, error) {
-	const op = "account"
-	if id == "" {
-		return nil, errors.New("mono account: empty account id")
-	}
-	status, data, err := c.do(ctx, call{op: op, method: http.MethodGet, path: "/v2/accounts/" + url.PathEscape(id)})
-	if err != nil {
-		return nil, err
-	}
-	var w struct {
-		Message string `json:"message"`
-		Data    *struct {
-			Account AccountDetails `json:"account"`
-			Meta    struct {
-				DataStatus string `json:"data_status"`
-				AuthMethod string `json:"auth_method"`
-			} `json:"meta"`
-		} `json:"data"`
-	}
-	if err := json.Unmarshal(data, &w); err != nil {
-		return nil, badResponse(op, status, err)
-	}
-	if w.Data == nil || (w.Data.Account.ID == "" && w.Data.Account.AccountNumber == "") {
-		return nil, emptyResponse(op, status, w.Message, "no account in response")
-	}
-	acct := w.Data.Account
-	acct.DataStatus = w.Data.Meta.DataStatus
-	acct.AuthMethod = w.Data.Meta.AuthMethod
-	return &acct, nil
-}
-
 // call describes one API call.
 type call struct {
 	op      string
@@ -312,15 +142,6 @@ type call struct {
 	// code exchange): it is retried only when the request provably never
 	// reached Mono, and an answer that was lost is an unknown outcome.
 	once bool
-}
-
-// step performs a login or commit call and decodes its answer.
-func (c *Client) step(ctx context.Context, cl call) (*Step, error) {
-	status, data, err := c.do(ctx, cl)
-	if err != nil {
-		return nil, err
-	}
-	return decodeStep(cl.op, status, data, cl.redact)
 }
 
 // decodeStep turns a 2xx login or commit answer into a Step, or an *Error

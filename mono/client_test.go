@@ -736,16 +736,16 @@ func TestExchangeAcceptsBothShapes(t *testing.T) {
 	}
 }
 
-func TestReauthoriseEscapesAccountID(t *testing.T) {
+func TestReauthTokenEscapesAccountID(t *testing.T) {
 	for name, resp := range map[string]string{
 		"top level": `{"token":"VwxcfeLRZvq1UlD5WiuN"}`,
 		"wrapped":   `{"status":"successful","data":{"token":"VwxcfeLRZvq1UlD5WiuN"}}`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			f := newFake(t, reply(200, resp))
-			tok, err := f.client().Reauthorise(t.Context(), "acc/1 ?#x")
+			tok, err := f.client().ReauthToken(t.Context(), "acc/1 ?#x")
 			if err != nil || tok != "VwxcfeLRZvq1UlD5WiuN" {
-				t.Fatalf("Reauthorise = %q, %v", tok, err)
+				t.Fatalf("ReauthToken = %q, %v", tok, err)
 			}
 			r := f.only()
 			r.check(t, "POST", "/accounts/acc/1 ?#x/reauthorise", false)
@@ -756,9 +756,9 @@ func TestReauthoriseEscapesAccountID(t *testing.T) {
 	}
 }
 
-func TestReauthoriseWithoutTokenIsAnError(t *testing.T) {
+func TestReauthTokenWithoutTokenIsAnError(t *testing.T) {
 	f := newFake(t, reply(200, `{}`))
-	_, err := f.client().Reauthorise(t.Context(), "acc")
+	_, err := f.client().ReauthToken(t.Context(), "acc")
 	if me := asError(t, err); me.Op != "reauthorise" || me.Kind() != KindOther {
 		t.Errorf("error = %#v", me)
 	}

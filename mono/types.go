@@ -3,7 +3,7 @@
 // exchange, reauthorisation tokens and account details. It knows nothing of
 // USSD; package mono/sandbox serves a fake of the same endpoints.
 
-//go:generate go tool msgp -file=types.go -o=types_msgp.go -io=false -tests=false -d "tag json" -d "timezone utc" -d "ignore Institution SessionRequest Session Reauth Step AccountDetails DetailInstitution"
+//go:generate go tool msgp -file=types.go -o=types_msgp.go -io=false -tests=false -d "tag json" -d "timezone utc" -d "ignore Institution SessionRequest Customer Session Reauth Step AccountDetails DetailInstitution Reauthorisation"
 package mono
 
 import (
@@ -36,6 +36,10 @@ type Institution struct {
 	Country     string       `json:"country,omitempty"`
 	Icon        string       `json:"icon,omitempty"`
 	UI          *UI          `json:"ui,omitempty"`
+	// NIPCode is the bank's NIBSS code, as v3 lists it; BankCode, where
+	// Mono gives one too.
+	NIPCode  string `json:"nip_code,omitempty"`
+	BankCode string `json:"bank_code,omitempty"`
 }
 
 // Method returns the auth method of the given type, or false.
@@ -98,12 +102,21 @@ func (e Element) IsNumeric() bool {
 }
 
 // SessionRequest creates a connect session: either for an institution and
-// auth method, or from a reauthorisation token.
+// auth method, or (v1 only) from a reauthorisation token. Customer is whom
+// a v2 session is for; v1 sends none.
 type SessionRequest struct {
-	App         string `json:"app,omitempty"`
-	Institution string `json:"institution,omitempty"`
-	AuthMethod  string `json:"auth_method,omitempty"`
-	ReauthToken string `json:"reauth_token,omitempty"`
+	App         string    `json:"app,omitempty"`
+	Institution string    `json:"institution,omitempty"`
+	AuthMethod  string    `json:"auth_method,omitempty"`
+	ReauthToken string    `json:"reauth_token,omitempty"`
+	Customer    *Customer `json:"customer,omitempty"`
+}
+
+// Customer is the person a v2 session links an account for, as Mono keeps
+// them: Mono groups a customer's accounts under it.
+type Customer struct {
+	Name  string `json:"name"`
+	Email string `json:"email"`
 }
 
 // Session is a connect session, the handle every login and commit uses.
@@ -124,7 +137,8 @@ type Reauth struct {
 	Message      string `json:"message"`
 }
 
-// Account is one account offered in a 101 step.
+// Account is one account offered in a 101 step. Balance is in major units
+// (naira): v2 answers in kobo, and the client converts.
 type Account struct {
 	AccountNumber string  `json:"accountNumber"`
 	Name          string  `json:"name"`
@@ -141,7 +155,11 @@ type Step struct {
 	Code         string    // responseCode 99
 	Accounts     []Account // responseCode 101
 	Form         *UI       // responseCode 102
-	Message      string
+	// Relogin marks a 102 of a reauthorisation whose form is the bank's
+	// login again (a changed password): it is answered with
+	// Client.Relogin, not Commit.
+	Relogin bool
+	Message string
 }
 
 // stepWire is a login or commit answer as Mono sends it.

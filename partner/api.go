@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/mail"
 	"strings"
 	"time"
 	"unicode"
@@ -222,6 +223,34 @@ type linkRequest struct {
 	Institution string `json:"institution"`
 	AuthMethod  string `json:"auth_method"`
 	Notify      string `json:"notify"` // "sms": text the customer the code
+	// Customer names the person for Mono's v2 sessions; absent, the
+	// gateway's [mono] customer templates do.
+	Customer *customerRequest `json:"customer"`
+}
+
+// customerRequest is the optional customer of an invitation.
+type customerRequest struct {
+	Name  string `json:"name"`
+	Email string `json:"email"`
+}
+
+// customer checks an invitation's customer and returns it as kept, or a
+// refusal. Both fields are optional; what is given must be usable.
+func (r *customerRequest) customer() (*link.Customer, *problem) {
+	if r == nil || (r.Name == "" && r.Email == "") {
+		return nil, nil
+	}
+	c := &link.Customer{Name: strings.TrimSpace(r.Name), Email: strings.TrimSpace(r.Email)}
+	if r.Name != "" && !validText(c.Name, 1, 128) {
+		return nil, &problem{status: fiber.StatusBadRequest, code: "invalid_customer", message: "customer.name must be 1 to 128 printable characters"}
+	}
+	if r.Email != "" {
+		a, err := mail.ParseAddress(c.Email)
+		if err != nil || a.Address != c.Email || len(c.Email) > 254 {
+			return nil, &problem{status: fiber.StatusBadRequest, code: "invalid_customer", message: "customer.email must be an e-mail address (name@example.com)"}
+		}
+	}
+	return c, nil
 }
 
 // reauthRequest is POST /v1/reauth.
@@ -230,6 +259,8 @@ type reauthRequest struct {
 	Phone     string `json:"phone"`
 	Reference string `json:"reference"`
 	Notify    string `json:"notify"` // "sms": text the customer the code
+	// Customer, as for a link (the customer a v2 reauthorisation is for).
+	Customer *customerRequest `json:"customer"`
 }
 
 // createLink invites a customer to link an account.
@@ -254,6 +285,10 @@ func (a *API) createLink(c *fiber.Ctx) error {
 	if req.Notify != "" && req.Notify != "sms" {
 		return fail(c, fiber.StatusBadRequest, "invalid_notify", `notify must be "sms" or absent`)
 	}
+	customer, p := req.Customer.customer()
+	if p != nil {
+		return fail(c, p.status, p.code, p.message)
+	}
 	if p := a.institutionProblem(c.UserContext(), req.Institution, req.AuthMethod); p != nil {
 		if p.retryAfter != "" {
 			c.Set(fiber.HeaderRetryAfter, p.retryAfter)
@@ -261,7 +296,7 @@ func (a *API) createLink(c *fiber.Ctx) error {
 		return fail(c, p.status, p.code, p.message)
 	}
 	inv := a.newInvite(link.InviteLink, e164, req.Reference)
-	inv.Institution, inv.AuthMethod = req.Institution, req.AuthMethod
+	inv.Institution, inv.AuthMethod, inv.Customer = req.Institution, req.AuthMethod, customer
 	return a.create(c, inv, req.Notify == "sms", "")
 }
 
@@ -322,8 +357,12 @@ func (a *API) createReauth(c *fiber.Ctx) error {
 	case req.Notify != "" && req.Notify != "sms":
 		return fail(c, fiber.StatusBadRequest, "invalid_notify", `notify must be "sms" or absent`)
 	}
+	customer, p := req.Customer.customer()
+	if p != nil {
+		return fail(c, p.status, p.code, p.message)
+	}
 	inv := a.newInvite(link.InviteReauth, e164, req.Reference)
-	inv.AccountID = req.AccountID
+	inv.AccountID, inv.Customer = req.AccountID, customer
 	bank := ""
 	if l, ok, err := a.Store.Link(c.UserContext(), req.AccountID); err != nil {
 		return err
@@ -468,6 +507,9 @@ type View struct {
 	AuthMethod  string       `json:"auth_method,omitempty"`
 	LinkedAt    *time.Time   `json:"linked_at,omitempty"`
 	DataStatus  string       `json:"data_status,omitempty"`
+	// Customer is whom the partner named for Mono's v2 sessions.
+	Customer   *link.Customer `json:"customer,omitempty"`
+	UnlinkedAt *time.Time     `json:"unlinked_at,omitempty"` // Mono said the account was unlinked: status "unlinked"
 }
 
 // Institution names a bank in a View.
@@ -476,11 +518,13 @@ type Institution struct {
 	Name string `json:"name,omitempty"`
 }
 
-// view shows an invitation, with its outcome once there is one.
+// view shows an invitation, with its outcome once there is one: a link
+// Mono has since said is unlinked shows as "unlinked", with when.
 func (a *API) view(inv *link.Invite) View {
 	v := View{ID: inv.ID, Kind: inv.Kind, Reference: inv.Reference, Phone: inv.Phone,
 		Dial: Dial(a.ServiceCode, inv.Code), Status: inv.StatusAt(a.Now()),
-		CreatedAt: inv.Created.UTC(), ExpiresAt: inv.Expires.UTC(), AccountID: inv.AccountID, AuthMethod: inv.AuthMethod}
+		CreatedAt: inv.Created.UTC(), ExpiresAt: inv.Expires.UTC(), AccountID: inv.AccountID, AuthMethod: inv.AuthMethod,
+		Customer: inv.Customer}
 	if inv.Institution != "" {
 		v.Institution = &Institution{ID: inv.Institution}
 	}
@@ -493,6 +537,10 @@ func (a *API) view(inv *link.Invite) View {
 		}
 		v.LinkedAt = &at
 		v.DataStatus = l.DataStatus
+		if !l.Unlinked.IsZero() {
+			unlinked := l.Unlinked.UTC()
+			v.Status, v.UnlinkedAt = link.StatusUnlinked, &unlinked
+		}
 	}
 	return v
 }

@@ -21,11 +21,28 @@ type MonoEvents interface {
 		apply func(linked *link.Link, reauth *link.Invite) link.MonoOutcome) (bool, error)
 }
 
-// Mono's event names.
+// Mono's events, by their name without the "mono.events." prefix.
 const (
-	monoAccountUpdated      = "mono.events.account_updated"
-	monoAccountReauthorized = "mono.events.account_reauthorized"
-	monoReauthRequired      = "mono.events.reauthorisation_required"
+	monoAccountConnected    = "account_connected"
+	monoAccountUpdated      = "account_updated"
+	monoAccountReauthorized = "account_reauthorized"
+	monoReauthRequired      = "reauthorisation_required"
+	monoAccountUnlinked     = "account_unlinked"
+	monoSyncFailed          = "sync_failed"
+)
+
+// monoEventNames maps other spellings an event's name may take (British
+// and American, as Mono's own names mix them) to the one the gateway knows
+// it by.
+var monoEventNames = map[string]string{
+	"account_reauthorised":     monoAccountReauthorized,
+	"reauthorization_required": monoReauthRequired,
+}
+
+// Values of an account_updated's meta.sync_status that change something.
+const (
+	syncFailed         = "FAILED"
+	syncReauthRequired = "REAUTHORISATION_REQUIRED"
 )
 
 // MonoWebhooks receives Mono's webhooks at POST /webhooks/mono: it checks
@@ -56,41 +73,96 @@ func (h *MonoWebhooks) codeDigits() int {
 	return DefaultCodeDigits
 }
 
-// monoEnvelope is a webhook from Mono; older events carry no event_id.
-type monoEnvelope struct {
-	Event     string          `json:"event"`
-	EventID   string          `json:"event_id"`
-	Timestamp string          `json:"timestamp"`
-	Data      json.RawMessage `json:"data"`
+// monoEvent is one of Mono's webhooks as the gateway reads it, from either
+// of its shapes: the older {event, data} and the newer one adding event_id,
+// timestamp, and app and business inside data.
+type monoEvent struct {
+	Name       string    // as Mono sent it: "mono.events.account_updated"
+	Kind       string    // what it is: monoAccountUpdated, …; "" for an event the gateway does not know
+	ID         string    // event_id; empty for older events
+	Sent       time.Time // the envelope's timestamp; zero without one
+	At         time.Time // Mono's own time for it: Sent, else the account's updated_at; zero without either
+	Account    string    // the account it is about, wherever Mono put its id; "" when it names none
+	DataStatus string    // meta.data_status, upper case
+	SyncStatus string    // meta.sync_status, upper case
 }
 
-// monoData holds the parts of an event's data the gateway uses.
-type monoData struct {
-	ID      string `json:"id"`
-	IDAlt   string `json:"_id"`
-	Account struct {
-		ID        string `json:"id"`
-		IDAlt     string `json:"_id"`
-		UpdatedAt string `json:"updated_at"`
-	} `json:"account"`
-	Meta struct {
-		DataStatus string `json:"data_status"`
-		AuthMethod string `json:"auth_method"`
-	} `json:"meta"`
+// jsonObject is a JSON object whose members are read only when used, so a
+// member of an unexpected type spoils nothing but itself.
+type jsonObject map[string]json.RawMessage
+
+// object is the member named key when it is an object, else nil.
+func (o jsonObject) object(key string) jsonObject {
+	var v jsonObject
+	if json.Unmarshal(o[key], &v) != nil {
+		return nil
+	}
+	return v
 }
 
-// accountID is the account an event is about, wherever Mono put its id.
-func (d monoData) accountID() string {
-	for _, id := range []string{d.Account.ID, d.Account.IDAlt, d.ID, d.IDAlt} {
-		if id != "" {
-			return id
+// str is the first of the members named keys that is a non-empty string,
+// trimmed; "" when there is none.
+func (o jsonObject) str(keys ...string) string {
+	for _, k := range keys {
+		var v string
+		if json.Unmarshal(o[k], &v) == nil {
+			if v = strings.TrimSpace(v); v != "" {
+				return v
+			}
 		}
 	}
 	return ""
 }
 
+// parseMonoEvent reads a webhook's body; ok is false when it is not a JSON
+// object with an event name. Each field the gateway uses is read under the
+// names Mono's pages give it (snake_case and camelCase), and is missing
+// rather than an error when it has another type: data that is not an
+// object names no account.
+func parseMonoEvent(body []byte) (ev monoEvent, ok bool) {
+	var env jsonObject
+	if json.Unmarshal(body, &env) != nil || env == nil {
+		return ev, false
+	}
+	if ev.Name = env.str("event"); ev.Name == "" {
+		return ev, false
+	}
+	kind := strings.TrimPrefix(strings.ToLower(ev.Name), "mono.events.")
+	if k, ok := monoEventNames[kind]; ok {
+		kind = k
+	}
+	switch kind {
+	case monoAccountConnected, monoAccountUpdated, monoAccountReauthorized, monoReauthRequired, monoAccountUnlinked, monoSyncFailed:
+		ev.Kind = kind
+	}
+	ev.ID = env.str("event_id", "eventId")
+	data := env.object("data")
+	account, meta := data.object("account"), data.object("meta")
+	ev.Account = account.str("_id", "id")
+	if ev.Account == "" {
+		ev.Account = data.str("account", "_id", "id") // account as a bare id (the jobs events), or the id of data itself
+	}
+	ev.DataStatus = strings.ToUpper(meta.str("data_status", "dataStatus"))
+	ev.SyncStatus = strings.ToUpper(meta.str("sync_status", "syncStatus"))
+	ev.Sent = parseMonoTime(env.str("timestamp"))
+	if ev.At = ev.Sent; ev.At.IsZero() {
+		ev.At = parseMonoTime(account.str("updated_at", "updatedAt"))
+	}
+	return ev, true
+}
+
+// parseMonoTime reads one of Mono's times; zero when it is not one.
+func parseMonoTime(v string) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
 // Handler answers Mono: 401 without the right secret, 400 for a body that
-// is not an event, 200 once the event is applied (or was already).
+// is not an event, 200 once the event is applied (or was already, or names
+// no account, so there is nothing to apply).
 func (h *MonoWebhooks) Handler() fiber.Handler {
 	want := sha256.Sum256([]byte(h.Secret))
 	return func(c *fiber.Ctx) error {
@@ -99,25 +171,26 @@ func (h *MonoWebhooks) Handler() fiber.Handler {
 			h.Log.Warn().Msg("mono webhook without the right secret")
 			return fail(c, fiber.StatusUnauthorized, "unauthorized", "mono-webhook-secret does not match")
 		}
-		var env monoEnvelope
-		var data monoData
-		if json.Unmarshal(c.Body(), &env) != nil || env.Event == "" || json.Unmarshal(env.Data, &data) != nil {
+		ev, ok := parseMonoEvent(c.Body())
+		if !ok {
 			return fail(c, fiber.StatusBadRequest, "invalid_event", "body is not a Mono event")
 		}
-		id := env.EventID
+		id := ev.ID
 		if id == "" { // an older event without an id: the same body is the same event
 			sum := sha256.Sum256(c.Body())
 			id = "body:" + hex.EncodeToString(sum[:16])
 		}
-		account := data.accountID()
+		if ev.Account == "" {
+			h.Log.Info().Str("event", ev.Name).Str("event_id", id).Msg("mono webhook naming no account: nothing to apply")
+			return c.JSON(fiber.Map{"received": true})
+		}
 		now := h.Now()
 		var emitted int
 		var nudged bool
-		at := env.eventTime(data)
-		applied, err := h.Store.MonoEvent(c.UserContext(), id, now, account, func(linked *link.Link, reauth *link.Invite) link.MonoOutcome {
-			out := h.apply(env.Event, data, account, linked, reauth, now, at)
-			emitted = len(out.Events)
-			if env.Event == monoReauthRequired && linked != nil && h.Nudge {
+		applied, err := h.Store.MonoEvent(c.UserContext(), id, now, ev.Account, func(linked *link.Link, reauth *link.Invite) link.MonoOutcome {
+			out, required := h.apply(ev, linked, reauth, now)
+			emitted, nudged = len(out.Events), false
+			if required && h.Nudge && linked != nil && linked.Unlinked.IsZero() {
 				out.Nudge, out.NudgeText = h.nudge(linked, reauth, now)
 				out.CodeDigits = h.codeDigits()
 				nudged = true
@@ -130,7 +203,7 @@ func (h *MonoWebhooks) Handler() fiber.Handler {
 		if applied && nudged && h.NotifyTexts != nil {
 			h.NotifyTexts()
 		}
-		h.Log.Info().Str("event", env.Event).Str("event_id", id).Bool("applied", applied).Msg("mono webhook")
+		h.Log.Info().Str("event", ev.Name).Str("event_id", id).Bool("applied", applied).Msg("mono webhook")
 		if emitted > 0 && applied && h.Notify != nil {
 			h.Notify()
 		}
@@ -139,36 +212,78 @@ func (h *MonoWebhooks) Handler() fiber.Handler {
 }
 
 // apply changes the link and reauth invitation an event is about and
-// returns the partner events it causes. An account_updated is remembered
-// for the account whether or not a link exists yet: a link that commits
-// later takes its status and tells the partner then, naming its own phone
-// and reference. Until then, with neither a link nor an invitation to name,
-// there is no one to tell.
-func (h *MonoWebhooks) apply(event string, data monoData, account string, linked *link.Link, reauth *link.Invite, now, at time.Time) link.MonoOutcome {
-	var out link.MonoOutcome
+// returns the partner events it causes, and whether Mono asked for a
+// reauthorisation (the customer is nudged then).
+//
+// An account_updated is remembered for the account whether or not a link
+// exists yet: a link that commits later takes its status and tells the
+// partner then, naming its own phone and reference. Until then, with
+// neither a link nor an invitation to name, there is no one to tell. Its
+// sync_status REAUTHORISATION_REQUIRED is applied as a
+// reauthorisation_required is, and FAILED as a sync_failed.
+//
+// An account_connected changes nothing: its data status (PROCESSING when
+// the link is new) may arrive after the account_updated that followed it,
+// and the link does not keep when its status was set to tell which is
+// newer; that account_updated carries the status anyway.
+func (h *MonoWebhooks) apply(ev monoEvent, linked *link.Link, reauth *link.Invite, now time.Time) (out link.MonoOutcome, required bool) {
+	account := ev.Account
 	emit := func(typ string, extra map[string]any) {
-		if ev, ok := accountEvent(h.Emits, typ, account, linked, reauth, now, extra); ok {
-			out.Events = append(out.Events, ev)
+		// Each a microsecond after the one before: the partner hears them
+		// in this order.
+		at := now.Add(time.Duration(len(out.Events)) * time.Microsecond)
+		if e, ok := accountEvent(h.Emits, typ, account, linked, reauth, at, extra); ok {
+			out.Events = append(out.Events, e)
 		}
 	}
-	switch strings.TrimSpace(event) {
-	case monoAccountUpdated:
-		status := strings.ToUpper(strings.TrimSpace(data.Meta.DataStatus))
-		if status != "" && account != "" {
-			out.Update = &link.MonoUpdate{AccountID: account, DataStatus: status, EventAt: at, Received: now}
-		}
-		if linked != nil {
-			linked.DataStatus = status
-		}
+	reauthLink := func() *link.Link { // the link the reauthorisation carries, when it is the account's
 		if reauth != nil && reauth.Link != nil && reauth.Link.AccountID == account {
-			reauth.Link.DataStatus = status
+			return reauth.Link
 		}
-		if linked != nil || reauth != nil {
-			emit(link.TypeDataStatus, map[string]any{"data_status": status})
+		return nil
+	}
+	reauthRequired := func() {
+		if linked != nil {
+			linked.ReauthRequired = true
+		}
+		emit(link.TypeReauthorisationNeeded, nil)
+		required = true
+	}
+	switch ev.Kind {
+	case monoAccountUpdated:
+		status := ev.DataStatus
+		if status != "" {
+			out.Update = &link.MonoUpdate{AccountID: account, DataStatus: status, EventAt: ev.At, Received: now}
+			if linked != nil {
+				linked.DataStatus = status
+			}
+			if l := reauthLink(); l != nil {
+				l.DataStatus = status
+			}
+		}
+		if (linked != nil || reauth != nil) && (status != "" || ev.SyncStatus != "") {
+			switch { // without one in the event, the status the link keeps
+			case status != "":
+			case linked != nil:
+				status = linked.DataStatus
+			case reauthLink() != nil:
+				status = reauthLink().DataStatus
+			}
+			extra := map[string]any{"data_status": status}
+			if ev.SyncStatus != "" {
+				extra["sync_status"] = ev.SyncStatus
+			}
+			emit(link.TypeDataStatus, extra)
+		}
+		switch ev.SyncStatus {
+		case syncReauthRequired:
+			reauthRequired()
+		case syncFailed:
+			emit(link.TypeSyncFailed, nil)
 		}
 	case monoAccountReauthorized:
 		pending := reauth != nil && reauth.Status == link.StatusPending
-		required := linked != nil && linked.ReauthRequired
+		was := linked != nil && linked.ReauthRequired
 		if linked != nil {
 			linked.ReauthRequired, linked.Reauthorised = false, now
 		}
@@ -179,16 +294,36 @@ func (h *MonoWebhooks) apply(event string, data monoData, account string, linked
 				reauth.Link = &l
 			}
 		}
-		if pending || required {
+		if pending || was {
 			emit(link.TypeAccountReauthorised, map[string]any{"source": "mono"})
 		}
 	case monoReauthRequired:
-		if linked != nil {
-			linked.ReauthRequired = true
+		reauthRequired()
+	case monoSyncFailed:
+		emit(link.TypeSyncFailed, nil)
+	case monoAccountUnlinked:
+		at := ev.Sent
+		if at.IsZero() {
+			at = now
 		}
-		emit(link.TypeReauthorisationNeeded, nil)
+		told := false // the partner heard of it already
+		if linked != nil {
+			told = !linked.Unlinked.IsZero()
+			if !told {
+				linked.Unlinked = at
+			}
+		}
+		if l := reauthLink(); l != nil {
+			told = told || (linked == nil && !l.Unlinked.IsZero())
+			if l.Unlinked.IsZero() {
+				l.Unlinked = at
+			}
+		}
+		if !told && (linked != nil || reauth != nil) {
+			emit(link.TypeAccountUnlinked, nil)
+		}
 	}
-	return out
+	return out, required
 }
 
 // accountEvent is a partner event about an account, naming the phone,
@@ -241,17 +376,6 @@ func LinkUpdates(emits func(string) bool) func(*link.Link, link.MonoUpdate) (boo
 		}
 		return true, []link.Event{ev}
 	}
-}
-
-// eventTime is Mono's own time for an event: the envelope's timestamp, or
-// the account's updated_at; zero when it sent neither (older events).
-func (e monoEnvelope) eventTime(d monoData) time.Time {
-	for _, v := range []string{e.Timestamp, d.Account.UpdatedAt} {
-		if t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(v)); err == nil {
-			return t
-		}
-	}
-	return time.Time{}
 }
 
 // nudge is the reauthorisation invitation a link's customer is texted,

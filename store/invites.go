@@ -268,8 +268,9 @@ func (db *DB) SaveAnswer(_ context.Context, key string, a link.Answer) error {
 // MonoEvent applies one of Mono's webhooks exactly once: if eventID was
 // seen before it does nothing and returns false. Otherwise, in one
 // transaction, it hands apply the link of accountID and its latest reauth
-// invitation (either may be nil), writes back what apply changed (and the
-// data status into the invitations carrying the link), enqueues the events
+// invitation (either may be nil), writes back what apply changed (and what
+// Mono changed in the link, its data status and unlinking, into the
+// invitations carrying it and into the reauthorisation), enqueues the events
 // and the nudge apply decided, remembers the account update apply returned,
 // and remembers the event id. A nudge carrying the stored reauth invitation
 // (the same id) reuses it as written back; any other is stored as a new
@@ -313,6 +314,7 @@ func (db *DB) MonoEvent(_ context.Context, eventID string, at time.Time, account
 			}
 		}
 		if reauth != nil {
+			reauth = kit.WithLinkStatus(reauth, l) // as the invitations carrying the link
 			if err := putInvite(tx, reauth); err != nil {
 				return err
 			}

@@ -170,7 +170,8 @@ func (db *DB) prepareLink(tx *bolt.Tx, l *link.Link) (linkWrite, error) {
 }
 
 // syncInviteLinks gives the invitations that carry l (found through its
-// reference) the data status l now has, so the partner API shows it.
+// reference, made by its session) what Mono changed in l (its data status,
+// its unlinking), so the partner API shows it.
 func syncInviteLinks(tx *bolt.Tx, l *link.Link) error {
 	if l == nil || l.Reference == "" {
 		return nil

@@ -38,9 +38,10 @@ type User struct {
 type stepKind int
 
 const (
-	stepOTP    stepKind = iota // 102: an OTP form
-	stepAnswer                 // 102: a security question
-	stepSelect                 // 101: choose one of several accounts
+	stepOTP     stepKind = iota // 102: an OTP form
+	stepAnswer                  // 102: a security question
+	stepSelect                  // 101: choose one of several accounts
+	stepRelogin                 // 102: the bank's login form again, during a reauthorisation
 )
 
 // accountKind is the type and currency of one account a test user holds.
@@ -57,6 +58,7 @@ type testUser struct {
 	slow     bool          // login takes Options.SlowDelay
 	locked   bool          // every login is refused
 	reauth   bool          // a reauthorisation needs an OTP
+	relogin  bool          // a reauthorisation needs the bank login again
 }
 
 // testUsers builds the sandbox's users; slow is the slow user's delay, for
@@ -86,6 +88,8 @@ func testUsers(slow time.Duration) []testUser {
 			holder: "AISHA MUSA", accounts: oneSav},
 		{User: User{"user_locked", Password, "locked", "Always refused: the bank says the account is locked."},
 			holder: "IBRAHIM SANI", locked: true},
+		{User: User{"user_relogin", Password, "relogin", "Links at once (99); reauthorisation asks for the bank login again (102 with the login form), as after a changed password."},
+			holder: "CHIDI NWOSU", accounts: oneCurr, relogin: true},
 	}
 }
 

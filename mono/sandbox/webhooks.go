@@ -3,6 +3,7 @@ package sandbox
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,12 +13,15 @@ import (
 )
 
 // Event names the sandbox sends, as Mono names them in the envelope's event
-// field.
+// field. With WebhookOptions.App or Business set, every event's data also
+// carries app and business.
 const (
 	EventAccountConnected        = "mono.events.account_connected"        // data: {id}
-	EventAccountUpdated          = "mono.events.account_updated"          // data: {account, meta}
+	EventAccountUpdated          = "mono.events.account_updated"          // data: {account, customer?, meta}
 	EventAccountReauthorized     = "mono.events.account_reauthorized"     // data: {account: {_id}}
 	EventReauthorisationRequired = "mono.events.reauthorisation_required" // data: {account: {_id}}
+	EventAccountUnlinked         = "mono.events.account_unlinked"         // data: {account: {id}}; see Sandbox.Unlink
+	EventSyncFailed              = "mono.events.sync_failed"              // data: {account: {_id}}; see Sandbox.FailSync
 )
 
 // Webhook delivery settings.
@@ -42,8 +46,8 @@ const (
 	webhookEventIDLength   = 24
 )
 
-// ErrUnknownAccount is returned by RequireReauth for an account id the
-// sandbox never issued.
+// ErrUnknownAccount is returned by RequireReauth, FailSync and Unlink for an
+// account id the sandbox never issued, or has unlinked since.
 var ErrUnknownAccount = errors.New("sandbox: unknown account")
 
 // WebhookOptions configures the webhooks a Sandbox sends, as Mono would to
@@ -58,6 +62,12 @@ type WebhookOptions struct {
 	// Client sends the deliveries; a client with a DefaultWebhookTimeout
 	// timeout if nil.
 	Client *http.Client
+	// App and Business, when set, are added to every event's data as "app"
+	// and "business", as Mono's 2026 events carry the ids of the app and
+	// business the account belongs to. Empty leaves each key out, as older
+	// events do.
+	App      string
+	Business string
 }
 
 // envelope is a webhook body as Mono sends it.
@@ -80,6 +90,7 @@ type hooks struct {
 	url    string
 	secret string
 	client *http.Client
+	extra  []byte          // `"app":…,"business":…` to add to every event's data, or empty
 	ctx    context.Context // ended by Close: aborts a delivery in flight
 	cancel context.CancelFunc
 
@@ -105,6 +116,17 @@ func newHooks(opts WebhookOptions) *hooks {
 	if h.client == nil {
 		h.client = &http.Client{Timeout: DefaultWebhookTimeout}
 	}
+	for _, kv := range [...][2]string{{"app", opts.App}, {"business", opts.Business}} {
+		if kv[1] == "" {
+			continue
+		}
+		if len(h.extra) > 0 {
+			h.extra = append(h.extra, ',')
+		}
+		k, _ := json.Marshal(kv[0])
+		v, _ := json.Marshal(kv[1])
+		h.extra = append(append(append(h.extra, k...), ':'), v...)
+	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	return h
 }
@@ -120,8 +142,8 @@ func (s *Sandbox) event(name string, data any) {
 	body := encode(envelope{
 		Event:     name,
 		EventID:   "evt_" + randomString(webhookEventIDLength),
-		Timestamp: s.now().UTC().Format(webhookTimestampLayout),
-		Data:      data,
+		Timestamp: s.stamp(),
+		Data:      h.withIDs(data),
 	})
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -137,8 +159,27 @@ func (s *Sandbox) event(name string, data any) {
 	}
 }
 
-// accountData is data.account of account_reauthorized and
-// reauthorisation_required.
+// withIDs is data with h.extra (the app and business ids) added to it, when
+// there is any and data is a JSON object.
+func (h *hooks) withIDs(data any) any {
+	if len(h.extra) == 0 {
+		return data
+	}
+	raw := bytes.TrimSpace(encode(data))
+	if len(raw) < 2 || raw[0] != '{' || raw[len(raw)-1] != '}' {
+		return data
+	}
+	out := make([]byte, 0, len(raw)+len(h.extra)+1)
+	out = append(out, raw[:len(raw)-1]...)
+	if len(bytes.TrimSpace(raw[1:len(raw)-1])) > 0 {
+		out = append(out, ',')
+	}
+	out = append(append(out, h.extra...), '}')
+	return json.RawMessage(out)
+}
+
+// accountData is data.account of account_reauthorized,
+// reauthorisation_required and sync_failed.
 type accountData struct {
 	Account struct {
 		ID string `json:"_id"`
@@ -186,6 +227,58 @@ func (s *Sandbox) RequireReauth(accountID string) error {
 		return fmt.Errorf("%w: %q", ErrUnknownAccount, accountID)
 	}
 	s.event(EventReauthorisationRequired, accountRef(accountID))
+	return nil
+}
+
+// FailSync sends mono.events.sync_failed for accountID, as Mono does when a
+// data sync of a linked account fails on its side, so tests can drive the
+// gateway's handling of it. It returns an error wrapping ErrUnknownAccount
+// for an id the sandbox does not know, and nil otherwise, even when no
+// webhook URL is configured. The account stays linked.
+func (s *Sandbox) FailSync(accountID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.accounts[accountID]; !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownAccount, accountID)
+	}
+	s.event(EventSyncFailed, accountRef(accountID))
+	return nil
+}
+
+// Unlink forgets a linked account, as POST /v2/accounts/{id}/unlink does
+// (and as Mono does when a customer unlinks from their side): later
+// details of it answer 404, its pending reauthorisation tokens and
+// sessions are dropped, and mono.events.account_unlinked is sent. Linking
+// the same bank account again gives it the same id back. It returns an
+// error wrapping ErrUnknownAccount for an id the sandbox does not know, and
+// nil otherwise, even when no webhook URL is configured.
+func (s *Sandbox) Unlink(accountID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.unlink(accountID)
+}
+
+// unlink is Unlink. The caller holds s.mu.
+func (s *Sandbox) unlink(id string) error {
+	if _, ok := s.accounts[id]; !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownAccount, id)
+	}
+	delete(s.accounts, id)
+	for t, tok := range s.tokens {
+		if tok.account == id {
+			delete(s.tokens, t)
+		}
+	}
+	for sid, sess := range s.sessions {
+		if sess.reauth == id {
+			delete(s.sessions, sid)
+		}
+	}
+	var data struct {
+		Account idRef `json:"account"`
+	}
+	data.Account.ID = id
+	s.event(EventAccountUnlinked, data)
 	return nil
 }
 

@@ -7,14 +7,17 @@ import (
 	"github.com/ussdlink/ussdlink/link"
 )
 
-// WithLinkStatus returns inv with its link's data status set to l's, when
-// its link is l's account (a copy: the caller's invitation is not touched).
+// WithLinkStatus returns inv with what Mono's webhooks changed in its link
+// (the data status, and when the account was unlinked) set to l's, when its
+// link is l's account: a copy, the caller's invitation is not touched; inv
+// itself when nothing differs.
 func WithLinkStatus(inv *link.Invite, l *link.Link) *link.Invite {
-	if inv.Link == nil || l == nil || inv.Link.AccountID != l.AccountID || inv.Link.DataStatus == l.DataStatus {
+	if inv == nil || inv.Link == nil || l == nil || inv.Link.AccountID != l.AccountID ||
+		(inv.Link.DataStatus == l.DataStatus && inv.Link.Unlinked.Equal(l.Unlinked)) {
 		return inv
 	}
 	cp, ln := *inv, *inv.Link
-	ln.DataStatus = l.DataStatus
+	ln.DataStatus, ln.Unlinked = l.DataStatus, l.Unlinked
 	cp.Link = &ln
 	return &cp
 }

@@ -16,17 +16,17 @@ import (
 // inviteColumns are the columns scanInvite reads, in its order, of the
 // invitations table named i.
 const inviteColumns = `i.id, i.kind, i.code, i.phone, i.reference, i.institution, i.auth_method, i.account_id, i.status,
-	i.created, i.expires, i.updated, i.session, i.claimed, i.link`
+	i.created, i.expires, i.updated, i.session, i.claimed, i.link, i.customer`
 
 // scanInvite reads an invitation row.
 func scanInvite(row pgx.Row) (*link.Invite, error) {
 	var (
-		inv     link.Invite
-		claimed *time.Time
-		ln      []byte
+		inv      link.Invite
+		claimed  *time.Time
+		ln, cust []byte
 	)
 	err := row.Scan(&inv.ID, &inv.Kind, &inv.Code, &inv.Phone, &inv.Reference, &inv.Institution, &inv.AuthMethod,
-		&inv.AccountID, &inv.Status, &inv.Created, &inv.Expires, &inv.Updated, &inv.Session, &claimed, &ln)
+		&inv.AccountID, &inv.Status, &inv.Created, &inv.Expires, &inv.Updated, &inv.Session, &claimed, &ln, &cust)
 	if err != nil {
 		return nil, err
 	}
@@ -35,6 +35,12 @@ func scanInvite(row pgx.Row) (*link.Invite, error) {
 		inv.Link = new(link.Link)
 		if err := json.Unmarshal(ln, inv.Link); err != nil {
 			return nil, fmt.Errorf("decode the link of invitation %s: %w", inv.ID, err)
+		}
+	}
+	if cust != nil {
+		inv.Customer = new(link.Customer)
+		if err := json.Unmarshal(cust, inv.Customer); err != nil {
+			return nil, fmt.Errorf("decode the customer of invitation %s: %w", inv.ID, err)
 		}
 	}
 	return &inv, nil
@@ -241,16 +247,24 @@ func queueInvite(b *pgx.Batch, inv *link.Invite) error {
 			return fmt.Errorf("encode the link of invitation %s: %w", inv.ID, err)
 		}
 	}
+	var cust []byte
+	if inv.Customer != nil {
+		var err error
+		if cust, err = json.Marshal(inv.Customer); err != nil {
+			return fmt.Errorf("encode the customer of invitation %s: %w", inv.ID, err)
+		}
+	}
 	b.Queue(`INSERT INTO invitations (id, kind, code, phone, phone_key, reference, institution, auth_method,
-			account_id, status, created, expires, updated, session, claimed, link, handover)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+			account_id, status, created, expires, updated, session, claimed, link, handover, customer)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
 		ON CONFLICT (id) DO UPDATE SET kind = EXCLUDED.kind, code = EXCLUDED.code, phone = EXCLUDED.phone,
 			phone_key = EXCLUDED.phone_key, reference = EXCLUDED.reference, institution = EXCLUDED.institution,
 			auth_method = EXCLUDED.auth_method, account_id = EXCLUDED.account_id, status = EXCLUDED.status,
 			created = EXCLUDED.created, expires = EXCLUDED.expires, updated = EXCLUDED.updated,
-			session = EXCLUDED.session, claimed = EXCLUDED.claimed, link = EXCLUDED.link, handover = EXCLUDED.handover`,
+			session = EXCLUDED.session, claimed = EXCLUDED.claimed, link = EXCLUDED.link, handover = EXCLUDED.handover,
+			customer = EXCLUDED.customer`,
 		inv.ID, inv.Kind, inv.Code, inv.Phone, link.PhoneKey(inv.Phone), inv.Reference, inv.Institution, inv.AuthMethod,
-		inv.AccountID, inv.Status, inv.Created, inv.Expires, inv.Updated, inv.Session, nullTime(inv.Claimed), ln, inv.Handover())
+		inv.AccountID, inv.Status, inv.Created, inv.Expires, inv.Updated, inv.Session, nullTime(inv.Claimed), ln, inv.Handover(), cust)
 	if inv.Status == link.StatusPending {
 		b.Queue(`INSERT INTO invite_codes (code, invite_id) VALUES ($1, $2)
 			ON CONFLICT (code) DO UPDATE SET invite_id = EXCLUDED.invite_id`, inv.Code, inv.ID)

@@ -14,20 +14,21 @@ import (
 
 // linkColumns are the columns scanLink reads, in its order.
 const linkColumns = `account_id, phone, institution, bank, auth_method, masked, currency, session_id, reference,
-	linked, data_status, reauth_required, reauthorised`
+	linked, data_status, reauth_required, reauthorised, unlinked`
 
 // scanLink reads a link row.
 func scanLink(row pgx.Row) (*link.Link, error) {
 	var (
 		l            link.Link
 		reauthorised *time.Time
+		unlinked     *time.Time
 	)
 	err := row.Scan(&l.AccountID, &l.Phone, &l.Institution, &l.Bank, &l.AuthMethod, &l.Masked, &l.Currency, &l.SessionID,
-		&l.Reference, &l.Linked, &l.DataStatus, &l.ReauthRequired, &reauthorised)
+		&l.Reference, &l.Linked, &l.DataStatus, &l.ReauthRequired, &reauthorised, &unlinked)
 	if err != nil {
 		return nil, err
 	}
-	l.Linked, l.Reauthorised = l.Linked.UTC(), fromNullTime(reauthorised)
+	l.Linked, l.Reauthorised, l.Unlinked = l.Linked.UTC(), fromNullTime(reauthorised), fromNullTime(unlinked)
 	return &l, nil
 }
 
@@ -92,15 +93,15 @@ func putLink(ctx context.Context, tx pgx.Tx, l *link.Link) error {
 // moves it to the phone it was linked from.
 func queueLink(b *pgx.Batch, l *link.Link) {
 	b.Queue(`INSERT INTO links (account_id, phone, phone_key, institution, bank, auth_method, masked, currency,
-			session_id, reference, linked, data_status, reauth_required, reauthorised)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+			session_id, reference, linked, data_status, reauth_required, reauthorised, unlinked)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 		ON CONFLICT (account_id) DO UPDATE SET phone = EXCLUDED.phone, phone_key = EXCLUDED.phone_key,
 			institution = EXCLUDED.institution, bank = EXCLUDED.bank, auth_method = EXCLUDED.auth_method,
 			masked = EXCLUDED.masked, currency = EXCLUDED.currency, session_id = EXCLUDED.session_id,
 			reference = EXCLUDED.reference, linked = EXCLUDED.linked, data_status = EXCLUDED.data_status,
-			reauth_required = EXCLUDED.reauth_required, reauthorised = EXCLUDED.reauthorised`,
+			reauth_required = EXCLUDED.reauth_required, reauthorised = EXCLUDED.reauthorised, unlinked = EXCLUDED.unlinked`,
 		l.AccountID, l.Phone, link.PhoneKey(l.Phone), l.Institution, l.Bank, l.AuthMethod, l.Masked, l.Currency,
-		l.SessionID, l.Reference, l.Linked, l.DataStatus, l.ReauthRequired, nullTime(l.Reauthorised))
+		l.SessionID, l.Reference, l.Linked, l.DataStatus, l.ReauthRequired, nullTime(l.Reauthorised), nullTime(l.Unlinked))
 }
 
 // linkWrite is a link as a commit writes it, with what a remembered update

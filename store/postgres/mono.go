@@ -18,8 +18,9 @@ import (
 // commits, does nothing and returns false. Otherwise, under the account's
 // lock (see Commit), apply is handed the account's link and its latest
 // reauthorisation invitation (either may be nil), both with their rows
-// locked; what apply changed is written back (and the link's data status
-// into the invitations carrying it), the events and the nudge apply
+// locked; what apply changed is written back (and what Mono changed in the
+// link, its data status and unlinking, into the invitations carrying it
+// and into the reauthorisation), the events and the nudge apply
 // decided are queued, and the account update it returned is remembered.
 // A nudge carrying the stored reauthorisation (the same id) reuses it as
 // written back; any other is stored as a new invitation with a fresh code
@@ -67,6 +68,7 @@ func (db *DB) MonoEvent(ctx context.Context, eventID string, at time.Time, accou
 			}
 		}
 		if reauth != nil {
+			reauth = kit.WithLinkStatus(reauth, l) // as the invitations carrying the link
 			if err := putInvite(ctx, tx, reauth); err != nil {
 				return err
 			}
@@ -119,8 +121,8 @@ func (db *DB) nudge(ctx context.Context, tx pgx.Tx, out link.MonoOutcome, reauth
 }
 
 // syncInviteLinks gives the invitations that carry l (found through its
-// reference, made by its session) the data status l now has, so the
-// partner API shows it.
+// reference, made by its session) what Mono changed in l (its data status,
+// its unlinking), so the partner API shows it.
 func syncInviteLinks(ctx context.Context, tx pgx.Tx, l *link.Link) error {
 	if l.Reference == "" {
 		return nil

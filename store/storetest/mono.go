@@ -126,6 +126,90 @@ func monoBehaviours() []behaviour {
 				t.Errorf("webhooks = %v, want %v", got, want)
 			}
 		}),
+		each("an unlinking apply sets reaches the link, the invitations carrying it and its reauthorisation", func(t *testing.T, b Backend) {
+			ctx := t.Context()
+			inv := newInvite("lnk_1", phone, "loan-1", 24*time.Hour)
+			mustCreate(t, b.Store, inv, 4)
+			mustCommit(t, b.Store, linkedChange("acc-1", phone, "s1", inv, t0.Add(time.Minute)))
+			other := newInvite("lnk_2", phone, "loan-1", 24*time.Hour) // the same reference, another account's link
+			mustCreate(t, b.Store, other, 4)
+			mustCommit(t, b.Store, linkedChange("acc-2", phone, "s2", other, t0.Add(2*time.Minute)))
+			reauth := newInvite("rea_1", phone, "loan-1", 24*time.Hour)
+			reauth.AccountID = "acc-1"
+			mustCreate(t, b.Store, reauth, 4)
+			drain(t, b.Webhooks)
+			// Mono completes the reauthorisation: it carries the link.
+			applied, err := b.Store.MonoEvent(ctx, "evt_reauthorised", t0.Add(time.Hour), "acc-1", func(l *link.Link, r *link.Invite) link.MonoOutcome {
+				cp := *l
+				r.Status, r.Updated, r.Link = link.StatusReauthorised, t0.Add(time.Hour), &cp
+				return link.MonoOutcome{}
+			})
+			if err != nil || !applied {
+				t.Fatalf("MonoEvent(reauthorised) = %v, %v", applied, err)
+			}
+			// Only the link is changed: the store carries it to the rest.
+			at := t0.Add(2 * time.Hour)
+			applied, err = b.Store.MonoEvent(ctx, "evt_unlinked", at, "acc-1", func(l *link.Link, _ *link.Invite) link.MonoOutcome {
+				l.Unlinked, l.DataStatus = at, "AVAILABLE"
+				return link.MonoOutcome{Events: []link.Event{event("msg_unlinked", link.TypeAccountUnlinked, "acc-1", "", at)}}
+			})
+			if err != nil || !applied {
+				t.Fatalf("MonoEvent(unlinked) = %v, %v", applied, err)
+			}
+			if got, _, _ := b.Store.Link(ctx, "acc-1"); !got.Unlinked.Equal(at) || got.DataStatus != "AVAILABLE" {
+				t.Errorf("link = %s; want it unlinked at %v, data status AVAILABLE", show(got), at)
+			}
+			if got, _ := b.Store.LinksByPhone(ctx, phone); len(got) != 2 || !got[0].Unlinked.Equal(at) || !got[1].Unlinked.IsZero() {
+				t.Errorf("links of the phone = %s; want acc-1 unlinked at %v, acc-2 not", show(got), at)
+			}
+			for _, c := range []struct {
+				id   string
+				want time.Time
+			}{
+				{"lnk_1", at},          // carries the link
+				{"rea_1", at},          // carries it since the reauthorisation
+				{"lnk_2", time.Time{}}, // carries another account's
+			} {
+				got := mustInvite(t, b.Store, c.id)
+				if got.Link == nil || !got.Link.Unlinked.Equal(c.want) {
+					t.Errorf("%s's link = %s; want unlinked %v", c.id, show(got.Link), c.want)
+				}
+			}
+			if got := mustInvite(t, b.Store, "lnk_1"); got.Link.DataStatus != "AVAILABLE" {
+				t.Errorf("lnk_1's link = %s; want data status AVAILABLE", show(got.Link))
+			}
+			if got, want := ids(drain(t, b.Webhooks)), []string{"msg_unlinked"}; !slices.Equal(got, want) {
+				t.Errorf("webhooks = %v, want %v", got, want)
+			}
+		}),
+		{name: "a link committed again keeps an unlinking only when it carries one", run: func(t *testing.T, open opener) {
+			for _, c := range []struct {
+				name     string
+				unlinked time.Time // the committed link's
+			}{
+				{"a new link of an unlinked account is not unlinked", time.Time{}},
+				{"a link committed with an unlinking keeps it", t0.Add(3 * time.Hour)},
+			} {
+				t.Run(c.name, func(t *testing.T) {
+					b := open(t)
+					ctx := t.Context()
+					mustCommit(t, b.Store, link.Change{Session: record("s1", phone, state{}), Link: newLink("acc-1", phone, "s1")})
+					at := t0.Add(time.Hour)
+					if _, err := b.Store.MonoEvent(ctx, "evt_unlinked", at, "acc-1", func(l *link.Link, _ *link.Invite) link.MonoOutcome {
+						l.Unlinked = at
+						return link.MonoOutcome{}
+					}); err != nil {
+						t.Fatal(err)
+					}
+					again := newLink("acc-1", phone, "s2")
+					again.Linked, again.Unlinked = t0.Add(2*time.Hour), c.unlinked
+					mustCommit(t, b.Store, link.Change{Session: record("s2", phone, state{}), Link: again})
+					if got, _, _ := b.Store.Link(ctx, "acc-1"); got.SessionID != "s2" || !got.Unlinked.Equal(c.unlinked) {
+						t.Errorf("link = %s; want s2's, unlinked %v", show(got), c.unlinked)
+					}
+				})
+			}
+		}},
 		{name: "an event whose outcome cannot be written changes nothing, and is applied when it comes again", run: func(t *testing.T, open opener) {
 			for _, c := range []struct {
 				name string
