@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/ussdlink/ussdlink/link"
 	"github.com/ussdlink/ussdlink/menus"
 	"github.com/ussdlink/ussdlink/outbox"
 	"github.com/ussdlink/ussdlink/partner"
@@ -32,6 +33,11 @@ type backend interface {
 	SweepConversations(ctx context.Context, now time.Time, max int) (int, error)
 	SweepInvites(ctx context.Context, now, partnersBefore time.Time, max int) (int, error)
 	BucketSizes(ctx context.Context) (map[string]int, error)
+	// Writable reports whether the store takes writes (for /readyz).
+	Writable(ctx context.Context) error
+	// FunnelCounts reads the drop-off funnel's daily counters of one
+	// grouping (link.FunnelGroupings) from since's UTC day on.
+	FunnelCounts(ctx context.Context, since time.Time, by string) ([]link.FunnelCount, error)
 	Close() error
 }
 
@@ -39,6 +45,8 @@ type backend interface {
 type queue interface {
 	outbox.Queue
 	SweepDeadLetters(ctx context.Context, before time.Time, max int) (int, error)
+	// Depth is what the queue holds, for metrics.
+	Depth(ctx context.Context) (messages int, oldest time.Time, err error)
 }
 
 // openBackend opens the configured store: PostgreSQL at [store] url, or
@@ -47,7 +55,7 @@ func (m *Main) openBackend(ctx context.Context, cfg Config, sealer *seal.Sealer)
 	updates := partner.LinkUpdates(cfg.Partner.emits())
 	if cfg.Store.postgres() {
 		db, err := postgres.Open(ctx, cfg.Store.URL, sealer, postgres.WithMaxConns(cfg.Store.MaxConns),
-			postgres.WithLinkUpdates(updates))
+			postgres.WithLinkUpdates(updates), postgres.WithFunnel(menus.SweptFunnel))
 		if err != nil {
 			return err
 		}
@@ -57,7 +65,7 @@ func (m *Main) openBackend(ctx context.Context, cfg Config, sealer *seal.Sealer)
 		return nil
 	}
 	db, err := store.Open(cfg.Store.Path, sealer, store.WithBatchDelay(cfg.Store.BatchDelay.Duration),
-		store.WithLinkUpdates(updates))
+		store.WithLinkUpdates(updates), store.WithFunnel(menus.SweptFunnel))
 	if err != nil {
 		return err
 	}

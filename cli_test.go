@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ussdlink/ussdlink/menus"
 )
 
 func TestTheCommandLinePrintsUsageAndRefusesUnknownCommands(t *testing.T) {
@@ -107,5 +110,32 @@ func TestLoadCommandRefusesARemoteGateway(t *testing.T) {
 	err := run(context.Background(), []string{"load", "-url", "http://192.0.2.10:8080", "-flows", "1"}, nil, &out, &errOut)
 	if err == nil || !strings.Contains(err.Error(), "loopback") {
 		t.Fatalf("load against a remote address = %v, want refused", err)
+	}
+}
+
+func TestGraphPrintsTheJourneyTheReadmeShows(t *testing.T) {
+	for _, format := range []string{"mermaid", "dot"} {
+		var out, errOut bytes.Buffer
+		if err := run(context.Background(), []string{"graph", "-format", format}, nil, &out, &errOut); err != nil {
+			t.Fatalf("graph -format %s: %v %s", format, err, errOut.String())
+		}
+		want := menus.TheJourney().Mermaid()
+		if format == "dot" {
+			want = menus.TheJourney().Dot()
+		}
+		if out.String() != want {
+			t.Errorf("graph -format %s printed something else than the journey", format)
+		}
+	}
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), "```mermaid\n"+menus.TheJourney().Mermaid()+"```") {
+		t.Error("README.md's journey is not the one `ussdlink graph` prints: paste its output again")
+	}
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"graph", "-format", "png"}, nil, &out, &errOut); err == nil {
+		t.Error("graph -format png succeeded")
 	}
 }

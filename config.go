@@ -25,6 +25,7 @@ type Config struct {
 	HTTP     HTTPConfig     `toml:"http"`
 	Store    StoreConfig    `toml:"store"`
 	Mono     MonoConfig     `toml:"mono"`
+	Admin    AdminConfig    `toml:"admin"`
 	USSD     USSDConfig     `toml:"ussd"`
 	Security SecurityConfig `toml:"security"`
 	Partner  PartnerConfig  `toml:"partner"`
@@ -118,6 +119,14 @@ type StoreConfig struct {
 	// others to share its disk sync (commits arriving during a sync share
 	// the next one regardless); every commit is durable before its reply.
 	BatchDelay Duration `toml:"batch-delay"`
+}
+
+// AdminConfig is the admin listener: metrics, readiness, the browser
+// phone, the log level and (with Pprof) runtime profiles, on an address
+// of its own that must not face aggregators. An empty Addr turns it off.
+type AdminConfig struct {
+	Addr  string `toml:"addr"`
+	Pprof bool   `toml:"pprof"`
 }
 
 // MonoConfig reaches Mono. An empty BaseURL serves the embedded sandbox.
@@ -247,6 +256,7 @@ func DefaultConfig() Config {
 	engine := menus.DefaultConfig()
 	return Config{
 		HTTP:  HTTPConfig{Addr: "127.0.0.1:8080"},
+		Admin: AdminConfig{Addr: "127.0.0.1:8081"},
 		Store: StoreConfig{Path: "data/ussdlink.db", BatchDelay: Duration{0}, LeaseTTL: Duration{engine.LeaseTTL}},
 		Mono: MonoConfig{Timeout: Duration{20 * time.Second}, API: string(mono.V1),
 			CustomerName: engine.CustomerName, CustomerEmail: engine.CustomerEmail},

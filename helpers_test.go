@@ -96,6 +96,7 @@ func startMain(t *testing.T, prepare func(*Main)) (*Main, *syncBuffer) {
 	logs := &syncBuffer{}
 	m := NewMain(logs)
 	m.Config.HTTP.Addr = "127.0.0.1:0"
+	m.Config.Admin.Addr = "127.0.0.1:0"
 	m.Config.Store.Path = filepath.Join(t.TempDir(), "data", "ussdlink.db")
 	m.Config.Log = LogConfig{Level: "debug", Format: "json", Phone: "masked"}
 	prepare(m)

@@ -24,7 +24,11 @@ var importRules = map[string][]string{
 	"keyed":                 {},
 	"catalog":               {},
 	"guard":                 {},
-	"mono":                  {},
+	"reqid":                 {},
+	"metrics":               {},
+	"admin":                 {},
+	"webphone":              {"guard", "ussd"},
+	"mono":                  {"reqid"},
 	"mono/sandbox":          {"mono"},
 	"screen":                {"gsm"},
 	"seal":                  {},
@@ -34,9 +38,10 @@ var importRules = map[string][]string{
 	"store/postgres":        {"link", "seal", "store/kit"},
 	"store/postgres/pgtest": {},
 	"outbox":                {"link"},
-	"menus":                 {"link", "mono", "gsm", "phone", "screen", "catalog", "keyed"},
-	"ussd":                  {"link", "guard", "phone"},
-	"partner":               {"link", "mono", "outbox", "phone", "keyed"},
+	"menus":                 {"link", "mono", "gsm", "phone", "screen", "catalog", "keyed", "reqid"},
+	"ussd":                  {"link", "guard", "phone", "reqid"},
+	"partner":               {"link", "mono", "outbox", "phone", "keyed", "funnel"},
+	"funnel":                {"link"},
 	"sms":                   {"link", "outbox", "phone", "gsm", "keyed"},
 }
 
@@ -44,11 +49,12 @@ var importRules = map[string][]string{
 // framework stays at the edges, the database in the store, the state
 // machine in the conversation.
 var thirdParty = map[string][]string{
-	"github.com/gofiber/fiber/v2": {"", "ussd", "partner", "sms", "guard"},
-	"go.etcd.io/bbolt":            {"store"},
-	"github.com/looplab/fsm":      {"menus"},
-	"github.com/jackc/pgx/v5":     {"store/postgres", "store/postgres/pgtest"},
-	"github.com/pressly/goose/v3": {"store/postgres"},
+	"github.com/gofiber/fiber/v2":                    {"", "ussd", "partner", "sms", "guard"},
+	"go.etcd.io/bbolt":                               {"store"},
+	"github.com/looplab/fsm":                         {"menus"},
+	"github.com/jackc/pgx/v5":                        {"store/postgres", "store/postgres/pgtest"},
+	"github.com/pressly/goose/v3":                    {"store/postgres"},
+	"github.com/prometheus/client_golang/prometheus": {"metrics", "admin"},
 }
 
 func TestImportsFollowThePackageTable(t *testing.T) {

@@ -30,7 +30,9 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 
+	"github.com/ussdlink/ussdlink/admin"
 	"github.com/ussdlink/ussdlink/menus"
+	"github.com/ussdlink/ussdlink/metrics"
 	"github.com/ussdlink/ussdlink/mono"
 	"github.com/ussdlink/ussdlink/mono/sandbox"
 	"github.com/ussdlink/ussdlink/partner"
@@ -65,6 +67,8 @@ Commands:
   load    drive link flows through a running gateway and measure them
   migrate apply the PostgreSQL schema's migrations ([store] url or DATABASE_URL) and exit
   seed    fill the configured store with made-up finished links (-sessions N), to measure on a full store
+  funnel  print the drop-off funnel (-since 7d, -by network|dialect|institution, -format text|csv|json)
+  graph   print the conversation's state machine (-format mermaid|dot), from the definition the engine runs
   help    print this help
 
 Flags of serve and migrate:
@@ -106,7 +110,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		case first == "help" || first == "-h" || first == "-help" || first == "--help":
 			_, err := io.WriteString(stdout, usage)
 			return err
-		case first == "serve" || first == "dial" || first == "load" || first == "migrate" || first == "seed":
+		case first == "serve" || first == "dial" || first == "load" || first == "migrate" || first == "seed" || first == "graph" || first == "funnel":
 			cmd, args = first, args[1:]
 		case !strings.HasPrefix(first, "-"):
 			fmt.Fprintf(stderr, "ussdlink: unknown command %q\n\n%s", first, usage)
@@ -122,6 +126,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runMigrate(ctx, args, stdout, stderr)
 	case "seed":
 		return runSeed(ctx, args, stdout, stderr)
+	case "graph":
+		return runGraph(args, stdout, stderr)
+	case "funnel":
+		return runFunnel(ctx, args, stdout, stderr)
 	}
 	m := NewMain(stderr)
 	if err := m.ParseFlags(args); err != nil {
@@ -162,6 +170,11 @@ type Main struct {
 
 	debug         *http.Server // the profiles, on [http] debug-addr
 	debugListener net.Listener
+
+	level         *admin.Level     // the log level, changeable on the admin listener
+	metrics       *metrics.Metrics // what /metrics serves
+	admin         *http.Server     // the admin listener, on [admin] addr
+	adminListener net.Listener
 }
 
 // NewMain returns a Main with the default configuration, logging to w.
@@ -198,7 +211,8 @@ func (m *Main) ParseFlags(args []string) error {
 // listening; Close stops it.
 func (m *Main) Run(ctx context.Context) error {
 	cfg := m.Config
-	m.Log = newLogger(m.logOut, cfg.Log)
+	m.Log, m.level = newLogger(m.logOut, cfg.Log)
+	m.metrics = metrics.New()
 	sealer, err := m.openStore(ctx, cfg)
 	if err != nil {
 		return err
@@ -214,8 +228,9 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.startTexts(cfg.SMS)
-	m.engine = menus.NewEngine(shareEngine(engineConfig(cfg, sealer, m.notifyPartner(), m.texts.Notify), m.shared),
-		m.db, client, m.Now, m.Log)
+	engine := shareEngine(engineConfig(cfg, sealer, m.notifyPartner(), m.texts.Notify), m.shared)
+	engine.Observer = m.metrics
+	m.engine = menus.NewEngine(engine, m.db, client, m.Now, m.Log)
 	m.engine.Prefetch()
 	m.start("sweeper", m.sweepEvery(cfg.USSD.SweepInterval.Duration))
 	if err := m.mount(cfg, monoSecret); err != nil {
@@ -227,6 +242,11 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	}
 	m.serve(cfg.USSD.ServiceCode)
+	if cfg.Admin.Addr != "" {
+		if err := m.startAdmin(cfg, client); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -259,6 +279,7 @@ func (m *Main) monoClient(cfg MonoConfig, webhookSecret string) (*mono.Client, e
 		mono.WithAppID(app),
 		mono.WithAPI(cfg.api()),
 		mono.WithTimeout(cfg.Timeout.Duration),
+		mono.WithObserver(m.metrics.MonoRequest),
 	), nil
 }
 
@@ -368,6 +389,9 @@ func (m *Main) sweep(ctx context.Context) {
 // cleanly.
 func (m *Main) Close() error {
 	var errs []error
+	if m.admin != nil {
+		errs = append(errs, m.admin.Close()) // first: it reads what the rest of Close takes down
+	}
 	if m.app != nil {
 		errs = append(errs, m.app.ShutdownWithTimeout(10*time.Second))
 		// Shutdown cannot stop a server that had not started serving yet:
@@ -401,6 +425,7 @@ func (m *Main) Close() error {
 	if m.debug != nil {
 		errs = append(errs, m.debug.Close())
 	}
+
 	if m.sandboxMono != nil {
 		m.sandboxMono.Close()
 	}
@@ -454,7 +479,7 @@ func newApp(log zerolog.Logger) *fiber.App {
 
 // newLogger returns a zerolog logger at the configured level: console
 // output on a terminal, JSON otherwise, unless the format says which.
-func newLogger(w io.Writer, cfg LogConfig) zerolog.Logger {
+func newLogger(w io.Writer, cfg LogConfig) (zerolog.Logger, *admin.Level) {
 	level, err := zerolog.ParseLevel(cfg.Level)
 	if err != nil || cfg.Level == "" {
 		level = zerolog.InfoLevel
@@ -468,5 +493,9 @@ func newLogger(w io.Writer, cfg LogConfig) zerolog.Logger {
 	if console {
 		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
 	}
-	return zerolog.New(w).Level(level).With().Timestamp().Logger()
+	// The logger writes every level and the switch drops what is below
+	// its level, so the admin listener can change it while the gateway
+	// runs.
+	sw := admin.NewLevel(w, level)
+	return zerolog.New(sw).With().Timestamp().Logger(), sw
 }

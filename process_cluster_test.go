@@ -32,6 +32,8 @@ func clusterConfig(t *testing.T, monoURL, dbURL, hopBudget string) string {
 	path := filepath.Join(dir, "config.toml")
 	body := fmt.Sprintf(`[http]
 addr = "127.0.0.1:0"
+[admin]
+addr = ""
 [store]
 url = %q
 lease-ttl = %q

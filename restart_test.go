@@ -104,6 +104,8 @@ func processConfig(t *testing.T, monoURL, hopBudget string) string {
 	path := filepath.Join(dir, "config.toml")
 	body := fmt.Sprintf(`[http]
 addr = "127.0.0.1:0"
+[admin]
+addr = ""
 [store]
 path = %q
 [mono]

@@ -72,7 +72,7 @@ func TestJunkFloodIsReclaimed(t *testing.T) {
 		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 			got, left = sizes(), nil
 			for name, n := range got {
-				kept := false
+				kept := name == "funnel" // the funnel's daily counters are kept on purpose: they name no one
 				for _, k := range keep {
 					kept = kept || k == name
 				}

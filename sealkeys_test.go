@@ -20,7 +20,7 @@ func gatewayOn(t *testing.T, path, monoURL, key string, previous ...string) (m *
 	t.Helper()
 	m = NewMain(&syncBuffer{})
 	m.Config.Mono.BaseURL, m.Config.Mono.SecretKey, m.Config.Mono.AppID = monoURL, "test_sk_hooks", "app"
-	m.Config.HTTP.Addr = "127.0.0.1:0"
+	m.Config.HTTP.Addr, m.Config.Admin.Addr = "127.0.0.1:0", ""
 	m.Config.Store.Path = path
 	m.Config.Log = LogConfig{Level: "debug", Format: "json", Phone: "masked"}
 	m.Config.Security.SealKey, m.Config.Security.PreviousSealKeys = key, previous

@@ -107,7 +107,7 @@ func runSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	m.Config = cfg
-	m.Log = newLogger(stderr, cfg.Log)
+	m.Log, _ = newLogger(stderr, cfg.Log)
 	if _, err := m.openStore(ctx, cfg); err != nil {
 		return err
 	}

@@ -58,7 +58,7 @@ func TestASecondGatewayOnOneStoreFailsAtOnce(t *testing.T) {
 	m, _ := startGateway(t, nil)
 	second := NewMain(&bytes.Buffer{})
 	second.Config = m.Config
-	second.Config.HTTP.Addr = "127.0.0.1:0"
+	second.Config.HTTP.Addr, second.Config.Admin.Addr = "127.0.0.1:0", ""
 	start := time.Now()
 	err := second.Run(context.Background())
 	second.Close()

@@ -225,8 +225,9 @@ func (f *earlyMono) update(account string) {
 // hookSecret is the [mono] webhook-secret of startHookGateway's gateway.
 const hookSecret = "mono-hook-secret"
 
-// hookSent is the timestamp monoV2 puts on its events.
-const hookSent = "2026-01-27T21:00:39.588Z"
+// hookSent is the timestamp monoV2 puts on its events: after the links
+// the tests make (an unlinking sent before a link is not about it).
+var hookSent = time.Now().Add(time.Hour).UTC().Format("2006-01-02T15:04:05.000Z")
 
 // hookGateway is a gateway whose Mono sends no webhooks of its own, with
 // one account linked under a partner invitation: the test tells what

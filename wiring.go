@@ -14,6 +14,7 @@ import (
 	"github.com/ussdlink/ussdlink/mono"
 	"github.com/ussdlink/ussdlink/outbox"
 	"github.com/ussdlink/ussdlink/partner"
+	"github.com/ussdlink/ussdlink/reqid"
 	"github.com/ussdlink/ussdlink/seal"
 	"github.com/ussdlink/ussdlink/sms"
 	"github.com/ussdlink/ussdlink/store"
@@ -39,6 +40,7 @@ var (
 // worker is a background loop the gateway runs until Close: the partner
 // deliverer, the text sender, the sweeper.
 type worker struct {
+	name   string
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -48,7 +50,7 @@ type worker struct {
 // stopped says why in the log.
 func (m *Main) start(name string, run func(ctx context.Context) error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &worker{cancel: cancel, done: make(chan struct{})}
+	w := &worker{name: name, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
 		if err := run(ctx); err != nil && ctx.Err() == nil {
@@ -127,7 +129,8 @@ func (m *Main) startDeliverer(cfg PartnerConfig) error {
 		return err
 	}
 	m.deliverer = &partner.Deliverer{URL: cfg.WebhookURL, Signer: signer, Outbox: m.webhookQueue,
-		RetryFor: cfg.WebhookRetryFor.Duration, MaxInFlight: cfg.WebhookMaxInFlight, Now: m.Now, Log: m.Log.With().Str("component", "webhooks").Logger()}
+		RetryFor: cfg.WebhookRetryFor.Duration, MaxInFlight: cfg.WebhookMaxInFlight, Now: m.Now, Log: m.Log.With().Str("component", "webhooks").Logger(),
+		Observe: m.metrics.Webhook}
 	m.start("webhooks", m.deliverer.Run)
 	return nil
 }
@@ -146,7 +149,8 @@ func (m *Main) startTexts(cfg SMSConfig) {
 	sender := cfg.sender(m.Log.With().Str("component", "sms-sandbox").Logger())
 	m.smsSandbox, _ = sender.(*sms.Sandbox)
 	m.texts = &sms.Worker{Queue: m.textQueue, Sender: sender, Texts: sms.Texts{PartnerName: cfg.PartnerName, Enabled: cfg.kinds()},
-		OptedOut: m.db.OptedOut, RetryFor: cfg.RetryFor.Duration, MaxInFlight: cfg.MaxInFlight, Now: m.Now, Log: m.Log.With().Str("component", "sms").Logger()}
+		OptedOut: m.db.OptedOut, RetryFor: cfg.RetryFor.Duration, MaxInFlight: cfg.MaxInFlight, Now: m.Now, Log: m.Log.With().Str("component", "sms").Logger(),
+		Observe: m.metrics.Text}
 	m.start("texts", m.texts.Run)
 }
 
@@ -217,9 +221,9 @@ func (m *Main) mount(cfg Config, monoSecret string) error {
 	m.app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok") })
 	edge := ussd.Edge{Conv: m.engine, Log: m.Log, Auth: auth,
 		PhoneRate: guard.NewLimiter(cfg.Security.PhoneRate, m.Now), Limits: cfg.USSD.limits(),
-		Phones: phones, ServiceCode: cfg.USSD.ServiceCode}
+		Phones: phones, ServiceCode: cfg.USSD.ServiceCode, IDs: reqid.NewSource(), Observer: m.metrics}
 	edge.Mount(m.app, ussd.Dialects()...)
-	byIP := guard.RateByIP(guard.NewLimiter(cfg.Security.IPRate, m.Now), auth.ProxyHeader)
+	byIP := guard.RateByIP(guard.NewLimiter(cfg.Security.IPRate, m.Now), auth.ProxyHeader, func() { m.metrics.Refused("ip_rate") })
 
 	if len(cfg.Partner.APIKeys) == 0 {
 		m.Log.Warn().Msg("no [partner] api-keys: every /v1 call is refused")
@@ -227,7 +231,8 @@ func (m *Main) mount(cfg Config, monoSecret string) error {
 	api := &partner.API{Store: m.db, Keys: cfg.Partner.APIKeys, ServiceCode: cfg.USSD.ServiceCode,
 		InviteTTL: cfg.Partner.InviteTTL.Duration, Now: m.Now, Log: m.Log.With().Str("component", "api").Logger(),
 		Texts: texts, Notify: m.texts.Notify, Phones: phones, Institutions: m.engine,
-		IdempotencyTTL: cfg.Partner.IdempotencyTTL.Duration, Location: loc}
+		IdempotencyTTL: cfg.Partner.IdempotencyTTL.Duration, Location: loc,
+		Funnel: m.db, FunnelOrder: journeyOrder()}
 	if m.shared != nil {
 		api.Locker = m.shared.locker
 	}

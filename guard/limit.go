@@ -58,14 +58,18 @@ func (l *Limiter) Allow(key string) bool {
 
 // RateByIP limits requests per caller address with l, answering 429 over
 // the limit. The address is the connection's, or the rightmost entry of
-// proxyHeader when one is configured (see ClientIP).
-func RateByIP(l *Limiter, proxyHeader string) fiber.Handler {
+// proxyHeader when one is configured (see ClientIP). refused, when set, is
+// told of every refusal (for metrics).
+func RateByIP(l *Limiter, proxyHeader string, refused ...func()) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		if l == nil {
 			return c.Next()
 		}
 		ip, _ := ClientIP(c, proxyHeader)
 		if !l.Allow(ip.String()) {
+			for _, f := range refused {
+				f()
+			}
 			c.Set(fiber.HeaderRetryAfter, "60")
 			return c.Status(fiber.StatusTooManyRequests).JSON(fiber.Map{
 				"error": fiber.Map{"code": "rate_limited", "message": "too many requests; retry in a minute"},

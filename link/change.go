@@ -20,4 +20,13 @@ type Change struct {
 	// Release lists attempts reserved (ReserveAttempt) whose
 	// outcome was not a refusal: they no longer count against the phone.
 	Release []string
+	// Funnel is the session's entry in the drop-off funnel, when it ended
+	// in this change: its counters are added in the same transaction.
+	Funnel *FunnelEntry
 }
+
+// FunnelOf decides the funnel entry of a session the sweeper deletes that
+// was never counted (it was abandoned, or the aggregator closed it): nil
+// when it was counted already or is not to be. The conversation decides;
+// the store asks, in the sweep's transaction.
+type FunnelOf func(rec *SessionRecord) *FunnelEntry

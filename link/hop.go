@@ -9,6 +9,9 @@ import "time"
 // history and Cumulative; the engine works out this hop's input from what
 // the session remembers. Latest-input dialects set Input.
 type Hop struct {
+	// Dialect names the aggregator route the hop came through
+	// ("africastalking"); the edge sets it.
+	Dialect     string
 	SessionID   string
 	Phone       string
 	ServiceCode string
@@ -41,7 +44,27 @@ type Hop struct {
 type Reply struct {
 	Text string `json:"text"`
 	End  bool   `json:"end"`
+	// Screen is the conversation state the reply shows (a state name, never
+	// user data), for metrics and the hop's log line; From is the state
+	// before the hop and Outcome what the hop was: OutcomeInput, or
+	// OutcomeRepeat for a repeated callback answered as before. Neither
+	// From nor Outcome is stored.
+	Screen  string `json:"screen,omitempty"`
+	From    string `json:"-"`
+	Outcome string `json:"-"`
 }
+
+// Shown is what the phone sees of r: its text and whether it ends the
+// session, without what the gateway notes about it.
+func (r Reply) Shown() Reply { return Reply{Text: r.Text, End: r.End} }
+
+// What a hop was, as Reply.Outcome says.
+const (
+	OutcomeNew    = "new"    // the first hop of a session
+	OutcomeInput  = "input"  // an input taken by the conversation
+	OutcomeRepeat = "repeat" // a repeated callback, answered with the reply it had
+	OutcomeOver   = "over"   // a hop after the session was over
+)
 
 // HopError says a callback cannot be processed as sent (a 4xx for the
 // aggregator). Its message is safe to log: it never holds what was typed.

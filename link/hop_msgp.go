@@ -9,13 +9,31 @@ import (
 // MarshalMsg implements msgp.Marshaler
 func (z Reply) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
-	// map header, size 2
-	// string "text"
-	o = append(o, 0x82, 0xa4, 0x74, 0x65, 0x78, 0x74)
-	o = msgp.AppendString(o, z.Text)
-	// string "end"
-	o = append(o, 0xa3, 0x65, 0x6e, 0x64)
-	o = msgp.AppendBool(o, z.End)
+	// check for omitted fields
+	zb0001Len := uint32(3)
+	var zb0001Mask uint8 /* 3 bits */
+	_ = zb0001Mask
+	if z.Screen == "" {
+		zb0001Len--
+		zb0001Mask |= 0x4
+	}
+	// variable map header, size zb0001Len
+	o = append(o, 0x80|uint8(zb0001Len))
+
+	// skip if no fields are to be emitted
+	if zb0001Len != 0 {
+		// string "text"
+		o = append(o, 0xa4, 0x74, 0x65, 0x78, 0x74)
+		o = msgp.AppendString(o, z.Text)
+		// string "end"
+		o = append(o, 0xa3, 0x65, 0x6e, 0x64)
+		o = msgp.AppendBool(o, z.End)
+		if (zb0001Mask & 0x4) == 0 { // if not omitted
+			// string "screen"
+			o = append(o, 0xa6, 0x73, 0x63, 0x72, 0x65, 0x65, 0x6e)
+			o = msgp.AppendString(o, z.Screen)
+		}
+	}
 	return
 }
 
@@ -49,6 +67,12 @@ func (z *Reply) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "End")
 				return
 			}
+		case "screen":
+			z.Screen, bts, err = msgp.ReadStringBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Screen")
+				return
+			}
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -63,6 +87,6 @@ func (z *Reply) UnmarshalMsg(bts []byte) (o []byte, err error) {
 
 // Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
 func (z Reply) Msgsize() (s int) {
-	s = 1 + 5 + msgp.StringPrefixSize + len(z.Text) + 4 + msgp.BoolSize
+	s = 1 + 5 + msgp.StringPrefixSize + len(z.Text) + 4 + msgp.BoolSize + 7 + msgp.StringPrefixSize + len(z.Screen)
 	return
 }

@@ -126,6 +126,8 @@ type Config struct {
 	// phone's E.164 digits), so a USSD user is never asked for an e-mail
 	// address. See DefaultCustomerName, DefaultCustomerEmail.
 	CustomerName, CustomerEmail string
+	// Observer, when set, hears what conversations did (for metrics).
+	Observer Observer
 }
 
 // DefaultConfig is the engine's configuration unless told otherwise: the
@@ -302,17 +304,40 @@ func (e *Engine) Handle(ctx context.Context, hop link.Hop) (link.Reply, error) {
 	if err != nil || l.answered != nil {
 		return deref(l.answered), err
 	}
+	from, outcome := l.s.State, link.OutcomeInput
+	if l.s.Hops == 0 || l.restarted {
+		from, outcome = "", link.OutcomeNew
+	}
 	bounded, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	t := e.newTurn(ctx, l.s, now, deadline, bounded)
 	defer t.release()
 	reply := t.take(hop, l.input, l.restarted)
+	reply.Screen = t.s.State
+	t.s.shown(now)
 	e.remember(l.s, hop, reply, now)
 	if err := e.commit(ctx, t.change(), t.s, t.retired); err != nil {
 		return link.Reply{}, fmt.Errorf("commit session: %w", err)
 	}
 	t.committed()
+	reply.From, reply.Outcome = from, outcome
 	return reply, nil
+}
+
+// Observer hears what conversations did, once it is committed: sessions
+// that ended (why, and the screen they ended on), accounts linked or
+// reauthorised, and logins refused by the lockout. Metrics implement it.
+type Observer interface {
+	SessionEnded(reason, screen string)
+	Linked(institution, kind string)
+	Refused(reason string)
+}
+
+// Running is how much Mono work is under way on this instance, for metrics.
+func (e *Engine) Running() int {
+	e.jobs.mu.Lock()
+	defer e.jobs.mu.Unlock()
+	return len(e.jobs.live)
 }
 
 // loaded is a hop's session as the engine found it.
@@ -349,9 +374,11 @@ func (e *Engine) load(ctx context.Context, hop link.Hop, now time.Time) (loaded,
 	case err != nil:
 		return loaded{}, &link.HopError{Reason: err.Error()}
 	case repeat:
-		return loaded{answered: &s.Reply}, nil
+		r := s.Reply
+		r.From, r.Outcome = s.State, link.OutcomeRepeat
+		return loaded{answered: &r}, nil
 	case (s.Done() || s.Closed != "") && !s.Unseen:
-		return loaded{answered: &link.Reply{Text: textSessionOver, End: true}}, nil
+		return loaded{answered: &link.Reply{Text: textSessionOver, End: true, Screen: s.State, From: s.State, Outcome: link.OutcomeOver}}, nil
 	}
 	return loaded{s: s, input: input}, nil
 }

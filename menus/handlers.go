@@ -281,6 +281,12 @@ func (t *turn) onWaiting(input string) {
 		t.forget()
 		t.recover("")
 		return
+	case t.s.InviteKind == link.InviteReauth && (p.Kind == workRelogin || p.Kind == workCommit):
+		// Mono may have used the reauthorisation session the lost step was
+		// sent on: a fresh one is opened rather than asking again on it.
+		t.forget()
+		t.recover("")
+		return
 	}
 	t.forget()
 	t.retry(p.Kind)

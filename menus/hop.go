@@ -13,7 +13,12 @@ import (
 
 // open starts a new session for a first hop.
 func (e *Engine) open(hop link.Hop, now time.Time) *Session {
+	dialect := hop.Dialect
+	if dialect == "" && hop.Channel != "" {
+		dialect = hop.Channel // a text conversation: "sms"
+	}
 	return &Session{
+		Dialect:     dialect,
 		Channel:     hop.Channel,
 		ID:          hop.SessionID,
 		Phone:       hop.Phone,

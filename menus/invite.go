@@ -153,6 +153,7 @@ func (t *turn) reauthorised(res result) {
 		made = t.newLink(result{accountID: t.s.ReauthOf})
 	}
 	made.ReauthRequired, made.Reauthorised = false, t.now
+	t.linkedAt, t.reauthed = made.Institution, true
 	if made.Reference == "" {
 		made.Reference = t.s.Reference
 	}

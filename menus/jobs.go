@@ -274,6 +274,7 @@ func (e *Engine) settleLocked(ctx context.Context, id string, j *job) {
 		return
 	}
 	t.notify()
+	t.observe()
 	log.Info().Str("state", s.State).Bool("linked", t.link != nil).Msg("background step settled")
 }
 

@@ -141,6 +141,9 @@ var callbacks = fsm.Callbacks{
 		m := e.Args[0].(*move)
 		m.s.State = e.Dst
 		m.s.List = List{}
+		if m.s == m.t.s && m.s.Done() {
+			m.t.endedOn = e.Src // the last screen the user reached
+		}
 	},
 	"after_" + EventChooseBank: on(func(m *move) {
 		m.s.Bank = m.bank
@@ -175,6 +178,7 @@ var callbacks = fsm.Callbacks{
 		m.t.askForm(kind, m.form)
 	}),
 	"after_" + EventLink: on(func(m *move) {
+		m.t.linkedAt = m.link.Institution
 		m.s.Link = m.link
 		m.t.link = m.s.Link
 		m.s.Reason = ReasonLinked

@@ -69,6 +69,9 @@ func finished(s *Session) *Session {
 	}
 	f.Form, f.Accounts, f.MonoSession, f.MonoExpires, f.List, f.Filter = Form{}, nil, "", time.Time{}, List{}, ""
 	f.CustomerName, f.CustomerEmail = "", ""
+	if f.Counted {
+		f.Visits = nil // in the funnel's counters already
+	}
 	return &f
 }
 
@@ -151,6 +154,10 @@ func (e *Engine) latest(ctx context.Context, phone string) (*Session, error) {
 // retired, encoded for the store.
 func (e *Engine) commit(ctx context.Context, c link.Change, s, retired *Session) error {
 	var err error
+	c.Funnel = s.count(e.now())
+	if retired != nil {
+		retired.count(e.now()) // marked, not counted: see count
+	}
 	if c.Session, err = record(s); err != nil {
 		return err
 	}

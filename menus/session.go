@@ -92,6 +92,22 @@ type Session struct {
 
 	Reason string     `json:"reason,omitempty"` // why the session ended
 	Link   *link.Link `json:"link,omitempty"`
+
+	// For the drop-off funnel: the aggregator route, the screens shown
+	// (in the order first reached, with the seconds spent on each), the
+	// screen shown last and since when, and whether the session's entry
+	// has been counted (once, when it ended or when it is swept).
+	Dialect string    `json:"dialect,omitempty"`
+	Visits  []Visit   `json:"visits,omitempty"`
+	Shown   string    `json:"shown,omitempty"`
+	ShownAt time.Time `json:"shown_at,omitzero"`
+	Counted bool      `json:"counted,omitempty"`
+}
+
+// Visit is a screen a session showed and the seconds the user spent on it.
+type Visit struct {
+	Screen  string `json:"screen"`
+	Seconds int    `json:"seconds"`
 }
 
 // Bank is the institution a session is linking, with its login methods.

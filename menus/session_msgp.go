@@ -206,8 +206,8 @@ func (z *List) Msgsize() (s int) {
 func (z *Session) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
-	zb0001Len := uint32(47)
-	var zb0001Mask uint64 /* 47 bits */
+	zb0001Len := uint32(52)
+	var zb0001Mask uint64 /* 52 bits */
 	_ = zb0001Mask
 	if z.Network == "" {
 		zb0001Len--
@@ -340,6 +340,26 @@ func (z *Session) MarshalMsg(b []byte) (o []byte, err error) {
 	if z.Link == nil {
 		zb0001Len--
 		zb0001Mask |= 0x400000000000
+	}
+	if z.Dialect == "" {
+		zb0001Len--
+		zb0001Mask |= 0x800000000000
+	}
+	if z.Visits == nil {
+		zb0001Len--
+		zb0001Mask |= 0x1000000000000
+	}
+	if z.Shown == "" {
+		zb0001Len--
+		zb0001Mask |= 0x2000000000000
+	}
+	if z.ShownAt.IsZero() {
+		zb0001Len--
+		zb0001Mask |= 0x4000000000000
+	}
+	if z.Counted == false {
+		zb0001Len--
+		zb0001Mask |= 0x8000000000000
 	}
 	// variable map header, size zb0001Len
 	o = msgp.AppendMapHeader(o, zb0001Len)
@@ -607,6 +627,40 @@ func (z *Session) MarshalMsg(b []byte) (o []byte, err error) {
 					return
 				}
 			}
+		}
+		if (zb0001Mask & 0x800000000000) == 0 { // if not omitted
+			// string "dialect"
+			o = append(o, 0xa7, 0x64, 0x69, 0x61, 0x6c, 0x65, 0x63, 0x74)
+			o = msgp.AppendString(o, z.Dialect)
+		}
+		if (zb0001Mask & 0x1000000000000) == 0 { // if not omitted
+			// string "visits"
+			o = append(o, 0xa6, 0x76, 0x69, 0x73, 0x69, 0x74, 0x73)
+			o = msgp.AppendArrayHeader(o, uint32(len(z.Visits)))
+			for za0002 := range z.Visits {
+				// map header, size 2
+				// string "screen"
+				o = append(o, 0x82, 0xa6, 0x73, 0x63, 0x72, 0x65, 0x65, 0x6e)
+				o = msgp.AppendString(o, z.Visits[za0002].Screen)
+				// string "seconds"
+				o = append(o, 0xa7, 0x73, 0x65, 0x63, 0x6f, 0x6e, 0x64, 0x73)
+				o = msgp.AppendInt(o, z.Visits[za0002].Seconds)
+			}
+		}
+		if (zb0001Mask & 0x2000000000000) == 0 { // if not omitted
+			// string "shown"
+			o = append(o, 0xa5, 0x73, 0x68, 0x6f, 0x77, 0x6e)
+			o = msgp.AppendString(o, z.Shown)
+		}
+		if (zb0001Mask & 0x4000000000000) == 0 { // if not omitted
+			// string "shown_at"
+			o = append(o, 0xa8, 0x73, 0x68, 0x6f, 0x77, 0x6e, 0x5f, 0x61, 0x74)
+			o = msgp.AppendTime(o, z.ShownAt)
+		}
+		if (zb0001Mask & 0x8000000000000) == 0 { // if not omitted
+			// string "counted"
+			o = append(o, 0xa7, 0x63, 0x6f, 0x75, 0x6e, 0x74, 0x65, 0x64)
+			o = msgp.AppendBool(o, z.Counted)
 		}
 	}
 	return
@@ -969,6 +1023,78 @@ func (z *Session) UnmarshalMsg(bts []byte) (o []byte, err error) {
 					return
 				}
 			}
+		case "dialect":
+			z.Dialect, bts, err = msgp.ReadStringBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Dialect")
+				return
+			}
+		case "visits":
+			var zb0003 uint32
+			zb0003, bts, err = msgp.ReadArrayHeaderBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Visits")
+				return
+			}
+			if cap(z.Visits) >= int(zb0003) {
+				z.Visits = (z.Visits)[:zb0003]
+			} else {
+				z.Visits = make([]Visit, zb0003)
+			}
+			for za0002 := range z.Visits {
+				var zb0004 uint32
+				zb0004, bts, err = msgp.ReadMapHeaderBytes(bts)
+				if err != nil {
+					err = msgp.WrapError(err, "Visits", za0002)
+					return
+				}
+				for zb0004 > 0 {
+					zb0004--
+					field, bts, err = msgp.ReadMapKeyZC(bts)
+					if err != nil {
+						err = msgp.WrapError(err, "Visits", za0002)
+						return
+					}
+					switch msgp.UnsafeString(field) {
+					case "screen":
+						z.Visits[za0002].Screen, bts, err = msgp.ReadStringBytes(bts)
+						if err != nil {
+							err = msgp.WrapError(err, "Visits", za0002, "Screen")
+							return
+						}
+					case "seconds":
+						z.Visits[za0002].Seconds, bts, err = msgp.ReadIntBytes(bts)
+						if err != nil {
+							err = msgp.WrapError(err, "Visits", za0002, "Seconds")
+							return
+						}
+					default:
+						bts, err = msgp.Skip(bts)
+						if err != nil {
+							err = msgp.WrapError(err, "Visits", za0002)
+							return
+						}
+					}
+				}
+			}
+		case "shown":
+			z.Shown, bts, err = msgp.ReadStringBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Shown")
+				return
+			}
+		case "shown_at":
+			z.ShownAt, bts, err = msgp.ReadTimeUTCBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "ShownAt")
+				return
+			}
+		case "counted":
+			z.Counted, bts, err = msgp.ReadBoolBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Counted")
+				return
+			}
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -1011,5 +1137,71 @@ func (z *Session) Msgsize() (s int) {
 	} else {
 		s += z.Link.Msgsize()
 	}
+	s += 8 + msgp.StringPrefixSize + len(z.Dialect) + 7 + msgp.ArrayHeaderSize
+	for za0002 := range z.Visits {
+		s += 1 + 7 + msgp.StringPrefixSize + len(z.Visits[za0002].Screen) + 8 + msgp.IntSize
+	}
+	s += 6 + msgp.StringPrefixSize + len(z.Shown) + 9 + msgp.TimeSize + 8 + msgp.BoolSize
+	return
+}
+
+// MarshalMsg implements msgp.Marshaler
+func (z Visit) MarshalMsg(b []byte) (o []byte, err error) {
+	o = msgp.Require(b, z.Msgsize())
+	// map header, size 2
+	// string "screen"
+	o = append(o, 0x82, 0xa6, 0x73, 0x63, 0x72, 0x65, 0x65, 0x6e)
+	o = msgp.AppendString(o, z.Screen)
+	// string "seconds"
+	o = append(o, 0xa7, 0x73, 0x65, 0x63, 0x6f, 0x6e, 0x64, 0x73)
+	o = msgp.AppendInt(o, z.Seconds)
+	return
+}
+
+// UnmarshalMsg implements msgp.Unmarshaler
+func (z *Visit) UnmarshalMsg(bts []byte) (o []byte, err error) {
+	var field []byte
+	_ = field
+	var zb0001 uint32
+	zb0001, bts, err = msgp.ReadMapHeaderBytes(bts)
+	if err != nil {
+		err = msgp.WrapError(err)
+		return
+	}
+	for zb0001 > 0 {
+		zb0001--
+		field, bts, err = msgp.ReadMapKeyZC(bts)
+		if err != nil {
+			err = msgp.WrapError(err)
+			return
+		}
+		switch msgp.UnsafeString(field) {
+		case "screen":
+			z.Screen, bts, err = msgp.ReadStringBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Screen")
+				return
+			}
+		case "seconds":
+			z.Seconds, bts, err = msgp.ReadIntBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Seconds")
+				return
+			}
+		default:
+			bts, err = msgp.Skip(bts)
+			if err != nil {
+				err = msgp.WrapError(err)
+				return
+			}
+		}
+	}
+	o = bts
+	return
+}
+
+// Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
+func (z Visit) Msgsize() (s int) {
+	s = 1 + 7 + msgp.StringPrefixSize + len(z.Screen) + 8 + msgp.IntSize
 	return
 }

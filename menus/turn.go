@@ -38,6 +38,12 @@ type turn struct {
 	texts        []link.Text  // text messages, committed with the turn
 	// inviteChanged marks an invitation updated while still pending.
 	inviteChanged bool
+	// endedOn is the screen the turn's session ended on, when it ended in
+	// this turn; linkedAt the institution of an account it linked (or
+	// reauthorised, when reauthed is set).
+	endedOn  string
+	linkedAt string
+	reauthed bool
 }
 
 // newTurn starts a turn on s at now (the engine's clock). Mono work not
@@ -88,8 +94,30 @@ func (t *turn) committed() {
 		f()
 	}
 	t.notify()
-	if t.s.Done() {
-		t.log.Info().Str("phone", t.e.cfg.LogPhone(t.s.Phone)).Str("reason", t.s.Reason).Int("hops", t.s.Hops).Msg("session ended")
+	if t.endedOn != "" {
+		t.log.Info().Str("phone", t.e.cfg.LogPhone(t.s.Phone)).Str("reason", t.s.Reason).Str("screen", t.endedOn).Int("hops", t.s.Hops).Msg("session ended")
+	}
+	t.observe()
+}
+
+// observe tells the engine's observer what the committed turn did.
+func (t *turn) observe() {
+	o := t.e.cfg.Observer
+	if o == nil {
+		return
+	}
+	if t.linkedAt != "" {
+		kind := "link"
+		if t.reauthed {
+			kind = "reauth"
+		}
+		o.Linked(t.linkedAt, kind)
+	}
+	if t.endedOn != "" {
+		o.SessionEnded(t.s.Reason, t.endedOn)
+		if t.s.Reason == ReasonLocked {
+			o.Refused("lockout")
+		}
 	}
 }
 

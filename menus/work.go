@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ussdlink/ussdlink/mono"
+	"github.com/ussdlink/ussdlink/reqid"
 )
 
 // Kinds of Mono work a session waits for.
@@ -50,6 +51,7 @@ type request struct {
 	chosen      mono.Account // the account at that index
 	reauthOf    string       // the account a reauthorisation is for
 	customer    *mono.Customer
+	requestID   string // the hop's that started the work, for Mono's logs and ours
 }
 
 // result is what the work found: Mono's step and, when it linked, the
@@ -66,7 +68,8 @@ type result struct {
 
 // request describes the work a session's pending step needs.
 func (t *turn) request(p *Pending) request {
-	r := request{kind: p.Kind, account: p.Account, monoSession: t.s.MonoSession, monoExpires: t.s.MonoExpires, reauthOf: t.s.ReauthOf}
+	r := request{kind: p.Kind, account: p.Account, monoSession: t.s.MonoSession, monoExpires: t.s.MonoExpires, reauthOf: t.s.ReauthOf,
+		requestID: reqid.From(t.ctx)}
 	if t.s.Bank != nil {
 		r.institution = t.s.Bank.ID
 	}
@@ -87,6 +90,7 @@ func (t *turn) request(p *Pending) request {
 // perform does the Mono work: login or commit, and on a 99 the code
 // exchange and account details. It touches no session.
 func (e *Engine) perform(ctx context.Context, r request, now time.Time) result {
+	ctx = reqid.With(ctx, r.requestID)
 	res := result{monoSession: r.monoSession, monoExpires: r.monoExpires}
 	switch r.kind {
 	case workLogin:

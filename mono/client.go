@@ -16,6 +16,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/ussdlink/ussdlink/reqid"
 )
 
 const (
@@ -40,6 +42,34 @@ type Client struct {
 	backoff  time.Duration
 	appID    string
 	api      API
+	observe  func(endpoint, outcome string, took time.Duration)
+}
+
+// WithObserver has every call reported once it is done, retries included:
+// its endpoint (the op name, e.g. "login"), its outcome (see Outcome) and
+// how long it took. For metrics; it never sees what was sent.
+func WithObserver(f func(endpoint, outcome string, took time.Duration)) Option {
+	return func(c *Client) { c.observe = f }
+}
+
+// Outcome names an error's kind for metrics: "ok" for nil.
+func Outcome(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	switch KindOf(err) {
+	case KindRejected, KindAccountLocked:
+		return "rejected"
+	case KindUnauthorized, KindMisconfigured:
+		return "unauthorized"
+	case KindNotFound:
+		return "not_found"
+	case KindTemporary:
+		return "temporary"
+	case KindUnknown:
+		return "unknown"
+	}
+	return "error"
 }
 
 // Option configures a Client in NewClient.
@@ -252,7 +282,16 @@ func statusFailed(raw json.RawMessage) bool {
 // nothing. Other network errors, timeouts and 5xx answers are retried only
 // for calls Mono may safely receive twice; for the others (cl.once) the
 // outcome is unknown, and the error says so (KindUnknown).
-func (c *Client) do(ctx context.Context, cl call) (int, []byte, error) {
+func (c *Client) do(ctx context.Context, cl call) (status int, data []byte, err error) {
+	if c.observe != nil {
+		start := time.Now()
+		defer func() { c.observe(cl.op, Outcome(err), time.Since(start)) }()
+	}
+	return c.attempt(ctx, cl)
+}
+
+// attempt is do without the observer.
+func (c *Client) attempt(ctx context.Context, cl call) (int, []byte, error) {
 	var payload []byte
 	if cl.body != nil {
 		b, err := encode(cl.body)
@@ -346,6 +385,9 @@ func (c *Client) newRequest(ctx context.Context, cl call, payload []byte) (*http
 	}
 	if cl.session != "" {
 		req.Header.Set("x-session-id", cl.session)
+	}
+	if id := reqid.From(ctx); id != "" {
+		req.Header.Set(reqid.Header, id)
 	}
 	return req, nil
 }

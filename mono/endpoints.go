@@ -336,12 +336,26 @@ func (c *Client) Exchange(ctx context.Context, code string) (accountID string, e
 	if err != nil {
 		return "", err
 	}
-	id, msg, err := pick(data, "id")
-	if err != nil {
+	var w struct {
+		ID      json.RawMessage `json:"id"`
+		Message json.RawMessage `json:"message"`
+		Data    json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return "", badResponse(op, status, err)
 	}
+	id := textOf(w.ID)
+	if isObject(w.Data) { // data.id first, as the v2 documents read
+		var d struct {
+			ID json.RawMessage `json:"id"`
+		}
+		if err := json.Unmarshal(w.Data, &d); err != nil {
+			return "", badResponse(op, status, err)
+		}
+		id = first(textOf(d.ID), id)
+	}
 	if id == "" {
-		return "", emptyResponse(op, status, msg, "no account id in response")
+		return "", emptyResponse(op, status, textOf(w.Message), "no account id in response")
 	}
 	return id, nil
 }

@@ -75,6 +75,10 @@ func (e *Error) Kind() Kind {
 		return KindTemporary
 	case misconfigured(e.Message):
 		return KindMisconfigured
+	case sessionGone(e.Message):
+		// v2 answers a session it no longer knows with 400, like a refusal:
+		// nobody typed anything wrong, and a new session is what helps.
+		return KindNotFound
 	case e.ResponseCode == CodeRejected || (e.Status >= 400 && e.Status < 500):
 		if accountLocked(e.Message) {
 			return KindAccountLocked
@@ -101,6 +105,15 @@ var misconfiguredWords = []string{"app is required", "invalid app", "app not fou
 // misconfigured reports whether Mono's message blames the gateway's setup.
 func misconfigured(msg string) bool {
 	return containsAny(strings.ToLower(msg), misconfiguredWords)
+}
+
+// goneWords are what Mono says of a session it no longer knows.
+var goneWords = []string{"session not found", "session expired", "session has expired", "expired session",
+	"invalid session", "session is invalid", "no such session", "session does not exist", "unknown session"}
+
+// sessionGone reports whether a refusal says the connect session is gone.
+func sessionGone(msg string) bool {
+	return containsAny(strings.ToLower(msg), goneWords)
 }
 
 // lockedWords are what banks say when an account can no longer log in.

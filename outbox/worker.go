@@ -91,6 +91,9 @@ type Worker struct {
 	Now func() time.Time
 	// Log records each attempt and every store failure.
 	Log zerolog.Logger
+	// Observe, when set, hears each recorded attempt's result: "sent",
+	// "skipped", "retry" or "gave_up" (for metrics).
+	Observe func(result string)
 
 	once    sync.Once
 	wake    chan struct{}
@@ -498,6 +501,9 @@ func (w *Worker) record(ctx context.Context, o outcome) error {
 // logOutcome logs a recorded outcome; late marks one recorded after the
 // store recovered.
 func (w *Worker) logOutcome(o outcome, late bool) {
+	if w.Observe != nil {
+		w.Observe([...]string{"sent", "skipped", "retry", "gave_up"}[o.kind])
+	}
 	var e *zerolog.Event
 	switch o.kind {
 	case outcomeSent:

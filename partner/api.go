@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -17,6 +18,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/rs/zerolog"
 
+	"github.com/ussdlink/ussdlink/funnel"
 	"github.com/ussdlink/ussdlink/keyed"
 	"github.com/ussdlink/ussdlink/link"
 	"github.com/ussdlink/ussdlink/mono"
@@ -79,7 +81,18 @@ type API struct {
 		LockContext(ctx context.Context, key string) (unlock func(), err error)
 	}
 
+	// Funnel, when set, serves GET /v1/funnel from the store's daily
+	// counters, its screens in FunnelOrder (the journey's).
+	Funnel      FunnelCounter
+	FunnelOrder []string
+
 	locks keyed.Mutex // requests with one idempotency key are taken one at a time
+}
+
+// FunnelCounter reads the drop-off funnel's daily counters; the store
+// implements it.
+type FunnelCounter interface {
+	FunnelCounts(ctx context.Context, since time.Time, by string) ([]link.FunnelCount, error)
 }
 
 // DefaultCodeDigits is how many digits an invitation code has unless
@@ -111,6 +124,27 @@ func (a *API) Mount(r fiber.Router) {
 	r.Get("/links/:id", a.getInvite(link.InviteLink))
 	r.Post("/reauth", a.idempotent(a.createReauth))
 	r.Get("/reauth/:id", a.getInvite(link.InviteReauth))
+	if a.Funnel != nil {
+		r.Get("/funnel", a.funnel)
+	}
+}
+
+// funnel answers GET /v1/funnel?since=7d&by=network|dialect|institution:
+// the drop-off funnel as `ussdlink funnel -format json` prints it.
+func (a *API) funnel(c *fiber.Ctx) error {
+	since, err := funnel.ParseSince(c.Query("since", "7d"), a.Now())
+	if err != nil {
+		return fail(c, fiber.StatusBadRequest, "invalid_since", err.Error())
+	}
+	by := c.Query("by")
+	if !slices.Contains(link.FunnelGroupings, by) {
+		return fail(c, fiber.StatusBadRequest, "invalid_by", "by must be network, dialect or institution (or absent)")
+	}
+	counts, err := a.Funnel.FunnelCounts(c.UserContext(), since, by)
+	if err != nil {
+		return err
+	}
+	return c.JSON(funnel.Build(counts, a.FunnelOrder, since, by))
 }
 
 // apiError is the one error shape of the API.
@@ -259,7 +293,9 @@ type reauthRequest struct {
 	Phone     string `json:"phone"`
 	Reference string `json:"reference"`
 	Notify    string `json:"notify"` // "sms": text the customer the code
-	// Customer, as for a link (the customer a v2 reauthorisation is for).
+	// Customer, as for a link: kept with the invitation and shown with it
+	// (Mono's reauthorisation sessions name no customer: the account's
+	// stays the one it was linked for).
 	Customer *customerRequest `json:"customer"`
 }
 
@@ -367,6 +403,9 @@ func (a *API) createReauth(c *fiber.Ctx) error {
 	if l, ok, err := a.Store.Link(c.UserContext(), req.AccountID); err != nil {
 		return err
 	} else if ok {
+		if !l.Unlinked.IsZero() {
+			return fail(c, fiber.StatusConflict, "account_unlinked", "Mono says this account was unlinked: invite the customer to link it again (POST /v1/links)")
+		}
 		inv.Institution, inv.AuthMethod, bank = l.Institution, l.AuthMethod, l.Bank
 		if inv.Reference == "" {
 			inv.Reference = l.Reference

@@ -59,6 +59,9 @@ type Outbox = outbox.Queue
 type Deliverer struct {
 	// URL is the partner's webhook endpoint.
 	URL string
+	// Observe, when set, hears each delivery attempt's result (see
+	// outbox.Worker.Observe).
+	Observe func(result string)
 	// Signer signs every request.
 	Signer *Signer
 	// Outbox holds the messages to send.
@@ -114,6 +117,7 @@ func (d *Deliverer) queueWorker() *outbox.Worker {
 			PollEvery:   deliveryPollEvery,
 			Now:         d.now,
 			Log:         d.Log,
+			Observe:     d.Observe,
 		}
 	})
 	return d.worker

@@ -306,6 +306,18 @@ func (h *MonoWebhooks) apply(ev monoEvent, linked *link.Link, reauth *link.Invit
 		if at.IsZero() {
 			at = now
 		}
+		if !ev.Sent.IsZero() {
+			// A late retry of an unlinking is not about a link made since.
+			if linked != nil && ev.Sent.Before(linked.Linked) {
+				linked = nil
+			}
+			if l := reauthLink(); l != nil && ev.Sent.Before(l.Linked) {
+				reauth = nil
+			}
+			if linked == nil && reauth == nil {
+				break
+			}
+		}
 		told := false // the partner heard of it already
 		if linked != nil {
 			told = !linked.Unlinked.IsZero()

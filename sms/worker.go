@@ -52,6 +52,9 @@ type Queue = outbox.Queue
 // Set the fields, then call Run once; Notify may be called at any time.
 // Fields changed after the first Notify or Run have no effect.
 type Worker struct {
+	// Observe, when set, hears each text's attempt result (see
+	// outbox.Worker.Observe).
+	Observe  func(result string)
 	Queue    Queue
 	Sender   SMSSender
 	Texts    Texts
@@ -106,6 +109,7 @@ func (w *Worker) queueWorker() *outbox.Worker {
 			PollEvery:   textsPollEvery,
 			Now:         w.Now,
 			Log:         w.Log,
+			Observe:     w.Observe,
 		}
 	})
 	return w.worker

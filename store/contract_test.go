@@ -27,7 +27,8 @@ func openBolt(t *testing.T, path string) storetest.Backend {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := store.Open(path, sealer, store.WithLinkUpdates(storetest.LinkUpdates), store.WithBatchDelay(0))
+	db, err := store.Open(path, sealer, store.WithLinkUpdates(storetest.LinkUpdates),
+		store.WithFunnel(storetest.FunnelOf), store.WithBatchDelay(0))
 	if err != nil {
 		t.Fatal(err)
 	}

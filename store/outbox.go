@@ -292,6 +292,38 @@ func (q *Queue) NextDue(_ context.Context) (time.Time, bool, error) {
 	return at, ok, nil
 }
 
+// depthScan bounds how many of the first due messages Depth reads for the
+// oldest: the message queued first is due among the first, unless it was
+// retried past many newer ones.
+const depthScan = 256
+
+// Depth reports how many messages the queue holds and when the oldest of
+// the first due of them was queued (zero when empty), for metrics.
+func (q *Queue) Depth(_ context.Context) (messages int, oldest time.Time, err error) {
+	err = q.db.bolt.View(func(tx *bolt.Tx) error {
+		box := tx.Bucket(q.box)
+		messages = box.Stats().KeyN
+		c := tx.Bucket(q.due).Cursor()
+		n := 0
+		for k, v := c.First(); k != nil && n < depthScan; k, v = c.Next() {
+			n++
+			id := v
+			if id == nil && len(k) > 8 { // a message queued before the sequence existed
+				id = k[8:]
+			}
+			var m link.Message
+			if raw := box.Get(id); raw != nil && decodeMessage(raw, &m) == nil && (oldest.IsZero() || m.Created.Before(oldest)) {
+				oldest = m.Created
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("read outbox depth: %w", err)
+	}
+	return messages, oldest, nil
+}
+
 // Delivered removes a message the partner acknowledged.
 func (q *Queue) Delivered(_ context.Context, id string) error {
 	return q.moveMessage(id, nil)

@@ -47,6 +47,9 @@ type DB struct {
 	// remembered update, and announces it (WithLinkUpdates); nil: none is
 	// applied.
 	linkUpdates LinkUpdates
+	// funnel decides the funnel entry of a session Sweep deletes
+	// (WithFunnel); nil: the sweep counts none.
+	funnel link.FunnelOf
 }
 
 // Option tunes Open.
@@ -103,7 +106,7 @@ func Open(path string, sealer *seal.Sealer, opts ...Option) (*DB, error) {
 			bucketOutbox, bucketOutboxDue, bucketOutboxOrder, bucketDead, bucketSMS, bucketSMSDue, bucketSMSOrder, bucketSMSDead,
 			bucketInvites, bucketInviteCodes, bucketInvitePhone, bucketInviteRef, bucketReauthOf,
 			bucketIdempotency, bucketMonoEvents, bucketMonoEventAge, bucketMonoUpdates, bucketMonoUpdateAge,
-			bucketOptOut, bucketSMSConv, bucketSMSSeen, bucketSMSSeenAt} {
+			bucketOptOut, bucketSMSConv, bucketSMSSeen, bucketSMSSeenAt, bucketFunnel} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("bucket %s: %w", name, err)
 			}
@@ -126,6 +129,15 @@ func Open(path string, sealer *seal.Sealer, opts ...Option) (*DB, error) {
 	}
 	db.writes = newGroup(bdb, db.batchDelay)
 	return db, nil
+}
+
+// Writable reports whether the file takes a write: it commits an empty
+// transaction (and its sync), for the admin listener's /readyz.
+func (db *DB) Writable(_ context.Context) error {
+	if err := db.bolt.Update(func(*bolt.Tx) error { return nil }); err != nil {
+		return fmt.Errorf("store not writable: %w", err)
+	}
+	return nil
 }
 
 // Close commits the writes queued and closes the file; later writes fail.
@@ -202,7 +214,8 @@ func (db *DB) encodeSession(r *link.SessionRecord) ([]byte, error) {
 // may, changes nothing. A new link may take the data status of an
 // account_updated Mono sent before it committed, as the LinkUpdates option
 // decides (see prepareLink); the partner then hears of it after the link's
-// own events.
+// own events. The session's funnel entry, when it ended in this change,
+// adds its counts in the same transaction.
 func (db *DB) Commit(_ context.Context, c link.Change) error {
 	if c.Session == nil {
 		return errors.New("commit: a change without its session")
@@ -235,11 +248,15 @@ func (db *DB) Commit(_ context.Context, c link.Change) error {
 		return err
 	}
 	textQueue := db.Texts()
+	funnel := kit.FunnelCounts(c.Funnel)
 	err = db.writes.do(func(tx *bolt.Tx) error {
 		for _, w := range recs {
 			if err := putSession(tx, w); err != nil {
 				return err
 			}
+		}
+		if err := addFunnel(tx, funnel); err != nil {
+			return err
 		}
 		if err := putMessages(tx, msgs); err != nil {
 			return err
@@ -377,8 +394,10 @@ func (db *DB) Latest(ctx context.Context, phone string) (*link.SessionRecord, er
 // Sweep deletes sessions whose purge time is before now, at most max of
 // them, walking the expiry index from its oldest entry: it never scans the
 // sessions themselves. Sealed secrets go with their session, and those
-// that lapsed before now are erased from sessions that stay. It returns how
-// many sessions it deleted.
+// that lapsed before now are erased from sessions that stay. With
+// WithFunnel, each session deleted is counted in the drop-off funnel as
+// its hook decides, in the same transaction. It returns how many sessions
+// it deleted.
 func (db *DB) Sweep(_ context.Context, now time.Time, max int) (int, error) {
 	n := 0
 	err := db.bolt.Update(func(tx *bolt.Tx) error {
@@ -386,12 +405,20 @@ func (db *DB) Sweep(_ context.Context, now time.Time, max int) (int, error) {
 			return err
 		}
 		sessions, phones := sessionsOf(tx), tx.Bucket(bucketPhones)
+		var ended []*link.FunnelEntry
 		var err error
 		n, err = due(tx.Bucket(bucketExpiry), now, max, func(k []byte) error {
 			id := k[8:]
 			rec := sessions.get(id)
 			if rec == nil {
 				return nil
+			}
+			if db.funnel != nil {
+				// A copy: the hook may keep what it decodes, and the
+				// transaction's writes may move the page rec lies on.
+				if r, _, err := readEnvelope(bytes.Clone(rec)); err == nil {
+					ended = append(ended, db.funnel(r))
+				}
 			}
 			if s, err := unmarshalEnvelope(rec); err == nil && bytes.Equal(phones.Get([]byte(link.PhoneKey(s.Phone))), id) {
 				if err := phones.Delete([]byte(link.PhoneKey(s.Phone))); err != nil {
@@ -400,7 +427,10 @@ func (db *DB) Sweep(_ context.Context, now time.Time, max int) (int, error) {
 			}
 			return sessions.delete(id)
 		})
-		return err
+		if err != nil {
+			return err
+		}
+		return addFunnel(tx, kit.FunnelCounts(ended...))
 	})
 	if err != nil {
 		return 0, fmt.Errorf("sweep sessions: %w", err)

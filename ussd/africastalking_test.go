@@ -21,12 +21,13 @@ import (
 // fakeConversation records the hops it is given and answers with a
 // configured reply or error.
 type fakeConversation struct {
-	mu     sync.Mutex
-	hops   []link.Hop
-	closed []link.Hop
-	detail []string
-	reply  link.Reply
-	err    error
+	mu       sync.Mutex
+	hops     []link.Hop // as handled, without their dialect (kept in dialects)
+	dialects []string
+	closed   []link.Hop
+	detail   []string
+	reply    link.Reply
+	err      error
 }
 
 func (f *fakeConversation) Close(_ context.Context, hop link.Hop, detail string) error {
@@ -40,6 +41,8 @@ func (f *fakeConversation) Close(_ context.Context, hop link.Hop, detail string)
 func (f *fakeConversation) Handle(_ context.Context, hop link.Hop) (link.Reply, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.dialects = append(f.dialects, hop.Dialect)
+	hop.Dialect = ""
 	f.hops = append(f.hops, hop)
 	return f.reply, f.err
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/ussdlink/ussdlink/guard"
 	"github.com/ussdlink/ussdlink/link"
 	"github.com/ussdlink/ussdlink/phone"
+	"github.com/ussdlink/ussdlink/reqid"
 )
 
 // Dialect is one aggregator's wire format.
@@ -74,6 +76,19 @@ type Edge struct {
 	// ServiceCode is the configured short code, taken for a callback that
 	// names none (some Africa's Talking test clients send no serviceCode).
 	ServiceCode string
+	// IDs names each callback with a request id (logged, and sent on the
+	// Mono calls the hop makes); nil: none.
+	IDs *reqid.Source
+	// Observer, when set, hears every answered hop and every refusal (for
+	// metrics).
+	Observer Observer
+}
+
+// Observer hears what the edge answered: a hop's dialect, network, the
+// screen it showed and how long it took; a callback refused for safety.
+type Observer interface {
+	Hop(dialect, network, screen string, took time.Duration)
+	Refused(reason string)
 }
 
 // Mount registers each dialect's handler at /ussd/<name>, and Africa's
@@ -109,8 +124,16 @@ func Handler(d Dialect, conv Conversation, log zerolog.Logger) fiber.Handler {
 // nothing; an internal failure gets a polite END screen, and the error is
 // logged without anything the user typed.
 func (e Edge) Handler(d Dialect) fiber.Handler {
-	log := e.Log.With().Str("dialect", d.Name()).Logger()
+	name := d.Name()
+	base := e.Log.With().Str("dialect", name).Logger()
 	return func(c *fiber.Ctx) error {
+		arrived := time.Now()
+		log := base
+		if e.IDs != nil {
+			id := e.IDs.Next()
+			c.SetUserContext(reqid.With(c.UserContext(), id))
+			log = base.With().Str("request_id", id).Logger()
+		}
 		hop, err := d.Parse(c)
 		if err != nil {
 			log.Warn().Err(err).Msg("malformed callback")
@@ -132,13 +155,16 @@ func (e Edge) Handler(d Dialect) fiber.Handler {
 			log.Warn().Str("session", hop.SessionID).Msg("callback for a phone that is not a phone number")
 			return d.Write(c, hop, link.Reply{Text: textBadPhone, End: true})
 		}
-		hop.Phone = e164
+		hop.Phone, hop.Dialect = e164, name
 		if hop.ServiceCode == "" {
 			hop.ServiceCode = e.ServiceCode
 		}
 		hop.Limit = e.Limits.For(d.Name(), hop.Network)
 		if !e.PhoneRate.Allow(hop.Phone) {
 			log.Warn().Str("session", hop.SessionID).Msg("phone over its rate limit")
+			if e.Observer != nil {
+				e.Observer.Refused("phone_rate")
+			}
 			return d.Write(c, hop, link.Reply{Text: textTooFast, End: true})
 		}
 		reply, err := e.Conv.Handle(c.UserContext(), hop)
@@ -149,9 +175,17 @@ func (e Edge) Handler(d Dialect) fiber.Handler {
 			return badRequest(c, err)
 		case err != nil:
 			log.Error().Err(err).Str("session", hop.SessionID).Msg("hop failed")
-			reply = link.Reply{Text: textTrouble, End: true}
+			reply = link.Reply{Text: textTrouble, End: true, Outcome: "failed"}
 		}
-		return d.Write(c, hop, reply)
+		werr := d.Write(c, hop, reply)
+		took := time.Since(arrived)
+		log.Info().Str("session", hop.SessionID).Str("network", hop.Network).Str("from", reply.From).
+			Str("screen", reply.Screen).Str("outcome", reply.Outcome).Bool("end", reply.End).
+			Dur("took", took).Msg("hop")
+		if e.Observer != nil {
+			e.Observer.Hop(name, hop.Network, reply.Screen, took)
+		}
+		return werr
 	}
 }
 

@@ -122,3 +122,34 @@ func TestHostileDialledStringsNeverReachTheConversation(t *testing.T) {
 		}
 	}
 }
+
+// edgeObserver records what the edge reports.
+type edgeObserver struct {
+	hops     []string // dialect/network/screen
+	refusals []string
+}
+
+func (o *edgeObserver) Hop(dialect, network, screen string, _ time.Duration) {
+	o.hops = append(o.hops, dialect+"/"+network+"/"+screen)
+}
+
+func (o *edgeObserver) Refused(reason string) { o.refusals = append(o.refusals, reason) }
+
+func TestTheEdgeNamesTheDialectAndReportsEveryHop(t *testing.T) {
+	conv := &fakeConversation{reply: link.Reply{Text: "Choose bank", Screen: "banks"}}
+	obs := &edgeObserver{}
+	app := edgeApp(conv, ussd.Edge{Observer: obs, PhoneRate: guard.NewLimiter(1, time.Now)})
+	form := atForm("")
+	form.Set("networkCode", "62130")
+	for range 2 { // the second is over the phone's rate
+		if status, _, body := do(t, app, atRequest(form)); status != fiber.StatusOK {
+			t.Fatalf("%d %q", status, body)
+		}
+	}
+	if len(conv.dialects) != 1 || conv.dialects[0] != "africastalking" {
+		t.Errorf("the conversation heard dialects %v, want africastalking", conv.dialects)
+	}
+	if len(obs.hops) != 1 || obs.hops[0] != "africastalking/62130/banks" || len(obs.refusals) != 1 || obs.refusals[0] != "phone_rate" {
+		t.Errorf("observed hops %v, refusals %v", obs.hops, obs.refusals)
+	}
+}

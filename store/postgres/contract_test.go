@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -77,7 +78,8 @@ func openContractAs(t *testing.T, url string, as func(*postgres.DB) storetest.St
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := postgres.Open(t.Context(), url, sealer, postgres.WithLinkUpdates(storetest.LinkUpdates))
+	db, err := postgres.Open(t.Context(), url, sealer, postgres.WithLinkUpdates(storetest.LinkUpdates),
+		postgres.WithFunnel(storetest.FunnelOf))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,6 +266,47 @@ func TestInstancesShareOneDatabaseSafely(t *testing.T) {
 				}
 			},
 		},
+		{
+			name: "funnel counters add up from every instance at once",
+			write: func(ctx context.Context, db *postgres.DB, i int) (bool, error) {
+				return true, db.Commit(ctx, link.Change{Session: record(fmt.Sprintf("s%02d", i)), Funnel: funnelEntry(t0, i)})
+			},
+			check: func(t *testing.T, db *postgres.DB, _ int) {
+				checkReached(t, db, t0, writers)
+			},
+		},
+		{
+			name: "sweeps on every instance at once count each session once",
+			setup: func(t *testing.T, db *postgres.DB) {
+				for i := range writers {
+					r := record(fmt.Sprintf("s%02d", i))
+					data, err := json.Marshal(map[string]any{"funnel": funnelEntry(t0, i)})
+					if err != nil {
+						t.Fatal(err)
+					}
+					r.Data, r.Purge = data, t0.Add(-time.Minute)
+					if err := db.Commit(t.Context(), link.Change{Session: r}); err != nil {
+						t.Fatal(err)
+					}
+				}
+			},
+			write: func(ctx context.Context, db *postgres.DB, i int) (bool, error) {
+				n, err := db.Sweep(ctx, t0, 2)
+				return n > 0, err
+			},
+			check: func(t *testing.T, db *postgres.DB, _ int) {
+				for {
+					n, err := db.Sweep(t.Context(), t0, writers)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if n == 0 {
+						break
+					}
+				}
+				checkReached(t, db, t0, writers)
+			},
+		},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			url := pgtest.URL(t)
@@ -297,5 +340,39 @@ func TestInstancesShareOneDatabaseSafely(t *testing.T) {
 			}
 			c.check(t, dbs[0], n)
 		})
+	}
+}
+
+// funnelEntry is writer i's funnel entry on day: the same two screens as
+// every writer's, first reached in an order that depends on i, so that
+// commits adding to the same counters meet them in either order.
+func funnelEntry(day time.Time, i int) *link.FunnelEntry {
+	screens := []link.FunnelScreen{{Screen: "banks", Seconds: i}, {Screen: "otp", Seconds: 2 * i}}
+	if i%2 == 1 {
+		screens[0], screens[1] = screens[1], screens[0]
+	}
+	return &link.FunnelEntry{Day: day, Dialect: "hubtel", Network: "MTN", Institution: "gtb", Reached: screens,
+		EndedOn: screens[1].Screen, Reason: "exit"}
+}
+
+// checkReached checks that each of funnelEntry's screens was reached n
+// times on day, in every grouping, and that n sessions ended.
+func checkReached(t *testing.T, db *postgres.DB, day time.Time, n int) {
+	t.Helper()
+	for _, by := range link.FunnelGroupings {
+		counts, err := db.FunnelCounts(t.Context(), day, by)
+		if err != nil || len(counts) != 2 {
+			t.Fatalf("FunnelCounts(by %q) = %+v, %v; want two screens", by, counts, err)
+		}
+		left := 0
+		for _, c := range counts {
+			if c.Reached != n {
+				t.Errorf("by %q, screen %s reached %d times, want %d", by, c.Screen, c.Reached, n)
+			}
+			left += c.Left["exit"]
+		}
+		if left != n {
+			t.Errorf("by %q, %d sessions ended, want %d", by, left, n)
+		}
 	}
 }

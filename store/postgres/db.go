@@ -28,8 +28,11 @@ type DB struct {
 	// linkUpdates decides whether a new link takes a remembered
 	// account_updated (WithLinkUpdates); nil: none is applied.
 	linkUpdates LinkUpdates
-	maxConns    int32
-	tracer      pgx.QueryTracer
+	// funnel decides the funnel entry of a session Sweep deletes
+	// (WithFunnel); nil: the sweep counts none.
+	funnel   link.FunnelOf
+	maxConns int32
+	tracer   pgx.QueryTracer
 	// holder names this instance as the holder of the queue messages it
 	// is handed (queues.go), made once, on first use.
 	holderOnce sync.Once
@@ -117,6 +120,19 @@ func Open(ctx context.Context, url string, sealer *seal.Sealer, opts ...Option) 
 // minHeldConns is the fewest connections kept for locks: sessions whose
 // hops are under way at once on one instance.
 const minHeldConns = 16
+
+// Writable reports whether the database takes writes: it answers, and it
+// is not a read-only standby. For the admin listener's /readyz.
+func (db *DB) Writable(ctx context.Context) error {
+	var standby bool
+	if err := db.pool.QueryRow(ctx, `SELECT pg_is_in_recovery()`).Scan(&standby); err != nil {
+		return fmt.Errorf("database unreachable: %w", err)
+	}
+	if standby {
+		return errors.New("database is a read-only standby")
+	}
+	return nil
+}
 
 // Close lets go of the queue messages this instance claimed and did not
 // start (another instance may send them at once, not after their lease),

@@ -215,6 +215,19 @@ func (q *Queue) NextDue(ctx context.Context) (time.Time, bool, error) {
 	return at.UTC(), true, nil
 }
 
+// Depth reports how many messages the queue holds and when the oldest was
+// queued (zero when empty), for metrics.
+func (q *Queue) Depth(ctx context.Context) (messages int, oldest time.Time, err error) {
+	var at *time.Time
+	if err := q.db.pool.QueryRow(ctx, `SELECT count(*), min(created) FROM messages WHERE queue = $1`, q.name).Scan(&messages, &at); err != nil {
+		return 0, time.Time{}, fmt.Errorf("read %s queue depth: %w", q.name, err)
+	}
+	if at != nil {
+		oldest = at.UTC()
+	}
+	return messages, oldest, nil
+}
+
 // Delivered removes a message the recipient acknowledged (or that was
 // deliberately not sent). A message already gone is no error.
 func (q *Queue) Delivered(ctx context.Context, id string) error {

@@ -33,7 +33,8 @@ func (db *DB) sweepOldest(ctx context.Context, table, column, key, where string,
 // phone's latest session goes with it. First, in the same transaction, it
 // erases the sealed secrets that lapsed before now (at most max sessions)
 // from the sessions that stay: their lapse goes too, and the record says
-// its secrets lapsed.
+// its secrets lapsed. With WithFunnel, each session deleted is counted in
+// the drop-off funnel as its hook decides, in the same transaction.
 func (db *DB) Sweep(ctx context.Context, now time.Time, max int) (int, error) {
 	if max <= 0 {
 		return 0, nil
@@ -46,8 +47,11 @@ func (db *DB) Sweep(ctx context.Context, now time.Time, max int) (int, error) {
 		if err != nil {
 			return fmt.Errorf("erase lapsed secrets: %w", err)
 		}
-		tag, err := tx.Exec(ctx, `DELETE FROM sessions WHERE id IN (
-			SELECT id FROM sessions WHERE purge < $1 ORDER BY purge, id LIMIT $2 FOR UPDATE SKIP LOCKED)`, now, max)
+		if db.funnel != nil {
+			n, err = db.sweepCounted(ctx, tx, now, max)
+			return err
+		}
+		tag, err := tx.Exec(ctx, sweepSQL, now, max)
 		n = int(tag.RowsAffected())
 		return err
 	})

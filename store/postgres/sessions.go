@@ -127,9 +127,10 @@ func queueSession(b *pgx.Batch, w sessionRow) {
 // before it returns: the session and the one it retired (each its phone's
 // latest, in that order), the partner events and texts, the login failure
 // and the released reservations, the link (see decideLink: a new one may
-// take the account's remembered update, told after the link's own events)
-// and the invitation, moved on only if it is still pending (Mono's webhook
-// may have completed it first), with its events.
+// take the account's remembered update, told after the link's own events),
+// the invitation, moved on only if it is still pending (Mono's webhook
+// may have completed it first), with its events, and the counts of the
+// session's funnel entry (one statement for all of them).
 //
 // Across instances: a login failure is recorded under its phone's lock,
 // so a reservation counts it before or after, never beside it; a link is
@@ -169,11 +170,12 @@ type commitWrite struct {
 	phone                   string // the session's phone key
 	recs                    []sessionRow
 	msgs, inviteMsgs, texts []link.Message
+	funnel                  []link.FunnelCount // the funnel entry's counts, merged and ordered
 }
 
 // newCommitWrite prepares c.
 func (db *DB) newCommitWrite(c link.Change) (*commitWrite, error) {
-	w := &commitWrite{c: c, phone: link.PhoneKey(c.Session.Phone)}
+	w := &commitWrite{c: c, phone: link.PhoneKey(c.Session.Phone), funnel: kit.FunnelCounts(c.Funnel)}
 	for _, r := range []*link.SessionRecord{c.Retired, c.Session} {
 		if r != nil {
 			w.recs = append(w.recs, db.sessionRow(r))
@@ -281,6 +283,9 @@ func (w *commitWrite) queueWrites(b *pgx.Batch, d decisions) error {
 		queueFailure(b, w.phone, w.c.Session.Updated)
 	}
 	queueRelease(b, w.c.Release)
+	if err := queueFunnel(b, w.funnel); err != nil {
+		return err
+	}
 	if w.c.Invite != nil && (d.invite == nil || d.invite.Status == link.StatusPending) {
 		// The invitation moves on only from pending: if Mono's webhook
 		// completed it first, neither it nor its events are written again.

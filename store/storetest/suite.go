@@ -10,7 +10,7 @@
 //
 //	func TestContract(t *testing.T) {
 //		storetest.Run(t, func(t *testing.T) storetest.Backend {
-//			db := openEmptyStoreFor(t) // opened with storetest.LinkUpdates
+//			db := openEmptyStoreFor(t) // opened with storetest.LinkUpdates and storetest.FunnelOf
 //			t.Cleanup(func() { db.Close() })
 //			return storetest.Backend{Store: db, Webhooks: db.Webhooks(), Texts: db.Texts()}
 //		})
@@ -132,7 +132,8 @@ type Texting interface {
 // BucketSizes tells an operator how much each kind of record holds.
 type Retention interface {
 	// Sweep deletes the sessions whose purge time is before now (and
-	// erases the secrets that lapsed before now from those that stay).
+	// erases the secrets that lapsed before now from those that stay),
+	// counting each in the funnel as the backend's hook decides.
 	Sweep(ctx context.Context, now time.Time, max int) (int, error)
 	SweepFailures(ctx context.Context, before time.Time, max int) (int, error)
 	SweepMonoEvents(ctx context.Context, before time.Time, max int) (int, error)
@@ -147,6 +148,17 @@ type Retention interface {
 	// BucketSizes counts what each kind of record holds, by name: all
 	// zero once everything has passed its retention and been swept.
 	BucketSizes(ctx context.Context) (map[string]int, error)
+}
+
+// Funnel is what the drop-off funnel's report reads: the daily counters
+// that the commits ending sessions (link.Change.Funnel) and the sweeper
+// (through the backend's funnel hook, FunnelOf in this suite) add to.
+type Funnel interface {
+	// FunnelCounts returns the counters of one grouping (one of
+	// link.FunnelGroupings; any other is an error) from since's UTC day
+	// on, in (day, value, screen) order: Left nil where no session ended,
+	// Seconds with a bucket per link.FunnelSecondsBounds and one more.
+	FunnelCounts(ctx context.Context, since time.Time, by string) ([]link.FunnelCount, error)
 }
 
 // Outbox is what a worker needs of a durable queue (outbox.Queue): the
@@ -182,6 +194,7 @@ type Store interface {
 	Mono
 	Texting
 	Retention
+	Funnel
 }
 
 // Backend is one freshly opened, empty store under test.
@@ -306,6 +319,7 @@ func Run(t *testing.T, open func(t *testing.T) Backend, known ...Known) {
 		{"queues", queueBehaviours()},
 		{"texting", textingBehaviours()},
 		{"retention", retentionBehaviours()},
+		{"funnel", funnelBehaviours()},
 		{"durability", durabilityBehaviours()},
 	} {
 		t.Run(area.name, func(t *testing.T) {

@@ -1,0 +1,187 @@
+// Package admin serves, on a listener of its own, what must never face
+// the aggregators: Prometheus metrics (/metrics), readiness (/readyz), the
+// browser phone (/phone/), the log level (/log/level) and, when asked for,
+// Go's runtime profiles (/debug/pprof/). An operator keeps it on loopback
+// or a private network.
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/pprof"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+)
+
+// Check is one part /readyz looks at: Run returns nil when that part can
+// serve (the store takes writes, Mono answers, the workers run).
+type Check struct {
+	Name string
+	Run  func(ctx context.Context) error
+}
+
+// CheckTimeout bounds each readiness check.
+const CheckTimeout = 3 * time.Second
+
+// Options are what the admin listener serves. Nil parts are not served.
+type Options struct {
+	Gatherer prometheus.Gatherer // /metrics
+	Checks   []Check             // /readyz
+	Phone    http.Handler        // /phone/, mounted under /phone
+	Level    *Level              // /log/level
+	Pprof    bool                // /debug/pprof/
+	Log      zerolog.Logger
+}
+
+// Handler serves o.
+func Handler(o Options) http.Handler {
+	mux := http.NewServeMux()
+	if o.Gatherer != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{ErrorLog: errorLog{o.Log}}))
+	}
+	mux.Handle("GET /readyz", readyz(o.Checks))
+	if o.Phone != nil {
+		mux.Handle("/phone/", http.StripPrefix("/phone", o.Phone))
+		mux.Handle("GET /phone", http.RedirectHandler("/phone/", http.StatusMovedPermanently))
+	}
+	if o.Level != nil {
+		mux.Handle("/log/level", o.Level)
+	}
+	if o.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	return mux
+}
+
+// readiness is /readyz's answer: every check's result, and the failing
+// ones named.
+type readiness struct {
+	Status  string            `json:"status"` // "ready" or "not ready"
+	Failing []string          `json:"failing,omitempty"`
+	Checks  map[string]string `json:"checks"` // name → "ok" or why not
+}
+
+// readyz runs every check at once, each bounded by CheckTimeout, and
+// answers 200 when all pass, 503 naming those that failed.
+func readyz(checks []Check) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), CheckTimeout)
+		defer cancel()
+		res := readiness{Status: "ready", Checks: make(map[string]string, len(checks))}
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for _, c := range checks {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				err := c.Run(ctx)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					res.Failing = append(res.Failing, c.Name)
+					res.Checks[c.Name] = err.Error()
+					return
+				}
+				res.Checks[c.Name] = "ok"
+			}()
+		}
+		wg.Wait()
+		status := http.StatusOK
+		if len(res.Failing) > 0 {
+			sort.Strings(res.Failing)
+			res.Status, status = "not ready", http.StatusServiceUnavailable
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(res)
+	})
+}
+
+// errorLog passes promhttp's errors to the logger.
+type errorLog struct{ log zerolog.Logger }
+
+// Println implements promhttp.Logger.
+func (l errorLog) Println(v ...any) {
+	l.log.Error().Msg(strings.TrimSpace(fmt.Sprintln(v...)))
+}
+
+// Level is the log level the gateway writes at, changeable while it runs:
+// it filters what the logger writes (the logger itself writes every
+// level). GET /log/level answers it; PUT or POST /log/level with the
+// level's name ("debug", "info", "warn", "error") as the body, or
+// ?level=…, sets it.
+type Level struct {
+	mu    sync.RWMutex
+	level zerolog.Level
+	out   io.Writer
+}
+
+// NewLevel writes to out at level.
+func NewLevel(out io.Writer, level zerolog.Level) *Level {
+	return &Level{level: level, out: out}
+}
+
+// Get returns the current level.
+func (l *Level) Get() zerolog.Level {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.level
+}
+
+// Set changes the level.
+func (l *Level) Set(level zerolog.Level) {
+	l.mu.Lock()
+	l.level = level
+	l.mu.Unlock()
+}
+
+// Write implements io.Writer, for lines of no level.
+func (l *Level) Write(p []byte) (int, error) { return l.out.Write(p) }
+
+// WriteLevel implements zerolog.LevelWriter: lines below the level are
+// dropped.
+func (l *Level) WriteLevel(level zerolog.Level, p []byte) (int, error) {
+	if level < l.Get() && level != zerolog.NoLevel {
+		return len(p), nil
+	}
+	return l.out.Write(p)
+}
+
+// ServeHTTP answers and sets the level.
+func (l *Level) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+	case http.MethodPut, http.MethodPost:
+		name := r.URL.Query().Get("level")
+		if name == "" {
+			b, _ := io.ReadAll(io.LimitReader(r.Body, 64))
+			name = strings.TrimSpace(string(b))
+		}
+		level, err := zerolog.ParseLevel(strings.ToLower(name))
+		if err != nil || name == "" || level == zerolog.NoLevel || level == zerolog.Disabled {
+			http.Error(w, "level must be one of trace, debug, info, warn, error, fatal, panic", http.StatusBadRequest)
+			return
+		}
+		l.Set(level)
+	default:
+		w.Header().Set("Allow", "GET, PUT, POST")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = io.WriteString(w, l.Get().String()+"\n")
+}

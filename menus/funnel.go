@@ -1,0 +1,125 @@
+package menus
+
+import (
+	"strings"
+	"time"
+
+	"github.com/ussdlink/ussdlink/link"
+)
+
+// The drop-off funnel. Each session notes the screens its hops showed and
+// the seconds spent on each; when it ends, its entry is committed with it
+// (Engine.commit), and a session abandoned or closed by the aggregator is
+// counted when the sweeper deletes it (SweptFunnel). A resumed session's
+// conversation goes on in the session that resumed it, which inherits its
+// screens: the conversation is counted once, when it ends.
+
+// Reasons of sessions counted when swept.
+const (
+	funnelClosed  = "closed"  // the aggregator ended it (the user hung up, the network timed out)
+	funnelExpired = "expired" // the user stopped answering
+)
+
+// shown notes that the hop's reply shows the session's state at now: the
+// time since the last screen was shown is spent on it. An END without a
+// link is not a step of the journey: the screen before it is where the
+// session ended.
+func (s *Session) shown(now time.Time) {
+	if s.Shown != "" && !s.ShownAt.IsZero() {
+		s.spend(s.Shown, now.Sub(s.ShownAt))
+	}
+	s.ShownAt = now
+	if s.State == StateEnded || s.State == s.Shown {
+		return
+	}
+	s.Shown = s.State
+	for _, v := range s.Visits {
+		if v.Screen == s.State {
+			return
+		}
+	}
+	s.Visits = append(s.Visits, Visit{Screen: s.State})
+}
+
+// spend adds d to the seconds spent on screen.
+func (s *Session) spend(screen string, d time.Duration) {
+	for i := range s.Visits {
+		if s.Visits[i].Screen == screen {
+			s.Visits[i].Seconds += int(max(d, 0) / time.Second)
+			return
+		}
+	}
+}
+
+// funnelEntry is the session's entry, ended for reason, with the last
+// screen's time counted up to until.
+func (s *Session) funnelEntry(reason string, until time.Time) *link.FunnelEntry {
+	f := *s
+	f.Visits = append([]Visit(nil), s.Visits...)
+	if f.Shown != "" && !f.ShownAt.IsZero() {
+		f.spend(f.Shown, until.Sub(f.ShownAt))
+	}
+	if f.State == StateLinked && f.Shown != StateLinked {
+		f.Visits = append(f.Visits, Visit{Screen: StateLinked}) // linked in the background: done all the same
+		f.Shown = StateLinked
+	}
+	if len(f.Visits) == 0 {
+		return nil // it never showed a screen
+	}
+	e := &link.FunnelEntry{Day: until.UTC(), Dialect: f.Dialect, Network: networkLabel(f.Network), EndedOn: f.Shown, Reason: reason}
+	if f.Bank != nil {
+		e.Institution = f.Bank.ID
+	}
+	for _, v := range f.Visits {
+		e.Reached = append(e.Reached, link.FunnelScreen{Screen: v.Screen, Seconds: v.Seconds})
+	}
+	return e
+}
+
+// count decides the funnel entry a commit of s carries: one when s ended
+// and was not counted yet. A session ended by another that resumed or
+// replaced it is not counted: its conversation continues there.
+func (s *Session) count(now time.Time) *link.FunnelEntry {
+	if !s.Done() || s.Counted {
+		return nil
+	}
+	s.Counted = true
+	if s.Reason == ReasonResumed || s.Reason == ReasonRestarted {
+		return nil
+	}
+	return s.funnelEntry(s.Reason, now)
+}
+
+// networkLabel keeps the network the funnel groups by to a short code
+// ("62130", "mtn"): anything else an aggregator sends is "other", so the
+// counters cannot be grown with arbitrary names.
+func networkLabel(n string) string {
+	if n == "" {
+		return ""
+	}
+	if len(n) > 16 || strings.IndexFunc(n, func(r rune) bool {
+		return !(r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '.' || r == '-' || r == '_')
+	}) >= 0 {
+		return "other"
+	}
+	return n
+}
+
+// SweptFunnel is the funnel entry of a session the sweeper deletes (the
+// store's hook, link.FunnelOf): nil when it was counted already; an
+// abandoned session ends "closed" when the aggregator ended it, "expired"
+// otherwise, on the last screen shown.
+func SweptFunnel(rec *link.SessionRecord) *link.FunnelEntry {
+	var s Session
+	if decodeData(rec.Data, &s) != nil || s.Counted {
+		return nil
+	}
+	if s.Done() {
+		return s.count(s.Updated)
+	}
+	reason := funnelExpired
+	if s.Closed != "" {
+		reason = funnelClosed
+	}
+	return s.funnelEntry(reason, s.Updated)
+}

@@ -1,0 +1,91 @@
+package kit
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ussdlink/ussdlink/link"
+)
+
+// FunnelCounts merges the increments of entries (a nil one adds nothing)
+// into one per counter, sorted by grouping, day, value and screen: the
+// order both backends key their counters in. A backend adds them in that
+// order, so two commits adding to the same counters at once take their
+// locks in one order and never deadlock; and PostgreSQL's one upsert of
+// them all never meets a counter twice. Days are UTC midnights, names are
+// made what both backends can key (valid UTF-8, without NUL: PostgreSQL's
+// text holds neither), and each histogram has FunnelSeconds' length.
+func FunnelCounts(entries ...*link.FunnelEntry) []link.FunnelCount {
+	at := map[string]int{} // key → index in out
+	var out []link.FunnelCount
+	for _, e := range entries {
+		if e == nil {
+			continue
+		}
+		for _, c := range e.Counts() {
+			c = cleanCount(c)
+			k := c.Key()
+			if i, ok := at[k]; ok {
+				out[i].Add(c)
+				continue
+			}
+			at[k] = len(out)
+			out = append(out, c)
+		}
+	}
+	slices.SortFunc(out, func(a, b link.FunnelCount) int {
+		return cmp.Or(strings.Compare(a.By, b.By), a.Day.Compare(b.Day), strings.Compare(a.Value, b.Value),
+			strings.Compare(a.Screen, b.Screen))
+	})
+	return out
+}
+
+// cleanCount is c as stored: its own copies of its maps and slices, its
+// day a UTC midnight, its names keyable.
+func cleanCount(c link.FunnelCount) link.FunnelCount {
+	out := link.FunnelCount{Day: FunnelDay(c.Day), By: c.By, Value: keyable(c.Value), Screen: keyable(c.Screen),
+		Reached: c.Reached, Seconds: FunnelSeconds(c.Seconds)}
+	for r, n := range c.Left {
+		if out.Left == nil {
+			out.Left = map[string]int{}
+		}
+		out.Left[keyable(r)] += n
+	}
+	return out
+}
+
+// keyable is s as both backends can store it: valid UTF-8, without NUL.
+func keyable(s string) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
+}
+
+// FunnelDay is the UTC day t falls on, as its midnight: the day counters
+// are kept by, and the first a read since t returns.
+func FunnelDay(t time.Time) time.Time {
+	t = t.UTC()
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+}
+
+// FunnelSeconds is a histogram of seconds with one bucket per
+// link.FunnelSecondsBounds and one more: a shorter one (kept under fewer
+// bounds) is padded with empty buckets, a longer one's extra buckets are
+// counted in its last. It is always a copy.
+func FunnelSeconds(s []int) []int {
+	n := len(link.FunnelSecondsBounds) + 1
+	out := make([]int, n)
+	for i, v := range s {
+		out[min(i, n-1)] += v
+	}
+	return out
+}
+
+// FunnelGrouping checks that by is one of link.FunnelGroupings.
+func FunnelGrouping(by string) error {
+	if !slices.Contains(link.FunnelGroupings, by) {
+		return fmt.Errorf("unknown funnel grouping %q (want one of %q)", by, link.FunnelGroupings)
+	}
+	return nil
+}

@@ -1,0 +1,84 @@
+package kit
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/ussdlink/ussdlink/link"
+)
+
+func TestFunnelCountsMergesEachCounterOnceInKeyOrder(t *testing.T) {
+	lagos := time.FixedZone("WAT", 3600)
+	a := &link.FunnelEntry{Day: time.Date(2026, 12, 1, 9, 0, 0, 0, lagos), Network: "MTN",
+		Reached: []link.FunnelScreen{{Screen: "otp", Seconds: 4}, {Screen: "banks", Seconds: 1}, {Screen: "otp", Seconds: 400}},
+		EndedOn: "otp", Reason: "exit"}
+	b := &link.FunnelEntry{Day: time.Date(2026, 12, 1, 22, 0, 0, 0, time.UTC), Network: "Airtel",
+		Reached: []link.FunnelScreen{{Screen: "banks", Seconds: 2}}, EndedOn: "banks", Reason: "expired"}
+	got := FunnelCounts(a, nil, b)
+	type key struct{ by, value, screen string }
+	var keys []key
+	for _, c := range got {
+		keys = append(keys, key{c.By, c.Value, c.Screen})
+		if !c.Day.Equal(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)) || c.Day.Location() != time.UTC {
+			t.Errorf("%+v: day %v, want 2026-12-01 UTC", c, c.Day)
+		}
+		if len(c.Seconds) != len(link.FunnelSecondsBounds)+1 {
+			t.Errorf("%+v: %d buckets", c, len(c.Seconds))
+		}
+	}
+	want := []key{
+		{"", "", "banks"}, {"", "", "otp"},
+		{"dialect", "none", "banks"}, {"dialect", "none", "otp"},
+		{"institution", "none", "banks"}, {"institution", "none", "otp"},
+		{"network", "Airtel", "banks"}, {"network", "MTN", "banks"}, {"network", "MTN", "otp"},
+	}
+	if !reflect.DeepEqual(keys, want) {
+		t.Fatalf("counters %v, want %v", keys, want)
+	}
+	// otp, reached twice by one entry, is one counter holding both.
+	otp := got[1]
+	if otp.Reached != 2 || otp.Left["exit"] != 2 || otp.Seconds[link.SecondsBucket(4)] != 1 || otp.Seconds[len(otp.Seconds)-1] != 1 {
+		t.Errorf("otp = %+v, want reached 2, left exit 2, one in 4s' bucket and one in the last", otp)
+	}
+	if banks := got[0]; banks.Reached != 2 || !reflect.DeepEqual(banks.Left, map[string]int{"expired": 1}) {
+		t.Errorf("banks = %+v, want reached 2, left expired 1", banks)
+	}
+	if got := FunnelCounts(nil); got != nil {
+		t.Errorf("FunnelCounts(nil) = %v, want none", got)
+	}
+}
+
+func TestFunnelSecondsHasOneBucketPerBoundAndOneMore(t *testing.T) {
+	n := len(link.FunnelSecondsBounds) + 1
+	last := func(v int) []int { out := make([]int, n); out[n-1] = v; return out }
+	tests := []struct {
+		name string
+		in   []int
+		want []int
+	}{
+		{"none is all empty", nil, make([]int, n)},
+		{"a shorter one is padded", []int{1, 2}, append([]int{1, 2}, make([]int, n-2)...)},
+		{"a longer one's extra buckets go to its last", append(make([]int, n-1), 1, 2, 3), last(6)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := FunnelSeconds(tt.in); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("FunnelSeconds(%v) = %v, want %v", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestFunnelGroupingAcceptsOnlyTheFunnelsGroupings(t *testing.T) {
+	for _, by := range link.FunnelGroupings {
+		if err := FunnelGrouping(by); err != nil {
+			t.Errorf("FunnelGrouping(%q) = %v", by, err)
+		}
+	}
+	for _, by := range []string{"phone", "Network", " "} {
+		if err := FunnelGrouping(by); err == nil {
+			t.Errorf("FunnelGrouping(%q) accepted", by)
+		}
+	}
+}
