@@ -226,7 +226,8 @@ func TestEveryHopLogsOneLineWhoseRequestIDReachesMono(t *testing.T) {
 		sb.ServeHTTP(w, r)
 	}))
 	t.Cleanup(func() { srv.Close(); sb.Close() })
-	m, logs := startGateway(t, func(c *Config) {
+	rcv := newReceiver(t)
+	m, logs := startPartnerGateway(t, rcv, func(c *Config) {
 		c.Mono.BaseURL, c.Mono.SecretKey, c.Mono.AppID = srv.URL, "test_sk_ids", "app"
 	})
 	walk(t, m, "+2348071000621", "1", "user_good", "pass_good").expect("is linked")
@@ -257,5 +258,13 @@ func TestEveryHopLogsOneLineWhoseRequestIDReachesMono(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "pass_good") {
 		t.Error("the logs hold the password")
+	}
+	rcv.await("ACCOUNT_LINKED", nil)
+	rcv.mu.Lock()
+	defer rcv.mu.Unlock()
+	for _, e := range rcv.events {
+		if e.Type == "ACCOUNT_LINKED" && e.RequestID != last["request_id"] {
+			t.Errorf("ACCOUNT_LINKED carries request id %q, the hop that linked %v", e.RequestID, last["request_id"])
+		}
 	}
 }

@@ -671,6 +671,7 @@ type webhookEvent struct {
 	Type      string         `json:"type"`
 	Timestamp time.Time      `json:"timestamp"`
 	Data      map[string]any `json:"data"`
+	RequestID string         `json:"request_id"`
 }
 
 // newReceiver serves a receiver with a secret of its own until the test

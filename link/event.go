@@ -45,4 +45,8 @@ type Event struct {
 	Type      string         `json:"type"`
 	Timestamp time.Time      `json:"timestamp"`
 	Data      map[string]any `json:"data"`
+	// RequestID is the id of the callback that caused the event (see
+	// package reqid), so a partner's report can be matched to the
+	// gateway's and Mono's logs; empty for events no callback caused.
+	RequestID string `json:"request_id,omitempty"`
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/ussdlink/ussdlink/link"
+	"github.com/ussdlink/ussdlink/reqid"
 )
 
 // emit records an event for the partner, with what every event carries:
@@ -27,7 +28,7 @@ func (t *turn) emit(typ string, data map[string]any) {
 	for k, v := range data {
 		d[k] = v
 	}
-	t.events = append(t.events, link.Event{ID: link.NewEventID(), Type: typ, Timestamp: t.now, Data: d})
+	t.events = append(t.events, link.Event{ID: link.NewEventID(), Type: typ, Timestamp: t.now, Data: d, RequestID: reqid.From(t.ctx)})
 }
 
 // pageNames names the screen a user left on, as the widget's EXIT does.

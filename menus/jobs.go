@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ussdlink/ussdlink/link"
+	"github.com/ussdlink/ussdlink/reqid"
 )
 
 // job is Mono work running for a session. The hop that started it waits for
@@ -20,6 +21,7 @@ type job struct {
 
 	mu       sync.Mutex
 	session  string // the session to settle: changes when a session is resumed under a new id
+	request  string // the id of the callback that started the work
 	res      result
 	detached bool
 	leased   bool // its lease was taken: it outlived a hop (holdLease)
@@ -115,7 +117,7 @@ func (e *Engine) heldElsewhere(ctx context.Context, id string) bool {
 func (e *Engine) start(session string, r request) *job {
 	id := make([]byte, 8)
 	rand.Read(id)
-	j := &job{id: hex.EncodeToString(id), done: make(chan struct{}), session: session}
+	j := &job{id: hex.EncodeToString(id), done: make(chan struct{}), session: session, request: r.requestID}
 	e.jobs.mu.Lock()
 	if e.jobs.closed {
 		e.jobs.mu.Unlock()
@@ -211,7 +213,7 @@ func (j *job) target() string {
 // moved on keeps its state; a link Mono made meanwhile is still recorded.
 func (e *Engine) settle(j *job) {
 	defer e.forgetJob(j.id)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(reqid.With(context.Background(), j.request), 30*time.Second)
 	defer cancel()
 	for {
 		id := j.target()

@@ -22,7 +22,8 @@ func EventMessages(events []link.Event) ([]link.Message, error) {
 			Type      string         `json:"type"`
 			Timestamp time.Time      `json:"timestamp"`
 			Data      map[string]any `json:"data"`
-		}{e.Type, e.Timestamp.UTC(), e.Data})
+			RequestID string         `json:"request_id,omitempty"`
+		}{e.Type, e.Timestamp.UTC(), e.Data, e.RequestID})
 		if err != nil {
 			return nil, fmt.Errorf("encode event %s: %w", e.Type, err)
 		}
