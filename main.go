@@ -445,7 +445,11 @@ func newApp(log zerolog.Logger) *fiber.App {
 	app := fiber.New(fiber.Config{
 		DisableStartupMessage: true,
 		BodyLimit:             16 * 1024,
-		ReadTimeout:           15 * time.Second,
+		// A callback is a few hundred bytes sent at once. The read timeout
+		// also bounds a connection a client opened and never used (a
+		// spare dial): shutdown waits for those, so it stays well below
+		// Close's 10 s.
+		ReadTimeout:           5 * time.Second,
 		WriteTimeout:          15 * time.Second,
 		IdleTimeout:           60 * time.Second,
 		ErrorHandler: func(c *fiber.Ctx, err error) error {
