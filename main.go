@@ -449,9 +449,9 @@ func newApp(log zerolog.Logger) *fiber.App {
 		// also bounds a connection a client opened and never used (a
 		// spare dial): shutdown waits for those, so it stays well below
 		// Close's 10 s.
-		ReadTimeout:           5 * time.Second,
-		WriteTimeout:          15 * time.Second,
-		IdleTimeout:           60 * time.Second,
+		ReadTimeout:  5 * time.Second,
+		WriteTimeout: 15 * time.Second,
+		IdleTimeout:  60 * time.Second,
 		ErrorHandler: func(c *fiber.Ctx, err error) error {
 			code := fiber.StatusInternalServerError
 			var fe *fiber.Error
