@@ -38,6 +38,10 @@ type backend interface {
 	// FunnelCounts reads the drop-off funnel's daily counters of one
 	// grouping (link.FunnelGroupings) from since's UTC day on.
 	FunnelCounts(ctx context.Context, since time.Time, by string) ([]link.FunnelCount, error)
+	// PhoneLanguage reads the language a phone chose, "" when none.
+	PhoneLanguage(ctx context.Context, phone string) (string, error)
+	// SetPhoneLanguage remembers a phone's language ("" forgets it).
+	SetPhoneLanguage(ctx context.Context, phone, language string) error
 	Close() error
 }
 

@@ -49,6 +49,7 @@ func startGatewayB(b *testing.B, batchDelay time.Duration) (*Main, *syncBuffer) 
 	b.Helper()
 	logs := &syncBuffer{}
 	m := NewMain(logs)
+	m.Config.USSD.Languages = []string{"en"}
 	m.Config.HTTP.Addr, m.Config.Admin.Addr = "127.0.0.1:0", ""
 	m.Config.Store.Path = b.TempDir() + "/data/ussdlink.db"
 	m.Config.Log = LogConfig{Level: "warn", Format: "json"}
@@ -99,6 +100,7 @@ func startClusterB(b *testing.B, n int) []*Main {
 	var out []*Main
 	for range n {
 		m := NewMain(&syncBuffer{})
+		m.Config.USSD.Languages = []string{"en"}
 		m.Config.HTTP.Addr, m.Config.Admin.Addr = "127.0.0.1:0", ""
 		m.Config.Store.URL = url
 		m.Config.Security.SealKey = sealKey(0x5B)

@@ -32,6 +32,7 @@ func startCluster(t *testing.T, n int, slow time.Duration, configure func(*Confi
 	t.Cleanup(func() { srv.Close(); c.sb.Close() })
 	for i := range n {
 		m := NewMain(&syncBuffer{})
+		m.Config.USSD.Languages = []string{"en"}
 		m.Config.HTTP.Addr, m.Config.Admin.Addr = "127.0.0.1:0", ""
 		m.Config.Store.URL = c.url
 		m.Config.Store.Path = filepath.Join(t.TempDir(), fmt.Sprintf("unused-%d.db", i))

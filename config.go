@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/ussdlink/ussdlink/guard"
+	"github.com/ussdlink/ussdlink/lang"
 	"github.com/ussdlink/ussdlink/link"
 	"github.com/ussdlink/ussdlink/menus"
 	"github.com/ussdlink/ussdlink/mono"
@@ -196,13 +197,61 @@ type USSDConfig struct {
 	ScreenLimits map[string]int `toml:"screen-limits"`
 	// Shortcuts are deep-dial codes (*384*123*7#) that open an institution.
 	Shortcuts []ShortcutConfig `toml:"shortcuts"`
+	// Languages are those offered, in order (codes of package lang); with
+	// more than one, a phone's first dial asks once. DefaultLanguage is
+	// spoken until a phone chooses. Texts names an operator's file
+	// overriding any message in any language.
+	Languages       []string `toml:"languages"`
+	DefaultLanguage string   `toml:"default-language"`
+	Texts           string   `toml:"texts"`
 }
 
-// ShortcutConfig is one [[ussd.shortcuts]] table.
+// ShortcutConfig is one [[ussd.shortcuts]] table: a deep-dial code opening
+// an institution, or speaking a language, or both.
 type ShortcutConfig struct {
 	Code        string `toml:"code"`
 	Institution string `toml:"institution"`
 	AuthMethod  string `toml:"auth-method"`
+	Language    string `toml:"language"`
+}
+
+// checkLanguages refuses languages the catalogue lacks, a language listed
+// twice, and a default that is not offered.
+func (c USSDConfig) checkLanguages() error {
+	seen := map[string]bool{}
+	for _, code := range c.Languages {
+		switch {
+		case !slices.Contains(lang.All, code):
+			return fmt.Errorf("config: [ussd] languages: %q is not one of %s", code, strings.Join(lang.All, ", "))
+		case seen[code]:
+			return fmt.Errorf("config: [ussd] languages: %q is listed twice", code)
+		}
+		seen[code] = true
+	}
+	if c.DefaultLanguage != "" && !seen[c.DefaultLanguage] {
+		return fmt.Errorf("config: [ussd] default-language %q is not one of [ussd] languages", c.DefaultLanguage)
+	}
+	return nil
+}
+
+// words is the catalogue the conversation speaks: the embedded one, with
+// the operator's [ussd] texts over it.
+func (c USSDConfig) words() (*lang.Catalogue, error) {
+	words, err := lang.Load()
+	if err != nil {
+		return nil, err
+	}
+	if c.Texts == "" {
+		return words, nil
+	}
+	data, err := os.ReadFile(c.Texts)
+	if err != nil {
+		return nil, fmt.Errorf("config: [ussd] texts: %w", err)
+	}
+	if err := words.Override(data); err != nil {
+		return nil, fmt.Errorf("config: [ussd] texts %s: %w", c.Texts, err)
+	}
+	return words, nil
 }
 
 // SecurityConfig holds the key that seals what users type and the limits
@@ -261,18 +310,20 @@ func DefaultConfig() Config {
 		Mono: MonoConfig{Timeout: Duration{20 * time.Second}, API: string(mono.V1),
 			CustomerName: engine.CustomerName, CustomerEmail: engine.CustomerEmail},
 		USSD: USSDConfig{
-			ServiceCode:   "*384*123#",
-			Country:       "NG",
-			ScreenLimit:   engine.ScreenLimit,
-			SessionTTL:    Duration{engine.SessionTTL},
-			MaxTries:      engine.MaxTries,
-			HopBudget:     Duration{engine.HopBudget},
-			ResumeWindow:  Duration{engine.ResumeWindow},
-			SecretTTL:     Duration{engine.SecretTTL},
-			SweepInterval: Duration{30 * time.Second},
-			AllowIPs:      []string{},
-			RepeatWindow:  Duration{engine.RepeatWindow},
-			ScreenLimits:  map[string]int{},
+			ServiceCode:     "*384*123#",
+			Country:         "NG",
+			ScreenLimit:     engine.ScreenLimit,
+			SessionTTL:      Duration{engine.SessionTTL},
+			MaxTries:        engine.MaxTries,
+			HopBudget:       Duration{engine.HopBudget},
+			ResumeWindow:    Duration{engine.ResumeWindow},
+			SecretTTL:       Duration{engine.SecretTTL},
+			SweepInterval:   Duration{30 * time.Second},
+			AllowIPs:        []string{},
+			RepeatWindow:    Duration{engine.RepeatWindow},
+			ScreenLimits:    map[string]int{},
+			Languages:       append([]string(nil), lang.All...),
+			DefaultLanguage: lang.English,
 		},
 		Security: SecurityConfig{
 			PreviousSealKeys: []string{},
@@ -395,8 +446,10 @@ func (c Config) validate() error {
 	seen := map[string]bool{}
 	for _, sc := range c.USSD.Shortcuts {
 		switch {
-		case sc.Code == "" || sc.Institution == "" || !isDigitsOnly(sc.Code):
-			return fmt.Errorf("config: each [[ussd.shortcuts]] needs a numeric code and an institution")
+		case sc.Code == "" || (sc.Institution == "" && sc.Language == "") || !isDigitsOnly(sc.Code):
+			return fmt.Errorf("config: each [[ussd.shortcuts]] needs a numeric code and an institution or a language")
+		case sc.Language != "" && !slices.Contains(c.USSD.Languages, sc.Language):
+			return fmt.Errorf("config: shortcut %q: language %q is not one of [ussd] languages", sc.Code, sc.Language)
 		case seen[sc.Code]:
 			return fmt.Errorf("config: shortcut code %q is listed twice", sc.Code)
 		}
@@ -444,6 +497,12 @@ func (c Config) validate() error {
 	if _, err := c.SMS.location(); err != nil {
 		return err
 	}
+	if err := c.USSD.checkLanguages(); err != nil {
+		return err
+	}
+	if _, err := c.USSD.words(); err != nil {
+		return err
+	}
 	if _, err := mono.ParseAPI(c.Mono.API); err != nil {
 		return fmt.Errorf("config: [mono] api: %w", err)
 	}
@@ -479,7 +538,7 @@ func isDigitsOnly(s string) bool {
 func (c USSDConfig) shortcuts() map[string]menus.Shortcut {
 	out := make(map[string]menus.Shortcut, len(c.Shortcuts))
 	for _, sc := range c.Shortcuts {
-		out[sc.Code] = menus.Shortcut{Institution: sc.Institution, AuthMethod: sc.AuthMethod}
+		out[sc.Code] = menus.Shortcut{Institution: sc.Institution, AuthMethod: sc.AuthMethod, Language: sc.Language}
 	}
 	return out
 }

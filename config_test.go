@@ -214,6 +214,7 @@ func TestTheStoreIsChosenByItsURL(t *testing.T) {
 
 func TestAGatewayOnPostgreSQLNeedsASharedSealKey(t *testing.T) {
 	m := NewMain(&syncBuffer{})
+	m.Config.USSD.Languages = []string{"en"}
 	m.Config.HTTP.Addr, m.Config.Admin.Addr = "127.0.0.1:0", ""
 	m.Config.Store.URL = "postgres://nobody@127.0.0.1:1/none" // never reached: the key is checked first
 	err := m.Run(context.Background())

@@ -96,6 +96,7 @@ func TestTheFunnelCountsCompleteAndAbandonedFlowsOnEveryBackend(t *testing.T) {
 
 func TestTheFunnelCommandReadsAStoppedGatewaysStore(t *testing.T) {
 	m := NewMain(&syncBuffer{})
+	m.Config.USSD.Languages = []string{"en"}
 	m.Config.HTTP.Addr, m.Config.Admin.Addr = "127.0.0.1:0", ""
 	path := filepath.Join(t.TempDir(), "data", "ussdlink.db")
 	m.Config.Store.Path = path

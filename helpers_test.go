@@ -97,6 +97,7 @@ func startMain(t *testing.T, prepare func(*Main)) (*Main, *syncBuffer) {
 	m := NewMain(logs)
 	m.Config.HTTP.Addr = "127.0.0.1:0"
 	m.Config.Admin.Addr = "127.0.0.1:0"
+	m.Config.USSD.Languages = []string{"en"} // one language: no choice asked (language tests offer more)
 	m.Config.Store.Path = filepath.Join(t.TempDir(), "data", "ussdlink.db")
 	m.Config.Log = LogConfig{Level: "debug", Format: "json", Phone: "masked"}
 	prepare(m)

@@ -38,10 +38,11 @@ var importRules = map[string][]string{
 	"store/postgres":        {"link", "seal", "store/kit"},
 	"store/postgres/pgtest": {},
 	"outbox":                {"link"},
-	"menus":                 {"link", "mono", "gsm", "phone", "screen", "catalog", "keyed", "reqid"},
+	"menus":                 {"link", "mono", "gsm", "phone", "screen", "catalog", "keyed", "reqid", "lang"},
 	"ussd":                  {"link", "guard", "phone", "reqid"},
 	"partner":               {"link", "mono", "outbox", "phone", "keyed", "funnel"},
 	"funnel":                {"link"},
+	"lang":                  {"gsm"},
 	"sms":                   {"link", "outbox", "phone", "gsm", "keyed"},
 }
 

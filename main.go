@@ -175,6 +175,7 @@ type Main struct {
 	metrics       *metrics.Metrics // what /metrics serves
 	admin         *http.Server     // the admin listener, on [admin] addr
 	adminListener net.Listener
+	closed        bool // Close ran
 }
 
 // NewMain returns a Main with the default configuration, logging to w.
@@ -388,6 +389,10 @@ func (m *Main) sweep(ctx context.Context) {
 // Mono work to settle (bounded by the Mono timeout), and closes the store
 // cleanly.
 func (m *Main) Close() error {
+	if m.closed {
+		return nil // closed already: a second Close has nothing to stop
+	}
+	m.closed = true
 	var errs []error
 	if m.admin != nil {
 		errs = append(errs, m.admin.Close()) // first: it reads what the rest of Close takes down

@@ -46,6 +46,7 @@ secret-key = "test_sk_process"
 app-id = "app_process"
 timeout = "10s"
 [ussd]
+languages = ["en"]
 hop-budget = %q
 [log]
 level = "debug"

@@ -19,6 +19,7 @@ func sealKey(b byte) string {
 func gatewayOn(t *testing.T, path, monoURL, key string, previous ...string) (m *Main, stop func()) {
 	t.Helper()
 	m = NewMain(&syncBuffer{})
+	m.Config.USSD.Languages = []string{"en"}
 	m.Config.Mono.BaseURL, m.Config.Mono.SecretKey, m.Config.Mono.AppID = monoURL, "test_sk_hooks", "app"
 	m.Config.HTTP.Addr, m.Config.Admin.Addr = "127.0.0.1:0", ""
 	m.Config.Store.Path = path

@@ -57,6 +57,7 @@ func TestAMisconfiguredMonoIsFoundAtStart(t *testing.T) {
 func TestASecondGatewayOnOneStoreFailsAtOnce(t *testing.T) {
 	m, _ := startGateway(t, nil)
 	second := NewMain(&bytes.Buffer{})
+	second.Config.USSD.Languages = []string{"en"}
 	second.Config = m.Config
 	second.Config.HTTP.Addr, second.Config.Admin.Addr = "127.0.0.1:0", ""
 	start := time.Now()

@@ -157,6 +157,7 @@ func (m *Main) startTexts(cfg SMSConfig) {
 // engineConfig is the conversation's configuration: the operator's, with
 // the transcript keys derived from the seal key and the workers to wake.
 func engineConfig(cfg Config, sealer *seal.Sealer, notify, notifyTexts func()) menus.Config {
+	words, _ := cfg.USSD.words() // checked when the configuration was loaded
 	kinds := cfg.SMS.kinds()
 	return menus.Config{
 		ScreenLimit:            cfg.USSD.ScreenLimit,
@@ -181,6 +182,9 @@ func engineConfig(cfg Config, sealer *seal.Sealer, notify, notifyTexts func()) m
 		LeaseTTL:               cfg.Store.LeaseTTL.Duration,
 		CustomerName:           cfg.Mono.CustomerName,
 		CustomerEmail:          cfg.Mono.CustomerEmail,
+		Words:                  words,
+		Languages:              cfg.USSD.Languages,
+		DefaultLanguage:        cfg.USSD.DefaultLanguage,
 	}
 }
 
@@ -232,7 +236,7 @@ func (m *Main) mount(cfg Config, monoSecret string) error {
 		InviteTTL: cfg.Partner.InviteTTL.Duration, Now: m.Now, Log: m.Log.With().Str("component", "api").Logger(),
 		Texts: texts, Notify: m.texts.Notify, Phones: phones, Institutions: m.engine,
 		IdempotencyTTL: cfg.Partner.IdempotencyTTL.Duration, Location: loc,
-		Funnel: m.db, FunnelOrder: journeyOrder()}
+		Funnel: m.db, FunnelOrder: journeyOrder(), Languages: cfg.USSD.Languages}
 	if m.shared != nil {
 		api.Locker = m.shared.locker
 	}

@@ -44,6 +44,10 @@ var lookalikes = map[rune]string{
 	'ß': "ss", 'æ': "ae", 'Æ': "AE", 'ø': "o", 'Ø': "O", 'œ': "oe", 'Œ': "OE",
 	'ł': "l", 'Ł': "L", 'đ': "d", 'Đ': "D", 'ı': "i",
 	'₦': "N", '¢': "c", '©': "(c)", '®': "(R)", '™': "TM",
+	// Hausa's hooked letters and its apostrophe, as Hausa is written in
+	// SMS (Yoruba's and Igbo's underdots and tone marks are combining
+	// marks, dropped above: ẹ→e, ọ→o, ṣ→s, ị→i, ụ→u, ṅ→n).
+	'ɓ': "b", 'Ɓ': "B", 'ɗ': "d", 'Ɗ': "D", 'ƙ': "k", 'Ƙ': "K", 'ƴ': "y", 'Ƴ': "Y", 'ʼ': "'",
 }
 
 // Transliterate returns s in plain GSM 7-bit text: curly quotes become

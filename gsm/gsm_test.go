@@ -21,6 +21,10 @@ func TestTransliterate(t *testing.T) {
 		want string
 	}{
 		{"empty stays empty", "", ""},
+		{"Yoruba loses its underdots and tone marks", "Ẹ kú àárọ̀, ṣé dáadáa ni?", "E ku aaro, se daadaa ni?"},
+		{"Hausa's hooked letters become plain", "Ɓata ɗaya ƙasa ƴaƴa Ɗan Ƙofa Ƴar", "Bata daya kasa yaya Dan Kofa Yar"},
+		{"Hausa's apostrophe is kept as one", "ʼyaʼya", "'ya'ya"},
+		{"Igbo loses its dots", "Ị nọ ụlọ? Ṅ", "I no ulo? N"},
 		{"plain ASCII is unchanged", "Access Bank (Diamond) 0123-456_789", "Access Bank (Diamond) 0123-456_789"},
 		{"all printable ASCII but backtick is unchanged", ascii.String(), ascii.String()},
 		{"extension characters are kept", "^{}\\[~]|", "^{}\\[~]|"},

@@ -23,6 +23,10 @@ type Change struct {
 	// Funnel is the session's entry in the drop-off funnel, when it ended
 	// in this change: its counters are added in the same transaction.
 	Funnel *FunnelEntry
+	// Language, when set, is the language the session's phone chose (a
+	// code such as "ha"): remembered for the phone's later sessions, in the
+	// same transaction as the session.
+	Language string
 }
 
 // FunnelOf decides the funnel entry of a session the sweeper deletes that

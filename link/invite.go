@@ -46,6 +46,9 @@ type Invite struct {
 	// Customer is whom the partner says the account is for: Mono's v2
 	// sessions name a customer. Nil: the gateway's templates decide.
 	Customer *Customer `json:"customer,omitempty"`
+	// Language is the language the partner says the customer reads (a
+	// lang code): the session speaks it and the phone keeps it.
+	Language string `json:"language,omitempty"`
 }
 
 // Customer is the person an invitation is for, as Mono's v2 sessions name

@@ -13,6 +13,7 @@ import (
 	"github.com/ussdlink/ussdlink/catalog"
 	"github.com/ussdlink/ussdlink/gsm"
 	"github.com/ussdlink/ussdlink/keyed"
+	"github.com/ussdlink/ussdlink/lang"
 	"github.com/ussdlink/ussdlink/link"
 	"github.com/ussdlink/ussdlink/mono"
 	"github.com/ussdlink/ussdlink/phone"
@@ -52,6 +53,9 @@ type Store interface {
 	Link(ctx context.Context, accountID string) (*link.Link, bool, error)
 	// CreateInvite stores a new invitation with a fresh code of digits.
 	CreateInvite(ctx context.Context, inv *link.Invite, digits int, now time.Time) error
+	// PhoneLanguage is the language a phone chose (Change.Language), ""
+	// when none.
+	PhoneLanguage(ctx context.Context, phone string) (string, error)
 }
 
 // Mono is the part of Mono's Partners API a conversation drives, in
@@ -128,6 +132,13 @@ type Config struct {
 	CustomerName, CustomerEmail string
 	// Observer, when set, hears what conversations did (for metrics).
 	Observer Observer
+	// Words is the catalogue every screen is said in (nil: the embedded
+	// one); Languages are those offered, in order (none: the default
+	// alone; one: no choice is asked), and DefaultLanguage the one spoken
+	// until a phone chooses ("en" when empty).
+	Words           *lang.Catalogue
+	Languages       []string
+	DefaultLanguage string
 }
 
 // DefaultConfig is the engine's configuration unless told otherwise: the
@@ -226,12 +237,14 @@ type Leases interface {
 type Shortcut struct {
 	Institution string
 	AuthMethod  string
+	Language    string // spoken (and remembered for the phone) when set
 }
 
 // Engine runs conversations. It is safe for concurrent use: hops of one
 // session are serialised, hops of different sessions run in parallel.
 type Engine struct {
 	cfg    Config
+	words  *lang.Catalogue
 	store  Store
 	mono   Mono
 	now    func() time.Time
@@ -264,6 +277,10 @@ func NewEngine(cfg Config, store Store, m Mono, now func() time.Time, log zerolo
 		log:    log,
 		marker: newMarker(cfg.TranscriptKey, cfg.PreviousTranscriptKeys...),
 		owner:  newOwner(),
+		words:  cfg.Words,
+	}
+	if e.words == nil {
+		e.words = defaultWords()
 	}
 	e.banks = catalog.New(base, e.fetchBanks, cfg.BankTTL, bankBackoff, now, func(err error) {
 		log.Warn().Err(err).Msg("institutions unavailable")
@@ -378,7 +395,7 @@ func (e *Engine) load(ctx context.Context, hop link.Hop, now time.Time) (loaded,
 		r.From, r.Outcome = s.State, link.OutcomeRepeat
 		return loaded{answered: &r}, nil
 	case (s.Done() || s.Closed != "") && !s.Unseen:
-		return loaded{answered: &link.Reply{Text: textSessionOver, End: true, Screen: s.State, From: s.State, Outcome: link.OutcomeOver}}, nil
+		return loaded{answered: &link.Reply{Text: e.words.Text(s.Lang, textSessionOver), End: true, Screen: s.State, From: s.State, Outcome: link.OutcomeOver}}, nil
 	}
 	return loaded{s: s, input: input}, nil
 }

@@ -34,6 +34,13 @@ type memStore struct {
 	logins   map[string]map[string]string
 	links    []link.Link
 	commits  int
+	langs    map[string]string // phone → its chosen language
+}
+
+func (m *memStore) PhoneLanguage(_ context.Context, phone string) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.langs[link.PhoneKey(phone)], nil
 }
 
 func newMemStore() *memStore {
@@ -80,6 +87,7 @@ func (m *memStore) snapshot() *memStore {
 		c.logins[k] = maps.Clone(v)
 	}
 	c.links = append(c.links, m.links...)
+	c.langs = maps.Clone(m.langs)
 	for k, v := range m.invites {
 		inv := *v
 		c.invites[k] = &inv
@@ -156,6 +164,12 @@ func (m *memStore) Latest(ctx context.Context, phone string) (*link.SessionRecor
 func (m *memStore) Commit(_ context.Context, c link.Change) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if c.Language != "" && c.Session != nil {
+		if m.langs == nil {
+			m.langs = map[string]string{}
+		}
+		m.langs[link.PhoneKey(c.Session.Phone)] = c.Language
+	}
 	for _, r := range []*link.SessionRecord{c.Retired, c.Session} {
 		if r == nil {
 			continue
@@ -392,7 +406,7 @@ func TestIdleSessionExpires(t *testing.T) {
 	r.must(t, "s1", "+234801", "1")
 	r.clock.Advance(181 * time.Second)
 	got := r.must(t, "s1", "+234801", "1*user_good")
-	if !got.End || got.Text != textExpired {
+	if !got.End || got.Text != en(textExpired) {
 		t.Errorf("reply after the TTL = %+v, want the expiry END", got)
 	}
 	if r.sb.Calls("login") != 0 {
@@ -406,7 +420,7 @@ func TestEndedSessionSaysSoWithoutChange(t *testing.T) {
 	r.must(t, "s1", "+234801", "0")
 	commits := r.store.commits
 	got := r.must(t, "s1", "+234801", "0*1")
-	if !got.End || got.Text != textSessionOver {
+	if !got.End || got.Text != en(textSessionOver) {
 		t.Errorf("reply = %+v", got)
 	}
 	if r.store.commits != commits {
@@ -503,3 +517,9 @@ func (m *memStore) CreateInvite(_ context.Context, inv *link.Invite, digits int,
 	m.invites[inv.ID] = &c
 	return nil
 }
+
+// englishWords is the embedded catalogue, for tests comparing screens.
+var englishWords = defaultWords()
+
+// en is a message as an English-speaking session shows it.
+func en(key string) string { return englishWords.Text("en", key) }

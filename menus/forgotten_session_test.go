@@ -50,7 +50,7 @@ func TestAnOTPOnASessionMonoForgotIsNotAFailureOnEitherAPI(t *testing.T) {
 			monoClock.Advance(11 * time.Minute) // Mono drops the session; the gateway's clock has not moved
 			got := r.must(t, "a", "+234801", "1*user_otp*pass_good*123456")
 			s := r.store.stored(t, "a")
-			if s.Failures != 0 || strings.Contains(got.Text, textAnswerRejected) {
+			if s.Failures != 0 || strings.Contains(got.Text, en(textAnswerRejected)) {
 				t.Errorf("the right OTP on a session Mono forgot: failures = %d, reply %q; want no failure", s.Failures, got.Text)
 			}
 			if n := len(r.store.failures["+234801"]); n != 0 {
@@ -114,7 +114,7 @@ func TestARestartLostReloginIsNotBlamedOnTheUser(t *testing.T) {
 	}
 	r.must(t, "b", phone, "user_relogin*pass_good*1*user_relogin")
 	got := r.must(t, "b", phone, "user_relogin*pass_good*1*user_relogin*pass_good")
-	if s := r.store.stored(t, "b"); s.Failures != 0 || strings.Contains(got.Text, textAnswerRejected) {
+	if s := r.store.stored(t, "b"); s.Failures != 0 || strings.Contains(got.Text, en(textAnswerRejected)) {
 		t.Errorf("the right login after a lost relogin: failures = %d, reply %q; want no failure", s.Failures, got.Text)
 	}
 	if n := r.sb.Calls(sandbox.OpReauthSession); n != 2 {

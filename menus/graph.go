@@ -27,6 +27,7 @@ type JourneyEdge struct {
 
 // screens says what each state shows on the phone.
 var screens = map[string]string{
+	StateLanguage:    "Choose your language: each in its own name",
 	StateBanks:       "Choose bank: numbered, paged (98 More), typed letters filter",
 	StateMethods:     "How do you log in? internet or mobile banking",
 	StateCredentials: "one prompt per field of the bank's login form",
@@ -42,7 +43,7 @@ var screens = map[string]string{
 // TheJourney returns the state machine: every state a transition names,
 // in the order of the journey, and every (state, event) edge.
 func TheJourney() Journey {
-	order := []string{StateBanks, StateMethods, StateCredentials, StateAccounts, StateChallenge, StateWaiting,
+	order := []string{StateLanguage, StateBanks, StateMethods, StateCredentials, StateAccounts, StateChallenge, StateWaiting,
 		StateResume, StateReauth, StateLinked, StateEnded}
 	var j Journey
 	seen := map[string]bool{}

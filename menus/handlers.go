@@ -55,6 +55,10 @@ func (t *turn) onBanks(input string) {
 		t.end(ReasonNoBanks)
 		return
 	}
+	if input == inputLanguage && t.s.Filter == "" && len(t.e.languages()) > 1 {
+		t.fire(EventAskLanguage, args{})
+		return
+	}
 	shown := filterBanks(banks, t.s.Filter)
 	i, res := t.pick(input, len(shown))
 	switch res {

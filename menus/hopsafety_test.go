@@ -97,7 +97,7 @@ func TestExitWhileWaitingStillKeepsALinkMonoMade(t *testing.T) {
 	r.must(t, "s1", "+234801", "1*user_slow")
 	r.must(t, "s1", "+234801", "1*user_slow*pass_good")
 	bye := r.must(t, "s1", "+234801", "1*user_slow*pass_good*0")
-	if !bye.End || bye.Text != textGoodbye {
+	if !bye.End || bye.Text != en(textGoodbye) {
 		t.Fatalf("exit while waiting = %+v", bye)
 	}
 	r.drain(t)
@@ -141,7 +141,7 @@ func TestResumeDropsSecretsPastTheirLifetime(t *testing.T) {
 	r.clock.Advance(3 * time.Minute) // past the 2m secret lifetime, within the 10m window
 	r.must(t, "b", "+234801", "")
 	next := r.must(t, "b", "+234801", "1")
-	if !strings.Contains(next.Text, textRetype) || !strings.Contains(next.Text, "UserID") {
+	if !strings.Contains(next.Text, en(textRetype)) || !strings.Contains(next.Text, "UserID") {
 		t.Fatalf("continue with stale secrets = %+v, want the form from its first field", next)
 	}
 	if s := r.store.stored(t, "b"); len(s.Answers) != 0 {
@@ -157,8 +157,8 @@ func TestResumeOfferChoices(t *testing.T) {
 		want    string
 	}{
 		{name: "start over shows the banks", advance: time.Minute, input: "2", want: "Choose bank"},
-		{name: "0 on the offer ends politely", advance: time.Minute, input: "0", want: textGoodbye},
-		{name: "an invalid choice re-shows the offer", advance: time.Minute, input: "7", want: textInvalidChoice},
+		{name: "0 on the offer ends politely", advance: time.Minute, input: "0", want: en(textGoodbye)},
+		{name: "an invalid choice re-shows the offer", advance: time.Minute, input: "7", want: en(textInvalidChoice)},
 		{name: "no offer after the resume window", advance: 11 * time.Minute},
 	}
 	for _, tc := range cases {
@@ -218,7 +218,7 @@ func TestRestartWhileWaiting(t *testing.T) {
 		logins  int
 	}{
 		{name: "fresh secrets run the step again", want: "is linked", logins: 2},
-		{name: "stale secrets ask again", advance: 150 * time.Second, want: textNoAnswer, logins: 1}, // past the 2m secret lifetime, within the 180s session TTL
+		{name: "stale secrets ask again", advance: 150 * time.Second, want: en(textNoAnswer), logins: 1}, // past the 2m secret lifetime, within the 180s session TTL
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -262,7 +262,7 @@ func TestRefusedKeyIsLoggedLoudlyOnce(t *testing.T) {
 	e := NewEngine(Config{TranscriptKey: []byte("k")}, newMemStore(), refusingMono{}, time.Now, zerolog.New(&logs))
 	for _, id := range []string{"a", "b", "c"} {
 		got, err := e.Handle(context.Background(), link.Hop{SessionID: id, Phone: "+234801", Cumulative: true})
-		if err != nil || !got.End || got.Text != textUnavailable {
+		if err != nil || !got.End || got.Text != en(textUnavailable) {
 			t.Fatalf("hop = %+v, %v; want the service unavailable END", got, err)
 		}
 	}
@@ -285,7 +285,7 @@ func TestExpiredMonoSessionLeadsToANewLogin(t *testing.T) {
 	r.must(t, "b", "+234801", "")
 	r.must(t, "b", "+234801", "1")
 	got := r.must(t, "b", "+234801", "1*123456")
-	if !strings.Contains(got.Text, textBankSessionExpired) || !strings.Contains(got.Text, "UserID") {
+	if !strings.Contains(got.Text, en(textBankSessionExpired)) || !strings.Contains(got.Text, "UserID") {
 		t.Fatalf("OTP on an expired Mono session = %+v, want a new login", got)
 	}
 	if n := r.sb.Calls("commit"); n != 0 {
@@ -325,7 +325,7 @@ func TestCrossedResumesDoNotDeadlock(t *testing.T) {
 	for range 2 {
 		select {
 		case rep := <-done:
-			if !strings.Contains(rep.Text, "UserID") && !strings.Contains(rep.Text, textBusy) {
+			if !strings.Contains(rep.Text, "UserID") && !strings.Contains(rep.Text, en(textBusy)) {
 				t.Errorf("resume = %+v, want the form or a busy notice", rep)
 			}
 		case <-time.After(10 * time.Second):
@@ -394,7 +394,7 @@ func TestSlowBankListHoldsNoHopPastItsBudget(t *testing.T) {
 	if took := time.Since(start); took > 300*time.Millisecond {
 		t.Errorf("first hop took %v with a 150ms budget", took)
 	}
-	if !first.End || first.Text != textNoBanks {
+	if !first.End || first.Text != en(textNoBanks) {
 		t.Errorf("first hop = %+v, want the polite END", first)
 	}
 	// The fetch goes on and fills the cache: wait for it, as a hop without
@@ -461,7 +461,7 @@ func TestAFormWhoseEarlierAnswersLapsedStartsAgain(t *testing.T) {
 	}
 	r.store.answers["s1"] = nil // the sweeper erased them while the user was idle
 	got := r.must(t, "s1", "+234801", "1*user_good*pass_good")
-	if !strings.Contains(got.Text, textRetype) || !strings.Contains(got.Text, "UserID") {
+	if !strings.Contains(got.Text, en(textRetype)) || !strings.Contains(got.Text, "UserID") {
 		t.Fatalf("reply = %+v, want the form from its first field", got)
 	}
 	if r.sb.Calls("login") != 0 {

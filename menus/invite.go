@@ -75,6 +75,9 @@ func (t *turn) follow(inv *link.Invite) bool {
 	if c := inv.Customer; c != nil {
 		t.s.CustomerName, t.s.CustomerEmail = c.Name, c.Email
 	}
+	if inv.Language != "" {
+		t.useLanguage(inv.Language)
+	}
 	inv.Session, inv.Updated = t.s.ID, t.now
 	t.invite = inv
 	switch {

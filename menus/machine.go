@@ -11,6 +11,7 @@ import (
 
 // States of a conversation, one per kind of screen.
 const (
+	StateLanguage    = "language"    // choose the language, on a phone's first dial (or 99 on the banks)
 	StateBanks       = "banks"       // choose an institution (paged, filterable)
 	StateMethods     = "methods"     // choose internet or mobile banking
 	StateCredentials = "credentials" // one prompt per field of the login form
@@ -38,6 +39,8 @@ const (
 	EventOfferResume = "offer_resume" // a new session offers to continue a dropped one
 	EventReauth      = "reauth"       // Mono is asked (again) for a reauthorisation login
 	EventRetire      = "retire"       // another session resumed or replaced this one
+	EventAskLanguage = "ask_language" // a first dial, or 99 on the banks: choose the language
+	EventLanguage    = "language"     // a language was chosen: on to the banks
 )
 
 // resumeEvent names the event that continues a dropped session's
@@ -86,10 +89,12 @@ var transitions = append(fsm.Events{
 	{Name: EventOfferResume, Src: []string{StateBanks}, Dst: StateResume},
 	{Name: EventReauth, Src: []string{StateBanks, StateChallenge, StateWaiting, StateReauth}, Dst: StateReauth},
 	{Name: EventRetire, Src: append(live, StateEnded, StateLinked), Dst: StateEnded},
+	{Name: EventAskLanguage, Src: []string{StateBanks}, Dst: StateLanguage},
+	{Name: EventLanguage, Src: []string{StateLanguage}, Dst: StateBanks},
 }, resumes()...)
 
 // live lists the states of a session not yet over.
-var live = []string{StateBanks, StateMethods, StateCredentials, StateAccounts, StateChallenge, StateWaiting, StateResume, StateReauth}
+var live = []string{StateLanguage, StateBanks, StateMethods, StateCredentials, StateAccounts, StateChallenge, StateWaiting, StateResume, StateReauth}
 
 // resumes are the transitions from the resume offer into the state the
 // dropped session was left in: any resumable state, or its end when its

@@ -97,7 +97,10 @@ type Session struct {
 	// (in the order first reached, with the seconds spent on each), the
 	// screen shown last and since when, and whether the session's entry
 	// has been counted (once, when it ended or when it is swept).
-	Dialect string    `json:"dialect,omitempty"`
+	Dialect string `json:"dialect,omitempty"`
+	// Lang is the language the session speaks (a lang code); empty is
+	// the configured default.
+	Lang    string    `json:"lang,omitempty"`
 	Visits  []Visit   `json:"visits,omitempty"`
 	Shown   string    `json:"shown,omitempty"`
 	ShownAt time.Time `json:"shown_at,omitzero"`

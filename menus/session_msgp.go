@@ -206,8 +206,8 @@ func (z *List) Msgsize() (s int) {
 func (z *Session) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
-	zb0001Len := uint32(52)
-	var zb0001Mask uint64 /* 52 bits */
+	zb0001Len := uint32(53)
+	var zb0001Mask uint64 /* 53 bits */
 	_ = zb0001Mask
 	if z.Network == "" {
 		zb0001Len--
@@ -345,21 +345,25 @@ func (z *Session) MarshalMsg(b []byte) (o []byte, err error) {
 		zb0001Len--
 		zb0001Mask |= 0x800000000000
 	}
-	if z.Visits == nil {
+	if z.Lang == "" {
 		zb0001Len--
 		zb0001Mask |= 0x1000000000000
 	}
-	if z.Shown == "" {
+	if z.Visits == nil {
 		zb0001Len--
 		zb0001Mask |= 0x2000000000000
 	}
-	if z.ShownAt.IsZero() {
+	if z.Shown == "" {
 		zb0001Len--
 		zb0001Mask |= 0x4000000000000
 	}
-	if z.Counted == false {
+	if z.ShownAt.IsZero() {
 		zb0001Len--
 		zb0001Mask |= 0x8000000000000
+	}
+	if z.Counted == false {
+		zb0001Len--
+		zb0001Mask |= 0x10000000000000
 	}
 	// variable map header, size zb0001Len
 	o = msgp.AppendMapHeader(o, zb0001Len)
@@ -634,6 +638,11 @@ func (z *Session) MarshalMsg(b []byte) (o []byte, err error) {
 			o = msgp.AppendString(o, z.Dialect)
 		}
 		if (zb0001Mask & 0x1000000000000) == 0 { // if not omitted
+			// string "lang"
+			o = append(o, 0xa4, 0x6c, 0x61, 0x6e, 0x67)
+			o = msgp.AppendString(o, z.Lang)
+		}
+		if (zb0001Mask & 0x2000000000000) == 0 { // if not omitted
 			// string "visits"
 			o = append(o, 0xa6, 0x76, 0x69, 0x73, 0x69, 0x74, 0x73)
 			o = msgp.AppendArrayHeader(o, uint32(len(z.Visits)))
@@ -647,17 +656,17 @@ func (z *Session) MarshalMsg(b []byte) (o []byte, err error) {
 				o = msgp.AppendInt(o, z.Visits[za0002].Seconds)
 			}
 		}
-		if (zb0001Mask & 0x2000000000000) == 0 { // if not omitted
+		if (zb0001Mask & 0x4000000000000) == 0 { // if not omitted
 			// string "shown"
 			o = append(o, 0xa5, 0x73, 0x68, 0x6f, 0x77, 0x6e)
 			o = msgp.AppendString(o, z.Shown)
 		}
-		if (zb0001Mask & 0x4000000000000) == 0 { // if not omitted
+		if (zb0001Mask & 0x8000000000000) == 0 { // if not omitted
 			// string "shown_at"
 			o = append(o, 0xa8, 0x73, 0x68, 0x6f, 0x77, 0x6e, 0x5f, 0x61, 0x74)
 			o = msgp.AppendTime(o, z.ShownAt)
 		}
-		if (zb0001Mask & 0x8000000000000) == 0 { // if not omitted
+		if (zb0001Mask & 0x10000000000000) == 0 { // if not omitted
 			// string "counted"
 			o = append(o, 0xa7, 0x63, 0x6f, 0x75, 0x6e, 0x74, 0x65, 0x64)
 			o = msgp.AppendBool(o, z.Counted)
@@ -1029,6 +1038,12 @@ func (z *Session) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "Dialect")
 				return
 			}
+		case "lang":
+			z.Lang, bts, err = msgp.ReadStringBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Lang")
+				return
+			}
 		case "visits":
 			var zb0003 uint32
 			zb0003, bts, err = msgp.ReadArrayHeaderBytes(bts)
@@ -1137,7 +1152,7 @@ func (z *Session) Msgsize() (s int) {
 	} else {
 		s += z.Link.Msgsize()
 	}
-	s += 8 + msgp.StringPrefixSize + len(z.Dialect) + 7 + msgp.ArrayHeaderSize
+	s += 8 + msgp.StringPrefixSize + len(z.Dialect) + 5 + msgp.StringPrefixSize + len(z.Lang) + 7 + msgp.ArrayHeaderSize
 	for za0002 := range z.Visits {
 		s += 1 + 7 + msgp.StringPrefixSize + len(z.Visits[za0002].Screen) + 8 + msgp.IntSize
 	}

@@ -105,11 +105,11 @@ func TestContinuingASessionWhoseLockIsHeldElsewhereSaysBusyAndKeepsTheOffer(t *t
 	r.must(t, "b", "+234801", "") // the offer to continue
 	st := &lockWaitingStore{memStore: r.store, held: map[string]bool{"a": true}}
 	r.engine = r.restart(st) // another instance holds a's lock (settling its work, say)
-	if got := r.must(t, "b", "+234801", inputContinue); !strings.Contains(got.Text, textBusy) {
-		t.Fatalf("continue while a's lock is held elsewhere = %q, want %q", got.Text, textBusy)
+	if got := r.must(t, "b", "+234801", inputContinue); !strings.Contains(got.Text, en(textBusy)) {
+		t.Fatalf("continue while a's lock is held elsewhere = %q, want %q", got.Text, en(textBusy))
 	}
 	st.held["a"] = false
-	if got := r.must(t, "b", "+234801", inputContinue+"*"+inputContinue); strings.Contains(got.Text, textBusy) {
+	if got := r.must(t, "b", "+234801", inputContinue+"*"+inputContinue); strings.Contains(got.Text, en(textBusy)) {
 		t.Fatalf("continue once the lock is free = %q, still busy", got.Text)
 	}
 }

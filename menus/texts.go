@@ -1,83 +1,104 @@
 package menus
 
 import (
-	"fmt"
-	"time"
+	"strconv"
+	"strings"
+
+	"github.com/ussdlink/ussdlink/lang"
+	"github.com/ussdlink/ussdlink/screen"
 )
 
-// Every sentence a user reads lives here, so that wording is reviewed in one
-// place and stays within GSM-7.
+// Every sentence a user reads is a message of the catalogue (package lang),
+// in the session's language. These are their keys. A notice (Session.Notice)
+// is stored as its key, with any values after it ("too_long|max=12"), and
+// put into words when shown, so a session's language can change under it.
 const (
-	textChooseBank         = "Link your bank. Choose bank or type its name:"
-	textMoreBanks          = "Choose bank:"
-	textChooseMethod       = "How do you log in?"
-	textChooseAccount      = "Choose the account to link:"
-	textInvalidChoice      = "Invalid choice. Try again."
-	textEmpty              = "Please type a value."
-	textUnreadable         = "Unreadable characters. Try again."
-	textDigitsOnly         = "Digits only, please."
-	textLoginFailed        = "Login failed. Check details and retry."
-	textAnswerRejected     = "Not accepted by your bank. Try again."
-	textGoodbye            = "Goodbye. Nothing was linked."
-	textTooManyTries       = "Too many failed attempts. Nothing was linked. Please try again later."
-	textUnavailable        = "Service unavailable. Nothing was linked. Please try again later."
-	textFailed             = "Sorry, your bank could not be reached. Nothing was linked. Please try again later."
-	textNoBanks            = "Sorry, no banks are available right now. Please try again later."
-	textSessionOver        = "This session has ended. Dial again to start over."
-	textExpired            = "Your session expired. Dial again to start over."
-	textBankUnavailable    = "This bank is not available right now. Please choose another."
-	textWaiting            = "Your bank is still answering. This can take a moment."
-	textCheckAgain         = "Check again"
-	textNoAnswer           = "Your bank did not answer. Please try again."
-	textNoAnswerRetype     = "Your bank did not answer. Please type your details again."
-	textNewCode            = "Your bank sent you a new code."
-	textStartedAgain       = "Sorry, we had to start again."
-	textBankLocked         = "Your bank has locked or disabled this account. Please contact your bank. Nothing was linked."
-	textRetype             = "Please type your details again."
-	textBankSessionExpired = "Your bank session timed out. Please log in again."
-	textLocked             = "For your safety, bank logins from this phone are paused after several failed attempts. Please try again later."
-	textContinue           = "Continue"
-	textBusy               = "One moment, please. Try again."
-	textStartOver          = "Start over"
+	textChooseBank         = "choose_bank"
+	textMoreBanks          = "more_banks"
+	textChooseMethod       = "choose_method"
+	textChooseAccount      = "choose_account"
+	textInvalidChoice      = "invalid_choice"
+	textEmpty              = "empty"
+	textUnreadable         = "unreadable"
+	textDigitsOnly         = "digits_only"
+	textLoginFailed        = "login_failed"
+	textAnswerRejected     = "answer_rejected"
+	textGoodbye            = "goodbye"
+	textTooManyTries       = "too_many_tries"
+	textUnavailable        = "unavailable"
+	textFailed             = "failed"
+	textNoBanks            = "no_banks"
+	textSessionOver        = "session_over"
+	textExpired            = "expired"
+	textBankUnavailable    = "bank_unavailable"
+	textWaiting            = "waiting"
+	textCheckAgain         = "check_again"
+	textNoAnswer           = "no_answer"
+	textNoAnswerRetype     = "no_answer_retype"
+	textNewCode            = "new_code"
+	textStartedAgain       = "started_again"
+	textBankLocked         = "bank_locked"
+	textRetype             = "retype"
+	textBankSessionExpired = "bank_session_expired"
+	textLocked             = "locked"
+	textContinue           = "continue"
+	textBusy               = "busy"
+	textStartOver          = "start_over"
+	textNoMatch            = "no_match"
+	textMatching           = "matching"
+	textChooseLanguage     = "choose_language"
+	textChangeLanguage     = "change_language"
 )
-
-// textTooLong says how long a field may be.
-func textTooLong(max int) string { return fmt.Sprintf("At most %d characters, please.", max) }
 
 // What was typed is never repeated on a screen: a password typed into the
 // wrong screen must not come back in a reply, a stored screen or a text.
-const (
-	textNoMatch  = "No bank name starts with that. Try again."
-	textMatching = "Banks matching your search:"
-)
 
-// textResume offers to continue a link a dropped session left unfinished.
-func textResume(bank string) string {
-	return fmt.Sprintf("You were linking your %s account.", bank)
-}
+// textTooLong says how long a field may be: a notice with its value.
+func textTooLong(max int) string { return notice("too_long", "max", strconv.Itoa(max)) }
 
-// textHandover sends an SMS conversation to USSD for the credentials.
-func textHandover(dial string, ttl time.Duration) string {
-	return fmt.Sprintf("To log in safely, dial %s from this phone within %d minutes. Never send passwords by text.", dial, int(ttl.Minutes()))
-}
-
-// textHandoverDial sends a text conversation to USSD to carry on there.
-func textHandoverDial(dial string) string {
-	return fmt.Sprintf("To carry on safely, dial %s from this phone. Never send passwords or codes by text.", dial)
-}
-
-// textReauthorised confirms a reauthorisation.
-func textReauthorised(bank string) string {
-	if bank == "" {
-		return "Done! Your bank account is re-authorised. Thank you."
+// notice is a stored notice: the message key and its values.
+func notice(key string, args ...string) string {
+	var b strings.Builder
+	b.WriteString(key)
+	for i := 0; i+1 < len(args); i += 2 {
+		b.WriteString("|" + args[i] + "=" + strings.ReplaceAll(args[i+1], "|", "/"))
 	}
-	return fmt.Sprintf("Done! Your %s account is re-authorised. Thank you.", bank)
+	return b.String()
 }
 
-// textLinked is the success screen: the bank and the masked account number.
-func textLinked(bank, masked string) string {
-	if masked == "" {
-		return fmt.Sprintf("Done! Your %s account is linked. Thank you.", bank)
+// say is a message in the session's language.
+func (t *turn) say(key string, args ...string) string {
+	return t.e.words.Text(t.s.Lang, key, args...)
+}
+
+// sayNotice puts a stored notice into words. A notice from before the
+// catalogue (English text, not a key) comes back as it was.
+func (t *turn) sayNotice(n string) string {
+	if n == "" {
+		return ""
 	}
-	return fmt.Sprintf("Done! %s account %s is linked. Thank you.", bank, masked)
+	key, rest, _ := strings.Cut(n, "|")
+	var args []string
+	for _, kv := range strings.Split(rest, "|") {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			args = append(args, k, v)
+		}
+	}
+	return t.say(key, args...)
+}
+
+// words are the navigation's words in the session's language.
+func (t *turn) words() screen.Words {
+	return screen.Words{More: t.say("nav_more"), Back: t.say("nav_back"), Exit: t.say("nav_exit")}
+}
+
+// defaultWords is the catalogue a Config without one uses: the embedded
+// one. It cannot fail once its tests pass; if it does, an empty catalogue
+// shows message keys rather than stopping the gateway.
+func defaultWords() *lang.Catalogue {
+	c, err := lang.Load()
+	if err != nil {
+		return &lang.Catalogue{}
+	}
+	return c
 }

@@ -43,7 +43,10 @@ type turn struct {
 	// reauthorised, when reauthed is set).
 	endedOn  string
 	linkedAt string
-	reauthed bool
+	// langChosen is a language chosen in this turn (by the user, a
+	// shortcut or an invitation): remembered for the phone with the turn.
+	langChosen string
+	reauthed   bool
 }
 
 // newTurn starts a turn on s at now (the engine's clock). Mono work not
@@ -123,7 +126,7 @@ func (t *turn) observe() {
 
 // change is what the turn commits, beside its sessions (Engine.commit).
 func (t *turn) change() link.Change {
-	c := link.Change{Link: t.link, LoginFailure: t.refused, Release: t.released, Events: t.events, Texts: t.texts}
+	c := link.Change{Link: t.link, LoginFailure: t.refused, Release: t.released, Events: t.events, Texts: t.texts, Language: t.langChosen}
 	if t.invite != nil && (t.invite.Status != link.StatusPending || t.inviteChanged) {
 		c.Invite, c.InviteEvents = t.invite, t.inviteEvents
 	}
@@ -195,11 +198,17 @@ func (t *turn) start() {
 		t.end(ReasonNoBanks)
 		return
 	}
+	ask := t.knowLanguage()
 	decided := t.attachInvite()
 	t.emit(link.TypeOpened, nil)
 	if decided || t.shortcut() {
 		return
 	}
+	defer func() {
+		if ask && t.s.State == StateBanks && t.langChosen == "" {
+			t.fire(EventAskLanguage, args{})
+		}
+	}()
 	if t.s.Channel == link.ChannelSMS && !t.e.cfg.SMSCredentials {
 		return // continuing a link may mean typing a secret: that is for USSD
 	}
@@ -214,7 +223,10 @@ func (t *turn) start() {
 // shortcut opens the institution a deep-dial code names, if it names one.
 func (t *turn) shortcut() bool {
 	sc, ok := t.e.cfg.Shortcuts[t.code]
-	return ok && t.openInstitution(sc.Institution, sc.AuthMethod)
+	if ok && sc.Language != "" {
+		t.useLanguage(sc.Language)
+	}
+	return ok && sc.Institution != "" && t.openInstitution(sc.Institution, sc.AuthMethod)
 }
 
 // advance applies one input to the screen the user was shown.
@@ -241,6 +253,8 @@ func (t *turn) advance(input string) {
 		t.onWaiting(input)
 	case StateResume:
 		t.onResume(input)
+	case StateLanguage:
+		t.onLanguage(input)
 	}
 }
 

@@ -85,8 +85,19 @@ type API struct {
 	// counters, its screens in FunnelOrder (the journey's).
 	Funnel      FunnelCounter
 	FunnelOrder []string
+	// Languages are those an invitation may name ([ussd] languages).
+	Languages []string
 
 	locks keyed.Mutex // requests with one idempotency key are taken one at a time
+}
+
+// languageProblem refuses a language the gateway does not offer.
+func (a *API) languageProblem(code string) *problem {
+	if code == "" || slices.Contains(a.Languages, code) {
+		return nil
+	}
+	return &problem{status: fiber.StatusBadRequest, code: "invalid_language",
+		message: "language must be one of " + strings.Join(a.Languages, ", ")}
 }
 
 // FunnelCounter reads the drop-off funnel's daily counters; the store
@@ -260,6 +271,9 @@ type linkRequest struct {
 	// Customer names the person for Mono's v2 sessions; absent, the
 	// gateway's [mono] customer templates do.
 	Customer *customerRequest `json:"customer"`
+	// Language is the language the customer reads (one of [ussd]
+	// languages): their session speaks it, and their phone keeps it.
+	Language string `json:"language"`
 }
 
 // customerRequest is the optional customer of an invitation.
@@ -293,6 +307,8 @@ type reauthRequest struct {
 	Phone     string `json:"phone"`
 	Reference string `json:"reference"`
 	Notify    string `json:"notify"` // "sms": text the customer the code
+	// Language, as for a link.
+	Language string `json:"language"`
 	// Customer, as for a link: kept with the invitation and shown with it
 	// (Mono's reauthorisation sessions name no customer: the account's
 	// stays the one it was linked for).
@@ -325,6 +341,9 @@ func (a *API) createLink(c *fiber.Ctx) error {
 	if p != nil {
 		return fail(c, p.status, p.code, p.message)
 	}
+	if p := a.languageProblem(req.Language); p != nil {
+		return fail(c, p.status, p.code, p.message)
+	}
 	if p := a.institutionProblem(c.UserContext(), req.Institution, req.AuthMethod); p != nil {
 		if p.retryAfter != "" {
 			c.Set(fiber.HeaderRetryAfter, p.retryAfter)
@@ -332,7 +351,7 @@ func (a *API) createLink(c *fiber.Ctx) error {
 		return fail(c, p.status, p.code, p.message)
 	}
 	inv := a.newInvite(link.InviteLink, e164, req.Reference)
-	inv.Institution, inv.AuthMethod, inv.Customer = req.Institution, req.AuthMethod, customer
+	inv.Institution, inv.AuthMethod, inv.Customer, inv.Language = req.Institution, req.AuthMethod, customer, req.Language
 	return a.create(c, inv, req.Notify == "sms", "")
 }
 
@@ -397,8 +416,11 @@ func (a *API) createReauth(c *fiber.Ctx) error {
 	if p != nil {
 		return fail(c, p.status, p.code, p.message)
 	}
+	if p := a.languageProblem(req.Language); p != nil {
+		return fail(c, p.status, p.code, p.message)
+	}
 	inv := a.newInvite(link.InviteReauth, e164, req.Reference)
-	inv.AccountID, inv.Customer = req.AccountID, customer
+	inv.AccountID, inv.Customer, inv.Language = req.AccountID, customer, req.Language
 	bank := ""
 	if l, ok, err := a.Store.Link(c.UserContext(), req.AccountID); err != nil {
 		return err
@@ -546,6 +568,7 @@ type View struct {
 	AuthMethod  string       `json:"auth_method,omitempty"`
 	LinkedAt    *time.Time   `json:"linked_at,omitempty"`
 	DataStatus  string       `json:"data_status,omitempty"`
+	Language    string       `json:"language,omitempty"`
 	// Customer is whom the partner named for Mono's v2 sessions.
 	Customer   *link.Customer `json:"customer,omitempty"`
 	UnlinkedAt *time.Time     `json:"unlinked_at,omitempty"` // Mono said the account was unlinked: status "unlinked"
@@ -563,7 +586,7 @@ func (a *API) view(inv *link.Invite) View {
 	v := View{ID: inv.ID, Kind: inv.Kind, Reference: inv.Reference, Phone: inv.Phone,
 		Dial: Dial(a.ServiceCode, inv.Code), Status: inv.StatusAt(a.Now()),
 		CreatedAt: inv.Created.UTC(), ExpiresAt: inv.Expires.UTC(), AccountID: inv.AccountID, AuthMethod: inv.AuthMethod,
-		Customer: inv.Customer}
+		Customer: inv.Customer, Language: inv.Language}
 	if inv.Institution != "" {
 		v.Institution = &Institution{ID: inv.Institution}
 	}

@@ -28,6 +28,32 @@ type Screen struct {
 	Back   bool     // 0 goes to the previous page rather than exiting
 	Exit   bool     // show "0 Exit" on a screen without options
 	End    bool     // the session ends with this screen
+	// Words are the navigation's words in the user's language; empty
+	// ones are English.
+	Words Words
+	// Aside is one more option line shown just above the navigation of a
+	// menu ("99 Language"), kept within the budget like it.
+	Aside string
+}
+
+// Words name the navigation options: "More" after 98, "Back" and "Exit"
+// after 0.
+type Words struct {
+	More, Back, Exit string
+}
+
+// or is w with English for what it leaves empty.
+func (w Words) or() Words {
+	if w.More == "" {
+		w.More = "More"
+	}
+	if w.Back == "" {
+		w.Back = "Back"
+	}
+	if w.Exit == "" {
+		w.Exit = "Exit"
+	}
+	return w
 }
 
 // Page is a Screen fitted to a budget: the text to send and which options it
@@ -55,9 +81,10 @@ func (s Screen) Render(limit int) Page {
 		}
 		// "0 Exit" (or "0 Back") is how a prompt is left: the header is
 		// shortened, never it.
-		exit := InputBack + " Exit"
+		w := s.Words.or()
+		exit := InputBack + " " + w.Exit
 		if s.Back {
-			exit = InputBack + " Back"
+			exit = InputBack + " " + w.Back
 		}
 		if head := s.header(limit - gsm.Units(exit) - 1); head != "" {
 			exit = head + "\n" + exit
@@ -65,11 +92,15 @@ func (s Screen) Render(limit int) Page {
 		return Page{Text: exit}
 	}
 
-	nav := InputBack + " Exit"
+	w := s.Words.or()
+	nav := InputBack + " " + w.Exit
 	if s.Back {
-		nav = InputBack + " Back"
+		nav = InputBack + " " + w.Back
 	}
-	more := InputMore + " More"
+	more := InputMore + " " + w.More
+	if s.Aside != "" {
+		nav = oneLine(s.Aside) + "\n" + nav
+	}
 	// The header may use at most half the budget, and must leave room for the
 	// first option's number and one character of it (two units, should that be
 	// an extension character), "98 More", the navigation and three newlines,

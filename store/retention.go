@@ -317,8 +317,9 @@ func (q *Queue) SweepDeadLetters(_ context.Context, before time.Time, max int) (
 // an operator watches to see that storage stays bounded. The meta bucket
 // (the schema version: a key or two that never grow) is left out, so that
 // every bucket listed empties once what it holds has passed its retention,
-// but the funnel's: its daily counters outlive their sessions and have no
-// retention yet, and it is listed so that its growth shows.
+// but two that are listed so that their growth shows: the funnel's, whose
+// daily counters outlive their sessions and have no retention yet, and
+// phone_language, each phone's chosen language, kept until changed.
 func (db *DB) BucketSizes(_ context.Context) (map[string]int, error) {
 	out := map[string]int{}
 	err := db.bolt.View(func(tx *bolt.Tx) error {

@@ -106,7 +106,7 @@ func Open(path string, sealer *seal.Sealer, opts ...Option) (*DB, error) {
 			bucketOutbox, bucketOutboxDue, bucketOutboxOrder, bucketDead, bucketSMS, bucketSMSDue, bucketSMSOrder, bucketSMSDead,
 			bucketInvites, bucketInviteCodes, bucketInvitePhone, bucketInviteRef, bucketReauthOf,
 			bucketIdempotency, bucketMonoEvents, bucketMonoEventAge, bucketMonoUpdates, bucketMonoUpdateAge,
-			bucketOptOut, bucketSMSConv, bucketSMSSeen, bucketSMSSeenAt, bucketFunnel} {
+			bucketOptOut, bucketSMSConv, bucketSMSSeen, bucketSMSSeenAt, bucketFunnel, bucketPhoneLanguage} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("bucket %s: %w", name, err)
 			}
@@ -215,10 +215,15 @@ func (db *DB) encodeSession(r *link.SessionRecord) ([]byte, error) {
 // account_updated Mono sent before it committed, as the LinkUpdates option
 // decides (see prepareLink); the partner then hears of it after the link's
 // own events. The session's funnel entry, when it ended in this change,
-// adds its counts in the same transaction.
+// adds its counts in the same transaction, and the language its phone
+// chose, when it chose one, becomes the phone's (a language that is not a
+// code, kit.Language, fails the commit before anything is written).
 func (db *DB) Commit(_ context.Context, c link.Change) error {
 	if c.Session == nil {
 		return errors.New("commit: a change without its session")
+	}
+	if err := kit.Language(c.Language); err != nil {
+		return fmt.Errorf("commit session %s: %w", c.Session.ID, err)
 	}
 	var recs []sessionWrite
 	for _, r := range []*link.SessionRecord{c.Retired, c.Session} {
@@ -257,6 +262,11 @@ func (db *DB) Commit(_ context.Context, c link.Change) error {
 		}
 		if err := addFunnel(tx, funnel); err != nil {
 			return err
+		}
+		if c.Language != "" {
+			if err := putLanguage(tx, link.PhoneKey(c.Session.Phone), c.Language); err != nil {
+				return err
+			}
 		}
 		if err := putMessages(tx, msgs); err != nil {
 			return err

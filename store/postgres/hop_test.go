@@ -53,8 +53,9 @@ func TestACommonHopCostsTwoRoundTrips(t *testing.T) {
 	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	// hop reads s1 under its lock and, unless it is a repeat, commits it
 	// with one partner event and one text, as a hop through a form does,
-	// a new link when linked, and its funnel entry when it ended.
-	hop := func(data string, commit, linked, ended bool) {
+	// a new link when linked, its funnel entry when it ended, and its
+	// phone's language when it chose one.
+	hop := func(data string, commit, linked, ended, chose bool) {
 		t.Helper()
 		hctx, unlock, err := locks.LockSession(ctx, "s1")
 		if err != nil {
@@ -80,31 +81,38 @@ func TestACommonHopCostsTwoRoundTrips(t *testing.T) {
 				Reached: []link.FunnelScreen{{Screen: "banks", Seconds: 3}, {Screen: "bank_form", Seconds: 20}, {Screen: "otp", Seconds: 9}},
 				EndedOn: "otp", Reason: "exit"}
 		}
+		if chose {
+			c.Language = "ha"
+		}
 		if err := db.Commit(hctx, c); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for _, warm := range []string{"w1", "w2", "w3"} {
-		hop(warm, true, false, false) // statements are prepared once per connection
-		hop(warm+"l", true, true, false)
-		hop(warm+"e", true, false, true)
-		hop(warm+"le", true, true, true)
+		hop(warm, true, false, false, false) // statements are prepared once per connection
+		hop(warm+"l", true, true, false, false)
+		hop(warm+"e", true, false, true, false)
+		hop(warm+"le", true, true, true, false)
+		hop(warm+"c", true, false, false, true)
+		hop(warm+"lc", true, true, false, true)
 	}
 	tests := []struct {
-		name                  string
-		commit, linked, ended bool
-		want                  int // the read's round trip, and the commit's
+		name                         string
+		commit, linked, ended, chose bool
+		want                         int // the read's round trip, and the commit's
 	}{
-		{"a hop that links an account, decided from the stored link", true, true, false, 3},
-		{"a repeated callback, answered from the stored reply", false, false, false, 2},
-		{"a hop that ends its session, counted in the funnel in its commit's batch", true, false, true, 2},
-		{"a hop that links and ends, counted in the funnel in its second batch", true, true, true, 3},
-		{"a hop that commits", true, false, false, 2},
+		{"a hop that links an account, decided from the stored link", true, true, false, false, 3},
+		{"a repeated callback, answered from the stored reply", false, false, false, false, 2},
+		{"a hop that ends its session, counted in the funnel in its commit's batch", true, false, true, false, 2},
+		{"a hop that links and ends, counted in the funnel in its second batch", true, true, true, false, 3},
+		{"a hop that chooses a language, remembered in its commit's batch", true, false, false, true, 2},
+		{"a hop that links and chooses a language, remembered in its second batch", true, true, false, true, 3},
+		{"a hop that commits", true, false, false, false, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := trips.n.Load()
-			hop(tt.name, tt.commit, tt.linked, tt.ended)
+			hop(tt.name, tt.commit, tt.linked, tt.ended, tt.chose)
 			if n := trips.n.Load() - before; n != int64(tt.want) {
 				t.Errorf("%d round trips, want %d", n, tt.want)
 			}
@@ -113,6 +121,9 @@ func TestACommonHopCostsTwoRoundTrips(t *testing.T) {
 	// Eight hops ended: the three warm-ups of each kind and the two measured.
 	if counts, err := db.FunnelCounts(ctx, at, link.FunnelAll); err != nil || len(counts) != 3 || counts[0].Reached != 8 {
 		t.Fatalf("the funnel after the hops: %+v, %v; want 3 screens each reached 8 times", counts, err)
+	}
+	if got, err := db.PhoneLanguage(ctx, "+2348031110001"); err != nil || got != "ha" {
+		t.Fatalf("the phone's language after the hops: %q, %v; want ha", got, err)
 	}
 	if l, ok, err := db.Link(ctx, "acc_a hop that links an account, decided from the stored link"); err != nil || !ok || l.SessionID != "s1" {
 		t.Fatalf("the link the hop made: %+v %v %v", l, ok, err)

@@ -16,7 +16,7 @@ import (
 // inviteColumns are the columns scanInvite reads, in its order, of the
 // invitations table named i.
 const inviteColumns = `i.id, i.kind, i.code, i.phone, i.reference, i.institution, i.auth_method, i.account_id, i.status,
-	i.created, i.expires, i.updated, i.session, i.claimed, i.link, i.customer`
+	i.created, i.expires, i.updated, i.session, i.claimed, i.link, i.customer, i.language`
 
 // scanInvite reads an invitation row.
 func scanInvite(row pgx.Row) (*link.Invite, error) {
@@ -26,7 +26,7 @@ func scanInvite(row pgx.Row) (*link.Invite, error) {
 		ln, cust []byte
 	)
 	err := row.Scan(&inv.ID, &inv.Kind, &inv.Code, &inv.Phone, &inv.Reference, &inv.Institution, &inv.AuthMethod,
-		&inv.AccountID, &inv.Status, &inv.Created, &inv.Expires, &inv.Updated, &inv.Session, &claimed, &ln, &cust)
+		&inv.AccountID, &inv.Status, &inv.Created, &inv.Expires, &inv.Updated, &inv.Session, &claimed, &ln, &cust, &inv.Language)
 	if err != nil {
 		return nil, err
 	}
@@ -255,16 +255,16 @@ func queueInvite(b *pgx.Batch, inv *link.Invite) error {
 		}
 	}
 	b.Queue(`INSERT INTO invitations (id, kind, code, phone, phone_key, reference, institution, auth_method,
-			account_id, status, created, expires, updated, session, claimed, link, handover, customer)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+			account_id, status, created, expires, updated, session, claimed, link, handover, customer, language)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
 		ON CONFLICT (id) DO UPDATE SET kind = EXCLUDED.kind, code = EXCLUDED.code, phone = EXCLUDED.phone,
 			phone_key = EXCLUDED.phone_key, reference = EXCLUDED.reference, institution = EXCLUDED.institution,
 			auth_method = EXCLUDED.auth_method, account_id = EXCLUDED.account_id, status = EXCLUDED.status,
 			created = EXCLUDED.created, expires = EXCLUDED.expires, updated = EXCLUDED.updated,
 			session = EXCLUDED.session, claimed = EXCLUDED.claimed, link = EXCLUDED.link, handover = EXCLUDED.handover,
-			customer = EXCLUDED.customer`,
+			customer = EXCLUDED.customer, language = EXCLUDED.language`,
 		inv.ID, inv.Kind, inv.Code, inv.Phone, link.PhoneKey(inv.Phone), inv.Reference, inv.Institution, inv.AuthMethod,
-		inv.AccountID, inv.Status, inv.Created, inv.Expires, inv.Updated, inv.Session, nullTime(inv.Claimed), ln, inv.Handover(), cust)
+		inv.AccountID, inv.Status, inv.Created, inv.Expires, inv.Updated, inv.Session, nullTime(inv.Claimed), ln, inv.Handover(), cust, inv.Language)
 	if inv.Status == link.StatusPending {
 		b.Queue(`INSERT INTO invite_codes (code, invite_id) VALUES ($1, $2)
 			ON CONFLICT (code) DO UPDATE SET invite_id = EXCLUDED.invite_id`, inv.Code, inv.ID)

@@ -129,8 +129,11 @@ func queueSession(b *pgx.Batch, w sessionRow) {
 // and the released reservations, the link (see decideLink: a new one may
 // take the account's remembered update, told after the link's own events),
 // the invitation, moved on only if it is still pending (Mono's webhook
-// may have completed it first), with its events, and the counts of the
-// session's funnel entry (one statement for all of them).
+// may have completed it first), with its events, the counts of the
+// session's funnel entry (one statement for all of them), and the language
+// the session's phone chose, when it chose one (one statement, in the
+// batch of writes: no round trip of its own). A language that is not a
+// code (kit.Language) fails the commit before anything is sent.
 //
 // Across instances: a login failure is recorded under its phone's lock,
 // so a reservation counts it before or after, never beside it; a link is
@@ -147,6 +150,9 @@ func queueSession(b *pgx.Batch, w sessionRow) {
 func (db *DB) Commit(ctx context.Context, c link.Change) error {
 	if c.Session == nil {
 		return errors.New("commit: a change without its session")
+	}
+	if err := kit.Language(c.Language); err != nil {
+		return fmt.Errorf("commit session %s: %w", c.Session.ID, err)
 	}
 	w, err := db.newCommitWrite(c)
 	if err != nil {
@@ -276,6 +282,9 @@ type decisions struct {
 func (w *commitWrite) queueWrites(b *pgx.Batch, d decisions) error {
 	for _, r := range w.recs {
 		queueSession(b, r)
+	}
+	if w.c.Language != "" {
+		queueLanguage(b, w.phone, w.c.Language, w.c.Session.Updated)
 	}
 	queueMessages(b, queueWebhooks, w.msgs)
 	queueMessages(b, queueTexts, w.texts)

@@ -143,8 +143,9 @@ var uncounted = map[string]bool{"meta": true, "ussdlink_schema_version": true}
 // BucketSizes counts the rows of every table of the store, by table name
 // (a bucket of the bbolt store is a table here): what an operator watches
 // to see that storage stays bounded. The counts are exact, read in one
-// snapshot. The funnel's daily counters outlive their sessions and have no
-// retention yet: theirs is the one table listed that never empties.
+// snapshot. Two tables listed never empty: the funnel's daily counters,
+// which outlive their sessions and have no retention yet, and
+// phone_languages, each phone's chosen language, kept until changed.
 func (db *DB) BucketSizes(ctx context.Context) (map[string]int, error) {
 	rows, err := db.pool.Query(ctx, `SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename`)
 	if err != nil {

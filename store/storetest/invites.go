@@ -50,14 +50,15 @@ func inviteBehaviours() []behaviour {
 				t.Errorf("InviteByCode(unknown) = %s, %v; want nil, ErrNoInvite", show(got), err)
 			}
 		}),
-		each("an invitation's customer reads back as written, and none stays none", func(t *testing.T, b Backend) {
+		each("an invitation's customer and language read back as written, and none stays none", func(t *testing.T, b Backend) {
 			named := newInvite("lnk_customer", "+2348030000001", "loan-c", 24*time.Hour)
 			named.Customer = &link.Customer{Name: "Ada Okafor", Email: "ada@example.com"}
+			named.Language = "yo"
 			plain := newInvite("lnk_nocustomer", "+2348030000001", "loan-d", 24*time.Hour)
 			mustCreate(t, b.Store, named, 6)
 			mustCreate(t, b.Store, plain, 6)
-			if got := mustInvite(t, b.Store, named.ID); got.Customer == nil || *got.Customer != *named.Customer {
-				t.Errorf("Invite(%s).Customer = %+v, want %+v", named.ID, got.Customer, named.Customer)
+			if got := mustInvite(t, b.Store, named.ID); got.Customer == nil || *got.Customer != *named.Customer || got.Language != "yo" {
+				t.Errorf("Invite(%s) customer %+v, language %q; want %+v, yo", named.ID, got.Customer, got.Language, named.Customer)
 			}
 			if got := mustInvite(t, b.Store, plain.ID); got.Customer != nil {
 				t.Errorf("Invite(%s).Customer = %+v, want none", plain.ID, got.Customer)

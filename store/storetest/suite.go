@@ -195,6 +195,7 @@ type Store interface {
 	Texting
 	Retention
 	Funnel
+	Languages
 }
 
 // Backend is one freshly opened, empty store under test.
@@ -320,6 +321,7 @@ func Run(t *testing.T, open func(t *testing.T) Backend, known ...Known) {
 		{"texting", textingBehaviours()},
 		{"retention", retentionBehaviours()},
 		{"funnel", funnelBehaviours()},
+		{"languages", languageBehaviours()},
 		{"durability", durabilityBehaviours()},
 	} {
 		t.Run(area.name, func(t *testing.T) {

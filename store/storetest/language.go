@@ -1,0 +1,188 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ussdlink/ussdlink/link"
+)
+
+// Languages is what the conversation, the partner API and the shortcuts
+// keep of each phone's chosen language: a code such as "ha" (at most 16
+// bytes of a to z and "-"; any other is an error, and nothing changes),
+// set in a session's commit (link.Change.Language) or directly, and kept
+// until changed. Phones are one phone with or without their "+".
+type Languages interface {
+	// PhoneLanguage returns the phone's chosen language, "" when none.
+	PhoneLanguage(ctx context.Context, phone string) (string, error)
+	// SetPhoneLanguage makes language the phone's choice, replacing an
+	// earlier one; "" forgets it.
+	SetPhoneLanguage(ctx context.Context, phone, language string) error
+}
+
+// phoneLanguage reads a phone's language.
+func phoneLanguage(t *testing.T, s Store, phone string) string {
+	t.Helper()
+	got, err := s.PhoneLanguage(t.Context(), phone)
+	if err != nil {
+		t.Fatalf("PhoneLanguage(%q): %v", phone, err)
+	}
+	return got
+}
+
+// checkLanguage checks the language read for a phone, however it is
+// written: with its "+" and without.
+func checkLanguage(t *testing.T, s Store, phone, want string) {
+	t.Helper()
+	key := link.PhoneKey(phone)
+	for _, written := range []string{"+" + key, key} {
+		if got := phoneLanguage(t, s, written); got != want {
+			t.Errorf("PhoneLanguage(%q) = %q, want %q", written, got, want)
+		}
+	}
+}
+
+// setLanguage sets a phone's language directly.
+func setLanguage(t *testing.T, s Store, phone, language string) {
+	t.Helper()
+	if err := s.SetPhoneLanguage(t.Context(), phone, language); err != nil {
+		t.Fatalf("SetPhoneLanguage(%q, %q): %v", phone, language, err)
+	}
+}
+
+// notCodes are languages no backend keeps.
+var notCodes = []struct{ name, language string }{
+	{"a code longer than 16 bytes", strings.Repeat("a", 17)},
+	{"an uppercase letter", "Ha"},
+	{"a digit", "ha1"},
+	{"an underscore", "en_ng"},
+	{"a space", "ha "},
+	{"a NUL", "ha\x00"},
+	{"a letter outside ASCII", "yó"},
+}
+
+func languageBehaviours() []behaviour {
+	return []behaviour{
+		{name: "a committed change's language is its phone's, however the phone is written", run: func(t *testing.T, open opener) {
+			for _, c := range []struct{ name, phone string }{
+				{"committed with its plus", "+2348030000001"},
+				{"committed without it", "2348030000001"},
+			} {
+				t.Run(c.name, func(t *testing.T) {
+					b := open(t)
+					mustCommit(t, b.Store, link.Change{Session: record("s1", c.phone, state{State: "menu"}), Language: "ha"})
+					checkLanguage(t, b.Store, c.phone, "ha")
+					checkLanguage(t, b.Store, "+2348030000002", "")
+				})
+			}
+		}},
+		each("a later choice replaces the phone's earlier one", func(t *testing.T, b Backend) {
+			const phone = "+2348030000001"
+			mustCommit(t, b.Store, link.Change{Session: record("s1", phone, state{State: "menu"}), Language: "ha"})
+			mustCommit(t, b.Store, link.Change{Session: record("s2", link.PhoneKey(phone), state{State: "menu"}), Language: "yo"})
+			checkLanguage(t, b.Store, phone, "yo")
+			setLanguage(t, b.Store, phone, "pcm")
+			checkLanguage(t, b.Store, phone, "pcm")
+			mustCommit(t, b.Store, link.Change{Session: record("s3", phone, state{State: "menu"}), Language: "en"})
+			checkLanguage(t, b.Store, phone, "en")
+		}),
+		each("a change without a language leaves the phone's choice", func(t *testing.T, b Backend) {
+			const phone, other = "+2348030000001", "+2348030000002"
+			mustCommit(t, b.Store, link.Change{Session: record("s1", phone, state{State: "menu"}), Language: "ha"})
+			mustCommit(t, b.Store, link.Change{Session: record("s1", phone, state{State: "banks", Hops: 1})})
+			mustCommit(t, b.Store, link.Change{Session: record("s2", phone, state{State: "menu"}), LoginFailure: true})
+			mustCommit(t, b.Store, link.Change{Session: record("s3", other, state{State: "menu"}), Language: "yo"})
+			checkLanguage(t, b.Store, phone, "ha")
+			checkLanguage(t, b.Store, other, "yo")
+		}),
+		each("SetPhoneLanguage sets the phone's language and an empty one forgets it", func(t *testing.T, b Backend) {
+			const phone, other = "+2348030000001", "+2348030000002"
+			setLanguage(t, b.Store, link.PhoneKey(phone), "pcm")
+			setLanguage(t, b.Store, other, "ha")
+			checkLanguage(t, b.Store, phone, "pcm")
+			setLanguage(t, b.Store, phone, "pcm") // again: the same choice
+			checkLanguage(t, b.Store, phone, "pcm")
+			setLanguage(t, b.Store, phone, "")
+			checkLanguage(t, b.Store, phone, "")
+			checkLanguage(t, b.Store, other, "ha")
+			setLanguage(t, b.Store, phone, "") // a phone without a choice: nothing to forget
+			checkLanguage(t, b.Store, phone, "")
+			// Forgotten, the phone takes its next session's choice.
+			mustCommit(t, b.Store, link.Change{Session: record("s1", phone, state{State: "menu"}), Language: "yo"})
+			checkLanguage(t, b.Store, phone, "yo")
+		}),
+		each("a phone that never chose reads no language", func(t *testing.T, b Backend) {
+			mustCommit(t, b.Store, link.Change{Session: record("s1", "+2348030000001", state{State: "menu"})})
+			setLanguage(t, b.Store, "+2348030000002", "ha")
+			for _, phone := range []string{"+2348030000001", "+2348039999999", "2348039999999"} {
+				if got := phoneLanguage(t, b.Store, phone); got != "" {
+					t.Errorf("PhoneLanguage(%q) = %q, want none", phone, got)
+				}
+			}
+		}),
+		each("a language that is not a code is refused and changes nothing", func(t *testing.T, b Backend) {
+			ctx := t.Context()
+			const phone = "+2348030000001"
+			mustCommit(t, b.Store, link.Change{Session: record("s1", phone, state{State: "menu"}), Language: "ha"})
+			for _, c := range notCodes {
+				t.Run(c.name, func(t *testing.T) {
+					if err := b.Store.SetPhoneLanguage(ctx, phone, c.language); err == nil {
+						t.Errorf("SetPhoneLanguage(%q) succeeded; want it refused", c.language)
+					}
+					if err := b.Store.SetPhoneLanguage(ctx, "+2348030000002", c.language); err == nil {
+						t.Errorf("SetPhoneLanguage(%q) of a phone without a choice succeeded; want it refused", c.language)
+					}
+					if err := b.Store.Commit(ctx, link.Change{Session: record("s2", phone, state{State: "menu"}), Language: c.language}); err == nil {
+						t.Errorf("Commit with language %q succeeded; want it refused", c.language)
+					}
+					if _, err := b.Store.Session(ctx, "s2"); !errors.Is(err, link.ErrNoSession) {
+						t.Errorf("Session(s2) after the refused commit: %v; want link.ErrNoSession", err)
+					}
+					checkLanguage(t, b.Store, phone, "ha")
+					checkLanguage(t, b.Store, "+2348030000002", "")
+				})
+			}
+		}),
+		{name: "a commit that fails stores no language", run: func(t *testing.T, open opener) {
+			for _, c := range []struct {
+				name   string
+				poison func(t *testing.T, b Backend, c *link.Change)
+			}{
+				{"an event that cannot be encoded", func(t *testing.T, b Backend, c *link.Change) {
+					c.Events = append(c.Events, link.Event{ID: "msg_bad", Type: link.TypeError, Timestamp: t0,
+						Data: map[string]any{"session": c.Session.ID, "f": func() {}}})
+				}},
+				{"an announcement that fails midway through the transaction", func(t *testing.T, b Backend, c *link.Change) {
+					c.Link.Reference = PoisonReference
+					remember(t, b.Store, "evt_poison_"+c.Link.AccountID, c.Link.AccountID, "AVAILABLE", c.Link.Linked.Add(-time.Minute))
+				}},
+			} {
+				t.Run(c.name, func(t *testing.T) {
+					b := open(t)
+					const phone, chosen = "+2348030000001", "+2348030000002"
+					setLanguage(t, b.Store, chosen, "ha")
+					for _, p := range []string{phone, chosen} {
+						cur := record("cur-"+link.PhoneKey(p), p, state{State: "linked"})
+						change := link.Change{Session: cur, Link: newLink("acc-"+link.PhoneKey(p), p, cur.ID), Language: "yo"}
+						c.poison(t, b, &change)
+						if err := b.Store.Commit(t.Context(), change); err == nil {
+							t.Fatal("Commit succeeded; want it to fail")
+						}
+					}
+					checkLanguage(t, b.Store, phone, "")
+					checkLanguage(t, b.Store, chosen, "ha")
+				})
+			}
+		}},
+		each("a phone's language survives a reopen", func(t *testing.T, b Backend) {
+			mustCommit(t, b.Store, link.Change{Session: record("s1", "+2348030000001", state{State: "menu"}), Language: "ha"})
+			setLanguage(t, b.Store, "2348030000002", "pcm")
+			b = reopen(t, b)
+			checkLanguage(t, b.Store, "+2348030000001", "ha")
+			checkLanguage(t, b.Store, "+2348030000002", "pcm")
+		}),
+	}
+}
