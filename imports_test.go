@@ -43,7 +43,7 @@ var importRules = map[string][]string{
 	"partner":               {"link", "mono", "outbox", "phone", "keyed", "funnel"},
 	"funnel":                {"link"},
 	"lang":                  {"gsm"},
-	"sms":                   {"link", "outbox", "phone", "gsm", "keyed"},
+	"sms":                   {"link", "outbox", "phone", "gsm", "keyed", "lang"},
 }
 
 // thirdParty says which of our packages may import a library: the HTTP

@@ -63,6 +63,8 @@ func TestALinkFlowInEveryLanguageIsSaidInItAndRemembered(t *testing.T) {
 			if want := words.Text(code, "linked", "bank", "GTBank", "masked", s.Link.Masked); h.screen != want || !h.ended {
 				t.Errorf("linked screen = %q, want %q", h.screen, want)
 			}
+			// The receipt is texted in the phone's language too.
+			inboxWith(t, m, phone, words.Text(code, "sms_receipt", "bank", "GTBank", "masked", s.Link.Masked))
 		})
 	}
 	if err := m.Close(); err != nil {
@@ -76,6 +78,32 @@ func TestALinkFlowInEveryLanguageIsSaidInItAndRemembered(t *testing.T) {
 			t.Errorf("%s: a later dial asks again or forgets:\n%s", code, h.screen)
 		}
 	}
+}
+
+func TestTextsAreSentInThePhonesLanguage(t *testing.T) {
+	words, _ := lang.Load()
+	m, _ := startGateway(t, func(c *Config) {
+		c.USSD.Languages = append([]string(nil), lang.All...)
+		c.SMS.Termii.SecretKey = termiiSecret
+		c.Partner.APIKeys = []string{testAPIKey}
+	})
+	const phone = "+2348073004001"
+	h := newHandset(t, m, phone)
+	h.dial()
+	h.send("4") // Yoruba
+	h.send("0") // and leave: the choice is kept
+	// The text conversation's own replies speak it.
+	if status := textTermii(t, m, phone, "yo-1", "HELLO", true); status != 200 {
+		t.Fatalf("text = %d", status)
+	}
+	inboxWith(t, m, phone, words.Text("yo", "sms_help", "keyword", "LINK"))
+	// A partner's invitation text follows the invitation's language.
+	status, _ := call(t, m, "POST", "/v1/links", testAPIKey, map[string]any{"phone": "+2348073004002", "reference": "inv-ha", "language": "ha", "notify": "sms"}, nil)
+	if status != 201 {
+		t.Fatalf("create = %d", status)
+	}
+	before, _, _ := strings.Cut(words.Text("ha", "sms_invite", "dial", "<DIAL>", "expires", "<EXP>"), "<DIAL>")
+	inboxWith(t, m, "+2348073004002", before)
 }
 
 func TestTheLanguageIsChangedFromTheFirstScreenWithoutCollidingWithBanks(t *testing.T) {

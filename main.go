@@ -31,6 +31,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/ussdlink/ussdlink/admin"
+	"github.com/ussdlink/ussdlink/lang"
 	"github.com/ussdlink/ussdlink/menus"
 	"github.com/ussdlink/ussdlink/metrics"
 	"github.com/ussdlink/ussdlink/mono"
@@ -175,7 +176,8 @@ type Main struct {
 	metrics       *metrics.Metrics // what /metrics serves
 	admin         *http.Server     // the admin listener, on [admin] addr
 	adminListener net.Listener
-	closed        bool // Close ran
+	closed        bool            // Close ran
+	words         *lang.Catalogue // every word users read, with the operator's texts
 }
 
 // NewMain returns a Main with the default configuration, logging to w.
@@ -214,6 +216,10 @@ func (m *Main) Run(ctx context.Context) error {
 	cfg := m.Config
 	m.Log, m.level = newLogger(m.logOut, cfg.Log)
 	m.metrics = metrics.New()
+	var err error
+	if m.words, err = cfg.USSD.words(); err != nil {
+		return err
+	}
 	sealer, err := m.openStore(ctx, cfg)
 	if err != nil {
 		return err
@@ -229,7 +235,7 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.startTexts(cfg.SMS)
-	engine := shareEngine(engineConfig(cfg, sealer, m.notifyPartner(), m.texts.Notify), m.shared)
+	engine := shareEngine(engineConfig(cfg, m.words, sealer, m.notifyPartner(), m.texts.Notify), m.shared)
 	engine.Observer = m.metrics
 	m.engine = menus.NewEngine(engine, m.db, client, m.Now, m.Log)
 	m.engine.Prefetch()

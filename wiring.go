@@ -9,6 +9,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/ussdlink/ussdlink/guard"
+	"github.com/ussdlink/ussdlink/lang"
 	"github.com/ussdlink/ussdlink/link"
 	"github.com/ussdlink/ussdlink/menus"
 	"github.com/ussdlink/ussdlink/mono"
@@ -148,7 +149,9 @@ func (m *Main) notifyPartner() func() {
 func (m *Main) startTexts(cfg SMSConfig) {
 	sender := cfg.sender(m.Log.With().Str("component", "sms-sandbox").Logger())
 	m.smsSandbox, _ = sender.(*sms.Sandbox)
-	m.texts = &sms.Worker{Queue: m.textQueue, Sender: sender, Texts: sms.Texts{PartnerName: cfg.PartnerName, Enabled: cfg.kinds()},
+	m.texts = &sms.Worker{Queue: m.textQueue, Sender: sender,
+		Texts:    sms.Texts{PartnerName: cfg.PartnerName, Enabled: cfg.kinds(), Words: m.words, Language: m.Config.USSD.DefaultLanguage},
+		Language: m.db.PhoneLanguage,
 		OptedOut: m.db.OptedOut, RetryFor: cfg.RetryFor.Duration, MaxInFlight: cfg.MaxInFlight, Now: m.Now, Log: m.Log.With().Str("component", "sms").Logger(),
 		Observe: m.metrics.Text}
 	m.start("texts", m.texts.Run)
@@ -156,8 +159,7 @@ func (m *Main) startTexts(cfg SMSConfig) {
 
 // engineConfig is the conversation's configuration: the operator's, with
 // the transcript keys derived from the seal key and the workers to wake.
-func engineConfig(cfg Config, sealer *seal.Sealer, notify, notifyTexts func()) menus.Config {
-	words, _ := cfg.USSD.words() // checked when the configuration was loaded
+func engineConfig(cfg Config, words *lang.Catalogue, sealer *seal.Sealer, notify, notifyTexts func()) menus.Config {
 	kinds := cfg.SMS.kinds()
 	return menus.Config{
 		ScreenLimit:            cfg.USSD.ScreenLimit,
@@ -225,7 +227,8 @@ func (m *Main) mount(cfg Config, monoSecret string) error {
 	m.app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok") })
 	edge := ussd.Edge{Conv: m.engine, Log: m.Log, Auth: auth,
 		PhoneRate: guard.NewLimiter(cfg.Security.PhoneRate, m.Now), Limits: cfg.USSD.limits(),
-		Phones: phones, ServiceCode: cfg.USSD.ServiceCode, IDs: reqid.NewSource(), Observer: m.metrics}
+		Phones: phones, ServiceCode: cfg.USSD.ServiceCode, IDs: reqid.NewSource(), Observer: m.metrics,
+		Say: func(key string) string { return m.words.Text(cfg.USSD.DefaultLanguage, key) }}
 	edge.Mount(m.app, ussd.Dialects()...)
 	byIP := guard.RateByIP(guard.NewLimiter(cfg.Security.IPRate, m.Now), auth.ProxyHeader, func() { m.metrics.Refused("ip_rate") })
 
@@ -253,6 +256,7 @@ func (m *Main) mount(cfg Config, monoSecret string) error {
 
 	inbound := &sms.Inbound{
 		Conv: &sms.Conversation{Engine: m.engine, Store: m.db, Keyword: cfg.SMS.Keyword, SessionTTL: cfg.SMS.SessionTTL.Duration,
+			Words: m.words, Language: cfg.USSD.DefaultLanguage,
 			Now: m.Now, Log: m.Log.With().Str("component", "sms").Logger()},
 		Store: m.db, Phones: phones, TwilioToken: cfg.SMS.Twilio.AuthToken, TwilioURL: cfg.SMS.Twilio.WebhookURL,
 		TermiiSecret: cfg.SMS.Termii.SecretKey, Notify: m.texts.Notify, Now: m.Now,

@@ -96,6 +96,12 @@ func (t *turn) text(kind string, data map[string]string) {
 	if t.e.cfg.Texts == nil || !t.e.cfg.Texts(kind) {
 		return
 	}
+	if t.s.Lang != "" {
+		if data == nil {
+			data = map[string]string{}
+		}
+		data["lang"] = t.s.Lang // said in the session's language
+	}
 	t.texts = append(t.texts, link.Text{ID: "sms_" + link.NewEventID()[4:], Kind: kind, To: t.s.Phone, Data: data, Created: t.now})
 }
 

@@ -504,7 +504,7 @@ func InvitationText(inv *link.Invite, serviceCode, bank string, now time.Time, l
 	}
 	return link.Text{ID: "sms_" + link.NewEventID()[4:], Kind: link.TextInvitation, To: inv.Phone, Created: now,
 		Data: map[string]string{"kind": inv.Kind, "dial": Dial(serviceCode, inv.Code), "bank": bank,
-			"expires": inv.Expires.In(loc).Format("2 Jan 15:04 MST")}}
+			"expires": inv.Expires.In(loc).Format("2 Jan 15:04 MST"), "lang": inv.Language}}
 }
 
 // getInvite answers GET /v1/links/:id and /v1/reauth/:id.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ussdlink/ussdlink/gsm"
 	"github.com/ussdlink/ussdlink/keyed"
+	"github.com/ussdlink/ussdlink/lang"
 	"github.com/ussdlink/ussdlink/link"
 )
 
@@ -27,6 +28,7 @@ type ConversationStore interface {
 	Conversation(ctx context.Context, phone string) (link.Conversation, bool, error)
 	SetConversation(ctx context.Context, phone string, c link.Conversation) error
 	LinksByPhone(ctx context.Context, phone string) ([]link.Link, error)
+	PhoneLanguage(ctx context.Context, phone string) (string, error)
 }
 
 // Words a texter may send, whatever the case.
@@ -48,19 +50,27 @@ type Conversation struct {
 	SessionTTL time.Duration // inactivity before the conversation lapses; default DefaultSessionTTL
 	Now        func() time.Time
 	Log        zerolog.Logger
+	// Words is the catalogue its own replies are said in (nil: the
+	// embedded one), in the phone's language, or Language when it chose
+	// none.
+	Words    *lang.Catalogue
+	Language string
 
 	locks keyed.Mutex // one phone's texts are taken one at a time
 }
 
-// Texts every reply of the conversation itself uses (the screens come from
-// the engine).
-const (
-	replyStopped   = "You will get no more messages from us. Text START to get them again."
-	replyStarted   = "Welcome back. You will get our messages again. Text %s to link a bank account."
-	replyCancelled = "Cancelled. Nothing was linked. Text %s to start again."
-	replyHelp      = "Text %s to link your bank account, STATUS to see linked accounts, STOP to get no more messages."
-	replyNoLinks   = "No bank account is linked to this phone. Text %s to link one."
-)
+// say is one of the conversation's own replies, in the phone's language.
+func (c *Conversation) say(ctx context.Context, phone, key string, args ...string) string {
+	words := c.Words
+	if words == nil {
+		words = defaultWords()
+	}
+	code, err := c.Store.PhoneLanguage(ctx, phone)
+	if err != nil || code == "" {
+		code = c.Language
+	}
+	return words.Text(code, key, args...)
+}
 
 // Receive takes one message from a phone and queues the text to send back:
 // a screen's reply is committed by the engine with the session it comes
@@ -99,14 +109,14 @@ func (c *Conversation) receive(ctx context.Context, phone, body string, queue bo
 		if err := c.Store.OptOut(ctx, phone, true, now); err != nil {
 			return "", false, err
 		}
-		return replyStopped, false, c.end(ctx, phone)
+		return c.say(ctx, phone, "sms_stopped"), false, c.end(ctx, phone)
 	case wordStart:
 		if err := c.Store.OptOut(ctx, phone, false, now); err != nil {
 			return "", false, err
 		}
-		return fmt.Sprintf(replyStarted, keyword), false, nil
+		return c.say(ctx, phone, "sms_started", "keyword", keyword), false, nil
 	case wordCancel:
-		return fmt.Sprintf(replyCancelled, keyword), false, c.end(ctx, phone)
+		return c.say(ctx, phone, "sms_cancelled", "keyword", keyword), false, c.end(ctx, phone)
 	case wordStatus:
 		r, err := c.status(ctx, phone, keyword)
 		return r, false, err
@@ -123,7 +133,7 @@ func (c *Conversation) receive(ctx context.Context, phone, body string, queue bo
 		return "", false, err
 	}
 	if !ok || !now.Before(conv.Expires) {
-		return fmt.Sprintf(replyHelp, keyword), false, nil
+		return c.say(ctx, phone, "sms_help", "keyword", keyword), false, nil
 	}
 	r, err := c.hop(ctx, phone, conv, link.Hop{Input: body, ReplyByText: queue}, now)
 	return r, queue, err
@@ -172,7 +182,7 @@ func (c *Conversation) status(ctx context.Context, phone, keyword string) (strin
 		return "", err
 	}
 	if len(links) == 0 {
-		return fmt.Sprintf(replyNoLinks, keyword), nil
+		return c.say(ctx, phone, "sms_no_links", "keyword", keyword), nil
 	}
 	parts := make([]string, 0, len(links))
 	for _, l := range links {
@@ -182,7 +192,7 @@ func (c *Conversation) status(ctx context.Context, phone, keyword string) (strin
 		}
 		parts = append(parts, s)
 	}
-	return fit(gsm.Transliterate("Linked: " + strings.Join(parts, ", ") + ".")), nil
+	return fit(gsm.Transliterate(c.say(ctx, phone, "sms_linked_list", "accounts", strings.Join(parts, ", ")))), nil
 }
 
 // ttl is the conversation's inactivity limit.

@@ -1,23 +1,33 @@
 package sms
 
 import (
-	"fmt"
 	"strings"
 
 	"github.com/ussdlink/ussdlink/gsm"
+	"github.com/ussdlink/ussdlink/lang"
 	"github.com/ussdlink/ussdlink/link"
 )
 
-// Texts renders every text message the gateway sends; the words live here,
-// in one place. Each is GSM 7-bit and at most 160 characters: names that
-// would overflow are shortened, never the code to dial.
+// Texts renders every text message the gateway sends, in the words of the
+// catalogue (package lang) and the phone's language. Each is GSM 7-bit and
+// at most 160 characters: names that would overflow are shortened, never
+// the code to dial.
 type Texts struct {
 	PartnerName string          // who the customer links their account for
 	Enabled     map[string]bool // kinds switched on; a kind missing is off
+	// Words is the catalogue (nil: the embedded one); Language the one a
+	// text is said in when neither it (Data["lang"]) nor its phone names
+	// one.
+	Words    *lang.Catalogue
+	Language string
 }
 
 // maxText is one SMS of GSM 7-bit text.
 const maxText = 160
+
+// LangKey is the Data key of a text's language, set by what queued it when
+// it knows (the session's language, the invitation's).
+const LangKey = "lang"
 
 // Render returns the message for a text intent, or false when its kind is
 // switched off.
@@ -26,58 +36,73 @@ func (t Texts) Render(x link.Text) (string, bool) {
 		return "", false
 	}
 	d := x.Data
+	words := t.Words
+	if words == nil {
+		words = defaultWords()
+	}
+	code := orDefault(d[LangKey], t.Language)
+	say := func(key string, args ...string) string { return words.Text(code, key, args...) }
 	partner := strings.TrimSpace(t.PartnerName)
 	if r := []rune(partner); len(r) > 24 {
 		partner = string(r[:24]) // a long name must not push the code out of the message
 	}
+	b := bank(d, say("sms_bank"))
 	var s string
 	switch x.Kind {
 	case link.TextReply:
 		s = d["text"]
 	case link.TextReceipt:
 		if partner != "" {
-			s = fmt.Sprintf("Your %s account %s is now linked to %s. If this was not you, call %s.", bank(d), d["masked"], partner, partner)
+			s = say("sms_receipt_partner", "bank", b, "masked", d["masked"], "partner", partner)
 		} else {
-			s = fmt.Sprintf("Your %s account %s is now linked. If this was not you, call your bank.", bank(d), d["masked"])
+			s = say("sms_receipt", "bank", b, "masked", d["masked"])
 		}
 	case link.TextInvitation:
-		who := "You are invited"
-		if partner != "" {
-			who = partner + " invites you"
-		}
+		key := "sms_invite"
 		if d["kind"] == link.InviteReauth {
-			s = fmt.Sprintf("%s to re-authorise your %s account. Dial %s from this phone before %s.", who, bank(d), d["dial"], d["expires"])
-		} else {
-			s = fmt.Sprintf("%s to link your bank account. Dial %s from this phone before %s.", who, d["dial"], d["expires"])
+			key = "sms_reauth_invite"
 		}
+		if partner != "" {
+			key += "_partner"
+		}
+		s = say(key, "partner", partner, "bank", b, "dial", d["dial"], "expires", d["expires"])
 	case link.TextLateOutcome:
 		switch d["outcome"] {
 		case "linked":
-			s = fmt.Sprintf("Your bank answered: your %s account %s is now linked. Thank you.", bank(d), d["masked"])
+			s = say("sms_late_linked", "bank", b, "masked", d["masked"])
 		case "continue":
-			s = fmt.Sprintf("Your bank answered. Dial %s within 10 minutes and choose Continue to finish linking your %s account.", d["dial"], bank(d))
+			s = say("sms_late_continue", "bank", b, "dial", d["dial"])
 		default:
-			s = fmt.Sprintf("We could not link your %s account. Nothing was linked. Dial %s to try again.", bank(d), d["dial"])
+			s = say("sms_late_failed", "bank", b, "dial", d["dial"])
 		}
 	case link.TextReauthNudge:
-		prefix := ""
 		if partner != "" {
-			prefix = partner + ": "
+			s = say("sms_nudge_partner", "partner", partner, "bank", b, "dial", d["dial"])
+		} else {
+			s = say("sms_nudge", "bank", b, "dial", d["dial"])
 		}
-		s = fmt.Sprintf("%syour %s account needs you to log in again. Dial %s from this phone to re-authorise it.", prefix, bank(d), d["dial"])
-		s = strings.ToUpper(s[:1]) + s[1:]
 	default:
 		return "", false
 	}
 	return fit(gsm.Transliterate(s)), true
 }
 
-// bank is the bank's name, shortened to keep a message to one SMS, or
-// "bank".
-func bank(d map[string]string) string {
+// defaultWords is the embedded catalogue; an empty one (which says message
+// keys) only if it could not be read, which its tests rule out.
+func defaultWords() *lang.Catalogue {
+	c, err := lang.Load()
+	if err != nil {
+		return &lang.Catalogue{}
+	}
+	return c
+}
+
+// bank is the bank's name, shortened to keep a message to one SMS, or the
+// word for a bank when there is none.
+func bank(d map[string]string, word string) string {
 	b := strings.TrimSpace(d["bank"])
 	if b == "" {
-		return "bank"
+		return word
 	}
 	if r := []rune(b); len(r) > 24 {
 		b = string(r[:24])

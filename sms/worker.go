@@ -54,7 +54,10 @@ type Queue = outbox.Queue
 type Worker struct {
 	// Observe, when set, hears each text's attempt result (see
 	// outbox.Worker.Observe).
-	Observe  func(result string)
+	Observe func(result string)
+	// Language, when set, is the language a phone chose, for texts whose
+	// producer named none.
+	Language func(ctx context.Context, phone string) (string, error)
 	Queue    Queue
 	Sender   SMSSender
 	Texts    Texts
@@ -115,6 +118,16 @@ func (w *Worker) queueWorker() *outbox.Worker {
 	return w.worker
 }
 
+// withLang is data with the language set, copied.
+func withLang(data map[string]string, code string) map[string]string {
+	out := make(map[string]string, len(data)+1)
+	for k, v := range data {
+		out[k] = v
+	}
+	out[LangKey] = code
+	return out
+}
+
 // send makes one attempt at a queued text: rendered and handed to the
 // provider, or skipped when the phone opted out or its kind is off.
 func (w *Worker) send(ctx context.Context, m link.Message) error {
@@ -133,6 +146,15 @@ func (w *Worker) send(ctx context.Context, m link.Message) error {
 		}
 		if out {
 			return outbox.Skip("the phone opted out")
+		}
+	}
+	if t.Data[LangKey] == "" && w.Language != nil {
+		code, err := w.Language(ctx, t.To)
+		if err != nil {
+			return fmt.Errorf("read the phone's language: %w", err)
+		}
+		if code != "" {
+			t.Data = withLang(t.Data, code)
 		}
 	}
 	text, ok := w.Texts.Render(t)

@@ -82,6 +82,18 @@ type Edge struct {
 	// Observer, when set, hears every answered hop and every refusal (for
 	// metrics).
 	Observer Observer
+	// Say, when set, words the edge's own ENDs (a key of package lang) in
+	// the default language: the edge reads no phone's choice, so a refusal
+	// costs no store read. Unset: English.
+	Say func(key string) string
+}
+
+// say is the edge's END for key, or english without Say.
+func (e Edge) say(key, english string) string {
+	if e.Say == nil {
+		return english
+	}
+	return e.Say(key)
 }
 
 // Observer hears what the edge answered: a hop's dialect, network, the
@@ -153,7 +165,7 @@ func (e Edge) Handler(d Dialect) fiber.Handler {
 		}
 		if err != nil {
 			log.Warn().Str("session", hop.SessionID).Msg("callback for a phone that is not a phone number")
-			return d.Write(c, hop, link.Reply{Text: textBadPhone, End: true})
+			return d.Write(c, hop, link.Reply{Text: e.say("bad_phone", textBadPhone), End: true})
 		}
 		hop.Phone, hop.Dialect = e164, name
 		if hop.ServiceCode == "" {
@@ -165,7 +177,7 @@ func (e Edge) Handler(d Dialect) fiber.Handler {
 			if e.Observer != nil {
 				e.Observer.Refused("phone_rate")
 			}
-			return d.Write(c, hop, link.Reply{Text: textTooFast, End: true})
+			return d.Write(c, hop, link.Reply{Text: e.say("too_fast", textTooFast), End: true})
 		}
 		reply, err := e.Conv.Handle(c.UserContext(), hop)
 		var bad *link.HopError
@@ -175,7 +187,7 @@ func (e Edge) Handler(d Dialect) fiber.Handler {
 			return badRequest(c, err)
 		case err != nil:
 			log.Error().Err(err).Str("session", hop.SessionID).Msg("hop failed")
-			reply = link.Reply{Text: textTrouble, End: true, Outcome: "failed"}
+			reply = link.Reply{Text: e.say("trouble", textTrouble), End: true, Outcome: "failed"}
 		}
 		werr := d.Write(c, hop, reply)
 		took := time.Since(arrived)
