@@ -243,15 +243,18 @@ type Shortcut struct {
 // Engine runs conversations. It is safe for concurrent use: hops of one
 // session are serialised, hops of different sessions run in parallel.
 type Engine struct {
-	cfg    Config
-	words  *lang.Catalogue
-	store  Store
-	mono   Mono
-	now    func() time.Time
-	log    zerolog.Logger
-	marker marker
-	banks  *catalog.Cache[[]*Bank]
-	locks  keyed.Mutex // one per session: its hops are taken one at a time
+	cfg   Config
+	words *lang.Catalogue
+	// offered are the languages offered, spoken the default (see offer).
+	offered []string
+	spoken  string
+	store   Store
+	mono    Mono
+	now     func() time.Time
+	log     zerolog.Logger
+	marker  marker
+	banks   *catalog.Cache[[]*Bank]
+	locks   keyed.Mutex // one per session: its hops are taken one at a time
 	// machines are built machines, reused from hop to hop: building one
 	// from the transition table costs more than the hop's event.
 	machines sync.Pool
@@ -282,6 +285,7 @@ func NewEngine(cfg Config, store Store, m Mono, now func() time.Time, log zerolo
 	if e.words == nil {
 		e.words = defaultWords()
 	}
+	e.offer()
 	e.banks = catalog.New(base, e.fetchBanks, cfg.BankTTL, bankBackoff, now, func(err error) {
 		log.Warn().Err(err).Msg("institutions unavailable")
 	})

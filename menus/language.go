@@ -11,26 +11,36 @@ import (
 const inputLanguage = "99"
 
 // languages are the languages offered, in order: the configured ones the
-// catalogue holds; none configured, the default language alone.
-func (e *Engine) languages() []string {
-	if len(e.cfg.Languages) == 0 {
-		return []string{e.defaultLanguage()}
-	}
-	out := make([]string, 0, len(e.cfg.Languages))
+// catalogue holds; none of them, the default language alone.
+func (e *Engine) languages() []string { return e.offered }
+
+// defaultLanguage is the one spoken until a phone chooses: the configured
+// default when it is offered, else English when offered, else the first
+// offered.
+func (e *Engine) defaultLanguage() string { return e.spoken }
+
+// offer works out, once, the languages offered and the default spoken.
+func (e *Engine) offer() {
 	for _, code := range e.cfg.Languages {
-		if e.words.Has(code) {
-			out = append(out, code)
+		if e.words.Has(code) && !slices.Contains(e.offered, code) {
+			e.offered = append(e.offered, code)
 		}
 	}
-	return out
-}
-
-// defaultLanguage is the one spoken until a phone chooses.
-func (e *Engine) defaultLanguage() string {
-	if d := e.cfg.DefaultLanguage; d != "" && e.words.Has(d) {
-		return d
+	d := e.cfg.DefaultLanguage
+	if len(e.offered) == 0 {
+		if d == "" || !e.words.Has(d) {
+			d = lang.English
+		}
+		e.offered = []string{d}
 	}
-	return lang.English
+	switch {
+	case d != "" && slices.Contains(e.offered, d):
+		e.spoken = d
+	case slices.Contains(e.offered, lang.English):
+		e.spoken = lang.English
+	default:
+		e.spoken = e.offered[0]
+	}
 }
 
 // knowLanguage sets a new session's language: the one its phone chose
