@@ -5,22 +5,15 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"time"
+
+	"github.com/ussdlink/ussdlink/admin"
 )
 
 // debugMux serves Go's runtime profiles under /debug/pprof/. It is mounted
 // only on [http] debug-addr, a listener of its own that an operator keeps
-// on loopback: profiles show the gateway's internals, never user data.
-func debugMux() *http.ServeMux {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	return mux
-}
+// on loopback.
+func debugMux() http.Handler { return admin.Profiles() }
 
 // startDebug listens on addr and serves debugMux until Close.
 func (m *Main) startDebug(addr string) error {

@@ -25,7 +25,7 @@ var importRules = map[string][]string{
 	"catalog":               {},
 	"guard":                 {},
 	"reqid":                 {},
-	"metrics":               {},
+	"metrics":               {"link"},
 	"admin":                 {},
 	"webphone":              {"guard", "ussd"},
 	"mono":                  {"reqid"},

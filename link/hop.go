@@ -72,3 +72,19 @@ type HopError struct{ Reason string }
 
 // Error implements error.
 func (e *HopError) Error() string { return "bad hop: " + e.Reason }
+
+// ShortCode reports whether v can name a mobile network in metrics and
+// the funnel: at most 16 letters, digits, '.', '-' or '_' ("62130",
+// "mtn-ng"). An aggregator, or someone posting as one, may send anything:
+// what is not a short code is counted as "other".
+func ShortCode(v string) bool {
+	if v == "" || len(v) > 16 {
+		return false
+	}
+	for _, r := range v {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '.' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,7 +1,6 @@
 package menus
 
 import (
-	"strings"
 	"time"
 
 	"github.com/ussdlink/ussdlink/link"
@@ -94,15 +93,10 @@ func (s *Session) count(now time.Time) *link.FunnelEntry {
 // ("62130", "mtn"): anything else an aggregator sends is "other", so the
 // counters cannot be grown with arbitrary names.
 func networkLabel(n string) string {
-	if n == "" {
-		return ""
+	if n == "" || link.ShortCode(n) {
+		return n
 	}
-	if len(n) > 16 || strings.IndexFunc(n, func(r rune) bool {
-		return !(r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '.' || r == '-' || r == '_')
-	}) >= 0 {
-		return "other"
-	}
-	return n
+	return "other"
 }
 
 // SweptFunnel is the funnel entry of a session the sweeper deletes (the

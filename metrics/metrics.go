@@ -11,12 +11,13 @@ package metrics
 
 import (
 	"context"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/ussdlink/ussdlink/link"
 )
 
 // HopBuckets are the hop latency histogram's bounds, in seconds: fine
@@ -210,9 +211,7 @@ func (s *labelSet) label(v string) string {
 	if v == "" {
 		return "unknown"
 	}
-	if len(v) > 16 || strings.IndexFunc(v, func(r rune) bool {
-		return !(r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '.' || r == '-' || r == '_')
-	}) >= 0 {
+	if !link.ShortCode(v) {
 		return "other"
 	}
 	s.mu.Lock()
