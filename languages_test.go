@@ -155,8 +155,17 @@ func TestAShortcutAndAnInvitationSetTheLanguage(t *testing.T) {
 		later.dial()
 		later.expect(words.Text("ig", "choose_bank")) // kept for the phone: no question
 	})
-	if status, _ := call(t, m, "POST", "/v1/links", testAPIKey, map[string]any{"phone": "+2348073002004", "reference": "lang-2", "language": "fr"}, nil); status != 400 {
-		t.Errorf("a language not offered = %d, want 400", status)
+	for path, body := range map[string]map[string]any{
+		"/v1/links":  {"phone": "+2348073002004", "reference": "lang-2", "language": "fr"},
+		"/v1/reauth": {"phone": "+2348073002004", "account_id": "acct_1", "language": "fr"},
+	} {
+		if status, got := call(t, m, "POST", path, testAPIKey, body, nil); status != 400 {
+			t.Errorf("POST %s with a language not offered = %d %v, want 400", path, status, got)
+		}
+	}
+	status, re := call(t, m, "POST", "/v1/reauth", testAPIKey, map[string]any{"phone": "+2348073002005", "account_id": "acct_9", "language": "pcm"}, nil)
+	if status != 201 || re["language"] != "pcm" {
+		t.Errorf("a reauthorisation invitation's language = %d %v", status, re)
 	}
 }
 

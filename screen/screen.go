@@ -42,8 +42,9 @@ type Words struct {
 	More, Back, Exit string
 }
 
-// or is w with English for what it leaves empty.
+// or is w in one GSM-7 line each, with English for what it leaves empty.
 func (w Words) or() Words {
+	w.More, w.Back, w.Exit = oneLine(w.More), oneLine(w.Back), oneLine(w.Exit)
 	if w.More == "" {
 		w.More = "More"
 	}

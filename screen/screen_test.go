@@ -55,10 +55,12 @@ func walkPages(t *testing.T, sc Screen, limit int) []Page {
 		}
 	}
 	fullHeader := strings.Join(header, "\n")
-	nav := "0 Exit"
+	w := sc.Words.or()
+	nav := "0 " + w.Exit
 	if sc.Back {
-		nav = "0 Back"
+		nav = "0 " + w.Back
 	}
+	more := "98 " + w.More
 
 	var pages []Page
 	seen := make([]int, len(sc.Items))
@@ -89,15 +91,21 @@ func walkPages(t *testing.T, sc Screen, limit int) []Page {
 			t.Fatalf("%s\nlast line %q, want %q", where, got, want)
 		}
 		rest := lines[:len(lines)-1]
+		if sc.Aside != "" {
+			if got, want := rest[len(rest)-1], sc.Aside; got != want {
+				t.Fatalf("%s\nline before navigation %q, want the aside %q", where, got, want)
+			}
+			rest = rest[:len(rest)-1]
+		}
 		if p.More {
-			if got, want := rest[len(rest)-1], "98 More"; got != want {
+			if got, want := rest[len(rest)-1], more; got != want {
 				t.Fatalf("%s\nline before navigation %q, want %q", where, got, want)
 			}
 			rest = rest[:len(rest)-1]
 		}
 		for _, l := range rest {
-			if l == "98 More" {
-				t.Fatalf("%s\n\"98 More\" shown with nothing more", where)
+			if l == more {
+				t.Fatalf("%s\n%q shown with nothing more", where, more)
 			}
 		}
 		if len(rest) < p.Shown {
@@ -127,7 +135,10 @@ func walkPages(t *testing.T, sc Screen, limit int) []Page {
 				need--
 			}
 			if i < len(sc.Items)-1 {
-				need += gsm.Units("98 More") + 1
+				need += gsm.Units(more) + 1
+			}
+			if sc.Aside != "" {
+				need += gsm.Units(sc.Aside) + 1
 			}
 			if need <= limit {
 				t.Fatalf("%s\noption %d shortened to %q though %q fits", where, i, line, want)
@@ -170,6 +181,11 @@ func TestRenderPagesRandomLists(t *testing.T) {
 	titles := []string{"", textChooseBank, "Banks matching “GT”:", textChooseAccount,
 		"Access Bank: " + textChooseMethod, strings.Repeat("A very long title indeed. ", 8)}
 	notices := []string{"", textInvalidChoice, textBankUnavailable}
+	// The navigation in every language's words, short and long, with and
+	// without the language option beside it.
+	words := []Words{{}, {More: "Siwaju", Back: "Pada", Exit: "Jade"}, {More: "Ci gaba", Back: "Koma baya", Exit: "Fita"},
+		{More: "Gaa n'ihu", Back: "Azu", Exit: "Puo"}, {More: "Next one", Back: "Go back", Exit: "Comot"}}
+	asides := []string{"", "99 Language", "99 Asusu"}
 	for _, limit := range screenLimits {
 		for n := 1; n <= 60; n++ {
 			for k := 0; k < 4; k++ {
@@ -178,6 +194,8 @@ func TestRenderPagesRandomLists(t *testing.T) {
 					Title:  titles[rng.IntN(len(titles))],
 					Back:   rng.IntN(2) == 0,
 					Items:  make([]string, n),
+					Words:  words[rng.IntN(len(words))],
+					Aside:  asides[rng.IntN(len(asides))],
 				}
 				for i := range sc.Items {
 					sc.Items[i] = randomLabel(rng)
@@ -394,6 +412,10 @@ func FuzzRender(f *testing.F) {
 	f.Add("", "", "", "a\x1fb\x1fc", 5, 20, false, true, false)
 	f.Fuzz(func(t *testing.T, notice, title, prompt, items string, offset, limit int, back, exit, end bool) {
 		sc := Screen{Notice: notice, Title: title, Prompt: prompt, Offset: offset, Back: back, Exit: exit, End: end}
+		if len(notice) > 3 { // the navigation's words and the aside, from the same bytes
+			sc.Words = Words{More: notice[:1], Back: notice[1:2], Exit: notice[2:3]}
+			sc.Aside = "99 " + notice[3:]
+		}
 		if items != "" {
 			sc.Items = strings.Split(items, "\x1f")
 		}
