@@ -59,7 +59,7 @@ func (m *Main) openBackend(ctx context.Context, cfg Config, sealer *seal.Sealer)
 	updates := partner.LinkUpdates(cfg.Partner.emits())
 	if cfg.Store.postgres() {
 		db, err := postgres.Open(ctx, cfg.Store.URL, sealer, postgres.WithMaxConns(cfg.Store.MaxConns),
-			postgres.WithLinkUpdates(updates), postgres.WithFunnel(menus.SweptFunnel))
+			postgres.WithLinkUpdates(updates), postgres.WithFunnel(menus.SweptFunnel(cfg.USSD.networks())))
 		if err != nil {
 			return err
 		}
@@ -69,7 +69,7 @@ func (m *Main) openBackend(ctx context.Context, cfg Config, sealer *seal.Sealer)
 		return nil
 	}
 	db, err := store.Open(cfg.Store.Path, sealer, store.WithBatchDelay(cfg.Store.BatchDelay.Duration),
-		store.WithLinkUpdates(updates), store.WithFunnel(menus.SweptFunnel))
+		store.WithLinkUpdates(updates), store.WithFunnel(menus.SweptFunnel(cfg.USSD.networks())))
 	if err != nil {
 		return err
 	}

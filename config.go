@@ -215,6 +215,19 @@ type ShortcutConfig struct {
 	Language    string `toml:"language"`
 }
 
+// networks are the network codes the operator names (its screen-limits'
+// keys that are not dialects), for the funnel's groups.
+func (c USSDConfig) networks() []string {
+	var out []string
+	for k := range c.ScreenLimits {
+		if link.ShortCode(k) {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // checkLanguages refuses languages the catalogue lacks, a language listed
 // twice, and a default that is not offered.
 func (c USSDConfig) checkLanguages() error {

@@ -401,7 +401,14 @@ func (m *Main) Close() error {
 	m.closed = true
 	var errs []error
 	if m.admin != nil {
-		errs = append(errs, m.admin.Close()) // first: it reads what the rest of Close takes down
+		// First, and waiting for the requests under way (a /readyz takes
+		// at most admin.CheckTimeout): they read what the rest of Close
+		// takes down.
+		ctx, cancel := context.WithTimeout(context.Background(), admin.CheckTimeout+2*time.Second)
+		if err := m.admin.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("admin listener: %w", err))
+		}
+		cancel()
 	}
 	if m.app != nil {
 		errs = append(errs, m.app.ShutdownWithTimeout(10*time.Second))

@@ -187,6 +187,7 @@ func engineConfig(cfg Config, words *lang.Catalogue, sealer *seal.Sealer, notify
 		Words:                  words,
 		Languages:              cfg.USSD.Languages,
 		DefaultLanguage:        cfg.USSD.DefaultLanguage,
+		Networks:               cfg.USSD.networks(),
 	}
 }
 

@@ -59,7 +59,10 @@ func Handler(o Options) http.Handler {
 	if o.Pprof {
 		mux.Handle("/debug/pprof/", Profiles())
 	}
-	return mux
+	// A page on another site the operator's browser opens may send
+	// requests to a loopback address: none that changes anything (a PUT
+	// of the log level, a hop of the browser phone) is taken from it.
+	return http.NewCrossOriginProtection().Handler(mux)
 }
 
 // Profiles serves Go's runtime profiles under /debug/pprof/: on the admin
@@ -170,6 +173,13 @@ func (l *Level) WriteLevel(level zerolog.Level, p []byte) (int, error) {
 	return l.out.Write(p)
 }
 
+// levels are the names /log/level takes (zerolog's numbers are not:
+// a "100" would silence every line, errors included).
+var levels = map[string]zerolog.Level{
+	"trace": zerolog.TraceLevel, "debug": zerolog.DebugLevel, "info": zerolog.InfoLevel, "warn": zerolog.WarnLevel,
+	"error": zerolog.ErrorLevel, "fatal": zerolog.FatalLevel, "panic": zerolog.PanicLevel,
+}
+
 // ServeHTTP answers and sets the level.
 func (l *Level) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
@@ -180,8 +190,8 @@ func (l *Level) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			b, _ := io.ReadAll(io.LimitReader(r.Body, 64))
 			name = strings.TrimSpace(string(b))
 		}
-		level, err := zerolog.ParseLevel(strings.ToLower(name))
-		if err != nil || name == "" || level == zerolog.NoLevel || level == zerolog.Disabled {
+		level, ok := levels[strings.ToLower(name)]
+		if !ok {
 			http.Error(w, "level must be one of trace, debug, info, warn, error, fatal, panic", http.StatusBadRequest)
 			return
 		}

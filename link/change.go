@@ -23,6 +23,9 @@ type Change struct {
 	// Funnel is the session's entry in the drop-off funnel, when it ended
 	// in this change: its counters are added in the same transaction.
 	Funnel *FunnelEntry
+	// RetiredFunnel is the entry of the session Retired ends (a user who
+	// started over leaves it where they dropped), counted the same way.
+	RetiredFunnel *FunnelEntry
 	// Language, when set, is the language the session's phone chose (a
 	// code such as "ha"): remembered for the phone's later sessions, in the
 	// same transaction as the session.

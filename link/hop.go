@@ -2,7 +2,10 @@ package link
 
 //go:generate go tool msgp -file=hop.go -o=hop_msgp.go -io=false -tests=false -d "tag json" -d "timezone utc" -d "ignore Hop HopError"
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Hop is one callback from an aggregator, in no aggregator's format.
 // Cumulative dialects (Africa's Talking) set Transcript to the whole input
@@ -87,4 +90,26 @@ func ShortCode(v string) bool {
 		}
 	}
 	return true
+}
+
+// knownNetworks are the mobile networks of the gateway's markets as
+// aggregators name them: MCC-MNC codes (Nigeria 621, Ghana 620, Kenya 639,
+// Uganda 641, Tanzania 640, Rwanda 635, Zambia 645, Côte d'Ivoire 612,
+// Senegal 608, Cameroon 624) and the names Ghanaian aggregators send.
+var knownNetworks = map[string]bool{
+	"62120": true, "62122": true, "62124": true, "62125": true, "62126": true, "62127": true, "62130": true,
+	"62140": true, "62150": true, "62160": true,
+	"62001": true, "62002": true, "62003": true, "62004": true, "62006": true, "62007": true,
+	"63902": true, "63903": true, "63907": true, "64101": true, "64110": true, "64111": true, "64114": true,
+	"64002": true, "64004": true, "64005": true, "63510": true, "63513": true, "64501": true, "64502": true,
+	"61202": true, "61203": true, "61205": true, "60801": true, "60802": true, "62401": true, "62402": true,
+	"mtn": true, "vodafone": true, "telecel": true, "airteltigo": true, "airtel": true, "tigo": true,
+	"glo": true, "9mobile": true, "etisalat": true, "safaricom": true, "telkom": true,
+}
+
+// KnownNetwork reports whether n names one of the mobile networks of the
+// gateway's markets (a code or, case aside, a name): what durable counters
+// may be grouped by.
+func KnownNetwork(n string) bool {
+	return knownNetworks[n] || knownNetworks[strings.ToLower(n)]
 }

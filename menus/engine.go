@@ -139,6 +139,10 @@ type Config struct {
 	Words           *lang.Catalogue
 	Languages       []string
 	DefaultLanguage string
+	// Networks are network codes the operator names (its [ussd]
+	// screen-limits): the funnel groups by them and by the known ones
+	// (link.KnownNetwork), and counts any other as "other".
+	Networks []string
 }
 
 // DefaultConfig is the engine's configuration unless told otherwise: the

@@ -1,6 +1,7 @@
 package menus
 
 import (
+	"slices"
 	"time"
 
 	"github.com/ussdlink/ussdlink/link"
@@ -40,6 +41,21 @@ func (s *Session) shown(now time.Time) {
 	s.Visits = append(s.Visits, Visit{Screen: s.State})
 }
 
+// mergeVisits is a resumed conversation's screens: the dropped session's,
+// then this one's, each screen once, with its seconds added up.
+func mergeVisits(prev, cur []Visit) []Visit {
+	out := make([]Visit, 0, len(prev)+len(cur))
+	for _, v := range append(append([]Visit(nil), prev...), cur...) {
+		i := slices.IndexFunc(out, func(o Visit) bool { return o.Screen == v.Screen })
+		if i < 0 {
+			out = append(out, v)
+			continue
+		}
+		out[i].Seconds += v.Seconds
+	}
+	return out
+}
+
 // spend adds d to the seconds spent on screen.
 func (s *Session) spend(screen string, d time.Duration) {
 	for i := range s.Visits {
@@ -51,8 +67,9 @@ func (s *Session) spend(screen string, d time.Duration) {
 }
 
 // funnelEntry is the session's entry, ended for reason, with the last
-// screen's time counted up to until.
-func (s *Session) funnelEntry(reason string, until time.Time) *link.FunnelEntry {
+// screen's time counted up to until; networks are those the operator
+// names besides the known ones.
+func (s *Session) funnelEntry(reason string, until time.Time, networks []string) *link.FunnelEntry {
 	f := *s
 	f.Visits = append([]Visit(nil), s.Visits...)
 	if f.Shown != "" && !f.ShownAt.IsZero() {
@@ -65,7 +82,7 @@ func (s *Session) funnelEntry(reason string, until time.Time) *link.FunnelEntry 
 	if len(f.Visits) == 0 {
 		return nil // it never showed a screen
 	}
-	e := &link.FunnelEntry{Day: until.UTC(), Dialect: f.Dialect, Network: networkLabel(f.Network), EndedOn: f.Shown, Reason: reason}
+	e := &link.FunnelEntry{Day: until.UTC(), Dialect: f.Dialect, Network: networkLabel(f.Network, networks), EndedOn: f.Shown, Reason: reason}
 	if f.Bank != nil {
 		e.Institution = f.Bank.ID
 	}
@@ -76,44 +93,48 @@ func (s *Session) funnelEntry(reason string, until time.Time) *link.FunnelEntry 
 }
 
 // count decides the funnel entry a commit of s carries: one when s ended
-// and was not counted yet. A session ended by another that resumed or
-// replaced it is not counted: its conversation continues there.
-func (s *Session) count(now time.Time) *link.FunnelEntry {
+// and was not counted yet. A session another resumed is not counted: its
+// conversation continues there; one a user started over from ends where
+// they dropped it.
+func (s *Session) count(now time.Time, networks []string) *link.FunnelEntry {
 	if !s.Done() || s.Counted {
 		return nil
 	}
 	s.Counted = true
-	if s.Reason == ReasonResumed || s.Reason == ReasonRestarted {
+	if s.Reason == ReasonResumed {
 		return nil
 	}
-	return s.funnelEntry(s.Reason, now)
+	return s.funnelEntry(s.Reason, now, networks)
 }
 
-// networkLabel keeps the network the funnel groups by to a short code
-// ("62130", "mtn"): anything else an aggregator sends is "other", so the
-// counters cannot be grown with arbitrary names.
-func networkLabel(n string) string {
-	if n == "" || link.ShortCode(n) {
+// networkLabel keeps the network the funnel groups by to a known one
+// (link.KnownNetwork, or one the operator names in Config.Networks):
+// anything else an aggregator, or someone posting as one, sends is
+// "other", so the durable counters cannot be grown with made-up names.
+func networkLabel(n string, configured []string) string {
+	if n == "" || link.KnownNetwork(n) || slices.Contains(configured, n) {
 		return n
 	}
 	return "other"
 }
 
-// SweptFunnel is the funnel entry of a session the sweeper deletes (the
-// store's hook, link.FunnelOf): nil when it was counted already; an
-// abandoned session ends "closed" when the aggregator ended it, "expired"
-// otherwise, on the last screen shown.
-func SweptFunnel(rec *link.SessionRecord) *link.FunnelEntry {
-	var s Session
-	if decodeData(rec.Data, &s) != nil || s.Counted {
-		return nil
+// SweptFunnel is the store's hook (link.FunnelOf) for the sessions the
+// sweeper deletes: nil for one counted already; an abandoned session ends
+// "closed" when the aggregator ended it, "expired" otherwise, on the last
+// screen shown. networks are those the operator names (Config.Networks).
+func SweptFunnel(networks []string) link.FunnelOf {
+	return func(rec *link.SessionRecord) *link.FunnelEntry {
+		var s Session
+		if decodeData(rec.Data, &s) != nil || s.Counted {
+			return nil
+		}
+		if s.Done() {
+			return s.count(s.Updated, networks)
+		}
+		reason := funnelExpired
+		if s.Closed != "" {
+			reason = funnelClosed
+		}
+		return s.funnelEntry(reason, s.Updated, networks)
 	}
-	if s.Done() {
-		return s.count(s.Updated)
-	}
-	reason := funnelExpired
-	if s.Closed != "" {
-		reason = funnelClosed
-	}
-	return s.funnelEntry(reason, s.Updated)
 }

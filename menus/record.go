@@ -154,9 +154,9 @@ func (e *Engine) latest(ctx context.Context, phone string) (*Session, error) {
 // retired, encoded for the store.
 func (e *Engine) commit(ctx context.Context, c link.Change, s, retired *Session) error {
 	var err error
-	c.Funnel = s.count(e.now())
+	c.Funnel = s.count(e.now(), e.cfg.Networks)
 	if retired != nil {
-		retired.count(e.now()) // marked, not counted: see count
+		c.RetiredFunnel = retired.count(e.now(), e.cfg.Networks) // none when resumed: see count
 	}
 	if c.Session, err = record(s); err != nil {
 		return err

@@ -111,7 +111,7 @@ func (t *turn) inherit(prev *Session) {
 	s.Pending, s.Link, s.Reason = prev.Pending, prev.Link, prev.Reason
 	s.Invite, s.InviteKind, s.Reference, s.ReauthOf = prev.Invite, prev.InviteKind, prev.Reference, prev.ReauthOf
 	s.CustomerName, s.CustomerEmail = prev.CustomerName, prev.CustomerEmail
-	s.Visits = append(append([]Visit(nil), prev.Visits...), s.Visits...) // one conversation: counted once, when it ends
+	s.Visits = mergeVisits(prev.Visits, s.Visits) // one conversation: counted once, when it ends
 	t.keepInvite(prev)
 	s.Unseen = false // this hop shows whatever the dropped session had not shown
 	prev.Answers = nil

@@ -253,7 +253,7 @@ func (db *DB) Commit(_ context.Context, c link.Change) error {
 		return err
 	}
 	textQueue := db.Texts()
-	funnel := kit.FunnelCounts(c.Funnel)
+	funnel := kit.FunnelCounts(c.Funnel, c.RetiredFunnel)
 	err = db.writes.do(func(tx *bolt.Tx) error {
 		for _, w := range recs {
 			if err := putSession(tx, w); err != nil {

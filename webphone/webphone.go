@@ -167,13 +167,32 @@ func Handler(o Options) http.Handler {
 		if method == http.MethodGet {
 			f.query = hopQuery
 		}
-		mux.Handle("/ussd/"+name, onlyMethod(method, bounded(f.proxy())))
+		mux.Handle("/ussd/"+name, fromThePage(onlyMethod(method, bounded(f.proxy()))))
 	}
 	if o.Inbox {
 		f := forwarder{base: base, path: "/sms/sandbox/inbox", query: inboxQuery, log: log.With().Str("route", "inbox").Logger()}
-		mux.Handle("GET /inbox", bounded(f.proxy()))
+		mux.Handle("GET /inbox", fromThePage(bounded(f.proxy())))
 	}
 	return mux
+}
+
+// PageHeader is the header the page's own requests carry. A request
+// another web site makes the operator's browser send cannot carry it
+// without a CORS preflight, which is never granted: without it, nothing
+// is forwarded (with the callback token) to the gateway.
+const PageHeader = "X-Ussdlink-Phone"
+
+// fromThePage forwards only the page's own requests: with PageHeader, and
+// not marked cross-site by the browser.
+func fromThePage(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		site := r.Header.Get("Sec-Fetch-Site")
+		if r.Header.Get(PageHeader) != "1" || (site != "" && site != "same-origin") {
+			http.Error(w, "only the browser phone's page may dial", http.StatusForbidden)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // pageHandler serves the page, rendered once with the options.

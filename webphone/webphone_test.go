@@ -75,9 +75,13 @@ func phone(t *testing.T, base string, o Options) *httptest.Server {
 	return srv
 }
 
-// do sends a request and returns the answer with its body read.
+// do sends a request as the page does (with PageHeader, unless the test
+// set it otherwise) and returns the answer with its body read.
 func do(t *testing.T, req *http.Request) (*http.Response, string) {
 	t.Helper()
+	if _, set := req.Header[PageHeader]; !set {
+		req.Header.Set(PageHeader, "1")
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

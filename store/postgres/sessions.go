@@ -181,7 +181,7 @@ type commitWrite struct {
 
 // newCommitWrite prepares c.
 func (db *DB) newCommitWrite(c link.Change) (*commitWrite, error) {
-	w := &commitWrite{c: c, phone: link.PhoneKey(c.Session.Phone), funnel: kit.FunnelCounts(c.Funnel)}
+	w := &commitWrite{c: c, phone: link.PhoneKey(c.Session.Phone), funnel: kit.FunnelCounts(c.Funnel, c.RetiredFunnel)}
 	for _, r := range []*link.SessionRecord{c.Retired, c.Session} {
 		if r != nil {
 			w.recs = append(w.recs, db.sessionRow(r))

@@ -309,7 +309,7 @@
   async function send(req, signal) {
     const url = `ussd/${req.route}${req.query ? `?${req.query}` : ''}`;
     const r = await fetch(url, {
-      method: req.method, headers: req.headers, body: req.body, signal, cache: 'no-store', credentials: 'same-origin',
+      method: req.method, headers: { ...(req.headers || {}), 'X-Ussdlink-Phone': '1' }, body: req.body, signal, cache: 'no-store', credentials: 'same-origin',
     });
     return { status: r.status, type: r.headers.get('Content-Type') || '', body: await r.text() };
   }
@@ -456,7 +456,7 @@
     if (!phone) return;
     loading = true;
     try {
-      const r = await fetch(`inbox?phone=${encodeURIComponent(phone)}`, { cache: 'no-store', credentials: 'same-origin' });
+      const r = await fetch(`inbox?phone=${encodeURIComponent(phone)}`, { headers: { 'X-Ussdlink-Phone': '1' }, cache: 'no-store', credentials: 'same-origin' });
       if (!r.ok) return;
       const list = (await r.json()) || [];
       if (Array.isArray(list)) renderTexts(phone, list);
