@@ -7,7 +7,8 @@ import (
 )
 
 // inputLanguage, on the first screen, opens the choice of language: never
-// a bank's number (a page numbers at most nine), nor 98 (More) or 0.
+// a bank's number (a page of at most 182 units has room for fewer than 40
+// options, numbered from 1), nor 98 (More) or 0.
 const inputLanguage = "99"
 
 // languages are the languages offered, in order: the configured ones the
