@@ -92,6 +92,14 @@ func TestLoadCommandDrivesLinkFlows(t *testing.T) {
 	if !strings.Contains(out.String(), "flows 24 (failed 0)") || !strings.Contains(out.String(), "p99") {
 		t.Errorf("load output:\n%s", out.String())
 	}
+	// A gateway that asks each new phone its language (the default) is
+	// answered English.
+	asking, _ := startGateway(t, func(c *Config) { c.Log.Level = "warn"; c.USSD.Languages = []string{"en", "ha"} })
+	out.Reset()
+	if err := run(context.Background(), []string{"load", "-url", asking.URL(), "-flows", "8", "-concurrency", "2"}, nil, &out, &errOut); err != nil ||
+		!strings.Contains(out.String(), "flows 8 (failed 0)") {
+		t.Errorf("load against a gateway asking the language: %v\n%s", err, out.String())
+	}
 	// Every flow links the same sandbox account (one link, keyed by Mono's
 	// account id); each phone's session must have ended linked.
 	for i := 1; i <= 24; i++ {

@@ -103,17 +103,12 @@ func (l Load) instance(i int) string {
 	return strings.TrimRight(urls[i%len(urls)], "/")
 }
 
-// flow runs one link from dial to END, recording each hop's latency.
+// flow runs one link from dial to END, recording each hop's latency. A
+// gateway that asks a new phone's language first is answered English.
 func (l Load) flow(ctx context.Context, client *http.Client, session, phone string, lat *[]time.Duration) (int, error) {
-	transcript := ""
-	for i := 0; i <= len(flowInputs); i++ {
-		if i > 0 {
-			if i == 1 {
-				transcript = flowInputs[0]
-			} else {
-				transcript += "*" + flowInputs[i-1]
-			}
-		}
+	inputs := flowInputs
+	for i := 0; i <= len(inputs); i++ {
+		transcript := strings.Join(inputs[:i], "*")
 		form := url.Values{"sessionId": {session}, "serviceCode": {"*384*123#"}, "phoneNumber": {phone}, "networkCode": {"99999"}, "text": {transcript}}
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.instance(i)+"/ussd/africastalking", strings.NewReader(form.Encode()))
 		if err != nil {
@@ -134,12 +129,16 @@ func (l Load) flow(ctx context.Context, client *http.Client, session, phone stri
 		if resp.StatusCode != http.StatusOK {
 			return i + 1, fmt.Errorf("hop %d: status %d", i, resp.StatusCode)
 		}
-		last := i == len(flowInputs)
-		if got := string(body); strings.HasPrefix(got, "END ") != last || (last && !strings.Contains(got, "is linked")) {
+		got := string(body)
+		if i == 0 && strings.Contains(got, "\n1. English\n") {
+			inputs = append([]string{"1"}, flowInputs...) // the language question, once per phone
+		}
+		last := i == len(inputs)
+		if strings.HasPrefix(got, "END ") != last || (last && !strings.Contains(got, "is linked")) {
 			return i + 1, fmt.Errorf("hop %d: unexpected reply %q", i, got)
 		}
 	}
-	return len(flowInputs) + 1, nil
+	return len(inputs) + 1, nil
 }
 
 // Percentile returns the latency below which p (0..1) of the hops fall.
