@@ -515,9 +515,8 @@ func newLogger(w io.Writer, cfg LogConfig) (zerolog.Logger, *admin.Level) {
 	if console {
 		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
 	}
-	// The logger writes every level and the switch drops what is below
-	// its level, so the admin listener can change it while the gateway
-	// runs.
+	// The switch decides, before a line is built, whether its level is
+	// written, so the admin listener can change it while the gateway runs.
 	sw := admin.NewLevel(w, level)
-	return zerolog.New(sw).With().Timestamp().Logger(), sw
+	return zerolog.New(sw).Sample(sw).With().Timestamp().Logger(), sw
 }

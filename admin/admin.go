@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -131,34 +132,34 @@ func (l errorLog) Println(v ...any) {
 	l.log.Error().Msg(strings.TrimSpace(fmt.Sprintln(v...)))
 }
 
-// Level is the log level the gateway writes at, changeable while it runs:
-// it filters what the logger writes (the logger itself writes every
-// level). GET /log/level answers it; PUT or POST /log/level with the
-// level's name ("debug", "info", "warn", "error") as the body, or
-// ?level=…, sets it.
+// Level is the log level the gateway writes at, changeable while it runs.
+// The logger consults it before building a line (it is the logger's
+// zerolog.Sampler), so a line below the level costs nothing, and filters
+// what reaches the output (it is its zerolog.LevelWriter). GET /log/level
+// answers it; PUT or POST /log/level with the level's name ("debug",
+// "info", "warn", "error") as the body, or ?level=…, sets it.
 type Level struct {
-	mu    sync.RWMutex
-	level zerolog.Level
+	level atomic.Int32
 	out   io.Writer
 }
 
 // NewLevel writes to out at level.
 func NewLevel(out io.Writer, level zerolog.Level) *Level {
-	return &Level{level: level, out: out}
+	l := &Level{out: out}
+	l.level.Store(int32(level))
+	return l
 }
 
 // Get returns the current level.
-func (l *Level) Get() zerolog.Level {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	return l.level
-}
+func (l *Level) Get() zerolog.Level { return zerolog.Level(l.level.Load()) }
 
 // Set changes the level.
-func (l *Level) Set(level zerolog.Level) {
-	l.mu.Lock()
-	l.level = level
-	l.mu.Unlock()
+func (l *Level) Set(level zerolog.Level) { l.level.Store(int32(level)) }
+
+// Sample implements zerolog.Sampler: a line is built only at or above the
+// level (or with no level).
+func (l *Level) Sample(level zerolog.Level) bool {
+	return level >= l.Get() || level == zerolog.NoLevel
 }
 
 // Write implements io.Writer, for lines of no level.
