@@ -23,6 +23,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/BurntSushi/toml"
 
@@ -74,6 +75,21 @@ func Load() (*Catalogue, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// embedded is the catalogue as built in, read once.
+var embedded = sync.OnceValues(Load)
+
+// Embedded is the built-in catalogue, read once and shared: for packages
+// whose caller gave them none. It must not be overridden (Load a fresh one
+// for that). Its error, which the package's tests rule out, leaves an
+// empty catalogue that says message keys.
+func Embedded() *Catalogue {
+	c, err := embedded()
+	if err != nil {
+		return &Catalogue{}
+	}
+	return c
 }
 
 // Check reports the first message missing from a language, extra in one,

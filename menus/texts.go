@@ -92,13 +92,6 @@ func (t *turn) words() screen.Words {
 	return screen.Words{More: t.say("nav_more"), Back: t.say("nav_back"), Exit: t.say("nav_exit")}
 }
 
-// defaultWords is the catalogue a Config without one uses: the embedded
-// one. It cannot fail once its tests pass; if it does, an empty catalogue
-// shows message keys rather than stopping the gateway.
-func defaultWords() *lang.Catalogue {
-	c, err := lang.Load()
-	if err != nil {
-		return &lang.Catalogue{}
-	}
-	return c
-}
+// defaultWords is the catalogue used when none was given: the built-in
+// one (lang.Embedded).
+func defaultWords() *lang.Catalogue { return lang.Embedded() }

@@ -87,15 +87,9 @@ func (t Texts) Render(x link.Text) (string, bool) {
 	return fit(gsm.Transliterate(s)), true
 }
 
-// defaultWords is the embedded catalogue; an empty one (which says message
-// keys) only if it could not be read, which its tests rule out.
-func defaultWords() *lang.Catalogue {
-	c, err := lang.Load()
-	if err != nil {
-		return &lang.Catalogue{}
-	}
-	return c
-}
+// defaultWords is the catalogue used when none was given: the built-in
+// one (lang.Embedded).
+func defaultWords() *lang.Catalogue { return lang.Embedded() }
 
 // bank is the bank's name, shortened to keep a message to one SMS, or the
 // word for a bank when there is none.
