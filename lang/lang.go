@@ -185,13 +185,42 @@ func (c *Catalogue) Text(code, key string, args ...string) string {
 		return key
 	}
 	if len(args) > 1 && strings.IndexByte(msg, '{') >= 0 {
-		pairs := make([]string, 0, len(args))
-		for i := 0; i+1 < len(args); i += 2 {
-			pairs = append(pairs, "{"+args[i]+"}", args[i+1])
-		}
-		msg = strings.NewReplacer(pairs...).Replace(msg)
+		msg = fill(msg, args)
 	}
 	return gsm.Transliterate(msg)
+}
+
+// fill puts args (name, value pairs) into msg's placeholders, in one pass;
+// a placeholder with no value is left as it is.
+func fill(msg string, args []string) string {
+	var b strings.Builder
+	b.Grow(len(msg) + 32)
+	for {
+		open := strings.IndexByte(msg, '{')
+		if open < 0 {
+			break
+		}
+		end := strings.IndexByte(msg[open:], '}')
+		if end < 0 {
+			break
+		}
+		name, value, found := msg[open+1:open+end], "", false
+		for i := 0; i+1 < len(args); i += 2 {
+			if args[i] == name {
+				value, found = args[i+1], true
+				break
+			}
+		}
+		b.WriteString(msg[:open])
+		if found {
+			b.WriteString(value)
+		} else {
+			b.WriteString(msg[open : open+end+1])
+		}
+		msg = msg[open+end+1:]
+	}
+	b.WriteString(msg)
+	return b.String()
 }
 
 // Name is a language's name in itself ("Hausa", "Yoruba"), as a choice of

@@ -69,6 +69,24 @@ func TestTextFillsPlaceholdersAndFallsBackToEnglish(t *testing.T) {
 	}
 }
 
+func TestFillPutsEachValueInItsPlaceholderOnce(t *testing.T) {
+	for _, tt := range []struct{ msg, want string }{
+		{"{bank} {masked} {bank}", "GT **12 GT"},
+		{"no placeholders", "no placeholders"},
+		{"{unknown} stays", "{unknown} stays"},
+		{"a value holding a brace {bank}", "a value holding a brace GT"},
+		{"unclosed {bank", "unclosed {bank"},
+		{"{masked}{bank}", "**12GT"},
+	} {
+		if got := fill(tt.msg, []string{"bank", "GT", "masked", "**12"}); got != tt.want {
+			t.Errorf("fill(%q) = %q, want %q", tt.msg, got, tt.want)
+		}
+	}
+	if got := fill("{bank}", []string{"bank", "{masked}", "masked", "x"}); got != "{masked}" {
+		t.Errorf("a value is filled in as it is, not filled again: %q", got)
+	}
+}
+
 func TestAnOverrideChangesAMessageAndABadOneIsRefusedNamingIt(t *testing.T) {
 	tests := []struct {
 		name, file, wantErr string
