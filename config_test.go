@@ -174,6 +174,21 @@ func TestTheDeployExamplesConfigurationLoads(t *testing.T) {
 			t.Errorf("%s: %v", path, err)
 		}
 	}
+	// The two instances of one machine listen on addresses of their own,
+	// the callbacks' and the admin listener's.
+	taken := map[string]string{}
+	for _, path := range []string{"deploy/config-8081.toml", "deploy/config-8082.toml"} {
+		cfg, err := LoadConfig(path, true)
+		if err != nil {
+			continue
+		}
+		for _, addr := range []string{cfg.HTTP.Addr, cfg.Admin.Addr} {
+			if other, dup := taken[addr]; dup {
+				t.Errorf("%s and %s both listen on %s", other, path, addr)
+			}
+			taken[addr] = path
+		}
+	}
 }
 
 func TestTheStoreIsChosenByItsURL(t *testing.T) {
