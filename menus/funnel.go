@@ -70,6 +70,9 @@ func (s *Session) spend(screen string, d time.Duration) {
 // screen's time counted up to until; networks are those the operator
 // names besides the known ones.
 func (s *Session) funnelEntry(reason string, until time.Time, networks []string) *link.FunnelEntry {
+	if len(s.Visits) == 0 {
+		return nil // it never showed a screen (or predates the funnel): nothing to count
+	}
 	f := *s
 	f.Visits = append([]Visit(nil), s.Visits...)
 	if f.Shown != "" && !f.ShownAt.IsZero() {
@@ -78,9 +81,6 @@ func (s *Session) funnelEntry(reason string, until time.Time, networks []string)
 	if f.State == StateLinked && f.Shown != StateLinked {
 		f.Visits = append(f.Visits, Visit{Screen: StateLinked}) // linked in the background: done all the same
 		f.Shown = StateLinked
-	}
-	if len(f.Visits) == 0 {
-		return nil // it never showed a screen
 	}
 	e := &link.FunnelEntry{Day: until.UTC(), Dialect: f.Dialect, Network: networkLabel(f.Network, networks), EndedOn: f.Shown, Reason: reason}
 	if f.Bank != nil {

@@ -125,3 +125,14 @@ func TestStartOverStillCountsTheDroppedConversation(t *testing.T) {
 		t.Errorf("the conversation that dropped on %q is in no funnel entry, committed or swept: entries %+v", StateCredentials, fs.entries)
 	}
 }
+
+func TestASessionThatPredatesTheFunnelIsNotCounted(t *testing.T) {
+	old := &Session{ID: "old", Phone: "+234801", State: StateLinked, Reason: ReasonLinked} // stored before sessions noted their screens
+	rec, err := record(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := SweptFunnel(nil)(rec); e != nil {
+		t.Errorf("an old linked session swept = %+v, want no entry (it would count a lone linked)", e)
+	}
+}
