@@ -40,8 +40,6 @@ type backend interface {
 	FunnelCounts(ctx context.Context, since time.Time, by string) ([]link.FunnelCount, error)
 	// PhoneLanguage reads the language a phone chose, "" when none.
 	PhoneLanguage(ctx context.Context, phone string) (string, error)
-	// SetPhoneLanguage remembers a phone's language ("" forgets it).
-	SetPhoneLanguage(ctx context.Context, phone, language string) error
 	Close() error
 }
 

@@ -48,7 +48,8 @@ func TestAFileFromBeforePhoneLanguagesTakesTheirBucketAtOpen(t *testing.T) {
 			if tt.set == "" {
 				return
 			}
-			if err := db.SetPhoneLanguage(ctx, "+2348030000001", tt.set); err != nil {
+			if err := db.Commit(ctx, link.Change{Session: &link.SessionRecord{ID: "s2", Phone: "+2348030000001", Updated: t0,
+				Purge: t0.Add(time.Hour), Data: []byte(`{}`)}, Language: tt.set}); err != nil {
 				t.Fatal(err)
 			}
 			if got := bucketSizes(t, db)["phone_language"]; got != 1 {

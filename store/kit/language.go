@@ -6,7 +6,7 @@ import "fmt"
 const MaxLanguage = 16
 
 // Language checks that language is a code both backends keep for a
-// phone (link.Change.Language, SetPhoneLanguage): at most MaxLanguage
+// phone (link.Change.Language): at most MaxLanguage
 // bytes of a to z and "-", such as "ha" or "pcm". It is a code the
 // conversation chose from its menu, never text a user typed: anything
 // else is refused rather than stored. "" (no language) passes.

@@ -9,7 +9,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ussdlink/ussdlink/link"
-	"github.com/ussdlink/ussdlink/store/kit"
 )
 
 // setLanguageSQL makes $2 the language of the phone of key $1, chosen at
@@ -20,9 +19,6 @@ const setLanguageSQL = `INSERT INTO phone_languages (phone_key, language, update
 	ON CONFLICT (phone_key) DO UPDATE SET language = EXCLUDED.language, updated = EXCLUDED.updated
 	WHERE phone_languages.language <> EXCLUDED.language`
 
-// errNoPhone refuses a language for no phone at all.
-var errNoPhone = errors.New("no phone")
-
 // queueLanguage adds to b the statement that makes language the choice of
 // the phone of key, chosen at at (the database's clock when zero): the
 // commit's, in its batch of writes.
@@ -31,8 +27,8 @@ func queueLanguage(b *pgx.Batch, key, language string, at time.Time) {
 }
 
 // PhoneLanguage returns the language a phone (with or without its "+")
-// chose, in a session's commit (link.Change.Language) or through
-// SetPhoneLanguage: "" when it chose none.
+// chose in a session's commit (link.Change.Language): "" when it chose
+// none.
 func (db *DB) PhoneLanguage(ctx context.Context, phone string) (string, error) {
 	var language string
 	err := db.pool.QueryRow(ctx, `SELECT language FROM phone_languages WHERE phone_key = $1`, link.PhoneKey(phone)).Scan(&language)
@@ -43,29 +39,4 @@ func (db *DB) PhoneLanguage(ctx context.Context, phone string) (string, error) {
 		return "", fmt.Errorf("read phone language: %w", err)
 	}
 	return language, nil
-}
-
-// SetPhoneLanguage remembers the language a phone (with or without its
-// "+") chose, replacing an earlier choice, for the partner API and the
-// shortcuts that set it outside a session; "" forgets the phone's choice.
-// A language that is not a code (kit.Language) is refused, and nothing
-// changes. The choice is timed by the database's clock: there is no hop's.
-func (db *DB) SetPhoneLanguage(ctx context.Context, phone, language string) error {
-	if err := kit.Language(language); err != nil {
-		return fmt.Errorf("set phone language: %w", err)
-	}
-	key := link.PhoneKey(phone)
-	if key == "" {
-		return fmt.Errorf("set phone language: %w", errNoPhone)
-	}
-	var err error
-	if language == "" {
-		_, err = db.pool.Exec(ctx, `DELETE FROM phone_languages WHERE phone_key = $1`, key)
-	} else {
-		_, err = db.pool.Exec(ctx, setLanguageSQL, key, language, nil)
-	}
-	if err != nil {
-		return fmt.Errorf("set phone language: %w", err)
-	}
-	return nil
 }

@@ -13,14 +13,11 @@ import (
 // Languages is what the conversation, the partner API and the shortcuts
 // keep of each phone's chosen language: a code such as "ha" (at most 16
 // bytes of a to z and "-"; any other is an error, and nothing changes),
-// set in a session's commit (link.Change.Language) or directly, and kept
+// set in a session's commit (link.Change.Language), and kept
 // until changed. Phones are one phone with or without their "+".
 type Languages interface {
 	// PhoneLanguage returns the phone's chosen language, "" when none.
 	PhoneLanguage(ctx context.Context, phone string) (string, error)
-	// SetPhoneLanguage makes language the phone's choice, replacing an
-	// earlier one; "" forgets it.
-	SetPhoneLanguage(ctx context.Context, phone, language string) error
 }
 
 // phoneLanguage reads a phone's language.
@@ -45,12 +42,12 @@ func checkLanguage(t *testing.T, s Store, phone, want string) {
 	}
 }
 
-// setLanguage sets a phone's language directly.
+// setLanguage makes language the phone's choice, as a session of its
+// choosing it commits.
 func setLanguage(t *testing.T, s Store, phone, language string) {
 	t.Helper()
-	if err := s.SetPhoneLanguage(t.Context(), phone, language); err != nil {
-		t.Fatalf("SetPhoneLanguage(%q, %q): %v", phone, language, err)
-	}
+	id := "choose-" + link.PhoneKey(phone) + "-" + language
+	mustCommit(t, s, link.Change{Session: record(id, phone, state{State: "menu"}), Language: language})
 }
 
 // notCodes are languages no backend keeps.
@@ -98,22 +95,6 @@ func languageBehaviours() []behaviour {
 			checkLanguage(t, b.Store, phone, "ha")
 			checkLanguage(t, b.Store, other, "yo")
 		}),
-		each("SetPhoneLanguage sets the phone's language and an empty one forgets it", func(t *testing.T, b Backend) {
-			const phone, other = "+2348030000001", "+2348030000002"
-			setLanguage(t, b.Store, link.PhoneKey(phone), "pcm")
-			setLanguage(t, b.Store, other, "ha")
-			checkLanguage(t, b.Store, phone, "pcm")
-			setLanguage(t, b.Store, phone, "pcm") // again: the same choice
-			checkLanguage(t, b.Store, phone, "pcm")
-			setLanguage(t, b.Store, phone, "")
-			checkLanguage(t, b.Store, phone, "")
-			checkLanguage(t, b.Store, other, "ha")
-			setLanguage(t, b.Store, phone, "") // a phone without a choice: nothing to forget
-			checkLanguage(t, b.Store, phone, "")
-			// Forgotten, the phone takes its next session's choice.
-			mustCommit(t, b.Store, link.Change{Session: record("s1", phone, state{State: "menu"}), Language: "yo"})
-			checkLanguage(t, b.Store, phone, "yo")
-		}),
 		each("a phone that never chose reads no language", func(t *testing.T, b Backend) {
 			mustCommit(t, b.Store, link.Change{Session: record("s1", "+2348030000001", state{State: "menu"})})
 			setLanguage(t, b.Store, "+2348030000002", "ha")
@@ -129,12 +110,6 @@ func languageBehaviours() []behaviour {
 			mustCommit(t, b.Store, link.Change{Session: record("s1", phone, state{State: "menu"}), Language: "ha"})
 			for _, c := range notCodes {
 				t.Run(c.name, func(t *testing.T) {
-					if err := b.Store.SetPhoneLanguage(ctx, phone, c.language); err == nil {
-						t.Errorf("SetPhoneLanguage(%q) succeeded; want it refused", c.language)
-					}
-					if err := b.Store.SetPhoneLanguage(ctx, "+2348030000002", c.language); err == nil {
-						t.Errorf("SetPhoneLanguage(%q) of a phone without a choice succeeded; want it refused", c.language)
-					}
 					if err := b.Store.Commit(ctx, link.Change{Session: record("s2", phone, state{State: "menu"}), Language: c.language}); err == nil {
 						t.Errorf("Commit with language %q succeeded; want it refused", c.language)
 					}
