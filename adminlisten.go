@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -19,10 +17,6 @@ import (
 // engine's running work and the queues' depths), readiness, the log level
 // and, with [admin] pprof, the runtime profiles.
 func (m *Main) startAdmin(cfg Config, mono institutionLister) error {
-	l, err := net.Listen("tcp", cfg.Admin.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on [admin] addr: %w", err)
-	}
 	m.metrics.JobsRunning(m.engine.Running)
 	queues := map[string]queue{"webhooks": m.webhookQueue, "texts": m.textQueue}
 	m.metrics.Queues(m.Now, func(ctx context.Context, name string) (metrics.Depth, error) {
@@ -41,13 +35,11 @@ func (m *Main) startAdmin(cfg Config, mono institutionLister) error {
 		Phone: m.phone(cfg),
 		Log:   m.Log.With().Str("component", "admin").Logger(),
 	})
-	m.admin = &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
-	m.adminListener = l
-	go func() {
-		if err := m.admin.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			m.Log.Error().Err(err).Msg("admin listener")
-		}
-	}()
+	srv, l, err := m.serveSide("[admin] addr", cfg.Admin.Addr, h)
+	if err != nil {
+		return err
+	}
+	m.admin, m.adminListener = srv, l
 	m.Log.Info().Str("addr", l.Addr().String()).Msg("admin listener: /metrics, /readyz, /phone/, /log/level")
 	return nil
 }
