@@ -215,7 +215,7 @@ func (m *Main) ParseFlags(args []string) error {
 func (m *Main) Run(ctx context.Context) error {
 	cfg := m.Config
 	m.Log, m.level = newLogger(m.logOut, cfg.Log)
-	m.metrics = metrics.New()
+	m.metrics = metrics.New(cfg.USSD.networks()...)
 	var err error
 	if m.words, err = cfg.USSD.words(); err != nil {
 		return err

@@ -3,6 +3,7 @@ package link
 //go:generate go tool msgp -file=hop.go -o=hop_msgp.go -io=false -tests=false -d "tag json" -d "timezone utc" -d "ignore Hop HopError"
 
 import (
+	"slices"
 	"strings"
 	"time"
 )
@@ -105,6 +106,17 @@ var knownNetworks = map[string]bool{
 	"61202": true, "61203": true, "61205": true, "60801": true, "60802": true, "62401": true, "62402": true,
 	"mtn": true, "vodafone": true, "telecel": true, "airteltigo": true, "airtel": true, "tigo": true,
 	"glo": true, "9mobile": true, "etisalat": true, "safaricom": true, "telkom": true,
+}
+
+// NetworkLabel is the network durable counters and metrics group a hop by:
+// n when it is known (KnownNetwork) or one the operator names
+// (configured), "" for none, "other" for anything else an aggregator (or
+// someone posting as one) sends, so that made-up names cannot grow them.
+func NetworkLabel(n string, configured []string) string {
+	if n == "" || KnownNetwork(n) || slices.Contains(configured, n) {
+		return n
+	}
+	return "other"
 }
 
 // KnownNetwork reports whether n names one of the mobile networks of the

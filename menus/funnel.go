@@ -82,7 +82,7 @@ func (s *Session) funnelEntry(reason string, until time.Time, networks []string)
 		f.Visits = append(f.Visits, Visit{Screen: StateLinked}) // linked in the background: done all the same
 		f.Shown = StateLinked
 	}
-	e := &link.FunnelEntry{Day: until.UTC(), Dialect: f.Dialect, Network: networkLabel(f.Network, networks), EndedOn: f.Shown, Reason: reason}
+	e := &link.FunnelEntry{Day: until.UTC(), Dialect: f.Dialect, Network: link.NetworkLabel(f.Network, networks), EndedOn: f.Shown, Reason: reason}
 	if f.Bank != nil {
 		e.Institution = f.Bank.ID
 	}
@@ -105,17 +105,6 @@ func (s *Session) count(now time.Time, networks []string) *link.FunnelEntry {
 		return nil
 	}
 	return s.funnelEntry(s.Reason, now, networks)
-}
-
-// networkLabel keeps the network the funnel groups by to a known one
-// (link.KnownNetwork, or one the operator names in Config.Networks):
-// anything else an aggregator, or someone posting as one, sends is
-// "other", so the durable counters cannot be grown with made-up names.
-func networkLabel(n string, configured []string) string {
-	if n == "" || link.KnownNetwork(n) || slices.Contains(configured, n) {
-		return n
-	}
-	return "other"
 }
 
 // SweptFunnel is the store's hook (link.FunnelOf) for the sessions the

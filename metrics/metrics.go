@@ -11,7 +11,6 @@ package metrics
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -46,14 +45,17 @@ type Metrics struct {
 	texts         *prometheus.CounterVec
 	refusals      *prometheus.CounterVec
 
-	networks labelSet // the networks seen, bounded
+	networks []string // the operator's, labelled besides the known ones (link.NetworkLabel)
 }
 
 // New registers the gateway's collectors, the Go runtime's and the
-// process's on a fresh registry.
-func New() *Metrics {
+// process's on a fresh registry. networks are those the operator names,
+// labelled by name besides the known ones (link.NetworkLabel); any other
+// is "other".
+func New(networks ...string) *Metrics {
 	m := &Metrics{
 		Registry: prometheus.NewRegistry(),
+		networks: networks,
 		hops: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ussdlink_hops_total",
 			Help: "USSD callbacks answered, by dialect, mobile network and the screen shown.",
@@ -102,7 +104,7 @@ func New() *Metrics {
 // Hop counts one answered callback and its latency. An empty network is
 // reported as "unknown", so the label set stays the same.
 func (m *Metrics) Hop(dialect, network, screen string, took time.Duration) {
-	m.hops.WithLabelValues(dialect, m.networks.label(network), orUnknown(screen)).Inc()
+	m.hops.WithLabelValues(dialect, orUnknown(link.NetworkLabel(network, m.networks)), orUnknown(screen)).Inc()
 	m.hopSeconds.WithLabelValues(dialect).Observe(took.Seconds())
 }
 
@@ -190,43 +192,6 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(queueMessages, prometheus.GaugeValue, float64(d.Messages), q)
 		ch <- prometheus.MustNewConstMetric(queueAge, prometheus.GaugeValue, age, q)
 	}
-}
-
-// maxNetworks is how many distinct networks get a label of their own;
-// later ones (or a network value that is not a short code) are "other":
-// an aggregator, or someone posting as one, cannot grow the series
-// without bound.
-const maxNetworks = 64
-
-// labelSet admits a bounded set of label values from the network.
-type labelSet struct {
-	mu   sync.Mutex
-	seen map[string]bool
-}
-
-// label is v as a label value: "unknown" when empty, "other" when it is
-// not a short code of letters, digits, '.', '-' or '_', or once
-// maxNetworks others are seen.
-func (s *labelSet) label(v string) string {
-	if v == "" {
-		return "unknown"
-	}
-	if !link.ShortCode(v) {
-		return "other"
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.seen[v] {
-		return v
-	}
-	if len(s.seen) >= maxNetworks {
-		return "other"
-	}
-	if s.seen == nil {
-		s.seen = map[string]bool{}
-	}
-	s.seen[v] = true
-	return v
 }
 
 // orUnknown keeps a label's value set closed over empty values.
