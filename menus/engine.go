@@ -249,9 +249,11 @@ type Shortcut struct {
 type Engine struct {
 	cfg   Config
 	words *lang.Catalogue
-	// offered are the languages offered, spoken the default (see offer).
+	// offered are the languages offered, spoken the default, nav the
+	// navigation's words in each (see offer).
 	offered []string
 	spoken  string
+	nav     map[string]screen.Words
 	store   Store
 	mono    Mono
 	now     func() time.Time

@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	"github.com/ussdlink/ussdlink/lang"
+	"github.com/ussdlink/ussdlink/screen"
 )
 
 // inputLanguage, on the first screen, opens the choice of language: never
@@ -33,6 +34,10 @@ func (e *Engine) offer() {
 			d = lang.English
 		}
 		e.offered = []string{d}
+	}
+	e.nav = make(map[string]screen.Words, len(e.offered))
+	for _, code := range e.offered {
+		e.nav[code] = navWords(e.words, code)
 	}
 	switch {
 	case d != "" && slices.Contains(e.offered, d):

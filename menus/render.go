@@ -69,10 +69,7 @@ func (t *turn) screen() screen.Screen {
 	case StateCredentials, StateChallenge:
 		if s.Field < len(s.Form.Fields) {
 			p := s.Form.Prompt(s.Field)
-			if s.Lang != "" && s.Lang != lang.English {
-				// Mono's hints are English: shown as they come, in the user's words.
-				p.Prompt = t.say("type_field", "field", p.Prompt)
-			}
+			p.Prompt = t.say("type_field", "field", p.Prompt) // Mono's English hint, in the user's words
 			p.Notice = t.sayNotice(s.Notice)
 			p.Back = s.State == StateCredentials && s.Bank != nil && s.InviteKind != link.InviteReauth
 			return p

@@ -87,9 +87,18 @@ func (t *turn) sayNotice(n string) string {
 	return t.say(key, args...)
 }
 
-// words are the navigation's words in the session's language.
+// words are the navigation's words in the session's language: worked out
+// once per language at start (Engine.offer), not on every screen.
 func (t *turn) words() screen.Words {
-	return screen.Words{More: t.say("nav_more"), Back: t.say("nav_back"), Exit: t.say("nav_exit")}
+	if w, ok := t.e.nav[t.s.Lang]; ok {
+		return w
+	}
+	return navWords(t.e.words, t.s.Lang)
+}
+
+// navWords are the navigation's words in a language.
+func navWords(c *lang.Catalogue, code string) screen.Words {
+	return screen.Words{More: c.Text(code, "nav_more"), Back: c.Text(code, "nav_back"), Exit: c.Text(code, "nav_exit")}
 }
 
 // defaultWords is the catalogue used when none was given: the built-in
