@@ -370,26 +370,31 @@ func (s *Sandbox) sessionHeader(w http.ResponseWriter, r *http.Request) (string,
 
 // loginV2 serves POST /v2/connect/login.
 func (s *Sandbox) loginV2(w http.ResponseWriter, r *http.Request) {
-	id, ok := s.sessionHeader(w, r)
-	if !ok {
-		return
+	if id, body, ok := s.stepRequest(w, r); ok {
+		s.writeStepV2(w, s.doLogin(r.Context(), id, body))
 	}
-	var body map[string]any
-	if !s.decodeV2(w, r, &body, mono.CodeRejected) {
-		return
-	}
-	s.writeStepV2(w, s.doLogin(r.Context(), id, body))
 }
 
-// commitV2 serves POST /v2/connect/commit, for link and reauthorisation
-// sessions alike.
-func (s *Sandbox) commitV2(w http.ResponseWriter, r *http.Request) {
+// stepRequest reads a v2 step's x-session-id and JSON body, answering the
+// failed envelope when either is missing or unreadable.
+func (s *Sandbox) stepRequest(w http.ResponseWriter, r *http.Request) (string, map[string]any, bool) {
 	id, ok := s.sessionHeader(w, r)
 	if !ok {
-		return
+		return "", nil, false
 	}
 	var body map[string]any
 	if !s.decodeV2(w, r, &body, mono.CodeRejected) {
+		return "", nil, false
+	}
+	return id, body, true
+}
+
+// onSession runs step on the live session a v2 step names, under the
+// sandbox's lock, and answers what it returns; a session unknown or
+// expired is refused.
+func (s *Sandbox) onSession(w http.ResponseWriter, r *http.Request, step func(sess *session, body map[string]any) outcome) {
+	id, body, ok := s.stepRequest(w, r)
+	if !ok {
 		return
 	}
 	s.mu.Lock()
@@ -399,7 +404,13 @@ func (s *Sandbox) commitV2(w http.ResponseWriter, r *http.Request) {
 		s.writeStepV2(w, failed(outNoSession, msgNoSession))
 		return
 	}
-	s.writeStepV2(w, s.commitStep(sess, body, 2))
+	s.writeStepV2(w, step(sess, body))
+}
+
+// commitV2 serves POST /v2/connect/commit, for link and reauthorisation
+// sessions alike.
+func (s *Sandbox) commitV2(w http.ResponseWriter, r *http.Request) {
+	s.onSession(w, r, func(sess *session, body map[string]any) outcome { return s.commitStep(sess, body, 2) })
 }
 
 // exchangeV2 serves POST /v2/accounts/auth.
@@ -470,26 +481,12 @@ func (s *Sandbox) reauthSessionV2(w http.ResponseWriter, r *http.Request) {
 // reauthLoginV2 serves POST /v2/connect/reauth/login: the bank's login
 // again, on a reauthorisation session that asked for it.
 func (s *Sandbox) reauthLoginV2(w http.ResponseWriter, r *http.Request) {
-	id, ok := s.sessionHeader(w, r)
-	if !ok {
-		return
-	}
-	var body map[string]any
-	if !s.decodeV2(w, r, &body, mono.CodeRejected) {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sess, ok := s.lookup(id)
-	if !ok {
-		s.writeStepV2(w, failed(outNoSession, msgNoSession))
-		return
-	}
-	if sess.reauth == "" || sess.state != stateAwait || len(sess.steps) == 0 || sess.steps[0] != stepRelogin {
-		s.writeStepV2(w, failed(outBadRequest, msgNotAllowed))
-		return
-	}
-	s.writeStepV2(w, s.commitStep(sess, body, 2))
+	s.onSession(w, r, func(sess *session, body map[string]any) outcome {
+		if sess.reauth == "" || sess.state != stateAwait || len(sess.steps) == 0 || sess.steps[0] != stepRelogin {
+			return failed(outBadRequest, msgNotAllowed)
+		}
+		return s.commitStep(sess, body, 2)
+	})
 }
 
 // sandboxCredential is one test login GET /v2/connect/sandbox offers.
