@@ -58,6 +58,9 @@ func (t *turn) knowLanguage() bool {
 	}
 	t.s.Lang = t.e.defaultLanguage()
 	offered := t.e.languages()
+	if len(offered) == 1 {
+		return false // the one language offered is spoken: no choice to read
+	}
 	code, err := t.e.store.PhoneLanguage(t.ctx, t.s.Phone)
 	if err != nil {
 		t.log.Warn().Err(err).Msg("phone language unavailable: the default is spoken")
@@ -67,7 +70,7 @@ func (t *turn) knowLanguage() bool {
 		t.s.Lang = code
 		return false
 	}
-	return len(offered) > 1
+	return true
 }
 
 // useLanguage speaks code from now on and remembers it for the phone, when
