@@ -4,15 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
+
 	"math/rand/v2"
 	"net/http"
-	"net/http/httptrace"
+
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
+
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -36,7 +37,7 @@ const (
 type Client struct {
 	secret   string
 	baseURL  string
-	http     *http.Client
+	wire     roundTripper // nil until NewClient picks one
 	timeout  time.Duration
 	attempts int
 	backoff  time.Duration
@@ -82,11 +83,13 @@ func WithBaseURL(u string) Option {
 }
 
 // WithHTTPClient makes the client send its requests through h, for custom
-// transports or proxies. A nil h keeps the default.
+// transports or proxies. A nil h keeps the default: fasthttp's client, or
+// net/http's standard transport when the environment names a proxy for
+// Mono (HTTPS_PROXY and the like).
 func WithHTTPClient(h *http.Client) Option {
 	return func(c *Client) {
 		if h != nil {
-			c.http = h
+			c.wire = netHTTP{client: h}
 		}
 	}
 }
@@ -132,7 +135,6 @@ func NewClient(secretKey string, opts ...Option) *Client {
 	c := &Client{
 		secret:   secretKey,
 		baseURL:  defaultBaseURL,
-		http:     &http.Client{Transport: newTransport()},
 		timeout:  defaultTimeout,
 		attempts: defaultAttempts,
 		backoff:  defaultBackoff,
@@ -143,10 +145,17 @@ func NewClient(secretKey string, opts ...Option) *Client {
 			opt(c)
 		}
 	}
+	switch {
+	case c.wire != nil:
+	case proxied(c.baseURL):
+		c.wire = netHTTP{client: &http.Client{Transport: newTransport()}}
+	default:
+		c.wire = newFastHTTP()
+	}
 	return c
 }
 
-// newTransport is the connection pool to Mono: every hop calls it, from
+// newTransport is net/http's connection pool to Mono: every hop calls it, from
 // as many sessions at once as the gateway serves, so it keeps enough idle
 // connections per host for them to be reused rather than opened (and
 // TLS-handshaken) call after call; the default keeps two.
@@ -309,18 +318,15 @@ func (c *Client) attempt(ctx context.Context, cl call) (int, []byte, error) {
 		if err := ctx.Err(); err != nil {
 			return 0, nil, &Error{Op: cl.op, Err: err}
 		}
-		var wrote atomic.Bool // the request's headers left for Mono
-		trace := &httptrace.ClientTrace{WroteHeaders: func() { wrote.Store(true) }}
-		req, err := c.newRequest(httptrace.WithClientTrace(ctx, trace), cl, payload)
-		if err != nil {
-			return 0, nil, &Error{Op: cl.op, Err: err}
-		}
-		status, header, data, err := c.send(req)
+		a, sent, err := c.wire.roundTrip(ctx, c.exchange(ctx, cl, payload))
+		status, data := a.status, a.body
 		var last *Error
 		wait, fixed := time.Duration(0), false
 		switch {
+		case errors.Is(err, errTooLarge):
+			return 0, nil, &Error{Op: cl.op, Status: status, Message: errTooLarge.Error(), Unknown: cl.once}
 		case err != nil:
-			last = &Error{Op: cl.op, Err: err, Unknown: cl.once && wrote.Load()}
+			last = &Error{Op: cl.op, Err: err, Unknown: cl.once && sent}
 			if ctx.Err() != nil {
 				last.Err = ctx.Err()
 				return 0, nil, last
@@ -328,14 +334,12 @@ func (c *Client) attempt(ctx context.Context, cl call) (int, []byte, error) {
 			if last.Unknown {
 				return 0, nil, last
 			}
-		case len(data) > maxResponse:
-			return 0, nil, &Error{Op: cl.op, Status: status, Message: "response larger than 1 MiB", Unknown: cl.once}
 		case status >= 200 && status < 300:
 			return status, data, nil
 		default:
 			last = httpError(cl.op, status, data, cl.redact)
 			if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
-				wait, fixed = retryAfter(header.Get("Retry-After"), time.Now())
+				wait, fixed = retryAfter(a.retryAfter, time.Now())
 			}
 			switch {
 			case status == http.StatusTooManyRequests:
@@ -368,43 +372,10 @@ func (c *Client) attempt(ctx context.Context, cl call) (int, []byte, error) {
 	}
 }
 
-// newRequest builds one attempt of cl, with a fresh reader over payload.
-func (c *Client) newRequest(ctx context.Context, cl call, payload []byte) (*http.Request, error) {
-	var body io.Reader
-	if payload != nil {
-		body = bytes.NewReader(payload)
-	}
-	req, err := http.NewRequestWithContext(ctx, cl.method, c.baseURL+cl.path, body)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("mono-sec-key", c.secret)
-	req.Header.Set("Accept", "application/json")
-	if payload != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if cl.session != "" {
-		req.Header.Set("x-session-id", cl.session)
-	}
-	if id := reqid.From(ctx); id != "" {
-		req.Header.Set(reqid.Header, id)
-	}
-	return req, nil
-}
-
-// send performs req and reads at most maxResponse+1 bytes of the answer, so
-// an oversized body can be told apart.
-func (c *Client) send(req *http.Request) (int, http.Header, []byte, error) {
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return 0, nil, nil, err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
-	if err != nil {
-		return 0, nil, nil, err
-	}
-	return resp.StatusCode, resp.Header, data, nil
+// exchange is one attempt of cl, carrying payload.
+func (c *Client) exchange(ctx context.Context, cl call, payload []byte) *exchange {
+	return &exchange{method: cl.method, url: c.baseURL + cl.path, secret: c.secret,
+		session: cl.session, reqID: reqid.From(ctx), body: payload}
 }
 
 // backoffFor returns the jittered wait after the given failed attempt:

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -117,6 +118,21 @@ func asError(t *testing.T, err error) *Error {
 		t.Fatalf("error %v (%T) is not a *mono.Error", err, err)
 	}
 	return me
+}
+
+// wires are the two ways the client reaches Mono: the default (fasthttp)
+// and net/http's (WithHTTPClient, or a proxy in the environment). What
+// may be resent must not depend on which.
+var wires = map[string]Option{
+	"fasthttp": nil,
+	"net/http": WithHTTPClient(&http.Client{Transport: newTransport()}),
+}
+
+// eachWire runs test once per wire, with the option choosing it.
+func eachWire(t *testing.T, test func(t *testing.T, wire Option)) {
+	for name, wire := range wires {
+		t.Run(name, func(t *testing.T) { test(t, wire) })
+	}
 }
 
 func jsonEqual(t *testing.T, got string, want any) {
@@ -438,24 +454,26 @@ func TestCallsMonoMustNotReceiveTwiceAreNeverResentAfterTheyMayHaveArrived(t *te
 		{"503 without Retry-After", reply(503, `{"message":"unavailable"}`), 503},
 		{"504", reply(504, ``), 504},
 	}
-	for op, call := range calls {
-		for _, a := range answers {
-			t.Run(op+"/"+a.name, func(t *testing.T) {
-				f := newFake(t, a.respond)
-				err := call(f.client())
-				me := asError(t, err)
-				if me.Kind() != KindUnknown || !me.Unknown || me.Status != a.status {
-					t.Errorf("error = %#v, kind %v; want an unknown outcome", me, me.Kind())
-				}
-				if n := len(f.requests()); n != 1 {
-					t.Errorf("attempts = %d, want 1: a second copy may be refused because the first was taken", n)
-				}
-				if strings.Contains(err.Error(), password) {
-					t.Errorf("error %q leaks the password", err)
-				}
-			})
+	eachWire(t, func(t *testing.T, wire Option) {
+		for op, call := range calls {
+			for _, a := range answers {
+				t.Run(op+"/"+a.name, func(t *testing.T) {
+					f := newFake(t, a.respond)
+					err := call(f.client(wire))
+					me := asError(t, err)
+					if me.Kind() != KindUnknown || !me.Unknown || me.Status != a.status {
+						t.Errorf("error = %#v, kind %v; want an unknown outcome", me, me.Kind())
+					}
+					if n := len(f.requests()); n != 1 {
+						t.Errorf("attempts = %d, want 1: a second copy may be refused because the first was taken", n)
+					}
+					if strings.Contains(err.Error(), password) {
+						t.Errorf("error %q leaks the password", err)
+					}
+				})
+			}
 		}
-	}
+	})
 }
 
 func TestCallsMonoMustNotReceiveTwiceAreRetriedWhenMonoProvablyDidNothing(t *testing.T) {
@@ -469,32 +487,61 @@ func TestCallsMonoMustNotReceiveTwiceAreRetriedWhenMonoProvablyDidNothing(t *tes
 			reply(503, `{"message":"maintenance"}`)(n, w, r)
 		}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
+	eachWire(t, func(t *testing.T, wire Option) {
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				f := newFake(t, func(n int, w http.ResponseWriter, r *http.Request) {
+					if n == 1 {
+						tt.first(n, w, r)
+						return
+					}
+					reply(200, `{"status":200,"responseCode":99,"data":{"code":"code_ok"}}`)(n, w, r)
+				})
+				step, err := f.client(wire).Login(t.Context(), "s1", map[string]string{"password": password})
+				if err != nil || step.Code != "code_ok" {
+					t.Fatalf("Login = %+v, %v", step, err)
+				}
+				if n := len(f.requests()); n != 2 {
+					t.Errorf("attempts = %d, want 2", n)
+				}
+			})
+		}
+		t.Run("connection refused", func(t *testing.T) {
+			f := newFake(t, reply(200, `[]`))
+			c := f.client(wire, WithRetry(2, time.Millisecond))
+			f.srv.Close()
+			_, err := c.Login(t.Context(), "s1", map[string]string{"password": password})
+			if me := asError(t, err); me.Kind() != KindTemporary || me.Unknown {
+				t.Errorf("error = %#v: a refused connection never reached Mono", me)
+			}
+		})
+		t.Run("kept connection closed by Mono while idle", func(t *testing.T) {
+			if wire != nil || runtime.GOOS != "linux" {
+				// net/http learns of the close from a reader goroutine,
+				// which may not have run yet; other platforms have no
+				// check before the write.
+				t.Skip("only the default wire on Linux checks a kept connection before writing")
+			}
 			f := newFake(t, func(n int, w http.ResponseWriter, r *http.Request) {
-				if n == 1 {
-					tt.first(n, w, r)
+				if r.URL.Path == "/v1/institutions" {
+					reply(200, `[]`)(n, w, r)
 					return
 				}
 				reply(200, `{"status":200,"responseCode":99,"data":{"code":"code_ok"}}`)(n, w, r)
 			})
-			step, err := f.client().Login(t.Context(), "s1", map[string]string{"password": password})
-			if err != nil || step.Code != "code_ok" {
-				t.Fatalf("Login = %+v, %v", step, err)
+			c := f.client(wire, WithRetry(1, 0)) // no second attempt to hide behind
+			if _, err := c.Institutions(t.Context()); err != nil {
+				t.Fatal(err)
 			}
-			if n := len(f.requests()); n != 2 {
-				t.Errorf("attempts = %d, want 2", n)
+			f.srv.CloseClientConnections() // Mono drops the kept connection
+			step, err := c.Login(t.Context(), "s1", map[string]string{"password": password})
+			if err != nil || step.Code != "code_ok" {
+				t.Fatalf("Login = %+v, %v: a closed idle connection must be found before the login is written", step, err)
+			}
+			if reqs := f.requests(); len(reqs) != 2 || reqs[1].path != "/v1/connect/login" {
+				t.Errorf("requests = %+v, want the list and one login", reqs)
 			}
 		})
-	}
-	t.Run("connection refused", func(t *testing.T) {
-		f := newFake(t, reply(200, `[]`))
-		c := f.client(WithRetry(2, time.Millisecond))
-		f.srv.Close()
-		_, err := c.Login(t.Context(), "s1", map[string]string{"password": password})
-		if me := asError(t, err); me.Kind() != KindTemporary || me.Unknown {
-			t.Errorf("error = %#v: a refused connection never reached Mono", me)
-		}
 	})
 }
 
@@ -804,7 +851,7 @@ func TestOptionsAndDefaults(t *testing.T) {
 	}
 	hc := &http.Client{}
 	c = NewClient("k", WithBaseURL("http://x/"), WithHTTPClient(hc), WithTimeout(0), WithRetry(0, -1), WithAppID("a"))
-	if c.baseURL != "http://x" || c.http != hc || c.timeout != 0 || c.attempts != 1 || c.backoff != 0 || c.AppID() != "a" {
+	if c.baseURL != "http://x" || c.wire != (netHTTP{client: hc}) || c.timeout != 0 || c.attempts != 1 || c.backoff != 0 || c.AppID() != "a" {
 		t.Errorf("options = %+v", c)
 	}
 

@@ -1,0 +1,253 @@
+package mono
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/ussdlink/ussdlink/reqid"
+)
+
+// exchange is one attempt of a call as it goes on the wire.
+type exchange struct {
+	method  string
+	url     string
+	secret  string
+	session string // x-session-id, when set
+	reqID   string // X-Request-Id, when set
+	body    []byte // nil sends none
+}
+
+// answer is what Mono said to one exchange.
+type answer struct {
+	status     int
+	retryAfter string
+	body       []byte
+}
+
+// roundTripper carries exchanges to Mono. Besides the error it tells
+// whether the request may have reached Mono (sent): false only when it
+// provably did not, so that a call Mono must not receive twice is resent
+// only then.
+type roundTripper interface {
+	roundTrip(ctx context.Context, x *exchange) (a answer, sent bool, err error)
+}
+
+// errTooLarge says Mono's answer was longer than maxResponse.
+var errTooLarge = errors.New("response larger than 1 MiB")
+
+// netHTTP is the round tripper over a net/http Client: the one given with
+// WithHTTPClient, or the standard transport where a proxy must be used.
+type netHTTP struct{ client *http.Client }
+
+func (t netHTTP) roundTrip(ctx context.Context, x *exchange) (answer, bool, error) {
+	var wrote atomic.Bool // the request's headers left for Mono
+	trace := &httptrace.ClientTrace{WroteHeaders: func() { wrote.Store(true) }}
+	var body io.Reader
+	if x.body != nil {
+		body = bytes.NewReader(x.body)
+	}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), x.method, x.url, body)
+	if err != nil {
+		return answer{}, false, err
+	}
+	req.Header.Set("mono-sec-key", x.secret)
+	req.Header.Set("Accept", "application/json")
+	if x.body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if x.session != "" {
+		req.Header.Set("x-session-id", x.session)
+	}
+	if x.reqID != "" {
+		req.Header.Set(reqid.Header, x.reqID)
+	}
+	resp, err := t.client.Do(req)
+	if err != nil {
+		return answer{}, wrote.Load(), err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
+	if err != nil {
+		return answer{}, true, err
+	}
+	a := answer{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After"), body: data}
+	if len(data) > maxResponse {
+		return a, true, errTooLarge
+	}
+	return a, true, nil
+}
+
+// fastHTTP is the default round tripper: fasthttp's client, which writes
+// and reads each request on the caller's goroutine and reuses its buffers,
+// for a fraction of net/http's work per call. Its connections are watched
+// (watchedConn), so a request is never written into one Mono has closed.
+type fastHTTP struct{ client *fasthttp.Client }
+
+// newFastHTTP returns the default round tripper: enough connections per
+// host for every session in flight, none retried behind the client's back
+// (the Client decides what may be resent).
+func newFastHTTP() fastHTTP {
+	return fastHTTP{client: &fasthttp.Client{
+		Name:                      "ussdlink",
+		MaxConnsPerHost:           maxIdleConns,
+		MaxIdleConnDuration:       maxIdle,
+		MaxIdemponentCallAttempts: 1,
+		MaxResponseBodySize:       maxResponse,
+		Dial:                      dialWatched,
+		// Paths are sent as built: an escaped "/" in an account id
+		// stays escaped.
+		DisablePathNormalizing: true,
+	}}
+}
+
+// maxIdle is how long an idle connection to Mono is kept: shorter than
+// the idle timeouts of common servers and proxies (Node's 5 s, nginx's
+// 75 s), so the gateway usually closes one before Mono does.
+const maxIdle = 4 * time.Second
+
+func (t fastHTTP) roundTrip(ctx context.Context, x *exchange) (answer, bool, error) {
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	req.SetRequestURI(x.url)
+	req.Header.SetMethod(x.method)
+	req.Header.SetNoDefaultContentType(true)
+	req.Header.Set("mono-sec-key", x.secret)
+	req.Header.Set("Accept", "application/json")
+	if x.body != nil {
+		req.Header.SetContentType("application/json")
+		req.SetBodyRaw(x.body)
+	}
+	if x.session != "" {
+		req.Header.Set("x-session-id", x.session)
+	}
+	if x.reqID != "" {
+		req.Header.Set(reqid.Header, x.reqID)
+	}
+	deadline, _ := ctx.Deadline()
+	done := make(chan error, 1)
+	go func() { // on its own goroutine, so that cancelling ctx is heard
+		var err error
+		// A kept connection found closed is dropped and the next one
+		// (or a new one) taken: the request was not written.
+		for range maxIdleConns {
+			if deadline.IsZero() {
+				err = t.client.Do(req, resp)
+			} else {
+				err = t.client.DoDeadline(req, resp, deadline)
+			}
+			if !errors.Is(err, errStale) {
+				break
+			}
+		}
+		done <- err
+	}()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		// The request may be on its way; its buffers are left to the
+		// goroutine still using them, and to the collector.
+		return answer{}, true, ctx.Err()
+	}
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	if err != nil {
+		switch {
+		case errors.Is(err, fasthttp.ErrBodyTooLarge):
+			return answer{status: resp.StatusCode()}, true, errTooLarge
+		case errors.Is(err, fasthttp.ErrTimeout):
+			err = context.DeadlineExceeded
+		}
+		return answer{}, sentBefore(err), err
+	}
+	a := answer{status: resp.StatusCode(), body: bytes.Clone(resp.Body())}
+	if v := resp.Header.Peek("Retry-After"); v != nil {
+		a.retryAfter = string(v)
+	}
+	return a, true, nil
+}
+
+// sentBefore reports whether a request that failed with err may have
+// reached Mono: not when its connection could not be opened, when no
+// connection was free, or when the one taken was found closed before the
+// request was written.
+func sentBefore(err error) bool {
+	var dial *dialError
+	switch {
+	case errors.As(err, &dial), errors.Is(err, errStale),
+		errors.Is(err, fasthttp.ErrNoFreeConns), errors.Is(err, fasthttp.ErrDialTimeout):
+		return false
+	}
+	return true
+}
+
+// dialError is a connection to Mono that could not be opened: nothing
+// was sent.
+type dialError struct{ err error }
+
+func (e *dialError) Error() string { return e.err.Error() }
+func (e *dialError) Unwrap() error { return e.err }
+
+// errStale says a kept connection was found closed by Mono before a
+// request was written on it.
+var errStale = errors.New("connection closed by the server while idle")
+
+// dialTimeout bounds opening one connection to Mono.
+const dialTimeout = 5 * time.Second
+
+// dialWatched opens a TCP connection to addr and watches it (watchedConn).
+func dialWatched(addr string) (net.Conn, error) {
+	conn, err := fasthttp.DialTimeout(addr, dialTimeout)
+	if err != nil {
+		return nil, &dialError{err: err}
+	}
+	return &watchedConn{Conn: conn}, nil
+}
+
+// watchedConn is a kept connection to Mono that checks, before the first
+// write of each new request, that Mono has not closed it while it sat
+// idle. net/http learns this from a reader it keeps on every idle
+// connection; here the check is one getsockopt (where the platform
+// allows, see peerClosed). Without it a login written into a connection
+// Mono has just closed could not be told from one Mono took and then
+// failed to answer.
+type watchedConn struct {
+	net.Conn
+	read bool // a read happened since the last write: the next write starts a request
+}
+
+func (c *watchedConn) Read(p []byte) (int, error) {
+	c.read = true
+	return c.Conn.Read(p)
+}
+
+func (c *watchedConn) Write(p []byte) (int, error) {
+	if c.read {
+		c.read = false
+		if peerClosed(c.Conn) {
+			return 0, errStale
+		}
+	}
+	return c.Conn.Write(p)
+}
+
+// proxied reports whether the environment sends requests for base through
+// a proxy (HTTPS_PROXY and the like), which the default round tripper
+// does not speak: those go through net/http, which does.
+func proxied(base string) bool {
+	u, err := url.Parse(base)
+	if err != nil {
+		return false
+	}
+	p, err := http.ProxyFromEnvironment(&http.Request{URL: u})
+	return err == nil && p != nil
+}
