@@ -3,20 +3,18 @@ package mono
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-
 	"math/rand/v2"
 	"net/http"
-
 	"slices"
 	"strconv"
 	"strings"
-
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	json "github.com/segmentio/encoding/json"
 
 	"github.com/ussdlink/ussdlink/reqid"
 )

@@ -2,13 +2,13 @@ package sms
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
+	json "github.com/segmentio/encoding/json"
 
 	"github.com/ussdlink/ussdlink/link"
 	"github.com/ussdlink/ussdlink/outbox"
