@@ -70,9 +70,9 @@ func addFunnel(tx *bolt.Tx, counts []link.FunnelCount) error {
 	for _, c := range counts {
 		k := funnelKey(c)
 		if v := funnel.Get(k); v != nil {
-			held, err := decodeFunnel(k, v)
-			if err != nil {
-				return err
+			held, ok := decodeCounts(v) // the key says what c already says
+			if !ok {
+				return fmt.Errorf("funnel counter %q: %w", k, errFunnelRecord)
 			}
 			held.Add(c)
 			c = held
@@ -88,7 +88,7 @@ func addFunnel(tx *bolt.Tx, counts []link.FunnelCount) error {
 func funnelKey(c link.FunnelCount) []byte {
 	k := make([]byte, 0, len(c.By)+len(c.Value)+len(c.Screen)+13)
 	k = append(append(k, c.By...), 0)
-	k = append(append(k, c.Day.UTC().Format(time.DateOnly)...), 0)
+	k = append(c.Day.UTC().AppendFormat(k, time.DateOnly), 0)
 	k = append(append(k, c.Value...), 0)
 	return append(k, c.Screen...)
 }
@@ -123,21 +123,25 @@ var errFunnelRecord = errors.New("malformed funnel counter")
 // decodeFunnel reads the counter stored under k. Its seconds come back with
 // kit.FunnelSeconds' length, its Left nil when no session ended there.
 func decodeFunnel(k, v []byte) (link.FunnelCount, error) {
-	var c link.FunnelCount
-	fail := func() (link.FunnelCount, error) {
-		return link.FunnelCount{}, fmt.Errorf("funnel counter %q: %w", k, errFunnelRecord)
-	}
+	c, ok := decodeCounts(v)
 	parts := bytes.SplitN(k, []byte{0}, 4)
-	if len(parts) != 4 {
-		return fail()
+	if !ok || len(parts) != 4 {
+		return link.FunnelCount{}, fmt.Errorf("funnel counter %q: %w", k, errFunnelRecord)
 	}
 	day, err := time.Parse(time.DateOnly, string(parts[1]))
 	if err != nil {
-		return fail()
+		return link.FunnelCount{}, fmt.Errorf("funnel counter %q: %w", k, errFunnelRecord)
 	}
 	c.By, c.Day, c.Value, c.Screen = string(parts[0]), day, string(parts[2]), string(parts[3])
+	return c, nil
+}
+
+// decodeCounts reads a stored counter's counts (encodeFunnel's), leaving
+// what its key holds unset, or false when v is malformed.
+func decodeCounts(v []byte) (link.FunnelCount, bool) {
+	var c link.FunnelCount
 	if len(v) == 0 || v[0] != funnelFormat {
-		return fail()
+		return c, false
 	}
 	r := funnelReader{v: v[1:], ok: true}
 	c.Reached = int(r.varint())
@@ -153,10 +157,7 @@ func decodeFunnel(k, v []byte) (link.FunnelCount, error) {
 		}
 		c.Left[reason] += int(r.varint())
 	}
-	if !r.ok || len(r.v) != 0 {
-		return fail()
-	}
-	return c, nil
+	return c, r.ok && len(r.v) == 0
 }
 
 // funnelReader reads a stored counter's varints, remembering whether one

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ussdlink/ussdlink/link"
 )
@@ -19,7 +20,11 @@ import (
 // made what both backends can key (valid UTF-8, without NUL: PostgreSQL's
 // text holds neither), and each histogram has FunnelSeconds' length.
 func FunnelCounts(entries ...*link.FunnelEntry) []link.FunnelCount {
-	at := map[string]int{} // key → index in out
+	type key struct {
+		day               time.Time
+		by, value, screen string
+	}
+	at := map[key]int{} // → index in out
 	var out []link.FunnelCount
 	for _, e := range entries {
 		if e == nil {
@@ -27,7 +32,7 @@ func FunnelCounts(entries ...*link.FunnelEntry) []link.FunnelCount {
 		}
 		for _, c := range e.Counts() {
 			c = cleanCount(c)
-			k := c.Key()
+			k := key{c.Day, c.By, c.Value, c.Screen} // days are UTC midnights: == compares them
 			if i, ok := at[k]; ok {
 				out[i].Add(c)
 				continue
@@ -59,6 +64,9 @@ func cleanCount(c link.FunnelCount) link.FunnelCount {
 
 // keyable is s as both backends can store it: valid UTF-8, without NUL.
 func keyable(s string) string {
+	if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
+		return s // as nearly every name is: no copy
+	}
 	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
 }
 
