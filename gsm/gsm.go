@@ -33,6 +33,23 @@ var gsmSet = func() map[rune]int {
 	return m
 }()
 
+// asciiClass is gsmSet for the ASCII runes, the common case, read without
+// a map lookup.
+var asciiClass = func() (t [utf8.RuneSelf]uint8) {
+	for r := range rune(utf8.RuneSelf) {
+		t[r] = uint8(gsmSet[r])
+	}
+	return t
+}()
+
+// class is gsmSet[r].
+func class(r rune) int {
+	if r < utf8.RuneSelf {
+		return int(asciiClass[r])
+	}
+	return gsmSet[r]
+}
+
 // lookalikes maps common non-GSM characters from bank names, titles and hints
 // to their plain equivalents.
 var lookalikes = map[rune]string{
@@ -72,7 +89,7 @@ func Transliterate(s string) string {
 			b.WriteRune(r)
 			continue
 		}
-		if gsmSet[r] > 0 && r != '\r' && r != '\f' {
+		if class(r) > 0 && r != '\r' && r != '\f' {
 			b.WriteRune(r)
 		}
 	}
@@ -96,7 +113,7 @@ func isPlain(s string) bool {
 func Units(s string) int {
 	n := 0
 	for _, r := range s {
-		if gsmSet[r] == 2 {
+		if class(r) == 2 {
 			n += 2
 		} else {
 			n++
@@ -113,7 +130,7 @@ func Cut(s string, max int) string {
 	n := 0
 	for i, r := range s {
 		w := 1
-		if gsmSet[r] == 2 {
+		if class(r) == 2 {
 			w = 2
 		}
 		if n+w > max {
