@@ -90,11 +90,14 @@ func (e FunnelEntry) Counts() []FunnelCount {
 	day := time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, time.UTC)
 	groups := [][2]string{{FunnelAll, ""}, {FunnelNetwork, orNone(e.Network)}, {FunnelDialect, orNone(e.Dialect)},
 		{FunnelInstitution, orNone(e.Institution)}}
-	var out []FunnelCount
+	n := len(FunnelSecondsBounds) + 1
+	out := make([]FunnelCount, 0, len(groups)*len(e.Reached))
+	seconds := make([]int, cap(out)*n) // every count's histogram, in one allocation
 	for _, g := range groups {
 		for _, s := range e.Reached {
+			i := len(out) * n
 			c := FunnelCount{Day: day, By: g[0], Value: g[1], Screen: s.Screen, Reached: 1,
-				Seconds: make([]int, len(FunnelSecondsBounds)+1)}
+				Seconds: seconds[i : i+n : i+n]}
 			c.Seconds[SecondsBucket(max(s.Seconds, 0))] = 1
 			if s.Screen == e.EndedOn {
 				c.Left = map[string]int{orNone(e.Reason): 1}

@@ -48,16 +48,24 @@ func FunnelCounts(entries ...*link.FunnelEntry) []link.FunnelCount {
 	return out
 }
 
-// cleanCount is c as stored: its own copies of its maps and slices, its
-// day a UTC midnight, its names keyable.
+// cleanCount is c as stored: its day a UTC midnight, its names keyable,
+// its histogram of FunnelSeconds' length. Its maps and slices are those
+// of c when they are already so (c comes fresh from FunnelEntry.Counts),
+// copies otherwise.
 func cleanCount(c link.FunnelCount) link.FunnelCount {
 	out := link.FunnelCount{Day: FunnelDay(c.Day), By: c.By, Value: keyable(c.Value), Screen: keyable(c.Screen),
-		Reached: c.Reached, Seconds: FunnelSeconds(c.Seconds)}
-	for r, n := range c.Left {
-		if out.Left == nil {
-			out.Left = map[string]int{}
+		Reached: c.Reached, Seconds: c.Seconds, Left: c.Left}
+	if len(c.Seconds) != len(link.FunnelSecondsBounds)+1 {
+		out.Seconds = FunnelSeconds(c.Seconds)
+	}
+	for r := range c.Left {
+		if keyable(r) != r {
+			out.Left = make(map[string]int, len(c.Left))
+			for r, n := range c.Left {
+				out.Left[keyable(r)] += n
+			}
+			break
 		}
-		out.Left[keyable(r)] += n
 	}
 	return out
 }
