@@ -96,7 +96,7 @@ func claimHeld(tx *bolt.Tx, inv *link.Invite, c link.InviteClaim) bool {
 		return true
 	}
 	var holder *link.SessionRecord
-	if v := sessionsOf(tx).get([]byte(inv.Session)); v != nil {
+	if v := sessionsOf(tx, nil).get([]byte(inv.Session)); v != nil {
 		r, _, err := readEnvelope(v) // the sealed secrets are not opened: they are not needed
 		if err != nil {
 			return false

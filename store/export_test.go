@@ -34,8 +34,10 @@ func Envelope(header, data []byte) []byte {
 
 // RawSession returns the stored record of session id in tx, or nil, for
 // tests that look into the raw file.
-func RawSession(tx *bolt.Tx, id string) []byte { return sessionsOf(tx).get([]byte(id)) }
+func RawSession(tx *bolt.Tx, id string) []byte { return sessionsOf(tx, nil).get([]byte(id)) }
 
 // PutRawSession writes a raw record for session id in tx, for tests that
 // forge what is stored.
-func PutRawSession(tx *bolt.Tx, id string, v []byte) error { return sessionsOf(tx).put([]byte(id), v) }
+func PutRawSession(tx *bolt.Tx, id string, v []byte) error {
+	return sessionsOf(tx, nil).put([]byte(id), v)
+}

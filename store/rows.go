@@ -18,12 +18,28 @@ var (
 	bucketSessionRows = []byte("session_rows") // record key → session record (envelope)
 )
 
-// sessionRows is the sessions' two buckets in one transaction.
-type sessionRows struct{ keys, rows *bolt.Bucket }
+// sessionRows is the sessions' two buckets in one transaction, and the
+// recent records its commit reports its writes to (nil: none).
+type sessionRows struct {
+	tx         *bolt.Tx
+	keys, rows *bolt.Bucket
+	recent     *recent
+}
 
-// sessionsOf returns the sessions' buckets of tx.
-func sessionsOf(tx *bolt.Tx) sessionRows {
-	return sessionRows{keys: tx.Bucket(bucketSessionKeys), rows: tx.Bucket(bucketSessionRows)}
+// sessionsOf returns the sessions' buckets of tx, reporting writes to
+// recent when it is not nil.
+func sessionsOf(tx *bolt.Tx, recent *recent) sessionRows {
+	return sessionRows{tx: tx, keys: tx.Bucket(bucketSessionKeys), rows: tx.Bucket(bucketSessionRows), recent: recent}
+}
+
+// remember has session id's record (nil: deleted) reported to s.recent
+// once s.tx commits.
+func (s sessionRows) remember(id, record []byte) {
+	if s.recent == nil {
+		return
+	}
+	name, tx, recent := string(id), uint64(s.tx.ID()), s.recent
+	s.tx.OnCommit(func() { recent.set(name, record, tx) })
 }
 
 // rowsFill is how full the session records' pages are filled before they
@@ -41,7 +57,8 @@ func (s sessionRows) get(id []byte) []byte {
 }
 
 // put writes the record of session id, under its key, given now if it has
-// none.
+// none. record must not change afterwards: the transaction (and recent)
+// keep it.
 func (s sessionRows) put(id, record []byte) error {
 	k := bytes.Clone(s.keys.Get(id))
 	if k == nil {
@@ -58,7 +75,11 @@ func (s sessionRows) put(id, record []byte) error {
 	// are filled before they split: at bbolt's default half, a full store
 	// would be half empty.
 	s.rows.FillPercent = rowsFill
-	return s.rows.Put(k, record)
+	if err := s.rows.Put(k, record); err != nil {
+		return err
+	}
+	s.remember(id, record)
+	return nil
 }
 
 // delete removes session id's record and its key.
@@ -70,5 +91,9 @@ func (s sessionRows) delete(id []byte) error {
 	if err := s.rows.Delete(k); err != nil {
 		return err
 	}
-	return s.keys.Delete(id)
+	if err := s.keys.Delete(id); err != nil {
+		return err
+	}
+	s.remember(id, nil)
+	return nil
 }

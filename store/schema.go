@@ -109,7 +109,7 @@ func moveSessions(db *bolt.DB) error {
 			for k, v := c.First(); k != nil && len(ids) < moveBatch; k, v = c.Next() {
 				ids, records = append(ids, bytes.Clone(k)), append(records, bytes.Clone(v))
 			}
-			rows := sessionsOf(tx)
+			rows := sessionsOf(tx, nil) // at open: nothing read yet to remember for
 			for i, id := range ids {
 				if err := rows.put(id, records[i]); err != nil {
 					return err

@@ -50,6 +50,9 @@ type DB struct {
 	// funnel decides the funnel entry of a session Sweep deletes
 	// (WithFunnel); nil: the sweep counts none.
 	funnel link.FunnelOf
+	// recent holds the records of the sessions written last, read by
+	// Session without a transaction.
+	recent *recent
 }
 
 // Option tunes Open.
@@ -123,7 +126,7 @@ func Open(path string, sealer *seal.Sealer, opts ...Option) (*DB, error) {
 		bdb.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	db := &DB{bolt: bdb, sealer: sealer}
+	db := &DB{bolt: bdb, sealer: sealer, recent: newRecent()}
 	for _, o := range opts {
 		o(db)
 	}
@@ -148,9 +151,15 @@ func (db *DB) Close() error {
 
 // Session returns the stored session, or link.ErrNoSession.
 func (db *DB) Session(_ context.Context, id string) (*link.SessionRecord, error) {
-	var data []byte
+	data, known := db.recent.get(id) // a session in progress: as its last hop committed it
+	if known && data == nil {
+		return nil, link.ErrNoSession
+	}
+	if known {
+		return db.decodeSession(data)
+	}
 	err := db.bolt.View(func(tx *bolt.Tx) error {
-		if v := sessionsOf(tx).get([]byte(id)); v != nil {
+		if v := sessionsOf(tx, nil).get([]byte(id)); v != nil {
 			data = bytes.Clone(v)
 		}
 		return nil
@@ -256,7 +265,7 @@ func (db *DB) Commit(_ context.Context, c link.Change) error {
 	funnel := kit.FunnelCounts(c.Funnel, c.RetiredFunnel)
 	err = db.writes.do(func(tx *bolt.Tx) error {
 		for _, w := range recs {
-			if err := putSession(tx, w); err != nil {
+			if err := putSession(tx, db.recent, w); err != nil {
 				return err
 			}
 		}
@@ -331,8 +340,8 @@ type sessionWrite struct {
 // wins). An index entry whose time did not change, and a phone whose
 // latest session is already this one, are left as they are: their pages
 // are not rewritten.
-func putSession(tx *bolt.Tx, w sessionWrite) error {
-	sessions, expiry, sealed := sessionsOf(tx), tx.Bucket(bucketExpiry), tx.Bucket(bucketSealed)
+func putSession(tx *bolt.Tx, recent *recent, w sessionWrite) error {
+	sessions, expiry, sealed := sessionsOf(tx, recent), tx.Bucket(bucketExpiry), tx.Bucket(bucketSealed)
 	var prev envelope
 	had := false // a readable earlier record, whose index entries move
 	if old := sessions.get(w.id); old != nil {
@@ -411,10 +420,10 @@ func (db *DB) Latest(ctx context.Context, phone string) (*link.SessionRecord, er
 func (db *DB) Sweep(_ context.Context, now time.Time, max int) (int, error) {
 	n := 0
 	err := db.bolt.Update(func(tx *bolt.Tx) error {
-		if err := scrubLapsed(tx, now, max); err != nil {
+		if err := scrubLapsed(tx, db.recent, now, max); err != nil {
 			return err
 		}
-		sessions, phones := sessionsOf(tx), tx.Bucket(bucketPhones)
+		sessions, phones := sessionsOf(tx, db.recent), tx.Bucket(bucketPhones)
 		var ended []*link.FunnelEntry
 		var err error
 		n, err = due(tx.Bucket(bucketExpiry), now, max, func(k []byte) error {
@@ -533,8 +542,8 @@ func countFailures(tx *bolt.Tx, phone string, since time.Time) int {
 // sessions), walking their lapse index: the sealed blob and its lapse go,
 // and the record is marked, so that the conversation reading it back knows
 // its secrets lapsed.
-func scrubLapsed(tx *bolt.Tx, now time.Time, max int) error {
-	sessions := sessionsOf(tx)
+func scrubLapsed(tx *bolt.Tx, recent *recent, now time.Time, max int) error {
+	sessions := sessionsOf(tx, recent)
 	_, err := due(tx.Bucket(bucketSealed), now, max, func(k []byte) error {
 		id := k[8:]
 		rec := sessions.get(id)
