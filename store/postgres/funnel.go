@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -21,19 +22,20 @@ import (
 // the same rule).
 func WithFunnel(f link.FunnelOf) Option { return func(db *DB) { db.funnel = f } }
 
-// addFunnelSQL adds a set of increments to their counters, all in one
-// statement whatever their number: each column is an array ($7 the
-// histograms one after the other, $8 buckets each), unnested row by row
-// in the order given (kit.FunnelCounts', so that commits adding to the
-// same counters lock them in one order). A counter's reasons are merged
-// key by key; an increment without any leaves them as they are.
-const addFunnelSQL = `INSERT INTO funnel (grouped_by, day, value, screen, reached, left_by, seconds)
-	SELECT u.grouped_by, u.day, u.value, u.screen, u.reached, u.left_by::jsonb,
+// addFunnelSQL adds a set of increments to their counters' rows in one
+// shard ($9), all in one statement whatever their number: each column is
+// an array ($7 the histograms one after the other, $8 buckets each),
+// unnested row by row in the order given (kit.FunnelCounts', so that
+// commits adding to the same rows lock them in one order). A counter's
+// reasons are merged key by key; an increment without any leaves them as
+// they are.
+const addFunnelSQL = `INSERT INTO funnel (grouped_by, day, value, screen, shard, reached, left_by, seconds)
+	SELECT u.grouped_by, u.day, u.value, u.screen, $9::smallint, u.reached, u.left_by::jsonb,
 		($7::bigint[])[(u.i::int - 1) * $8::int + 1 : u.i::int * $8::int]
 	FROM unnest($1::text[], $2::date[], $3::text[], $4::text[], $5::bigint[], $6::text[])
 		WITH ORDINALITY AS u(grouped_by, day, value, screen, reached, left_by, i)
 	ORDER BY u.i
-	ON CONFLICT (grouped_by, day, value, screen) DO UPDATE SET
+	ON CONFLICT (grouped_by, day, value, screen, shard) DO UPDATE SET
 		reached = funnel.reached + EXCLUDED.reached,
 		seconds = ARRAY(SELECT coalesce(a, 0) + coalesce(b, 0)
 			FROM unnest(funnel.seconds, EXCLUDED.seconds) WITH ORDINALITY AS s(a, b, i) ORDER BY s.i),
@@ -43,7 +45,12 @@ const addFunnelSQL = `INSERT INTO funnel (grouped_by, day, value, screen, reache
 				FROM (SELECT * FROM jsonb_each_text(funnel.left_by) UNION ALL SELECT * FROM jsonb_each_text(EXCLUDED.left_by)) AS e
 				GROUP BY e.key) AS r) END`
 
-// funnelArgs are addFunnelSQL's arguments for counts (kit.FunnelCounts').
+// funnelShards is how many rows a counter may be kept in (migration
+// 00012 says why).
+const funnelShards = 16
+
+// funnelArgs are addFunnelSQL's arguments for counts (kit.FunnelCounts'),
+// in a shard chosen at random.
 func funnelArgs(counts []link.FunnelCount) ([]any, error) {
 	width := len(link.FunnelSecondsBounds) + 1
 	var (
@@ -67,7 +74,7 @@ func funnelArgs(counts []link.FunnelCount) ([]any, error) {
 			seconds = append(seconds, int64(n))
 		}
 	}
-	return []any{bys, days, values, screens, reached, lefts, seconds, width}, nil
+	return []any{bys, days, values, screens, reached, lefts, seconds, width, rand.IntN(funnelShards)}, nil
 }
 
 // queueFunnel adds to b the statement that adds counts, when there are any.
@@ -164,5 +171,19 @@ func (db *DB) FunnelCounts(ctx context.Context, since time.Time, by string) ([]l
 	if err != nil {
 		return nil, fmt.Errorf("read funnel counts: %w", err)
 	}
-	return out, nil
+	return mergeShards(out), nil
+}
+
+// mergeShards sums the rows of one counter (its shards, which the query's
+// order puts side by side) into one count.
+func mergeShards(rows []link.FunnelCount) []link.FunnelCount {
+	var out []link.FunnelCount
+	for _, c := range rows {
+		if n := len(out); n > 0 && out[n-1].Day.Equal(c.Day) && out[n-1].Value == c.Value && out[n-1].Screen == c.Screen {
+			out[n-1].Add(c)
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
 }
