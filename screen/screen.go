@@ -192,5 +192,24 @@ func joinLines(lines []string) string {
 // oneLine transliterates text from Mono to GSM-7 on a single line, so a
 // stray newline in a bank name cannot forge a line such as "98 More".
 func oneLine(s string) string {
+	if tidy(s) {
+		return s // as bank names and hints nearly always are: nothing to copy
+	}
 	return strings.Join(strings.Fields(gsm.Transliterate(s)), " ")
+}
+
+// tidy reports whether s is already what oneLine makes of it: printable
+// ASCII that Transliterate keeps as it is, its words one space apart.
+func tidy(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == ' ':
+			if i == 0 || i == len(s)-1 || s[i-1] == ' ' {
+				return false
+			}
+		case c < ' ' || c >= 0x7f || c == '`':
+			return false
+		}
+	}
+	return true
 }

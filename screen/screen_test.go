@@ -432,3 +432,18 @@ func FuzzRender(f *testing.F) {
 		}
 	})
 }
+
+// FuzzOneLineTakesTheShortcutOnlyWhenNothingChanges holds oneLine's
+// shortcut for text already tidy to the full rule: transliterated, then
+// its words joined by single spaces.
+func FuzzOneLineTakesTheShortcutOnlyWhenNothingChanges(f *testing.F) {
+	for _, s := range []string{"", "GTBank", "Access Bank", " lead", "trail ", "two  spaces", "tab\there",
+		"new\nline", "back`tick", "Société Générale", "€[]^", "\x7f", "a b c", " "} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := oneLine(s), strings.Join(strings.Fields(gsm.Transliterate(s)), " "); got != want {
+			t.Fatalf("oneLine(%q) = %q, want %q", s, got, want)
+		}
+	})
+}

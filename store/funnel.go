@@ -109,7 +109,11 @@ func encodeFunnel(c link.FunnelCount) []byte {
 		out = binary.AppendVarint(out, int64(n))
 	}
 	out = binary.AppendUvarint(out, uint64(len(c.Left)))
-	for _, r := range slices.Sorted(maps.Keys(c.Left)) {
+	reasons := maps.Keys(c.Left)
+	if len(c.Left) > 1 {
+		reasons = slices.Values(slices.Sorted(reasons)) // one or none, as nearly always: in order already
+	}
+	for r := range reasons {
 		out = binary.AppendUvarint(out, uint64(len(r)))
 		out = append(out, r...)
 		out = binary.AppendVarint(out, int64(c.Left[r]))
