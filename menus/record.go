@@ -3,10 +3,11 @@ package menus
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
+
+	json "github.com/segmentio/encoding/json"
 
 	"github.com/ussdlink/ussdlink/link"
 )

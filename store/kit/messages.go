@@ -1,9 +1,10 @@
 package kit
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
+
+	json "github.com/segmentio/encoding/json"
 
 	"github.com/ussdlink/ussdlink/link"
 )
