@@ -204,9 +204,10 @@ var errStale = errors.New("connection closed by the server while idle")
 // dialTimeout bounds opening one connection to Mono.
 const dialTimeout = 5 * time.Second
 
-// dialWatched opens a TCP connection to addr and watches it (watchedConn).
+// dialWatched opens a TCP connection to addr, over IPv4 or IPv6, and
+// watches it (watchedConn).
 func dialWatched(addr string) (net.Conn, error) {
-	conn, err := fasthttp.DialTimeout(addr, dialTimeout)
+	conn, err := fasthttp.DialDualStackTimeout(addr, dialTimeout)
 	if err != nil {
 		return nil, &dialError{err: err}
 	}
