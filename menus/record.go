@@ -1,7 +1,6 @@
 package menus
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -124,9 +123,7 @@ func decode(r *link.SessionRecord) (*Session, error) {
 // answers were kept hold the form's answers alone.
 func openValues(plain []byte, s *Session) error {
 	var v sealedValues
-	dec := json.NewDecoder(bytes.NewReader(plain))
-	dec.DisallowUnknownFields()
-	if dec.Decode(&v) == nil {
+	if _, err := json.Parse(plain, &v, json.DisallowUnknownFields); err == nil {
 		s.Answers, s.Login = v.Answers, v.Login
 		return nil
 	}
