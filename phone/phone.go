@@ -113,9 +113,17 @@ func (n Numbers) FromNetwork(raw string) (string, error) {
 // assignable reports whether a network could have given out num: a
 // possible length for its country, not beginning with the trunk prefix.
 func assignable(num *phonenumbers.PhoneNumber) bool {
-	if phonenumbers.IsValidNumber(num) {
+	// The length and prefix checks first: they need no regular
+	// expression, and pass for nearly every number a network sends.
+	if possibleUntrunked(num) {
 		return true
 	}
+	return phonenumbers.IsValidNumber(num)
+}
+
+// possibleUntrunked reports whether num has a possible length for its
+// country and does not begin with its trunk prefix.
+func possibleUntrunked(num *phonenumbers.PhoneNumber) bool {
 	if phonenumbers.IsPossibleNumberWithReason(num) != phonenumbers.IS_POSSIBLE {
 		return false
 	}
