@@ -4,28 +4,18 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/ussdlink/ussdlink/link"
-	"github.com/ussdlink/ussdlink/seal"
 )
 
 // A commit shares its transaction with others, and is run again when one
 // of them fails: its funnel counts must be added once all the same.
 func TestACommitRunAgainAfterItsGroupFailedCountsItsFunnelOnce(t *testing.T) {
-	sealer, err := seal.New(bytes.Repeat([]byte{0x17}, seal.KeySize))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := Open(filepath.Join(t.TempDir(), "ussdlink.db"), sealer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openInternal(t, 0x17)
 	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 	ended := &link.FunnelEntry{Day: at, Dialect: "hubtel", Network: "MTN", Institution: "gtb",
 		Reached: []link.FunnelScreen{{Screen: "banks", Seconds: 2}, {Screen: "otp", Seconds: 7}}, EndedOn: "otp", Reason: "exit"}

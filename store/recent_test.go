@@ -76,15 +76,7 @@ func TestRecentHandsOutCopies(t *testing.T) {
 // Session reads what was committed, from recent or the file alike: a
 // write whose transaction rolled back is never read, a deletion is.
 func TestSessionReadsOnlyWhatWasCommitted(t *testing.T) {
-	sealer, err := seal.New(bytes.Repeat([]byte{0x2A}, seal.KeySize))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := Open(filepath.Join(t.TempDir(), "s.db"), sealer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openInternal(t, 0x2A)
 	ctx := t.Context()
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	rec := func(data string) *link.SessionRecord {
@@ -135,4 +127,20 @@ func TestSessionReadsOnlyWhatWasCommitted(t *testing.T) {
 	if got := read(); got != "none" {
 		t.Errorf("after the sweep: %q, want none", got)
 	}
+}
+
+// openInternal opens a new store in a test's directory, with a sealer of
+// a fixed key, closed when the test ends: for the tests that look inside.
+func openInternal(t *testing.T, fill byte) *DB {
+	t.Helper()
+	sealer, err := seal.New(bytes.Repeat([]byte{fill}, seal.KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(filepath.Join(t.TempDir(), "ussdlink.db"), sealer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }
