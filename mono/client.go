@@ -3,6 +3,8 @@ package mono
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -14,9 +16,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	json "github.com/segmentio/encoding/json"
-
 	"github.com/ussdlink/ussdlink/reqid"
+	"github.com/ussdlink/ussdlink/wirejson"
 )
 
 const (
@@ -35,7 +36,8 @@ const (
 type Client struct {
 	secret   string
 	baseURL  string
-	wire     roundTripper // nil until NewClient picks one
+	wire     roundTripper   // nil until NewClient picks one
+	roots    *x509.CertPool // the default wire's trusted roots; nil: the system's
 	timeout  time.Duration
 	attempts int
 	backoff  time.Duration
@@ -90,6 +92,14 @@ func WithHTTPClient(h *http.Client) Option {
 			c.wire = netHTTP{client: h}
 		}
 	}
+}
+
+// WithRootCAs makes the default wire trust roots instead of the system's
+// certificate authorities: for a Mono reached through a TLS-terminating
+// proxy with a certificate authority of its own, or a test server. A
+// client given WithHTTPClient uses that client's TLS settings instead.
+func WithRootCAs(roots *x509.CertPool) Option {
+	return func(c *Client) { c.roots = roots }
 }
 
 // WithTimeout bounds each call, retries and backoff included, so a slow bank
@@ -148,7 +158,7 @@ func NewClient(secretKey string, opts ...Option) *Client {
 	case proxied(c.baseURL):
 		c.wire = netHTTP{client: &http.Client{Transport: newTransport()}}
 	default:
-		c.wire = newFastHTTP()
+		c.wire = newFastHTTP(c.baseURL, c.timeout, c.roots)
 	}
 	return c
 }
@@ -185,7 +195,7 @@ type call struct {
 // when Mono refused it.
 func decodeStep(op string, status int, data []byte, redact []string) (*Step, error) {
 	var w stepWire
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := wirejson.Unmarshal(data, &w); err != nil {
 		return nil, badResponse(op, status, err)
 	}
 	rc := w.ResponseCode
@@ -193,7 +203,7 @@ func decodeStep(op string, status int, data []byte, redact []string) (*Step, err
 		var inner struct {
 			ResponseCode int `json:"responseCode"`
 		}
-		if json.Unmarshal(w.Data, &inner) == nil {
+		if wirejson.Unmarshal(w.Data, &inner) == nil {
 			rc = inner.ResponseCode
 		}
 	}
@@ -214,7 +224,7 @@ func decodeStep(op string, status int, data []byte, redact []string) (*Step, err
 			Code string `json:"code"`
 		}
 		if isObject(w.Data) {
-			if err := json.Unmarshal(w.Data, &d); err != nil {
+			if err := wirejson.Unmarshal(w.Data, &d); err != nil {
 				return nil, badResponse(op, status, err)
 			}
 		}
@@ -226,14 +236,14 @@ func decodeStep(op string, status int, data []byte, redact []string) (*Step, err
 		var accounts []Account
 		switch {
 		case isArray(w.Data):
-			if err := json.Unmarshal(w.Data, &accounts); err != nil {
+			if err := wirejson.Unmarshal(w.Data, &accounts); err != nil {
 				return nil, badResponse(op, status, err)
 			}
 		case isObject(w.Data):
 			var d struct {
 				Accounts []Account `json:"accounts"`
 			}
-			if err := json.Unmarshal(w.Data, &d); err != nil {
+			if err := wirejson.Unmarshal(w.Data, &d); err != nil {
 				return nil, badResponse(op, status, err)
 			}
 			accounts = d.Accounts
@@ -248,7 +258,7 @@ func decodeStep(op string, status int, data []byte, redact []string) (*Step, err
 			UserInput *UI `json:"userInput"`
 		}
 		if isObject(w.Data) {
-			if err := json.Unmarshal(w.Data, &d); err != nil {
+			if err := wirejson.Unmarshal(w.Data, &d); err != nil {
 				return nil, badResponse(op, status, err)
 			}
 		}
@@ -270,7 +280,7 @@ func decodeStep(op string, status int, data []byte, redact []string) (*Step, err
 // says the step was refused.
 func statusFailed(raw json.RawMessage) bool {
 	var s string
-	if json.Unmarshal(raw, &s) == nil {
+	if wirejson.Unmarshal(raw, &s) == nil {
 		if strings.EqualFold(strings.TrimSpace(s), "failed") {
 			return true
 		}
@@ -278,7 +288,7 @@ func statusFailed(raw json.RawMessage) bool {
 		return err == nil && n == CodeRejected
 	}
 	var n float64
-	return json.Unmarshal(raw, &n) == nil && int(n) == CodeRejected
+	return wirejson.Unmarshal(raw, &n) == nil && int(n) == CodeRejected
 }
 
 // do performs cl with the client's timeout and retry policy and returns the
@@ -418,7 +428,7 @@ func httpError(op string, status int, data []byte, redact []string) *Error {
 		Error        json.RawMessage `json:"error"`
 	}
 	var msg string
-	if json.Unmarshal(data, &env) == nil {
+	if wirejson.Unmarshal(data, &env) == nil {
 		e.ResponseCode = intOf(env.ResponseCode)
 		msg = textOf(env.Message)
 		if msg == "" {
@@ -453,7 +463,7 @@ func emptyResponse(op string, status int, message, fallback string) *Error {
 // failing that, from its data object, along with any message.
 func pick(data []byte, key string) (value, message string, err error) {
 	var top map[string]json.RawMessage
-	if err := json.Unmarshal(data, &top); err != nil {
+	if err := wirejson.Unmarshal(data, &top); err != nil {
 		return "", "", err
 	}
 	message = textOf(top["message"])
@@ -462,7 +472,7 @@ func pick(data []byte, key string) (value, message string, err error) {
 	}
 	if d := top["data"]; isObject(d) {
 		var inner map[string]json.RawMessage
-		if err := json.Unmarshal(d, &inner); err != nil {
+		if err := wirejson.Unmarshal(d, &inner); err != nil {
 			return "", message, err
 		}
 		return textOf(inner[key]), message, nil
@@ -477,17 +487,17 @@ func textOf(raw json.RawMessage) string {
 		return ""
 	}
 	var s string
-	if json.Unmarshal(raw, &s) == nil {
+	if wirejson.Unmarshal(raw, &s) == nil {
 		return s
 	}
 	var list []string
-	if json.Unmarshal(raw, &list) == nil {
+	if wirejson.Unmarshal(raw, &list) == nil {
 		return strings.Join(list, "; ")
 	}
 	var obj struct {
 		Message string `json:"message"`
 	}
-	if isObject(raw) && json.Unmarshal(raw, &obj) == nil {
+	if isObject(raw) && wirejson.Unmarshal(raw, &obj) == nil {
 		return obj.Message
 	}
 	return ""
@@ -496,11 +506,11 @@ func textOf(raw json.RawMessage) string {
 // intOf reads a JSON number or numeric string; anything else is 0.
 func intOf(raw json.RawMessage) int {
 	var n float64
-	if json.Unmarshal(raw, &n) == nil {
+	if wirejson.Unmarshal(raw, &n) == nil {
 		return int(n)
 	}
 	var s string
-	if json.Unmarshal(raw, &s) == nil {
+	if wirejson.Unmarshal(raw, &s) == nil {
 		if v, err := strconv.Atoi(strings.TrimSpace(s)); err == nil {
 			return v
 		}

@@ -2,9 +2,11 @@ package mono
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -41,7 +43,31 @@ type fake struct {
 func newFake(t *testing.T, respond func(n int, w http.ResponseWriter, r *http.Request)) *fake {
 	t.Helper()
 	f := &fake{t: t}
-	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	f.srv = httptest.NewServer(f.handler(respond))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+// newFakeTLS is newFake over TLS, with a certificate of its own (see
+// trusted).
+func newFakeTLS(t *testing.T, respond func(n int, w http.ResponseWriter, r *http.Request)) *fake {
+	t.Helper()
+	f := &fake{t: t}
+	f.srv = httptest.NewTLSServer(f.handler(respond))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+// trusted is the option that makes a client trust the fake's certificate.
+func (f *fake) trusted() Option {
+	roots := x509.NewCertPool()
+	roots.AddCert(f.srv.Certificate())
+	return WithRootCAs(roots)
+}
+
+// handler records each request and answers it with respond.
+func (f *fake) handler(respond func(n int, w http.ResponseWriter, r *http.Request)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		f.mu.Lock()
 		f.reqs = append(f.reqs, seen{
@@ -53,9 +79,7 @@ func newFake(t *testing.T, respond func(n int, w http.ResponseWriter, r *http.Re
 		n := len(f.reqs)
 		f.mu.Unlock()
 		respond(n, w, r)
-	}))
-	t.Cleanup(f.srv.Close)
-	return f
+	})
 }
 
 // client returns a client for the fake with fast retries; opts come last so
@@ -930,5 +954,78 @@ func TestOversizedResponseIsAnError(t *testing.T) {
 	_, err := f.client().Institutions(t.Context())
 	if me := asError(t, err); me.Status != 200 || me.Kind() != KindOther {
 		t.Errorf("error = %#v", me)
+	}
+}
+
+func TestTheDefaultWireSpeaksTLSAndDropsAKeptConnectionMonoClosed(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("only Linux's TCP state is read before a write")
+	}
+	f := newFakeTLS(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/institutions" {
+			reply(200, `[]`)(n, w, r)
+			return
+		}
+		reply(200, `{"status":200,"responseCode":99,"data":{"code":"code_ok"}}`)(n, w, r)
+	})
+	c := f.client(f.trusted(), WithRetry(1, 0))
+	if _, err := c.Institutions(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	f.srv.CloseClientConnections() // a TLS peer closes with close_notify and its FIN
+	step, err := c.Login(t.Context(), "s1", map[string]string{"password": password})
+	if err != nil || step.Code != "code_ok" {
+		t.Fatalf("Login = %+v, %v: the closed connection must be found before the login is written", step, err)
+	}
+	if reqs := f.requests(); len(reqs) != 2 || reqs[1].path != "/v1/connect/login" {
+		t.Errorf("requests = %+v, want the list and one login", reqs)
+	}
+}
+
+func TestAFailedTLSHandshakeSendsNothingAndIsRetried(t *testing.T) {
+	f := newFakeTLS(t, reply(200, `{"status":200,"responseCode":99,"data":{"code":"code_ok"}}`))
+	c := f.client(WithRetry(2, time.Millisecond)) // the fake's certificate is not trusted
+	_, err := c.Login(t.Context(), "s1", map[string]string{"password": password})
+	me := asError(t, err)
+	if me.Kind() != KindTemporary || me.Unknown {
+		t.Errorf("error = %#v, kind %v: a refused handshake never carried the login", me, me.Kind())
+	}
+	if n := len(f.requests()); n != 0 {
+		t.Errorf("requests = %d, want none", n)
+	}
+}
+
+func TestAPeerThatNeverAnswersTheHandshakeDoesNotHoldTheCall(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	held := make(chan net.Conn, 16)
+	go func() { // accepts, then says nothing
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				close(held)
+				return
+			}
+			held <- conn
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		for conn := range held {
+			conn.Close()
+		}
+	})
+	c := NewClient(testKey, WithBaseURL("https://"+ln.Addr().String()), WithAppID(testApp), WithRetry(1, 0),
+		WithTimeout(100*time.Millisecond))
+	start := time.Now()
+	_, err = c.Login(t.Context(), "s1", map[string]string{"password": password})
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("took %v with a 100ms timeout", d)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("err = %v, want the call's deadline", err)
 	}
 }

@@ -3,12 +3,15 @@ package mono
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -87,33 +90,63 @@ func (t netHTTP) roundTrip(ctx context.Context, x *exchange) (answer, bool, erro
 	return a, true, nil
 }
 
-// fastHTTP is the default round tripper: fasthttp's client, which writes
-// and reads each request on the caller's goroutine and reuses its buffers,
-// for a fraction of net/http's work per call. Its connections are watched
-// (watchedConn), so a request is never written into one Mono has closed.
+// fastHTTP is the default round tripper: fasthttp's client, which parses
+// into reused buffers and keeps no reader and writer goroutines per
+// connection, for a fraction of net/http's work per call. Its connections
+// are watched (watchedConn): one found closed by Mono while it sat idle is
+// dropped before a request is written on it.
 type fastHTTP struct{ client *fasthttp.Client }
 
-// newFastHTTP returns the default round tripper: enough connections per
-// host for every session in flight, none retried behind the client's back
-// (the Client decides what may be resent).
-func newFastHTTP() fastHTTP {
+// newFastHTTP returns the default round tripper for Mono at base: at most
+// maxConns connections, none of its requests retried behind the Client's
+// back (the Client decides what may be resent), none left waiting on a
+// silent peer for longer than stallLimit(timeout).
+func newFastHTTP(base string, timeout time.Duration, roots *x509.CertPool) fastHTTP {
+	secure := strings.HasPrefix(strings.ToLower(base), "https://")
+	conf := &tls.Config{
+		RootCAs:            roots,                           // nil: the system's
+		ClientSessionCache: tls.NewLRUClientSessionCache(0), // resumed handshakes after an idle close
+		MinVersion:         tls.VersionTLS12,
+	}
 	return fastHTTP{client: &fasthttp.Client{
 		Name:                      "ussdlink",
-		MaxConnsPerHost:           maxIdleConns,
+		MaxConnsPerHost:           maxConns,
 		MaxIdleConnDuration:       maxIdle,
 		MaxIdemponentCallAttempts: 1,
 		MaxResponseBodySize:       maxResponse,
-		Dial:                      dialWatched,
+		ReadTimeout:               stallLimit(timeout),
+		WriteTimeout:              stallLimit(timeout),
+		Dial: func(addr string) (net.Conn, error) {
+			return dialWatched(addr, secure, conf)
+		},
 		// Paths are sent as built: an escaped "/" in an account id
 		// stays escaped.
 		DisablePathNormalizing: true,
+		ConfigureClient: func(hc *fasthttp.HostClient) error {
+			hc.SecureErrorLogMessage = true // errors never quote Mono's bytes
+			return nil
+		},
 	}}
 }
+
+// maxConns bounds the connections to Mono: far more than calls in flight
+// at once on a busy gateway (a login waits on the bank for a second or
+// two); a call that finds none free is refused before anything is sent
+// (fasthttp.ErrNoFreeConns, retried like a refused connection).
+const maxConns = 4096
 
 // maxIdle is how long an idle connection to Mono is kept: shorter than
 // the idle timeouts of common servers and proxies (Node's 5 s, nginx's
 // 75 s), so the gateway usually closes one before Mono does.
 const maxIdle = 4 * time.Second
+
+// stallLimit is how long a connection may wait on Mono for one read or
+// write: never less than a call's own limit (timeout, which the context's
+// deadline enforces), and at least a minute, so that a call whose caller
+// gave up, or that has no limit, cannot hold its connection forever.
+func stallLimit(timeout time.Duration) time.Duration {
+	return max(timeout+dialTimeout, time.Minute)
+}
 
 func (t fastHTTP) roundTrip(ctx context.Context, x *exchange) (answer, bool, error) {
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
@@ -134,11 +167,11 @@ func (t fastHTTP) roundTrip(ctx context.Context, x *exchange) (answer, bool, err
 	}
 	deadline, _ := ctx.Deadline()
 	done := make(chan error, 1)
-	go func() { // on its own goroutine, so that cancelling ctx is heard
+	go func() { // on a goroutine of its own, so that cancelling ctx is heard
 		var err error
 		// A kept connection found closed is dropped and the next one
 		// (or a new one) taken: the request was not written.
-		for range maxIdleConns {
+		for range maxConns {
 			if deadline.IsZero() {
 				err = t.client.Do(req, resp)
 			} else {
@@ -204,14 +237,35 @@ var errStale = errors.New("connection closed by the server while idle")
 // dialTimeout bounds opening one connection to Mono.
 const dialTimeout = 5 * time.Second
 
-// dialWatched opens a TCP connection to addr, over IPv4 or IPv6, and
-// watches it (watchedConn).
-func dialWatched(addr string) (net.Conn, error) {
+// dialWatched opens a connection to addr, over IPv4 or IPv6, watched
+// (watchedConn), with its TLS handshake done (secure) within dialTimeout:
+// done here, not by fasthttp, so that a peer that never answers the
+// handshake cannot hold a connection slot, and so that a failed handshake
+// is known to have sent nothing.
+func dialWatched(addr string, secure bool, conf *tls.Config) (net.Conn, error) {
 	conn, err := fasthttp.DialDualStackTimeout(addr, dialTimeout)
 	if err != nil {
 		return nil, &dialError{err: err}
 	}
-	return &watchedConn{Conn: conn}, nil
+	watched := &watchedConn{Conn: conn}
+	if !secure {
+		return watched, nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		conn.Close()
+		return nil, &dialError{err: err}
+	}
+	conf = conf.Clone()
+	conf.ServerName = host
+	tc := tls.Client(watched, conf)
+	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		conn.Close()
+		return nil, &dialError{err: err}
+	}
+	return tc, nil
 }
 
 // watchedConn is a kept connection to Mono that checks, before the first
