@@ -28,22 +28,23 @@ var importRules = map[string][]string{
 	"metrics":               {"link"},
 	"admin":                 {},
 	"webphone":              {"guard", "ussd"},
-	"mono":                  {"reqid"},
+	"mono":                  {"reqid", "wirejson"},
 	"mono/sandbox":          {"mono"},
 	"screen":                {"gsm"},
 	"seal":                  {},
 	"store":                 {"link", "seal", "store/kit"},
-	"store/kit":             {"link"},
+	"store/kit":             {"link", "wirejson"},
 	"store/storetest":       {"link"},
 	"store/postgres":        {"link", "seal", "store/kit"},
 	"store/postgres/pgtest": {},
 	"outbox":                {"link"},
-	"menus":                 {"link", "mono", "gsm", "phone", "screen", "catalog", "keyed", "reqid", "lang"},
+	"menus":                 {"link", "mono", "gsm", "phone", "screen", "catalog", "keyed", "reqid", "lang", "wirejson"},
 	"ussd":                  {"link", "guard", "phone", "reqid"},
 	"partner":               {"link", "mono", "outbox", "phone", "keyed", "funnel"},
 	"funnel":                {"link"},
 	"lang":                  {"gsm"},
-	"sms":                   {"link", "outbox", "phone", "gsm", "keyed", "lang"},
+	"sms":                   {"link", "outbox", "phone", "gsm", "keyed", "lang", "wirejson"},
+	"wirejson":              {},
 }
 
 // thirdParty says which of our packages may import a library: the HTTP
@@ -56,6 +57,8 @@ var thirdParty = map[string][]string{
 	"github.com/jackc/pgx/v5":                        {"store/postgres", "store/postgres/pgtest"},
 	"github.com/pressly/goose/v3":                    {"store/postgres"},
 	"github.com/prometheus/client_golang/prometheus": {"metrics", "admin"},
+	"github.com/segmentio/encoding/json":             {"wirejson"},
+	"github.com/valyala/fasthttp":                    {"mono"},
 }
 
 func TestImportsFollowThePackageTable(t *testing.T) {

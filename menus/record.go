@@ -6,9 +6,8 @@ import (
 	"fmt"
 	"time"
 
-	json "github.com/segmentio/encoding/json"
-
 	"github.com/ussdlink/ussdlink/link"
+	"github.com/ussdlink/ussdlink/wirejson"
 )
 
 // sealedValues is what a session keeps only sealed: the current form's
@@ -47,7 +46,7 @@ func decodeData(data []byte, s *Session) error {
 		}
 		return err
 	case formatJSON:
-		return json.Unmarshal(data, s)
+		return wirejson.Unmarshal(data, s)
 	}
 	return fmt.Errorf("unknown session format %#x", data[0])
 }
@@ -88,7 +87,7 @@ func record(s *Session) (*link.SessionRecord, error) {
 		r.Purge = s.Expires
 	}
 	if len(s.Answers) > 0 || len(s.Login) > 0 {
-		if r.Secrets, err = json.Marshal(sealedValues{Answers: s.Answers, Login: s.Login}); err != nil {
+		if r.Secrets, err = wirejson.Marshal(sealedValues{Answers: s.Answers, Login: s.Login}); err != nil {
 			return nil, fmt.Errorf("encode session %s answers: %w", s.ID, err)
 		}
 		r.Lapse = s.SealedUntil
@@ -123,11 +122,11 @@ func decode(r *link.SessionRecord) (*Session, error) {
 // answers were kept hold the form's answers alone.
 func openValues(plain []byte, s *Session) error {
 	var v sealedValues
-	if _, err := json.Parse(plain, &v, json.DisallowUnknownFields); err == nil {
+	if wirejson.UnmarshalStrict(plain, &v) == nil {
 		s.Answers, s.Login = v.Answers, v.Login
 		return nil
 	}
-	return json.Unmarshal(plain, &s.Answers)
+	return wirejson.Unmarshal(plain, &s.Answers)
 }
 
 // session loads a stored session, or link.ErrNoSession.

@@ -3,6 +3,7 @@ package mono
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -11,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	json "github.com/segmentio/encoding/json"
+	"github.com/ussdlink/ussdlink/wirejson"
 )
 
 // API is a version of Mono's Partners API. The two differ in paths,
@@ -65,7 +66,7 @@ func (c *Client) Institutions(ctx context.Context) ([]Institution, error) {
 	var list []institutionWire
 	trimmed := bytes.TrimSpace(data)
 	if len(trimmed) > 0 && trimmed[0] == '[' {
-		if err := json.Unmarshal(trimmed, &list); err != nil {
+		if err := wirejson.Unmarshal(trimmed, &list); err != nil {
 			return nil, badResponse(op, status, err)
 		}
 	} else {
@@ -73,7 +74,7 @@ func (c *Client) Institutions(ctx context.Context) ([]Institution, error) {
 			Message string            `json:"message"`
 			Data    []institutionWire `json:"data"`
 		}
-		if err := json.Unmarshal(trimmed, &wrapped); err != nil {
+		if err := wirejson.Unmarshal(trimmed, &wrapped); err != nil {
 			return nil, badResponse(op, status, err)
 		}
 		if wrapped.Data == nil {
@@ -197,7 +198,7 @@ func decodeSession(data []byte) (Session, string, error) {
 		Message string          `json:"message"`
 		Data    json.RawMessage `json:"data"`
 	}
-	if err := json.Unmarshal(data, &top); err != nil {
+	if err := wirejson.Unmarshal(data, &top); err != nil {
 		return Session{}, "", err
 	}
 	w := top.sessionWire
@@ -206,7 +207,7 @@ func decodeSession(data []byte) (Session, string, error) {
 			sessionWire
 			Session *sessionWire `json:"session"`
 		}
-		if err := json.Unmarshal(top.Data, &inner); err != nil {
+		if err := wirejson.Unmarshal(top.Data, &inner); err != nil {
 			return Session{}, top.Message, err
 		}
 		w = inner.sessionWire
@@ -342,7 +343,7 @@ func (c *Client) Exchange(ctx context.Context, code string) (accountID string, e
 		Message json.RawMessage `json:"message"`
 		Data    json.RawMessage `json:"data"`
 	}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := wirejson.Unmarshal(data, &w); err != nil {
 		return "", badResponse(op, status, err)
 	}
 	id := textOf(w.ID)
@@ -350,7 +351,7 @@ func (c *Client) Exchange(ctx context.Context, code string) (accountID string, e
 		var d struct {
 			ID json.RawMessage `json:"id"`
 		}
-		if err := json.Unmarshal(w.Data, &d); err != nil {
+		if err := wirejson.Unmarshal(w.Data, &d); err != nil {
 			return "", badResponse(op, status, err)
 		}
 		id = first(textOf(d.ID), id)
@@ -420,7 +421,7 @@ func (c *Client) reauthoriseV2(ctx context.Context, accountID string) (*Reauthor
 		return nil, err
 	}
 	var w stepWire
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := wirejson.Unmarshal(data, &w); err != nil {
 		return nil, badResponse(op, status, err)
 	}
 	var d struct {
@@ -433,7 +434,7 @@ func (c *Client) reauthoriseV2(ctx context.Context, accountID string) (*Reauthor
 		Accounts     []Account    `json:"accounts"`
 	}
 	if isObject(w.Data) {
-		if err := json.Unmarshal(w.Data, &d); err != nil {
+		if err := wirejson.Unmarshal(w.Data, &d); err != nil {
 			return nil, badResponse(op, status, err)
 		}
 	}
@@ -540,7 +541,7 @@ func (c *Client) Account(ctx context.Context, id string) (*AccountDetails, error
 			} `json:"meta"`
 		} `json:"data"`
 	}
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := wirejson.Unmarshal(data, &w); err != nil {
 		return nil, badResponse(op, status, err)
 	}
 	if w.Data == nil {
@@ -596,14 +597,14 @@ func first(values ...string) string {
 // idOf reads an id given as a string or as an object with id or _id.
 func idOf(raw json.RawMessage) string {
 	var s string
-	if json.Unmarshal(raw, &s) == nil {
+	if wirejson.Unmarshal(raw, &s) == nil {
 		return s
 	}
 	var obj struct {
 		ID    string `json:"id"`
 		IDAlt string `json:"_id"`
 	}
-	if isObject(raw) && json.Unmarshal(raw, &obj) == nil {
+	if isObject(raw) && wirejson.Unmarshal(raw, &obj) == nil {
 		return first(obj.ID, obj.IDAlt)
 	}
 	return ""
@@ -615,9 +616,9 @@ func idOf(raw json.RawMessage) string {
 func epochMillis(raw json.RawMessage) int64 {
 	const secondsBelow = 100_000_000_000 // 1973 in milliseconds, 5138 in seconds
 	var n float64
-	if json.Unmarshal(raw, &n) != nil {
+	if wirejson.Unmarshal(raw, &n) != nil {
 		var s string
-		if json.Unmarshal(raw, &s) != nil {
+		if wirejson.Unmarshal(raw, &s) != nil {
 			return 0
 		}
 		s = strings.TrimSpace(s)

@@ -8,11 +8,11 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	json "github.com/segmentio/encoding/json"
 
 	"github.com/ussdlink/ussdlink/link"
 	"github.com/ussdlink/ussdlink/outbox"
 	"github.com/ussdlink/ussdlink/phone"
+	"github.com/ussdlink/ussdlink/wirejson"
 )
 
 // DefaultRetryFor is how long a text that failed for a passing reason is
@@ -132,7 +132,7 @@ func withLang(data map[string]string, code string) map[string]string {
 // provider, or skipped when the phone opted out or its kind is off.
 func (w *Worker) send(ctx context.Context, m link.Message) error {
 	var t link.Text
-	if err := json.Unmarshal(m.Body, &t); err != nil {
+	if err := wirejson.Unmarshal(m.Body, &t); err != nil {
 		return outbox.Permanent(errors.New("unreadable queued text"))
 	}
 	log := outbox.Logger(ctx)

@@ -4,9 +4,8 @@ import (
 	"fmt"
 	"time"
 
-	json "github.com/segmentio/encoding/json"
-
 	"github.com/ussdlink/ussdlink/link"
+	"github.com/ussdlink/ussdlink/wirejson"
 )
 
 // MaxKey bounds an ordering key, so that its length fits the order index.
@@ -19,7 +18,7 @@ const MaxKey = 1 << 10
 func EventMessages(events []link.Event) ([]link.Message, error) {
 	out := make([]link.Message, 0, len(events))
 	for _, e := range events {
-		body, err := json.Marshal(struct {
+		body, err := wirejson.Marshal(struct {
 			Type      string         `json:"type"`
 			Timestamp time.Time      `json:"timestamp"`
 			Data      map[string]any `json:"data"`
@@ -50,7 +49,7 @@ func EventKey(e link.Event) string {
 func TextMessages(texts []link.Text) ([]link.Message, error) {
 	out := make([]link.Message, 0, len(texts))
 	for _, t := range texts {
-		body, err := json.Marshal(t)
+		body, err := wirejson.Marshal(t)
 		if err != nil {
 			return nil, fmt.Errorf("encode text %s: %w", t.Kind, err)
 		}
