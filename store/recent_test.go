@@ -13,28 +13,43 @@ import (
 	"github.com/ussdlink/ussdlink/seal"
 )
 
-// The commits of concurrent transactions report to recent in any order:
-// what it answers must be the newest committed, never an older report
-// arriving late.
+// The writes of concurrent transactions mark recent as they are made and
+// report their commits in any order: what it answers must be the newest
+// committed, never an older report arriving late, never a write not yet
+// (or never) committed; what it cannot vouch for is read from the file.
 func TestRecentKeepsTheNewestCommittedRecord(t *testing.T) {
+	pend := func(tx uint64) recentEntry { return recentEntry{tx: tx, pending: true} }
+	commit := func(data string, tx uint64) recentEntry {
+		if data == "" {
+			return recentEntry{tx: tx} // a deletion
+		}
+		return recentEntry{data: []byte(data), tx: tx}
+	}
 	tests := []struct {
 		name    string
 		reports []recentEntry // in the order they arrive, for session "s"
 		want    []byte        // nil with known: deleted
 		known   bool
 	}{
-		{"one write", []recentEntry{{[]byte("a"), 5}}, []byte("a"), true},
-		{"writes in order", []recentEntry{{[]byte("a"), 5}, {[]byte("b"), 6}}, []byte("b"), true},
-		{"an older write reported late", []recentEntry{{[]byte("b"), 6}, {[]byte("a"), 5}}, []byte("b"), true},
-		{"deleted", []recentEntry{{[]byte("a"), 5}, {nil, 7}}, nil, true},
-		{"a write older than the deletion reported late", []recentEntry{{nil, 7}, {[]byte("a"), 5}}, nil, true},
-		{"written again after the deletion", []recentEntry{{nil, 7}, {[]byte("c"), 8}}, []byte("c"), true},
+		{"one write", []recentEntry{pend(5), commit("a", 5)}, []byte("a"), true},
+		{"writes in order", []recentEntry{pend(5), commit("a", 5), pend(6), commit("b", 6)}, []byte("b"), true},
+		{"a write not yet committed", []recentEntry{pend(5), commit("a", 5), pend(6)}, nil, false},
+		{"an older commit reported after a newer write began", []recentEntry{pend(5), pend(6), commit("a", 5)}, nil, false},
+		{"an older commit reported last", []recentEntry{pend(5), pend(6), commit("b", 6), commit("a", 5)}, []byte("b"), true},
+		{"a write rolled back", []recentEntry{pend(5), commit("a", 5), pend(6)}, nil, false},
+		{"deleted", []recentEntry{pend(5), commit("a", 5), pend(7), commit("", 7)}, nil, true},
+		{"a write older than the deletion reported late", []recentEntry{pend(5), pend(7), commit("", 7), commit("a", 5)}, nil, true},
+		{"written again after the deletion", []recentEntry{pend(7), commit("", 7), pend(8), commit("c", 8)}, []byte("c"), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := newRecent()
 			for _, r := range tt.reports {
-				c.set("s", r.data, r.tx)
+				if r.pending {
+					c.pend("s", r.tx)
+				} else {
+					c.set("s", r.data, r.tx)
+				}
 			}
 			got, known := c.get("s")
 			if known != tt.known || !bytes.Equal(got, tt.want) {
@@ -126,6 +141,16 @@ func TestSessionReadsOnlyWhatWasCommitted(t *testing.T) {
 	}
 	if got := read(); got != "none" {
 		t.Errorf("after the sweep: %q, want none", got)
+	}
+
+	if err := db.Commit(ctx, link.Change{Session: rec("three")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Session(ctx, "s1"); err == nil {
+		t.Error("Session read a remembered record after Close")
 	}
 }
 

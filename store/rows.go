@@ -32,13 +32,14 @@ func sessionsOf(tx *bolt.Tx, recent *recent) sessionRows {
 	return sessionRows{tx: tx, keys: tx.Bucket(bucketSessionKeys), rows: tx.Bucket(bucketSessionRows), recent: recent}
 }
 
-// remember has session id's record (nil: deleted) reported to s.recent
-// once s.tx commits.
+// remember marks session id pending in s.recent, and has its record
+// (nil: deleted) reported once s.tx commits.
 func (s sessionRows) remember(id, record []byte) {
 	if s.recent == nil {
 		return
 	}
 	name, tx, recent := string(id), uint64(s.tx.ID()), s.recent
+	recent.pend(name, tx)
 	s.tx.OnCommit(func() { recent.set(name, record, tx) })
 }
 

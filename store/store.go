@@ -146,6 +146,7 @@ func (db *DB) Writable(_ context.Context) error {
 // Close commits the writes queued and closes the file; later writes fail.
 func (db *DB) Close() error {
 	db.writes.close()
+	db.recent.close()
 	return db.bolt.Close()
 }
 
