@@ -23,30 +23,30 @@ import (
 func WithFunnel(f link.FunnelOf) Option { return func(db *DB) { db.funnel = f } }
 
 // addFunnelSQL adds a set of increments to their counters' rows in one
-// shard ($9), all in one statement whatever their number: each column is
+// shard ($9) of funnel_shards (migration 00012), all in one statement whatever their number: each column is
 // an array ($7 the histograms one after the other, $8 buckets each),
 // unnested row by row in the order given (kit.FunnelCounts', so that
 // commits adding to the same rows lock them in one order). A counter's
 // reasons are merged key by key; an increment without any leaves them as
 // they are.
-const addFunnelSQL = `INSERT INTO funnel (grouped_by, day, value, screen, shard, reached, left_by, seconds)
+const addFunnelSQL = `INSERT INTO funnel_shards (grouped_by, day, value, screen, shard, reached, left_by, seconds)
 	SELECT u.grouped_by, u.day, u.value, u.screen, $9::smallint, u.reached, u.left_by::jsonb,
 		($7::bigint[])[(u.i::int - 1) * $8::int + 1 : u.i::int * $8::int]
 	FROM unnest($1::text[], $2::date[], $3::text[], $4::text[], $5::bigint[], $6::text[])
 		WITH ORDINALITY AS u(grouped_by, day, value, screen, reached, left_by, i)
 	ORDER BY u.i
 	ON CONFLICT (grouped_by, day, value, screen, shard) DO UPDATE SET
-		reached = funnel.reached + EXCLUDED.reached,
+		reached = funnel_shards.reached + EXCLUDED.reached,
 		seconds = ARRAY(SELECT coalesce(a, 0) + coalesce(b, 0)
-			FROM unnest(funnel.seconds, EXCLUDED.seconds) WITH ORDINALITY AS s(a, b, i) ORDER BY s.i),
-		left_by = CASE WHEN EXCLUDED.left_by = '{}' THEN funnel.left_by ELSE (
+			FROM unnest(funnel_shards.seconds, EXCLUDED.seconds) WITH ORDINALITY AS s(a, b, i) ORDER BY s.i),
+		left_by = CASE WHEN EXCLUDED.left_by = '{}' THEN funnel_shards.left_by ELSE (
 			SELECT jsonb_object_agg(r.key, r.n) FROM (
 				SELECT e.key, sum(e.value::bigint) AS n
-				FROM (SELECT * FROM jsonb_each_text(funnel.left_by) UNION ALL SELECT * FROM jsonb_each_text(EXCLUDED.left_by)) AS e
+				FROM (SELECT * FROM jsonb_each_text(funnel_shards.left_by) UNION ALL SELECT * FROM jsonb_each_text(EXCLUDED.left_by)) AS e
 				GROUP BY e.key) AS r) END`
 
-// funnelShards is how many rows a counter may be kept in (migration
-// 00012 says why).
+// funnelShards is how many rows of funnel_shards a counter may be kept in
+// (migration 00012 says why).
 const funnelShards = 16
 
 // funnelArgs are addFunnelSQL's arguments for counts (kit.FunnelCounts'),
@@ -140,8 +140,11 @@ func (db *DB) FunnelCounts(ctx context.Context, since time.Time, by string) ([]l
 	if err := kit.FunnelGrouping(by); err != nil {
 		return nil, fmt.Errorf("read funnel counts: %w", err)
 	}
-	rows, err := db.pool.Query(ctx, `SELECT day, value, screen, reached, left_by, seconds FROM funnel
-		WHERE grouped_by = $1 AND day >= $2 ORDER BY day, value, screen`, by, kit.FunnelDay(since))
+	rows, err := db.pool.Query(ctx, `SELECT day, value, screen, reached, left_by, seconds FROM (
+			SELECT day, value, screen, reached, left_by, seconds FROM funnel WHERE grouped_by = $1 AND day >= $2
+			UNION ALL
+			SELECT day, value, screen, reached, left_by, seconds FROM funnel_shards WHERE grouped_by = $1 AND day >= $2) AS c
+		ORDER BY day, value, screen`, by, kit.FunnelDay(since))
 	if err != nil {
 		return nil, fmt.Errorf("read funnel counts: %w", err)
 	}
@@ -174,8 +177,9 @@ func (db *DB) FunnelCounts(ctx context.Context, since time.Time, by string) ([]l
 	return mergeShards(out), nil
 }
 
-// mergeShards sums the rows of one counter (its shards, which the query's
-// order puts side by side) into one count.
+// mergeShards sums the rows of one counter (its shards, and its row in
+// funnel from before them, which the query's order puts side by side)
+// into one count.
 func mergeShards(rows []link.FunnelCount) []link.FunnelCount {
 	var out []link.FunnelCount
 	for _, c := range rows {
