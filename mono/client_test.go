@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -53,7 +54,9 @@ func newFake(t *testing.T, respond func(n int, w http.ResponseWriter, r *http.Re
 func newFakeTLS(t *testing.T, respond func(n int, w http.ResponseWriter, r *http.Request)) *fake {
 	t.Helper()
 	f := &fake{t: t}
-	f.srv = httptest.NewTLSServer(f.handler(respond))
+	f.srv = httptest.NewUnstartedServer(f.handler(respond))
+	f.srv.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are what some tests are about
+	f.srv.StartTLS()
 	t.Cleanup(f.srv.Close)
 	return f
 }
@@ -546,25 +549,7 @@ func TestCallsMonoMustNotReceiveTwiceAreRetriedWhenMonoProvablyDidNothing(t *tes
 				// check before the write.
 				t.Skip("only the default wire on Linux checks a kept connection before writing")
 			}
-			f := newFake(t, func(n int, w http.ResponseWriter, r *http.Request) {
-				if r.URL.Path == "/v1/institutions" {
-					reply(200, `[]`)(n, w, r)
-					return
-				}
-				reply(200, `{"status":200,"responseCode":99,"data":{"code":"code_ok"}}`)(n, w, r)
-			})
-			c := f.client(wire, WithRetry(1, 0)) // no second attempt to hide behind
-			if _, err := c.Institutions(t.Context()); err != nil {
-				t.Fatal(err)
-			}
-			f.srv.CloseClientConnections() // Mono drops the kept connection
-			step, err := c.Login(t.Context(), "s1", map[string]string{"password": password})
-			if err != nil || step.Code != "code_ok" {
-				t.Fatalf("Login = %+v, %v: a closed idle connection must be found before the login is written", step, err)
-			}
-			if reqs := f.requests(); len(reqs) != 2 || reqs[1].path != "/v1/connect/login" {
-				t.Errorf("requests = %+v, want the list and one login", reqs)
-			}
+			checkAKeptConnectionClosedWhileIdleIsDropped(t, newFake(t, listThenLogin), wire)
 		})
 	})
 }
@@ -961,21 +946,32 @@ func TestTheDefaultWireSpeaksTLSAndDropsAKeptConnectionMonoClosed(t *testing.T) 
 	if runtime.GOOS != "linux" {
 		t.Skip("only Linux's TCP state is read before a write")
 	}
-	f := newFakeTLS(t, func(n int, w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/v1/institutions" {
-			reply(200, `[]`)(n, w, r)
-			return
-		}
-		reply(200, `{"status":200,"responseCode":99,"data":{"code":"code_ok"}}`)(n, w, r)
-	})
-	c := f.client(f.trusted(), WithRetry(1, 0))
+	f := newFakeTLS(t, listThenLogin)
+	checkAKeptConnectionClosedWhileIdleIsDropped(t, f, f.trusted()) // a TLS peer closes with close_notify and its FIN
+}
+
+// listThenLogin answers the bank list and a login that links.
+func listThenLogin(n int, w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/v1/institutions" {
+		reply(200, `[]`)(n, w, r)
+		return
+	}
+	reply(200, `{"status":200,"responseCode":99,"data":{"code":"code_ok"}}`)(n, w, r)
+}
+
+// checkAKeptConnectionClosedWhileIdleIsDropped has f (listThenLogin)
+// drop the connection a call kept, then logs in: the login must go once,
+// on another connection, with no retry to hide behind.
+func checkAKeptConnectionClosedWhileIdleIsDropped(t *testing.T, f *fake, opts ...Option) {
+	t.Helper()
+	c := f.client(append(opts, WithRetry(1, 0))...)
 	if _, err := c.Institutions(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	f.srv.CloseClientConnections() // a TLS peer closes with close_notify and its FIN
+	f.srv.CloseClientConnections() // Mono drops the kept connection
 	step, err := c.Login(t.Context(), "s1", map[string]string{"password": password})
 	if err != nil || step.Code != "code_ok" {
-		t.Fatalf("Login = %+v, %v: the closed connection must be found before the login is written", step, err)
+		t.Fatalf("Login = %+v, %v: a closed idle connection must be found before the login is written", step, err)
 	}
 	if reqs := f.requests(); len(reqs) != 2 || reqs[1].path != "/v1/connect/login" {
 		t.Errorf("requests = %+v, want the list and one login", reqs)
