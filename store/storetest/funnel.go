@@ -259,19 +259,7 @@ func funnelBehaviours() []behaviour {
 			checkFunnel(t, b.Store, day(0), gone, later)
 		}),
 		{name: "a commit that fails adds nothing to the funnel", run: func(t *testing.T, open opener) {
-			for _, c := range []struct {
-				name   string
-				poison func(t *testing.T, b Backend, c *link.Change)
-			}{
-				{"an event that cannot be encoded", func(t *testing.T, b Backend, c *link.Change) {
-					c.Events = append(c.Events, link.Event{ID: "msg_bad", Type: link.TypeError, Timestamp: t0,
-						Data: map[string]any{"session": c.Session.ID, "f": func() {}}})
-				}},
-				{"an announcement that fails midway through the transaction", func(t *testing.T, b Backend, c *link.Change) {
-					c.Link.Reference = PoisonReference
-					remember(t, b.Store, "evt_poison", c.Link.AccountID, "AVAILABLE", c.Link.Linked.Add(-time.Minute))
-				}},
-			} {
+			for _, c := range failingCommits() {
 				t.Run(c.name, func(t *testing.T) {
 					b := open(t)
 					const phone = "+2348030000001"

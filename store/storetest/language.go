@@ -5,7 +5,6 @@ import (
 	"errors"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ussdlink/ussdlink/link"
 )
@@ -122,19 +121,7 @@ func languageBehaviours() []behaviour {
 			}
 		}),
 		{name: "a commit that fails stores no language", run: func(t *testing.T, open opener) {
-			for _, c := range []struct {
-				name   string
-				poison func(t *testing.T, b Backend, c *link.Change)
-			}{
-				{"an event that cannot be encoded", func(t *testing.T, b Backend, c *link.Change) {
-					c.Events = append(c.Events, link.Event{ID: "msg_bad", Type: link.TypeError, Timestamp: t0,
-						Data: map[string]any{"session": c.Session.ID, "f": func() {}}})
-				}},
-				{"an announcement that fails midway through the transaction", func(t *testing.T, b Backend, c *link.Change) {
-					c.Link.Reference = PoisonReference
-					remember(t, b.Store, "evt_poison_"+c.Link.AccountID, c.Link.AccountID, "AVAILABLE", c.Link.Linked.Add(-time.Minute))
-				}},
-			} {
+			for _, c := range failingCommits() {
 				t.Run(c.name, func(t *testing.T) {
 					b := open(t)
 					const phone, chosen = "+2348030000001", "+2348030000002"

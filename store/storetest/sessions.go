@@ -157,22 +157,7 @@ func sessionBehaviours() []behaviour {
 			}
 		}),
 		{name: "a commit that fails writes nothing of itself", run: func(t *testing.T, open opener) {
-			cases := []struct {
-				name   string
-				poison func(t *testing.T, b Backend, c *link.Change)
-			}{
-				{"an event that cannot be encoded", func(t *testing.T, b Backend, c *link.Change) {
-					c.Events = append(c.Events, link.Event{ID: "msg_bad", Type: link.TypeError, Timestamp: t0,
-						Data: map[string]any{"session": c.Session.ID, "f": func() {}}})
-				}},
-				{"an announcement that fails midway through the transaction", func(t *testing.T, b Backend, c *link.Change) {
-					// A remembered update makes the new link's commit ask
-					// LinkUpdates, whose event fails for this reference.
-					c.Link.Reference = PoisonReference
-					remember(t, b.Store, "evt_poison", c.Link.AccountID, "AVAILABLE", c.Link.Linked.Add(-time.Minute))
-				}},
-			}
-			for _, tc := range cases {
+			for _, tc := range failingCommits() {
 				t.Run(tc.name, func(t *testing.T) {
 					b := open(t)
 					ctx := t.Context()
@@ -452,4 +437,28 @@ func utf16le(s string) []byte {
 		b = append(b, byte(r), byte(r>>8))
 	}
 	return b
+}
+
+// failingCommit is a way to make a commit fail after some of its writes:
+// poison changes c so that it does.
+type failingCommit struct {
+	name   string
+	poison func(t *testing.T, b Backend, c *link.Change)
+}
+
+// failingCommits are the ways a commit of a change with a link fails:
+// before anything is written, and midway through its transaction.
+func failingCommits() []failingCommit {
+	return []failingCommit{
+		{"an event that cannot be encoded", func(t *testing.T, b Backend, c *link.Change) {
+			c.Events = append(c.Events, link.Event{ID: "msg_bad", Type: link.TypeError, Timestamp: t0,
+				Data: map[string]any{"session": c.Session.ID, "f": func() {}}})
+		}},
+		{"an announcement that fails midway through the transaction", func(t *testing.T, b Backend, c *link.Change) {
+			// A remembered update makes the new link's commit ask
+			// LinkUpdates, whose event fails for this reference.
+			c.Link.Reference = PoisonReference
+			remember(t, b.Store, "evt_poison_"+c.Link.AccountID, c.Link.AccountID, "AVAILABLE", c.Link.Linked.Add(-time.Minute))
+		}},
+	}
 }
