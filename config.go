@@ -206,6 +206,10 @@ type USSDConfig struct {
 	Texts           string   `toml:"texts"`
 }
 
+// spoken is the language the gateway speaks before a phone has chosen one
+// (lang.Spoken): the engine, the edge's own endings and the texts agree.
+func (c USSDConfig) spoken() string { return lang.Spoken(c.Languages, c.DefaultLanguage) }
+
 // ShortcutConfig is one [[ussd.shortcuts]] table: a deep-dial code opening
 // an institution, or speaking a language, or both.
 type ShortcutConfig struct {

@@ -150,7 +150,7 @@ func (m *Main) startTexts(cfg SMSConfig) {
 	sender := cfg.sender(m.Log.With().Str("component", "sms-sandbox").Logger())
 	m.smsSandbox, _ = sender.(*sms.Sandbox)
 	m.texts = &sms.Worker{Queue: m.textQueue, Sender: sender,
-		Texts:    sms.Texts{PartnerName: cfg.PartnerName, Enabled: cfg.kinds(), Words: m.words, Language: m.Config.USSD.DefaultLanguage},
+		Texts:    sms.Texts{PartnerName: cfg.PartnerName, Enabled: cfg.kinds(), Words: m.words, Language: m.Config.USSD.spoken()},
 		Language: m.db.PhoneLanguage,
 		OptedOut: m.db.OptedOut, RetryFor: cfg.RetryFor.Duration, MaxInFlight: cfg.MaxInFlight, Now: m.Now, Log: m.Log.With().Str("component", "sms").Logger(),
 		Observe: m.metrics.Text}
@@ -229,7 +229,7 @@ func (m *Main) mount(cfg Config, monoSecret string) error {
 	edge := ussd.Edge{Conv: m.engine, Log: m.Log, Auth: auth,
 		PhoneRate: guard.NewLimiter(cfg.Security.PhoneRate, m.Now), Limits: cfg.USSD.limits(),
 		Phones: phones, ServiceCode: cfg.USSD.ServiceCode, IDs: reqid.NewSource(), Observer: m.metrics,
-		Say: func(key string) string { return m.words.Text(cfg.USSD.DefaultLanguage, key) }}
+		Say: func(key string) string { return m.words.Text(cfg.USSD.spoken(), key) }}
 	edge.Mount(m.app, ussd.Dialects()...)
 	byIP := guard.RateByIP(guard.NewLimiter(cfg.Security.IPRate, m.Now), auth.ProxyHeader, func() { m.metrics.Refused("ip_rate") })
 
@@ -257,7 +257,7 @@ func (m *Main) mount(cfg Config, monoSecret string) error {
 
 	inbound := &sms.Inbound{
 		Conv: &sms.Conversation{Engine: m.engine, Store: m.db, Keyword: cfg.SMS.Keyword, SessionTTL: cfg.SMS.SessionTTL.Duration,
-			Words: m.words, Language: cfg.USSD.DefaultLanguage,
+			Words: m.words, Language: cfg.USSD.spoken(),
 			Now: m.Now, Log: m.Log.With().Str("component", "sms").Logger()},
 		Store: m.db, Phones: phones, TwilioToken: cfg.SMS.Twilio.AuthToken, TwilioURL: cfg.SMS.Twilio.WebhookURL,
 		TermiiSecret: cfg.SMS.Termii.SecretKey, Notify: m.texts.Notify, Now: m.Now,

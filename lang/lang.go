@@ -223,6 +223,24 @@ func fill(msg string, args []string) string {
 	return b.String()
 }
 
+// Spoken is the language spoken until a phone chooses one: preferred when
+// it is offered, else English when it is, else the first offered; with
+// none offered, preferred or English. Every part of the gateway that
+// speaks before a phone has chosen asks this one rule.
+func Spoken(offered []string, preferred string) string {
+	switch {
+	case len(offered) == 0 && preferred != "":
+		return preferred
+	case len(offered) == 0:
+		return English
+	case preferred != "" && slices.Contains(offered, preferred):
+		return preferred
+	case slices.Contains(offered, English):
+		return English
+	}
+	return offered[0]
+}
+
 // Name is a language's name in itself ("Hausa", "Yoruba"), as a choice of
 // language lists it.
 func (c *Catalogue) Name(code string) string { return c.Text(code, "language_name") }

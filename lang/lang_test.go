@@ -122,3 +122,23 @@ func TestAnOverrideChangesAMessageAndABadOneIsRefusedNamingIt(t *testing.T) {
 		})
 	}
 }
+
+func TestTheLanguageSpokenBeforeAChoiceIsOneRule(t *testing.T) {
+	tests := []struct {
+		offered   []string
+		preferred string
+		want      string
+	}{
+		{[]string{"en", "ha"}, "ha", "ha"},
+		{[]string{"ha", "yo"}, "", "ha"},
+		{[]string{"ha", "en"}, "", "en"},
+		{[]string{"ha", "yo"}, "ig", "ha"},
+		{nil, "yo", "yo"},
+		{nil, "", "en"},
+	}
+	for _, tt := range tests {
+		if got := Spoken(tt.offered, tt.preferred); got != tt.want {
+			t.Errorf("Spoken(%v, %q) = %q, want %q", tt.offered, tt.preferred, got, tt.want)
+		}
+	}
+}

@@ -39,14 +39,7 @@ func (e *Engine) offer() {
 	for _, code := range e.offered {
 		e.nav[code] = navWords(e.words, code)
 	}
-	switch {
-	case d != "" && slices.Contains(e.offered, d):
-		e.spoken = d
-	case slices.Contains(e.offered, lang.English):
-		e.spoken = lang.English
-	default:
-		e.spoken = e.offered[0]
-	}
+	e.spoken = lang.Spoken(e.offered, d)
 }
 
 // knowLanguage sets a new session's language: the one its phone chose
