@@ -204,7 +204,7 @@ func (t *turn) onAccounts(input string) {
 // within the hop budget; past it, the user is shown the waiting screen and
 // the work goes on in the background.
 func (t *turn) submit(p *Pending) {
-	if (p.Kind == workCommit || p.Kind == workAccount || p.Kind == workRelogin) && !t.now.Before(t.s.MonoExpires) {
+	if onMonoSession(p.Kind) && !t.now.Before(t.s.MonoExpires) {
 		// Mono's session has expired: only a new login can open another.
 		t.bankSessionExpired()
 		return
@@ -212,7 +212,7 @@ func (t *turn) submit(p *Pending) {
 	switch {
 	case p.Attempt != "":
 		// A guess carried over from a step whose answer was lost.
-	case p.Kind == workLogin || p.Kind == workCommit || p.Kind == workRelogin:
+	case guessesSecret(p.Kind):
 		// A guess at a secret: reserved against the phone's lockout before
 		// the bank sees it, so concurrent sessions cannot guess past it.
 		key, ok := t.e.reserve(t.ctx, t.s.Phone, t.now)
@@ -278,14 +278,14 @@ func (t *turn) onWaiting(input string) {
 		t.s.MonoSession = ""
 		t.submit(&Pending{Kind: workLogin})
 		return
-	case p.Kind == workAccount || p.Kind == workReauth || ((p.Kind == workCommit || p.Kind == workRelogin) && t.fresh()):
+	case p.Kind == workAccount || p.Kind == workReauth || (answersStep(p.Kind) && t.fresh()):
 		t.submit(&Pending{Kind: p.Kind, Account: p.Account, Resent: true})
 		return
 	case p.Kind == workCommit && t.loginFresh():
 		t.forget()
 		t.recover("")
 		return
-	case t.s.InviteKind == link.InviteReauth && (p.Kind == workRelogin || p.Kind == workCommit):
+	case t.s.InviteKind == link.InviteReauth && answersStep(p.Kind):
 		// Mono may have used the reauthorisation session the lost step was
 		// sent on: a fresh one is opened rather than asking again on it.
 		t.forget()

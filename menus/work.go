@@ -20,6 +20,23 @@ const (
 	workRelogin = "relogin" // answer a reauthorisation that asked for the bank's login again
 )
 
+// onMonoSession reports whether work of kind acts on a Mono session
+// already open: it cannot outlive that session.
+func onMonoSession(kind string) bool {
+	return kind == workCommit || kind == workAccount || kind == workRelogin
+}
+
+// guessesSecret reports whether work of kind sends the bank a secret the
+// user typed (a password, a code, an answer): a guess, reserved against
+// the phone's lockout.
+func guessesSecret(kind string) bool {
+	return kind == workLogin || kind == workCommit || kind == workRelogin
+}
+
+// answersStep reports whether work of kind answers, with what the user
+// typed, a step Mono asked of an open session.
+func answersStep(kind string) bool { return kind == workCommit || kind == workRelogin }
+
 // Pending is the Mono work a session is waiting for. It is stored, so that
 // after a restart the gateway knows what was under way.
 type Pending struct {
