@@ -135,7 +135,7 @@ func (e *Engine) session(ctx context.Context, id string) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	return decode(r)
+	return e.decode(r)
 }
 
 // latest loads a phone's most recent session, or link.ErrNoSession.
@@ -144,16 +144,27 @@ func (e *Engine) latest(ctx context.Context, phone string) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	return decode(r)
+	return e.decode(r)
+}
+
+// decode reads a stored session; one stored before it spoke a language
+// speaks the default.
+func (e *Engine) decode(r *link.SessionRecord) (*Session, error) {
+	s, err := decode(r)
+	if err == nil && s.Lang == "" {
+		s.Lang = e.spoken
+	}
+	return s, err
 }
 
 // commit makes a change durable with its session s, and a session it
 // retired, encoded for the store.
 func (e *Engine) commit(ctx context.Context, c link.Change, s, retired *Session) error {
 	var err error
-	c.Funnel = s.count(e.now(), e.cfg.Networks)
+	now := e.now()
+	c.Funnel = s.count(now, e.cfg.Networks)
 	if retired != nil {
-		c.RetiredFunnel = retired.count(e.now(), e.cfg.Networks) // none when resumed: see count
+		c.RetiredFunnel = retired.count(now, e.cfg.Networks) // none when resumed: see count
 	}
 	if c.Session, err = record(s); err != nil {
 		return err

@@ -98,8 +98,9 @@ type Session struct {
 	// screen shown last and since when, and whether the session's entry
 	// has been counted (once, when it ended or when it is swept).
 	Dialect string `json:"dialect,omitempty"`
-	// Lang is the language the session speaks (a lang code); empty is
-	// the configured default.
+	// Lang is the language the session speaks (a lang code). A session
+	// stored before sessions spoke languages has none, and speaks the
+	// default from the moment it is loaded (Engine.decode).
 	Lang    string    `json:"lang,omitempty"`
 	Visits  []Visit   `json:"visits,omitempty"`
 	Shown   string    `json:"shown,omitempty"`
