@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -73,7 +74,7 @@ func Build(counts []link.FunnelCount, order []string, since time.Time, by string
 		return len(order)
 	}
 	r := Report{Since: since.UTC(), By: by}
-	for _, v := range sortedKeys(values) {
+	for _, v := range slices.Sorted(maps.Keys(values)) {
 		g := Group{Value: v}
 		var screens []*link.FunnelCount
 		for k, c := range sum {
@@ -136,16 +137,6 @@ func Median(buckets []int) float64 {
 		lower = upper
 	}
 	return lower
-}
-
-// sortedKeys lists a set in order.
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // Write prints r in format: "text" (a table per group), "csv" (one row per

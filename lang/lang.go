@@ -98,7 +98,7 @@ func (c *Catalogue) Check() error {
 	en := c.msgs[English]
 	for _, code := range All {
 		m := c.msgs[code]
-		for _, key := range sortedKeys(en) {
+		for _, key := range slices.Sorted(maps.Keys(en)) {
 			msg, ok := m[key]
 			switch {
 			case !ok:
@@ -109,7 +109,7 @@ func (c *Catalogue) Check() error {
 				return fmt.Errorf("lang: %s's %q has placeholders %v, English's %v", code, key, Placeholders(msg), Placeholders(en[key]))
 			}
 		}
-		for _, key := range sortedKeys(m) {
+		for _, key := range slices.Sorted(maps.Keys(m)) {
 			if _, ok := en[key]; !ok {
 				return fmt.Errorf("lang: %s has %q, which English lacks", code, key)
 			}
@@ -143,12 +143,12 @@ func (c *Catalogue) Override(data []byte) error {
 	for code, m := range c.msgs {
 		next[code] = maps.Clone(m)
 	}
-	for _, code := range sortedKeys(o) {
+	for _, code := range slices.Sorted(maps.Keys(o)) {
 		m, ok := next[code]
 		if !ok {
 			return fmt.Errorf("texts: [%s]: not a language (%s)", code, strings.Join(All, ", "))
 		}
-		for _, key := range sortedKeys(o[code]) {
+		for _, key := range slices.Sorted(maps.Keys(o[code])) {
 			msg := o[code][key]
 			want, ok := m[key]
 			switch {
@@ -246,14 +246,4 @@ func Spoken(offered []string, preferred string) string {
 func (c *Catalogue) Name(code string) string { return c.Text(code, "language_name") }
 
 // Keys lists every message key, sorted.
-func (c *Catalogue) Keys() []string { return sortedKeys(c.msgs[English]) }
-
-// sortedKeys lists a map's keys in order.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
+func (c *Catalogue) Keys() []string { return slices.Sorted(maps.Keys(c.msgs[English])) }

@@ -2,6 +2,7 @@ package mono
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -354,7 +355,7 @@ func (c *Client) Exchange(ctx context.Context, code string) (accountID string, e
 		if err := wirejson.Unmarshal(w.Data, &d); err != nil {
 			return "", badResponse(op, status, err)
 		}
-		id = first(textOf(d.ID), id)
+		id = cmp.Or(textOf(d.ID), id)
 	}
 	if id == "" {
 		return "", emptyResponse(op, status, textOf(w.Message), "no account id in response")
@@ -578,20 +579,10 @@ type detailsWire struct {
 // details is w with the spellings merged.
 func (w detailsWire) details() AccountDetails {
 	return AccountDetails{
-		ID: first(w.ID, w.IDAlt), Name: w.Name, AccountNumber: first(w.AccountNumber, w.NumberAlt),
+		ID: cmp.Or(w.ID, w.IDAlt), Name: w.Name, AccountNumber: cmp.Or(w.AccountNumber, w.NumberAlt),
 		Currency: w.Currency, Balance: w.Balance, Type: w.Type,
-		Institution: DetailInstitution{Name: w.Institution.Name, BankCode: first(w.Institution.BankCode, w.Institution.CodeAlt), Type: w.Institution.Type},
+		Institution: DetailInstitution{Name: w.Institution.Name, BankCode: cmp.Or(w.Institution.BankCode, w.Institution.CodeAlt), Type: w.Institution.Type},
 	}
-}
-
-// first is the first non-empty of values.
-func first(values ...string) string {
-	for _, v := range values {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 // idOf reads an id given as a string or as an object with id or _id.
@@ -605,7 +596,7 @@ func idOf(raw json.RawMessage) string {
 		IDAlt string `json:"_id"`
 	}
 	if isObject(raw) && wirejson.Unmarshal(raw, &obj) == nil {
-		return first(obj.ID, obj.IDAlt)
+		return cmp.Or(obj.ID, obj.IDAlt)
 	}
 	return ""
 }

@@ -9,10 +9,6 @@ import (
 	"github.com/ussdlink/ussdlink/mono"
 )
 
-// ScopeFinancialData is the only scope v2 institution lists and sessions
-// accept: account linking.
-const ScopeFinancialData = "financial_data"
-
 // maxCustomers bounds what SessionCustomers remembers, so a long-running
 // sandbox does not grow without limit.
 const maxCustomers = 1000
@@ -149,8 +145,8 @@ type authMethodV3 struct {
 // auth_method keeps the banks offering it, each listing only that method.
 func (s *Sandbox) institutionsV3(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	if scope := q.Get("scope"); scope != "" && scope != ScopeFinancialData {
-		s.failV2(w, http.StatusBadRequest, 0, "Invalid scope: only "+ScopeFinancialData+" is supported")
+	if scope := q.Get("scope"); scope != "" && scope != mono.ScopeFinancialData {
+		s.failV2(w, http.StatusBadRequest, 0, "Invalid scope: only "+mono.ScopeFinancialData+" is supported")
 		return
 	}
 	code := strings.TrimSpace(q.Get("bank_code"))
@@ -178,7 +174,7 @@ func (s *Sandbox) institutionsV3(w http.ResponseWriter, r *http.Request) {
 			NIPCode:      b.code,
 			Country:      b.inst.Country,
 			PrimaryColor: b.inst.Color,
-			Scope:        []scopeV3{{Name: "Financial Data", Type: ScopeFinancialData}},
+			Scope:        []scopeV3{{Name: "Financial Data", Type: mono.ScopeFinancialData}},
 			AuthMethods:  methods,
 		})
 	}
@@ -205,7 +201,7 @@ func (s *Sandbox) sessionViewV2(sess *session) *sessionV2 {
 	b := s.banks[sess.institution].inst
 	return &sessionV2{
 		ID:          sess.id,
-		Scope:       ScopeFinancialData,
+		Scope:       mono.ScopeFinancialData,
 		ExpiresAt:   sess.expires.UnixMilli(),
 		Institution: instRefV2{ID: b.ID, Name: b.Name, Identifier: b.Identifier},
 	}
@@ -250,8 +246,8 @@ func (s *Sandbox) createSessionV2(w http.ResponseWriter, r *http.Request) {
 		fail("Invalid auth method for this institution")
 		return
 	}
-	if req.Scope != ScopeFinancialData {
-		fail("scope must be " + ScopeFinancialData)
+	if req.Scope != mono.ScopeFinancialData {
+		fail("scope must be " + mono.ScopeFinancialData)
 		return
 	}
 	if req.Customer == nil {
