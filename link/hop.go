@@ -58,10 +58,6 @@ type Reply struct {
 	Outcome string `json:"-"`
 }
 
-// Shown is what the phone sees of r: its text and whether it ends the
-// session, without what the gateway notes about it.
-func (r Reply) Shown() Reply { return Reply{Text: r.Text, End: r.End} }
-
 // What a hop was, as Reply.Outcome says.
 const (
 	OutcomeNew    = "new"    // the first hop of a session

@@ -32,7 +32,7 @@ func TestConcurrentDuplicateHopsMakeOneTransition(t *testing.T) {
 	}
 	wg.Wait()
 	for i, got := range replies {
-		if got.Shown() != replies[0].Shown() {
+		if shown(got) != shown(replies[0]) {
 			t.Errorf("copy %d replied %+v, copy 0 %+v", i, got, replies[0])
 		}
 	}
@@ -482,7 +482,7 @@ func TestRepeatWindowCountsFromTheLastHop(t *testing.T) {
 	hop("", true)
 	page2 := hop("98", false)
 	r.clock.Advance(time.Second)
-	if got := hop("98", false); got.Shown() != page2.Shown() {
+	if got := hop("98", false); shown(got) != shown(page2) {
 		t.Fatalf("the same input within the window = %q, want the repeat %q", got.Text, page2.Text)
 	}
 	// A background settle moves Updated; the window still counts from the hop.
