@@ -52,7 +52,7 @@ var placeholder = regexp.MustCompile(`\{([a-z_]+)\}`)
 // Catalogue holds every message in every language. It is read-only once
 // loaded (and overridden): safe for concurrent use.
 type Catalogue struct {
-	msgs map[string]map[string]string // language → key → message
+	msgs map[string]map[string]string // language → key → message, in GSM-7 (gsm.Transliterate)
 }
 
 // Load reads the embedded catalogue and checks it: every message of English
@@ -68,6 +68,9 @@ func Load() (*Catalogue, error) {
 		m := map[string]string{}
 		if err := toml.Unmarshal(data, &m); err != nil {
 			return nil, fmt.Errorf("lang: messages/%s.toml: %w", code, err)
+		}
+		for key, msg := range m {
+			m[key] = gsm.Transliterate(msg) // once, not at every Text
 		}
 		c.msgs[code] = m
 	}
@@ -159,7 +162,7 @@ func (c *Catalogue) Override(data []byte) error {
 			case !slices.Equal(Placeholders(msg), Placeholders(want)):
 				return fmt.Errorf("texts: [%s] %s: placeholders %v, want %v", code, key, Placeholders(msg), Placeholders(want))
 			}
-			m[key] = msg
+			m[key] = gsm.Transliterate(msg)
 		}
 	}
 	c.msgs = next
@@ -185,9 +188,9 @@ func (c *Catalogue) Text(code, key string, args ...string) string {
 		return key
 	}
 	if len(args) > 1 && strings.IndexByte(msg, '{') >= 0 {
-		msg = fill(msg, args)
+		return gsm.Transliterate(fill(msg, args)) // the message is already: its values may not be
 	}
-	return gsm.Transliterate(msg)
+	return msg
 }
 
 // fill puts args (name, value pairs) into msg's placeholders, in one pass;
