@@ -61,15 +61,11 @@ func runFunnel(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		return r.Write(stdout, *format)
 	}
-	explicit := false
-	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "config" })
-	cfg, err := LoadConfig(m.ConfigPath, explicit)
-	if err != nil {
+	if err := m.loadConfig(fs); err != nil {
 		return err
 	}
-	m.Config = cfg
-	m.Log, _ = newLogger(stderr, LogConfig{Level: "warn", Format: cfg.Log.Format})
-	if _, err := m.openStore(ctx, cfg); err != nil {
+	m.Log, _ = newLogger(stderr, LogConfig{Level: "warn", Format: m.Config.Log.Format})
+	if _, err := m.openStore(ctx, m.Config); err != nil {
 		return fmt.Errorf("%w (a running gateway on bbolt holds its file: use -url)", err)
 	}
 	counts, err := m.db.FunnelCounts(ctx, since, *by)

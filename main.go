@@ -199,6 +199,12 @@ func (m *Main) ParseFlags(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	return m.loadConfig(fs)
+}
+
+// loadConfig reads m.ConfigPath into m.Config, once fs is parsed: a file
+// named with -config must exist; the default one may be missing.
+func (m *Main) loadConfig(fs *flag.FlagSet) error {
 	explicit := false
 	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "config" })
 	cfg, err := LoadConfig(m.ConfigPath, explicit)
