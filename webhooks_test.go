@@ -401,29 +401,15 @@ func TestMonoEventsInEitherShapeAreAppliedOnce(t *testing.T) {
 				}
 			}},
 		{name: "reauthorisation_required (v1) marks the link and nudges the customer",
-			body: func(id string) map[string]any { return monoV1("reauthorisation_required", account("_id")(id)) },
-			want: "REAUTHORISATION_REQUIRED",
-			check: func(t *testing.T, g hookGateway, _ map[string]any) {
-				if !g.link(t).ReauthRequired {
-					t.Error("link not marked for reauthorisation")
-				}
-				if n := g.nudges(); n != 1 {
-					t.Errorf("nudges texted = %d, want 1", n)
-				}
-			}},
+			body:  func(id string) map[string]any { return monoV1("reauthorisation_required", account("_id")(id)) },
+			want:  "REAUTHORISATION_REQUIRED",
+			check: markedAndNudged},
 		{name: "reauthorisation_required (v2) marks the link and nudges the customer",
 			body: func(id string) map[string]any {
 				return monoV2("reauthorisation_required", "evt_required", account("_id")(id))
 			},
-			want: "REAUTHORISATION_REQUIRED",
-			check: func(t *testing.T, g hookGateway, _ map[string]any) {
-				if !g.link(t).ReauthRequired {
-					t.Error("link not marked for reauthorisation")
-				}
-				if n := g.nudges(); n != 1 {
-					t.Errorf("nudges texted = %d, want 1", n)
-				}
-			}},
+			want:  "REAUTHORISATION_REQUIRED",
+			check: markedAndNudged},
 		{name: "account_reauthorized (v1) clears the reauthorisation Mono asked for",
 			setup: func(id string) []map[string]any {
 				return []map[string]any{monoV2("reauthorisation_required", "evt_setup", account("_id")(id))}
@@ -667,5 +653,17 @@ func TestTheNewPartnerEventsCanBeSelected(t *testing.T) {
 		if !slices.Contains(selected, typ) {
 			t.Errorf("unselected event %s was sent", typ)
 		}
+	}
+}
+
+// markedAndNudged checks that the link awaits reauthorisation and its
+// customer was texted once.
+func markedAndNudged(t *testing.T, g hookGateway, _ map[string]any) {
+	t.Helper()
+	if !g.link(t).ReauthRequired {
+		t.Error("link not marked for reauthorisation")
+	}
+	if n := g.nudges(); n != 1 {
+		t.Errorf("nudges texted = %d, want 1", n)
 	}
 }
