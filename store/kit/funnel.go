@@ -20,32 +20,41 @@ import (
 // made what both backends can key (valid UTF-8, without NUL: PostgreSQL's
 // text holds neither), and each histogram has FunnelSeconds' length.
 func FunnelCounts(entries ...*link.FunnelEntry) []link.FunnelCount {
-	type key struct {
-		day               time.Time
-		by, value, screen string
-	}
-	at := map[key]int{} // → index in out
 	var out []link.FunnelCount
 	for _, e := range entries {
 		if e == nil {
 			continue
 		}
-		for _, c := range e.Counts() {
-			c = cleanCount(c)
-			k := key{c.Day, c.By, c.Value, c.Screen} // days are UTC midnights: == compares them
-			if i, ok := at[k]; ok {
-				out[i].Add(c)
-				continue
-			}
-			at[k] = len(out)
-			out = append(out, c)
+		counts := e.Counts() // fresh: cleaned in place, and the first kept
+		for i := range counts {
+			counts[i] = cleanCount(counts[i])
+		}
+		if out == nil {
+			out = counts
+		} else {
+			out = append(out, counts...)
 		}
 	}
-	slices.SortFunc(out, func(a, b link.FunnelCount) int {
-		return cmp.Or(strings.Compare(a.By, b.By), a.Day.Compare(b.Day), strings.Compare(a.Value, b.Value),
-			strings.Compare(a.Screen, b.Screen))
-	})
-	return out
+	// Sorted, a counter's increments lie side by side: merged in one pass,
+	// with no map of the counters seen (an entry's counts are nearly all
+	// distinct already).
+	slices.SortFunc(out, compareCounters)
+	merged := out[:0]
+	for _, c := range out {
+		if n := len(merged); n > 0 && compareCounters(merged[n-1], c) == 0 {
+			merged[n-1].Add(c)
+			continue
+		}
+		merged = append(merged, c)
+	}
+	return merged
+}
+
+// compareCounters orders counts by their counter: grouping, day, value,
+// screen.
+func compareCounters(a, b link.FunnelCount) int {
+	return cmp.Or(strings.Compare(a.By, b.By), a.Day.Compare(b.Day), strings.Compare(a.Value, b.Value),
+		strings.Compare(a.Screen, b.Screen))
 }
 
 // cleanCount is c as stored: its day a UTC midnight, its names keyable,

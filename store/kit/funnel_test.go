@@ -82,3 +82,36 @@ func TestFunnelGroupingAcceptsOnlyTheFunnelsGroupings(t *testing.T) {
 		}
 	}
 }
+
+func TestFunnelCountsMergesNamesThatOnlyStorageMakesEqual(t *testing.T) {
+	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	entries := []*link.FunnelEntry{
+		{Day: at, Network: "MTN\x00", Reached: []link.FunnelScreen{{Screen: "banks"}}, EndedOn: "banks", Reason: "exit"},
+		{Day: at, Network: "MTN", Reached: []link.FunnelScreen{{Screen: "banks"}}, EndedOn: "banks", Reason: "exit\x00"},
+	}
+	var network []link.FunnelCount
+	for _, c := range FunnelCounts(entries...) {
+		if c.By == link.FunnelNetwork {
+			network = append(network, c)
+		}
+	}
+	if len(network) != 1 || network[0].Value != "MTN" || network[0].Reached != 2 || !reflect.DeepEqual(network[0].Left, map[string]int{"exit": 2}) {
+		t.Fatalf("network counters %+v, want one for MTN, reached 2, left exit 2", network)
+	}
+}
+
+// BenchmarkFunnelCounts is the work of an ending session's commit: its
+// entry's counters, merged and ordered.
+func BenchmarkFunnelCounts(b *testing.B) {
+	e := &link.FunnelEntry{Day: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC), Network: "MTN", Dialect: "africastalking",
+		Institution: "gtbank", EndedOn: "done", Reason: "linked"}
+	for _, s := range []string{"banks", "username", "password", "otp", "account", "done"} {
+		e.Reached = append(e.Reached, link.FunnelScreen{Screen: s, Seconds: 3})
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if len(FunnelCounts(e)) != 24 {
+			b.Fatal("want 24 counters")
+		}
+	}
+}
