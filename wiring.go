@@ -32,6 +32,7 @@ var (
 	_ sms.ConversationStore = (*store.DB)(nil)
 	_ sms.InboundStore      = (*store.DB)(nil)
 	_ outbox.Queue          = (*store.Queue)(nil)
+	_ outbox.SkippingQueue  = (*store.Queue)(nil) // a busy worker does not read its own messages again
 	_ sms.Queue             = (*store.Queue)(nil)
 	_ ussd.Conversation     = (*menus.Engine)(nil)
 	_ sms.Engine            = (*menus.Engine)(nil)

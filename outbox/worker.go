@@ -51,6 +51,15 @@ type Queue interface {
 	GiveUp(ctx context.Context, id string, lastErr string) error
 }
 
+// SkippingQueue is a Queue that can leave the messages a worker holds out
+// of Due, unread; the bbolt store's queues are. A queue whose Due must see
+// them (PostgreSQL's renews their leases as it reads them) is not.
+type SkippingQueue interface {
+	// DueExcept is Due without the messages skip reports by id: they are
+	// neither read nor counted in max. skip must not keep the id.
+	DueExcept(ctx context.Context, now time.Time, max int, skip func(id []byte) bool) ([]link.Message, error)
+}
+
 // Worker sends the messages of one Queue through Send: at most MaxInFlight
 // at once, never two of one ordering key at once, each retried with
 // exponential backoff until Send succeeds, fails for good (Permanent), or
@@ -252,7 +261,7 @@ func (r *run) startDue(now time.Time) int {
 	if free <= 0 {
 		return 0
 	}
-	msgs, err := r.w.Queue.Due(r.ctx, now.Add(r.w.pollEvery()), len(r.inFlight)+len(r.held)+free+1)
+	msgs, err := r.due(now.Add(r.w.pollEvery()), free+1)
 	if err != nil {
 		if r.ctx.Err() == nil {
 			r.storeFailed(now)
@@ -371,6 +380,26 @@ func (r *run) sleepFor(now time.Time, started int) time.Duration {
 	return wait
 }
 
+// due reads the messages due by end, at least max of them that are not in
+// flight or held when the queue has so many: the queue leaves those out
+// when it can (SkippingQueue), otherwise they are read too, and counted.
+func (r *run) due(end time.Time, max int) ([]link.Message, error) {
+	if q, ok := r.w.Queue.(SkippingQueue); ok {
+		return q.DueExcept(r.ctx, end, max, r.holds)
+	}
+	return r.w.Queue.Due(r.ctx, end, len(r.inFlight)+len(r.held)+max)
+}
+
+// holds reports whether the message of id is in flight or its outcome is
+// held.
+func (r *run) holds(id []byte) bool {
+	if _, ok := r.inFlight[string(id)]; ok {
+		return true
+	}
+	_, ok := r.held[string(id)]
+	return ok
+}
+
 // nextDue returns when the earliest message that is not busy is due. With
 // nothing busy that is the queue's NextDue; otherwise the busy messages
 // (still queued, due in the past) come first, so it looks past them among
@@ -379,7 +408,7 @@ func (r *run) nextDue(now time.Time) (time.Time, bool, error) {
 	if len(r.inFlight) == 0 && len(r.held) == 0 {
 		return r.w.Queue.NextDue(r.ctx)
 	}
-	msgs, err := r.w.Queue.Due(r.ctx, now.Add(r.w.pollEvery()), len(r.inFlight)+len(r.held)+1)
+	msgs, err := r.due(now.Add(r.w.pollEvery()), 1)
 	if err != nil {
 		return time.Time{}, false, err
 	}

@@ -105,6 +105,66 @@ func (q *memQueue) GiveUp(_ context.Context, id string, lastErr string) error {
 	return q.record(write{op: "give up", id: id, lastErr: lastErr}, func() { delete(q.msgs, id) })
 }
 
+// skippingMemQueue is a memQueue that leaves out of Due the messages the
+// worker reports it holds, as the bbolt store's queues do (DueExcept). It
+// notes the ids each call was told to leave out.
+type skippingMemQueue struct {
+	*memQueue
+	left chan []string // the ids one DueExcept left out, sorted
+}
+
+func newSkippingMemQueue(msgs ...link.Message) skippingMemQueue {
+	return skippingMemQueue{memQueue: newMemQueue(msgs...), left: make(chan []string, 100)}
+}
+
+func (q skippingMemQueue) DueExcept(ctx context.Context, now time.Time, max int, skip func(id []byte) bool) ([]link.Message, error) {
+	all, err := q.Due(ctx, now, len(q.ids()))
+	var out []link.Message
+	var left []string
+	for _, m := range all {
+		if skip([]byte(m.ID)) {
+			left = append(left, m.ID)
+			continue
+		}
+		out = append(out, m)
+	}
+	slices.Sort(left)
+	select {
+	case q.left <- left:
+	default:
+	}
+	return out[:min(max, len(out))], err
+}
+
+// ids returns the ids the queue holds.
+func (q *memQueue) ids() []string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var out []string
+	for id := range q.msgs {
+		out = append(out, id)
+	}
+	return out
+}
+
+// put queues m, due now.
+func (q *memQueue) put(m link.Message) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	m.Seq = uint64(len(q.msgs) + 100)
+	q.msgs[m.ID] = m
+}
+
+// queueKinds are the two kinds of queue a worker reads: one whose Due
+// hands out what the worker holds too, and one that leaves it out.
+var queueKinds = map[string]func(msgs ...link.Message) (outbox.Queue, *memQueue){
+	"queue": func(msgs ...link.Message) (outbox.Queue, *memQueue) { q := newMemQueue(msgs...); return q, q },
+	"skipping queue": func(msgs ...link.Message) (outbox.Queue, *memQueue) {
+		q := newSkippingMemQueue(msgs...)
+		return q, q.memQueue
+	},
+}
+
 // message returns a message due now, queued age ago, with an ordering key.
 func message(id, key string, age time.Duration) link.Message {
 	now := time.Now()
@@ -234,10 +294,16 @@ func (g *gatedSend) now() []string {
 }
 
 func TestMessagesOfOneKeyAreNeverSentAtOnce(t *testing.T) {
+	for kind, newQueue := range queueKinds {
+		t.Run(kind, func(t *testing.T) { checkMessagesOfOneKeyAreNeverSentAtOnce(t, newQueue) })
+	}
+}
+
+func checkMessagesOfOneKeyAreNeverSentAtOnce(t *testing.T, newQueue func(...link.Message) (outbox.Queue, *memQueue)) {
 	synctest.Test(t, func(t *testing.T) {
 		g := newGatedSend("a1", "a2", "b1")
-		q := newMemQueue(message("a1", "acc_a", 0), message("a2", "acc_a", 0), message("b1", "acc_b", 0))
-		w := &outbox.Worker{Queue: q, Send: g.send, Log: zerolog.Nop()}
+		queue, q := newQueue(message("a1", "acc_a", 0), message("a2", "acc_a", 0), message("b1", "acc_b", 0))
+		w := &outbox.Worker{Queue: queue, Send: g.send, Log: zerolog.Nop()}
 		stop := running(t, w)
 		defer stop()
 
@@ -259,6 +325,12 @@ func TestMessagesOfOneKeyAreNeverSentAtOnce(t *testing.T) {
 }
 
 func TestNoMoreThanMaxInFlightAreSentAtOnce(t *testing.T) {
+	for kind, newQueue := range queueKinds {
+		t.Run(kind, func(t *testing.T) { checkNoMoreThanMaxInFlightAreSentAtOnce(t, newQueue) })
+	}
+}
+
+func checkNoMoreThanMaxInFlightAreSentAtOnce(t *testing.T, newQueue func(...link.Message) (outbox.Queue, *memQueue)) {
 	synctest.Test(t, func(t *testing.T) {
 		ids := []string{"m1", "m2", "m3", "m4", "m5"}
 		g := newGatedSend(ids...)
@@ -266,8 +338,8 @@ func TestNoMoreThanMaxInFlightAreSentAtOnce(t *testing.T) {
 		for _, id := range ids {
 			msgs = append(msgs, message(id, "key_"+id, 0))
 		}
-		q := newMemQueue(msgs...)
-		w := &outbox.Worker{Queue: q, Send: g.send, MaxInFlight: 2, Log: zerolog.Nop()}
+		queue, q := newQueue(msgs...)
+		w := &outbox.Worker{Queue: queue, Send: g.send, MaxInFlight: 2, Log: zerolog.Nop()}
 		stop := running(t, w)
 		defer stop()
 
@@ -279,6 +351,37 @@ func TestNoMoreThanMaxInFlightAreSentAtOnce(t *testing.T) {
 			close(g.released[id])
 		}
 		for range ids {
+			<-q.writes
+		}
+	})
+}
+
+func TestAWorkerLeavesWhatItHoldsOutOfASkippingQueuesDue(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := newGatedSend("m1", "m2", "m3")
+		q := newSkippingMemQueue(message("m1", "k1", 0), message("m2", "k2", 0))
+		w := &outbox.Worker{Queue: q, Send: g.send, MaxInFlight: 4, Log: zerolog.Nop()}
+		stop := running(t, w)
+		defer stop()
+		synctest.Wait()
+		if got := g.now(); !slices.Equal(got, []string{"m1", "m2"}) {
+			t.Fatalf("sending %v, want m1 and m2", got)
+		}
+		for len(q.left) > 0 {
+			<-q.left
+		}
+
+		q.put(message("m3", "k3", 0))
+		w.Notify()
+		synctest.Wait()
+		if got := <-q.left; !slices.Equal(got, []string{"m1", "m2"}) {
+			t.Errorf("Due left out %v, want the two in flight", got)
+		}
+		if got := g.now(); !slices.Equal(got, []string{"m1", "m2", "m3"}) {
+			t.Errorf("sending %v, want m3 beside the two in flight", got)
+		}
+		for _, id := range []string{"m1", "m2", "m3"} {
+			close(g.released[id])
 			<-q.writes
 		}
 	})

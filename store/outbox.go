@@ -204,8 +204,9 @@ func headOfKey(box, order *bolt.Bucket, key string) uint64 {
 
 // eachReady calls fn, in (due time, sequence) order, for every message due
 // by end (an expiryKey; nil: any time) that is the earliest queued of its
-// key, until fn returns false. The others of a key are passed over unread.
-func (q *Queue) eachReady(tx *bolt.Tx, end []byte, fn func(link.Message) bool) error {
+// key, until fn returns false. The others of a key are passed over unread,
+// and so are those skip (when not nil) reports by id.
+func (q *Queue) eachReady(tx *bolt.Tx, end []byte, skip func(id []byte) bool, fn func(link.Message) bool) error {
 	// Each bucket opened once: a read transaction opens it anew (and may
 	// copy it) at every tx.Bucket.
 	box, order := tx.Bucket(q.box), tx.Bucket(q.order)
@@ -213,7 +214,7 @@ func (q *Queue) eachReady(tx *bolt.Tx, end []byte, fn func(link.Message) bool) e
 	c := tx.Bucket(q.due).Cursor()
 	for k, v := c.First(); k != nil && (end == nil || bytes.Compare(k[:8], end) <= 0); k, v = c.Next() {
 		e, ok := parseDue(k, v)
-		if !ok {
+		if !ok || skip != nil && skip(e.id) {
 			continue
 		}
 		if e.key != "" && e.seq != 0 {
@@ -258,12 +259,25 @@ func (db *DB) Enqueue(_ context.Context, events ...link.Event) error {
 // (due time, sequence) order, and of each ordering key only the earliest
 // queued message, and only once it is due: the others of its key wait.
 func (q *Queue) Due(_ context.Context, now time.Time, max int) ([]link.Message, error) {
+	return q.ready(now, max, nil)
+}
+
+// DueExcept is Due without the messages skip reports, by id, as held
+// already (a worker's in flight): they are neither read nor counted in
+// max, so a busy worker does not decode its own messages again at every
+// poll. skip must not keep the id it is given.
+func (q *Queue) DueExcept(_ context.Context, now time.Time, max int, skip func(id []byte) bool) ([]link.Message, error) {
+	return q.ready(now, max, skip)
+}
+
+// ready is Due, leaving out what skip reports.
+func (q *Queue) ready(now time.Time, max int, skip func(id []byte) bool) ([]link.Message, error) {
 	var out []link.Message
 	if max <= 0 {
 		return nil, nil
 	}
 	err := q.db.bolt.View(func(tx *bolt.Tx) error {
-		return q.eachReady(tx, expiryKey(now, nil), func(m link.Message) bool {
+		return q.eachReady(tx, expiryKey(now, nil), skip, func(m link.Message) bool {
 			out = append(out, m)
 			return len(out) < max
 		})
@@ -281,7 +295,7 @@ func (q *Queue) NextDue(_ context.Context) (time.Time, bool, error) {
 	var at time.Time
 	var ok bool
 	err := q.db.bolt.View(func(tx *bolt.Tx) error {
-		return q.eachReady(tx, nil, func(m link.Message) bool {
+		return q.eachReady(tx, nil, nil, func(m link.Message) bool {
 			at, ok = m.Next, true
 			return false
 		})

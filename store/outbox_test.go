@@ -154,6 +154,44 @@ func TestALaterMessageOfOneLinkWaitsUntilTheEarlierIsDone(t *testing.T) {
 	}
 }
 
+func TestDueExceptLeavesOutWhatTheWorkerHoldsAndCountsTheRest(t *testing.T) {
+	for _, kind := range queueKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			db := openDB(t, filepath.Join(t.TempDir(), "except.db"), newSealer(t, 0x34))
+			defer db.Close()
+			q := kind.queue(db)
+			// a_1 and a_2 are about one link; b and c about others.
+			kind.put(t, db, t0, queued{"a_1", "0001", "s1"}, queued{"a_2", "0001", "s1"}, queued{"b", "0002", "s2"}, queued{"c", "0003", "s3"})
+			held := map[string]bool{"a_1": true}
+			var asked []string
+			skip := func(id []byte) bool { asked = append(asked, string(id)); return held[string(id)] }
+
+			tests := []struct {
+				max  int
+				want []string
+			}{
+				{1, []string{"b"}},      // a_1 is held: it takes no place
+				{5, []string{"b", "c"}}, // a_2 still waits behind a_1, queued
+			}
+			for _, tt := range tests {
+				msgs, err := q.DueExcept(context.Background(), t0, tt.max, skip)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := ids(msgs); !slices.Equal(got, tt.want) {
+					t.Errorf("DueExcept(max %d) = %v, want %v", tt.max, got, tt.want)
+				}
+			}
+			if !slices.Contains(asked, "a_1") {
+				t.Errorf("skip was asked about %v, never about the held a_1", asked)
+			}
+			if got, want := due(t, q, t0), []string{"a_1", "b", "c"}; !slices.Equal(got, want) {
+				t.Errorf("Due = %v, want %v: it leaves nothing out", got, want)
+			}
+		})
+	}
+}
+
 func TestQueueOrderSurvivesAReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "order.db")
 	for _, kind := range queueKinds {
