@@ -61,26 +61,37 @@ func (s sessionRows) get(id []byte) []byte {
 // none. record must not change afterwards: the transaction (and recent)
 // keep it.
 func (s sessionRows) put(id, record []byte) error {
+	_, err := s.swap(id, record)
+	return err
+}
+
+// swap is put, returning the record it replaced (nil when there was none):
+// one look-up of the session's key for both. The record returned is valid
+// for the transaction only.
+func (s sessionRows) swap(id, record []byte) (prev []byte, err error) {
 	k := bytes.Clone(s.keys.Get(id))
 	if k == nil {
 		seq, err := s.rows.NextSequence()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		k = binary.BigEndian.AppendUint64(nil, seq)
 		if err := s.keys.Put(id, k); err != nil {
-			return err
+			return nil, err
 		}
+	} else {
+		// bbolt copies on write: the stored bytes outlive the Put below.
+		prev = s.rows.Get(k)
 	}
 	// Records are mostly appended (new keys come last), so their pages
 	// are filled before they split: at bbolt's default half, a full store
 	// would be half empty.
 	s.rows.FillPercent = rowsFill
 	if err := s.rows.Put(k, record); err != nil {
-		return err
+		return nil, err
 	}
 	s.remember(id, record)
-	return nil
+	return prev, nil
 }
 
 // delete removes session id's record and its key.

@@ -343,15 +343,15 @@ type sessionWrite struct {
 // are not rewritten.
 func putSession(tx *bolt.Tx, recent *recent, w sessionWrite) error {
 	sessions, expiry, sealed := sessionsOf(tx, recent), tx.Bucket(bucketExpiry), tx.Bucket(bucketSealed)
+	old, err := sessions.swap(w.id, w.data)
+	if err != nil {
+		return err
+	}
 	var prev envelope
 	had := false // a readable earlier record, whose index entries move
-	if old := sessions.get(w.id); old != nil {
-		var err error
+	if old != nil {
 		prev, err = unmarshalEnvelope(old)
 		had = err == nil
-	}
-	if err := sessions.put(w.id, w.data); err != nil {
-		return err
 	}
 	if !had || !prev.Purge.Equal(w.purge) {
 		if had {
