@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -42,21 +43,41 @@ import (
 )
 
 func main() {
-	if os.Getenv("GOGC") == "" {
-		// The gateway's live heap is small (sessions live in the store,
-		// not in memory) and every hop allocates: collecting at 4× the
-		// live heap instead of 2× halves the collector's share of the CPU
-		// for a few megabytes. GOGC, when set, decides.
-		debug.SetGCPercent(gcPercent)
-	}
+	tuneRuntime()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := exitCode(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr), os.Stderr)
 	stop()
 	os.Exit(code)
 }
 
+// tuneRuntime sets the collector's target and the number of Ps for the
+// gateway's load, each unless its environment variable says otherwise.
+func tuneRuntime() {
+	if os.Getenv("GOGC") == "" {
+		// The gateway's live heap is small (sessions live in the store,
+		// not in memory) and every hop allocates: collecting at 4× the
+		// live heap instead of 2× halves the collector's share of the CPU
+		// for a few megabytes.
+		debug.SetGCPercent(gcPercent)
+	}
+	if os.Getenv("GOMAXPROCS") == "" {
+		// The bbolt store's one writer waits in two disk syncs per group
+		// commit, and every hop waits for it. When a sync returns while
+		// every P runs a handler, the writer queues behind them for one,
+		// and the group with it. A P more than the runtime would take
+		// (its default heeds the CPU quota) lets the kernel run the writer
+		// as soon as its sync is done: on two cores, flows/s ×1.07 and
+		// ×1.11 in two A/B runs, the gateway using 1.31 cores against 1.24.
+		runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + spareProcs)
+	}
+}
+
 // gcPercent is the collector's target unless GOGC says otherwise.
 const gcPercent = 400
+
+// spareProcs is how many Ps the gateway takes beyond the runtime's
+// default unless GOMAXPROCS says otherwise.
+const spareProcs = 1
 
 // usage is the command line's help, printed by help, -h and --help, and
 // after an unknown command.
