@@ -93,6 +93,9 @@ func TestMetricsAfterAFlowNameWhatHappenedWithoutPhonesOrAccounts(t *testing.T) 
 		{"no work is left running", "ussdlink_background_jobs", nil, func(v float64) bool { return v == 0 }},
 		{"the text queue is empty", "ussdlink_outbox_messages", map[string]string{"queue": "texts"}, func(v float64) bool { return v == 0 }},
 		{"the webhook queue's age is reported", "ussdlink_outbox_oldest_age_seconds", map[string]string{"queue": "webhooks"}, func(v float64) bool { return v == 0 }},
+		{"the store's writer counts its group commits", "ussdlink_store_commit_groups_total", nil, func(v float64) bool { return v >= 1 }},
+		{"and the writes in them, a commit or more a hop", "ussdlink_store_commit_writes_total", nil, func(v float64) bool { return v >= hops }},
+		{"and the time it spent committing", "ussdlink_store_writer_busy_seconds_total", nil, func(v float64) bool { return v > 0 }},
 		{"the Go runtime is reported", "go_goroutines", nil, func(v float64) bool { return v > 0 }},
 		{"the process is reported", "process_resident_memory_bytes", nil, func(v float64) bool { return v > 0 }},
 	}

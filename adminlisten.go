@@ -9,6 +9,7 @@ import (
 
 	"github.com/ussdlink/ussdlink/admin"
 	"github.com/ussdlink/ussdlink/metrics"
+	"github.com/ussdlink/ussdlink/store"
 	"github.com/ussdlink/ussdlink/ussd"
 	"github.com/ussdlink/ussdlink/webphone"
 )
@@ -23,6 +24,12 @@ func (m *Main) startAdmin(cfg Config, mono institutionLister) error {
 		n, oldest, err := queues[name].Depth(ctx)
 		return metrics.Depth{Messages: n, Oldest: oldest}, err
 	}, "webhooks", "texts")
+	if w, ok := m.db.(writerStats); ok {
+		m.metrics.StoreWriter(func() metrics.Writer {
+			s := w.WriterStats()
+			return metrics.Writer{Groups: s.Groups, Writes: s.Writes, Busy: s.Busy}
+		})
+	}
 	h := admin.Handler(admin.Options{
 		Gatherer: m.metrics.Registry,
 		Checks: []admin.Check{
@@ -43,6 +50,10 @@ func (m *Main) startAdmin(cfg Config, mono institutionLister) error {
 	m.Log.Info().Str("addr", l.Addr().String()).Msg("admin listener: /metrics, /readyz, /phone/, /log/level")
 	return nil
 }
+
+// writerStats is a store with one writer that counts its work: the bbolt
+// store.
+type writerStats interface{ WriterStats() store.WriterStats }
 
 // AdminURL is the admin listener's base URL, or "" when it is off.
 func (m *Main) AdminURL() string {

@@ -143,6 +143,35 @@ func (m *Metrics) JobsRunning(count func() int) {
 	}, func() float64 { return float64(count()) }))
 }
 
+// Writer is what a store's one writer has done since the store opened:
+// its group commits, the writes in them and the time spent committing.
+type Writer struct {
+	Groups, Writes uint64
+	Busy           time.Duration
+}
+
+// StoreWriter reports, at each scrape, what the store's single writer has
+// done (the bbolt store has one; PostgreSQL does not):
+// ussdlink_store_commit_groups_total, ussdlink_store_commit_writes_total
+// and ussdlink_store_writer_busy_seconds_total, whose rate nearing 1 says
+// the writer is saturated and hops queue for it.
+func (m *Metrics) StoreWriter(stats func() Writer) {
+	m.Registry.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "ussdlink_store_commit_groups_total",
+			Help: "Group commits of the store's writer: one transaction and its disk syncs each.",
+		}, func() float64 { return float64(stats().Groups) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "ussdlink_store_commit_writes_total",
+			Help: "Writes the store's group commits took: hops' commits, login reservations, queue updates.",
+		}, func() float64 { return float64(stats().Writes) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "ussdlink_store_writer_busy_seconds_total",
+			Help: "Time the store's writer spent committing, disk syncs included; a rate near 1 means it is saturated.",
+		}, func() float64 { return stats().Busy.Seconds() }),
+	)
+}
+
 // Depth is what a durable queue holds: messages waiting and when the
 // oldest was queued (zero when empty).
 type Depth struct {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -40,6 +41,11 @@ type group struct {
 
 	wake chan struct{} // buffered 1: the queue is not empty
 	done chan struct{} // closed once the committer returned
+
+	// What the committer has done: groups committed, the writes in them,
+	// and the time it spent committing (WriterStats).
+	groups, writesDone atomic.Uint64
+	busy               atomic.Int64 // nanoseconds
 }
 
 // write is one queued function with the channel its answer goes to.
@@ -112,7 +118,11 @@ func (g *group) run() {
 				}
 				break
 			}
+			start := time.Now()
 			g.commit(ws)
+			g.busy.Add(int64(time.Since(start)))
+			g.groups.Add(1)
+			g.writesDone.Add(uint64(len(ws)))
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -159,5 +160,39 @@ func TestCloseCommitsWhatIsQueuedAndRefusesLaterWrites(t *testing.T) {
 	}
 	if err := g.do(put("late")); !errors.Is(err, errClosed) {
 		t.Fatalf("a write after close: %v", err)
+	}
+}
+
+func TestTheWriterCountsItsGroupsWritesAndTimeSpentCommitting(t *testing.T) {
+	_, g := openGroup(t)
+	started, release := make(chan struct{}), make(chan struct{})
+	first := hold(g, started, release)
+	<-started
+	held := time.Now()
+	const n = 5
+	answers := make(chan error, n)
+	for i := range n {
+		go func() { answers <- g.do(put(strings.Repeat("k", i+1))) }()
+	}
+	queued(g, n)
+	heldFor := time.Since(held)
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		if err := <-answers; err != nil {
+			t.Fatal(err)
+		}
+	}
+	g.close() // the committer has returned: its counts are final
+
+	db := &DB{writes: g}
+	got := db.WriterStats()
+	if got.Groups != 2 || got.Writes != n+1 {
+		t.Errorf("WriterStats = %d groups, %d writes; want 2 groups (the held write, then the five queued behind it), %d writes", got.Groups, got.Writes, n+1)
+	}
+	if got.Busy < heldFor {
+		t.Errorf("busy %v, want at least the %v the first write held the writer", got.Busy, heldFor)
 	}
 }

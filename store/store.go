@@ -55,6 +55,22 @@ type DB struct {
 	recent *recent
 }
 
+// WriterStats is what the store's one writer has done since the store
+// opened. Every write goes through it, one group commit (a transaction
+// and its two disk syncs) at a time: when Busy grows as fast as the clock,
+// the writer is saturated, and hops queue for it.
+type WriterStats struct {
+	Groups uint64        // group commits
+	Writes uint64        // the writes they committed: hops' commits, reservations, queue updates
+	Busy   time.Duration // time spent committing them, syncs included
+}
+
+// WriterStats reports what the store's writer has done so far.
+func (db *DB) WriterStats() WriterStats {
+	g := db.writes
+	return WriterStats{Groups: g.groups.Load(), Writes: g.writesDone.Load(), Busy: time.Duration(g.busy.Load())}
+}
+
 // Option tunes Open.
 type Option func(*DB)
 
