@@ -25,9 +25,9 @@ func (m *Main) startAdmin(cfg Config, mono institutionLister) error {
 		return metrics.Depth{Messages: n, Oldest: oldest}, err
 	}, "webhooks", "texts")
 	if w, ok := m.db.(writerStats); ok {
-		m.metrics.StoreWriter(func() metrics.Writer {
+		m.metrics.StoreWriter(func() metrics.StoreWriterStats {
 			s := w.WriterStats()
-			return metrics.Writer{Groups: s.Groups, Writes: s.Writes, Busy: s.Busy}
+			return metrics.StoreWriterStats{Groups: s.Groups, Writes: s.Writes, Busy: s.Busy}
 		})
 	}
 	h := admin.Handler(admin.Options{

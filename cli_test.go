@@ -147,3 +147,27 @@ func TestGraphPrintsTheJourneyTheReadmeShows(t *testing.T) {
 		t.Error("graph -format png succeeded")
 	}
 }
+
+func TestOnlyTheGatewayItselfTakesTheExtraP(t *testing.T) {
+	tests := []struct {
+		args []string
+		want bool
+	}{
+		{nil, true},
+		{[]string{"serve"}, true},
+		{[]string{"serve", "-config", "c.toml"}, true},
+		{[]string{"-config", "c.toml"}, true},
+		{[]string{"load", "-c", "64"}, false},
+		{[]string{"dial"}, false},
+		{[]string{"seed", "-sessions", "10"}, false},
+		{[]string{"migrate"}, false},
+		{[]string{"help"}, false},
+		{[]string{"-h"}, false},
+		{[]string{"--help"}, false},
+	}
+	for _, tt := range tests {
+		if got := serves(tt.args); got != tt.want {
+			t.Errorf("serves(%q) = %v, want %v", tt.args, got, tt.want)
+		}
+	}
+}

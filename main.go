@@ -21,6 +21,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -43,16 +44,17 @@ import (
 )
 
 func main() {
-	tuneRuntime()
+	tuneRuntime(serves(os.Args[1:]))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := exitCode(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr), os.Stderr)
 	stop()
 	os.Exit(code)
 }
 
-// tuneRuntime sets the collector's target and the number of Ps for the
-// gateway's load, each unless its environment variable says otherwise.
-func tuneRuntime() {
+// tuneRuntime sets the collector's target and, for the gateway itself
+// (serving), the number of Ps, each unless its environment variable says
+// otherwise.
+func tuneRuntime(serving bool) {
 	if os.Getenv("GOGC") == "" {
 		// The gateway's live heap is small (sessions live in the store,
 		// not in memory) and every hop allocates: collecting at 4× the
@@ -60,16 +62,23 @@ func tuneRuntime() {
 		// for a few megabytes.
 		debug.SetGCPercent(gcPercent)
 	}
-	if os.Getenv("GOMAXPROCS") == "" {
+	if serving && os.Getenv("GOMAXPROCS") == "" {
 		// The bbolt store's one writer waits in two disk syncs per group
 		// commit, and every hop waits for it. When a sync returns while
 		// every P runs a handler, the writer queues behind them for one,
-		// and the group with it. A P more than the runtime would take
-		// (its default heeds the CPU quota) lets the kernel run the writer
-		// as soon as its sync is done: on two cores, flows/s ×1.07 and
-		// ×1.11 in two A/B runs, the gateway using 1.31 cores against 1.24.
+		// and the group with it. A P more than the runtime's default (which
+		// heeds the CPU quota at start) lets the kernel run the writer as
+		// soon as its sync is done: on two cores, median flows/s ×1.11,
+		// ×1.07 and ×1.09 in three A/B runs. Set this way, the number no
+		// longer follows a quota changed while the gateway runs.
 		runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + spareProcs)
 	}
+}
+
+// serves reports whether the command line runs the gateway: no command,
+// serve, or only flags (as run reads it).
+func serves(args []string) bool {
+	return len(args) == 0 || args[0] == "serve" || strings.HasPrefix(args[0], "-") && !slices.Contains([]string{"-h", "-help", "--help"}, args[0])
 }
 
 // gcPercent is the collector's target unless GOGC says otherwise.

@@ -143,9 +143,10 @@ func (m *Metrics) JobsRunning(count func() int) {
 	}, func() float64 { return float64(count()) }))
 }
 
-// Writer is what a store's one writer has done since the store opened:
-// its group commits, the writes in them and the time spent committing.
-type Writer struct {
+// StoreWriterStats is what a store's one writer has done since the store
+// opened: its group commits, the writes in them and the time spent
+// committing.
+type StoreWriterStats struct {
 	Groups, Writes uint64
 	Busy           time.Duration
 }
@@ -155,7 +156,7 @@ type Writer struct {
 // ussdlink_store_commit_groups_total, ussdlink_store_commit_writes_total
 // and ussdlink_store_writer_busy_seconds_total, whose rate nearing 1 says
 // the writer is saturated and hops queue for it.
-func (m *Metrics) StoreWriter(stats func() Writer) {
+func (m *Metrics) StoreWriter(stats func() StoreWriterStats) {
 	m.Registry.MustRegister(
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "ussdlink_store_commit_groups_total",

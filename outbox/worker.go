@@ -55,8 +55,11 @@ type Queue interface {
 // of Due, unread; the bbolt store's queues are. A queue whose Due must see
 // them (PostgreSQL's renews their leases as it reads them) is not.
 type SkippingQueue interface {
+	Queue
 	// DueExcept is Due without the messages skip reports by id: they are
-	// neither read nor counted in max. skip must not keep the id.
+	// neither read nor counted in max. A message left out still holds
+	// back the later ones of its ordering key, as it would if it were
+	// handed out. skip must not keep the id.
 	DueExcept(ctx context.Context, now time.Time, max int, skip func(id []byte) bool) ([]link.Message, error)
 }
 
@@ -380,9 +383,9 @@ func (r *run) sleepFor(now time.Time, started int) time.Duration {
 	return wait
 }
 
-// due reads the messages due by end, at least max of them that are not in
-// flight or held when the queue has so many: the queue leaves those out
-// when it can (SkippingQueue), otherwise they are read too, and counted.
+// due reads the messages due by end: up to max that are not in flight or
+// held. A SkippingQueue leaves those out unread; a plain Queue is asked
+// for that many more, and hands them out too.
 func (r *run) due(end time.Time, max int) ([]link.Message, error) {
 	if q, ok := r.w.Queue.(SkippingQueue); ok {
 		return q.DueExcept(r.ctx, end, max, r.holds)

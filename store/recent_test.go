@@ -169,3 +169,38 @@ func openInternal(t *testing.T, fill byte) *DB {
 	t.Cleanup(func() { db.Close() })
 	return db
 }
+
+func TestSwapReturnsTheRecordItReplaced(t *testing.T) {
+	db := openInternal(t, 0x52)
+	swap := func(tx *bolt.Tx, record string) string {
+		t.Helper()
+		prev, err := sessionsOf(tx, nil).swap([]byte("s1"), []byte(record))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(prev) // read after the Put, as putSession reads it
+	}
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		if prev := swap(tx, "first"); prev != "" {
+			t.Errorf("a new session replaced %q, want nothing", prev)
+		}
+		// The leaf is already written in this transaction.
+		if prev := swap(tx, "second"); prev != "first" {
+			t.Errorf("in the same transaction, replaced %q, want first", prev)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.bolt.Update(func(tx *bolt.Tx) error {
+		// The leaf is the file's page.
+		if prev := swap(tx, "third"); prev != "second" {
+			t.Errorf("in the next transaction, replaced %q, want second", prev)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

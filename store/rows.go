@@ -80,7 +80,9 @@ func (s sessionRows) swap(id, record []byte) (prev []byte, err error) {
 			return nil, err
 		}
 	} else {
-		// bbolt copies on write: the stored bytes outlive the Put below.
+		// The Put below replaces the leaf's reference to the value, and
+		// bbolt rewrites no page before the commit: these bytes (the
+		// file's, or an earlier write's own record) stay as they are.
 		prev = s.rows.Get(k)
 	}
 	// Records are mostly appended (new keys come last), so their pages

@@ -55,17 +55,21 @@ type DB struct {
 	recent *recent
 }
 
-// WriterStats is what the store's one writer has done since the store
-// opened. Every write goes through it, one group commit (a transaction
-// and its two disk syncs) at a time: when Busy grows as fast as the clock,
-// the writer is saturated, and hops queue for it.
+// WriterStats is what the store's group committer has done since the
+// store opened. The hops' commits, the login reservations and the
+// queues' outcomes go through it, one group (a transaction and its two
+// disk syncs) at a time; the other writes (sweeps, invitations, texts
+// queued on their own) take bbolt's writer lock beside it. When Busy
+// grows as fast as the clock, the committer is saturated and hops queue
+// for it.
 type WriterStats struct {
-	Groups uint64        // group commits
-	Writes uint64        // the writes they committed: hops' commits, reservations, queue updates
-	Busy   time.Duration // time spent committing them, syncs included
+	Groups uint64        // groups of writes taken, each committed in one transaction (more when one of its writes fails)
+	Writes uint64        // the writes taken into them, a failed one too
+	Busy   time.Duration // time spent committing them: syncs included, and waits for bbolt's lock while another write holds it
 }
 
-// WriterStats reports what the store's writer has done so far.
+// WriterStats reports what the store's group committer has done so far;
+// a group is counted once it is answered.
 func (db *DB) WriterStats() WriterStats {
 	g := db.writes
 	return WriterStats{Groups: g.groups.Load(), Writes: g.writesDone.Load(), Busy: time.Duration(g.busy.Load())}

@@ -89,14 +89,19 @@ func TestFunnelCountsMergesNamesThatOnlyStorageMakesEqual(t *testing.T) {
 		{Day: at, Network: "MTN\x00", Reached: []link.FunnelScreen{{Screen: "banks"}}, EndedOn: "banks", Reason: "exit"},
 		{Day: at, Network: "MTN", Reached: []link.FunnelScreen{{Screen: "banks"}}, EndedOn: "banks", Reason: "exit\x00"},
 	}
-	var network []link.FunnelCount
-	for _, c := range FunnelCounts(entries...) {
-		if c.By == link.FunnelNetwork {
-			network = append(network, c)
-		}
+	got := FunnelCounts(entries...)
+	if len(got) != len(link.FunnelGroupings) {
+		t.Fatalf("%d counters, want one per grouping: %+v", len(got), got)
 	}
-	if len(network) != 1 || network[0].Value != "MTN" || network[0].Reached != 2 || !reflect.DeepEqual(network[0].Left, map[string]int{"exit": 2}) {
-		t.Fatalf("network counters %+v, want one for MTN, reached 2, left exit 2", network)
+	seconds := make([]int, len(link.FunnelSecondsBounds)+1)
+	seconds[link.SecondsBucket(0)] = 2
+	for _, c := range got {
+		if c.Reached != 2 || !reflect.DeepEqual(c.Left, map[string]int{"exit": 2}) || !reflect.DeepEqual(c.Seconds, seconds) {
+			t.Errorf("%s counter %+v, want reached 2, left exit 2, both in the first bucket", c.By, c)
+		}
+		if c.By == link.FunnelNetwork && c.Value != "MTN" {
+			t.Errorf("network %q, want MTN", c.Value)
+		}
 	}
 }
 
