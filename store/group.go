@@ -42,7 +42,7 @@ type group struct {
 	wake chan struct{} // buffered 1: the queue is not empty
 	done chan struct{} // closed once the committer returned
 
-	// What the committer has done: groups committed, the writes in them,
+	// What the committer has done: groups taken, the writes in them,
 	// and the time it spent committing (WriterStats).
 	groups, writesDone atomic.Uint64
 	busy               atomic.Int64 // nanoseconds
