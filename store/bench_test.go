@@ -53,3 +53,48 @@ func benchSealer(b *testing.B) *seal.Sealer {
 	}
 	return s
 }
+
+// BenchmarkTextQueueRead is a busy text worker's poll of its queue: 32
+// texts in flight and 8 more due, read with Due (the worker asks for the
+// ones in flight too, and skips them) and with DueExcept (they are left
+// out unread). Run with -benchmem.
+func BenchmarkTextQueueRead(b *testing.B) {
+	db, err := store.Open(filepath.Join(b.TempDir(), "bench.db"), benchSealer(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	const inFlight, waiting = 32, 8
+	var texts []link.Text
+	for i := range inFlight + waiting {
+		texts = append(texts, link.Text{ID: fmt.Sprintf("txt_%02d", i), Kind: link.TextReply, To: fmt.Sprintf("+2348031%06d", i),
+			Data: map[string]string{"text": "Your account is linked. Reference 8f2c1a."}, Created: t0})
+	}
+	if err := db.EnqueueTexts(ctx, texts...); err != nil {
+		b.Fatal(err)
+	}
+	q := db.Texts()
+	held := map[string]bool{}
+	for _, t := range texts[:inFlight] {
+		held[t.ID] = true
+	}
+	now := t0.Add(time.Minute)
+	b.Run("Due", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if msgs, err := q.Due(ctx, now, inFlight+waiting+1); err != nil || len(msgs) != inFlight+waiting {
+				b.Fatalf("Due = %d messages, %v", len(msgs), err)
+			}
+		}
+	})
+	b.Run("DueExcept", func(b *testing.B) {
+		b.ReportAllocs()
+		skip := func(id []byte) bool { return held[string(id)] }
+		for b.Loop() {
+			if msgs, err := q.DueExcept(ctx, now, waiting+1, skip); err != nil || len(msgs) != waiting {
+				b.Fatalf("DueExcept = %d messages, %v", len(msgs), err)
+			}
+		}
+	})
+}

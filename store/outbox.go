@@ -157,7 +157,7 @@ func dueValue(m link.Message) []byte {
 
 // dueEntry is a due-index entry read back.
 type dueEntry struct {
-	key string // ordering key; empty: none
+	key []byte // ordering key; empty: none. Valid for the transaction only
 	seq uint64 // zero: queued before sequences existed
 	id  []byte
 }
@@ -174,7 +174,7 @@ func parseDue(k, v []byte) (dueEntry, bool) {
 	if len(v) < 2+n+8 {
 		return dueEntry{}, false
 	}
-	return dueEntry{key: string(v[2 : 2+n]), seq: binary.BigEndian.Uint64(v[2+n:]), id: v[2+n+8:]}, true
+	return dueEntry{key: v[2 : 2+n], seq: binary.BigEndian.Uint64(v[2+n:]), id: v[2+n+8:]}, true
 }
 
 // orderPrefix starts the order-index entries of a key.
@@ -217,11 +217,11 @@ func (q *Queue) eachReady(tx *bolt.Tx, end []byte, skip func(id []byte) bool, fn
 		if !ok || skip != nil && skip(e.id) {
 			continue
 		}
-		if e.key != "" && e.seq != 0 {
-			head, known := heads[e.key]
+		if len(e.key) > 0 && e.seq != 0 {
+			head, known := heads[string(e.key)] // looked up without a copy
 			if !known {
-				head = headOfKey(box, order, e.key)
-				heads[e.key] = head
+				head = headOfKey(box, order, string(e.key))
+				heads[string(e.key)] = head
 			}
 			if head != 0 && head < e.seq {
 				continue // waits behind an earlier message of its key
