@@ -224,13 +224,14 @@ func (m *Main) mount(cfg Config, monoSecret string) error {
 	kinds := cfg.SMS.kinds()
 	texts := func(kind string) bool { return kinds[kind] }
 	emits, notify := cfg.Partner.emits(), m.notifyPartner()
+	spoken := cfg.USSD.spoken()
 
 	m.app = newApp(m.Log)
 	m.app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok") })
 	edge := ussd.Edge{Conv: m.engine, Log: m.Log, Auth: auth,
 		PhoneRate: guard.NewLimiter(cfg.Security.PhoneRate, m.Now), Limits: cfg.USSD.limits(),
 		Phones: phones, ServiceCode: cfg.USSD.ServiceCode, IDs: reqid.NewSource(), Observer: m.metrics,
-		Say: func(key string) string { return m.words.Text(cfg.USSD.spoken(), key) }}
+		Say: func(key string) string { return m.words.Text(spoken, key) }}
 	edge.Mount(m.app, ussd.Dialects()...)
 	byIP := guard.RateByIP(guard.NewLimiter(cfg.Security.IPRate, m.Now), auth.ProxyHeader, func() { m.metrics.Refused("ip_rate") })
 
@@ -258,7 +259,7 @@ func (m *Main) mount(cfg Config, monoSecret string) error {
 
 	inbound := &sms.Inbound{
 		Conv: &sms.Conversation{Engine: m.engine, Store: m.db, Keyword: cfg.SMS.Keyword, SessionTTL: cfg.SMS.SessionTTL.Duration,
-			Words: m.words, Language: cfg.USSD.spoken(),
+			Words: m.words, Language: spoken,
 			Now: m.Now, Log: m.Log.With().Str("component", "sms").Logger()},
 		Store: m.db, Phones: phones, TwilioToken: cfg.SMS.Twilio.AuthToken, TwilioURL: cfg.SMS.Twilio.WebhookURL,
 		TermiiSecret: cfg.SMS.Termii.SecretKey, Notify: m.texts.Notify, Now: m.Now,

@@ -72,7 +72,7 @@ func addFunnel(tx *bolt.Tx, counts []link.FunnelCount) error {
 		if v := funnel.Get(k); v != nil {
 			held, ok := decodeCounts(v) // the key says what c already says
 			if !ok {
-				return fmt.Errorf("funnel counter %q: %w", k, errFunnelRecord)
+				return malformedCounter(k)
 			}
 			held.Add(c)
 			c = held
@@ -124,17 +124,21 @@ func encodeFunnel(c link.FunnelCount) []byte {
 // errFunnelRecord says a stored counter cannot be read.
 var errFunnelRecord = errors.New("malformed funnel counter")
 
+// malformedCounter is the error of the counter stored under k that cannot
+// be read.
+func malformedCounter(k []byte) error { return fmt.Errorf("funnel counter %q: %w", k, errFunnelRecord) }
+
 // decodeFunnel reads the counter stored under k. Its seconds come back with
 // kit.FunnelSeconds' length, its Left nil when no session ended there.
 func decodeFunnel(k, v []byte) (link.FunnelCount, error) {
 	c, ok := decodeCounts(v)
 	parts := bytes.SplitN(k, []byte{0}, 4)
 	if !ok || len(parts) != 4 {
-		return link.FunnelCount{}, fmt.Errorf("funnel counter %q: %w", k, errFunnelRecord)
+		return link.FunnelCount{}, malformedCounter(k)
 	}
 	day, err := time.Parse(time.DateOnly, string(parts[1]))
 	if err != nil {
-		return link.FunnelCount{}, fmt.Errorf("funnel counter %q: %w", k, errFunnelRecord)
+		return link.FunnelCount{}, malformedCounter(k)
 	}
 	c.By, c.Day, c.Value, c.Screen = string(parts[0]), day, string(parts[2]), string(parts[3])
 	return c, nil

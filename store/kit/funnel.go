@@ -39,8 +39,16 @@ func FunnelCounts(entries ...*link.FunnelEntry) []link.FunnelCount {
 	// with no map of the counters seen (an entry's counts are nearly all
 	// distinct already).
 	slices.SortFunc(out, compareCounters)
-	merged := out[:0]
-	for _, c := range out {
+	return MergeCounters(out)
+}
+
+// MergeCounters sums the counts of one counter that lie side by side in
+// counts, sorted by counter (grouping, day, value, screen: as FunnelCounts
+// returns them, and as a backend reads a counter kept in several rows),
+// into the first of them, in place, and returns what is left.
+func MergeCounters(counts []link.FunnelCount) []link.FunnelCount {
+	merged := counts[:0]
+	for _, c := range counts {
 		if n := len(merged); n > 0 && compareCounters(merged[n-1], c) == 0 {
 			merged[n-1].Add(c)
 			continue

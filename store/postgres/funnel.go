@@ -174,20 +174,7 @@ func (db *DB) FunnelCounts(ctx context.Context, since time.Time, by string) ([]l
 	if err != nil {
 		return nil, fmt.Errorf("read funnel counts: %w", err)
 	}
-	return mergeShards(out), nil
-}
-
-// mergeShards sums the rows of one counter (its shards, and its row in
-// funnel from before them, which the query's order puts side by side)
-// into one count.
-func mergeShards(rows []link.FunnelCount) []link.FunnelCount {
-	var out []link.FunnelCount
-	for _, c := range rows {
-		if n := len(out); n > 0 && out[n-1].Day.Equal(c.Day) && out[n-1].Value == c.Value && out[n-1].Screen == c.Screen {
-			out[n-1].Add(c)
-			continue
-		}
-		out = append(out, c)
-	}
-	return out
+	// A counter's rows (its shards, and its row in funnel from before
+	// them) lie side by side in the query's order: summed into one.
+	return kit.MergeCounters(out), nil
 }
