@@ -279,8 +279,11 @@ func decodeStep(op string, status int, data []byte, redact []string) (*Step, err
 // statusFailed reports whether a step's status field (a number or a string)
 // says the step was refused.
 func statusFailed(raw json.RawMessage) bool {
-	var s string
-	if wirejson.Unmarshal(raw, &s) == nil {
+	if jsonKind(raw) == '"' {
+		var s string
+		if wirejson.Unmarshal(raw, &s) != nil {
+			return false
+		}
 		if strings.EqualFold(strings.TrimSpace(s), "failed") {
 			return true
 		}
@@ -483,37 +486,42 @@ func pick(data []byte, key string) (value, message string, err error) {
 // textOf reads a message-like JSON value: a string, an array of strings, or
 // an object with a message of its own.
 func textOf(raw json.RawMessage) string {
-	if len(raw) == 0 {
-		return ""
-	}
-	var s string
-	if wirejson.Unmarshal(raw, &s) == nil {
-		return s
-	}
-	var list []string
-	if wirejson.Unmarshal(raw, &list) == nil {
-		return strings.Join(list, "; ")
-	}
-	var obj struct {
-		Message string `json:"message"`
-	}
-	if isObject(raw) && wirejson.Unmarshal(raw, &obj) == nil {
-		return obj.Message
+	switch jsonKind(raw) {
+	case '"':
+		var s string
+		if wirejson.Unmarshal(raw, &s) == nil {
+			return s
+		}
+	case '[':
+		var list []string
+		if wirejson.Unmarshal(raw, &list) == nil {
+			return strings.Join(list, "; ")
+		}
+	case '{':
+		var obj struct {
+			Message string `json:"message"`
+		}
+		if wirejson.Unmarshal(raw, &obj) == nil {
+			return obj.Message
+		}
 	}
 	return ""
 }
 
 // intOf reads a JSON number or numeric string; anything else is 0.
 func intOf(raw json.RawMessage) int {
+	if jsonKind(raw) == '"' {
+		var s string
+		if wirejson.Unmarshal(raw, &s) == nil {
+			if v, err := strconv.Atoi(strings.TrimSpace(s)); err == nil {
+				return v
+			}
+		}
+		return 0
+	}
 	var n float64
 	if wirejson.Unmarshal(raw, &n) == nil {
 		return int(n)
-	}
-	var s string
-	if wirejson.Unmarshal(raw, &s) == nil {
-		if v, err := strconv.Atoi(strings.TrimSpace(s)); err == nil {
-			return v
-		}
 	}
 	return 0
 }
@@ -573,14 +581,19 @@ func encode(v any) ([]byte, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
-// isObject reports whether raw holds a JSON object.
-func isObject(raw json.RawMessage) bool {
-	t := bytes.TrimSpace(raw)
-	return len(t) > 0 && t[0] == '{'
+// jsonKind is the first byte of the value raw holds ('"' a string, '{'
+// an object, '[' an array, a digit or '-' a number, 't', 'f' or 'n'), 0
+// when it is empty: what a loosely typed field is, read once, instead of
+// decoding it as one type after another until one fits.
+func jsonKind(raw json.RawMessage) byte {
+	if t := bytes.TrimSpace(raw); len(t) > 0 {
+		return t[0]
+	}
+	return 0
 }
 
+// isObject reports whether raw holds a JSON object.
+func isObject(raw json.RawMessage) bool { return jsonKind(raw) == '{' }
+
 // isArray reports whether raw holds a JSON array.
-func isArray(raw json.RawMessage) bool {
-	t := bytes.TrimSpace(raw)
-	return len(t) > 0 && t[0] == '['
-}
+func isArray(raw json.RawMessage) bool { return jsonKind(raw) == '[' }

@@ -587,16 +587,20 @@ func (w detailsWire) details() AccountDetails {
 
 // idOf reads an id given as a string or as an object with id or _id.
 func idOf(raw json.RawMessage) string {
-	var s string
-	if wirejson.Unmarshal(raw, &s) == nil {
-		return s
-	}
-	var obj struct {
-		ID    string `json:"id"`
-		IDAlt string `json:"_id"`
-	}
-	if isObject(raw) && wirejson.Unmarshal(raw, &obj) == nil {
-		return cmp.Or(obj.ID, obj.IDAlt)
+	switch jsonKind(raw) {
+	case '"':
+		var s string
+		if wirejson.Unmarshal(raw, &s) == nil {
+			return s
+		}
+	case '{':
+		var obj struct {
+			ID    string `json:"id"`
+			IDAlt string `json:"_id"`
+		}
+		if wirejson.Unmarshal(raw, &obj) == nil {
+			return cmp.Or(obj.ID, obj.IDAlt)
+		}
 	}
 	return ""
 }
@@ -607,7 +611,7 @@ func idOf(raw json.RawMessage) string {
 func epochMillis(raw json.RawMessage) int64 {
 	const secondsBelow = 100_000_000_000 // 1973 in milliseconds, 5138 in seconds
 	var n float64
-	if wirejson.Unmarshal(raw, &n) != nil {
+	if jsonKind(raw) == '"' {
 		var s string
 		if wirejson.Unmarshal(raw, &s) != nil {
 			return 0
@@ -621,6 +625,8 @@ func epochMillis(raw json.RawMessage) int64 {
 			return 0
 		}
 		n = v
+	} else if wirejson.Unmarshal(raw, &n) != nil {
+		return 0
 	}
 	if n <= 0 || n > 1e15 {
 		return 0

@@ -1,6 +1,7 @@
 package mono
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -362,6 +363,51 @@ func TestEpochMillisReadsEveryExpiryForm(t *testing.T) {
 	} {
 		if got := epochMillis([]byte(in)); got != want {
 			t.Errorf("epochMillis(%s) = %d, want %d", in, got, want)
+		}
+	}
+}
+
+func TestLooselyTypedFieldsAreReadInEveryFormMonoSends(t *testing.T) {
+	forms := []string{`400`, `"400"`, ` "failed" `, `"FAILED"`, `200`, `"99"`, `99.0`, `"msg"`, `["a","b"]`, `[1]`,
+		`{"message":"m","id":"i1"}`, `{"_id":"i2"}`, `null`, `true`, ``, `"unclosed`, `{bad`}
+	tests := []struct {
+		name string
+		read func(json.RawMessage) any
+		want map[string]any // forms not listed read as the zero value
+	}{
+		{"statusFailed", func(r json.RawMessage) any { return statusFailed(r) },
+			map[string]any{`400`: true, `"400"`: true, ` "failed" `: true, `"FAILED"`: true}},
+		{"intOf", func(r json.RawMessage) any { return intOf(r) },
+			map[string]any{`400`: 400, `"400"`: 400, `200`: 200, `"99"`: 99, `99.0`: 99}},
+		{"textOf", func(r json.RawMessage) any { return textOf(r) },
+			map[string]any{` "failed" `: "failed", `"FAILED"`: "FAILED", `"400"`: "400", `"99"`: "99", `"msg"`: "msg",
+				`["a","b"]`: "a; b", `{"message":"m","id":"i1"}`: "m"}},
+		{"idOf", func(r json.RawMessage) any { return idOf(r) },
+			map[string]any{` "failed" `: "failed", `"FAILED"`: "FAILED", `"400"`: "400", `"99"`: "99", `"msg"`: "msg",
+				`{"message":"m","id":"i1"}`: "i1", `{"_id":"i2"}`: "i2"}},
+	}
+	zero := map[string]any{"statusFailed": false, "intOf": 0, "textOf": "", "idOf": ""}
+	for _, tt := range tests {
+		for _, in := range forms {
+			want, ok := tt.want[in]
+			if !ok {
+				want = zero[tt.name]
+			}
+			if got := tt.read(json.RawMessage(in)); got != want {
+				t.Errorf("%s(%s) = %v, want %v", tt.name, in, got, want)
+			}
+		}
+	}
+}
+
+// BenchmarkStatusOfAStep reads a v1 step's numeric status, as every login
+// and commit answer carries it.
+func BenchmarkStatusOfAStep(b *testing.B) {
+	raw := json.RawMessage(`200`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if statusFailed(raw) {
+			b.Fatal("200 read as failed")
 		}
 	}
 }
