@@ -1,18 +1,21 @@
 package mono
 
 import (
+	"bytes"
 	stdjson "encoding/json"
 	"reflect"
 	"testing"
 
-	json "github.com/segmentio/encoding/json"
+	"github.com/ussdlink/ussdlink/wirejson"
 )
 
-// FuzzAnswersDecodeAsTheStandardLibraryDoes holds the client's JSON
-// decoder (segmentio/encoding, chosen for speed) to encoding/json's
-// reading of whatever Mono or a network between sends: for each shape the
-// client decodes, both accept or both refuse, and what both accept reads
-// the same. Neither may panic.
+// FuzzAnswersDecodeAsTheStandardLibraryDoes holds wirejson (segmentio's
+// decoder, chosen for speed) to encoding/json's reading of whatever Mono
+// or a network between sends: for each shape the client decodes, both
+// accept or both refuse, and what both accept reads the same; and so for
+// its strict reading (UnmarshalStrict, refusing unknown fields, as sealed
+// records are read) against a Decoder that disallows them. Neither may
+// panic.
 func FuzzAnswersDecodeAsTheStandardLibraryDoes(f *testing.F) {
 	for _, seed := range []string{
 		gtbank,
@@ -37,12 +40,24 @@ func FuzzAnswersDecodeAsTheStandardLibraryDoes(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, shape := range shapes {
 			fast, std := shape(), shape()
-			fastErr, stdErr := json.Unmarshal(data, fast), stdjson.Unmarshal(data, std)
+			fastErr, stdErr := wirejson.Unmarshal(data, fast), stdjson.Unmarshal(data, std)
 			if (fastErr == nil) != (stdErr == nil) {
-				t.Fatalf("%T from %q: segmentio says %v, encoding/json %v", fast, data, fastErr, stdErr)
+				t.Fatalf("%T from %q: wirejson says %v, encoding/json %v", fast, data, fastErr, stdErr)
 			}
 			if fastErr == nil && !reflect.DeepEqual(fast, std) {
-				t.Fatalf("%T from %q: segmentio read %+v, encoding/json %+v", fast, data, fast, std)
+				t.Fatalf("%T from %q: wirejson read %+v, encoding/json %+v", fast, data, fast, std)
+			}
+		}
+		for _, shape := range shapes[:4] { // the structs: what unknown fields can be
+			fast, std := shape(), shape()
+			dec := stdjson.NewDecoder(bytes.NewReader(data))
+			dec.DisallowUnknownFields()
+			fastErr, stdErr := wirejson.UnmarshalStrict(data, fast), dec.Decode(std)
+			if (fastErr == nil) != (stdErr == nil) {
+				t.Fatalf("%T strictly from %q: wirejson says %v, encoding/json %v", fast, data, fastErr, stdErr)
+			}
+			if fastErr == nil && !reflect.DeepEqual(fast, std) {
+				t.Fatalf("%T strictly from %q: wirejson read %+v, encoding/json %+v", fast, data, fast, std)
 			}
 		}
 	})

@@ -1,5 +1,6 @@
-// Package wirejson reads and writes the JSON the gateway exchanges with
-// Mono and keeps in its queues and sealed records: with segmentio's
+// Package wirejson reads the JSON Mono answers with, and reads and writes
+// the JSON the gateway keeps in its queues and sealed records (what it
+// sends Mono is written by package mono, without HTML escaping): with segmentio's
 // encoding (a few times faster than encoding/json at reading, and held to
 // its reading by a differential fuzz target in package mono), and with
 // errors that never quote what was read. segmentio's errors carry up to
@@ -9,6 +10,7 @@
 package wirejson
 
 import (
+	"bytes"
 	stdjson "encoding/json"
 	"errors"
 	"fmt"
@@ -35,7 +37,7 @@ func Unmarshal(data []byte, v any) error {
 func UnmarshalStrict(data []byte, v any) error {
 	if _, err := json.Parse(data, v, json.DisallowUnknownFields); err != nil {
 		return describe(v, err, func(fresh any) error {
-			dec := stdjson.NewDecoder(strings.NewReader(string(data)))
+			dec := stdjson.NewDecoder(bytes.NewReader(data))
 			dec.DisallowUnknownFields()
 			return dec.Decode(fresh)
 		})
