@@ -3,6 +3,7 @@ package mono
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -94,10 +95,12 @@ func WithHTTPClient(h *http.Client) Option {
 	}
 }
 
-// WithRootCAs makes the default wire trust roots instead of the system's
-// certificate authorities: for a Mono reached through a TLS-terminating
-// proxy with a certificate authority of its own, or a test server. A
-// client given WithHTTPClient uses that client's TLS settings instead.
+// WithRootCAs makes the client trust roots instead of the system's
+// certificate authorities, on either default wire (fasthttp's, or
+// net/http's when the environment names a proxy): for a Mono reached
+// through a TLS-terminating proxy with a certificate authority of its
+// own, or a test server. A client given WithHTTPClient uses that client's
+// TLS settings instead.
 func WithRootCAs(roots *x509.CertPool) Option {
 	return func(c *Client) { c.roots = roots }
 }
@@ -153,24 +156,34 @@ func NewClient(secretKey string, opts ...Option) *Client {
 			opt(c)
 		}
 	}
-	switch {
-	case c.wire != nil:
-	case proxied(c.baseURL):
-		c.wire = netHTTP{client: &http.Client{Transport: newTransport()}}
-	default:
-		c.wire = newFastHTTP(c.baseURL, c.timeout, c.roots)
+	if c.wire == nil {
+		c.wire = defaultWire(c.baseURL, c.timeout, c.roots, proxied(c.baseURL))
 	}
 	return c
+}
+
+// defaultWire is the round tripper of a client not given WithHTTPClient:
+// net/http's when a proxy is in the way (viaProxy), fasthttp's otherwise;
+// either trusts roots when they are given.
+func defaultWire(base string, timeout time.Duration, roots *x509.CertPool, viaProxy bool) roundTripper {
+	if viaProxy {
+		return netHTTP{client: &http.Client{Transport: newTransport(roots)}}
+	}
+	return newFastHTTP(base, timeout, roots)
 }
 
 // newTransport is net/http's connection pool to Mono: every hop calls it, from
 // as many sessions at once as the gateway serves, so it keeps enough idle
 // connections per host for them to be reused rather than opened (and
-// TLS-handshaken) call after call; the default keeps two.
-func newTransport() *http.Transport {
+// TLS-handshaken) call after call; the default keeps two. It trusts roots
+// when they are given (WithRootCAs), the system's otherwise.
+func newTransport(roots *x509.CertPool) *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns = maxIdleConns
 	t.MaxIdleConnsPerHost = maxIdleConns
+	if roots != nil {
+		t.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	}
 	return t
 }
 

@@ -152,7 +152,7 @@ func asError(t *testing.T, err error) *Error {
 // may be resent must not depend on which.
 var wires = map[string]Option{
 	"fasthttp": nil,
-	"net/http": WithHTTPClient(&http.Client{Transport: newTransport()}),
+	"net/http": WithHTTPClient(&http.Client{Transport: newTransport(nil)}),
 }
 
 // eachWire runs test once per wire, with the option choosing it.
@@ -1023,5 +1023,29 @@ func TestAPeerThatNeverAnswersTheHandshakeDoesNotHoldTheCall(t *testing.T) {
 	}
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("err = %v, want the call's deadline", err)
+	}
+}
+
+func TestTheProxiedWireTrustsTheRootsItIsGiven(t *testing.T) {
+	f := newFakeTLS(t, reply(200, `{"status":200,"responseCode":99,"data":{"code":"code_ok"}}`))
+	roots := x509.NewCertPool()
+	roots.AddCert(f.srv.Certificate())
+	tests := []struct {
+		name  string
+		roots *x509.CertPool
+		sent  bool
+	}{
+		{"with the fake's roots", roots, true},
+		{"with the system's", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := f.client(WithRetry(1, 0))
+			c.wire = defaultWire(f.srv.URL, c.timeout, tt.roots, true) // as when the environment names a proxy
+			_, err := c.Login(t.Context(), "s1", map[string]string{"password": password})
+			if sent := err == nil; sent != tt.sent {
+				t.Errorf("login error %v, want sent %v", err, tt.sent)
+			}
+		})
 	}
 }
