@@ -338,11 +338,12 @@ func (c *Client) attempt(ctx context.Context, cl call) (int, []byte, error) {
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
 		defer cancel()
 	}
+	x := c.exchange(ctx, cl, payload) // the same for every attempt
 	for attempt := 1; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return 0, nil, &Error{Op: cl.op, Err: err}
 		}
-		a, sent, err := c.wire.roundTrip(ctx, c.exchange(ctx, cl, payload))
+		a, sent, err := c.wire.roundTrip(ctx, x)
 		status, data := a.status, a.body
 		var last *Error
 		wait, fixed := time.Duration(0), false
@@ -396,7 +397,7 @@ func (c *Client) attempt(ctx context.Context, cl call) (int, []byte, error) {
 	}
 }
 
-// exchange is one attempt of cl, carrying payload.
+// exchange is what every attempt of cl sends, carrying payload.
 func (c *Client) exchange(ctx context.Context, cl call, payload []byte) *exchange {
 	return &exchange{method: cl.method, url: c.baseURL + cl.path, secret: c.secret,
 		session: cl.session, reqID: reqid.From(ctx), body: payload}

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -28,6 +29,22 @@ type exchange struct {
 	session string // x-session-id, when set
 	reqID   string // X-Request-Id, when set
 	body    []byte // nil sends none
+}
+
+// headers calls set with each header of the exchange: the same on every
+// wire.
+func (x *exchange) headers(set func(key, value string)) {
+	set("mono-sec-key", x.secret)
+	set("Accept", "application/json")
+	if x.body != nil {
+		set("Content-Type", "application/json")
+	}
+	if x.session != "" {
+		set("x-session-id", x.session)
+	}
+	if x.reqID != "" {
+		set(reqid.Header, x.reqID)
+	}
 }
 
 // answer is what Mono said to one exchange.
@@ -63,17 +80,7 @@ func (t netHTTP) roundTrip(ctx context.Context, x *exchange) (answer, bool, erro
 	if err != nil {
 		return answer{}, false, err
 	}
-	req.Header.Set("mono-sec-key", x.secret)
-	req.Header.Set("Accept", "application/json")
-	if x.body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if x.session != "" {
-		req.Header.Set("x-session-id", x.session)
-	}
-	if x.reqID != "" {
-		req.Header.Set(reqid.Header, x.reqID)
-	}
+	x.headers(req.Header.Set)
 	resp, err := t.client.Do(req)
 	if err != nil {
 		return answer{}, wrote.Load(), err
@@ -103,7 +110,12 @@ type fastHTTP struct{ client *fasthttp.Client }
 // silent peer for longer than stallLimit(timeout).
 func newFastHTTP(base string, timeout time.Duration, roots *x509.CertPool) fastHTTP {
 	secure := strings.HasPrefix(strings.ToLower(base), "https://")
+	var host string // every connection is to base's host: its name is checked once set
+	if u, err := url.Parse(base); err == nil {
+		host = u.Hostname()
+	}
 	conf := &tls.Config{
+		ServerName:         host,
 		RootCAs:            roots,                           // nil: the system's
 		ClientSessionCache: tls.NewLRUClientSessionCache(0), // resumed handshakes after an idle close
 		MinVersion:         tls.VersionTLS12,
@@ -153,17 +165,9 @@ func (t fastHTTP) roundTrip(ctx context.Context, x *exchange) (answer, bool, err
 	req.SetRequestURI(x.url)
 	req.Header.SetMethod(x.method)
 	req.Header.SetNoDefaultContentType(true)
-	req.Header.Set("mono-sec-key", x.secret)
-	req.Header.Set("Accept", "application/json")
+	x.headers(req.Header.Set)
 	if x.body != nil {
-		req.Header.SetContentType("application/json")
 		req.SetBodyRaw(x.body)
-	}
-	if x.session != "" {
-		req.Header.Set("x-session-id", x.session)
-	}
-	if x.reqID != "" {
-		req.Header.Set(reqid.Header, x.reqID)
 	}
 	deadline, _ := ctx.Deadline()
 	done := make(chan error, 1)
@@ -216,8 +220,7 @@ func (t fastHTTP) roundTrip(ctx context.Context, x *exchange) (answer, bool, err
 func sentBefore(err error) bool {
 	var dial *dialError
 	switch {
-	case errors.As(err, &dial), errors.Is(err, errStale),
-		errors.Is(err, fasthttp.ErrNoFreeConns), errors.Is(err, fasthttp.ErrDialTimeout):
+	case errors.As(err, &dial), errors.Is(err, errStale), errors.Is(err, fasthttp.ErrNoFreeConns):
 		return false
 	}
 	return true
@@ -247,17 +250,10 @@ func dialWatched(addr string, secure bool, conf *tls.Config) (net.Conn, error) {
 	if err != nil {
 		return nil, &dialError{err: err}
 	}
-	watched := &watchedConn{Conn: conn}
+	watched := watch(conn)
 	if !secure {
 		return watched, nil
 	}
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		conn.Close()
-		return nil, &dialError{err: err}
-	}
-	conf = conf.Clone()
-	conf.ServerName = host
 	tc := tls.Client(watched, conf)
 	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
 	defer cancel()
@@ -272,12 +268,41 @@ func dialWatched(addr string, secure bool, conf *tls.Config) (net.Conn, error) {
 // write of each new request, that Mono has not closed it while it sat
 // idle. net/http learns this from a reader it keeps on every idle
 // connection; here the check is one getsockopt (where the platform
-// allows, see peerClosed). Without it a login written into a connection
+// allows, see inspect). Without it a login written into a connection
 // Mono has just closed could not be told from one Mono took and then
 // failed to answer.
 type watchedConn struct {
 	net.Conn
 	read bool // a read happened since the last write: the next write starts a request
+
+	raw    syscall.RawConn  // the socket, nil when it cannot be reached
+	probe  func(fd uintptr) // inspect, bound once: a check allocates nothing
+	closed bool             // what the last probe found
+}
+
+// watch wraps conn, reaching its socket once for every later check.
+func watch(conn net.Conn) *watchedConn {
+	c := &watchedConn{Conn: conn}
+	if sc, ok := conn.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			c.raw = raw
+		}
+	}
+	c.probe = c.inspect
+	return c
+}
+
+// peerClosed reports whether Mono has closed the connection (see inspect;
+// where the platform cannot tell, never).
+func (c *watchedConn) peerClosed() bool {
+	if c.raw == nil {
+		return false
+	}
+	c.closed = false
+	if c.raw.Control(c.probe) != nil {
+		return false
+	}
+	return c.closed
 }
 
 func (c *watchedConn) Read(p []byte) (int, error) {
@@ -288,7 +313,7 @@ func (c *watchedConn) Read(p []byte) (int, error) {
 func (c *watchedConn) Write(p []byte) (int, error) {
 	if c.read {
 		c.read = false
-		if peerClosed(c.Conn) {
+		if c.peerClosed() {
 			return 0, errStale
 		}
 	}
