@@ -99,13 +99,17 @@ func Transliterate(s string) string {
 // isPlain reports whether s is printable ASCII (and newlines), the common case.
 func isPlain(s string) bool {
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x7f || (c < ' ' && c != '\n') || c == '`' {
+		if !KeptASCII(s[i]) {
 			return false
 		}
 	}
 	return true
 }
+
+// KeptASCII reports whether Transliterate keeps byte c as it is: printable
+// ASCII and the newline, but the backtick, which it replaces. A string of
+// such bytes alone is returned unchanged.
+func KeptASCII(c byte) bool { return c < 0x7f && (c >= ' ' || c == '\n') && c != '`' }
 
 // Units counts s in GSM 7-bit units, the measure of a screen's budget:
 // extension characters count two; a character outside the alphabet counts

@@ -207,7 +207,7 @@ func tidy(s string) bool {
 			if i == 0 || i == len(s)-1 || s[i-1] == ' ' {
 				return false
 			}
-		case c < ' ' || c >= 0x7f || c == '`':
+		case c == '\n' || !gsm.KeptASCII(c):
 			return false
 		}
 	}
