@@ -84,6 +84,48 @@ func addFunnel(tx *bolt.Tx, counts []link.FunnelCount) error {
 	return nil
 }
 
+// funnelTally gathers what the commits sharing the group commit's
+// transaction add to the funnel, so that the committer reads, adds to and
+// writes each counter once for all of them (kit.SumCounters) just before
+// the transaction commits, instead of once per commit: the commits of
+// sessions ending together reach mostly the same screens, in the same
+// groupings, on the same day. Only the committer's goroutine uses it; a
+// commit's function adds to it as it runs.
+type funnelTally struct {
+	lists   [][]link.FunnelCount
+	running int // the index in its transaction of the write running now
+	first   int // the index of the first write that added counts; -1: none
+}
+
+// reset empties the tally for a new transaction.
+func (t *funnelTally) reset() {
+	clear(t.lists)
+	t.lists, t.first = t.lists[:0], -1
+}
+
+// add takes a write's counts (as kit.FunnelCounts gave them), to be added
+// when its transaction commits; counts is not changed.
+func (t *funnelTally) add(counts []link.FunnelCount) {
+	if len(counts) == 0 {
+		return
+	}
+	if t.first < 0 {
+		t.first = t.running
+	}
+	t.lists = append(t.lists, counts)
+}
+
+// write adds what the tally holds to the counters in tx.
+func (t *funnelTally) write(tx *bolt.Tx) error {
+	switch len(t.lists) {
+	case 0:
+		return nil
+	case 1:
+		return addFunnel(tx, t.lists[0])
+	}
+	return addFunnel(tx, kit.SumCounters(t.lists...))
+}
+
 // funnelKey is a counter's key in bucketFunnel.
 func funnelKey(c link.FunnelCount) []byte {
 	k := make([]byte, 0, len(c.By)+len(c.Value)+len(c.Screen)+13)

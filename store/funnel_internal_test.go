@@ -10,6 +10,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/ussdlink/ussdlink/link"
+	"github.com/ussdlink/ussdlink/store/kit"
 )
 
 // A commit shares its transaction with others, and is run again when one
@@ -52,6 +53,114 @@ func TestACommitRunAgainAfterItsGroupFailedCountsItsFunnelOnce(t *testing.T) {
 	}
 	if len(counts) != 2 {
 		t.Errorf("FunnelCounts = %+v, want two screens", counts)
+	}
+}
+
+// groupOf queues fns behind a held committer and releases it, so that
+// they share one transaction (as far as none fails), and returns each
+// one's answer, in order.
+func groupOf(t *testing.T, db *DB, fns ...func() error) []error {
+	t.Helper()
+	started, release := make(chan struct{}), make(chan struct{})
+	held := hold(db.writes, started, release)
+	<-started
+	answers := make([]chan error, len(fns))
+	for i, fn := range fns {
+		answers[i] = make(chan error, 1)
+		go func() { answers[i] <- fn() }()
+		queued(db.writes, i+1)
+	}
+	close(release)
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	errs := make([]error, len(fns))
+	for i, a := range answers {
+		errs[i] = <-a
+	}
+	return errs
+}
+
+// endingCommit is the commit of a session s ending with e.
+func endingCommit(db *DB, s string, e *link.FunnelEntry) func() error {
+	return func() error {
+		return db.Commit(context.Background(), link.Change{Funnel: e,
+			Session: &link.SessionRecord{ID: s, Phone: "+2348030000001", Updated: e.Day, Purge: e.Day.Add(time.Hour), Data: []byte(`{}`)}})
+	}
+}
+
+// The commits of one group add their funnel counts together, once per
+// counter: each commit's counts are in the sum once, and a commit run
+// again after its group failed adds its own once more, as they were.
+func TestTheCommitsOfAGroupAddTheirFunnelCountsOnceEach(t *testing.T) {
+	db := openInternal(t, 0x18)
+	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	entry := func(otpSeconds int, reason string) *link.FunnelEntry {
+		return &link.FunnelEntry{Day: at, Dialect: "hubtel", Network: "MTN", Institution: "gtb",
+			Reached: []link.FunnelScreen{{Screen: "banks", Seconds: 2}, {Screen: "otp", Seconds: otpSeconds}}, EndedOn: "otp", Reason: reason}
+	}
+	errs := groupOf(t, db,
+		endingCommit(db, "s1", entry(7, "exit")),
+		func() error { return db.writes.do(func(*bolt.Tx) error { return errors.New("refused") }) },
+		endingCommit(db, "s2", entry(7, "expired")),
+		endingCommit(db, "s3", entry(400, "exit")))
+	if errs[1] == nil {
+		t.Fatal("the refused write succeeded")
+	}
+	for _, i := range []int{0, 2, 3} {
+		if errs[i] != nil {
+			t.Fatalf("commit %d: %v", i, errs[i])
+		}
+	}
+	for _, by := range link.FunnelGroupings {
+		counts, err := db.FunnelCounts(context.Background(), at, by)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(counts) != 2 {
+			t.Fatalf("%q: %+v, want two screens", by, counts)
+		}
+		banks, otp := counts[0], counts[1]
+		if banks.Reached != 3 || banks.Seconds[link.SecondsBucket(2)] != 3 || banks.Left != nil {
+			t.Errorf("%q banks = %+v, want reached 3, all in 2 s's bucket, none left", by, banks)
+		}
+		if otp.Reached != 3 || otp.Seconds[link.SecondsBucket(7)] != 2 || otp.Seconds[len(otp.Seconds)-1] != 1 ||
+			!sameCounts(otp.Left, map[string]int{"exit": 2, "expired": 1}) {
+			t.Errorf("%q otp = %+v, want reached 3, two in 7 s's bucket and one in the last, left exit 2 and expired 1", by, otp)
+		}
+	}
+}
+
+// A counter that cannot be read fails the commits that add to it, and
+// only them: the commits beside them in the group are added and stored.
+func TestAnUnreadableCounterFailsOnlyTheCommitsAddingToIt(t *testing.T) {
+	db := openInternal(t, 0x19)
+	bad, good := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC), time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
+	entry := func(day time.Time) *link.FunnelEntry {
+		return &link.FunnelEntry{Day: day, Reached: []link.FunnelScreen{{Screen: "banks", Seconds: 2}}, EndedOn: "banks", Reason: "exit"}
+	}
+	spoilt := link.FunnelCount{Day: bad, By: link.FunnelAll, Screen: "banks"}
+	if err := db.bolt.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketFunnel).Put(funnelKey(spoilt), []byte{0x7f}) }); err != nil {
+		t.Fatal(err)
+	}
+	errs := groupOf(t, db, endingCommit(db, "s1", entry(good)), endingCommit(db, "s2", entry(bad)),
+		endingCommit(db, "s3", entry(good)), endingCommit(db, "s4", entry(bad)))
+	for i, want := range []bool{false, true, false, true} {
+		if failed := errors.Is(errs[i], errFunnelRecord); failed != want {
+			t.Errorf("commit %d answered %v; want it failed on the counter: %v", i, errs[i], want)
+		}
+	}
+	for s, want := range map[string]bool{"s1": true, "s2": false, "s3": true, "s4": false} {
+		if _, err := db.Session(context.Background(), s); (err == nil) != want {
+			t.Errorf("session %s: %v; want it stored: %v", s, err, want)
+		}
+	}
+	counts, err := db.FunnelCounts(context.Background(), good, link.FunnelAll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(counts) != 1 || counts[0].Reached != 2 || counts[0].Seconds[link.SecondsBucket(2)] != 2 || counts[0].Left["exit"] != 2 {
+		t.Errorf("the good day's counts = %+v, want banks reached twice, both in 2 s's bucket, both left", counts)
 	}
 }
 
@@ -131,4 +240,60 @@ func sameInts(a, b []int) bool {
 		}
 	}
 	return true
+}
+
+// BenchmarkFunnelOfAGroup is what the committer does for the funnel
+// counts of eight sessions ending in one group commit, as loadgen's flows
+// end (six screens, in four groupings): each commit's counts added on their
+// own, as before, and the group's summed first (funnelTally). Each
+// transaction is rolled back: the disk is not measured. Run with -benchmem.
+func BenchmarkFunnelOfAGroup(b *testing.B) {
+	db := openInternal(b, 0x20)
+	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	var lists [][]link.FunnelCount
+	for i := range 8 {
+		lists = append(lists, kit.FunnelCounts(&link.FunnelEntry{Day: at, Dialect: "africastalking", Network: "62130", Institution: "GTBank",
+			Reached: []link.FunnelScreen{{Screen: "language", Seconds: 1}, {Screen: "banks", Seconds: 1}, {Screen: "username", Seconds: 2},
+				{Screen: "password", Seconds: 3}, {Screen: "accounts", Seconds: 2 + i%2}, {Screen: "linked", Seconds: 0}},
+			EndedOn: "linked", Reason: "linked"}))
+	}
+	// The counters exist, as they do a minute into a day.
+	if err := db.bolt.Update(func(tx *bolt.Tx) error { return addFunnel(tx, kit.SumCounters(lists...)) }); err != nil {
+		b.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		add  func(*bolt.Tx) error
+	}{
+		{"each", func(tx *bolt.Tx) error {
+			for _, l := range lists {
+				if err := addFunnel(tx, l); err != nil {
+					return err
+				}
+			}
+			return nil
+		}},
+		{"summed", func(tx *bolt.Tx) error {
+			var t funnelTally
+			t.reset()
+			for _, l := range lists {
+				t.add(l)
+			}
+			return t.write(tx)
+		}},
+	} {
+		b.Run(tt.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				tx, err := db.bolt.Begin(true)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := tt.add(tx); err != nil {
+					b.Fatal(err)
+				}
+				tx.Rollback()
+			}
+		})
+	}
 }

@@ -42,6 +42,10 @@ type group struct {
 	wake chan struct{} // buffered 1: the queue is not empty
 	done chan struct{} // closed once the committer returned
 
+	// funnel gathers what the writes of the transaction under way add to
+	// the drop-off funnel, written once per counter before it commits.
+	funnel funnelTally
+
 	// What the committer has done: groups taken, the writes in them,
 	// and the time it spent committing (WriterStats).
 	groups, writesDone atomic.Uint64
@@ -143,16 +147,7 @@ func (g *group) take() ([]*write, bool) {
 // commit runs ws in one transaction and answers each. When one fails, it
 // is answered alone and the rest committed again without it.
 func (g *group) commit(ws []*write) {
-	failed := -1
-	err := g.bolt.Update(func(tx *bolt.Tx) error {
-		for i, w := range ws {
-			if err := call(w.fn, tx); err != nil {
-				failed = i
-				return err
-			}
-		}
-		return nil
-	})
+	failed, err := g.update(ws)
 	if failed < 0 {
 		for _, w := range ws {
 			w.answer <- err
@@ -164,9 +159,36 @@ func (g *group) commit(ws []*write) {
 		return
 	}
 	lone := ws[failed]
-	lone.answer <- g.bolt.Update(func(tx *bolt.Tx) error { return call(lone.fn, tx) })
+	_, err = g.update([]*write{lone})
+	lone.answer <- err
 	rest := append(ws[:failed:failed], ws[failed+1:]...)
 	g.commit(rest)
+}
+
+// update runs ws in one read-write transaction, then adds up what they
+// added to the funnel, and commits. failed is the index of the write that
+// failed, -1 when none did (the commit itself may have): a funnel counter
+// that cannot be added to fails the first write that added counts, which
+// then runs alone, as each write failed on its own counters before they
+// were summed.
+func (g *group) update(ws []*write) (failed int, err error) {
+	failed = -1
+	err = g.bolt.Update(func(tx *bolt.Tx) error {
+		g.funnel.reset()
+		for i, w := range ws {
+			g.funnel.running = i
+			if err := call(w.fn, tx); err != nil {
+				failed = i
+				return err
+			}
+		}
+		if err := g.funnel.write(tx); err != nil {
+			failed = g.funnel.first
+			return err
+		}
+		return nil
+	})
+	return failed, err
 }
 
 // call runs fn, turning a panic into its error: one write's bug fails that

@@ -156,7 +156,7 @@ func TestSessionReadsOnlyWhatWasCommitted(t *testing.T) {
 
 // openInternal opens a new store in a test's directory, with a sealer of
 // a fixed key, closed when the test ends: for the tests that look inside.
-func openInternal(t *testing.T, fill byte) *DB {
+func openInternal(t testing.TB, fill byte) *DB {
 	t.Helper()
 	sealer, err := seal.New(bytes.Repeat([]byte{fill}, seal.KeySize))
 	if err != nil {

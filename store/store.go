@@ -245,7 +245,8 @@ func (db *DB) encodeSession(r *link.SessionRecord) ([]byte, error) {
 // account_updated Mono sent before it committed, as the LinkUpdates option
 // decides (see prepareLink); the partner then hears of it after the link's
 // own events. The session's funnel entry, when it ended in this change,
-// adds its counts in the same transaction, and the language its phone
+// adds its counts in the same transaction (summed with those of the
+// commits beside it in the group, funnelTally), and the language its phone
 // chose, when it chose one, becomes the phone's (a language that is not a
 // code, kit.Language, fails the commit before anything is written).
 func (db *DB) Commit(_ context.Context, c link.Change) error {
@@ -290,9 +291,7 @@ func (db *DB) Commit(_ context.Context, c link.Change) error {
 				return err
 			}
 		}
-		if err := addFunnel(tx, funnel); err != nil {
-			return err
-		}
+		db.writes.funnel.add(funnel) // added with the group's, before the commit
 		if c.Language != "" {
 			if err := putLanguage(tx, link.PhoneKey(c.Session.Phone), c.Language); err != nil {
 				return err

@@ -3,6 +3,7 @@ package kit
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -56,6 +57,41 @@ func MergeCounters(counts []link.FunnelCount) []link.FunnelCount {
 		merged = append(merged, c)
 	}
 	return merged
+}
+
+// SumCounters adds up lists of counts, each as FunnelCounts returned it,
+// into one per counter in the same order, leaving the lists as they
+// were: a counter met in more than one gets a histogram and reasons of
+// its own. The bbolt store's committer sums the funnel counts of a group
+// of commits with it, so that a counter several commits add to is read
+// and written once per transaction; a commit run again after its group
+// failed adds its own lists once more, unchanged.
+func SumCounters(lists ...[]link.FunnelCount) []link.FunnelCount {
+	n := 0
+	for _, l := range lists {
+		n += len(l)
+	}
+	out := make([]link.FunnelCount, 0, n)
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	slices.SortStableFunc(out, compareCounters)
+	sum := out[:0]
+	own := -1 // the last counter of sum whose histogram and reasons are its own
+	for _, c := range out {
+		last := len(sum) - 1
+		if last < 0 || compareCounters(sum[last], c) != 0 {
+			sum = append(sum, c)
+			continue
+		}
+		if own != last {
+			sum[last].Seconds = slices.Clone(sum[last].Seconds)
+			sum[last].Left = maps.Clone(sum[last].Left)
+			own = last
+		}
+		sum[last].Add(c)
+	}
+	return sum
 }
 
 // compareCounters orders counts by their counter: grouping, day, value,

@@ -120,3 +120,55 @@ func BenchmarkFunnelCounts(b *testing.B) {
 		}
 	}
 }
+
+func TestSumCountersAddsListsUpWithoutChangingThem(t *testing.T) {
+	ended := entries(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))
+	var lists, before [][]link.FunnelCount
+	for _, e := range ended {
+		lists = append(lists, FunnelCounts(e))
+		before = append(before, deepCopy(FunnelCounts(e)))
+	}
+	got := SumCounters(lists...)
+	for i := range lists {
+		if !reflect.DeepEqual(lists[i], before[i]) {
+			t.Fatalf("list %d changed:\n%+v\nwas\n%+v", i, lists[i], before[i])
+		}
+	}
+	if want := FunnelCounts(ended...); !reflect.DeepEqual(got, want) {
+		t.Fatalf("SumCounters =\n%+v\nwant what FunnelCounts gives of the three entries at once\n%+v", got, want)
+	}
+	if got := SumCounters(); len(got) != 0 {
+		t.Errorf("SumCounters() = %v, want none", got)
+	}
+}
+
+// entries are three ended sessions sharing some counters (the MTN and
+// gtb ones) and not others.
+func entries(day time.Time) []*link.FunnelEntry {
+	var out []*link.FunnelEntry
+	for _, e := range []struct {
+		network, bank string
+		seconds       int
+	}{{"MTN", "gtb", 4}, {"Airtel", "gtb", 400}, {"MTN", "zenith", 4}} {
+		out = append(out, &link.FunnelEntry{Day: day, Network: e.network, Institution: e.bank,
+			Reached: []link.FunnelScreen{{Screen: "banks", Seconds: 1}, {Screen: "otp", Seconds: e.seconds}}, EndedOn: "otp", Reason: "exit"})
+	}
+	return out
+}
+
+// deepCopy copies counts with their histograms and reasons.
+func deepCopy(counts []link.FunnelCount) []link.FunnelCount {
+	out := make([]link.FunnelCount, len(counts))
+	for i, c := range counts {
+		c.Seconds = append([]int(nil), c.Seconds...)
+		if c.Left != nil {
+			left := make(map[string]int, len(c.Left))
+			for r, n := range c.Left {
+				left[r] = n
+			}
+			c.Left = left
+		}
+		out[i] = c
+	}
+	return out
+}
