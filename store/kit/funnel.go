@@ -59,37 +59,49 @@ func MergeCounters(counts []link.FunnelCount) []link.FunnelCount {
 	return merged
 }
 
-// SumCounters adds up lists of counts, each as FunnelCounts returned it,
-// into one per counter in the same order, leaving the lists as they
-// were: a counter met in more than one gets a histogram and reasons of
-// its own. The bbolt store's committer sums the funnel counts of a group
-// of commits with it, so that a counter several commits add to is read
-// and written once per transaction; a commit run again after its group
-// failed adds its own lists once more, unchanged.
+// SumCounters adds up lists of counts, each as FunnelCounts returned it
+// (sorted by counter, each counter once), into one per counter in the
+// same order, leaving the lists as they were: a counter met in more than
+// one gets a histogram and reasons of its own. The bbolt store's
+// committer sums the funnel counts of a group of commits with it, so that
+// a counter several commits add to is read and written once per
+// transaction; a commit run again after its group failed adds its own
+// lists once more, unchanged. The lists are merged one into the sum after
+// the other, each in one pass: they are sorted already, and mostly of the
+// same counters.
 func SumCounters(lists ...[]link.FunnelCount) []link.FunnelCount {
-	n := 0
+	var sum, next []link.FunnelCount
+	var own, nextOwn []bool // whether sum[i]'s histogram and reasons are its own
 	for _, l := range lists {
-		n += len(l)
-	}
-	out := make([]link.FunnelCount, 0, n)
-	for _, l := range lists {
-		out = append(out, l...)
-	}
-	slices.SortStableFunc(out, compareCounters)
-	sum := out[:0]
-	own := -1 // the last counter of sum whose histogram and reasons are its own
-	for _, c := range out {
-		last := len(sum) - 1
-		if last < 0 || compareCounters(sum[last], c) != 0 {
-			sum = append(sum, c)
-			continue
+		next, nextOwn = next[:0], nextOwn[:0]
+		i, j := 0, 0
+		for i < len(sum) || j < len(l) {
+			order := -1 // sum[i] first
+			switch {
+			case i == len(sum):
+				order = 1
+			case j < len(l):
+				order = compareCounters(sum[i], l[j])
+			}
+			switch {
+			case order < 0:
+				next, nextOwn = append(next, sum[i]), append(nextOwn, own[i])
+				i++
+			case order > 0:
+				next, nextOwn = append(next, l[j]), append(nextOwn, false)
+				j++
+			default:
+				c := sum[i]
+				if !own[i] {
+					c.Seconds, c.Left = slices.Clone(c.Seconds), maps.Clone(c.Left)
+				}
+				c.Add(l[j])
+				next, nextOwn = append(next, c), append(nextOwn, true)
+				i, j = i+1, j+1
+			}
 		}
-		if own != last {
-			sum[last].Seconds = slices.Clone(sum[last].Seconds)
-			sum[last].Left = maps.Clone(sum[last].Left)
-			own = last
-		}
-		sum[last].Add(c)
+		sum, next = next, sum
+		own, nextOwn = nextOwn, own
 	}
 	return sum
 }

@@ -137,6 +137,9 @@ func TestSumCountersAddsListsUpWithoutChangingThem(t *testing.T) {
 	if want := FunnelCounts(ended...); !reflect.DeepEqual(got, want) {
 		t.Fatalf("SumCounters =\n%+v\nwant what FunnelCounts gives of the three entries at once\n%+v", got, want)
 	}
+	if got := SumCounters(nil, lists[0], nil); !reflect.DeepEqual(got, before[0]) {
+		t.Errorf("SumCounters of one list and empty ones =\n%+v\nwant the list\n%+v", got, before[0])
+	}
 	if got := SumCounters(); len(got) != 0 {
 		t.Errorf("SumCounters() = %v, want none", got)
 	}
