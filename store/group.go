@@ -182,7 +182,7 @@ func (g *group) update(ws []*write) (failed int, err error) {
 				return err
 			}
 		}
-		if err := g.funnel.write(tx); err != nil {
+		if err := call(g.funnel.write, tx); err != nil {
 			failed = g.funnel.first
 			return err
 		}
