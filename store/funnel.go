@@ -93,14 +93,14 @@ func addFunnel(tx *bolt.Tx, counts []link.FunnelCount) error {
 // commit's function adds to it as it runs.
 type funnelTally struct {
 	lists   [][]link.FunnelCount
-	running int // the index in its transaction of the write running now
-	first   int // the index of the first write that added counts; -1: none
+	writers []int // the index in its transaction of the write each list came from
+	running int   // the index in its transaction of the write running now
 }
 
 // reset empties the tally for a new transaction.
 func (t *funnelTally) reset() {
 	clear(t.lists)
-	t.lists, t.first = t.lists[:0], -1
+	t.lists, t.writers = t.lists[:0], t.writers[:0]
 }
 
 // add takes a write's counts (as kit.FunnelCounts gave them), to be added
@@ -109,21 +109,33 @@ func (t *funnelTally) add(counts []link.FunnelCount) {
 	if len(counts) == 0 {
 		return
 	}
-	if t.first < 0 {
-		t.first = t.running
-	}
-	t.lists = append(t.lists, counts)
+	t.lists, t.writers = append(t.lists, counts), append(t.writers, t.running)
 }
 
-// write adds what the tally holds to the counters in tx.
-func (t *funnelTally) write(tx *bolt.Tx) error {
+// write adds what the tally holds to the counters in tx, and empties it.
+// When that fails (a counter that cannot be read), it names the write to
+// blame: the first whose own counts fail to be added too, tried one list
+// after the other in the transaction, which is rolled back anyway; the
+// first that added any when none fails alone; -1 when none did.
+func (t *funnelTally) write(tx *bolt.Tx) (blame int, err error) {
+	defer t.reset()
 	switch len(t.lists) {
 	case 0:
-		return nil
+		return -1, nil
 	case 1:
-		return addFunnel(tx, t.lists[0])
+		err = addFunnel(tx, t.lists[0])
+	default:
+		err = addFunnel(tx, kit.SumCounters(t.lists...))
 	}
-	return addFunnel(tx, kit.SumCounters(t.lists...))
+	if err == nil {
+		return -1, nil
+	}
+	for i, l := range t.lists {
+		if addFunnel(tx, l) != nil {
+			return t.writers[i], err
+		}
+	}
+	return t.writers[0], err
 }
 
 // funnelKey is a counter's key in bucketFunnel.

@@ -164,6 +164,35 @@ func TestAnUnreadableCounterFailsOnlyTheCommitsAddingToIt(t *testing.T) {
 	}
 }
 
+// When the group's funnel sum meets a counter that cannot be read, the
+// write whose own counts hold it is the one run alone: the writes beside
+// it run again together, once.
+func TestTheWriteWhoseCountsMeetAnUnreadableCounterIsTheOneRunAlone(t *testing.T) {
+	db := openInternal(t, 0x1a)
+	bad, good := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC), time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
+	spoilt := link.FunnelCount{Day: bad, By: link.FunnelAll, Screen: "banks"}
+	if err := db.bolt.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketFunnel).Put(funnelKey(spoilt), []byte{0x7f}) }); err != nil {
+		t.Fatal(err)
+	}
+	// Read only after every answer came: each write's last run is before it.
+	runs := make([]int, 3)
+	adding := func(i int, day time.Time) func() error {
+		counts := kit.FunnelCounts(&link.FunnelEntry{Day: day, Reached: []link.FunnelScreen{{Screen: "banks", Seconds: 2}}, EndedOn: "banks", Reason: "exit"})
+		return func() error {
+			return db.writes.do(func(*bolt.Tx) error { runs[i]++; db.writes.funnel.add(counts); return nil })
+		}
+	}
+	errs := groupOf(t, db, adding(0, good), adding(1, bad), adding(2, good))
+	for i, want := range []bool{false, true, false} {
+		if failed := errors.Is(errs[i], errFunnelRecord); failed != want {
+			t.Errorf("write %d answered %v; want it failed on the counter: %v", i, errs[i], want)
+		}
+	}
+	if want := []int{2, 2, 2}; !sameInts(runs, want) {
+		t.Errorf("the writes ran %v times, want %v: all together, then the one adding to the counter alone, the others together", runs, want)
+	}
+}
+
 func TestAStoredFunnelCounterReadsBackAsWritten(t *testing.T) {
 	day := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	seconds := make([]int, len(link.FunnelSecondsBounds)+1)
@@ -279,7 +308,8 @@ func BenchmarkFunnelOfAGroup(b *testing.B) {
 			for _, l := range lists {
 				t.add(l)
 			}
-			return t.write(tx)
+			_, err := t.write(tx)
+			return err
 		}},
 	} {
 		b.Run(tt.name, func(b *testing.B) {

@@ -167,10 +167,11 @@ func (g *group) commit(ws []*write) {
 
 // update runs ws in one read-write transaction, then adds up what they
 // added to the funnel, and commits. failed is the index of the write that
-// failed, -1 when none did (the commit itself may have): a funnel counter
-// that cannot be added to fails the first write that added counts, which
-// then runs alone, as each write failed on its own counters before they
-// were summed.
+// failed, -1 when none did (the commit itself may have). When the
+// funnel's sum cannot be added (a counter that cannot be read), the write
+// whose own counts fail is taken as failed (funnelTally.write): it runs
+// alone next, and fails there as it did before the counts were summed,
+// while the others run again without it.
 func (g *group) update(ws []*write) (failed int, err error) {
 	failed = -1
 	err = g.bolt.Update(func(tx *bolt.Tx) error {
@@ -182,11 +183,12 @@ func (g *group) update(ws []*write) (failed int, err error) {
 				return err
 			}
 		}
-		if err := call(g.funnel.write, tx); err != nil {
-			failed = g.funnel.first
-			return err
+		blame := 0 // a panic in the sum: each write is run alone in turn, and adds its own counts
+		err := call(func(tx *bolt.Tx) (err error) { blame, err = g.funnel.write(tx); return err }, tx)
+		if err != nil {
+			failed = max(blame, 0)
 		}
-		return nil
+		return err
 	})
 	return failed, err
 }

@@ -66,9 +66,10 @@ func MergeCounters(counts []link.FunnelCount) []link.FunnelCount {
 // committer sums the funnel counts of a group of commits with it, so that
 // a counter several commits add to is read and written once per
 // transaction; a commit run again after its group failed adds its own
-// lists once more, unchanged. The lists are merged one into the sum after
-// the other, each in one pass: they are sorted already, and mostly of the
-// same counters.
+// lists once more, unchanged. The sum may share histograms and reasons
+// with the lists: it is not to be changed. The lists are merged one into
+// the sum after the other, each in one pass: they are sorted already, and
+// mostly of the same counters.
 func SumCounters(lists ...[]link.FunnelCount) []link.FunnelCount {
 	var sum, next []link.FunnelCount
 	var own, nextOwn []bool // whether sum[i]'s histogram and reasons are its own

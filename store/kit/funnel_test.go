@@ -135,7 +135,7 @@ func TestSumCountersAddsListsUpWithoutChangingThem(t *testing.T) {
 		}
 	}
 	if want := FunnelCounts(ended...); !reflect.DeepEqual(got, want) {
-		t.Fatalf("SumCounters =\n%+v\nwant what FunnelCounts gives of the three entries at once\n%+v", got, want)
+		t.Fatalf("SumCounters =\n%+v\nwant what FunnelCounts gives of the entries at once\n%+v", got, want)
 	}
 	if got := SumCounters(nil, lists[0], nil); !reflect.DeepEqual(got, before[0]) {
 		t.Errorf("SumCounters of one list and empty ones =\n%+v\nwant the list\n%+v", got, before[0])
@@ -145,14 +145,14 @@ func TestSumCountersAddsListsUpWithoutChangingThem(t *testing.T) {
 	}
 }
 
-// entries are three ended sessions sharing some counters (the MTN and
-// gtb ones) and not others.
+// entries are ended sessions sharing some counters and not others, some
+// of them (Airtel's, zenith's) first met after the first list.
 func entries(day time.Time) []*link.FunnelEntry {
 	var out []*link.FunnelEntry
 	for _, e := range []struct {
 		network, bank string
 		seconds       int
-	}{{"MTN", "gtb", 4}, {"Airtel", "gtb", 400}, {"MTN", "zenith", 4}} {
+	}{{"MTN", "gtb", 4}, {"Airtel", "gtb", 400}, {"MTN", "zenith", 4}, {"Airtel", "zenith", 4}} {
 		out = append(out, &link.FunnelEntry{Day: day, Network: e.network, Institution: e.bank,
 			Reached: []link.FunnelScreen{{Screen: "banks", Seconds: 1}, {Screen: "otp", Seconds: e.seconds}}, EndedOn: "otp", Reason: "exit"})
 	}
