@@ -59,6 +59,14 @@ func MergeCounters(counts []link.FunnelCount) []link.FunnelCount {
 	return merged
 }
 
+// SortCounters sorts counts by counter, as FunnelCounts returns them, and
+// sums the counts of one counter into one (in place), for counts read
+// back from storage.
+func SortCounters(counts []link.FunnelCount) []link.FunnelCount {
+	slices.SortFunc(counts, compareCounters)
+	return MergeCounters(counts)
+}
+
 // SumCounters adds up lists of counts, each as FunnelCounts returned it
 // (sorted by counter, each counter once), into one per counter in the
 // same order, leaving the lists as they were: a counter met in more than

@@ -26,16 +26,20 @@ func WithFunnel(f link.FunnelOf) Option { return func(db *DB) { db.funnel = f } 
 // shard ($9) of funnel_shards (migration 00012), all in one statement whatever their number: each column is
 // an array ($7 the histograms one after the other, $8 buckets each),
 // unnested row by row in the order given (kit.FunnelCounts', so that
-// commits adding to the same rows lock them in one order). A counter's
-// reasons are merged key by key; an increment without any leaves them as
-// they are.
+// commits adding to the same rows lock them in one order). Sweep adds the
+// counts of the sessions it deletes with it.
 const addFunnelSQL = `INSERT INTO funnel_shards (grouped_by, day, value, screen, shard, reached, left_by, seconds)
 	SELECT u.grouped_by, u.day, u.value, u.screen, $9::smallint, u.reached, u.left_by::jsonb,
 		($7::bigint[])[(u.i::int - 1) * $8::int + 1 : u.i::int * $8::int]
 	FROM unnest($1::text[], $2::date[], $3::text[], $4::text[], $5::bigint[], $6::text[])
 		WITH ORDINALITY AS u(grouped_by, day, value, screen, reached, left_by, i)
 	ORDER BY u.i
-	ON CONFLICT (grouped_by, day, value, screen, shard) DO UPDATE SET
+	` + mergeFunnelSQL
+
+// mergeFunnelSQL adds an increment to the row of its counter and shard: a
+// counter's reasons are merged key by key; an increment without any
+// leaves them as they are.
+const mergeFunnelSQL = `ON CONFLICT (grouped_by, day, value, screen, shard) DO UPDATE SET
 		reached = funnel_shards.reached + EXCLUDED.reached,
 		seconds = ARRAY(SELECT coalesce(a, 0) + coalesce(b, 0)
 			FROM unnest(funnel_shards.seconds, EXCLUDED.seconds) WITH ORDINALITY AS s(a, b, i) ORDER BY s.i),
@@ -45,6 +49,112 @@ const addFunnelSQL = `INSERT INTO funnel_shards (grouped_by, day, value, screen,
 				FROM (SELECT * FROM jsonb_each_text(funnel_shards.left_by) UNION ALL SELECT * FROM jsonb_each_text(EXCLUDED.left_by)) AS e
 				GROUP BY e.key) AS r) END`
 
+// stageFunnelSQL keeps a commit's funnel counts as one row of
+// funnel_increments (migration 00013), in addFunnelSQL's arrays, for
+// Sweep to fold into funnel_shards (foldFunnel): one row inserted
+// where the upsert changed a row for each counter, the commit's costliest
+// statement.
+const stageFunnelSQL = `INSERT INTO funnel_increments (grouped_by, day, value, screen, reached, left_by, seconds, width)
+	VALUES ($1::text[], $2::date[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::bigint[], $8::int)`
+
+// incrementRowsSQL unnests the rows of funnel_increments into one row per
+// counter increment, as funnel_shards' columns, for FunnelCounts.
+const incrementRowsSQL = `SELECT u.grouped_by COLLATE "C" AS grouped_by, u.day, u.value COLLATE "C" AS value, u.screen COLLATE "C" AS screen,
+		u.reached, u.left_by::jsonb AS left_by, t.seconds[(u.i::int - 1) * t.width + 1 : u.i::int * t.width] AS seconds
+	FROM funnel_increments t, unnest(t.grouped_by, t.day, t.value, t.screen, t.reached, t.left_by)
+		WITH ORDINALITY AS u(grouped_by, day, value, screen, reached, left_by, i)`
+
+// takeIncrementsSQL deletes up to $1 rows of funnel_increments, the
+// oldest first and none another fold holds, and hands them back.
+const takeIncrementsSQL = `DELETE FROM funnel_increments WHERE id IN (
+		SELECT id FROM funnel_increments ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+	RETURNING grouped_by, day, value, screen, reached, left_by, seconds, width`
+
+// foldBatch is how many rows of funnel_increments one fold moves.
+const foldBatch = 1000
+
+// foldFunnel folds funnel_increments into funnel_shards, a batch a
+// transaction, until a batch finds fewer rows than it could take (those
+// other folds hold, or none). It returns how many rows it moved.
+func (db *DB) foldFunnel(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		n, err := db.foldOnce(ctx)
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("fold funnel counts: %w", err)
+		}
+		if n < foldBatch {
+			return total, nil
+		}
+	}
+}
+
+// foldOnce moves one batch: in one transaction the rows are deleted,
+// their counts summed here (kit.SumCounters) and added to their counters
+// with one upsert, in a shard chosen at random.
+func (db *DB) foldOnce(ctx context.Context) (int, error) {
+	n := 0
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, takeIncrementsSQL, foldBatch)
+		if err != nil {
+			return err
+		}
+		lists, err := pgx.CollectRows(rows, scanIncrement)
+		if err != nil {
+			return err
+		}
+		n = len(lists)
+		sum := kit.SumCounters(lists...)
+		if len(sum) == 0 {
+			return nil
+		}
+		args, err := funnelArgs(sum)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, addFunnelSQL, args...)
+		return err
+	})
+	return n, err
+}
+
+// scanIncrement reads a row of funnel_increments back into the counts it
+// was written from, in kit.FunnelCounts' order (sorted again, should a
+// version write them otherwise).
+func scanIncrement(row pgx.CollectableRow) ([]link.FunnelCount, error) {
+	var (
+		bys, values, screens, lefts []string
+		days                        []time.Time
+		reached, seconds            []int64
+		width                       int
+	)
+	if err := row.Scan(&bys, &days, &values, &screens, &reached, &lefts, &seconds, &width); err != nil {
+		return nil, err
+	}
+	n := len(bys)
+	if len(days) != n || len(values) != n || len(screens) != n || len(reached) != n || len(lefts) != n || width <= 0 || len(seconds) != n*width {
+		return nil, fmt.Errorf("a funnel increment of %d counters has arrays of other lengths", n)
+	}
+	counts := make([]link.FunnelCount, n)
+	for i := range counts {
+		c := link.FunnelCount{By: bys[i], Day: time.Date(days[i].Year(), days[i].Month(), days[i].Day(), 0, 0, 0, 0, time.UTC),
+			Value: values[i], Screen: screens[i], Reached: int(reached[i])}
+		if lefts[i] != "{}" {
+			if err := json.Unmarshal([]byte(lefts[i]), &c.Left); err != nil {
+				return nil, fmt.Errorf("a funnel increment's departures: %w", err)
+			}
+		}
+		histogram := make([]int, width)
+		for j, v := range seconds[i*width : (i+1)*width] {
+			histogram[j] = int(v)
+		}
+		c.Seconds = kit.FunnelSeconds(histogram)
+		counts[i] = c
+	}
+	return kit.SortCounters(counts), nil
+}
+
 // funnelShards is how many rows of funnel_shards a counter may be kept in
 // (migration 00012 says why).
 const funnelShards = 16
@@ -52,6 +162,16 @@ const funnelShards = 16
 // funnelArgs are addFunnelSQL's arguments for counts (kit.FunnelCounts'),
 // in a shard chosen at random.
 func funnelArgs(counts []link.FunnelCount) ([]any, error) {
+	args, err := funnelArrays(counts)
+	if err != nil {
+		return nil, err
+	}
+	return append(args, rand.IntN(funnelShards)), nil
+}
+
+// funnelArrays are counts (kit.FunnelCounts') as addFunnelSQL's and
+// stageFunnelSQL's first eight arguments.
+func funnelArrays(counts []link.FunnelCount) ([]any, error) {
 	width := len(link.FunnelSecondsBounds) + 1
 	var (
 		bys, values, screens, lefts = make([]string, len(counts)), make([]string, len(counts)), make([]string, len(counts)), make([]string, len(counts))
@@ -74,19 +194,20 @@ func funnelArgs(counts []link.FunnelCount) ([]any, error) {
 			seconds = append(seconds, int64(n))
 		}
 	}
-	return []any{bys, days, values, screens, reached, lefts, seconds, width, rand.IntN(funnelShards)}, nil
+	return []any{bys, days, values, screens, reached, lefts, seconds, width}, nil
 }
 
-// queueFunnel adds to b the statement that adds counts, when there are any.
+// queueFunnel adds to b the statement that keeps counts for Sweep to
+// fold, when there are any.
 func queueFunnel(b *pgx.Batch, counts []link.FunnelCount) error {
 	if len(counts) == 0 {
 		return nil
 	}
-	args, err := funnelArgs(counts)
+	args, err := funnelArrays(counts)
 	if err != nil {
 		return err
 	}
-	b.Queue(addFunnelSQL, args...)
+	b.Queue(stageFunnelSQL, args...)
 	return nil
 }
 
@@ -140,10 +261,15 @@ func (db *DB) FunnelCounts(ctx context.Context, since time.Time, by string) ([]l
 	if err := kit.FunnelGrouping(by); err != nil {
 		return nil, fmt.Errorf("read funnel counts: %w", err)
 	}
+	// One statement, one snapshot: a count not folded yet is read from
+	// funnel_increments, a folded one from funnel_shards, never both.
 	rows, err := db.pool.Query(ctx, `SELECT day, value, screen, reached, left_by, seconds FROM (
 			SELECT day, value, screen, reached, left_by, seconds FROM funnel WHERE grouped_by = $1 AND day >= $2
 			UNION ALL
-			SELECT day, value, screen, reached, left_by, seconds FROM funnel_shards WHERE grouped_by = $1 AND day >= $2) AS c
+			SELECT day, value, screen, reached, left_by, seconds FROM funnel_shards WHERE grouped_by = $1 AND day >= $2
+			UNION ALL
+			SELECT day, value, screen, reached, left_by, seconds FROM (`+incrementRowsSQL+`) AS i
+				WHERE grouped_by = $1 AND day >= $2) AS c
 		ORDER BY day, value, screen`, by, kit.FunnelDay(since))
 	if err != nil {
 		return nil, fmt.Errorf("read funnel counts: %w", err)

@@ -40,28 +40,37 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 
 // applied runs goose's provider over the embedded migrations.
 func applied(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
+	var out []string
+	err := withProvider(pool, func(p *goose.Provider) error {
+		results, err := p.Up(ctx)
+		for _, r := range results {
+			out = append(out, r.Source.Path)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	return out, nil
+}
+
+// withProvider calls fn with goose's provider of the embedded migrations
+// on pool, under the migrations' advisory lock.
+func withProvider(pool *pgxpool.Pool, fn func(*goose.Provider) error) error {
 	sqlDB := stdlib.OpenDBFromPool(pool)
 	defer sqlDB.Close()
 	fsys, err := fs.Sub(migrations, "migrations")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(migrationLockID))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, fsys, goose.WithSessionLocker(locker),
 		goose.WithTableName("ussdlink_schema_version"), goose.WithDisableGlobalRegistry(true))
 	if err != nil {
-		return nil, fmt.Errorf("migrate: %w", err)
+		return err
 	}
-	results, err := p.Up(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("migrate: %w", err)
-	}
-	var out []string
-	for _, r := range results {
-		out = append(out, r.Source.Path)
-	}
-	return out, nil
+	return fn(p)
 }

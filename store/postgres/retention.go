@@ -58,6 +58,10 @@ func (db *DB) Sweep(ctx context.Context, now time.Time, max int) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("sweep sessions: %w", err)
 	}
+	// The counts commits kept for the funnel go to its counters.
+	if _, err := db.foldFunnel(ctx); err != nil {
+		return n, fmt.Errorf("sweep sessions: %w", err)
+	}
 	return n, nil
 }
 
