@@ -34,7 +34,9 @@ func (db *DB) sweepOldest(ctx context.Context, table, column, key, where string,
 // erases the sealed secrets that lapsed before now (at most max sessions)
 // from the sessions that stay: their lapse goes too, and the record says
 // its secrets lapsed. With WithFunnel, each session deleted is counted in
-// the drop-off funnel as its hook decides, in the same transaction.
+// the drop-off funnel as its hook decides, in the same transaction. Then
+// it folds the funnel counts commits kept (funnel_increments) into the
+// counters, a batch a transaction of its own (foldFunnel).
 func (db *DB) Sweep(ctx context.Context, now time.Time, max int) (int, error) {
 	if max <= 0 {
 		return 0, nil
