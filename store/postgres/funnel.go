@@ -27,7 +27,8 @@ func WithFunnel(f link.FunnelOf) Option { return func(db *DB) { db.funnel = f } 
 // an array ($7 the histograms one after the other, $8 buckets each),
 // unnested row by row in the order given (kit.FunnelCounts', so that
 // commits adding to the same rows lock them in one order). Sweep adds the
-// counts of the sessions it deletes with it.
+// counts of the sessions it deletes with it, and the sums of what it
+// folds (foldFunnel).
 const addFunnelSQL = `INSERT INTO funnel_shards (grouped_by, day, value, screen, shard, reached, left_by, seconds)
 	SELECT u.grouped_by, u.day, u.value, u.screen, $9::smallint, u.reached, u.left_by::jsonb,
 		($7::bigint[])[(u.i::int - 1) * $8::int + 1 : u.i::int * $8::int]

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -39,7 +40,8 @@ func (db *DB) sweepOldest(ctx context.Context, table, column, key, where string,
 // counters, a batch a transaction of its own (foldFunnel).
 func (db *DB) Sweep(ctx context.Context, now time.Time, max int) (int, error) {
 	if max <= 0 {
-		return 0, nil
+		_, err := db.foldFunnel(ctx)
+		return 0, err
 	}
 	n := 0
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
@@ -58,13 +60,15 @@ func (db *DB) Sweep(ctx context.Context, now time.Time, max int) (int, error) {
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("sweep sessions: %w", err)
+		err = fmt.Errorf("sweep sessions: %w", err)
+		n = 0
 	}
-	// The counts commits kept for the funnel go to its counters.
-	if _, err := db.foldFunnel(ctx); err != nil {
-		return n, fmt.Errorf("sweep sessions: %w", err)
+	// The counts commits kept for the funnel go to its counters, whether
+	// or not the sessions' sweep failed.
+	if _, ferr := db.foldFunnel(ctx); ferr != nil {
+		err = errors.Join(err, fmt.Errorf("sweep sessions: %w", ferr))
 	}
-	return n, nil
+	return n, err
 }
 
 // SweepFailures deletes refused-login records and reservations from

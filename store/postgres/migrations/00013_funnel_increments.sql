@@ -8,7 +8,9 @@
 -- the counters, in one statement: each count is read once, before its
 -- fold or after. An instance of the version before, still running during
 -- a rolling upgrade, keeps upserting funnel_shards; its reads miss what is
--- not folded yet (at most a sweep interval's worth).
+-- not folded yet (what the sweeps of this version have not folded: a
+-- sweep interval's worth while they run). The checks keep a row the fold
+-- could not read from being written at all: its commit fails instead.
 -- +goose Up
 CREATE TABLE funnel_increments (
     id         bigserial PRIMARY KEY,
@@ -19,13 +21,21 @@ CREATE TABLE funnel_increments (
     reached    bigint[] NOT NULL,
     left_by    text[] NOT NULL,
     seconds    bigint[] NOT NULL,
-    width      integer NOT NULL
+    width      integer NOT NULL CHECK (width > 0),
+    CHECK (cardinality(day) = cardinality(grouped_by) AND cardinality(value) = cardinality(grouped_by)
+        AND cardinality(screen) = cardinality(grouped_by) AND cardinality(reached) = cardinality(grouped_by)
+        AND cardinality(left_by) = cardinality(grouped_by) AND cardinality(seconds) = cardinality(grouped_by) * width)
 );
 
 -- +goose Down
--- What is not folded yet is folded into shard 0, then the table goes.
--- (The same fold as the gateway's, written out here so that this file
--- stays as it is whatever the gateway later does.)
+-- What is not folded yet is folded into shard 0, then the table goes. Stop
+-- the instances of this version first: after the drop, their commits
+-- that end a session fail. The lock waits for a fold under way and keeps
+-- out new rows, so that what the fold below reads is all there is. (The
+-- same fold as the gateway's, written out here so that this file stays as
+-- it is whatever the gateway later does; counters in key order, as every
+-- upsert of funnel_shards takes them.)
+LOCK TABLE funnel_increments IN EXCLUSIVE MODE;
 WITH r AS (
     SELECT u.grouped_by, u.day, u.value, u.screen, u.reached, u.left_by::jsonb AS left_by,
         t.seconds[(u.i::int - 1) * t.width + 1 : u.i::int * t.width] AS seconds
@@ -41,6 +51,7 @@ l AS (SELECT grouped_by, day, value, screen, jsonb_object_agg(key, n) AS left_by
 INSERT INTO funnel_shards (grouped_by, day, value, screen, shard, reached, left_by, seconds)
     SELECT k.grouped_by, k.day, k.value, k.screen, 0, k.reached, coalesce(l.left_by, '{}'), h.seconds
     FROM k JOIN h USING (grouped_by, day, value, screen) LEFT JOIN l USING (grouped_by, day, value, screen)
+    ORDER BY k.grouped_by COLLATE "C", k.day, k.value COLLATE "C", k.screen COLLATE "C"
     ON CONFLICT (grouped_by, day, value, screen, shard) DO UPDATE SET
         reached = funnel_shards.reached + EXCLUDED.reached,
         seconds = ARRAY(SELECT coalesce(a, 0) + coalesce(b, 0)
