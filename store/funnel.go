@@ -84,58 +84,40 @@ func addFunnel(tx *bolt.Tx, counts []link.FunnelCount) error {
 	return nil
 }
 
-// funnelTally gathers what the commits sharing the group commit's
-// transaction add to the funnel, so that the committer reads, adds to and
-// writes each counter once for all of them (kit.SumCounters) just before
-// the transaction commits, instead of once per commit: the commits of
-// sessions ending together reach mostly the same screens, in the same
-// groupings, on the same day. Only the committer's goroutine uses it; a
-// commit's function adds to it as it runs.
-type funnelTally struct {
-	lists   [][]link.FunnelCount
-	writers []int // the index in its transaction of the write each list came from
-	running int   // the index in its transaction of the write running now
-}
-
-// reset empties the tally for a new transaction.
-func (t *funnelTally) reset() {
-	clear(t.lists)
-	t.lists, t.writers = t.lists[:0], t.writers[:0]
-}
-
-// add takes a write's counts (as kit.FunnelCounts gave them), to be added
-// when its transaction commits; counts is not changed.
-func (t *funnelTally) add(counts []link.FunnelCount) {
-	if len(counts) == 0 {
-		return
-	}
-	t.lists, t.writers = append(t.lists, counts), append(t.writers, t.running)
-}
-
-// write adds what the tally holds to the counters in tx, and empties it.
+// addFunnels adds the funnel counts the writes of one transaction carry
+// to the counters in tx, summed (kit.SumCounters): a counter several of
+// them add to, as the commits of sessions ending together mostly do (the
+// same screens, groupings and day), is read, added to and written once.
 // When that fails (a counter that cannot be read), it names the write to
-// blame: the first whose own counts fail to be added too, tried one list
-// after the other in the transaction, which is rolled back anyway; the
-// first that added any when none fails alone; -1 when none did.
-func (t *funnelTally) write(tx *bolt.Tx) (blame int, err error) {
-	defer t.reset()
-	switch len(t.lists) {
-	case 0:
-		return -1, nil
-	case 1:
-		err = addFunnel(tx, t.lists[0])
-	default:
-		err = addFunnel(tx, kit.SumCounters(t.lists...))
-	}
-	if err == nil {
-		return -1, nil
-	}
-	for i, l := range t.lists {
-		if addFunnel(tx, l) != nil {
-			return t.writers[i], err
+// blame: the first whose own counts fail to be added too, tried one after
+// the other in the transaction, which is rolled back anyway; the first
+// that carries any when none fails alone.
+func addFunnels(tx *bolt.Tx, ws []*write) (blame int, err error) {
+	var lists [][]link.FunnelCount
+	for _, w := range ws {
+		if len(w.funnel) > 0 {
+			lists = append(lists, w.funnel)
 		}
 	}
-	return t.writers[0], err
+	if len(lists) == 0 {
+		return 0, nil
+	}
+	if err = addFunnel(tx, kit.SumCounters(lists...)); err == nil {
+		return 0, nil
+	}
+	first := -1
+	for i, w := range ws {
+		if len(w.funnel) == 0 {
+			continue
+		}
+		if first < 0 {
+			first = i
+		}
+		if addFunnel(tx, w.funnel) != nil {
+			return i, err
+		}
+	}
+	return first, err
 }
 
 // funnelKey is a counter's key in bucketFunnel.

@@ -179,7 +179,7 @@ func TestTheWriteWhoseCountsMeetAnUnreadableCounterIsTheOneRunAlone(t *testing.T
 	adding := func(i int, day time.Time) func() error {
 		counts := kit.FunnelCounts(&link.FunnelEntry{Day: day, Reached: []link.FunnelScreen{{Screen: "banks", Seconds: 2}}, EndedOn: "banks", Reason: "exit"})
 		return func() error {
-			return db.writes.do(func(*bolt.Tx) error { runs[i]++; db.writes.funnel.add(counts); return nil })
+			return db.writes.doCounting(func(*bolt.Tx) error { runs[i]++; return nil }, counts)
 		}
 	}
 	errs := groupOf(t, db, adding(0, good), adding(1, bad), adding(2, good))
@@ -274,7 +274,7 @@ func sameInts(a, b []int) bool {
 // BenchmarkFunnelOfAGroup is what the committer does for the funnel
 // counts of eight sessions ending in one group commit, as loadgen's flows
 // end (six screens, in four groupings): each commit's counts added on their
-// own, as before, and the group's summed first (funnelTally). Each
+// own, as before, and the group's summed first (addFunnels). Each
 // transaction is rolled back: the disk is not measured. Run with -benchmem.
 func BenchmarkFunnelOfAGroup(b *testing.B) {
 	db := openInternal(b, 0x20)
@@ -303,12 +303,11 @@ func BenchmarkFunnelOfAGroup(b *testing.B) {
 			return nil
 		}},
 		{"summed", func(tx *bolt.Tx) error {
-			var t funnelTally
-			t.reset()
-			for _, l := range lists {
-				t.add(l)
+			ws := make([]*write, len(lists))
+			for i, l := range lists {
+				ws[i] = &write{funnel: l}
 			}
-			_, err := t.write(tx)
+			_, err := addFunnels(tx, ws)
 			return err
 		}},
 	} {

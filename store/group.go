@@ -9,6 +9,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/ussdlink/ussdlink/link"
 )
 
 // maxGroup bounds how many writes share one transaction, so that one
@@ -42,19 +44,18 @@ type group struct {
 	wake chan struct{} // buffered 1: the queue is not empty
 	done chan struct{} // closed once the committer returned
 
-	// funnel gathers what the writes of the transaction under way add to
-	// the drop-off funnel, written once per counter before it commits.
-	funnel funnelTally
-
 	// What the committer has done: groups taken, the writes in them,
 	// and the time it spent committing (WriterStats).
 	groups, writesDone atomic.Uint64
 	busy               atomic.Int64 // nanoseconds
 }
 
-// write is one queued function with the channel its answer goes to.
+// write is one queued function with the channel its answer goes to, and
+// the funnel counts it adds (kit.FunnelCounts'), summed with those of the
+// other writes of its transaction before it commits (addFunnels).
 type write struct {
 	fn     func(*bolt.Tx) error
+	funnel []link.FunnelCount
 	answer chan error
 }
 
@@ -71,13 +72,19 @@ func newGroup(db *bolt.DB, delay time.Duration) *group {
 // do runs fn in a read-write transaction shared with the writes queued
 // beside it, and returns once that transaction is synced to disk (or
 // failed): fn's error if it failed, the commit's if that failed.
-func (g *group) do(fn func(*bolt.Tx) error) error {
+func (g *group) do(fn func(*bolt.Tx) error) error { return g.doCounting(fn, nil) }
+
+// doCounting is do for a write that also adds funnel counts (as
+// kit.FunnelCounts gives them; not changed here): they are added with the
+// other writes' of the transaction, once per counter, after every write
+// ran and before it commits. The write fails, alone, when they cannot be.
+func (g *group) doCounting(fn func(*bolt.Tx) error, funnel []link.FunnelCount) error {
 	w := writes.Get().(*write)
-	w.fn = fn
+	w.fn, w.funnel = fn, funnel
 	g.mu.Lock()
 	if g.closed {
 		g.mu.Unlock()
-		w.fn = nil
+		w.fn, w.funnel = nil, nil
 		writes.Put(w)
 		return errClosed
 	}
@@ -88,7 +95,7 @@ func (g *group) do(fn func(*bolt.Tx) error) error {
 	default: // already woken
 	}
 	err := <-w.answer
-	w.fn = nil
+	w.fn, w.funnel = nil, nil
 	writes.Put(w)
 	return err
 }
@@ -165,28 +172,26 @@ func (g *group) commit(ws []*write) {
 	g.commit(rest)
 }
 
-// update runs ws in one read-write transaction, then adds up what they
-// added to the funnel, and commits. failed is the index of the write that
-// failed, -1 when none did (the commit itself may have). When the
-// funnel's sum cannot be added (a counter that cannot be read), the write
-// whose own counts fail is taken as failed (funnelTally.write): it runs
-// alone next, and fails there as it did before the counts were summed,
-// while the others run again without it.
+// update runs ws in one read-write transaction, then adds up the funnel
+// counts they carry, and commits. failed is the index of the write that
+// failed, -1 when none did (the commit itself may have). When the sum
+// cannot be added (a counter that cannot be read), the write whose own
+// counts fail is taken as failed (addFunnels): it runs alone next, and
+// fails there as it did before the counts were summed, while the others
+// run again without it.
 func (g *group) update(ws []*write) (failed int, err error) {
 	failed = -1
 	err = g.bolt.Update(func(tx *bolt.Tx) error {
-		g.funnel.reset()
 		for i, w := range ws {
-			g.funnel.running = i
 			if err := call(w.fn, tx); err != nil {
 				failed = i
 				return err
 			}
 		}
 		blame := 0 // a panic in the sum: each write is run alone in turn, and adds its own counts
-		err := call(func(tx *bolt.Tx) (err error) { blame, err = g.funnel.write(tx); return err }, tx)
+		err := call(func(tx *bolt.Tx) (err error) { blame, err = addFunnels(tx, ws); return err }, tx)
 		if err != nil {
-			failed = max(blame, 0)
+			failed = blame
 		}
 		return err
 	})

@@ -246,7 +246,7 @@ func (db *DB) encodeSession(r *link.SessionRecord) ([]byte, error) {
 // decides (see prepareLink); the partner then hears of it after the link's
 // own events. The session's funnel entry, when it ended in this change,
 // adds its counts in the same transaction (summed with those of the
-// commits beside it in the group, funnelTally), and the language its phone
+// commits beside it in the group, addFunnels), and the language its phone
 // chose, when it chose one, becomes the phone's (a language that is not a
 // code, kit.Language, fails the commit before anything is written).
 func (db *DB) Commit(_ context.Context, c link.Change) error {
@@ -285,13 +285,12 @@ func (db *DB) Commit(_ context.Context, c link.Change) error {
 	}
 	textQueue := db.Texts()
 	funnel := kit.FunnelCounts(c.Funnel, c.RetiredFunnel)
-	err = db.writes.do(func(tx *bolt.Tx) error {
+	err = db.writes.doCounting(func(tx *bolt.Tx) error {
 		for _, w := range recs {
 			if err := putSession(tx, db.recent, w); err != nil {
 				return err
 			}
 		}
-		db.writes.funnel.add(funnel) // added with the group's, before the commit
 		if c.Language != "" {
 			if err := putLanguage(tx, link.PhoneKey(c.Session.Phone), c.Language); err != nil {
 				return err
@@ -341,7 +340,7 @@ func (db *DB) Commit(_ context.Context, c link.Change) error {
 			return err
 		}
 		return putMessages(tx, kit.After(lw.events, msgs, inviteMsgs)) // told after the link
-	})
+	}, funnel)
 	if err != nil {
 		return fmt.Errorf("commit session %s: %w", c.Session.ID, err)
 	}

@@ -15,9 +15,9 @@ import (
 // FunnelCounts merges the increments of entries (a nil one adds nothing)
 // into one per counter, sorted by grouping, day, value and screen: the
 // order both backends key their counters in. A backend adds them in that
-// order, so two commits adding to the same counters at once take their
-// locks in one order and never deadlock; and PostgreSQL's one upsert of
-// them all never meets a counter twice. Days are UTC midnights, names are
+// order, so two transactions adding to the same counters at once take
+// their locks in one order and never deadlock; and PostgreSQL's one upsert
+// of them all never meets a counter twice. Days are UTC midnights, names are
 // made what both backends can key (valid UTF-8, without NUL: PostgreSQL's
 // text holds neither), and each histogram has FunnelSeconds' length.
 func FunnelCounts(entries ...*link.FunnelEntry) []link.FunnelCount {
@@ -36,11 +36,7 @@ func FunnelCounts(entries ...*link.FunnelEntry) []link.FunnelCount {
 			out = append(out, counts...)
 		}
 	}
-	// Sorted, a counter's increments lie side by side: merged in one pass,
-	// with no map of the counters seen (an entry's counts are nearly all
-	// distinct already).
-	slices.SortFunc(out, compareCounters)
-	return MergeCounters(out)
+	return SortCounters(out)
 }
 
 // MergeCounters sums the counts of one counter that lie side by side in
@@ -60,8 +56,9 @@ func MergeCounters(counts []link.FunnelCount) []link.FunnelCount {
 }
 
 // SortCounters sorts counts by counter, as FunnelCounts returns them, and
-// sums the counts of one counter into one (in place), for counts read
-// back from storage.
+// sums the counts of one counter into one, in place: sorted, a counter's
+// increments lie side by side, merged in one pass with no map of the
+// counters seen.
 func SortCounters(counts []link.FunnelCount) []link.FunnelCount {
 	slices.SortFunc(counts, compareCounters)
 	return MergeCounters(counts)
@@ -74,11 +71,14 @@ func SortCounters(counts []link.FunnelCount) []link.FunnelCount {
 // committer sums the funnel counts of a group of commits with it, so that
 // a counter several commits add to is read and written once per
 // transaction; a commit run again after its group failed adds its own
-// lists once more, unchanged. The sum may share histograms and reasons
+// lists once more, unchanged. One list is handed back as it is. The sum may share histograms and reasons
 // with the lists: it is not to be changed. The lists are merged one into
 // the sum after the other, each in one pass: they are sorted already, and
 // mostly of the same counters.
 func SumCounters(lists ...[]link.FunnelCount) []link.FunnelCount {
+	if len(lists) == 1 {
+		return lists[0]
+	}
 	var sum, next []link.FunnelCount
 	var own, nextOwn []bool // whether sum[i]'s histogram and reasons are its own
 	for _, l := range lists {
