@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -26,9 +27,10 @@ func WithFunnel(f link.FunnelOf) Option { return func(db *DB) { db.funnel = f } 
 // shard ($9) of funnel_shards (migration 00012), all in one statement whatever their number: each column is
 // an array ($7 the histograms one after the other, $8 buckets each),
 // unnested row by row in the order given (kit.FunnelCounts', so that
-// commits adding to the same rows lock them in one order). Sweep adds the
-// counts of the sessions it deletes with it, and the sums of what it
-// folds (foldFunnel).
+// transactions adding to the same rows lock them in one order). Sweep adds
+// the counts of the sessions it deletes with it, and the sums of what it
+// folds (foldFunnel); an instance of the version before 00013 adds its
+// commits' counts with it too.
 const addFunnelSQL = `INSERT INTO funnel_shards (grouped_by, day, value, screen, shard, reached, left_by, seconds)
 	SELECT u.grouped_by, u.day, u.value, u.screen, $9::smallint, u.reached, u.left_by::jsonb,
 		($7::bigint[])[(u.i::int - 1) * $8::int + 1 : u.i::int * $8::int]
@@ -92,7 +94,7 @@ func (db *DB) foldFunnel(ctx context.Context) (int, error) {
 }
 
 // foldOnce moves one batch: in one transaction the rows are deleted,
-// their counts summed here (kit.SumCounters) and added to their counters
+// their counts summed here (kit.SortCounters) and added to their counters
 // with one upsert, in a shard chosen at random.
 func (db *DB) foldOnce(ctx context.Context) (int, error) {
 	n := 0
@@ -106,7 +108,7 @@ func (db *DB) foldOnce(ctx context.Context) (int, error) {
 			return err
 		}
 		n = len(lists)
-		sum := kit.SumCounters(lists...)
+		sum := kit.SortCounters(slices.Concat(lists...)) // the fold's own rows: summed in place
 		if len(sum) == 0 {
 			return nil
 		}
@@ -121,8 +123,7 @@ func (db *DB) foldOnce(ctx context.Context) (int, error) {
 }
 
 // scanIncrement reads a row of funnel_increments back into the counts it
-// was written from, in kit.FunnelCounts' order (sorted again, should a
-// version write them otherwise).
+// was written from.
 func scanIncrement(row pgx.CollectableRow) ([]link.FunnelCount, error) {
 	var (
 		bys, values, screens, lefts []string
@@ -139,21 +140,30 @@ func scanIncrement(row pgx.CollectableRow) ([]link.FunnelCount, error) {
 	}
 	counts := make([]link.FunnelCount, n)
 	for i := range counts {
-		c := link.FunnelCount{By: bys[i], Day: time.Date(days[i].Year(), days[i].Month(), days[i].Day(), 0, 0, 0, 0, time.UTC),
-			Value: values[i], Screen: screens[i], Reached: int(reached[i])}
-		if lefts[i] != "{}" {
-			if err := json.Unmarshal([]byte(lefts[i]), &c.Left); err != nil {
-				return nil, fmt.Errorf("a funnel increment's departures: %w", err)
-			}
+		var left map[string]int
+		if err := json.Unmarshal([]byte(lefts[i]), &left); err != nil {
+			return nil, fmt.Errorf("a funnel increment's departures: %w", err)
 		}
-		histogram := make([]int, width)
-		for j, v := range seconds[i*width : (i+1)*width] {
-			histogram[j] = int(v)
-		}
-		c.Seconds = kit.FunnelSeconds(histogram)
-		counts[i] = c
+		counts[i] = storedCount(bys[i], days[i], values[i], screens[i], reached[i], left, seconds[i*width:(i+1)*width])
 	}
-	return kit.SortCounters(counts), nil
+	return counts, nil
+}
+
+// storedCount is a counter as PostgreSQL keeps it, read back: a date
+// comes back as its midnight, in whatever zone (the day is its date), and
+// an empty map of departures is none.
+func storedCount(by string, day time.Time, value, screen string, reached int64, left map[string]int, seconds []int64) link.FunnelCount {
+	c := link.FunnelCount{By: by, Day: time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, time.UTC),
+		Value: value, Screen: screen, Reached: int(reached)}
+	if len(left) > 0 {
+		c.Left = left
+	}
+	histogram := make([]int, len(seconds))
+	for i, n := range seconds {
+		histogram[i] = int(n)
+	}
+	c.Seconds = kit.FunnelSeconds(histogram)
+	return c
 }
 
 // funnelShards is how many rows of funnel_shards a counter may be kept in
@@ -196,20 +206,6 @@ func funnelArrays(counts []link.FunnelCount) ([]any, error) {
 		}
 	}
 	return []any{bys, days, values, screens, reached, lefts, seconds, width}, nil
-}
-
-// queueFunnel adds to b the statement that keeps counts for Sweep to
-// fold, when there are any.
-func queueFunnel(b *pgx.Batch, counts []link.FunnelCount) error {
-	if len(counts) == 0 {
-		return nil
-	}
-	args, err := funnelArrays(counts)
-	if err != nil {
-		return err
-	}
-	b.Queue(stageFunnelSQL, args...)
-	return nil
 }
 
 // sweepSQL deletes the sessions Sweep takes; sweepCountedSQL does too,
@@ -276,27 +272,17 @@ func (db *DB) FunnelCounts(ctx context.Context, since time.Time, by string) ([]l
 		return nil, fmt.Errorf("read funnel counts: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (link.FunnelCount, error) {
-		c := link.FunnelCount{By: by}
 		var (
-			reached int64
-			left    map[string]int
-			seconds []int64
+			day           time.Time
+			value, screen string
+			reached       int64
+			left          map[string]int
+			seconds       []int64
 		)
-		if err := row.Scan(&c.Day, &c.Value, &c.Screen, &reached, &left, &seconds); err != nil {
-			return c, err
+		if err := row.Scan(&day, &value, &screen, &reached, &left, &seconds); err != nil {
+			return link.FunnelCount{}, err
 		}
-		// A date comes back as its midnight, in whatever zone: the
-		// day is its date.
-		c.Day, c.Reached = time.Date(c.Day.Year(), c.Day.Month(), c.Day.Day(), 0, 0, 0, 0, time.UTC), int(reached)
-		if len(left) > 0 {
-			c.Left = left
-		}
-		histogram := make([]int, len(seconds))
-		for i, n := range seconds {
-			histogram[i] = int(n)
-		}
-		c.Seconds = kit.FunnelSeconds(histogram)
-		return c, nil
+		return storedCount(by, day, value, screen, reached, left, seconds), nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read funnel counts: %w", err)

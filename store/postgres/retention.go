@@ -39,9 +39,20 @@ func (db *DB) sweepOldest(ctx context.Context, table, column, key, where string,
 // it folds the funnel counts commits kept (funnel_increments) into the
 // counters, a batch a transaction of its own (foldFunnel).
 func (db *DB) Sweep(ctx context.Context, now time.Time, max int) (int, error) {
+	n, err := db.sweepSessions(ctx, now, max)
+	// The counts commits kept for the funnel go to its counters, whether
+	// or not the sessions' sweep failed.
+	if _, ferr := db.foldFunnel(ctx); ferr != nil {
+		err = errors.Join(err, fmt.Errorf("sweep sessions: %w", ferr))
+	}
+	return n, err
+}
+
+// sweepSessions is Sweep's first transaction: the lapsed secrets erased,
+// then the sessions due deleted.
+func (db *DB) sweepSessions(ctx context.Context, now time.Time, max int) (int, error) {
 	if max <= 0 {
-		_, err := db.foldFunnel(ctx)
-		return 0, err
+		return 0, nil
 	}
 	n := 0
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
@@ -60,15 +71,9 @@ func (db *DB) Sweep(ctx context.Context, now time.Time, max int) (int, error) {
 		return err
 	})
 	if err != nil {
-		err = fmt.Errorf("sweep sessions: %w", err)
-		n = 0
+		return 0, fmt.Errorf("sweep sessions: %w", err)
 	}
-	// The counts commits kept for the funnel go to its counters, whether
-	// or not the sessions' sweep failed.
-	if _, ferr := db.foldFunnel(ctx); ferr != nil {
-		err = errors.Join(err, fmt.Errorf("sweep sessions: %w", ferr))
-	}
-	return n, err
+	return n, nil
 }
 
 // SweepFailures deletes refused-login records and reservations from

@@ -130,7 +130,8 @@ func queueSession(b *pgx.Batch, w sessionRow) {
 // take the account's remembered update, told after the link's own events),
 // the invitation, moved on only if it is still pending (Mono's webhook
 // may have completed it first), with its events, the counts of the
-// session's funnel entry (one statement for all of them), and the language
+// session's funnel entry (one row of funnel_increments, for Sweep to fold
+// into the counters), and the language
 // the session's phone chose, when it chose one (one statement, in the
 // batch of writes: no round trip of its own). A language that is not a
 // code (kit.Language) fails the commit before anything is sent.
@@ -176,12 +177,12 @@ type commitWrite struct {
 	phone                   string // the session's phone key
 	recs                    []sessionRow
 	msgs, inviteMsgs, texts []link.Message
-	funnel                  []link.FunnelCount // the funnel entry's counts, merged and ordered
+	funnel                  []any // the funnel entry's counts as stageFunnelSQL's arguments; nil: none
 }
 
 // newCommitWrite prepares c.
 func (db *DB) newCommitWrite(c link.Change) (*commitWrite, error) {
-	w := &commitWrite{c: c, phone: link.PhoneKey(c.Session.Phone), funnel: kit.FunnelCounts(c.Funnel, c.RetiredFunnel)}
+	w := &commitWrite{c: c, phone: link.PhoneKey(c.Session.Phone)}
 	for _, r := range []*link.SessionRecord{c.Retired, c.Session} {
 		if r != nil {
 			w.recs = append(w.recs, db.sessionRow(r))
@@ -196,6 +197,12 @@ func (db *DB) newCommitWrite(c link.Change) (*commitWrite, error) {
 	}
 	if w.texts, err = kit.TextMessages(c.Texts); err != nil {
 		return nil, err
+	}
+	// Encoded once, not at each attempt: they do not change between them.
+	if counts := kit.FunnelCounts(c.Funnel, c.RetiredFunnel); len(counts) > 0 {
+		if w.funnel, err = funnelArrays(counts); err != nil {
+			return nil, err
+		}
 	}
 	return w, nil
 }
@@ -292,8 +299,8 @@ func (w *commitWrite) queueWrites(b *pgx.Batch, d decisions) error {
 		queueFailure(b, w.phone, w.c.Session.Updated)
 	}
 	queueRelease(b, w.c.Release)
-	if err := queueFunnel(b, w.funnel); err != nil {
-		return err
+	if w.funnel != nil {
+		b.Queue(stageFunnelSQL, w.funnel...)
 	}
 	if w.c.Invite != nil && (d.invite == nil || d.invite.Status == link.StatusPending) {
 		// The invitation moves on only from pending: if Mono's webhook
