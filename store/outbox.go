@@ -258,20 +258,15 @@ func (db *DB) Enqueue(_ context.Context, events ...link.Event) error {
 // Due returns up to max messages whose next attempt is not after now, in
 // (due time, sequence) order, and of each ordering key only the earliest
 // queued message, and only once it is due: the others of its key wait.
-func (q *Queue) Due(_ context.Context, now time.Time, max int) ([]link.Message, error) {
-	return q.ready(now, max, nil)
+func (q *Queue) Due(ctx context.Context, now time.Time, max int) ([]link.Message, error) {
+	return q.DueExcept(ctx, now, max, nil)
 }
 
-// DueExcept is Due without the messages skip reports, by id, as held
-// already (a worker's in flight): they are neither read nor counted in
-// max, so a busy worker does not decode its own messages again at every
-// poll. skip must not keep the id it is given.
+// DueExcept is Due without the messages skip (when not nil) reports, by
+// id, as held already (a worker's in flight): they are neither read nor
+// counted in max, so a busy worker does not decode its own messages again
+// at every poll. skip must not keep the id it is given.
 func (q *Queue) DueExcept(_ context.Context, now time.Time, max int, skip func(id []byte) bool) ([]link.Message, error) {
-	return q.ready(now, max, skip)
-}
-
-// ready is Due, leaving out what skip reports.
-func (q *Queue) ready(now time.Time, max int, skip func(id []byte) bool) ([]link.Message, error) {
 	var out []link.Message
 	if max <= 0 {
 		return nil, nil
