@@ -292,19 +292,10 @@ func decodeStep(op string, status int, data []byte, redact []string) (*Step, err
 // statusFailed reports whether a step's status field (a number or a string)
 // says the step was refused.
 func statusFailed(raw json.RawMessage) bool {
-	if jsonKind(raw) == '"' {
-		var s string
-		if wirejson.Unmarshal(raw, &s) != nil {
-			return false
-		}
-		if strings.EqualFold(strings.TrimSpace(s), "failed") {
-			return true
-		}
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		return err == nil && n == CodeRejected
+	if s, ok := stringOf(raw); ok && strings.EqualFold(strings.TrimSpace(s), "failed") {
+		return true
 	}
-	var n float64
-	return wirejson.Unmarshal(raw, &n) == nil && int(n) == CodeRejected
+	return intOf(raw) == CodeRejected
 }
 
 // do performs cl with the client's timeout and retry policy and returns the
@@ -502,10 +493,8 @@ func pick(data []byte, key string) (value, message string, err error) {
 func textOf(raw json.RawMessage) string {
 	switch jsonKind(raw) {
 	case '"':
-		var s string
-		if wirejson.Unmarshal(raw, &s) == nil {
-			return s
-		}
+		s, _ := stringOf(raw)
+		return s
 	case '[':
 		var list []string
 		if wirejson.Unmarshal(raw, &list) == nil {
@@ -525,11 +514,9 @@ func textOf(raw json.RawMessage) string {
 // intOf reads a JSON number or numeric string; anything else is 0.
 func intOf(raw json.RawMessage) int {
 	if jsonKind(raw) == '"' {
-		var s string
-		if wirejson.Unmarshal(raw, &s) == nil {
-			if v, err := strconv.Atoi(strings.TrimSpace(s)); err == nil {
-				return v
-			}
+		s, _ := stringOf(raw)
+		if v, err := strconv.Atoi(strings.TrimSpace(s)); err == nil {
+			return v
 		}
 		return 0
 	}
@@ -604,6 +591,15 @@ func jsonKind(raw json.RawMessage) byte {
 		return t[0]
 	}
 	return 0
+}
+
+// stringOf is the value of raw when it holds a JSON string.
+func stringOf(raw json.RawMessage) (string, bool) {
+	if jsonKind(raw) != '"' {
+		return "", false
+	}
+	var s string
+	return s, wirejson.Unmarshal(raw, &s) == nil
 }
 
 // isObject reports whether raw holds a JSON object.

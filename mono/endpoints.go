@@ -589,10 +589,8 @@ func (w detailsWire) details() AccountDetails {
 func idOf(raw json.RawMessage) string {
 	switch jsonKind(raw) {
 	case '"':
-		var s string
-		if wirejson.Unmarshal(raw, &s) == nil {
-			return s
-		}
+		s, _ := stringOf(raw)
+		return s
 	case '{':
 		var obj struct {
 			ID    string `json:"id"`
@@ -612,8 +610,8 @@ func epochMillis(raw json.RawMessage) int64 {
 	const secondsBelow = 100_000_000_000 // 1973 in milliseconds, 5138 in seconds
 	var n float64
 	if jsonKind(raw) == '"' {
-		var s string
-		if wirejson.Unmarshal(raw, &s) != nil {
+		s, ok := stringOf(raw)
+		if !ok {
 			return 0
 		}
 		s = strings.TrimSpace(s)

@@ -2,6 +2,9 @@ package mono
 
 import "golang.org/x/sys/unix"
 
+// canInspect says inspect reads a connection's TCP state here.
+const canInspect = true
+
 // inspect notes whether the TCP connection of fd has left the established
 // state: Mono sent its FIN (close-wait) or a reset. A TLS close_notify
 // comes with the FIN, so this holds under TLS too, and it reads nothing a

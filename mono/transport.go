@@ -109,10 +109,10 @@ type fastHTTP struct{ client *fasthttp.Client }
 // back (the Client decides what may be resent), none left waiting on a
 // silent peer for longer than stallLimit(timeout).
 func newFastHTTP(base string, timeout time.Duration, roots *x509.CertPool) fastHTTP {
-	secure := strings.HasPrefix(strings.ToLower(base), "https://")
+	var secure bool
 	var host string // every connection is to base's host: its name is checked once set
 	if u, err := url.Parse(base); err == nil {
-		host = u.Hostname()
+		secure, host = strings.EqualFold(u.Scheme, "https"), u.Hostname()
 	}
 	conf := &tls.Config{
 		ServerName:         host,
@@ -283,7 +283,7 @@ type watchedConn struct {
 // watch wraps conn, reaching its socket once for every later check.
 func watch(conn net.Conn) *watchedConn {
 	c := &watchedConn{Conn: conn}
-	if sc, ok := conn.(syscall.Conn); ok {
+	if sc, ok := conn.(syscall.Conn); ok && canInspect {
 		if raw, err := sc.SyscallConn(); err == nil {
 			c.raw = raw
 		}
@@ -298,7 +298,6 @@ func (c *watchedConn) peerClosed() bool {
 	if c.raw == nil {
 		return false
 	}
-	c.closed = false
 	if c.raw.Control(c.probe) != nil {
 		return false
 	}
