@@ -148,26 +148,21 @@ func TestGraphPrintsTheJourneyTheReadmeShows(t *testing.T) {
 	}
 }
 
-func TestOnlyTheGatewayItselfTakesTheExtraP(t *testing.T) {
+func TestOnlyAGatewayOnBboltTakesTheExtraP(t *testing.T) {
+	env := func(vars map[string]string) func(string) string { return func(k string) string { return vars[k] } }
 	tests := []struct {
-		args []string
-		want bool
+		name  string
+		store StoreConfig
+		env   map[string]string
+		want  bool
 	}{
-		{nil, true},
-		{[]string{"serve"}, true},
-		{[]string{"serve", "-config", "c.toml"}, true},
-		{[]string{"-config", "c.toml"}, true},
-		{[]string{"load", "-c", "64"}, false},
-		{[]string{"dial"}, false},
-		{[]string{"seed", "-sessions", "10"}, false},
-		{[]string{"migrate"}, false},
-		{[]string{"help"}, false},
-		{[]string{"-h"}, false},
-		{[]string{"--help"}, false},
+		{"on bbolt", StoreConfig{Path: "data/ussdlink.db"}, nil, true},
+		{"on PostgreSQL", StoreConfig{URL: "postgres://u@localhost/db"}, nil, false},
+		{"on bbolt with GOMAXPROCS set", StoreConfig{Path: "data/ussdlink.db"}, map[string]string{"GOMAXPROCS": "4"}, false},
 	}
 	for _, tt := range tests {
-		if got := serves(tt.args); got != tt.want {
-			t.Errorf("serves(%q) = %v, want %v", tt.args, got, tt.want)
+		if got := spareP(tt.store, env(tt.env)); got != tt.want {
+			t.Errorf("%s: spareP = %v, want %v", tt.name, got, tt.want)
 		}
 	}
 }

@@ -21,7 +21,6 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -44,17 +43,15 @@ import (
 )
 
 func main() {
-	tuneRuntime(serves(os.Args[1:]))
+	tuneCollector()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := exitCode(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr), os.Stderr)
 	stop()
 	os.Exit(code)
 }
 
-// tuneRuntime sets the collector's target and, for the gateway itself
-// (serving), the number of Ps, each unless its environment variable says
-// otherwise.
-func tuneRuntime(serving bool) {
+// tuneCollector sets the collector's target unless GOGC says otherwise.
+func tuneCollector() {
 	if os.Getenv("GOGC") == "" {
 		// The gateway's live heap is small (sessions live in the store,
 		// not in memory) and every hop allocates: collecting at 4× the
@@ -62,30 +59,33 @@ func tuneRuntime(serving bool) {
 		// for a few megabytes.
 		debug.SetGCPercent(gcPercent)
 	}
-	if serving && os.Getenv("GOMAXPROCS") == "" {
-		// The bbolt store's one writer waits in two disk syncs per group
-		// commit, and every hop waits for it. When a sync returns while
-		// every P runs a handler, the writer queues behind them for one,
-		// and the group with it. A P more than the runtime's default (which
-		// heeds the CPU quota at start) lets the kernel run the writer as
-		// soon as its sync is done: on two cores, median flows/s ×1.11,
-		// ×1.07 and ×1.09 in three A/B runs. Set this way, the number no
-		// longer follows a quota changed while the gateway runs.
-		runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + spareProcs)
-	}
 }
 
-// serves reports whether the command line runs the gateway: no command,
-// serve, or only flags (as run reads it).
-func serves(args []string) bool {
-	return len(args) == 0 || args[0] == "serve" || strings.HasPrefix(args[0], "-") && !slices.Contains([]string{"-h", "-help", "--help"}, args[0])
+// spareP reports whether the gateway takes a P more than the runtime's
+// default: on the bbolt store, unless GOMAXPROCS is set. Its one writer
+// waits in two disk syncs per group commit, and every hop waits for it.
+// When a sync returns while every P runs a handler, the writer queues
+// behind them for one, and the group with it; a P more lets the kernel
+// run the writer as soon as its sync is done: on two cores, median
+// flows/s ×1.11, ×1.07 and ×1.09 in three A/B runs. PostgreSQL has no
+// such writer (single runs: no change).
+func spareP(store StoreConfig, getenv func(string) string) bool {
+	return !store.postgres() && getenv("GOMAXPROCS") == ""
+}
+
+// takeSpareP sets the number of Ps to the runtime's default (which heeds
+// the CPU quota now) and spareProcs more; set this way, the number no
+// longer follows a quota changed while the gateway runs.
+func takeSpareP() {
+	runtime.SetDefaultGOMAXPROCS()
+	runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + spareProcs)
 }
 
 // gcPercent is the collector's target unless GOGC says otherwise.
 const gcPercent = 400
 
 // spareProcs is how many Ps the gateway takes beyond the runtime's
-// default unless GOMAXPROCS says otherwise.
+// default (spareP).
 const spareProcs = 1
 
 // usage is the command line's help, printed by help, -h and --help, and
@@ -165,6 +165,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	m := NewMain(stderr)
 	if err := m.ParseFlags(args); err != nil {
 		return err
+	}
+	if spareP(m.Config.Store, os.Getenv) {
+		takeSpareP()
 	}
 	if err := m.Run(ctx); err != nil {
 		m.Close()
