@@ -134,8 +134,9 @@ type Config struct {
 	Observer Observer
 	// Words is the catalogue every screen is said in (nil: the embedded
 	// one); Languages are those offered, in order (none: the default
-	// alone; one: no choice is asked), and DefaultLanguage the one spoken
-	// until a phone chooses ("en" when empty).
+	// alone; one: no choice is asked), and DefaultLanguage the one
+	// preferred until a phone chooses (lang.Spoken decides what is
+	// spoken).
 	Words           *lang.Catalogue
 	Languages       []string
 	DefaultLanguage string

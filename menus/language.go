@@ -29,11 +29,11 @@ func (e *Engine) offer() {
 		}
 	}
 	d := e.cfg.DefaultLanguage
+	if !e.words.Has(d) {
+		d = "" // the rule's own choice
+	}
 	if len(e.offered) == 0 {
-		if d == "" || !e.words.Has(d) {
-			d = lang.English
-		}
-		e.offered = []string{d}
+		e.offered = []string{lang.Spoken(nil, d)}
 	}
 	e.nav = make(map[string]screen.Words, len(e.offered))
 	for _, code := range e.offered {
