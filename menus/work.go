@@ -22,16 +22,12 @@ const (
 
 // onMonoSession reports whether work of kind acts on a Mono session
 // already open: it cannot outlive that session.
-func onMonoSession(kind string) bool {
-	return kind == workCommit || kind == workAccount || kind == workRelogin
-}
+func onMonoSession(kind string) bool { return answersStep(kind) || kind == workAccount }
 
 // guessesSecret reports whether work of kind sends the bank a secret the
 // user typed (a password, a code, an answer): a guess, reserved against
 // the phone's lockout.
-func guessesSecret(kind string) bool {
-	return kind == workLogin || kind == workCommit || kind == workRelogin
-}
+func guessesSecret(kind string) bool { return answersStep(kind) || kind == workLogin }
 
 // answersStep reports whether work of kind answers, with what the user
 // typed, a step Mono asked of an open session.
