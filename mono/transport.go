@@ -114,12 +114,7 @@ func newFastHTTP(base string, timeout time.Duration, roots *x509.CertPool) fastH
 	if u, err := url.Parse(base); err == nil {
 		secure, host = strings.EqualFold(u.Scheme, "https"), u.Hostname()
 	}
-	conf := &tls.Config{
-		ServerName:         host,
-		RootCAs:            roots,                           // nil: the system's
-		ClientSessionCache: tls.NewLRUClientSessionCache(0), // resumed handshakes after an idle close
-		MinVersion:         tls.VersionTLS12,
-	}
+	conf := tlsConfig(roots, host)
 	return fastHTTP{client: &fasthttp.Client{
 		Name:                      "ussdlink",
 		MaxConnsPerHost:           maxConns,
@@ -151,6 +146,17 @@ const maxConns = 4096
 // the idle timeouts of common servers and proxies (Node's 5 s, nginx's
 // 75 s), so the gateway usually closes one before Mono does.
 const maxIdle = 4 * time.Second
+
+// tlsConfig is both wires' TLS to Mono: roots nil trusts the system's; an
+// empty serverName is the dialled host's (net/http's wire sets it).
+func tlsConfig(roots *x509.CertPool, serverName string) *tls.Config {
+	return &tls.Config{
+		ServerName:         serverName,
+		RootCAs:            roots,
+		ClientSessionCache: tls.NewLRUClientSessionCache(0), // resumed handshakes after an idle close
+		MinVersion:         tls.VersionTLS12,
+	}
+}
 
 // stallLimit is how long a connection may wait on Mono for one read or
 // write: never less than a call's own limit (timeout, which the context's
