@@ -23,7 +23,9 @@ type DB struct {
 	// session's, housekeeping's) for as long as their holders need them:
 	// apart from pool, so that hops holding their sessions' locks can
 	// never take every connection their own queries wait for.
-	held   *pgxpool.Pool
+	held *pgxpool.Pool
+	// lanes are the connections of held that hops share (lanes.go).
+	lanes  *lanes
 	sealer *seal.Sealer
 	// linkUpdates decides whether a new link takes a remembered
 	// account_updated (WithLinkUpdates); nil: none is applied.
@@ -32,6 +34,7 @@ type DB struct {
 	// (WithFunnel); nil: the sweep counts none.
 	funnel   link.FunnelOf
 	maxConns int32
+	laneN    int // lanes of hops; 0: hopLanes
 	tracer   pgx.QueryTracer
 	// holder names this instance as the holder of the queue messages it
 	// is handed (queues.go), made once, on first use.
@@ -54,6 +57,10 @@ func WithLinkUpdates(f LinkUpdates) Option { return func(db *DB) { db.linkUpdate
 // WithMaxConns sizes the connection pool ([store] max-conns); 0 keeps
 // pgxpool's default (the larger of 4 and the number of CPUs).
 func WithMaxConns(n int) Option { return func(db *DB) { db.maxConns = int32(n) } }
+
+// withLanes sets how many lanes the hops share (tests: one, to know which
+// hops share it).
+func withLanes(n int) Option { return func(db *DB) { db.laneN = n } }
 
 // WithTracer hands every statement of both pools to t (pgx's tracing:
 // t may also be a pgx.BatchTracer or pgx.PrepareTracer), to trace or count
@@ -96,7 +103,10 @@ func Open(ctx context.Context, url string, sealer *seal.Sealer, opts ...Option) 
 		return nil, fmt.Errorf("open postgres store: %w", redact(err))
 	}
 	heldCfg := cfg.Copy()
-	heldCfg.MaxConns = max(2*cfg.MaxConns, minHeldConns)
+	if db.laneN <= 0 {
+		db.laneN = hopLanes
+	}
+	heldCfg.MaxConns = max(2*cfg.MaxConns, minHeldConns) + int32(db.laneN)
 	heldCfg.MinConns = 0
 	if db.held, err = pgxpool.NewWithConfig(ctx, heldCfg); err != nil {
 		db.pool.Close()
@@ -114,12 +124,18 @@ func Open(ctx context.Context, url string, sealer *seal.Sealer, opts ...Option) 
 		db.Close()
 		return nil, err
 	}
+	db.lanes = newLanes(db.held, db.laneN)
 	return db, nil
 }
 
-// minHeldConns is the fewest connections kept for locks: sessions whose
-// hops are under way at once on one instance.
+// minHeldConns is the fewest connections kept for locks off the lanes:
+// sessions whose hops wait for another holder at once on one instance.
 const minHeldConns = 16
+
+// hopLanes is how many lanes an instance's hops share: enough that a
+// lane's round trip (a group commit waits for its WAL flush) rarely holds
+// up a hop, few enough that each gathers many hops.
+const hopLanes = 4
 
 // Writable reports whether the database takes writes: it answers, and it
 // is not a read-only standby. For the admin listener's /readyz.
@@ -146,6 +162,9 @@ func (db *DB) Close() error {
 		if err != nil {
 			err = fmt.Errorf("close postgres store: release claimed messages: %w", err)
 		}
+	}
+	if db.lanes != nil {
+		db.lanes.close()
 	}
 	db.held.Close()
 	db.pool.Close()

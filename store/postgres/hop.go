@@ -24,37 +24,69 @@ const (
 // sessionLockKey is the advisory lock's key of a session.
 func sessionLockKey(id string) string { return "session:" + id }
 
-// hop is a session's lock for one hop, on a connection of its own, taken
-// and let go in step with the session's read and commit: the lock goes out
-// in the same round trip as the first read, and comes back after the
-// COMMIT of the hop's commit, in its round trip. A common hop (read, then
-// commit) so costs two round trips: without it, four (lock, read, commit,
-// unlock), and the commit's BEGIN and COMMIT two more.
+// hop is a session's lock for one hop, taken and let go in step with the
+// session's read and commit: the lock goes out in the same round trip as
+// the first read, and comes back after the COMMIT of the hop's commit, in
+// its round trip. A common hop (read, then commit) so costs two round
+// trips: without it, four (lock, read, commit, unlock), and the commit's
+// BEGIN and COMMIT two more.
+//
+// A hop runs on its session's lane (lanes.go), which it shares with other
+// hops, until the lane cannot serve it: the session is held elsewhere
+// (the hop then waits for it on a connection of its own, as it would
+// without lanes), or its commit comes before any read. A commit that
+// decides from what is stored (a link, an invitation) or records a login
+// failure is a transaction of its own beside the lane, which
+// lets the lock go after it.
 type hop struct {
-	id string // the session
+	id   string        // the session
+	pool *pgxpool.Pool // where a connection of its own comes from
 
 	mu       sync.Mutex
-	conn     *pgxpool.Conn
-	locked   bool // the lock was taken (with the first statement)
-	released bool // the lock was let go (with the commit)
-	broken   bool // the connection was closed after a failure: the lock went with it
+	lane     *lane         // nil once the hop has a connection of its own
+	gen      uint64        // the lane connection's generation the lock was taken on
+	conn     *pgxpool.Conn // its own connection, off the lane
+	locked   bool          // the lock was taken (with the first statement)
+	released bool          // the lock was let go (with the commit)
+	broken   bool          // the connection holding the lock was lost: the lock went with it
 }
 
 // hopKey is the context key of a hop.
 type hopKey struct{}
 
-// LockSession is menus.SessionLocker's: a connection is set aside for the
-// hop, and the session's lock is taken on it with the first read (or
-// commit) made with the context returned, which carries it. unlock lets
-// the lock go if the commit did not, and hands the connection back; it
-// must be called once.
+// LockSession is menus.SessionLocker's: the hop runs on its session's
+// lane, or on a connection set aside for it when another hop of this
+// process holds the session on the lane, and the session's lock is
+// taken with the first read (or commit) made with the context returned,
+// which carries it. unlock lets the lock go if the commit did not, and
+// hands the lane or the connection back; it must be called once.
 func (l *Locks) LockSession(ctx context.Context, id string) (context.Context, func(), error) {
-	conn, err := l.pool.Acquire(ctx)
-	if err != nil {
-		return nil, nil, fmt.Errorf("lock %s: %w", sessionLockKey(id), err)
+	h := &hop{id: id, pool: l.pool}
+	if l.lanes != nil {
+		if ln := l.lanes.of(id); ln.claim(id) {
+			h.lane = ln
+			return context.WithValue(ctx, hopKey{}, h), h.unlock, nil
+		}
 	}
-	h := &hop{id: id, conn: conn}
+	if err := h.ownConn(ctx); err != nil {
+		return nil, nil, err
+	}
 	return context.WithValue(ctx, hopKey{}, h), h.unlock, nil
+}
+
+// ownConn gives the hop a connection of its own, off its lane.
+func (h *hop) ownConn(ctx context.Context) error {
+	if h.lane != nil {
+		h.lane.unclaim(h.id)
+		h.lane = nil
+	}
+	conn, err := h.pool.Acquire(ctx)
+	if err != nil {
+		h.released = true // nothing is held: unlock has nothing to do
+		return fmt.Errorf("lock %s: %w", sessionLockKey(h.id), err)
+	}
+	h.conn = conn
+	return nil
 }
 
 // hopOf returns the hop ctx carries for session id, or nil.
@@ -66,23 +98,34 @@ func hopOf(ctx context.Context, id string) *hop {
 	return h
 }
 
-// unlock lets the lock go unless the commit did, and hands the connection
-// back.
+// unlock lets the lock go unless the commit did, and hands the lane or
+// the connection back.
 func (h *hop) unlock() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.locked && !h.released && !h.broken {
-		if _, err := h.conn.Exec(context.Background(), unlockSQL, sessionLockKey(h.id)); err != nil {
-			h.conn.Conn().Close(context.Background()) // the lock goes with the connection
-		}
-	}
+	held := h.locked && !h.released && !h.broken
 	h.released = true
-	h.conn.Release()
+	switch {
+	case h.lane != nil:
+		if held {
+			h.lane.do(&laneOp{kind: opUnlock, ctx: context.Background(), id: h.id, gen: h.gen})
+		}
+		h.lane.unclaim(h.id)
+		h.lane = nil
+	case h.conn != nil:
+		if held {
+			if _, err := h.conn.Exec(context.Background(), unlockSQL, sessionLockKey(h.id)); err != nil {
+				h.conn.Conn().Close(context.Background()) // the lock goes with the connection
+			}
+		}
+		h.conn.Release()
+		h.conn = nil
+	}
 }
 
-// fail closes the connection after a failed round trip: whatever it was in
-// the middle of (a lock being waited for, a transaction) and the lock go
-// with it. Called with mu held.
+// fail closes the hop's own connection after a failed round trip:
+// whatever it was in the middle of (a lock being waited for, a
+// transaction) and the lock go with it. Called with mu held.
 func (h *hop) fail() {
 	h.broken = true
 	h.conn.Conn().Close(context.Background())
@@ -92,16 +135,44 @@ func (h *hop) fail() {
 // after a failure: its lock is gone.
 var errHopBroken = errors.New("the session's lock was lost with its connection")
 
-// readOnHop runs the session's read on the hop's connection, taking the
-// lock first in the same round trip if it is not held yet.
+// usable is why the hop can send nothing more, or nil.
+func (h *hop) usable(what string) error {
+	switch {
+	case h.broken:
+		return fmt.Errorf("%s: %w", what, errHopBroken)
+	case h.released:
+		return fmt.Errorf("%s: the session's lock was let go", what)
+	}
+	return nil
+}
+
+// readOnHop runs the session's read on the hop's lane or connection,
+// taking the lock first in the same round trip if it is not held yet.
 func (db *DB) readOnHop(ctx context.Context, h *hop, query string) (*link.SessionRecord, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	switch {
-	case h.broken:
-		return nil, fmt.Errorf("read session: %w", errHopBroken)
-	case h.released:
-		return nil, errors.New("read session: its lock was let go")
+	if err := h.usable("read session"); err != nil {
+		return nil, err
+	}
+	if h.lane != nil {
+		d := h.lane.do(&laneOp{kind: opRead, ctx: ctx, id: h.id, query: query, lock: !h.locked, gen: h.gen})
+		if d.locked {
+			h.locked, h.gen = true, d.gen
+		}
+		switch {
+		case d.err != nil:
+			h.broken = errors.Is(d.err, errHopBroken)
+			return nil, fmt.Errorf("read session: %w", d.err)
+		case h.locked && d.rec == nil:
+			return nil, link.ErrNoSession
+		case h.locked:
+			return db.openSecrets(d.rec, d.sealed), nil
+		}
+		// Held elsewhere: the hop waits for it on a connection of its
+		// own, where a wait holds up no one else.
+		if err := h.ownConn(ctx); err != nil {
+			return nil, fmt.Errorf("read session: %w", err)
+		}
 	}
 	b := &pgx.Batch{}
 	lock := !h.locked
@@ -130,49 +201,105 @@ func (db *DB) readOnHop(ctx context.Context, h *hop, query string) (*link.Sessio
 	return db.openSecrets(r, sealed), nil
 }
 
-// commitOnHop writes a change on the hop's connection: when it reads
-// before it writes (commitWrite.decided), BEGIN, its locks and reads in
-// one round trip, then its writes, COMMIT and the lock let go in another,
-// the unlock reached only once the COMMIT is durable; otherwise all of it
-// in one. The session's lock goes first when it is not held yet. A
-// deadlock or serialisation failure is rolled back and tried again, the
-// session's lock kept; any other failure closes the connection: the
-// transaction is rolled back and the lock goes with it.
+// commitOnHop writes a change under the hop's lock and lets the lock go
+// once the change is durable. On the lane, a common change (one that
+// decides nothing from what is stored) joins the lane's group commit;
+// any other is a transaction of its own beside the lane, and the lock is let
+// go on the lane after it. On the hop's own connection: when the change
+// reads before it writes (commitWrite.decided), BEGIN, its locks and
+// reads in one round trip, then its writes, COMMIT and the lock let go in
+// another, the unlock reached only once the COMMIT is durable; otherwise
+// all of it in one. The session's lock goes first when it is not held
+// yet. A deadlock or serialisation failure is rolled back and tried
+// again, the session's lock kept; any other failure closes the
+// connection: the transaction is rolled back and the lock goes with it.
 func (db *DB) commitOnHop(ctx context.Context, h *hop, w *commitWrite) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	switch {
-	case h.broken:
-		return errHopBroken
-	case h.released:
-		return errors.New("the session's lock was let go before its commit")
+	if err := h.usable("commit"); err != nil {
+		return err
 	}
+	if h.lane != nil {
+		if h.locked {
+			return db.commitOnLane(ctx, h, w)
+		}
+		// Never read under its lock: the lock goes with the commit, on a
+		// connection of the hop's own.
+		if err := h.ownConn(ctx); err != nil {
+			return err
+		}
+	}
+	err := db.commitOn(ctx, h.conn, w, h.id, !h.locked, true)
+	if err != nil {
+		h.fail()
+		return err
+	}
+	h.locked, h.released = true, true
+	return nil
+}
+
+// commitOnLane writes a change under a lock the hop holds on its lane.
+func (db *DB) commitOnLane(ctx context.Context, h *hop, w *commitWrite) error {
+	if w.common() {
+		d := h.lane.do(&laneOp{kind: opCommit, ctx: ctx, id: h.id, w: w, gen: h.gen})
+		if d.err != nil {
+			h.broken = errors.Is(d.err, errHopBroken)
+			return d.err
+		}
+		h.released = true
+		return nil
+	}
+	// Its locks and reads would hold up the lane: a transaction of its
+	// own, the session's lock kept on the lane until it is durable. The
+	// lock lost with the lane's connection is seen here; lost while the
+	// transaction runs, it is not, as a hop off the lane sees it only
+	// with its COMMIT.
+	if h.lane.generation() != h.gen {
+		h.broken = true
+		return errHopBroken
+	}
+	conn, err := h.pool.Acquire(ctx) // as a hop off the lane would, not from the pool its queries wait on
+	if err != nil {
+		return ctxErr(ctx, err)
+	}
+	if err := db.commitOn(ctx, conn, w, h.id, false, false); err != nil {
+		conn.Conn().Close(context.Background()) // the transaction goes with it
+		conn.Release()
+		return err
+	}
+	conn.Release()
+	h.lane.do(&laneOp{kind: opUnlock, ctx: context.Background(), id: h.id, gen: h.gen})
+	h.released = true
+	return nil
+}
+
+// commitOn sends a change's batches on conn, with the session's lock
+// first (lock) and let go after the COMMIT (unlock). A deadlock or
+// serialisation failure is rolled back and tried again unless the lock
+// was in the batch: the failure may be the lock's own. On any other
+// failure the caller closes conn, which rolls back what is left open.
+func (db *DB) commitOn(ctx context.Context, conn *pgxpool.Conn, w *commitWrite, id string, lock, unlock bool) error {
 	for attempt := 0; ; attempt++ {
-		locking := !h.locked // the session's lock goes in the batch
-		err := db.commitBatches(ctx, h, w)
+		err := db.commitBatches(ctx, conn, w, id, lock, unlock)
 		if err == nil {
-			h.locked, h.released = true, true
 			return nil
 		}
-		// Retried only with the session's lock held from before: a
-		// failure in a batch that also took it may be the lock's own.
-		if !locking && retryable(err) && attempt < 5 {
-			if _, rerr := h.conn.Exec(context.Background(), `ROLLBACK`); rerr == nil {
+		if !lock && retryable(err) && attempt < 5 {
+			if _, rerr := conn.Exec(context.Background(), `ROLLBACK`); rerr == nil {
 				time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
 				continue
 			}
 		}
-		h.fail()
 		return ctxErr(ctx, err)
 	}
 }
 
-// commitBatches sends commitOnHop's batches once.
-func (db *DB) commitBatches(ctx context.Context, h *hop, w *commitWrite) error {
+// commitBatches sends commitOn's batches once.
+func (db *DB) commitBatches(ctx context.Context, conn *pgxpool.Conn, w *commitWrite, id string, lock, unlock bool) error {
 	b := &pgx.Batch{}
 	before := 1 // results ahead of the change's own: BEGIN, and the session's lock
-	if !h.locked {
-		b.Queue(lockSQL, sessionLockKey(h.id))
+	if lock {
+		b.Queue(lockSQL, sessionLockKey(id))
 		before++
 	}
 	b.Queue(`BEGIN`)
@@ -180,7 +307,7 @@ func (db *DB) commitBatches(ctx context.Context, h *hop, w *commitWrite) error {
 	var d decisions
 	if w.decided() {
 		db.queueReads(b, w)
-		br := h.conn.SendBatch(ctx, b)
+		br := conn.SendBatch(ctx, b)
 		err := skip(br, before)
 		if err == nil {
 			d, err = db.readDecisions(br, w)
@@ -194,8 +321,10 @@ func (db *DB) commitBatches(ctx context.Context, h *hop, w *commitWrite) error {
 		return err
 	}
 	b.Queue(`COMMIT`)
-	b.Queue(unlockSQL, sessionLockKey(h.id))
-	return h.conn.SendBatch(ctx, b).Close()
+	if unlock {
+		b.Queue(unlockSQL, sessionLockKey(id))
+	}
+	return conn.SendBatch(ctx, b).Close()
 }
 
 // retryable reports whether err is a deadlock or serialisation failure,

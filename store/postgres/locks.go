@@ -13,10 +13,13 @@ import (
 // the holder keeps it, and let go when that connection closes, so an
 // instance that dies holds nothing. No transaction stays open while a lock
 // is held: a hop calls Mono under its lock, never inside a transaction.
-type Locks struct{ pool *pgxpool.Pool }
+type Locks struct {
+	pool  *pgxpool.Pool
+	lanes *lanes // where hops run (LockSession)
+}
 
 // Locks returns the database's advisory locks.
-func (db *DB) Locks() *Locks { return &Locks{pool: db.held} }
+func (db *DB) Locks() *Locks { return &Locks{pool: db.held, lanes: db.lanes} }
 
 // LockContext takes the lock of key, waiting until it is free or ctx ends
 // (the error then wraps ctx's). unlock lets it go; it must be called once.

@@ -88,16 +88,28 @@ func (db *DB) putMessages(ctx context.Context, tx pgx.Tx, queue string, msgs []l
 // queueMessages adds to batch the statements that queue msgs: each key's
 // transaction lock, in order, then the messages.
 func queueMessages(batch *pgx.Batch, queue string, msgs []link.Message) {
+	for _, k := range messageLocks(queue, msgs) {
+		batch.Queue(xactLockSQL, k)
+	}
+	queueMessageRows(batch, queue, msgs)
+}
+
+// messageLocks are the transaction locks of msgs' ordering keys in queue,
+// each once, in order.
+func messageLocks(queue string, msgs []link.Message) []string {
 	var keys []string
 	for i := range msgs {
 		if k := boundKey(msgs[i].Key); k != "" {
-			keys = append(keys, k)
+			keys = append(keys, "ussdlink:queue:"+queue+":"+k)
 		}
 	}
 	slices.Sort(keys)
-	for _, k := range slices.Compact(keys) {
-		batch.Queue(xactLockSQL, "ussdlink:queue:"+queue+":"+k)
-	}
+	return slices.Compact(keys)
+}
+
+// queueMessageRows adds to batch the statements that insert msgs, their
+// keys' locks already taken.
+func queueMessageRows(batch *pgx.Batch, queue string, msgs []link.Message) {
 	for _, m := range msgs {
 		batch.Queue(`INSERT INTO messages (queue, id, seq, key, type, body, created, attempts, next_attempt, last_error)
 			VALUES ($1, $2, nextval('message_seq'), $3, $4, $5, $6, $7, $8, $9)

@@ -212,6 +212,11 @@ func (db *DB) newCommitWrite(c link.Change) (*commitWrite, error) {
 // its stored status).
 func (w *commitWrite) decided() bool { return w.c.Link != nil || w.c.Invite != nil }
 
+// common reports whether the change can join a lane's group commit: it
+// decides nothing from what is stored and takes no lock but its
+// messages' keys (a login failure is recorded under its phone's lock).
+func (w *commitWrite) common() bool { return !w.decided() && !w.c.LoginFailure }
+
 // queueLocks adds the change's transaction locks to b, in one order:
 // phone, then account.
 func (w *commitWrite) queueLocks(b *pgx.Batch) {
@@ -285,16 +290,24 @@ type decisions struct {
 	invite *link.Invite // the stored invitation, nil when there is none
 }
 
-// queueWrites adds to b everything the change writes, as decided.
-func (w *commitWrite) queueWrites(b *pgx.Batch, d decisions) error {
+// queueOwn adds to b what the change writes whatever is stored: its
+// sessions, language, messages, login failure, released reservations and
+// funnel counts; its messages' key locks too, unless a group commit took
+// them for all its changes at once (keysLocked).
+func (w *commitWrite) queueOwn(b *pgx.Batch, keysLocked bool) {
 	for _, r := range w.recs {
 		queueSession(b, r)
 	}
 	if w.c.Language != "" {
 		queueLanguage(b, w.phone, w.c.Language, w.c.Session.Updated)
 	}
-	queueMessages(b, queueWebhooks, w.msgs)
-	queueMessages(b, queueTexts, w.texts)
+	if keysLocked {
+		queueMessageRows(b, queueWebhooks, w.msgs)
+		queueMessageRows(b, queueTexts, w.texts)
+	} else {
+		queueMessages(b, queueWebhooks, w.msgs)
+		queueMessages(b, queueTexts, w.texts)
+	}
 	if w.c.LoginFailure {
 		queueFailure(b, w.phone, w.c.Session.Updated)
 	}
@@ -302,6 +315,11 @@ func (w *commitWrite) queueWrites(b *pgx.Batch, d decisions) error {
 	if w.funnel != nil {
 		b.Queue(stageFunnelSQL, w.funnel...)
 	}
+}
+
+// queueWrites adds to b everything the change writes, as decided.
+func (w *commitWrite) queueWrites(b *pgx.Batch, d decisions) error {
+	w.queueOwn(b, false)
 	if w.c.Invite != nil && (d.invite == nil || d.invite.Status == link.StatusPending) {
 		// The invitation moves on only from pending: if Mono's webhook
 		// completed it first, neither it nor its events are written again.

@@ -1,0 +1,477 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ussdlink/ussdlink/link"
+)
+
+// A lane is one connection of the held pool that many hops share: each
+// hop's session lock is held on it, and what the hops send while a round
+// trip is under way goes out together in the next one. One round trip
+// so carries the reads (each with its session's lock) of hops just
+// begun, the unlocks of hops that wrote nothing, and one transaction with
+// the writes of every common commit waiting (a group commit: one COMMIT,
+// one WAL flush), each hop's lock let go after it. A hop still costs two
+// round trips; the database runs one transaction, and wakes one backend,
+// for many.
+//
+// A session's lock is only tried on a lane (pg_try_advisory_lock): a lane
+// never waits for another holder, since every hop on it would wait too.
+// A hop that finds its session held (by another instance, or another
+// hop of this one) leaves the lane and waits on a connection of its own
+// (hop.go's dedicated path).
+//
+// A failed statement fails what it belongs to: the read, or the commit
+// whose writes it was (the others of the group go again in the next
+// round trip); a deadlock or serialisation failure sends the whole group
+// again. A lost connection loses every lock held on it: the lane takes a
+// new one and a new generation, and a commit of a hop that locked its
+// session on the old one fails (errHopBroken) instead of writing without
+// its lock.
+type lane struct {
+	pool *pgxpool.Pool
+	ops  chan *laneOp
+	stop chan struct{} // closed by close
+	done chan struct{} // closed when run returns
+
+	mu     sync.Mutex
+	claims map[string]bool // sessions whose hop runs on this lane
+
+	conn *pgxpool.Conn // run's only
+	// gen is the connection's generation, moved on by run when it loses
+	// one: a lock taken on an earlier one is gone.
+	gen atomic.Uint64
+}
+
+// maxLaneOps is the most a lane sends in one round trip.
+const maxLaneOps = 64
+
+// laneTimeout bounds one round trip of a lane: every hop on it waits for
+// its outcome (a commit sent is never abandoned half-known), so a hung
+// server is given up on.
+const laneTimeout = 10 * time.Second
+
+// errLaneClosed answers what is asked of a lane once the store closed.
+var errLaneClosed = errors.New("the store is closed")
+
+// opKind is what a hop asks of its lane.
+type opKind uint8
+
+const (
+	opRead   opKind = iota // read the session, its lock tried first when lock
+	opCommit               // a common commit, its lock let go once durable
+	opUnlock               // let the session's lock go
+)
+
+// laneOp is one request of a hop to its lane, answered once on done.
+type laneOp struct {
+	kind  opKind
+	ctx   context.Context
+	id    string        // the session
+	query string        // opRead: the session's read
+	lock  bool          // opRead: try the session's lock first
+	gen   uint64        // the generation the session's lock was taken on (unless lock)
+	w     *commitWrite  // opCommit
+	tries int           // group commits failed by a deadlock or serialisation failure
+	done  chan laneDone // buffered: the lane never waits on a hop
+
+	// Set by the lane's run only.
+	got     bool // the lock was taken (opRead with lock)
+	replied bool // answered on done
+}
+
+// laneDone is a lane's answer to an op.
+type laneDone struct {
+	rec    *link.SessionRecord // opRead: the session, nil when there is none
+	sealed []byte              // its secrets, still sealed
+	locked bool                // opRead with lock: the lock is held now
+	gen    uint64              // the generation it was taken on
+	err    error
+}
+
+// newLane starts a lane on pool's connections.
+func newLane(pool *pgxpool.Pool) *lane {
+	l := &lane{pool: pool, ops: make(chan *laneOp, maxLaneOps), stop: make(chan struct{}), done: make(chan struct{}),
+		claims: map[string]bool{}}
+	go l.run()
+	return l
+}
+
+// claim reserves the lane for a hop of session id: false when another
+// hop of this process holds it on the lane (its lock would be taken
+// twice on one connection, which PostgreSQL allows).
+func (l *lane) claim(id string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.claims[id] {
+		return false
+	}
+	l.claims[id] = true
+	return true
+}
+
+// unclaim ends a hop's claim.
+func (l *lane) unclaim(id string) {
+	l.mu.Lock()
+	delete(l.claims, id)
+	l.mu.Unlock()
+}
+
+// do sends op and waits for its answer: once sent it is carried out, so a
+// hop whose context ends still learns what became of its commit.
+func (l *lane) do(op *laneOp) laneDone {
+	op.done = make(chan laneDone, 1)
+	select {
+	case l.ops <- op:
+	case <-l.stop:
+		return laneDone{err: errLaneClosed}
+	case <-op.ctx.Done():
+		return laneDone{err: op.ctx.Err()}
+	}
+	select {
+	case d := <-op.done:
+		return d
+	case <-l.done:
+		select {
+		case d := <-op.done:
+			return d
+		default:
+			return laneDone{err: errLaneClosed}
+		}
+	}
+}
+
+// close stops the lane once what it was sent is done, and hands its
+// connection back.
+func (l *lane) close() {
+	close(l.stop)
+	<-l.done
+}
+
+// run sends what the lane's hops ask, as much at once as has come in.
+func (l *lane) run() {
+	defer close(l.done)
+	var queued []*laneOp
+	for {
+		if len(queued) == 0 {
+			select {
+			case op := <-l.ops:
+				queued = append(queued, op)
+			case <-l.stop:
+				l.drop()
+				return
+			}
+		}
+	more:
+		for len(queued) < maxLaneOps {
+			select {
+			case op := <-l.ops:
+				queued = append(queued, op)
+			default:
+				break more
+			}
+		}
+		queued = l.round(queued)
+	}
+}
+
+// drop answers whatever is still sent after close and hands the
+// connection back: its locks go with it.
+func (l *lane) drop() {
+	for {
+		select {
+		case op := <-l.ops:
+			op.reply(laneDone{err: errLaneClosed})
+		default:
+			if l.conn != nil {
+				l.conn.Conn().Close(context.Background())
+				l.conn.Release()
+				l.conn = nil
+			}
+			return
+		}
+	}
+}
+
+// breakConn closes the lane's connection after a failure whose effect is
+// not known: the locks held on it go with it, and the next connection
+// starts a new generation.
+func (l *lane) breakConn() {
+	if l.conn != nil {
+		l.conn.Conn().Close(context.Background())
+		l.conn.Release()
+		l.conn = nil
+	}
+	l.gen.Add(1)
+}
+
+// generation is the lane connection's generation now.
+func (l *lane) generation() uint64 { return l.gen.Load() }
+
+// stepKind is what one statement of a round trip is for.
+type stepKind uint8
+
+const (
+	stepLock   stepKind = iota // a read's lock, tried
+	stepRead                   // a read
+	stepUnlock                 // an unlock, alone or after the group's COMMIT
+	stepBegin                  // the group's BEGIN
+	stepKey                    // a queue key's lock, for the whole group
+	stepWrite                  // a statement of one commit
+	stepCommit                 // the group's COMMIT
+)
+
+// step is one statement of a round trip and the op it serves (nil for
+// the group's own).
+type step struct {
+	kind stepKind
+	op   *laneOp
+}
+
+// round sends ops in one round trip and answers them, returning those to
+// send again (in the next round trip).
+func (l *lane) round(ops []*laneOp) (again []*laneOp) {
+	ops = l.admit(ops)
+	if len(ops) == 0 {
+		return nil
+	}
+	if l.conn == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), laneTimeout)
+		conn, err := l.pool.Acquire(ctx)
+		cancel()
+		if err != nil {
+			for _, op := range ops {
+				op.reply(laneDone{err: fmt.Errorf("lane connection: %w", err)})
+			}
+			return nil
+		}
+		l.conn = conn
+	}
+	b, steps := l.batch(ops)
+	ctx, cancel := context.WithTimeout(context.Background(), laneTimeout)
+	defer cancel()
+	br := l.conn.SendBatch(ctx, b)
+	failed, err := l.answer(br, steps)
+	err = errors.Join(err, br.Close())
+	if err == nil {
+		return nil
+	}
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || failed < 0 || steps[failed].kind == stepUnlock {
+		// The connection's state is not known: what was not answered
+		// fails, and the locks held on it go with it.
+		l.breakConn()
+		for _, op := range ops {
+			op.reply(laneDone{err: err})
+		}
+		return nil
+	}
+	// The server skipped what followed the failed statement: an explicit
+	// transaction is left aborted until rolled back.
+	if _, rerr := l.conn.Exec(ctx, `ROLLBACK`); rerr != nil {
+		l.breakConn()
+	}
+	return l.blame(ops, steps[failed], err)
+}
+
+// admit answers what cannot be sent: an op whose context ended, and
+// anything resting on a lock taken on a connection since lost.
+func (l *lane) admit(ops []*laneOp) []*laneOp {
+	run := ops[:0]
+	for _, op := range ops {
+		switch {
+		case op.kind == opUnlock && op.gen != l.gen.Load():
+			op.reply(laneDone{}) // the lock went with its connection
+		case op.kind != opUnlock && op.ctx.Err() != nil:
+			op.reply(laneDone{err: op.ctx.Err()})
+		case !(op.kind == opRead && op.lock) && op.gen != l.gen.Load():
+			op.reply(laneDone{err: errHopBroken})
+		default:
+			run = append(run, op)
+		}
+	}
+	return run
+}
+
+// batch lays ops out as one round trip: the reads first, answered as
+// soon as they are read (their hops go on to Mono while the group's
+// COMMIT is flushed), then the lone unlocks, then the group's
+// transaction and its unlocks.
+func (l *lane) batch(ops []*laneOp) (*pgx.Batch, []step) {
+	b := &pgx.Batch{}
+	steps := make([]step, 0, 4*len(ops))
+	var commits []*laneOp
+	for _, op := range ops {
+		switch op.kind {
+		case opRead:
+			if op.lock {
+				b.Queue(tryLockSQL, sessionLockKey(op.id))
+				steps = append(steps, step{stepLock, op})
+			}
+			b.Queue(op.query, op.id)
+			steps = append(steps, step{stepRead, op})
+		case opUnlock:
+			b.Queue(unlockSQL, sessionLockKey(op.id))
+			steps = append(steps, step{stepUnlock, op})
+		case opCommit:
+			commits = append(commits, op)
+		}
+	}
+	if len(commits) == 0 {
+		return b, steps
+	}
+	// In one order of phones, and the queues' keys locked first, in one
+	// order too: two groups never wait on each other's rows in turn.
+	slices.SortStableFunc(commits, func(a, b *laneOp) int { return strings.Compare(a.w.phone, b.w.phone) })
+	b.Queue(`BEGIN`)
+	steps = append(steps, step{kind: stepBegin})
+	for _, key := range groupKeys(commits) {
+		b.Queue(xactLockSQL, key)
+		steps = append(steps, step{kind: stepKey})
+	}
+	for _, op := range commits {
+		n := b.Len()
+		op.w.queueOwn(b, true)
+		for range b.Len() - n {
+			steps = append(steps, step{stepWrite, op})
+		}
+	}
+	b.Queue(`COMMIT`)
+	steps = append(steps, step{kind: stepCommit})
+	for _, op := range commits {
+		b.Queue(unlockSQL, sessionLockKey(op.id))
+		steps = append(steps, step{stepUnlock, op})
+	}
+	return b, steps
+}
+
+// groupKeys are the queue keys the group's messages lock, each once, in
+// the order a commit of its own takes them: webhooks' then texts'.
+func groupKeys(commits []*laneOp) []string {
+	var webhooks, texts []string
+	for _, op := range commits {
+		webhooks = append(webhooks, messageLocks(queueWebhooks, op.w.msgs)...)
+		texts = append(texts, messageLocks(queueTexts, op.w.texts)...)
+	}
+	slices.Sort(webhooks)
+	slices.Sort(texts)
+	return append(slices.Compact(webhooks), slices.Compact(texts)...)
+}
+
+// answer reads the round trip's results in order and answers each op as
+// soon as its last statement is read: a read with its session, a commit
+// once its lock is let go after the COMMIT, an unlock once done. It
+// returns the index of the first statement that failed (-1 when none
+// did) and its error.
+func (l *lane) answer(br pgx.BatchResults, steps []step) (int, error) {
+	for i, st := range steps {
+		switch st.kind {
+		case stepLock:
+			if err := br.QueryRow().Scan(&st.op.got); err != nil {
+				return i, err
+			}
+		case stepRead:
+			rec, sealed, err := scanSession(br.QueryRow())
+			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				return i, err
+			}
+			st.op.reply(laneDone{rec: rec, sealed: sealed, locked: st.op.got, gen: l.gen.Load()})
+		default:
+			if _, err := br.Exec(); err != nil {
+				return i, err
+			}
+			if st.kind == stepUnlock {
+				st.op.reply(laneDone{gen: l.gen.Load()})
+			}
+		}
+	}
+	return -1, nil
+}
+
+// blame answers the ops of a round trip stopped by the failure of
+// culprit, the server having skipped everything after it: the failed
+// read or commit fails, and whatever was not answered goes again. A
+// deadlock or serialisation failure sends the whole group again (up to
+// maxGroupTries times); any other failure of the group's own statements
+// fails its commits.
+func (l *lane) blame(ops []*laneOp, culprit step, err error) (again []*laneOp) {
+	retry := retryable(err)
+	switch culprit.kind {
+	case stepLock, stepRead:
+		culprit.op.reply(laneDone{err: err, locked: culprit.op.got, gen: l.gen.Load()})
+	case stepWrite:
+		if !retry {
+			culprit.op.reply(laneDone{err: err})
+		}
+	}
+	group := culprit.op == nil // its BEGIN, a queue key's lock or its COMMIT
+	for _, op := range ops {
+		if op.replied {
+			continue
+		}
+		if op.kind == opCommit && (retry || group) {
+			if op.tries++; !retry || op.tries > maxGroupTries {
+				op.reply(laneDone{err: err})
+				continue
+			}
+		}
+		op.got = false
+		again = append(again, op)
+	}
+	return again
+}
+
+// maxGroupTries is how many times a group commit rolled back for a
+// deadlock or serialisation failure is sent again.
+const maxGroupTries = 5
+
+// reply answers op, once.
+func (op *laneOp) reply(d laneDone) {
+	if !op.replied {
+		op.replied = true
+		op.done <- d
+	}
+}
+
+// tryLockSQL tries a session's lock, never waiting.
+const tryLockSQL = `SELECT pg_try_advisory_lock(hashtextextended($1, 0))`
+
+// lanes are a store's lanes; a session always runs on the same one.
+type lanes struct {
+	seed maphash.Seed
+	all  []*lane
+}
+
+// newLanes starts n lanes on pool.
+func newLanes(pool *pgxpool.Pool, n int) *lanes {
+	ls := &lanes{seed: maphash.MakeSeed()}
+	for range n {
+		ls.all = append(ls.all, newLane(pool))
+	}
+	return ls
+}
+
+// of is session id's lane.
+func (ls *lanes) of(id string) *lane {
+	return ls.all[maphash.String(ls.seed, id)%uint64(len(ls.all))]
+}
+
+// close stops every lane.
+func (ls *lanes) close() {
+	for _, l := range ls.all {
+		l.close()
+	}
+}

@@ -1,0 +1,354 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ussdlink/ussdlink/link"
+	"github.com/ussdlink/ussdlink/seal"
+	"github.com/ussdlink/ussdlink/store/postgres/pgtest"
+)
+
+// laneGate holds a lane's reads at their round trip's start while shut,
+// and records the statements of every batch.
+type laneGate struct {
+	mu      sync.Mutex
+	shut    chan struct{} // closed: open
+	held    chan struct{} // a read batch is held
+	batches [][]string
+}
+
+func newLaneGate() *laneGate {
+	g := &laneGate{shut: make(chan struct{}), held: make(chan struct{}, 1)}
+	close(g.shut)
+	return g
+}
+
+// close holds the next read batch of a lane; open lets it go.
+func (g *laneGate) close() { g.mu.Lock(); g.shut = make(chan struct{}); g.mu.Unlock() }
+func (g *laneGate) open()  { g.mu.Lock(); close(g.shut); g.mu.Unlock() }
+
+func (g *laneGate) TraceBatchStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceBatchStartData) context.Context {
+	var sqls []string
+	for _, q := range data.Batch.QueuedQueries {
+		sqls = append(sqls, q.SQL)
+	}
+	g.mu.Lock()
+	g.batches = append(g.batches, sqls)
+	shut := g.shut
+	g.mu.Unlock()
+	if len(sqls) > 0 && sqls[0] == tryLockSQL {
+		select {
+		case <-shut:
+		default:
+			g.held <- struct{}{}
+			<-shut
+		}
+	}
+	return ctx
+}
+func (g *laneGate) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+func (g *laneGate) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
+func (g *laneGate) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	return ctx
+}
+func (g *laneGate) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// groups are the batches that committed a group: how many sessions each
+// wrote.
+func (g *laneGate) groups() []int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []int
+	for _, b := range g.batches {
+		if len(b) == 0 || b[len(b)-1] != unlockSQL {
+			continue
+		}
+		sessions, group := 0, false
+		for _, sql := range b {
+			group = group || sql == `BEGIN`
+			if strings.HasPrefix(sql, "INSERT INTO sessions") {
+				sessions++
+			}
+		}
+		if group {
+			out = append(out, sessions)
+		}
+	}
+	return out
+}
+
+// laneRecord is session id as its hop leaves it.
+func laneRecord(id string, at time.Time) *link.SessionRecord {
+	return &link.SessionRecord{ID: id, Phone: "+23480311100" + id[len(id)-2:], Updated: at, Purge: at.Add(time.Hour),
+		Data: []byte("data of " + id), Secrets: []byte("typed in " + id)}
+}
+
+// openLane opens an instance whose hops share one lane, traced by g.
+func openLane(t *testing.T, url string, g *laneGate) *DB {
+	t.Helper()
+	sealer, err := seal.New(bytes.Repeat([]byte{3}, seal.KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(t.Context(), url, sealer, withLanes(1), WithTracer(g))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// heldElsewhere reports whether another instance fails to take key's
+// lock at once.
+func heldElsewhere(t *testing.T, other *DB, key string) bool {
+	t.Helper()
+	var got bool
+	conn, err := other.held.Acquire(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	if err := conn.QueryRow(t.Context(), tryLockSQL, key).Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got {
+		if _, err := conn.Exec(t.Context(), unlockSQL, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return !got
+}
+
+func TestTheCommitsWaitingOnALaneGoInOneTransactionAndAFailedOneFailsAlone(t *testing.T) {
+	tests := []struct {
+		name   string
+		spoil  int   // the commit whose writes the server refuses; -1: none
+		groups []int // the sessions written by each group commit
+	}{
+		{"every commit waiting goes in one transaction", -1, []int{8}},
+		{"a refused commit fails alone and the others go again", 3, []int{8, 7}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := t.Context()
+			url := pgtest.URL(t)
+			g := newLaneGate()
+			db := openLane(t, url, g)
+			other := openLane(t, url, newLaneGate()) // another instance
+			at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+			type held struct {
+				ctx    context.Context
+				unlock func()
+				w      *commitWrite
+			}
+			var hops []held
+			for i := range 8 {
+				id := fmt.Sprintf("lane-%02d", i)
+				hctx, unlock, err := db.Locks().LockSession(ctx, id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer unlock()
+				if _, err := db.Session(hctx, id); !errors.Is(err, link.ErrNoSession) {
+					t.Fatalf("read %s: %v", id, err)
+				}
+				c := link.Change{Session: laneRecord(id, at),
+					Funnel: &link.FunnelEntry{Day: at, Reached: []link.FunnelScreen{{Screen: "banks", Seconds: 1}}, EndedOn: "banks", Reason: "exit"}}
+				w, err := db.newCommitWrite(c)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if i == tt.spoil {
+					w.funnel[3] = append(w.funnel[3].([]string), "otp") // a screen more than its counts
+				}
+				hops = append(hops, held{hctx, unlock, w})
+			}
+			// A read holds the lane's round trip while the eight commits
+			// come in behind it.
+			g.close()
+			go func() {
+				hctx, unlock, err := db.Locks().LockSession(ctx, "lane-99")
+				if err == nil {
+					db.Session(hctx, "lane-99")
+					unlock()
+				}
+			}()
+			<-g.held
+			errs := make([]chan error, len(hops))
+			for i, h := range hops {
+				errs[i] = make(chan error, 1)
+				go func() { errs[i] <- db.commitOnHop(h.ctx, hopOf(h.ctx, fmt.Sprintf("lane-%02d", i)), h.w) }()
+			}
+			for len(db.lanes.all[0].ops) < len(hops) {
+				time.Sleep(time.Millisecond) // until every commit waits on the lane
+			}
+			g.open()
+			for i := range hops {
+				id := fmt.Sprintf("lane-%02d", i)
+				err := <-errs[i]
+				if (err != nil) != (i == tt.spoil) {
+					t.Fatalf("commit %s: %v", id, err)
+				}
+				r, rerr := db.Session(ctx, id)
+				switch {
+				case i == tt.spoil && !errors.Is(rerr, link.ErrNoSession):
+					t.Errorf("the refused commit of %s was written: %v", id, rerr)
+				case i != tt.spoil && (rerr != nil || string(r.Secrets) != "typed in "+id):
+					t.Errorf("%s after its commit: %+v, %v", id, r, rerr)
+				}
+				// A committed hop's lock is let go; a refused one's is
+				// kept until its hop lets it go.
+				if heldElsewhere(t, other, sessionLockKey(id)) != (i == tt.spoil) {
+					t.Errorf("%s's lock held after its commit: %v, want %v", id, !(i == tt.spoil), i == tt.spoil)
+				}
+			}
+			if got := g.groups(); fmt.Sprint(got) != fmt.Sprint(tt.groups) {
+				t.Errorf("group commits wrote %v sessions, want %v", got, tt.groups)
+			}
+			if tt.spoil >= 0 {
+				hops[tt.spoil].unlock()
+				if heldElsewhere(t, other, sessionLockKey(fmt.Sprintf("lane-%02d", tt.spoil))) {
+					t.Error("the refused commit's lock is still held after its hop let it go")
+				}
+			}
+		})
+	}
+}
+
+func TestAHopWhoseLaneLostItsConnectionCommitsNothing(t *testing.T) {
+	ctx := t.Context()
+	url := pgtest.URL(t)
+	db := openLane(t, url, newLaneGate())
+	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	hctx, unlock, err := db.Locks().LockSession(ctx, "lost-01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	if _, err := db.Session(hctx, "lost-01"); !errors.Is(err, link.ErrNoSession) {
+		t.Fatal(err)
+	}
+	admin, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	// The lane's connection dies with the session's lock on it.
+	var killed int
+	if err := admin.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_locks
+		WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&killed); err != nil || killed != 1 {
+		t.Fatalf("terminated %d backends, %v; want the lane's", killed, err)
+	}
+	// Another hop's read finds the connection gone; the lane takes a new
+	// one, where lost-01's lock is not.
+	other, unlockOther, err := db.Locks().LockSession(ctx, "lost-03")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Session(other, "lost-03"); err == nil || errors.Is(err, link.ErrNoSession) {
+		t.Fatalf("a read on the lost connection: %v, want its failure", err)
+	}
+	unlockOther()
+	if err := db.Commit(hctx, link.Change{Session: laneRecord("lost-01", at)}); !errors.Is(err, errHopBroken) {
+		t.Fatalf("a hop's commit after its lock was lost: %v, want %v", err, errHopBroken)
+	}
+	if _, err := db.Session(ctx, "lost-01"); !errors.Is(err, link.ErrNoSession) {
+		t.Fatalf("the session after a commit without its lock: %v; want none written", err)
+	}
+	unlock()
+	// The lane goes on, on a new connection.
+	next, unlockNext, err := db.Locks().LockSession(ctx, "lost-02")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlockNext()
+	if _, err := db.Session(next, "lost-02"); !errors.Is(err, link.ErrNoSession) {
+		t.Fatal(err)
+	}
+	if err := db.Commit(next, link.Change{Session: laneRecord("lost-02", at)}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := db.Session(ctx, "lost-02"); err != nil || string(r.Data) != "data of lost-02" {
+		t.Fatalf("lost-02 after its commit: %+v, %v", r, err)
+	}
+}
+
+func TestASessionHeldElsewhereIsWaitedForOffTheLane(t *testing.T) {
+	tests := []struct {
+		name    string
+		another bool // the next hop runs on another instance
+	}{
+		{"the next hop on another instance", true},
+		{"the next hop on this instance", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := t.Context()
+			url := pgtest.URL(t)
+			first := openLane(t, url, newLaneGate())
+			next := first
+			if tt.another {
+				next = openLane(t, url, newLaneGate())
+			}
+			at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+			hctx, unlock, err := first.Locks().LockSession(ctx, "held-01")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer unlock()
+			if _, err := first.Session(hctx, "held-01"); !errors.Is(err, link.ErrNoSession) {
+				t.Fatal(err)
+			}
+			read := make(chan *link.SessionRecord, 1)
+			go func() {
+				nctx, unlock, err := next.Locks().LockSession(ctx, "held-01")
+				if err != nil {
+					t.Error(err)
+					read <- nil
+					return
+				}
+				defer unlock()
+				r, err := next.Session(nctx, "held-01")
+				if err != nil {
+					t.Error(err)
+				}
+				read <- r
+			}()
+			// The next hop waits for the lock on a connection of its own,
+			// and its lane is free meanwhile: another session's hop runs.
+			admin, err := pgx.Connect(ctx, url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer admin.Close(ctx)
+			for waiting := 0; waiting == 0; {
+				if err := admin.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`).Scan(&waiting); err != nil {
+					t.Fatal(err)
+				}
+			}
+			octx, unlockOther, err := next.Locks().LockSession(ctx, "held-02")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := next.Session(octx, "held-02"); !errors.Is(err, link.ErrNoSession) {
+				t.Fatalf("another session's hop while one waits: %v", err)
+			}
+			unlockOther()
+			if err := first.Commit(hctx, link.Change{Session: laneRecord("held-01", at)}); err != nil {
+				t.Fatal(err)
+			}
+			if r := <-read; r == nil || string(r.Data) != "data of held-01" {
+				t.Fatalf("the next hop read %+v, want the first one's commit", r)
+			}
+		})
+	}
+}
