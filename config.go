@@ -108,8 +108,8 @@ type StoreConfig struct {
 	// overrides), is the PostgreSQL database every instance shares; empty
 	// keeps the embedded bbolt file at Path.
 	URL string `toml:"url"`
-	// MaxConns sizes the PostgreSQL connection pool; 0 keeps the driver's
-	// default (the larger of 4 and the number of CPUs).
+	// MaxConns sizes the PostgreSQL connection pool; 0 keeps the
+	// default (twice the CPUs, at least 8; or the URL's pool_max_conns).
 	MaxConns int `toml:"max-conns"`
 	// LeaseTTL is how long an instance's lease on background Mono work
 	// lasts without renewal (it renews a third of the way): another

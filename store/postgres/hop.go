@@ -35,9 +35,8 @@ func sessionLockKey(id string) string { return "session:" + id }
 // hops, until the lane cannot serve it: the session is held elsewhere
 // (the hop then waits for it on a connection of its own, as it would
 // without lanes), or its commit comes before any read. A commit that
-// decides from what is stored (a link, an invitation) or records a login
-// failure is a transaction of its own beside the lane, which
-// lets the lock go after it.
+// decides from what is stored (a link, an invitation) is a transaction of
+// its own beside the lane, which lets the lock go after it.
 type hop struct {
 	id   string        // the session
 	pool *pgxpool.Pool // where a connection of its own comes from

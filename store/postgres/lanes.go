@@ -333,8 +333,8 @@ func (l *lane) batch(ops []*laneOp) (*pgx.Batch, []step) {
 	if len(commits) == 0 {
 		return b, steps
 	}
-	// In one order of phones, and the queues' keys locked first, in one
-	// order too: two groups never wait on each other's rows in turn.
+	// In one order of phones, and the transaction locks taken first, in
+	// one order too: two groups never wait on each other in turn.
 	slices.SortStableFunc(commits, func(a, b *laneOp) int { return strings.Compare(a.w.phone, b.w.phone) })
 	b.Queue(`BEGIN`)
 	steps = append(steps, step{kind: stepBegin})
@@ -358,17 +358,25 @@ func (l *lane) batch(ops []*laneOp) (*pgx.Batch, []step) {
 	return b, steps
 }
 
-// groupKeys are the queue keys the group's messages lock, each once, in
-// the order a commit of its own takes them: webhooks' then texts'.
+// groupKeys are the transaction locks the group's commits take, each
+// once, in the order a commit of its own takes them: the phones of the
+// login failures recorded (queueLocks), then the queue keys of the
+// messages, webhooks' then texts'.
 func groupKeys(commits []*laneOp) []string {
-	var webhooks, texts []string
+	var phones, webhooks, texts []string
 	for _, op := range commits {
+		if op.w.c.LoginFailure {
+			phones = append(phones, lockLogin+op.w.phone)
+		}
 		webhooks = append(webhooks, messageLocks(queueWebhooks, op.w.msgs)...)
 		texts = append(texts, messageLocks(queueTexts, op.w.texts)...)
 	}
-	slices.Sort(webhooks)
-	slices.Sort(texts)
-	return append(slices.Compact(webhooks), slices.Compact(texts)...)
+	var keys []string
+	for _, class := range [][]string{phones, webhooks, texts} {
+		slices.Sort(class)
+		keys = append(keys, slices.Compact(class)...)
+	}
+	return keys
 }
 
 // answer reads the round trip's results in order and answers each op as

@@ -213,9 +213,9 @@ func (db *DB) newCommitWrite(c link.Change) (*commitWrite, error) {
 func (w *commitWrite) decided() bool { return w.c.Link != nil || w.c.Invite != nil }
 
 // common reports whether the change can join a lane's group commit: it
-// decides nothing from what is stored and takes no lock but its
-// messages' keys (a login failure is recorded under its phone's lock).
-func (w *commitWrite) common() bool { return !w.decided() && !w.c.LoginFailure }
+// decides nothing from what is stored, so that it waits on no other
+// transaction between two round trips.
+func (w *commitWrite) common() bool { return !w.decided() }
 
 // queueLocks adds the change's transaction locks to b, in one order:
 // phone, then account.
