@@ -9,9 +9,11 @@
 // so that instances starting together migrate once). Transactions are
 // short and never span a call to Mono.
 //
-// Statements go in batches, one round trip each. A hop holds its session's
-// advisory lock on a connection of its own (Locks.LockSession, hop.go):
-// the lock goes out with the session's first read, and the commit's
-// BEGIN, statements, COMMIT and unlock go in one batch, so a common hop
-// costs the database two round trips.
+// Statements go in batches, one round trip each. A hop holds its
+// session's advisory lock on its session's lane (lanes.go), a connection
+// many hops share: the lock goes out with the session's first read, and
+// the commit's statements and unlock in one batch, so a common hop costs
+// the database two round trips; the commits waiting on a lane go in one
+// transaction. A session another holder has is waited for on a
+// connection of the hop's own (hop.go).
 package postgres

@@ -143,11 +143,12 @@ func queueSession(b *pgx.Batch, w sessionRow) {
 // or applied to it; the invitation's row is locked while it is decided.
 //
 // The statements go in batches: the locks and the reads the decisions
-// need in one, everything written in another. On the hop's connection
-// (LockSession) they carry BEGIN, COMMIT and the session's unlock too: a
-// change that needs no read is one round trip, one with a link or an
-// invitation two. Otherwise the transaction's BEGIN and COMMIT are round
-// trips of their own.
+// need in one, everything written in another. Under a hop's lock
+// (LockSession) a change that needs no read joins its lane's group
+// commit, one round trip with the session's unlock; one with a link or
+// an invitation is two round trips beside the lane, then the unlock on
+// it. Otherwise the transaction's BEGIN and COMMIT are round trips of
+// their own.
 func (db *DB) Commit(ctx context.Context, c link.Change) error {
 	if c.Session == nil {
 		return errors.New("commit: a change without its session")
