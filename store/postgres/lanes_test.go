@@ -128,6 +128,23 @@ func heldElsewhere(t *testing.T, other *DB, key string) bool {
 	return !got
 }
 
+// newHop locks session id (never stored) on db and reads it, as a hop's
+// first read does; unlock is called at the test's end if not before.
+func newHop(t *testing.T, db *DB, id string) (context.Context, func()) {
+	t.Helper()
+	hctx, unlock, err := db.Locks().LockSession(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	done := func() { once.Do(unlock) }
+	t.Cleanup(done)
+	if _, err := db.Session(hctx, id); !errors.Is(err, link.ErrNoSession) {
+		t.Fatalf("read %s: %v", id, err)
+	}
+	return hctx, done
+}
+
 func TestTheCommitsWaitingOnALaneGoInOneTransactionAndAFailedOneFailsAlone(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -153,14 +170,7 @@ func TestTheCommitsWaitingOnALaneGoInOneTransactionAndAFailedOneFailsAlone(t *te
 			var hops []held
 			for i := range 8 {
 				id := fmt.Sprintf("lane-%02d", i)
-				hctx, unlock, err := db.Locks().LockSession(ctx, id)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer unlock()
-				if _, err := db.Session(hctx, id); !errors.Is(err, link.ErrNoSession) {
-					t.Fatalf("read %s: %v", id, err)
-				}
+				hctx, unlock := newHop(t, db, id)
 				c := link.Change{Session: laneRecord(id, at),
 					Funnel: &link.FunnelEntry{Day: at, Reached: []link.FunnelScreen{{Screen: "banks", Seconds: 1}}, EndedOn: "banks", Reason: "exit"}}
 				w, err := db.newCommitWrite(c)
@@ -229,14 +239,7 @@ func TestAHopWhoseLaneLostItsConnectionCommitsNothing(t *testing.T) {
 	url := pgtest.URL(t)
 	db := openLane(t, url, newLaneGate())
 	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
-	hctx, unlock, err := db.Locks().LockSession(ctx, "lost-01")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unlock()
-	if _, err := db.Session(hctx, "lost-01"); !errors.Is(err, link.ErrNoSession) {
-		t.Fatal(err)
-	}
+	hctx, unlock := newHop(t, db, "lost-01")
 	admin, err := pgx.Connect(ctx, url)
 	if err != nil {
 		t.Fatal(err)
@@ -266,14 +269,7 @@ func TestAHopWhoseLaneLostItsConnectionCommitsNothing(t *testing.T) {
 	}
 	unlock()
 	// The lane goes on, on a new connection.
-	next, unlockNext, err := db.Locks().LockSession(ctx, "lost-02")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unlockNext()
-	if _, err := db.Session(next, "lost-02"); !errors.Is(err, link.ErrNoSession) {
-		t.Fatal(err)
-	}
+	next, _ := newHop(t, db, "lost-02")
 	if err := db.Commit(next, link.Change{Session: laneRecord("lost-02", at)}); err != nil {
 		t.Fatal(err)
 	}
@@ -300,14 +296,7 @@ func TestASessionHeldElsewhereIsWaitedForOffTheLane(t *testing.T) {
 				next = openLane(t, url, newLaneGate())
 			}
 			at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
-			hctx, unlock, err := first.Locks().LockSession(ctx, "held-01")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer unlock()
-			if _, err := first.Session(hctx, "held-01"); !errors.Is(err, link.ErrNoSession) {
-				t.Fatal(err)
-			}
+			hctx, _ := newHop(t, first, "held-01")
 			read := make(chan *link.SessionRecord, 1)
 			go func() {
 				nctx, unlock, err := next.Locks().LockSession(ctx, "held-01")
@@ -335,13 +324,7 @@ func TestASessionHeldElsewhereIsWaitedForOffTheLane(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			octx, unlockOther, err := next.Locks().LockSession(ctx, "held-02")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := next.Session(octx, "held-02"); !errors.Is(err, link.ErrNoSession) {
-				t.Fatalf("another session's hop while one waits: %v", err)
-			}
+			_, unlockOther := newHop(t, next, "held-02") // another session's hop while one waits
 			unlockOther()
 			if err := first.Commit(hctx, link.Change{Session: laneRecord("held-01", at)}); err != nil {
 				t.Fatal(err)
