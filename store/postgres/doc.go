@@ -12,8 +12,10 @@
 // Statements go in batches, one round trip each. A hop holds its
 // session's advisory lock on its session's lane (lanes.go), a connection
 // many hops share: the lock goes out with the session's first read, and
-// the commit's statements and unlock in one batch, so a common hop costs
-// the database two round trips; the commits waiting on a lane go in one
-// transaction. A session another holder has is waited for on a
-// connection of the hop's own (hop.go).
+// a common commit's statements and the unlock in one batch, so a common
+// hop costs the database two round trips; the commits waiting on a lane
+// go in one transaction. A commit that decides from what is stored (a
+// link, an invitation) runs beside the lane, fenced (fenceKey). A
+// session another holder has is waited for on a connection of the hop's
+// own (hop.go).
 package postgres

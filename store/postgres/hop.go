@@ -24,12 +24,21 @@ const (
 // sessionLockKey is the advisory lock's key of a session.
 func sessionLockKey(id string) string { return "session:" + id }
 
+// fenceKey is the key of a session's fence: a transaction lock that a
+// commit beside its lane holds from its BEGIN, and that whoever takes the
+// session's lock next waits for before reading. A lane's connection may
+// be lost (and the session's lock with it) while such a commit runs on
+// another connection: the next holder then reads once that commit is
+// over, and never writes over it from what it read before.
+func fenceKey(id string) string { return "session-fence:" + id }
+
 // hop is a session's lock for one hop, taken and let go in step with the
 // session's read and commit: the lock goes out in the same round trip as
 // the first read, and comes back after the COMMIT of the hop's commit, in
-// its round trip. A common hop (read, then commit) so costs two round
-// trips: without it, four (lock, read, commit, unlock), and the commit's
-// BEGIN and COMMIT two more.
+// its round trip (a commit beside the lane, below, lets it go in one
+// more). A common hop (read, then commit) so costs two round trips:
+// without it, four (lock, read, commit, unlock), and the commit's BEGIN
+// and COMMIT two more.
 //
 // A hop runs on its session's lane (lanes.go), which it shares with other
 // hops, until the lane cannot serve it: the session is held elsewhere
@@ -176,12 +185,12 @@ func (db *DB) readOnHop(ctx context.Context, h *hop, query string) (*link.Sessio
 	b := &pgx.Batch{}
 	lock := !h.locked
 	if lock {
-		b.Queue(lockSQL, sessionLockKey(h.id))
+		queueLock(b, h.id)
 	}
 	b.Queue(query, h.id)
 	br := h.conn.SendBatch(ctx, b)
 	if lock {
-		if _, err := br.Exec(); err != nil {
+		if err := skip(br, 2); err != nil {
 			br.Close()
 			h.fail()
 			return nil, fmt.Errorf("lock %s: %w", sessionLockKey(h.id), ctxErr(ctx, err))
@@ -210,8 +219,9 @@ func (db *DB) readOnHop(ctx context.Context, h *hop, query string) (*link.Sessio
 // another, the unlock reached only once the COMMIT is durable; otherwise
 // all of it in one. The session's lock goes first when it is not held
 // yet. A deadlock or serialisation failure is rolled back and tried
-// again, the session's lock kept; any other failure closes the
-// connection: the transaction is rolled back and the lock goes with it.
+// again, the session's lock kept; on its own connection any other
+// failure closes it: the transaction is rolled back and the lock goes
+// with it. On the lane, a commit refused keeps the lock until unlock.
 func (db *DB) commitOnHop(ctx context.Context, h *hop, w *commitWrite) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -249,10 +259,10 @@ func (db *DB) commitOnLane(ctx context.Context, h *hop, w *commitWrite) error {
 		return nil
 	}
 	// Its locks and reads would hold up the lane: a transaction of its
-	// own, the session's lock kept on the lane until it is durable. The
-	// lock lost with the lane's connection is seen here; lost while the
-	// transaction runs, it is not, as a hop off the lane sees it only
-	// with its COMMIT.
+	// own, the session's lock kept on the lane until it is durable. A
+	// lock lost with the lane's connection before is seen here; lost
+	// while the transaction runs, the transaction's fence keeps the next
+	// holder from reading until it is over (fenceKey).
 	if h.lane.generation() != h.gen {
 		h.broken = true
 		return errHopBroken
@@ -293,15 +303,27 @@ func (db *DB) commitOn(ctx context.Context, conn *pgxpool.Conn, w *commitWrite, 
 	}
 }
 
-// commitBatches sends commitOn's batches once.
+// queueLock adds to b the session's lock, waited for, then its fence.
+func queueLock(b *pgx.Batch, id string) {
+	b.Queue(lockSQL, sessionLockKey(id))
+	b.Queue(xactLockSQL, fenceKey(id))
+}
+
+// commitBatches sends commitOn's batches once; a commit neither taking
+// nor letting go of the session's lock is one beside the lane, which
+// holds the session's fence.
 func (db *DB) commitBatches(ctx context.Context, conn *pgxpool.Conn, w *commitWrite, id string, lock, unlock bool) error {
 	b := &pgx.Batch{}
-	before := 1 // results ahead of the change's own: BEGIN, and the session's lock
+	before := 1 // results ahead of the change's own: BEGIN, and the session's lock and fence
 	if lock {
-		b.Queue(lockSQL, sessionLockKey(id))
-		before++
+		queueLock(b, id)
+		before += 2
 	}
 	b.Queue(`BEGIN`)
+	if !lock && !unlock { // beside the lane: the session's lock is not on this connection
+		b.Queue(xactLockSQL, fenceKey(id))
+		before++
+	}
 	w.queueLocks(b)
 	var d decisions
 	if w.decided() {

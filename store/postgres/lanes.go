@@ -29,18 +29,21 @@ import (
 // for many.
 //
 // A session's lock is only tried on a lane (pg_try_advisory_lock): a lane
-// never waits for another holder, since every hop on it would wait too.
-// A hop that finds its session held (by another instance, or another
-// hop of this one) leaves the lane and waits on a connection of its own
-// (hop.go's dedicated path).
+// never waits for a session's other holder, since every hop on it would
+// wait too. A hop that finds its session held (by another instance, or
+// another hop of this one) leaves the lane and waits on a connection of
+// its own (hop.go's dedicated path). A group commit may still wait, as
+// any commit does, on a transaction lock (a phone's, a queue key's) or a
+// row another transaction holds for a moment; every hop of the lane
+// waits with it.
 //
 // A failed statement fails what it belongs to: the read, or the commit
 // whose writes it was (the others of the group go again in the next
 // round trip); a deadlock or serialisation failure sends the whole group
-// again. A lost connection loses every lock held on it: the lane takes a
-// new one and a new generation, and a commit of a hop that locked its
-// session on the old one fails (errHopBroken) instead of writing without
-// its lock.
+// again. A lost connection (or a round trip past laneTimeout) loses
+// every lock held on it: the lane takes a new one and a new generation,
+// and a commit of a hop that locked its session on the old one fails
+// (errHopBroken) instead of writing without its lock.
 type lane struct {
 	pool *pgxpool.Pool
 	ops  chan *laneOp
@@ -60,8 +63,10 @@ type lane struct {
 const maxLaneOps = 64
 
 // laneTimeout bounds one round trip of a lane: every hop on it waits for
-// its outcome (a commit sent is never abandoned half-known), so a hung
-// server is given up on.
+// its outcome, whatever its own context (a hop does not walk away from a
+// commit it sent), so a hung server is given up on: the connection is
+// closed, and a commit whose COMMIT was not answered is reported failed,
+// as on a connection of its own.
 const laneTimeout = 10 * time.Second
 
 // errLaneClosed answers what is asked of a lane once the store closed.
@@ -270,21 +275,28 @@ func (l *lane) round(ops []*laneOp) (again []*laneOp) {
 		return nil
 	}
 	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) || failed < 0 || steps[failed].kind == stepUnlock {
-		// The connection's state is not known: what was not answered
-		// fails, and the locks held on it go with it.
+	if !errors.As(err, &pgErr) || failed < 0 || steps[failed].kind == stepUnlock || l.conn.Conn().IsClosed() {
+		// The connection's state is not known: the locks held on it go
+		// with it. A commit whose COMMIT was read is durable (its lock
+		// went with the connection); anything else not answered fails.
 		l.breakConn()
+		committed := slices.IndexFunc(steps, func(st step) bool { return st.kind == stepCommit })
 		for _, op := range ops {
+			if op.kind == opCommit && committed >= 0 && committed < failed {
+				op.reply(laneDone{})
+			}
 			op.reply(laneDone{err: err})
 		}
 		return nil
 	}
-	// The server skipped what followed the failed statement: an explicit
-	// transaction is left aborted until rolled back.
+	// The server skipped what followed the failed statement: what ran is
+	// answered before anything else can change the lane's generation,
+	// then an explicit transaction, left aborted, is rolled back.
+	again = l.blame(ops, steps[failed], err)
 	if _, rerr := l.conn.Exec(ctx, `ROLLBACK`); rerr != nil {
 		l.breakConn()
 	}
-	return l.blame(ops, steps[failed], err)
+	return again
 }
 
 // admit answers what cannot be sent: an op whose context ended, and
@@ -306,10 +318,10 @@ func (l *lane) admit(ops []*laneOp) []*laneOp {
 	return run
 }
 
-// batch lays ops out as one round trip: the reads first, answered as
-// soon as they are read (their hops go on to Mono while the group's
-// COMMIT is flushed), then the lone unlocks, then the group's
-// transaction and its unlocks.
+// batch lays ops out as one round trip: the reads, then the lone
+// unlocks, then the group's transaction and its unlocks. The server
+// sends the results together, at the batch's end (one Sync): a read is
+// answered once the group's COMMIT is flushed.
 func (l *lane) batch(ops []*laneOp) (*pgx.Batch, []step) {
 	b := &pgx.Batch{}
 	steps := make([]step, 0, 4*len(ops))
@@ -318,7 +330,7 @@ func (l *lane) batch(ops []*laneOp) (*pgx.Batch, []step) {
 		switch op.kind {
 		case opRead:
 			if op.lock {
-				b.Queue(tryLockSQL, sessionLockKey(op.id))
+				b.Queue(tryLockSQL, sessionLockKey(op.id), fenceKey(op.id))
 				steps = append(steps, step{stepLock, op})
 			}
 			b.Queue(op.query, op.id)
@@ -379,11 +391,11 @@ func groupKeys(commits []*laneOp) []string {
 	return keys
 }
 
-// answer reads the round trip's results in order and answers each op as
-// soon as its last statement is read: a read with its session, a commit
-// once its lock is let go after the COMMIT, an unlock once done. It
-// returns the index of the first statement that failed (-1 when none
-// did) and its error.
+// answer reads the round trip's results in order and answers each op
+// with its last statement: a read with its session, a commit once its
+// lock is let go after the COMMIT, an unlock once done. It returns the
+// index of the first statement that failed (-1 when none did) and its
+// error.
 func (l *lane) answer(br pgx.BatchResults, steps []step) (int, error) {
 	for i, st := range steps {
 		switch st.kind {
@@ -425,12 +437,13 @@ func (l *lane) blame(ops []*laneOp, culprit step, err error) (again []*laneOp) {
 			culprit.op.reply(laneDone{err: err})
 		}
 	}
-	group := culprit.op == nil // its BEGIN, a queue key's lock or its COMMIT
+	group := culprit.op == nil // its BEGIN, a transaction lock or its COMMIT
+	inGroup := group || culprit.kind == stepWrite
 	for _, op := range ops {
 		if op.replied {
 			continue
 		}
-		if op.kind == opCommit && (retry || group) {
+		if op.kind == opCommit && inGroup && (retry || group) {
 			if op.tries++; !retry || op.tries > maxGroupTries {
 				op.reply(laneDone{err: err})
 				continue
@@ -454,8 +467,12 @@ func (op *laneOp) reply(d laneDone) {
 	}
 }
 
-// tryLockSQL tries a session's lock, never waiting.
-const tryLockSQL = `SELECT pg_try_advisory_lock(hashtextextended($1, 0))`
+// tryLockSQL tries a session's lock, never waiting for another holder,
+// and once it has it waits for the session's fence ($2, see fenceKey):
+// the fence is taken only when the lock was (CASE evaluates its
+// subquery only for the branch taken).
+const tryLockSQL = `SELECT CASE WHEN pg_try_advisory_lock(hashtextextended($1, 0))
+	THEN (SELECT true FROM pg_advisory_xact_lock(hashtextextended($2, 0))) ELSE false END`
 
 // lanes are a store's lanes; a session always runs on the same one.
 type lanes struct {

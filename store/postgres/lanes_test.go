@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,24 +18,55 @@ import (
 	"github.com/ussdlink/ussdlink/store/postgres/pgtest"
 )
 
-// laneGate holds a lane's reads at their round trip's start while shut,
-// and records the statements of every batch.
+// laneGate holds a batch at its start while shut (a lane's reads, unless
+// told otherwise), and records the statements of every batch.
 type laneGate struct {
 	mu      sync.Mutex
-	shut    chan struct{} // closed: open
-	held    chan struct{} // a read batch is held
+	holds   func(sqls []string) bool // the batches held
+	shut    chan struct{}            // closed: open
+	held    chan struct{}            // a batch is held
 	batches [][]string
 }
 
 func newLaneGate() *laneGate {
-	g := &laneGate{shut: make(chan struct{}), held: make(chan struct{}, 1)}
+	g := &laneGate{shut: make(chan struct{}), held: make(chan struct{}, 1),
+		holds: func(sqls []string) bool { return len(sqls) > 0 && sqls[0] == tryLockSQL }}
 	close(g.shut)
 	return g
 }
 
+// waitFor fails the test unless cond holds within a few seconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 10 s for %s", what)
+		}
+	}
+}
+
+// waiting reports whether a backend of url's database waits for an
+// advisory lock.
+func waiting(t *testing.T, admin *pgx.Conn) bool {
+	t.Helper()
+	var n int
+	if err := admin.QueryRow(t.Context(), `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n > 0
+}
+
 // close holds the next read batch of a lane; open lets it go.
 func (g *laneGate) close() { g.mu.Lock(); g.shut = make(chan struct{}); g.mu.Unlock() }
-func (g *laneGate) open()  { g.mu.Lock(); close(g.shut); g.mu.Unlock() }
+func (g *laneGate) open() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	select {
+	case <-g.shut:
+	default:
+		close(g.shut)
+	}
+}
 
 func (g *laneGate) TraceBatchStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceBatchStartData) context.Context {
 	var sqls []string
@@ -45,7 +77,7 @@ func (g *laneGate) TraceBatchStart(ctx context.Context, _ *pgx.Conn, data pgx.Tr
 	g.batches = append(g.batches, sqls)
 	shut := g.shut
 	g.mu.Unlock()
-	if len(sqls) > 0 && sqls[0] == tryLockSQL {
+	if g.holds(sqls) {
 		select {
 		case <-shut:
 		default:
@@ -104,6 +136,7 @@ func openLane(t *testing.T, url string, g *laneGate) *DB {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
+	t.Cleanup(g.open) // a test that failed with a batch held lets it go before the store closes
 	return db
 }
 
@@ -117,7 +150,7 @@ func heldElsewhere(t *testing.T, other *DB, key string) bool {
 		t.Fatal(err)
 	}
 	defer conn.Release()
-	if err := conn.QueryRow(t.Context(), tryLockSQL, key).Scan(&got); err != nil {
+	if err := conn.QueryRow(t.Context(), `SELECT pg_try_advisory_lock(hashtextextended($1, 0))`, key).Scan(&got); err != nil {
 		t.Fatal(err)
 	}
 	if got {
@@ -184,6 +217,7 @@ func TestTheCommitsWaitingOnALaneGoInOneTransactionAndAFailedOneFailsAlone(t *te
 			}
 			// A read holds the lane's round trip while the eight commits
 			// come in behind it.
+			t.Cleanup(g.open) // before the hops' unlocks, which wait for their commits
 			g.close()
 			go func() {
 				hctx, unlock, err := db.Locks().LockSession(ctx, "lane-99")
@@ -198,9 +232,7 @@ func TestTheCommitsWaitingOnALaneGoInOneTransactionAndAFailedOneFailsAlone(t *te
 				errs[i] = make(chan error, 1)
 				go func() { errs[i] <- db.commitOnHop(h.ctx, hopOf(h.ctx, fmt.Sprintf("lane-%02d", i)), h.w) }()
 			}
-			for len(db.lanes.all[0].ops) < len(hops) {
-				time.Sleep(time.Millisecond) // until every commit waits on the lane
-			}
+			waitFor(t, "every commit to wait on the lane", func() bool { return len(db.lanes.all[0].ops) == len(hops) })
 			g.open()
 			for i := range hops {
 				id := fmt.Sprintf("lane-%02d", i)
@@ -319,11 +351,7 @@ func TestASessionHeldElsewhereIsWaitedForOffTheLane(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer admin.Close(ctx)
-			for waiting := 0; waiting == 0; {
-				if err := admin.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`).Scan(&waiting); err != nil {
-					t.Fatal(err)
-				}
-			}
+			waitFor(t, "the next hop to wait for the lock", func() bool { return waiting(t, admin) })
 			_, unlockOther := newHop(t, next, "held-02") // another session's hop while one waits
 			unlockOther()
 			if err := first.Commit(hctx, link.Change{Session: laneRecord("held-01", at)}); err != nil {
@@ -333,5 +361,64 @@ func TestASessionHeldElsewhereIsWaitedForOffTheLane(t *testing.T) {
 				t.Fatalf("the next hop read %+v, want the first one's commit", r)
 			}
 		})
+	}
+}
+
+func TestTheNextHolderWaitsForACommitBesideTheLaneWhoseLockWasLost(t *testing.T) {
+	ctx := t.Context()
+	url := pgtest.URL(t)
+	g := newLaneGate()
+	g.holds = func(sqls []string) bool {
+		return slices.ContainsFunc(sqls, func(q string) bool { return strings.HasPrefix(q, "INSERT INTO links") })
+	}
+	first := openLane(t, url, g)
+	next := openLane(t, url, newLaneGate()) // another instance
+	admin, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	hctx, _ := newHop(t, first, "fence-01")
+	t.Cleanup(g.open) // before the hop's unlock, which waits for its commit
+	// A link is committed beside the lane; its writes are held back.
+	g.close()
+	committed := make(chan error, 1)
+	go func() {
+		committed <- first.Commit(hctx, link.Change{Session: laneRecord("fence-01", at),
+			Link: &link.Link{AccountID: "acc_fence", Phone: "+2348031110001", Institution: "inst", Bank: "GTBank",
+				AuthMethod: "internet_banking", Masked: "****1234", SessionID: "fence-01", Linked: at}})
+	}()
+	<-g.held
+	// The lane's connection dies, and the session's lock with it.
+	var killed int
+	if err := admin.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' AND granted
+		AND (classid::bigint << 32 | objid::bigint) = hashtextextended($1, 0)`, sessionLockKey("fence-01")).Scan(&killed); err != nil || killed != 1 {
+		t.Fatalf("terminated %d backends, %v; want the lane's", killed, err)
+	}
+	// Another instance takes the lock at once, and waits to read until
+	// the link's transaction is over.
+	read := make(chan *link.SessionRecord, 1)
+	go func() {
+		nctx, unlock, err := next.Locks().LockSession(ctx, "fence-01")
+		if err != nil {
+			t.Error(err)
+			read <- nil
+			return
+		}
+		defer unlock()
+		r, err := next.Session(nctx, "fence-01")
+		if err != nil {
+			t.Error(err)
+		}
+		read <- r
+	}()
+	waitFor(t, "the next holder to wait for the fence", func() bool { return waiting(t, admin) })
+	g.open()
+	if err := <-committed; err != nil {
+		t.Fatalf("the link's commit: %v", err)
+	}
+	if r := <-read; r == nil || string(r.Data) != "data of fence-01" {
+		t.Fatalf("the next holder read %+v, want what the link's commit wrote", r)
 	}
 }
