@@ -178,6 +178,27 @@ func newHop(t *testing.T, db *DB, id string) (context.Context, func()) {
 	return hctx, done
 }
 
+// nextRead is the read of session id by the next hop on db, made once
+// it has the session's lock; nil when it failed.
+func nextRead(t *testing.T, db *DB, id string) <-chan *link.SessionRecord {
+	read := make(chan *link.SessionRecord, 1)
+	go func() {
+		hctx, unlock, err := db.Locks().LockSession(t.Context(), id)
+		if err != nil {
+			t.Error(err)
+			read <- nil
+			return
+		}
+		defer unlock()
+		r, err := db.Session(hctx, id)
+		if err != nil {
+			t.Error(err)
+		}
+		read <- r
+	}()
+	return read
+}
+
 func TestTheCommitsWaitingOnALaneGoInOneTransactionAndAFailedOneFailsAlone(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -329,21 +350,7 @@ func TestASessionHeldElsewhereIsWaitedForOffTheLane(t *testing.T) {
 			}
 			at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 			hctx, _ := newHop(t, first, "held-01")
-			read := make(chan *link.SessionRecord, 1)
-			go func() {
-				nctx, unlock, err := next.Locks().LockSession(ctx, "held-01")
-				if err != nil {
-					t.Error(err)
-					read <- nil
-					return
-				}
-				defer unlock()
-				r, err := next.Session(nctx, "held-01")
-				if err != nil {
-					t.Error(err)
-				}
-				read <- r
-			}()
+			read := nextRead(t, next, "held-01")
 			// The next hop waits for the lock on a connection of its own,
 			// and its lane is free meanwhile: another session's hop runs.
 			admin, err := pgx.Connect(ctx, url)
@@ -398,21 +405,7 @@ func TestTheNextHolderWaitsForACommitBesideTheLaneWhoseLockWasLost(t *testing.T)
 	}
 	// Another instance takes the lock at once, and waits to read until
 	// the link's transaction is over.
-	read := make(chan *link.SessionRecord, 1)
-	go func() {
-		nctx, unlock, err := next.Locks().LockSession(ctx, "fence-01")
-		if err != nil {
-			t.Error(err)
-			read <- nil
-			return
-		}
-		defer unlock()
-		r, err := next.Session(nctx, "fence-01")
-		if err != nil {
-			t.Error(err)
-		}
-		read <- r
-	}()
+	read := nextRead(t, next, "fence-01")
 	waitFor(t, "the next holder to wait for the fence", func() bool { return waiting(t, admin) })
 	g.open()
 	if err := <-committed; err != nil {
