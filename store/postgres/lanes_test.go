@@ -179,7 +179,7 @@ func newHop(t *testing.T, db *DB, id string) (context.Context, func()) {
 }
 
 // nextRead is the read of session id by the next hop on db, made once
-// it has the session's lock; nil when it failed.
+// it has the session's lock; nil when it failed or found none.
 func nextRead(t *testing.T, db *DB, id string) <-chan *link.SessionRecord {
 	read := make(chan *link.SessionRecord, 1)
 	go func() {
@@ -191,7 +191,7 @@ func nextRead(t *testing.T, db *DB, id string) <-chan *link.SessionRecord {
 		}
 		defer unlock()
 		r, err := db.Session(hctx, id)
-		if err != nil {
+		if err != nil && !errors.Is(err, link.ErrNoSession) {
 			t.Error(err)
 		}
 		read <- r
@@ -413,5 +413,39 @@ func TestTheNextHolderWaitsForACommitBesideTheLaneWhoseLockWasLost(t *testing.T)
 	}
 	if r := <-read; r == nil || string(r.Data) != "data of fence-01" {
 		t.Fatalf("the next holder read %+v, want what the link's commit wrote", r)
+	}
+}
+
+func TestACommitWhoseContextEndedWhileItWaitedOnTheLaneIsNotSent(t *testing.T) {
+	ctx := t.Context()
+	url := pgtest.URL(t)
+	g := newLaneGate()
+	db := openLane(t, url, g)
+	other := openLane(t, url, newLaneGate()) // another instance
+	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	hctx, unlock := newHop(t, db, "ended-01")
+	t.Cleanup(g.open)
+	g.close()
+	blocker := nextRead(t, db, "ended-99") // holds the lane's round trip
+	<-g.held
+	cctx, cancel := context.WithCancel(hctx)
+	committed := make(chan error, 1)
+	go func() { committed <- db.Commit(cctx, link.Change{Session: laneRecord("ended-01", at)}) }()
+	waitFor(t, "the commit to wait on the lane", func() bool { return len(db.lanes.all[0].ops) == 1 })
+	cancel()
+	g.open()
+	<-blocker
+	if err := <-committed; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the commit after its context ended: %v, want %v", err, context.Canceled)
+	}
+	if _, err := db.Session(ctx, "ended-01"); !errors.Is(err, link.ErrNoSession) {
+		t.Fatalf("the session after a commit not sent: %v, want none written", err)
+	}
+	if !heldElsewhere(t, other, sessionLockKey("ended-01")) {
+		t.Fatal("the hop's lock was let go with a commit not sent")
+	}
+	unlock()
+	if heldElsewhere(t, other, sessionLockKey("ended-01")) {
+		t.Fatal("the hop's lock is still held after its unlock")
 	}
 }
