@@ -53,6 +53,7 @@ type hop struct {
 	mu       sync.Mutex
 	lane     *lane         // nil once the hop has a connection of its own
 	gen      uint64        // the lane connection's generation the lock was taken on
+	pid      uint32        // the process id of that connection's backend
 	conn     *pgxpool.Conn // its own connection, off the lane
 	locked   bool          // the lock was taken (with the first statement)
 	released bool          // the lock was let go (with the commit)
@@ -165,7 +166,7 @@ func (db *DB) readOnHop(ctx context.Context, h *hop, query string) (*link.Sessio
 	if h.lane != nil {
 		d := h.lane.do(&laneOp{kind: opRead, ctx: ctx, id: h.id, query: query, lock: !h.locked, gen: h.gen})
 		if d.locked {
-			h.locked, h.gen = true, d.gen
+			h.locked, h.gen, h.pid = true, d.gen, d.pid
 		}
 		switch {
 		case d.err != nil:
@@ -238,7 +239,7 @@ func (db *DB) commitOnHop(ctx context.Context, h *hop, w *commitWrite) error {
 			return err
 		}
 	}
-	err := db.commitOn(ctx, h.conn, w, h.id, !h.locked, true)
+	err := db.commitOn(ctx, h.conn, w, h.id, held{lock: !h.locked, unlock: true})
 	if err != nil {
 		h.fail()
 		return err
@@ -271,7 +272,7 @@ func (db *DB) commitOnLane(ctx context.Context, h *hop, w *commitWrite) error {
 	if err != nil {
 		return ctxErr(ctx, err)
 	}
-	if err := db.commitOn(ctx, conn, w, h.id, false, false); err != nil {
+	if err := db.commitOn(ctx, conn, w, h.id, held{lane: h.pid}); err != nil {
 		conn.Conn().Close(context.Background()) // the transaction goes with it
 		conn.Release()
 		return err
@@ -287,13 +288,13 @@ func (db *DB) commitOnLane(ctx context.Context, h *hop, w *commitWrite) error {
 // serialisation failure is rolled back and tried again unless the lock
 // was in the batch: the failure may be the lock's own. On any other
 // failure the caller closes conn, which rolls back what is left open.
-func (db *DB) commitOn(ctx context.Context, conn *pgxpool.Conn, w *commitWrite, id string, lock, unlock bool) error {
+func (db *DB) commitOn(ctx context.Context, conn *pgxpool.Conn, w *commitWrite, id string, how held) error {
 	for attempt := 0; ; attempt++ {
-		err := db.commitBatches(ctx, conn, w, id, lock, unlock)
+		err := db.commitBatches(ctx, conn, w, id, how)
 		if err == nil {
 			return nil
 		}
-		if !lock && retryable(err) && attempt < 5 {
+		if !how.lock && retryable(err) && attempt < 5 {
 			if _, rerr := conn.Exec(context.Background(), `ROLLBACK`); rerr == nil {
 				time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
 				continue
@@ -303,26 +304,40 @@ func (db *DB) commitOn(ctx context.Context, conn *pgxpool.Conn, w *commitWrite, 
 	}
 }
 
+// held says where a commit finds its session's lock.
+type held struct {
+	lock   bool   // take it on the commit's connection, first
+	unlock bool   // let it go on the commit's connection, after the COMMIT
+	lane   uint32 // beside the lane: the process id of the lane's backend, which holds it
+}
+
+// stillHeldSQL fails (division by zero) unless backend $1 holds session
+// lock $2: a commit beside the lane whose lane lost it writes nothing.
+const stillHeldSQL = `SELECT 1 / count(*)::int FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1
+	AND pid = $1 AND (classid::bigint << 32 | objid::bigint) = hashtextextended($2, 0)`
+
 // queueLock adds to b the session's lock, waited for, then its fence.
 func queueLock(b *pgx.Batch, id string) {
 	b.Queue(lockSQL, sessionLockKey(id))
 	b.Queue(xactLockSQL, fenceKey(id))
 }
 
-// commitBatches sends commitOn's batches once; a commit neither taking
-// nor letting go of the session's lock is one beside the lane, which
-// holds the session's fence.
-func (db *DB) commitBatches(ctx context.Context, conn *pgxpool.Conn, w *commitWrite, id string, lock, unlock bool) error {
+// commitBatches sends commitOn's batches once.
+func (db *DB) commitBatches(ctx context.Context, conn *pgxpool.Conn, w *commitWrite, id string, how held) error {
 	b := &pgx.Batch{}
 	before := 1 // results ahead of the change's own: BEGIN, and the session's lock and fence
-	if lock {
+	if how.lock {
 		queueLock(b, id)
 		before += 2
 	}
 	b.Queue(`BEGIN`)
-	if !lock && !unlock { // beside the lane: the session's lock is not on this connection
+	if how.lane != 0 {
+		// Beside the lane: the fence, then the lock still the lane's. Any
+		// holder after a lock lost now waits for the fence: a lock seen
+		// held once the fence is taken is held until the COMMIT is over.
 		b.Queue(xactLockSQL, fenceKey(id))
-		before++
+		b.Queue(stillHeldSQL, how.lane, sessionLockKey(id))
+		before += 2
 	}
 	w.queueLocks(b)
 	var d decisions
@@ -342,7 +357,7 @@ func (db *DB) commitBatches(ctx context.Context, conn *pgxpool.Conn, w *commitWr
 		return err
 	}
 	b.Queue(`COMMIT`)
-	if unlock {
+	if how.unlock {
 		b.Queue(unlockSQL, sessionLockKey(id))
 	}
 	return conn.SendBatch(ctx, b).Close()

@@ -57,6 +57,7 @@ type lane struct {
 	// gen is the connection's generation, moved on by run when it loses
 	// one: a lock taken on an earlier one is gone.
 	gen atomic.Uint64
+	pid atomic.Uint32 // the connection's backend, which holds its locks
 }
 
 // maxLaneOps is the most a lane sends in one round trip.
@@ -104,6 +105,7 @@ type laneDone struct {
 	sealed []byte              // its secrets, still sealed
 	locked bool                // opRead with lock: the lock is held now
 	gen    uint64              // the generation it was taken on
+	pid    uint32              // the backend holding it
 	err    error
 }
 
@@ -264,6 +266,7 @@ func (l *lane) round(ops []*laneOp) (again []*laneOp) {
 			return nil
 		}
 		l.conn = conn
+		l.pid.Store(conn.Conn().PgConn().PID())
 	}
 	b, steps := l.batch(ops)
 	ctx, cancel := context.WithTimeout(context.Background(), laneTimeout)
@@ -275,9 +278,11 @@ func (l *lane) round(ops []*laneOp) (again []*laneOp) {
 		return nil
 	}
 	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) || failed < 0 || steps[failed].kind == stepUnlock || l.conn.Conn().IsClosed() {
-		// The connection's state is not known: the locks held on it go
-		// with it. A commit whose COMMIT was read is durable (its lock
+	if !errors.As(err, &pgErr) || failed < 0 || steps[failed].kind == stepUnlock || steps[failed].kind == stepLock ||
+		l.conn.Conn().IsClosed() {
+		// The connection's state is not known (a lock statement that
+		// failed waiting for its fence may have taken the lock): the
+		// locks held on it go with it. A commit whose COMMIT was read is durable (its lock
 		// went with the connection); anything else not answered fails.
 		l.breakConn()
 		committed := slices.IndexFunc(steps, func(st step) bool { return st.kind == stepCommit })
@@ -408,7 +413,7 @@ func (l *lane) answer(br pgx.BatchResults, steps []step) (int, error) {
 			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 				return i, err
 			}
-			st.op.reply(laneDone{rec: rec, sealed: sealed, locked: st.op.got, gen: l.gen.Load()})
+			st.op.reply(laneDone{rec: rec, sealed: sealed, locked: st.op.got, gen: l.gen.Load(), pid: l.pid.Load()})
 		default:
 			if _, err := br.Exec(); err != nil {
 				return i, err
@@ -430,8 +435,8 @@ func (l *lane) answer(br pgx.BatchResults, steps []step) (int, error) {
 func (l *lane) blame(ops []*laneOp, culprit step, err error) (again []*laneOp) {
 	retry := retryable(err)
 	switch culprit.kind {
-	case stepLock, stepRead:
-		culprit.op.reply(laneDone{err: err, locked: culprit.op.got, gen: l.gen.Load()})
+	case stepRead: // a failed lock breaks the connection (round)
+		culprit.op.reply(laneDone{err: err, locked: culprit.op.got, gen: l.gen.Load(), pid: l.pid.Load()})
 	case stepWrite:
 		if !retry {
 			culprit.op.reply(laneDone{err: err})

@@ -449,3 +449,35 @@ func TestACommitWhoseContextEndedWhileItWaitedOnTheLaneIsNotSent(t *testing.T) {
 		t.Fatal("the hop's lock is still held after its unlock")
 	}
 }
+
+func TestACommitBesideTheLaneWhoseLockWasLostUnseenWritesNothing(t *testing.T) {
+	ctx := t.Context()
+	url := pgtest.URL(t)
+	first := openLane(t, url, newLaneGate())
+	next := openLane(t, url, newLaneGate()) // another instance
+	admin, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	hctx, _ := newHop(t, first, "unseen-01")
+	// The lane's backend dies before anything tells the lane so, and
+	// another instance's hop holds the session and lets it go meanwhile.
+	if _, err := admin.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted
+		AND (classid::bigint << 32 | objid::bigint) = hashtextextended($1, 0)`, sessionLockKey("unseen-01")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the lock to go with its backend", func() bool { return !heldElsewhere(t, next, sessionLockKey("unseen-01")) })
+	_, unlock := newHop(t, next, "unseen-01")
+	unlock()
+	err = first.Commit(hctx, link.Change{Session: laneRecord("unseen-01", at),
+		Link: &link.Link{AccountID: "acc_unseen", Phone: "+2348031110001", Institution: "inst", Bank: "GTBank",
+			AuthMethod: "internet_banking", Masked: "****1234", SessionID: "unseen-01", Linked: at}})
+	if err == nil {
+		t.Fatal("a link was committed beside a lane that had lost the session's lock")
+	}
+	if _, ok, err := first.Link(ctx, "acc_unseen"); err != nil || ok {
+		t.Fatalf("the link after its commit failed: %v, %v; want none", ok, err)
+	}
+}
