@@ -178,6 +178,25 @@ func newHop(t *testing.T, db *DB, id string) (context.Context, func()) {
 	return hctx, done
 }
 
+// adminConn is a connection of its own to url's database, to look at
+// its locks and end its backends.
+func adminConn(t *testing.T, url string) *pgx.Conn {
+	t.Helper()
+	admin, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close(context.Background()) })
+	return admin
+}
+
+// linkChange is the commit of session id that links account, decided
+// from what is stored: it runs beside the lane.
+func linkChange(id, account string, at time.Time) link.Change {
+	return link.Change{Session: laneRecord(id, at), Link: &link.Link{AccountID: account, Phone: "+2348031110001",
+		Institution: "inst", Bank: "GTBank", AuthMethod: "internet_banking", Masked: "****1234", SessionID: id, Linked: at}}
+}
+
 // nextRead is the read of session id by the next hop on db, made once
 // it has the session's lock; nil when it failed or found none.
 func nextRead(t *testing.T, db *DB, id string) <-chan *link.SessionRecord {
@@ -293,11 +312,7 @@ func TestAHopWhoseLaneLostItsConnectionCommitsNothing(t *testing.T) {
 	db := openLane(t, url, newLaneGate())
 	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 	hctx, unlock := newHop(t, db, "lost-01")
-	admin, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
+	admin := adminConn(t, url)
 	// The lane's connection dies with the session's lock on it.
 	var killed int
 	if err := admin.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_locks
@@ -341,7 +356,6 @@ func TestASessionHeldElsewhereIsWaitedForOffTheLane(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ctx := t.Context()
 			url := pgtest.URL(t)
 			first := openLane(t, url, newLaneGate())
 			next := first
@@ -353,11 +367,7 @@ func TestASessionHeldElsewhereIsWaitedForOffTheLane(t *testing.T) {
 			read := nextRead(t, next, "held-01")
 			// The next hop waits for the lock on a connection of its own,
 			// and its lane is free meanwhile: another session's hop runs.
-			admin, err := pgx.Connect(ctx, url)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer admin.Close(ctx)
+			admin := adminConn(t, url)
 			waitFor(t, "the next hop to wait for the lock", func() bool { return waiting(t, admin) })
 			_, unlockOther := newHop(t, next, "held-02") // another session's hop while one waits
 			unlockOther()
@@ -380,11 +390,7 @@ func TestTheNextHolderWaitsForACommitBesideTheLaneWhoseLockWasLost(t *testing.T)
 	}
 	first := openLane(t, url, g)
 	next := openLane(t, url, newLaneGate()) // another instance
-	admin, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
+	admin := adminConn(t, url)
 	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 	hctx, _ := newHop(t, first, "fence-01")
 	t.Cleanup(g.open) // before the hop's unlock, which waits for its commit
@@ -392,9 +398,7 @@ func TestTheNextHolderWaitsForACommitBesideTheLaneWhoseLockWasLost(t *testing.T)
 	g.close()
 	committed := make(chan error, 1)
 	go func() {
-		committed <- first.Commit(hctx, link.Change{Session: laneRecord("fence-01", at),
-			Link: &link.Link{AccountID: "acc_fence", Phone: "+2348031110001", Institution: "inst", Bank: "GTBank",
-				AuthMethod: "internet_banking", Masked: "****1234", SessionID: "fence-01", Linked: at}})
+		committed <- first.Commit(hctx, linkChange("fence-01", "acc_fence", at))
 	}()
 	<-g.held
 	// The lane's connection dies, and the session's lock with it.
@@ -455,11 +459,7 @@ func TestACommitBesideTheLaneWhoseLockWasLostUnseenWritesNothing(t *testing.T) {
 	url := pgtest.URL(t)
 	first := openLane(t, url, newLaneGate())
 	next := openLane(t, url, newLaneGate()) // another instance
-	admin, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
+	admin := adminConn(t, url)
 	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 	hctx, _ := newHop(t, first, "unseen-01")
 	// The lane's backend dies before anything tells the lane so, and
@@ -471,10 +471,7 @@ func TestACommitBesideTheLaneWhoseLockWasLostUnseenWritesNothing(t *testing.T) {
 	waitFor(t, "the lock to go with its backend", func() bool { return !heldElsewhere(t, next, sessionLockKey("unseen-01")) })
 	_, unlock := newHop(t, next, "unseen-01")
 	unlock()
-	err = first.Commit(hctx, link.Change{Session: laneRecord("unseen-01", at),
-		Link: &link.Link{AccountID: "acc_unseen", Phone: "+2348031110001", Institution: "inst", Bank: "GTBank",
-			AuthMethod: "internet_banking", Masked: "****1234", SessionID: "unseen-01", Linked: at}})
-	if err == nil {
+	if err := first.Commit(hctx, linkChange("unseen-01", "acc_unseen", at)); err == nil {
 		t.Fatal("a link was committed beside a lane that had lost the session's lock")
 	}
 	if _, ok, err := first.Link(ctx, "acc_unseen"); err != nil || ok {
