@@ -376,15 +376,13 @@ func (l *lane) batch(ops []*laneOp) (*pgx.Batch, []step) {
 }
 
 // groupKeys are the transaction locks the group's commits take, each
-// once, in the order a commit of its own takes them: the phones of the
-// login failures recorded (queueLocks), then the queue keys of the
-// messages, webhooks' then texts'.
+// once, in the order a commit of its own takes them: their own (the
+// phones of the login failures recorded: a common change links no
+// account), then the queue keys of the messages, webhooks' then texts'.
 func groupKeys(commits []*laneOp) []string {
 	var phones, webhooks, texts []string
 	for _, op := range commits {
-		if op.w.c.LoginFailure {
-			phones = append(phones, lockLogin+op.w.phone)
-		}
+		phones = append(phones, op.w.locks()...)
 		webhooks = append(webhooks, messageLocks(queueWebhooks, op.w.msgs)...)
 		texts = append(texts, messageLocks(queueTexts, op.w.texts)...)
 	}
@@ -442,14 +440,16 @@ func (l *lane) blame(ops []*laneOp, culprit step, err error) (again []*laneOp) {
 			culprit.op.reply(laneDone{err: err})
 		}
 	}
-	group := culprit.op == nil // its BEGIN, a transaction lock or its COMMIT
-	inGroup := group || culprit.kind == stepWrite
+	own := culprit.op == nil // the group's BEGIN, a transaction lock or its COMMIT failed
+	// The group's commits were rolled back: a deadlock sends them again,
+	// a few times; a failure of the group's own fails them.
+	rolledBack := own || culprit.kind == stepWrite
 	for _, op := range ops {
 		if op.replied {
 			continue
 		}
-		if op.kind == opCommit && inGroup && (retry || group) {
-			if op.tries++; !retry || op.tries > maxGroupTries {
+		if op.kind == opCommit && rolledBack && (retry || own) {
+			if op.tries++; own && !retry || op.tries > maxGroupTries {
 				op.reply(laneDone{err: err})
 				continue
 			}

@@ -190,6 +190,18 @@ func adminConn(t *testing.T, url string) *pgx.Conn {
 	return admin
 }
 
+// killHolder ends the backend holding session id's lock: a lane's
+// connection lost.
+func killHolder(t *testing.T, admin *pgx.Conn, id string) {
+	t.Helper()
+	var killed int
+	if err := admin.QueryRow(t.Context(), `SELECT count(pg_terminate_backend(pid)) FROM pg_locks
+		WHERE locktype = 'advisory' AND granted AND objsubid = 1
+		AND (classid::bigint << 32 | objid::bigint) = hashtextextended($1, 0)`, sessionLockKey(id)).Scan(&killed); err != nil || killed != 1 {
+		t.Fatalf("terminated %d backends, %v; want the one holding %s", killed, err, id)
+	}
+}
+
 // linkChange is the commit of session id that links account, decided
 // from what is stored: it runs beside the lane.
 func linkChange(id, account string, at time.Time) link.Change {
@@ -314,11 +326,7 @@ func TestAHopWhoseLaneLostItsConnectionCommitsNothing(t *testing.T) {
 	hctx, unlock := newHop(t, db, "lost-01")
 	admin := adminConn(t, url)
 	// The lane's connection dies with the session's lock on it.
-	var killed int
-	if err := admin.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_locks
-		WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&killed); err != nil || killed != 1 {
-		t.Fatalf("terminated %d backends, %v; want the lane's", killed, err)
-	}
+	killHolder(t, admin, "lost-01")
 	// Another hop's read finds the connection gone; the lane takes a new
 	// one, where lost-01's lock is not.
 	other, unlockOther, err := db.Locks().LockSession(ctx, "lost-03")
@@ -382,7 +390,6 @@ func TestASessionHeldElsewhereIsWaitedForOffTheLane(t *testing.T) {
 }
 
 func TestTheNextHolderWaitsForACommitBesideTheLaneWhoseLockWasLost(t *testing.T) {
-	ctx := t.Context()
 	url := pgtest.URL(t)
 	g := newLaneGate()
 	g.holds = func(sqls []string) bool {
@@ -402,11 +409,7 @@ func TestTheNextHolderWaitsForACommitBesideTheLaneWhoseLockWasLost(t *testing.T)
 	}()
 	<-g.held
 	// The lane's connection dies, and the session's lock with it.
-	var killed int
-	if err := admin.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' AND granted
-		AND (classid::bigint << 32 | objid::bigint) = hashtextextended($1, 0)`, sessionLockKey("fence-01")).Scan(&killed); err != nil || killed != 1 {
-		t.Fatalf("terminated %d backends, %v; want the lane's", killed, err)
-	}
+	killHolder(t, admin, "fence-01")
 	// Another instance takes the lock at once, and waits to read until
 	// the link's transaction is over.
 	read := nextRead(t, next, "fence-01")
@@ -464,10 +467,7 @@ func TestACommitBesideTheLaneWhoseLockWasLostUnseenWritesNothing(t *testing.T) {
 	hctx, _ := newHop(t, first, "unseen-01")
 	// The lane's backend dies before anything tells the lane so, and
 	// another instance's hop holds the session and lets it go meanwhile.
-	if _, err := admin.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted
-		AND (classid::bigint << 32 | objid::bigint) = hashtextextended($1, 0)`, sessionLockKey("unseen-01")); err != nil {
-		t.Fatal(err)
-	}
+	killHolder(t, admin, "unseen-01")
 	waitFor(t, "the lock to go with its backend", func() bool { return !heldElsewhere(t, next, sessionLockKey("unseen-01")) })
 	_, unlock := newHop(t, next, "unseen-01")
 	unlock()

@@ -221,12 +221,23 @@ func (w *commitWrite) common() bool { return !w.decided() }
 // queueLocks adds the change's transaction locks to b, in one order:
 // phone, then account.
 func (w *commitWrite) queueLocks(b *pgx.Batch) {
+	for _, key := range w.locks() {
+		b.Queue(xactLockSQL, key)
+	}
+}
+
+// locks are the change's transaction locks but its messages' keys, in
+// the order taken: its phone's when it records a login failure, then the
+// account's it links.
+func (w *commitWrite) locks() []string {
+	var keys []string
 	if w.c.LoginFailure {
-		b.Queue(xactLockSQL, lockLogin+w.phone)
+		keys = append(keys, lockLogin+w.phone)
 	}
 	if w.c.Link != nil {
-		b.Queue(xactLockSQL, lockAccount+w.c.Link.AccountID)
+		keys = append(keys, lockAccount+w.c.Link.AccountID)
 	}
+	return keys
 }
 
 // queueReads adds to b, after the locks, what the decisions read: the
@@ -248,14 +259,7 @@ func (db *DB) queueReads(b *pgx.Batch, w *commitWrite) {
 // order, and decides the link and the invitation.
 func (db *DB) readDecisions(br pgx.BatchResults, w *commitWrite) (decisions, error) {
 	var d decisions
-	locks := 0
-	if w.c.LoginFailure {
-		locks++
-	}
-	if w.c.Link != nil {
-		locks++
-	}
-	for range locks {
+	for range w.locks() {
 		if _, err := br.Exec(); err != nil {
 			return d, fmt.Errorf("lock: %w", err)
 		}
