@@ -260,10 +260,10 @@ func (db *DB) commitOnLane(ctx context.Context, h *hop, w *commitWrite) error {
 		return nil
 	}
 	// Its locks and reads would hold up the lane: a transaction of its
-	// own, the session's lock kept on the lane until it is durable. A
-	// lock lost with the lane's connection before is seen here; lost
-	// while the transaction runs, the transaction's fence keeps the next
-	// holder from reading until it is over (fenceKey).
+	// own, the session's lock kept on the lane until it is durable. The
+	// transaction holds the session's fence and checks the lane still
+	// holds the lock (commitBatches); a connection the lane already knows
+	// it lost is seen here, without a transaction.
 	if h.lane.generation() != h.gen {
 		h.broken = true
 		return errHopBroken
