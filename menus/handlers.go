@@ -209,14 +209,30 @@ func (t *turn) submit(p *Pending) {
 		t.bankSessionExpired()
 		return
 	}
+	r := t.request(p)
+	var j *job
 	switch {
 	case p.Attempt != "":
 		// A guess carried over from a step whose answer was lost.
 	case guessesSecret(p.Kind):
 		// A guess at a secret: reserved against the phone's lockout before
 		// the bank sees it, so concurrent sessions cannot guess past it.
+		// A login that must open a Mono session first opens it while the
+		// reservation commits, and sends the password only once it stands.
+		var guess chan bool
+		if r.opensSession(t.now) {
+			guess = make(chan bool, 1)
+			r.guess = guess
+			j = t.e.start(t.s.ID, r)
+		}
 		key, ok := t.e.reserve(t.ctx, t.s.Phone, t.now)
+		if guess != nil {
+			guess <- ok
+		}
 		if !ok {
+			if j != nil {
+				t.e.forgetJob(j.id)
+			}
 			t.end(ReasonLocked)
 			return
 		}
@@ -227,7 +243,9 @@ func (t *turn) submit(p *Pending) {
 	}
 	p.Started = t.now
 	t.s.Pending = p
-	j := t.e.start(t.s.ID, t.request(p))
+	if j == nil {
+		j = t.e.start(t.s.ID, r)
+	}
 	p.Job = j.id
 	t.wait(j)
 }

@@ -65,6 +65,35 @@ type request struct {
 	reauthOf    string       // the account a reauthorisation is for
 	customer    *mono.Customer
 	requestID   string // the hop's that started the work, for Mono's logs and ours
+	// guess, when set, says whether the login's guess was reserved
+	// against the phone's lockout (ReserveAttempt): the work opens its
+	// Mono session meanwhile, and sends the login only on true.
+	guess <-chan bool
+}
+
+// errGuessRefused is the result of a login whose guess the phone's
+// lockout refused: nothing was sent to the bank.
+var errGuessRefused = errors.New("the phone's guesses are spent: no login sent")
+
+// opensSession reports whether a login must open a Mono session first:
+// there is none, or it has expired.
+func (r request) opensSession(now time.Time) bool {
+	return r.kind == workLogin && (r.monoSession == "" || !now.Before(r.monoExpires))
+}
+
+// guessStands waits until the login's guess is reserved (when the work
+// was started before its reservation) and reports whether it was.
+func (r *request) guessStands(ctx context.Context) bool {
+	if r.guess == nil {
+		return true
+	}
+	select {
+	case ok := <-r.guess:
+		r.guess = nil
+		return ok
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // result is what the work found: Mono's step and, when it linked, the
@@ -107,7 +136,7 @@ func (e *Engine) perform(ctx context.Context, r request, now time.Time) result {
 	res := result{monoSession: r.monoSession, monoExpires: r.monoExpires}
 	switch r.kind {
 	case workLogin:
-		reused := res.monoSession != "" && now.Before(res.monoExpires)
+		reused := !r.opensSession(now)
 		for attempt := 0; attempt < 2; attempt++ {
 			if !reused {
 				ms, err := e.mono.CreateSession(ctx, mono.SessionRequest{Institution: r.institution, AuthMethod: r.method, Customer: r.customer})
@@ -116,6 +145,10 @@ func (e *Engine) perform(ctx context.Context, r request, now time.Time) result {
 					return res
 				}
 				res.monoSession, res.monoExpires = ms.ID, expiry(ms.ExpiresAt, now)
+			}
+			if !r.guessStands(ctx) {
+				res.err = errGuessRefused
+				return res
 			}
 			res.step, res.err = e.mono.Login(ctx, res.monoSession, r.fields)
 			if !reused || mono.KindOf(res.err) != mono.KindNotFound {
