@@ -3,7 +3,6 @@ package menus
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -57,7 +56,7 @@ func (m *memStore) Session(_ context.Context, id string) (*link.SessionRecord, e
 	}
 	r := &link.SessionRecord{ID: id, Data: bytes.Clone(data)}
 	if len(m.answers[id]) > 0 || len(m.logins[id]) > 0 {
-		secrets, err := json.Marshal(sealedValues{Answers: m.answers[id], Login: m.logins[id]})
+		secrets, err := sealValues(&Session{Answers: m.answers[id], Login: m.logins[id]})
 		if err != nil {
 			return nil, err
 		}
@@ -178,8 +177,8 @@ func (m *memStore) Commit(_ context.Context, c link.Change) error {
 		m.latest[r.Phone] = r.ID
 		m.answers[r.ID], m.logins[r.ID] = nil, nil
 		if len(r.Secrets) > 0 {
-			var v sealedValues
-			if err := json.Unmarshal(r.Secrets, &v); err != nil {
+			var v Session
+			if err := openValues(r.Secrets, &v); err != nil {
 				return err
 			}
 			m.answers[r.ID], m.logins[r.ID] = v.Answers, v.Login

@@ -10,13 +10,6 @@ import (
 	"github.com/ussdlink/ussdlink/wirejson"
 )
 
-// sealedValues is what a session keeps only sealed: the current form's
-// answers and the login answers kept for a fresh login.
-type sealedValues struct {
-	Answers map[string]string `json:"answers,omitempty"`
-	Login   map[string]string `json:"login,omitempty"`
-}
-
 // The encodings of a session's data, told apart by its first byte.
 const (
 	// formatJSON is the first encoding, kept readable: a JSON object.
@@ -87,7 +80,7 @@ func record(s *Session) (*link.SessionRecord, error) {
 		r.Purge = s.Expires
 	}
 	if len(s.Answers) > 0 || len(s.Login) > 0 {
-		if r.Secrets, err = wirejson.Marshal(sealedValues{Answers: s.Answers, Login: s.Login}); err != nil {
+		if r.Secrets, err = sealValues(s); err != nil {
 			return nil, fmt.Errorf("encode session %s answers: %w", s.ID, err)
 		}
 		r.Lapse = s.SealedUntil
@@ -118,16 +111,6 @@ func decode(r *link.SessionRecord) (*Session, error) {
 	return s, nil
 }
 
-// openValues reads sealed values into s. Values sealed before login
-// answers were kept hold the form's answers alone.
-func openValues(plain []byte, s *Session) error {
-	var v sealedValues
-	if wirejson.UnmarshalStrict(plain, &v) == nil {
-		s.Answers, s.Login = v.Answers, v.Login
-		return nil
-	}
-	return wirejson.Unmarshal(plain, &s.Answers)
-}
 
 // session loads a stored session, or link.ErrNoSession.
 func (e *Engine) session(ctx context.Context, id string) (*Session, error) {
