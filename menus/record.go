@@ -111,7 +111,6 @@ func decode(r *link.SessionRecord) (*Session, error) {
 	return s, nil
 }
 
-
 // session loads a stored session, or link.ErrNoSession.
 func (e *Engine) session(ctx context.Context, id string) (*Session, error) {
 	r, err := e.store.Session(ctx, id)
