@@ -322,24 +322,18 @@ func queueLock(b *pgx.Batch, id string) {
 	b.Queue(xactLockSQL, fenceKey(id))
 }
 
-// commitBatches sends commitOn's batches once.
+// commitBatches sends commitOn's batches once. A link alone beside the
+// lane goes first as one batch written as it came (commitLinkAsIs); only
+// when that finds it must be decided from what is stored does it take the
+// two batches every decided change takes.
 func (db *DB) commitBatches(ctx context.Context, conn *pgxpool.Conn, w *commitWrite, id string, how held) error {
-	b := &pgx.Batch{}
-	before := 1 // results ahead of the change's own: BEGIN, and the session's lock and fence
-	if how.lock {
-		queueLock(b, id)
-		before += 2
+	if w.c.Link != nil && w.c.Invite == nil && !how.lock && !how.unlock {
+		b, before := beginBatch(w, id, how)
+		if committed, err := db.commitLinkAsIs(ctx, conn, b, w, before); committed || err != nil {
+			return err
+		}
 	}
-	b.Queue(`BEGIN`)
-	if how.lane != 0 {
-		// Beside the lane: the fence, then the lock still the lane's. Any
-		// holder after a lock lost now waits for the fence: a lock seen
-		// held once the fence is taken is held until the COMMIT is over.
-		b.Queue(xactLockSQL, fenceKey(id))
-		b.Queue(stillHeldSQL, how.lane, sessionLockKey(id))
-		before += 2
-	}
-	w.queueLocks(b)
+	b, before := beginBatch(w, id, how)
 	var d decisions
 	if w.decided() {
 		db.queueReads(b, w)
@@ -361,6 +355,84 @@ func (db *DB) commitBatches(ctx context.Context, conn *pgxpool.Conn, w *commitWr
 		b.Queue(unlockSQL, sessionLockKey(id))
 	}
 	return conn.SendBatch(ctx, b).Close()
+}
+
+// linkAsIsSQL fails (division by zero) when a link of account $1 must be
+// decided from what is stored (decideLink): its session $2 stored it
+// already with another data status than $3, or ($4: the store offers
+// remembered updates) the account has a remembered update with a status.
+// Otherwise the link is written as it came. Every writer of the account's
+// link and update holds the account's lock, taken before it: what it reads
+// stays so until the COMMIT.
+const linkAsIsSQL = `SELECT 1 / (CASE WHEN EXISTS (SELECT 1 FROM links WHERE account_id = $1 AND session_id = $2 AND data_status IS DISTINCT FROM $3::text)
+	OR ($4 AND EXISTS (SELECT 1 FROM mono_updates WHERE account_id = $1 AND data_status <> '')) THEN 0 ELSE 1 END)`
+
+// commitLinkAsIs sends, after b (its BEGIN, lock checks and locks, before
+// results ahead of the locks'), a link commit whole in one batch, the link
+// written as it came unless linkAsIsSQL says it must be decided: then
+// nothing is written, the transaction is rolled back and committed is
+// false, for the caller to decide it from what is stored. One round trip
+// instead of two, and the account's lock held only while the batch runs
+// and its COMMIT is flushed, not across a round trip and the decision.
+func (db *DB) commitLinkAsIs(ctx context.Context, conn *pgxpool.Conn, b *pgx.Batch, w *commitWrite, before int) (committed bool, err error) {
+	l := w.c.Link
+	b.Queue(linkAsIsSQL, l.AccountID, l.SessionID, l.DataStatus, db.linkUpdates != nil)
+	if err := w.queueWrites(b, decisions{link: linkWrite{link: l}}); err != nil {
+		return false, err
+	}
+	b.Queue(`COMMIT`)
+	br := conn.SendBatch(ctx, b)
+	err = skip(br, before+len(w.locks()))
+	if err == nil {
+		if _, err = br.Exec(); isDivisionByZero(err) {
+			// Decided from what is stored: nothing was written.
+			if cerr := br.Close(); !isDivisionByZero(cerr) && !isAborted(cerr) && cerr != nil {
+				return false, cerr
+			}
+			if _, err := conn.Exec(ctx, `ROLLBACK`); err != nil {
+				return false, fmt.Errorf("roll back a link to decide: %w", err)
+			}
+			return false, nil
+		}
+	}
+	return err == nil, errors.Join(err, br.Close())
+}
+
+// isDivisionByZero reports whether err is PostgreSQL's division by zero:
+// how linkAsIsSQL and stillHeldSQL refuse.
+func isDivisionByZero(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "22012"
+}
+
+// isAborted reports whether err says a statement was not run because an
+// earlier one of its transaction failed.
+func isAborted(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "25P02"
+}
+
+// beginBatch starts a batch of w's commit: the session's lock when the
+// commit takes it, BEGIN, the fence and the lock check beside the lane,
+// then w's own locks; before counts their results.
+func beginBatch(w *commitWrite, id string, how held) (b *pgx.Batch, before int) {
+	b = &pgx.Batch{}
+	before = 1 // BEGIN
+	if how.lock {
+		queueLock(b, id)
+		before += 2
+	}
+	b.Queue(`BEGIN`)
+	if how.lane != 0 {
+		// Beside the lane: the fence, then the lock still the lane's. Any
+		// holder after a lock lost now waits for the fence: a lock seen
+		// held once the fence is taken is held until the COMMIT is over.
+		b.Queue(xactLockSQL, fenceKey(id))
+		b.Queue(stillHeldSQL, how.lane, sessionLockKey(id))
+		before += 2
+	}
+	w.queueLocks(b)
+	return b, before
 }
 
 // retryable reports whether err is a deadlock or serialisation failure,

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -49,11 +48,18 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // advisory lock.
 func waiting(t *testing.T, admin *pgx.Conn) bool {
 	t.Helper()
+	return waiters(t, admin) > 0
+}
+
+// waiters counts the backends of url's database waiting for an advisory
+// lock.
+func waiters(t *testing.T, admin *pgx.Conn) int {
+	t.Helper()
 	var n int
 	if err := admin.QueryRow(t.Context(), `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
-	return n > 0
+	return n
 }
 
 // close holds the next read batch of a lane; open lets it go.
@@ -390,31 +396,33 @@ func TestASessionHeldElsewhereIsWaitedForOffTheLane(t *testing.T) {
 }
 
 func TestTheNextHolderWaitsForACommitBesideTheLaneWhoseLockWasLost(t *testing.T) {
+	ctx := t.Context()
 	url := pgtest.URL(t)
-	g := newLaneGate()
-	g.holds = func(sqls []string) bool {
-		return slices.ContainsFunc(sqls, func(q string) bool { return strings.HasPrefix(q, "INSERT INTO links") })
-	}
-	first := openLane(t, url, g)
+	first := openLane(t, url, newLaneGate())
 	next := openLane(t, url, newLaneGate()) // another instance
 	admin := adminConn(t, url)
 	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 	hctx, _ := newHop(t, first, "fence-01")
-	t.Cleanup(g.open) // before the hop's unlock, which waits for its commit
-	// A link is committed beside the lane; its writes are held back.
-	g.close()
+	// A link is committed beside the lane, and waits for its account's
+	// lock (held here) once it holds the session's fence and has seen
+	// the lane's lock.
+	if _, err := admin.Exec(ctx, lockSQL, lockAccount+"acc_fence"); err != nil {
+		t.Fatal(err)
+	}
 	committed := make(chan error, 1)
 	go func() {
 		committed <- first.Commit(hctx, linkChange("fence-01", "acc_fence", at))
 	}()
-	<-g.held
+	waitFor(t, "the link to wait for its account", func() bool { return waiters(t, admin) == 1 })
 	// The lane's connection dies, and the session's lock with it.
 	killHolder(t, admin, "fence-01")
 	// Another instance takes the lock at once, and waits to read until
 	// the link's transaction is over.
 	read := nextRead(t, next, "fence-01")
-	waitFor(t, "the next holder to wait for the fence", func() bool { return waiting(t, admin) })
-	g.open()
+	waitFor(t, "the next holder to wait for the fence", func() bool { return waiters(t, admin) == 2 })
+	if _, err := admin.Exec(ctx, unlockSQL, lockAccount+"acc_fence"); err != nil {
+		t.Fatal(err)
+	}
 	if err := <-committed; err != nil {
 		t.Fatalf("the link's commit: %v", err)
 	}
