@@ -107,6 +107,23 @@ func hopOf(ctx context.Context, id string) *hop {
 	return h
 }
 
+// laneOfHop is the lane of the hop ctx carries, with the generation its
+// session's lock was taken on, when it holds that lock on the lane: what
+// the hop asks of the store, whatever the session, may join the lane's
+// round trips. Nil otherwise.
+func laneOfHop(ctx context.Context) (l *lane, gen uint64, id string) {
+	h, _ := ctx.Value(hopKey{}).(*hop)
+	if h == nil {
+		return nil, 0, ""
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.lane == nil || !h.locked || h.released || h.broken {
+		return nil, 0, ""
+	}
+	return h.lane, h.gen, h.id
+}
+
 // unlock lets the lock go unless the commit did, and hands the lane or
 // the connection back.
 func (h *hop) unlock() {

@@ -77,9 +77,10 @@ var errLaneClosed = errors.New("the store is closed")
 type opKind uint8
 
 const (
-	opRead   opKind = iota // read the session, its lock tried first when lock
-	opCommit               // a common commit, its lock let go once durable
-	opUnlock               // let the session's lock go
+	opRead    opKind = iota // read the session, its lock tried first when lock
+	opCommit                // a common commit, its lock let go once durable
+	opUnlock                // let the session's lock go
+	opReserve               // reserve a login attempt (ReserveAttempt) in the group's transaction
 )
 
 // laneOp is one request of a hop to its lane, answered once on done.
@@ -91,6 +92,7 @@ type laneOp struct {
 	lock  bool          // opRead: try the session's lock first
 	gen   uint64        // the generation the session's lock was taken on (unless lock)
 	w     *commitWrite  // opCommit
+	res   *reservation  // opReserve
 	tries int           // group commits failed by a deadlock or serialisation failure
 	done  chan laneDone // buffered: the lane never waits on a hop
 
@@ -108,6 +110,20 @@ type laneDone struct {
 	pid    uint32              // the backend holding it
 	err    error
 }
+
+// reservation is a login attempt to reserve for a phone in a group's
+// transaction: below max failures since since, one more at at. id is the
+// reserved attempt's, 0 when the phone is locked out; set once its
+// statement ran, answered once the group's COMMIT is.
+type reservation struct {
+	phone     string // the phone's key
+	since, at time.Time
+	max       int
+	id        int64
+}
+
+// grouped reports whether op is carried out in the group's transaction.
+func (op *laneOp) grouped() bool { return op.kind == opCommit || op.kind == opReserve }
 
 // newLane starts a lane on pool's connections.
 func newLane(pool *pgxpool.Pool) *lane {
@@ -232,13 +248,15 @@ func (l *lane) generation() uint64 { return l.gen.Load() }
 type stepKind uint8
 
 const (
-	stepLock   stepKind = iota // a read's lock, tried
-	stepRead                   // a read
-	stepUnlock                 // an unlock, alone or after the group's COMMIT
-	stepBegin                  // the group's BEGIN
-	stepKey                    // a queue key's lock, for the whole group
-	stepWrite                  // a statement of one commit
-	stepCommit                 // the group's COMMIT
+	stepLock     stepKind = iota // a read's lock, tried
+	stepRead                     // a read
+	stepUnlock                   // an unlock, alone or after the group's COMMIT
+	stepBegin                    // the group's BEGIN
+	stepKey                      // a queue key's lock, for the whole group
+	stepWrite                    // a statement of one commit
+	stepCommit                   // the group's COMMIT
+	stepReserve                  // a reservation's statement
+	stepReserved                 // no statement: a reservation answered once the COMMIT is
 )
 
 // step is one statement of a round trip and the op it serves (nil for
@@ -287,7 +305,7 @@ func (l *lane) round(ops []*laneOp) (again []*laneOp) {
 		l.breakConn()
 		committed := slices.IndexFunc(steps, func(st step) bool { return st.kind == stepCommit })
 		for _, op := range ops {
-			if op.kind == opCommit && committed >= 0 && committed < failed {
+			if op.grouped() && committed >= 0 && committed < failed {
 				op.reply(laneDone{})
 			}
 			op.reply(laneDone{err: err})
@@ -330,7 +348,7 @@ func (l *lane) admit(ops []*laneOp) []*laneOp {
 func (l *lane) batch(ops []*laneOp) (*pgx.Batch, []step) {
 	b := &pgx.Batch{}
 	steps := make([]step, 0, 4*len(ops))
-	var commits []*laneOp
+	var commits, reserves []*laneOp
 	for _, op := range ops {
 		switch op.kind {
 		case opRead:
@@ -345,9 +363,11 @@ func (l *lane) batch(ops []*laneOp) (*pgx.Batch, []step) {
 			steps = append(steps, step{stepUnlock, op})
 		case opCommit:
 			commits = append(commits, op)
+		case opReserve:
+			reserves = append(reserves, op)
 		}
 	}
-	if len(commits) == 0 {
+	if len(commits) == 0 && len(reserves) == 0 {
 		return b, steps
 	}
 	// In one order of phones, and the transaction locks taken first, in
@@ -355,7 +375,7 @@ func (l *lane) batch(ops []*laneOp) (*pgx.Batch, []step) {
 	slices.SortStableFunc(commits, func(a, b *laneOp) int { return strings.Compare(a.w.phone, b.w.phone) })
 	b.Queue(`BEGIN`)
 	steps = append(steps, step{kind: stepBegin})
-	for _, key := range groupKeys(commits) {
+	for _, key := range groupKeys(commits, reserves) {
 		b.Queue(xactLockSQL, key)
 		steps = append(steps, step{kind: stepKey})
 	}
@@ -366,21 +386,33 @@ func (l *lane) batch(ops []*laneOp) (*pgx.Batch, []step) {
 			steps = append(steps, step{stepWrite, op})
 		}
 	}
+	for _, op := range reserves {
+		r := op.res
+		b.Queue(reserveSQL, r.phone, r.at, r.since, r.max)
+		steps = append(steps, step{stepReserve, op})
+	}
 	b.Queue(`COMMIT`)
 	steps = append(steps, step{kind: stepCommit})
 	for _, op := range commits {
 		b.Queue(unlockSQL, sessionLockKey(op.id))
 		steps = append(steps, step{stepUnlock, op})
 	}
+	for _, op := range reserves {
+		steps = append(steps, step{stepReserved, op})
+	}
 	return b, steps
 }
 
-// groupKeys are the transaction locks the group's commits take, each
-// once, in the order a commit of its own takes them: their own (the
-// phones of the login failures recorded: a common change links no
-// account), then the queue keys of the messages, webhooks' then texts'.
-func groupKeys(commits []*laneOp) []string {
+// groupKeys are the transaction locks the group's commits and
+// reservations take, each once, in the order a commit of its own takes
+// them: their own (the phones of the login failures recorded and of the
+// attempts reserved: a common change links no account), then the queue
+// keys of the messages, webhooks' then texts'.
+func groupKeys(commits, reserves []*laneOp) []string {
 	var phones, webhooks, texts []string
+	for _, op := range reserves {
+		phones = append(phones, lockLogin+op.res.phone)
+	}
 	for _, op := range commits {
 		phones = append(phones, op.w.locks()...)
 		webhooks = append(webhooks, messageLocks(queueWebhooks, op.w.msgs)...)
@@ -412,6 +444,13 @@ func (l *lane) answer(br pgx.BatchResults, steps []step) (int, error) {
 				return i, err
 			}
 			st.op.reply(laneDone{rec: rec, sealed: sealed, locked: st.op.got, gen: l.gen.Load(), pid: l.pid.Load()})
+		case stepReserve:
+			st.op.res.id = 0
+			if err := br.QueryRow().Scan(&st.op.res.id); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				return i, err // no row: locked out
+			}
+		case stepReserved:
+			st.op.reply(laneDone{})
 		default:
 			if _, err := br.Exec(); err != nil {
 				return i, err
@@ -435,7 +474,7 @@ func (l *lane) blame(ops []*laneOp, culprit step, err error) (again []*laneOp) {
 	switch culprit.kind {
 	case stepRead: // a failed lock breaks the connection (round)
 		culprit.op.reply(laneDone{err: err, locked: culprit.op.got, gen: l.gen.Load(), pid: l.pid.Load()})
-	case stepWrite:
+	case stepWrite, stepReserve:
 		if !retry {
 			culprit.op.reply(laneDone{err: err})
 		}
@@ -443,12 +482,12 @@ func (l *lane) blame(ops []*laneOp, culprit step, err error) (again []*laneOp) {
 	own := culprit.op == nil // the group's BEGIN, a transaction lock or its COMMIT failed
 	// The group's commits were rolled back: a deadlock sends them again,
 	// a few times; a failure of the group's own fails them.
-	rolledBack := own || culprit.kind == stepWrite
+	rolledBack := own || culprit.kind == stepWrite || culprit.kind == stepReserve
 	for _, op := range ops {
 		if op.replied {
 			continue
 		}
-		if op.kind == opCommit && rolledBack && (retry || own) {
+		if op.grouped() && rolledBack && (retry || own) {
 			if op.tries++; own && !retry || op.tries > maxGroupTries {
 				op.reply(laneDone{err: err})
 				continue

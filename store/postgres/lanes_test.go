@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -484,5 +485,125 @@ func TestACommitBesideTheLaneWhoseLockWasLostUnseenWritesNothing(t *testing.T) {
 	}
 	if _, ok, err := first.Link(ctx, "acc_unseen"); err != nil || ok {
 		t.Fatalf("the link after its commit failed: %v, %v; want none", ok, err)
+	}
+}
+
+func TestReservationsOnALaneAreMadeInTheGroupsTransaction(t *testing.T) {
+	tests := []struct {
+		name  string
+		spoil int // the reservation whose statement the server refuses; -1: none
+	}{
+		{"each attempt below the limit is reserved, in one transaction with the commits", -1},
+		{"a refused reservation fails alone and the rest go again", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := t.Context()
+			url := pgtest.URL(t)
+			g := newLaneGate()
+			db := openLane(t, url, g)
+			at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+			const phone, max = "+2348031119999", 2
+			// Two hops commit, and four reserve attempts for one phone that
+			// may have two (the spoilt one's for a phone the table refuses).
+			if _, err := adminConn(t, url).Exec(ctx, `ALTER TABLE login_failures ADD CONSTRAINT spoilt CHECK (phone_key <> '2348031110000')`); err != nil {
+				t.Fatal(err)
+			}
+			var commits, reserves []context.Context
+			for i := range 6 {
+				hctx, _ := newHop(t, db, fmt.Sprintf("reserve-%02d", i))
+				if i < 2 {
+					commits = append(commits, hctx)
+				} else {
+					reserves = append(reserves, hctx)
+				}
+			}
+			t.Cleanup(g.open)
+			g.close()
+			go func() { // a read holds the lane's round trip while the rest come in behind it
+				hctx, unlock, err := db.Locks().LockSession(ctx, "reserve-99")
+				if err == nil {
+					db.Session(hctx, "reserve-99")
+					unlock()
+				}
+			}()
+			<-g.held
+			committed := make([]chan error, len(commits))
+			for i, hctx := range commits {
+				committed[i] = make(chan error, 1)
+				go func() {
+					committed[i] <- db.Commit(hctx, link.Change{Session: laneRecord(fmt.Sprintf("reserve-%02d", i), at)})
+				}()
+			}
+			type outcome struct {
+				ok  bool
+				err error
+			}
+			reserved := make([]chan outcome, len(reserves))
+			for i, hctx := range reserves {
+				reserved[i] = make(chan outcome, 1)
+				p := phone
+				if i == tt.spoil {
+					p = "+2348031110000"
+				}
+				go func() {
+					_, ok, err := db.ReserveAttempt(hctx, p, at.Add(-time.Hour), at, max)
+					reserved[i] <- outcome{ok, err}
+				}()
+			}
+			waitFor(t, "every commit and reservation to wait on the lane", func() bool {
+				return len(db.lanes.all[0].ops) == len(commits)+len(reserves)
+			})
+			g.open()
+			for i := range commits {
+				if err := <-committed[i]; err != nil {
+					t.Fatalf("commit %d: %v", i, err)
+				}
+			}
+			made := 0
+			for i := range reserves {
+				o := <-reserved[i]
+				switch {
+				case i == tt.spoil:
+					if o.err == nil {
+						t.Errorf("the spoilt reservation: %+v, want its error", o)
+					}
+				case o.err != nil:
+					t.Errorf("reservation %d: %v", i, o.err)
+				case o.ok:
+					made++
+				}
+			}
+			if made != max {
+				t.Errorf("%d attempts reserved, want %d: the rest refused", made, max)
+			}
+			if n, err := db.LoginFailures(ctx, phone, at.Add(-time.Hour)); err != nil || n != max {
+				t.Errorf("the phone's attempts after the reservations: %d, %v; want %d", n, err, max)
+			}
+			// The first transaction the lane sent held both commits and
+			// every reservation.
+			g.mu.Lock()
+			defer g.mu.Unlock()
+			for _, b := range g.batches {
+				if !slices.Contains(b, `BEGIN`) {
+					continue
+				}
+				sessions, reservations := 0, 0
+				for _, sql := range b {
+					if strings.HasPrefix(sql, "INSERT INTO sessions") {
+						sessions++
+					}
+					if sql == reserveSQL {
+						reservations++
+					}
+				}
+				if sessions != len(commits) || reservations != len(reserves) {
+					t.Errorf("the lane's first transaction wrote %d sessions and %d reservations, want %d and %d",
+						sessions, reservations, len(commits), len(reserves))
+				}
+				return
+			}
+			t.Error("the lane sent no transaction")
+		})
 	}
 }

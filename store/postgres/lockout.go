@@ -52,20 +52,32 @@ func tryLockKey(ctx context.Context, tx pgx.Tx, namespace, key string) (bool, er
 // refuse it. Both statements go in one round trip, one implicit
 // transaction: the count, a statement after the lock, sees every failure
 // the lock's previous holder committed.
+//
+// Made for a hop on its lane, the reservation joins the lane's group
+// commit: the phone's lock with the group's, the statement in its
+// transaction, durable with its COMMIT, without a transaction and a WAL
+// flush of its own.
 func (db *DB) ReserveAttempt(ctx context.Context, phone string, since, at time.Time, max int) (string, bool, error) {
 	p := link.PhoneKey(phone)
-	b := &pgx.Batch{}
-	b.Queue(xactLockSQL, lockLogin+p)
-	b.Queue(`INSERT INTO login_failures (phone_key, at) SELECT $1, $2
-		WHERE (SELECT count(*) FROM login_failures WHERE phone_key = $1 AND at >= $3) < $4
-		RETURNING id`, p, at, since, max)
-	br := db.pool.SendBatch(ctx, b)
 	var id int64
-	_, err := br.Exec()
-	if err == nil {
-		err = br.QueryRow().Scan(&id)
+	var err error
+	if l, gen, session := laneOfHop(ctx); l != nil {
+		r := &reservation{phone: p, since: since, at: at, max: max}
+		if err = l.do(&laneOp{kind: opReserve, ctx: ctx, id: session, res: r, gen: gen}).err; err == nil && r.id == 0 {
+			err = pgx.ErrNoRows
+		}
+		id = r.id
+	} else {
+		b := &pgx.Batch{}
+		b.Queue(xactLockSQL, lockLogin+p)
+		b.Queue(reserveSQL, p, at, since, max)
+		br := db.pool.SendBatch(ctx, b)
+		_, err = br.Exec()
+		if err == nil {
+			err = br.QueryRow().Scan(&id)
+		}
+		err = errors.Join(err, br.Close())
 	}
-	err = errors.Join(err, br.Close())
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return "", false, nil // locked out
@@ -74,6 +86,13 @@ func (db *DB) ReserveAttempt(ctx context.Context, phone string, since, at time.T
 	}
 	return strconv.FormatInt(id, 10), true, nil
 }
+
+// reserveSQL records a login attempt for phone $1 at $2 unless it has $4
+// since $3, under the phone's lock, and returns its id (no row: locked
+// out).
+const reserveSQL = `INSERT INTO login_failures (phone_key, at) SELECT $1, $2
+	WHERE (SELECT count(*) FROM login_failures WHERE phone_key = $1 AND at >= $3) < $4
+	RETURNING id`
 
 // LoginFailures counts the refused logins and unreleased reservations of
 // a phone since a time (inclusive).
