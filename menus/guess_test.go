@@ -11,6 +11,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/ussdlink/ussdlink/link"
 	"github.com/ussdlink/ussdlink/mono"
 	"github.com/ussdlink/ussdlink/mono/sandbox"
 )
@@ -73,6 +74,16 @@ func newGuessRig(t *testing.T, reserve func(g *guessRig, ctx context.Context) bo
 	return g
 }
 
+// logIn dials, picks the first bank and types the sandbox's good login,
+// and returns the login's reply.
+func (g *guessRig) logIn(t *testing.T) link.Reply {
+	t.Helper()
+	g.must(t, "s1", "+234801", "")
+	g.must(t, "s1", "+234801", "1")
+	g.must(t, "s1", "+234801", "1*user_good")
+	return g.must(t, "s1", "+234801", "1*user_good*pass_good")
+}
+
 // monoAsked is what Mono was asked, in order, once the engine's work is done.
 func (g *guessRig) monoAsked(t *testing.T) (asked, early []string) {
 	t.Helper()
@@ -96,10 +107,7 @@ func TestALoginOpensItsMonoSessionWhileItsGuessIsReserved(t *testing.T) {
 			return false
 		}
 	})
-	g.must(t, "s1", "+234801", "")
-	g.must(t, "s1", "+234801", "1")
-	g.must(t, "s1", "+234801", "1*user_good")
-	got := g.must(t, "s1", "+234801", "1*user_good*pass_good")
+	got := g.logIn(t)
 	if !strings.Contains(got.Text, "is linked") {
 		t.Fatalf("reply = %+v, want the link made (the session was not opened while the guess was reserved)", got)
 	}
@@ -123,10 +131,7 @@ func TestALoginWhoseGuessIsRefusedSendsTheBankNothing(t *testing.T) {
 		}
 		return false
 	})
-	g.must(t, "s1", "+234801", "")
-	g.must(t, "s1", "+234801", "1")
-	g.must(t, "s1", "+234801", "1*user_good")
-	got := g.must(t, "s1", "+234801", "1*user_good*pass_good")
+	got := g.logIn(t)
 	if want := en(textLocked); !strings.Contains(got.Text, firstLine(want)) || !got.End {
 		t.Errorf("reply = %+v, want the locked-out screen", got)
 	}

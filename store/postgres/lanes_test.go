@@ -216,6 +216,24 @@ func linkChange(id, account string, at time.Time) link.Change {
 		Institution: "inst", Bank: "GTBank", AuthMethod: "internet_banking", Masked: "****1234", SessionID: id, Linked: at}}
 }
 
+// holdRound holds a round trip of db's lane, a read of session id through
+// g, until g opens: what is sent meanwhile waits behind it. The gate opens
+// at the test's end, before the hops' unlocks, which wait for their
+// commits.
+func holdRound(t *testing.T, db *DB, g *laneGate, id string) {
+	t.Helper()
+	t.Cleanup(g.open)
+	g.close()
+	go func() {
+		hctx, unlock, err := db.Locks().LockSession(t.Context(), id)
+		if err == nil {
+			db.Session(hctx, id)
+			unlock()
+		}
+	}()
+	<-g.held
+}
+
 // nextRead is the read of session id by the next hop on db, made once
 // it has the session's lock; nil when it failed or found none.
 func nextRead(t *testing.T, db *DB, id string) <-chan *link.SessionRecord {
@@ -276,16 +294,7 @@ func TestTheCommitsWaitingOnALaneGoInOneTransactionAndAFailedOneFailsAlone(t *te
 			}
 			// A read holds the lane's round trip while the eight commits
 			// come in behind it.
-			t.Cleanup(g.open) // before the hops' unlocks, which wait for their commits
-			g.close()
-			go func() {
-				hctx, unlock, err := db.Locks().LockSession(ctx, "lane-99")
-				if err == nil {
-					db.Session(hctx, "lane-99")
-					unlock()
-				}
-			}()
-			<-g.held
+			holdRound(t, db, g, "lane-99")
 			errs := make([]chan error, len(hops))
 			for i, h := range hops {
 				errs[i] = make(chan error, 1)
@@ -518,16 +527,7 @@ func TestReservationsOnALaneAreMadeInTheGroupsTransaction(t *testing.T) {
 					reserves = append(reserves, hctx)
 				}
 			}
-			t.Cleanup(g.open)
-			g.close()
-			go func() { // a read holds the lane's round trip while the rest come in behind it
-				hctx, unlock, err := db.Locks().LockSession(ctx, "reserve-99")
-				if err == nil {
-					db.Session(hctx, "reserve-99")
-					unlock()
-				}
-			}()
-			<-g.held
+			holdRound(t, db, g, "reserve-99") // the rest come in behind it
 			committed := make([]chan error, len(commits))
 			for i, hctx := range commits {
 				committed[i] = make(chan error, 1)
