@@ -159,3 +159,21 @@ func firstLine(text string) string {
 	line, _, _ := strings.Cut(text, "\n")
 	return line
 }
+
+func TestALoginWhoseReservationPanicsSendsTheBankNothingAndLeavesNoWorkWaiting(t *testing.T) {
+	g := newGuessRig(t, func(g *guessRig, ctx context.Context) bool {
+		<-g.opened
+		panic("the store broke")
+	})
+	g.must(t, "s1", "+234801", "")
+	g.must(t, "s1", "+234801", "1")
+	g.must(t, "s1", "+234801", "1*user_good")
+	func() {
+		defer func() { recover() }() // the server's recovery answers the callback
+		g.at(t, "s1", "+234801", "1*user_good*pass_good")
+	}()
+	asked, _ := g.monoAsked(t) // drains the engine's work: none may wait on the reservation
+	if indexOf(asked, sandbox.OpLogin) >= 0 {
+		t.Errorf("Mono was asked %v: a guess whose reservation failed must not reach the bank", asked)
+	}
+}

@@ -225,10 +225,7 @@ func (t *turn) submit(p *Pending) {
 			r.guess = guess
 			j = t.e.start(t.s.ID, r)
 		}
-		key, ok := t.e.reserve(t.ctx, t.s.Phone, t.now)
-		if guess != nil {
-			guess <- ok
-		}
+		key, ok := t.reserveFor(guess)
 		if !ok {
 			if j != nil {
 				t.e.forgetJob(j.id)
@@ -248,6 +245,16 @@ func (t *turn) submit(p *Pending) {
 	}
 	p.Job = j.id
 	t.wait(j)
+}
+
+// reserveFor reserves the session's guess, and tells guess (when not
+// nil) whether it stands: always, so that the work waiting on it never
+// waits on a reservation that failed, even by a panic.
+func (t *turn) reserveFor(guess chan<- bool) (key string, ok bool) {
+	if guess != nil {
+		defer func() { guess <- ok }()
+	}
+	return t.e.reserve(t.ctx, t.s.Phone, t.now)
 }
 
 // wait takes a job's result if it comes within the hop's deadline.

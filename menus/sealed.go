@@ -3,6 +3,8 @@ package menus
 //go:generate go tool msgp -file=sealed.go -o=sealed_msgp.go -io=false -tests=false -unexported -d "tag json"
 
 import (
+	"fmt"
+
 	"github.com/ussdlink/ussdlink/wirejson"
 )
 
@@ -27,7 +29,11 @@ func sealValues(s *Session) ([]byte, error) {
 func openValues(plain []byte, s *Session) error {
 	var v sealedValues
 	if len(plain) > 0 && plain[0] == formatMsgpack {
-		if _, err := v.UnmarshalMsg(plain[1:]); err != nil {
+		rest, err := v.UnmarshalMsg(plain[1:])
+		if err == nil && len(rest) > 0 {
+			err = fmt.Errorf("%d bytes after the sealed values", len(rest))
+		}
+		if err != nil {
 			return err
 		}
 		s.Answers, s.Login = v.Answers, v.Login

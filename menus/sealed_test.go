@@ -56,6 +56,7 @@ func TestBrokenSealedValuesAreAnErrorNotAPanic(t *testing.T) {
 	for name, plain := range map[string][]byte{
 		"cut short":         current[:len(current)/2],
 		"format byte alone": {formatMsgpack},
+		"trailing bytes":    append(append([]byte(nil), current...), 0xc0),
 		"broken JSON":       []byte(`{"answers":`),
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -607,3 +607,20 @@ func TestReservationsOnALaneAreMadeInTheGroupsTransaction(t *testing.T) {
 		})
 	}
 }
+
+func TestAReservationWhoseLaneFailedIsMadeOnAConnectionOfItsOwn(t *testing.T) {
+	ctx := t.Context()
+	url := pgtest.URL(t)
+	db := openLane(t, url, newLaneGate())
+	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	hctx, _ := newHop(t, db, "relane-01")
+	// The lane's backend dies before the hop's login is reserved: the
+	// guess is not let through unreserved.
+	killHolder(t, adminConn(t, url), "relane-01")
+	if _, ok, err := db.ReserveAttempt(hctx, "+2348031117777", at.Add(-time.Hour), at, 3); err != nil || !ok {
+		t.Fatalf("ReserveAttempt after the lane's connection was lost: %v, %v; want it reserved", ok, err)
+	}
+	if n, err := db.LoginFailures(ctx, "+2348031117777", at.Add(-time.Hour)); err != nil || n != 1 {
+		t.Fatalf("the phone's attempts: %d, %v; want the one reserved", n, err)
+	}
+}

@@ -60,14 +60,19 @@ func tryLockKey(ctx context.Context, tx pgx.Tx, namespace, key string) (bool, er
 func (db *DB) ReserveAttempt(ctx context.Context, phone string, since, at time.Time, max int) (string, bool, error) {
 	p := link.PhoneKey(phone)
 	var id int64
-	var err error
+	err := errNotOnLane
 	if l, gen, session := laneOfHop(ctx); l != nil {
 		r := &reservation{phone: p, since: since, at: at, max: max}
 		if err = l.do(&laneOp{kind: opReserve, ctx: ctx, id: session, res: r, gen: gen}).err; err == nil && r.id == 0 {
 			err = pgx.ErrNoRows
 		}
 		id = r.id
-	} else {
+	}
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		// Off a lane, or its lane failed it (a lost connection, a group
+		// rolled back): made again on a connection of its own. A group
+		// lost after its COMMIT may have made it already; counted twice
+		// then, which errs on the lockout's side.
 		b := &pgx.Batch{}
 		b.Queue(xactLockSQL, lockLogin+p)
 		b.Queue(reserveSQL, p, at, since, max)
@@ -86,6 +91,9 @@ func (db *DB) ReserveAttempt(ctx context.Context, phone string, since, at time.T
 	}
 	return strconv.FormatInt(id, 10), true, nil
 }
+
+// errNotOnLane says a reservation was not made on a lane.
+var errNotOnLane = errors.New("not on a lane")
 
 // reserveSQL records a login attempt for phone $1 at $2 unless it has $4
 // since $3, under the phone's lock, and returns its id (no row: locked
