@@ -120,6 +120,11 @@ type StoreConfig struct {
 	// others to share its disk sync (commits arriving during a sync share
 	// the next one regardless); every commit is durable before its reply.
 	BatchDelay Duration `toml:"batch-delay"`
+	// SealedJSON writes a session's sealed values as JSON, which the
+	// versions before their MessagePack form read, instead of MessagePack:
+	// for a rolling upgrade of instances sharing one database, while
+	// instances of such a version still run. Both forms are read always.
+	SealedJSON bool `toml:"sealed-json"`
 }
 
 // AdminConfig is the admin listener: metrics, readiness, the browser

@@ -189,6 +189,7 @@ func engineConfig(cfg Config, words *lang.Catalogue, sealer *seal.Sealer, notify
 		Languages:              cfg.USSD.Languages,
 		DefaultLanguage:        cfg.USSD.DefaultLanguage,
 		Networks:               cfg.USSD.networks(),
+		SealedJSON:             cfg.Store.SealedJSON,
 	}
 }
 

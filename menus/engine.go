@@ -144,6 +144,10 @@ type Config struct {
 	// screen-limits): the funnel groups by them and by the known ones
 	// (link.KnownNetwork), and counts any other as "other".
 	Networks []string
+	// SealedJSON writes sealed values as JSON, the form versions before
+	// their MessagePack one read (a rolling upgrade on a shared store);
+	// both are read always.
+	SealedJSON bool
 }
 
 // DefaultConfig is the engine's configuration unless told otherwise: the

@@ -34,6 +34,7 @@ type memStore struct {
 	links    []link.Link
 	commits  int
 	langs    map[string]string // phone → its chosen language
+	plain    map[string][]byte // session → the secrets it last handed to seal, as encoded
 }
 
 func (m *memStore) PhoneLanguage(_ context.Context, phone string) (string, error) {
@@ -56,7 +57,7 @@ func (m *memStore) Session(_ context.Context, id string) (*link.SessionRecord, e
 	}
 	r := &link.SessionRecord{ID: id, Data: bytes.Clone(data)}
 	if len(m.answers[id]) > 0 || len(m.logins[id]) > 0 {
-		secrets, err := sealValues(&Session{Answers: m.answers[id], Login: m.logins[id]})
+		secrets, err := sealValues(&Session{Answers: m.answers[id], Login: m.logins[id]}, false)
 		if err != nil {
 			return nil, err
 		}
@@ -111,7 +112,7 @@ func (m *memStore) stored(t *testing.T, id string) *Session {
 // put writes a session as the engine would commit it alone.
 func (m *memStore) put(t *testing.T, s *Session) {
 	t.Helper()
-	r, err := record(s)
+	r, err := record(s, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,6 +177,10 @@ func (m *memStore) Commit(_ context.Context, c link.Change) error {
 		m.sessions[r.ID] = bytes.Clone(r.Data)
 		m.latest[r.Phone] = r.ID
 		m.answers[r.ID], m.logins[r.ID] = nil, nil
+		if m.plain == nil {
+			m.plain = map[string][]byte{}
+		}
+		m.plain[r.ID] = bytes.Clone(r.Secrets)
 		if len(r.Secrets) > 0 {
 			var v Session
 			if err := openValues(r.Secrets, &v); err != nil {

@@ -114,7 +114,7 @@ func TestStartOverStillCountsTheDroppedConversation(t *testing.T) {
 			counted = counted || v.Screen == StateCredentials
 		}
 	}
-	rec, err := record(r.store.stored(t, "a"))
+	rec, err := record(r.store.stored(t, "a"), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func TestStartOverStillCountsTheDroppedConversation(t *testing.T) {
 
 func TestASessionThatPredatesTheFunnelIsNotCounted(t *testing.T) {
 	old := &Session{ID: "old", Phone: "+234801", State: StateLinked, Reason: ReasonLinked} // stored before sessions noted their screens
-	rec, err := record(old)
+	rec, err := record(old, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -68,9 +68,9 @@ func finished(s *Session) *Session {
 }
 
 // record encodes a session for the store: its state as data, what the user
-// typed as the secrets the store seals. A finished session is stored as
-// finished keeps it.
-func record(s *Session) (*link.SessionRecord, error) {
+// typed as the secrets the store seals (as JSON with jsonSealed, else in
+// the current format). A finished session is stored as finished keeps it.
+func record(s *Session, jsonSealed bool) (*link.SessionRecord, error) {
 	data, err := encodeData(finished(s))
 	if err != nil {
 		return nil, fmt.Errorf("encode session %s: %w", s.ID, err)
@@ -80,7 +80,7 @@ func record(s *Session) (*link.SessionRecord, error) {
 		r.Purge = s.Expires
 	}
 	if len(s.Answers) > 0 || len(s.Login) > 0 {
-		if r.Secrets, err = sealValues(s); err != nil {
+		if r.Secrets, err = sealValues(s, jsonSealed); err != nil {
 			return nil, fmt.Errorf("encode session %s answers: %w", s.ID, err)
 		}
 		r.Lapse = s.SealedUntil
@@ -148,12 +148,12 @@ func (e *Engine) commit(ctx context.Context, c link.Change, s, retired *Session)
 	if retired != nil {
 		c.RetiredFunnel = retired.count(now, e.cfg.Networks) // none when resumed: see count
 	}
-	if c.Session, err = record(s); err != nil {
+	if c.Session, err = record(s, e.cfg.SealedJSON); err != nil {
 		return err
 	}
 	defer clear(c.Session.Secrets)
 	if retired != nil {
-		if c.Retired, err = record(retired); err != nil {
+		if c.Retired, err = record(retired, e.cfg.SealedJSON); err != nil {
 			return err
 		}
 		defer clear(c.Retired.Secrets)
@@ -184,4 +184,4 @@ func Decode(r *link.SessionRecord) (*Session, error) { return decode(r) }
 // Record encodes a session as the store keeps it, its typed values among
 // the secrets the store seals: for tools that fill a store, such as the
 // seed command.
-func Record(s *Session) (*link.SessionRecord, error) { return record(s) }
+func Record(s *Session) (*link.SessionRecord, error) { return record(s, false) }

@@ -105,7 +105,7 @@ func TestWhatTheUserTypedStaysOutOfTheSessionData(t *testing.T) {
 	s.Answers = map[string]string{"password": "Secret-Answer-1"}
 	s.Login = map[string]string{"username": "Secret-Login-2"}
 	s.SecretsLost = true
-	r, err := record(s)
+	r, err := record(s, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +166,7 @@ func TestAFinishedSessionIsStoredWithoutWhatOnlyALinkUnderWayNeeded(t *testing.T
 		t.Run(state, func(t *testing.T) {
 			s := filled(t)
 			s.State = state
-			r, err := record(s)
+			r, err := record(s, false)
 			if err != nil {
 				t.Fatal(err)
 			}

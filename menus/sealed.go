@@ -17,9 +17,13 @@ type sealedValues struct {
 
 // sealValues encodes what s keeps sealed, for the store to seal: in the
 // current format (formatMsgpack, then a MessagePack map), read back on
-// every hop after the first answer.
-func sealValues(s *Session) ([]byte, error) {
+// every hop after the first answer; as JSON with asJSON, the form
+// versions before it read.
+func sealValues(s *Session, asJSON bool) ([]byte, error) {
 	v := sealedValues{Answers: s.Answers, Login: s.Login}
+	if asJSON {
+		return wirejson.Marshal(v)
+	}
 	return v.MarshalMsg(append(make([]byte, 0, 1+v.Msgsize()), formatMsgpack))
 }
 

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"maps"
 	"testing"
+
+	"github.com/ussdlink/ussdlink/mono/sandbox"
 )
 
 func TestSealedValuesOpenInEveryFormatTheyWereSealedIn(t *testing.T) {
@@ -11,7 +13,7 @@ func TestSealedValuesOpenInEveryFormatTheyWereSealedIn(t *testing.T) {
 		Answers: map[string]string{"otp": "123456", "answer": "Ikeja"},
 		Login:   map[string]string{"username": "ada", "password": "pass1234"},
 	}
-	current, err := sealValues(&want)
+	current, err := sealValues(&want, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +51,7 @@ func TestSealedValuesOpenInEveryFormatTheyWereSealedIn(t *testing.T) {
 }
 
 func TestBrokenSealedValuesAreAnErrorNotAPanic(t *testing.T) {
-	current, err := sealValues(&Session{Answers: map[string]string{"otp": "123456"}})
+	current, err := sealValues(&Session{Answers: map[string]string{"otp": "123456"}}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +71,7 @@ func TestBrokenSealedValuesAreAnErrorNotAPanic(t *testing.T) {
 }
 
 func FuzzOpenSealedValues(f *testing.F) {
-	current, _ := sealValues(&Session{Answers: map[string]string{"otp": "1"}, Login: map[string]string{"password": "p"}})
+	current, _ := sealValues(&Session{Answers: map[string]string{"otp": "1"}, Login: map[string]string{"password": "p"}}, false)
 	legacy, _ := json.Marshal(sealedValues{Answers: map[string]string{"otp": "1"}})
 	f.Add(current)
 	f.Add(legacy)
@@ -78,7 +80,7 @@ func FuzzOpenSealedValues(f *testing.F) {
 		if openValues(plain, &s) != nil {
 			return
 		}
-		again, err := sealValues(&s)
+		again, err := sealValues(&s, false)
 		if err != nil {
 			t.Fatalf("opened values do not seal again: %v", err)
 		}
@@ -87,4 +89,36 @@ func FuzzOpenSealedValues(f *testing.F) {
 			t.Fatalf("sealed again and opened: %v, answers %v login %v; want %v %v", err, back.Answers, back.Login, s.Answers, s.Login)
 		}
 	})
+}
+
+func TestSealedValuesAreWrittenAsTheVersionBeforeReadsThemWhenAskedTo(t *testing.T) {
+	tests := []struct {
+		name       string
+		sealedJSON bool
+		format     byte
+	}{
+		{"MessagePack by default", false, formatMsgpack},
+		{"JSON during a rolling upgrade", true, '{'},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig(t, func(c *Config, _ *sandbox.Options) { c.SealedJSON = tt.sealedJSON })
+			r.must(t, "s1", "+234801", "")
+			r.must(t, "s1", "+234801", "1")
+			r.must(t, "s1", "+234801", "1*user_good")
+			r.store.mu.Lock()
+			plain := r.store.plain["s1"]
+			r.store.mu.Unlock()
+			if len(plain) == 0 || plain[0] != tt.format {
+				t.Fatalf("sealed values handed to the store begin %q, want %q", plain[:min(len(plain), 1)], tt.format)
+			}
+			if tt.sealedJSON {
+				// What the version before reads: a JSON object of the two maps.
+				var v sealedValues
+				if err := json.Unmarshal(plain, &v); err != nil || v.Answers["username"] != "user_good" && v.Login["username"] != "user_good" {
+					t.Errorf("the JSON written: %v, %+v", err, v)
+				}
+			}
+		})
+	}
 }
