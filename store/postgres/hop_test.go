@@ -135,6 +135,39 @@ func TestACommonHopCostsTwoRoundTrips(t *testing.T) {
 	if err != nil || string(got.Data) != "a hop that commits" || string(got.Secrets) != "typed a hop that commits" {
 		t.Fatalf("s1 after the hops: %+v, %v", got, err)
 	}
+	// A link its own session stored with another data status is decided
+	// from what is stored: its batch as it came is refused and rolled
+	// back (two round trips), then it is decided in two, and its lock let
+	// go on the lane after it; the stored status is kept.
+	relink := func(status string) int64 {
+		t.Helper()
+		before := trips.n.Load()
+		hctx, unlock, err := locks.LockSession(ctx, "s1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unlock()
+		if _, err := db.Session(hctx, "s1"); err != nil {
+			t.Fatal(err)
+		}
+		at = at.Add(time.Second)
+		l := &link.Link{AccountID: "acc_relinked", Phone: "+2348031110001", Institution: "inst", Bank: "GTBank",
+			AuthMethod: "internet_banking", Masked: "****1234", SessionID: "s1", Linked: at, DataStatus: status}
+		if err := db.Commit(hctx, link.Change{Session: hopRecord("a relink", at), Link: l}); err != nil {
+			t.Fatal(err)
+		}
+		return trips.n.Load() - before
+	}
+	relink("PARTIAL")
+	for range 3 {
+		relink("AVAILABLE") // the fallback's statements prepared
+	}
+	if n := relink("AVAILABLE"); n != 6 {
+		t.Errorf("a link decided from what is stored: %d round trips, want 6", n)
+	}
+	if l, ok, err := db.Link(ctx, "acc_relinked"); err != nil || !ok || l.DataStatus != "PARTIAL" {
+		t.Errorf("the relinked account: %+v, %v, %v; want the stored data status kept", l, ok, err)
+	}
 }
 
 func TestASessionsLockIsHeldFromItsReadAndLetGoOnceItsCommitIsDurable(t *testing.T) {
