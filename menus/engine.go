@@ -150,6 +150,15 @@ type Config struct {
 	SealedJSON bool
 }
 
+// FirstLooker is a Store that reads at once what a new session's first
+// screen asks of its phone (link.FirstLook: the lockout, the language, an
+// invitation to claim, the latest session to resume), each as its own read
+// would: a remote store then pays one round trip for the four. The
+// engine asks each on its own of a store without it.
+type FirstLooker interface {
+	FirstLook(ctx context.Context, phone string, since, now time.Time) (link.FirstLook, error)
+}
+
 // DefaultConfig is the engine's configuration unless told otherwise: the
 // one definition of each default, which the gateway's configuration
 // starts from too.

@@ -41,6 +41,9 @@ func (s *Session) HoldsInvite(inv *link.Invite, now time.Time) bool {
 // reference to the session and, for a reauthorisation or an invitation to
 // one institution, opens it. It reports whether it chose the first screen.
 func (t *turn) attachInvite() bool {
+	if t.code == "" && t.look != nil && t.look.Invite == nil {
+		return false // the first look found none the phone could use
+	}
 	inv, err := t.claimInvite(link.InviteClaim{Code: t.code})
 	if err != nil {
 		return false

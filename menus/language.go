@@ -54,7 +54,7 @@ func (t *turn) knowLanguage() bool {
 	if len(offered) == 1 {
 		return false // the one language offered is spoken: no choice to read
 	}
-	code, err := t.e.store.PhoneLanguage(t.ctx, t.s.Phone)
+	code, err := t.phoneLanguage()
 	if err != nil {
 		t.log.Warn().Err(err).Msg("phone language unavailable: the default is spoken")
 		return false
@@ -64,6 +64,15 @@ func (t *turn) knowLanguage() bool {
 		return false
 	}
 	return true
+}
+
+// phoneLanguage is the language the phone chose, from the first look
+// when there is one.
+func (t *turn) phoneLanguage() (string, error) {
+	if t.look != nil {
+		return t.look.Language, nil
+	}
+	return t.e.store.PhoneLanguage(t.ctx, t.s.Phone)
 }
 
 // useLanguage speaks code from now on and remembers it for the phone, when

@@ -47,6 +47,10 @@ type turn struct {
 	// shortcut or an invitation): remembered for the phone with the turn.
 	langChosen string
 	reauthed   bool
+	// look is what the first screen read of the phone in one go
+	// (FirstLooker), nil when the store cannot or the read failed: each
+	// check then reads for itself.
+	look *link.FirstLook
 }
 
 // newTurn starts a turn on s at now (the engine's clock). Mono work not
@@ -184,7 +188,8 @@ func (t *turn) end(reason string) {
 // start shows the first screen: the banks, or the offer to continue a link
 // a dropped session left unfinished.
 func (t *turn) start() {
-	if t.e.locked(t.ctx, t.s.Phone, t.now) {
+	t.lookFirst()
+	if t.lockedOut() {
 		t.end(ReasonLocked)
 		return
 	}
@@ -212,12 +217,50 @@ func (t *turn) start() {
 	if t.s.Channel == link.ChannelSMS && !t.e.cfg.SMSCredentials {
 		return // continuing a link may mean typing a secret: that is for USSD
 	}
-	prev, err := t.e.latest(t.ctx, t.s.Phone)
+	prev, err := t.previous()
 	if err == nil && prev.ID != t.s.ID && t.e.resumable(prev, t.now) {
 		t.fire(EventOfferResume, args{prev: prev})
 	} else if err != nil && !errors.Is(err, link.ErrNoSession) {
 		t.log.Warn().Err(err).Msg("latest session unavailable")
 	}
+}
+
+// lookFirst reads, when the store can, what the first screen asks of the
+// phone in one go: its lockout, language, invitation and latest session.
+func (t *turn) lookFirst() {
+	fl, ok := t.e.store.(FirstLooker)
+	if !ok || t.look != nil {
+		return
+	}
+	look, err := fl.FirstLook(t.ctx, t.s.Phone, t.now.Add(-t.e.cfg.Lockout), t.now)
+	if err != nil {
+		t.log.Warn().Err(err).Msg("first look at the phone unavailable: each check reads for itself")
+		return
+	}
+	t.look = &look
+}
+
+// lockedOut reports whether the phone's logins are paused (Engine.locked),
+// from the first look when there is one.
+func (t *turn) lockedOut() bool {
+	if t.look != nil {
+		return t.look.Failures >= t.e.cfg.MaxLoginFailures
+	}
+	return t.e.locked(t.ctx, t.s.Phone, t.now)
+}
+
+// previous is the phone's latest session (Engine.latest), from the first
+// look when there is one; link.ErrNoSession when it has none.
+func (t *turn) previous() (*Session, error) {
+	if t.look == nil {
+		return t.e.latest(t.ctx, t.s.Phone)
+	}
+	r := t.look.Latest
+	t.look.Latest = nil // decoded once: its opened secrets are erased then
+	if r == nil {
+		return nil, link.ErrNoSession
+	}
+	return t.e.decode(r)
 }
 
 // shortcut opens the institution a deep-dial code names, if it names one.

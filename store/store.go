@@ -691,3 +691,9 @@ func expiryKey(t time.Time, id []byte) []byte {
 func phoneKey(phone, accountID string) []byte {
 	return []byte(link.PhoneKey(phone) + "\x00" + accountID)
 }
+
+// FirstLook reads what a new session's first screen asks of its phone
+// (link.FirstLook): the reads of its own, each a lookup in the mapped file.
+func (db *DB) FirstLook(ctx context.Context, phone string, since, now time.Time) (link.FirstLook, error) {
+	return kit.FirstLook(ctx, db, phone, since, now)
+}

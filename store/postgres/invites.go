@@ -121,17 +121,24 @@ func (db *DB) InvitesByReference(ctx context.Context, ref string) ([]link.Invite
 // PendingInvite returns the most recent invitation of a phone that can
 // still be used at now, or link.ErrNoInvite.
 func (db *DB) PendingInvite(ctx context.Context, phone string, now time.Time) (*link.Invite, error) {
-	// Only pending invitations not yet expired can be usable: the query
-	// leaves the others out, and Usable decides.
-	all, err := readInvites(ctx, db.pool, `SELECT `+inviteColumns+` FROM invitations i
-		WHERE i.phone_key = $1 AND i.status = $2 AND i.expires > $3 ORDER BY i.created DESC, i.id DESC`,
-		link.PhoneKey(phone), link.StatusPending, now)
+	all, err := readInvites(ctx, db.pool, pendingInvitesSQL, link.PhoneKey(phone), link.StatusPending, now)
 	if err != nil {
 		return nil, err
 	}
-	for i := range all {
-		if all[i].Usable(phone, now) {
-			return &all[i], nil
+	return usableInvite(all, phone, now)
+}
+
+// pendingInvitesSQL reads a phone's ($1) invitations of status $2 (pending)
+// not expired at $3, newest first: only those can be usable.
+const pendingInvitesSQL = `SELECT ` + inviteColumns + ` FROM invitations i
+	WHERE i.phone_key = $1 AND i.status = $2 AND i.expires > $3 ORDER BY i.created DESC, i.id DESC`
+
+// usableInvite is the first of invites phone can use at now, or
+// link.ErrNoInvite.
+func usableInvite(invites []link.Invite, phone string, now time.Time) (*link.Invite, error) {
+	for i := range invites {
+		if invites[i].Usable(phone, now) {
+			return &invites[i], nil
 		}
 	}
 	return nil, link.ErrNoInvite

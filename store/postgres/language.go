@@ -31,7 +31,7 @@ func queueLanguage(b *pgx.Batch, key, language string, at time.Time) {
 // none.
 func (db *DB) PhoneLanguage(ctx context.Context, phone string) (string, error) {
 	var language string
-	err := db.pool.QueryRow(ctx, `SELECT language FROM phone_languages WHERE phone_key = $1`, link.PhoneKey(phone)).Scan(&language)
+	err := db.pool.QueryRow(ctx, phoneLanguageSQL, link.PhoneKey(phone)).Scan(&language)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", nil
 	}
@@ -40,3 +40,6 @@ func (db *DB) PhoneLanguage(ctx context.Context, phone string) (string, error) {
 	}
 	return language, nil
 }
+
+// phoneLanguageSQL reads phone $1's chosen language.
+const phoneLanguageSQL = `SELECT language FROM phone_languages WHERE phone_key = $1`

@@ -115,9 +115,12 @@ func (db *DB) LoginFailures(ctx context.Context, phone string, since time.Time) 
 // countFailures counts a phone's failure records since a time.
 func countFailures(ctx context.Context, r querier, phoneKey string, since time.Time) (int, error) {
 	var n int
-	err := r.QueryRow(ctx, `SELECT count(*) FROM login_failures WHERE phone_key = $1 AND at >= $2`, phoneKey, since).Scan(&n)
+	err := r.QueryRow(ctx, countFailuresSQL, phoneKey, since).Scan(&n)
 	return n, err
 }
+
+// countFailuresSQL counts phone $1's failure records since $2.
+const countFailuresSQL = `SELECT count(*) FROM login_failures WHERE phone_key = $1 AND at >= $2`
 
 // queueFailure adds to b the statement that records a refused login.
 func queueFailure(b *pgx.Batch, phoneKey string, at time.Time) {

@@ -84,9 +84,12 @@ func (db *DB) Session(ctx context.Context, id string) (*link.SessionRecord, erro
 // Latest returns the most recently written session of a phone (with or
 // without its "+"), or link.ErrNoSession.
 func (db *DB) Latest(ctx context.Context, phone string) (*link.SessionRecord, error) {
-	return db.readSession(ctx, `SELECT `+sessionColumns+` FROM phone_sessions p JOIN sessions s ON s.id = p.session_id
-		WHERE p.phone_key = $1`, link.PhoneKey(phone))
+	return db.readSession(ctx, latestSQL, link.PhoneKey(phone))
 }
+
+// latestSQL reads the latest session of phone $1.
+const latestSQL = `SELECT ` + sessionColumns + ` FROM phone_sessions p JOIN sessions s ON s.id = p.session_id
+	WHERE p.phone_key = $1`
 
 // sessionRow is a session ready to be written: its secrets sealed, before
 // the transaction, which stays short.

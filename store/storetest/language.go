@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ussdlink/ussdlink/link"
 )
@@ -145,6 +146,54 @@ func languageBehaviours() []behaviour {
 			b = reopen(t, b)
 			checkLanguage(t, b.Store, "+2348030000001", "ha")
 			checkLanguage(t, b.Store, "+2348030000002", "pcm")
+		}),
+	}
+}
+
+// FirstLooks is what the conversation's first screen reads of a phone at
+// once (link.FirstLook): each part as its own read gives it.
+type FirstLooks interface {
+	FirstLook(ctx context.Context, phone string, since, now time.Time) (link.FirstLook, error)
+}
+
+func firstLookBehaviours() []behaviour {
+	return []behaviour{
+		each("a first look reads what each of its reads reads alone", func(t *testing.T, b Backend) {
+			const phone, other = "+2348030000001", "+2348030000002"
+			ctx := t.Context()
+			mustCommit(t, b.Store, link.Change{Session: withSecrets(record("s1", phone, state{State: "menu"}), "typed", t0.Add(time.Hour)),
+				Language: "ha", LoginFailure: true})
+			mustCreate(t, b.Store, newInvite("inv_1", phone, "ref-1", time.Hour), 6)
+			mustCreate(t, b.Store, newInvite("inv_2", other, "ref-2", time.Minute), 6) // another phone's, and lapsed at now
+			now := t0.Add(2 * time.Minute)
+			for _, p := range []string{phone, link.PhoneKey(phone), other, "+2348030000003"} {
+				t.Run(p, func(t *testing.T) {
+					got, err := b.Store.FirstLook(ctx, p, t0.Add(-time.Minute), now)
+					if err != nil {
+						t.Fatal(err)
+					}
+					failures, err := b.Store.LoginFailures(ctx, p, t0.Add(-time.Minute))
+					if err != nil {
+						t.Fatal(err)
+					}
+					latest, lerr := b.Store.Latest(ctx, p)
+					invite, ierr := b.Store.PendingInvite(ctx, p, now)
+					switch {
+					case got.Failures != failures:
+						t.Errorf("failures %d, want %d", got.Failures, failures)
+					case got.Language != phoneLanguage(t, b.Store, p):
+						t.Errorf("language %q, want %q", got.Language, phoneLanguage(t, b.Store, p))
+					case (got.Latest == nil) != errors.Is(lerr, link.ErrNoSession) ||
+						got.Latest != nil && (got.Latest.ID != latest.ID || string(got.Latest.Secrets) != string(latest.Secrets)):
+						t.Errorf("latest %+v, want %+v (%v)", got.Latest, latest, lerr)
+					case (got.Invite == nil) != errors.Is(ierr, link.ErrNoInvite) || got.Invite != nil && got.Invite.ID != invite.ID:
+						t.Errorf("invite %+v, want %+v (%v)", got.Invite, invite, ierr)
+					}
+					if p == phone && (got.Failures != 1 || got.Language != "ha" || got.Latest == nil || string(got.Latest.Secrets) != "typed" || got.Invite == nil) {
+						t.Errorf("the phone's first look %+v: want its failure, language, session with its secrets opened, invitation", got)
+					}
+				})
+			}
 		}),
 	}
 }

@@ -196,6 +196,7 @@ type Store interface {
 	Retention
 	Funnel
 	Languages
+	FirstLooks
 }
 
 // Backend is one freshly opened, empty store under test.
@@ -322,6 +323,7 @@ func Run(t *testing.T, open func(t *testing.T) Backend, known ...Known) {
 		{"retention", retentionBehaviours()},
 		{"funnel", funnelBehaviours()},
 		{"languages", languageBehaviours()},
+		{"first looks", firstLookBehaviours()},
 		{"durability", durabilityBehaviours()},
 	} {
 		t.Run(area.name, func(t *testing.T) {
