@@ -189,6 +189,7 @@ func (t *turn) end(reason string) {
 // a dropped session left unfinished.
 func (t *turn) start() {
 	t.lookFirst()
+	defer t.forgetLook()
 	if t.lockedOut() {
 		t.end(ReasonLocked)
 		return
@@ -238,6 +239,16 @@ func (t *turn) lookFirst() {
 		return
 	}
 	t.look = &look
+}
+
+// forgetLook erases the secrets of the latest session the first look
+// opened, when the first screen did not need it (a lockout, an
+// invitation, a shortcut, a text conversation).
+func (t *turn) forgetLook() {
+	if t.look != nil && t.look.Latest != nil {
+		clear(t.look.Latest.Secrets)
+		t.look.Latest = nil
+	}
 }
 
 // lockedOut reports whether the phone's logins are paused (Engine.locked),

@@ -32,6 +32,9 @@ func FirstLook(ctx context.Context, r PhoneReads, phone string, since, now time.
 		return link.FirstLook{}, fmt.Errorf("first look: %w", err)
 	}
 	if l.Invite, err = r.PendingInvite(ctx, phone, now); err != nil && !errors.Is(err, link.ErrNoInvite) {
+		if l.Latest != nil {
+			clear(l.Latest.Secrets) // opened by its read
+		}
 		return link.FirstLook{}, fmt.Errorf("first look: %w", err)
 	}
 	return l, nil

@@ -24,10 +24,7 @@ func (db *DB) FirstLook(ctx context.Context, phone string, since, now time.Time)
 	br := db.pool.SendBatch(ctx, b)
 	l, err := readFirstLook(br, phone, now)
 	if err = errors.Join(err, br.Close()); err != nil {
-		if l.Latest != nil {
-			clear(l.Latest.Secrets)
-		}
-		return link.FirstLook{}, fmt.Errorf("first look: %w", err)
+		return link.FirstLook{}, fmt.Errorf("first look: %w", err) // the latest session's secrets still sealed
 	}
 	if l.Latest != nil {
 		l.Latest = db.openSecrets(l.Latest, l.sealed)

@@ -161,36 +161,55 @@ func firstLookBehaviours() []behaviour {
 		each("a first look reads what each of its reads reads alone", func(t *testing.T, b Backend) {
 			const phone, other = "+2348030000001", "+2348030000002"
 			ctx := t.Context()
+			since, now := t0.Add(-time.Minute), t0.Add(2*time.Minute)
+			// A refused login before the lockout's window, one in it, and a
+			// reservation; an older session and the latest, with its secrets;
+			// an older usable invitation and the newest.
+			old := record("s0", phone, state{State: "menu"})
+			old.Updated = t0.Add(-time.Hour)
+			mustCommit(t, b.Store, link.Change{Session: old, LoginFailure: true})
 			mustCommit(t, b.Store, link.Change{Session: withSecrets(record("s1", phone, state{State: "menu"}), "typed", t0.Add(time.Hour)),
 				Language: "ha", LoginFailure: true})
+			if _, ok, err := b.Store.ReserveAttempt(ctx, phone, since, t0.Add(time.Second), 10); err != nil || !ok {
+				t.Fatalf("ReserveAttempt: %v, %v", ok, err)
+			}
+			older := newInvite("inv_0", phone, "ref-0", time.Hour)
+			older.Created = t0.Add(-time.Second)
+			mustCreate(t, b.Store, older, 6)
 			mustCreate(t, b.Store, newInvite("inv_1", phone, "ref-1", time.Hour), 6)
 			mustCreate(t, b.Store, newInvite("inv_2", other, "ref-2", time.Minute), 6) // another phone's, and lapsed at now
-			now := t0.Add(2 * time.Minute)
 			for _, p := range []string{phone, link.PhoneKey(phone), other, "+2348030000003"} {
 				t.Run(p, func(t *testing.T) {
-					got, err := b.Store.FirstLook(ctx, p, t0.Add(-time.Minute), now)
+					got, err := b.Store.FirstLook(ctx, p, since, now)
 					if err != nil {
 						t.Fatal(err)
 					}
-					failures, err := b.Store.LoginFailures(ctx, p, t0.Add(-time.Minute))
+					failures, err := b.Store.LoginFailures(ctx, p, since)
 					if err != nil {
 						t.Fatal(err)
 					}
 					latest, lerr := b.Store.Latest(ctx, p)
+					if lerr != nil && !errors.Is(lerr, link.ErrNoSession) {
+						t.Fatal(lerr)
+					}
 					invite, ierr := b.Store.PendingInvite(ctx, p, now)
+					if ierr != nil && !errors.Is(ierr, link.ErrNoInvite) {
+						t.Fatal(ierr)
+					}
 					switch {
 					case got.Failures != failures:
 						t.Errorf("failures %d, want %d", got.Failures, failures)
 					case got.Language != phoneLanguage(t, b.Store, p):
 						t.Errorf("language %q, want %q", got.Language, phoneLanguage(t, b.Store, p))
-					case (got.Latest == nil) != errors.Is(lerr, link.ErrNoSession) ||
+					case (got.Latest == nil) != (latest == nil) ||
 						got.Latest != nil && (got.Latest.ID != latest.ID || string(got.Latest.Secrets) != string(latest.Secrets)):
-						t.Errorf("latest %+v, want %+v (%v)", got.Latest, latest, lerr)
-					case (got.Invite == nil) != errors.Is(ierr, link.ErrNoInvite) || got.Invite != nil && got.Invite.ID != invite.ID:
-						t.Errorf("invite %+v, want %+v (%v)", got.Invite, invite, ierr)
+						t.Errorf("latest %+v, want %+v", got.Latest, latest)
+					case (got.Invite == nil) != (invite == nil) || got.Invite != nil && got.Invite.ID != invite.ID:
+						t.Errorf("invite %+v, want %+v", got.Invite, invite)
 					}
-					if p == phone && (got.Failures != 1 || got.Language != "ha" || got.Latest == nil || string(got.Latest.Secrets) != "typed" || got.Invite == nil) {
-						t.Errorf("the phone's first look %+v: want its failure, language, session with its secrets opened, invitation", got)
+					if link.PhoneKey(p) == link.PhoneKey(phone) && (got.Failures != 2 || got.Language != "ha" ||
+						got.Latest == nil || got.Latest.ID != "s1" || string(got.Latest.Secrets) != "typed" || got.Invite == nil || got.Invite.ID != "inv_1") {
+						t.Errorf("the phone's first look %+v: want 2 attempts in the window, its language, its latest session with its secrets opened, its newest invitation", got)
 					}
 				})
 			}
