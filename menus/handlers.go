@@ -234,7 +234,7 @@ func (t *turn) submit(p *Pending) {
 			return
 		}
 		p.Attempt = key
-	case t.e.locked(t.ctx, t.s.Phone, t.now):
+	case t.lockedOut():
 		t.end(ReasonLocked)
 		return
 	}
