@@ -209,8 +209,7 @@ func (t *turn) submit(p *Pending) {
 		t.bankSessionExpired()
 		return
 	}
-	r := t.request(p)
-	var j *job
+	var j *job // the work, when it starts before its guess is reserved
 	switch {
 	case p.Attempt != "":
 		// A guess carried over from a step whose answer was lost.
@@ -220,10 +219,9 @@ func (t *turn) submit(p *Pending) {
 		// A login that must open a Mono session first opens it while the
 		// reservation commits, and sends the password only once it stands.
 		var guess chan bool
-		if r.opensSession(t.now) {
+		if opensSession(p.Kind, t.s.MonoSession, t.s.MonoExpires, t.now) {
 			guess = make(chan bool, 1)
-			r.guess = guess
-			j = t.e.start(t.s.ID, r)
+			j = t.startWork(p, guess)
 		}
 		key, ok := t.reserveFor(guess)
 		if !ok {
@@ -241,10 +239,18 @@ func (t *turn) submit(p *Pending) {
 	p.Started = t.now
 	t.s.Pending = p
 	if j == nil {
-		j = t.e.start(t.s.ID, r)
+		j = t.startWork(p, nil)
 	}
 	p.Job = j.id
 	t.wait(j)
+}
+
+// startWork starts the Mono work p needs; guess, when set, holds the
+// login back until its reservation answers.
+func (t *turn) startWork(p *Pending, guess <-chan bool) *job {
+	r := t.request(p)
+	r.guess = guess
+	return t.e.start(t.s.ID, r)
 }
 
 // reserveFor reserves the session's guess, and tells guess (when not

@@ -230,7 +230,7 @@ func (t *turn) start() {
 // phone in one go: its lockout, language, invitation and latest session.
 func (t *turn) lookFirst() {
 	fl, ok := t.e.store.(FirstLooker)
-	if !ok || t.look != nil {
+	if !ok {
 		return
 	}
 	look, err := fl.FirstLook(t.ctx, t.s.Phone, t.now.Add(-t.e.cfg.Lockout), t.now)

@@ -75,10 +75,10 @@ type request struct {
 // lockout refused: nothing was sent to the bank.
 var errGuessRefused = errors.New("the phone's guesses are spent: no login sent")
 
-// opensSession reports whether a login must open a Mono session first:
-// there is none, or it has expired.
-func (r request) opensSession(now time.Time) bool {
-	return r.kind == workLogin && (r.monoSession == "" || !now.Before(r.monoExpires))
+// opensSession reports whether work of kind must open a Mono session
+// first: a login with no Mono session, or one expired at now.
+func opensSession(kind, monoSession string, expires, now time.Time) bool {
+	return kind == workLogin && (monoSession == "" || !now.Before(expires))
 }
 
 // guessStands waits until the login's guess is reserved (when the work
@@ -136,7 +136,7 @@ func (e *Engine) perform(ctx context.Context, r request, now time.Time) result {
 	res := result{monoSession: r.monoSession, monoExpires: r.monoExpires}
 	switch r.kind {
 	case workLogin:
-		reused := !r.opensSession(now)
+		reused := !opensSession(r.kind, r.monoSession, r.monoExpires, now)
 		for attempt := 0; attempt < 2; attempt++ {
 			if !reused {
 				ms, err := e.mono.CreateSession(ctx, mono.SessionRequest{Institution: r.institution, AuthMethod: r.method, Customer: r.customer})

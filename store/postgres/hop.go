@@ -401,11 +401,11 @@ func (db *DB) commitLinkAsIs(ctx context.Context, conn *pgxpool.Conn, b *pgx.Bat
 	br := conn.SendBatch(ctx, b)
 	err = skip(br, before+len(w.locks()))
 	if err == nil {
-		if _, err = br.Exec(); isDivisionByZero(err) {
-			// Decided from what is stored: nothing was written.
-			if cerr := br.Close(); !isDivisionByZero(cerr) && !isAborted(cerr) && cerr != nil {
-				return false, cerr
-			}
+		if _, err = br.Exec(); sqlState(err) == divisionByZero {
+			// Decided from what is stored: nothing was written, and the
+			// server skipped the rest. A connection lost meanwhile fails
+			// the ROLLBACK.
+			br.Close()
 			if _, err := conn.Exec(ctx, `ROLLBACK`); err != nil {
 				return false, fmt.Errorf("roll back a link to decide: %w", err)
 			}
@@ -415,18 +415,17 @@ func (db *DB) commitLinkAsIs(ctx context.Context, conn *pgxpool.Conn, b *pgx.Bat
 	return err == nil, errors.Join(err, br.Close())
 }
 
-// isDivisionByZero reports whether err is PostgreSQL's division by zero:
-// how linkAsIsSQL and stillHeldSQL refuse.
-func isDivisionByZero(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "22012"
-}
+// divisionByZero is the SQLSTATE by which linkAsIsSQL and stillHeldSQL
+// refuse.
+const divisionByZero = "22012"
 
-// isAborted reports whether err says a statement was not run because an
-// earlier one of its transaction failed.
-func isAborted(err error) bool {
+// sqlState is the SQLSTATE of the server's error err, "" for any other.
+func sqlState(err error) string {
 	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "25P02"
+	if errors.As(err, &pgErr) {
+		return pgErr.Code
+	}
+	return ""
 }
 
 // beginBatch starts a batch of w's commit: the session's lock when the
@@ -455,8 +454,8 @@ func beginBatch(w *commitWrite, id string, how held) (b *pgx.Batch, before int) 
 // retryable reports whether err is a deadlock or serialisation failure,
 // which the same transaction may not meet again.
 func retryable(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01")
+	code := sqlState(err)
+	return code == "40001" || code == "40P01"
 }
 
 // skip reads past n results of br, failing on the first that failed.

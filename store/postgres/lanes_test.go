@@ -334,15 +334,22 @@ func TestTheCommitsWaitingOnALaneGoInOneTransactionAndAFailedOneFailsAlone(t *te
 	}
 }
 
+// hopOnLostLane is a hop of session id on a lane of its own whose
+// backend then died, the session's lock with it, unseen by the lane yet.
+func hopOnLostLane(t *testing.T, id string) (db *DB, hctx context.Context, unlock func()) {
+	t.Helper()
+	url := pgtest.URL(t)
+	db = openLane(t, url, newLaneGate())
+	hctx, unlock = newHop(t, db, id)
+	killHolder(t, adminConn(t, url), id)
+	return db, hctx, unlock
+}
+
 func TestAHopWhoseLaneLostItsConnectionCommitsNothing(t *testing.T) {
 	ctx := t.Context()
-	url := pgtest.URL(t)
-	db := openLane(t, url, newLaneGate())
 	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
-	hctx, unlock := newHop(t, db, "lost-01")
-	admin := adminConn(t, url)
 	// The lane's connection dies with the session's lock on it.
-	killHolder(t, admin, "lost-01")
+	db, hctx, unlock := hopOnLostLane(t, "lost-01")
 	// Another hop's read finds the connection gone; the lane takes a new
 	// one, where lost-01's lock is not.
 	other, unlockOther, err := db.Locks().LockSession(ctx, "lost-03")
@@ -610,13 +617,10 @@ func TestReservationsOnALaneAreMadeInTheGroupsTransaction(t *testing.T) {
 
 func TestAReservationWhoseLaneFailedIsMadeOnAConnectionOfItsOwn(t *testing.T) {
 	ctx := t.Context()
-	url := pgtest.URL(t)
-	db := openLane(t, url, newLaneGate())
 	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
-	hctx, _ := newHop(t, db, "relane-01")
 	// The lane's backend dies before the hop's login is reserved: the
 	// guess is not let through unreserved.
-	killHolder(t, adminConn(t, url), "relane-01")
+	db, hctx, _ := hopOnLostLane(t, "relane-01")
 	if _, ok, err := db.ReserveAttempt(hctx, "+2348031117777", at.Add(-time.Hour), at, 3); err != nil || !ok {
 		t.Fatalf("ReserveAttempt after the lane's connection was lost: %v, %v; want it reserved", ok, err)
 	}

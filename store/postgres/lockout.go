@@ -58,42 +58,40 @@ func tryLockKey(ctx context.Context, tx pgx.Tx, namespace, key string) (bool, er
 // transaction, durable with its COMMIT, without a transaction and a WAL
 // flush of its own.
 func (db *DB) ReserveAttempt(ctx context.Context, phone string, since, at time.Time, max int) (string, bool, error) {
-	p := link.PhoneKey(phone)
-	var id int64
-	err := errNotOnLane
-	if l, gen, session := laneOfHop(ctx); l != nil {
-		r := &reservation{phone: p, since: since, at: at, max: max}
-		if err = l.do(&laneOp{kind: opReserve, ctx: ctx, id: session, res: r, gen: gen}).err; err == nil && r.id == 0 {
-			err = pgx.ErrNoRows
-		}
-		id = r.id
-	}
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		// Off a lane, or its lane failed it (a lost connection, a group
-		// rolled back): made again on a connection of its own. A group
-		// lost after its COMMIT may have made it already; counted twice
-		// then, which errs on the lockout's side.
-		b := &pgx.Batch{}
-		b.Queue(xactLockSQL, lockLogin+p)
-		b.Queue(reserveSQL, p, at, since, max)
-		br := db.pool.SendBatch(ctx, b)
-		_, err = br.Exec()
-		if err == nil {
-			err = br.QueryRow().Scan(&id)
-		}
-		err = errors.Join(err, br.Close())
-	}
+	r := &reservation{phone: link.PhoneKey(phone), since: since, at: at, max: max}
+	err := db.reserve(ctx, r)
 	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return "", false, nil // locked out
 	case err != nil:
 		return "", false, fmt.Errorf("reserve login attempt: %w", err)
+	case r.id == 0:
+		return "", false, nil // locked out
 	}
-	return strconv.FormatInt(id, 10), true, nil
+	return strconv.FormatInt(r.id, 10), true, nil
 }
 
-// errNotOnLane says a reservation was not made on a lane.
-var errNotOnLane = errors.New("not on a lane")
+// reserve makes r on the lane of the hop ctx carries, or on a connection
+// of its own: off a lane, or when the lane failed it (a lost connection,
+// a group rolled back). A group lost after its COMMIT may have made it
+// already: counted twice then, which errs on the lockout's side.
+func (db *DB) reserve(ctx context.Context, r *reservation) error {
+	if l, gen, session := laneOfHop(ctx); l != nil {
+		if l.do(&laneOp{kind: opReserve, ctx: ctx, id: session, res: r, gen: gen}).err == nil {
+			return nil
+		}
+	}
+	b := &pgx.Batch{}
+	b.Queue(xactLockSQL, lockLogin+r.phone)
+	b.Queue(reserveSQL, r.phone, r.at, r.since, r.max)
+	br := db.pool.SendBatch(ctx, b)
+	r.id = 0
+	_, err := br.Exec()
+	if err == nil {
+		if err = br.QueryRow().Scan(&r.id); errors.Is(err, pgx.ErrNoRows) {
+			err = nil // locked out
+		}
+	}
+	return errors.Join(err, br.Close())
+}
 
 // reserveSQL records a login attempt for phone $1 at $2 unless it has $4
 // since $3, under the phone's lock, and returns its id (no row: locked
