@@ -58,6 +58,7 @@ type hop struct {
 	locked   bool          // the lock was taken (with the first statement)
 	released bool          // the lock was let go (with the commit)
 	broken   bool          // the connection holding the lock was lost: the lock went with it
+	latestOf string        // the phone key whose latest session the read found the session to be ("": not)
 }
 
 // hopKey is the context key of a hop.
@@ -174,14 +175,14 @@ func (h *hop) usable(what string) error {
 
 // readOnHop runs the session's read on the hop's lane or connection,
 // taking the lock first in the same round trip if it is not held yet.
-func (db *DB) readOnHop(ctx context.Context, h *hop, query string) (*link.SessionRecord, error) {
+func (db *DB) readOnHop(ctx context.Context, h *hop) (*link.SessionRecord, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if err := h.usable("read session"); err != nil {
 		return nil, err
 	}
 	if h.lane != nil {
-		d := h.lane.do(&laneOp{kind: opRead, ctx: ctx, id: h.id, query: query, lock: !h.locked, gen: h.gen})
+		d := h.lane.do(&laneOp{kind: opRead, ctx: ctx, id: h.id, lock: !h.locked, gen: h.gen})
 		if d.locked {
 			h.locked, h.gen, h.pid = true, d.gen, d.pid
 		}
@@ -192,6 +193,7 @@ func (db *DB) readOnHop(ctx context.Context, h *hop, query string) (*link.Sessio
 		case h.locked && d.rec == nil:
 			return nil, link.ErrNoSession
 		case h.locked:
+			h.sawLatest(d.rec, d.latest)
 			return db.openSecrets(d.rec, d.sealed), nil
 		}
 		// Held elsewhere: the hop waits for it on a connection of its
@@ -205,7 +207,7 @@ func (db *DB) readOnHop(ctx context.Context, h *hop, query string) (*link.Sessio
 	if lock {
 		queueLock(b, h.id)
 	}
-	b.Queue(query, h.id)
+	b.Queue(hopSessionSQL, h.id)
 	br := h.conn.SendBatch(ctx, b)
 	if lock {
 		if err := skip(br, 2); err != nil {
@@ -215,7 +217,8 @@ func (db *DB) readOnHop(ctx context.Context, h *hop, query string) (*link.Sessio
 		}
 		h.locked = true
 	}
-	r, sealed, err := scanSession(br.QueryRow())
+	var latest bool
+	r, sealed, err := scanSession(br.QueryRow(), &latest)
 	cerr := br.Close()
 	if errors.Is(err, pgx.ErrNoRows) && cerr == nil {
 		return nil, link.ErrNoSession
@@ -224,7 +227,26 @@ func (db *DB) readOnHop(ctx context.Context, h *hop, query string) (*link.Sessio
 		h.fail()
 		return nil, fmt.Errorf("read session: %w", ctxErr(ctx, err))
 	}
+	h.sawLatest(r, latest)
 	return db.openSecrets(r, sealed), nil
+}
+
+// sawLatest remembers what the hop's read, under the session's lock,
+// found of r: whether it is its phone's latest session.
+func (h *hop) sawLatest(r *link.SessionRecord, latest bool) {
+	h.latestOf = ""
+	if latest {
+		h.latestOf = link.PhoneKey(r.Phone)
+	}
+}
+
+// markLatest has w leave the phone's row alone for the hop's session when
+// its read found the session its phone's latest, the phone unchanged.
+func (h *hop) markLatest(w *commitWrite) {
+	for i := range w.recs {
+		r := &w.recs[i]
+		r.latest = h.latestOf != "" && r.id == h.id && r.phoneKey == h.latestOf
+	}
 }
 
 // commitOnHop writes a change under the hop's lock and lets the lock go
@@ -246,6 +268,7 @@ func (db *DB) commitOnHop(ctx context.Context, h *hop, w *commitWrite) error {
 	if err := h.usable("commit"); err != nil {
 		return err
 	}
+	h.markLatest(w)
 	if h.lane != nil {
 		if h.locked {
 			return db.commitOnLane(ctx, h, w)

@@ -77,7 +77,7 @@ var errLaneClosed = errors.New("the store is closed")
 type opKind uint8
 
 const (
-	opRead    opKind = iota // read the session, its lock tried first when lock
+	opRead    opKind = iota // read the session (hopSessionSQL), its lock tried first when lock
 	opCommit                // a common commit, its lock let go once durable
 	opUnlock                // let the session's lock go
 	opReserve               // reserve a login attempt (ReserveAttempt) in the group's transaction
@@ -88,7 +88,6 @@ type laneOp struct {
 	kind  opKind
 	ctx   context.Context
 	id    string        // the session
-	query string        // opRead: the session's read
 	lock  bool          // opRead: try the session's lock first
 	gen   uint64        // the generation the session's lock was taken on (unless lock)
 	w     *commitWrite  // opCommit
@@ -105,6 +104,7 @@ type laneOp struct {
 type laneDone struct {
 	rec    *link.SessionRecord // opRead: the session, nil when there is none
 	sealed []byte              // its secrets, still sealed
+	latest bool                // opRead: the session is its phone's latest (hopSessionSQL)
 	locked bool                // opRead with lock: the lock is held now
 	gen    uint64              // the generation it was taken on
 	pid    uint32              // the backend holding it
@@ -356,7 +356,7 @@ func (l *lane) batch(ops []*laneOp) (*pgx.Batch, []step) {
 				b.Queue(tryLockSQL, sessionLockKey(op.id), fenceKey(op.id))
 				steps = append(steps, step{stepLock, op})
 			}
-			b.Queue(op.query, op.id)
+			b.Queue(hopSessionSQL, op.id)
 			steps = append(steps, step{stepRead, op})
 		case opUnlock:
 			b.Queue(unlockSQL, sessionLockKey(op.id))
@@ -439,11 +439,12 @@ func (l *lane) answer(br pgx.BatchResults, steps []step) (int, error) {
 				return i, err
 			}
 		case stepRead:
-			rec, sealed, err := scanSession(br.QueryRow())
+			var latest bool
+			rec, sealed, err := scanSession(br.QueryRow(), &latest)
 			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 				return i, err
 			}
-			st.op.reply(laneDone{rec: rec, sealed: sealed, locked: st.op.got, gen: l.gen.Load(), pid: l.pid.Load()})
+			st.op.reply(laneDone{rec: rec, sealed: sealed, latest: latest, locked: st.op.got, gen: l.gen.Load(), pid: l.pid.Load()})
 		case stepReserve:
 			st.op.res.id = 0
 			if err := br.QueryRow().Scan(&st.op.res.id); err != nil && !errors.Is(err, pgx.ErrNoRows) {

@@ -30,13 +30,15 @@ const holderColumns = `s.id, s.phone, s.updated, s.purge, s.lapse, s.data, NULL:
 
 // scanSession reads a session row into its record, and returns its
 // secrets still sealed (nil when it has none).
-func scanSession(row pgx.Row) (*link.SessionRecord, []byte, error) {
+// Columns a query reads after sessionColumns are scanned into more.
+func scanSession(row pgx.Row, more ...any) (*link.SessionRecord, []byte, error) {
 	var (
 		r      link.SessionRecord
 		lapse  *time.Time
 		sealed []byte
 	)
-	if err := row.Scan(&r.ID, &r.Phone, &r.Updated, &r.Purge, &lapse, &r.Data, &sealed, &r.SecretsLapsed); err != nil {
+	dest := append([]any{&r.ID, &r.Phone, &r.Updated, &r.Purge, &lapse, &r.Data, &sealed, &r.SecretsLapsed}, more...)
+	if err := row.Scan(dest...); err != nil {
 		return nil, nil, err
 	}
 	r.Updated, r.Purge, r.Lapse = r.Updated.UTC(), r.Purge.UTC(), fromNullTime(lapse)
@@ -74,12 +76,19 @@ func (db *DB) readSession(ctx context.Context, query string, arg string) (*link.
 
 // Session returns the stored session, or link.ErrNoSession.
 func (db *DB) Session(ctx context.Context, id string) (*link.SessionRecord, error) {
-	const query = `SELECT ` + sessionColumns + ` FROM sessions s WHERE s.id = $1`
 	if h := hopOf(ctx, id); h != nil {
-		return db.readOnHop(ctx, h, query)
+		return db.readOnHop(ctx, h)
 	}
-	return db.readSession(ctx, query, id)
+	return db.readSession(ctx, `SELECT `+sessionColumns+` FROM sessions s WHERE s.id = $1`, id)
 }
+
+// hopSessionSQL is a hop's read of its session ($1): sessionColumns, then
+// whether the session is its phone's latest already. The hop's commit
+// then leaves the phone's row as it is (sessionRow.latest): one statement
+// fewer on every hop but a session's first.
+const hopSessionSQL = `SELECT ` + sessionColumns + `,
+	EXISTS (SELECT 1 FROM phone_sessions p WHERE p.phone_key = s.phone_key AND p.session_id = s.id)
+	FROM sessions s WHERE s.id = $1`
 
 // Latest returns the most recently written session of a phone (with or
 // without its "+"), or link.ErrNoSession.
@@ -98,6 +107,12 @@ type sessionRow struct {
 	updated, purge      time.Time
 	lapse               *time.Time
 	data, sealed        []byte // sealed is nil without secrets
+	// latest: the hop writing it read, under the session's lock, that the
+	// session is its phone's latest already, and the phone is the same:
+	// the phone's row is not written again. A hop of another session of
+	// the phone that made itself the latest meanwhile (one phone, two
+	// sessions at once) stays the latest.
+	latest bool
 }
 
 // sessionRow seals r's secrets (with its id as additional data) and takes
@@ -114,13 +129,17 @@ func (db *DB) sessionRow(r *link.SessionRecord) sessionRow {
 
 // queueSession adds to b the statements that write a session (its secrets
 // no longer lapsed: they are as written) and make it its phone's latest;
-// a phone whose latest session it already is keeps its row unwritten.
+// a phone whose latest session it already is keeps its row unwritten,
+// and the statement is left out when the hop saw so (w.latest).
 func queueSession(b *pgx.Batch, w sessionRow) {
 	b.Queue(`INSERT INTO sessions (id, phone, phone_key, updated, purge, lapse, data, sealed, lapsed)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, false)
 		ON CONFLICT (id) DO UPDATE SET phone = EXCLUDED.phone, phone_key = EXCLUDED.phone_key, updated = EXCLUDED.updated,
 			purge = EXCLUDED.purge, lapse = EXCLUDED.lapse, data = EXCLUDED.data, sealed = EXCLUDED.sealed, lapsed = false`,
 		w.id, w.phone, w.phoneKey, w.updated, w.purge, w.lapse, w.data, w.sealed)
+	if w.latest {
+		return
+	}
 	b.Queue(`INSERT INTO phone_sessions (phone_key, session_id) VALUES ($1, $2)
 		ON CONFLICT (phone_key) DO UPDATE SET session_id = EXCLUDED.session_id
 		WHERE phone_sessions.session_id <> EXCLUDED.session_id`, w.phoneKey, w.id)
