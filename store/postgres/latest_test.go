@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -67,7 +68,7 @@ func TestAHopLeavesThePhonesRowAloneWhenItsSessionIsItsLatestAlready(t *testing.
 					return
 				}
 				defer unlock()
-				if _, err := db.Session(hctx, st.id); err != nil && err != link.ErrNoSession {
+				if _, err := db.Session(hctx, st.id); err != nil && !errors.Is(err, link.ErrNoSession) {
 					done <- err
 					return
 				}
