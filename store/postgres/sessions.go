@@ -37,8 +37,9 @@ func scanSession(row pgx.Row, more ...any) (*link.SessionRecord, []byte, error) 
 		lapse  *time.Time
 		sealed []byte
 	)
-	dest := append([]any{&r.ID, &r.Phone, &r.Updated, &r.Purge, &lapse, &r.Data, &sealed, &r.SecretsLapsed}, more...)
-	if err := row.Scan(dest...); err != nil {
+	dest := make([]any, 0, 8+len(more)) // one allocation, more or not
+	dest = append(dest, &r.ID, &r.Phone, &r.Updated, &r.Purge, &lapse, &r.Data, &sealed, &r.SecretsLapsed)
+	if err := row.Scan(append(dest, more...)...); err != nil {
 		return nil, nil, err
 	}
 	r.Updated, r.Purge, r.Lapse = r.Updated.UTC(), r.Purge.UTC(), fromNullTime(lapse)
