@@ -1,0 +1,308 @@
+package postgres
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"io"
+	"net"
+	"net/url"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ussdlink/ussdlink/link"
+	"github.com/ussdlink/ussdlink/store/postgres/pgtest"
+)
+
+// commitCut is a proxy in front of the test server that, once armed,
+// cuts the next connection whose server reports a COMMIT done, right
+// after that report: the transaction is durable, and its client learns
+// nothing more from that connection.
+type commitCut struct {
+	url   string        // the server's url, through the proxy
+	armed atomic.Bool   // the next COMMIT reported cuts its connection
+	cut   chan struct{} // signalled when a connection was cut
+}
+
+// newCommitCut starts a proxy to the server of url (sslmode=disable: the
+// server's first byte is a message's).
+func newCommitCut(t *testing.T, server string) *commitCut {
+	t.Helper()
+	u, err := url.Parse(server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	target := u.Host
+	u.Host = ln.Addr().String()
+	p := &commitCut{url: u.String(), cut: make(chan struct{}, 1)}
+	go func() {
+		for {
+			client, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			upstream, err := net.Dial("tcp", target)
+			if err != nil {
+				client.Close()
+				continue
+			}
+			go func() { io.Copy(upstream, client); upstream.Close() }()
+			go p.relay(upstream, client)
+		}
+	}()
+	return p
+}
+
+// relay copies the server's messages to the client one by one, and cuts
+// both ends after a COMMIT's CommandComplete when armed.
+func (p *commitCut) relay(upstream, client net.Conn) {
+	defer client.Close()
+	defer upstream.Close()
+	r := bufio.NewReader(upstream)
+	head := make([]byte, 5)
+	for {
+		if _, err := io.ReadFull(r, head); err != nil {
+			return
+		}
+		body := make([]byte, int(binary.BigEndian.Uint32(head[1:]))-4)
+		if _, err := io.ReadFull(r, body); err != nil {
+			return
+		}
+		if _, err := client.Write(append(head, body...)); err != nil {
+			return
+		}
+		if head[0] == 'C' && bytes.Equal(body, []byte("COMMIT\x00")) && p.armed.CompareAndSwap(true, false) {
+			p.cut <- struct{}{}
+			return
+		}
+	}
+}
+
+// sendInOneGroup sends each of work on db's lane in one round trip: a
+// read holds the lane while they come in behind it (each work sends one
+// op), then lets them go together. wait returns once every work did.
+func sendInOneGroup(t *testing.T, db *DB, g *laneGate, work ...func()) (wait func()) {
+	t.Helper()
+	holdRound(t, db, g, "group-99")
+	var wg sync.WaitGroup
+	for _, w := range work {
+		wg.Add(1)
+		go func() { defer wg.Done(); w() }()
+	}
+	waitFor(t, "every op to wait on the lane", func() bool { return len(db.lanes.all[0].ops) == len(work) })
+	g.open()
+	return wg.Wait
+}
+
+// attempt is what ReserveAttempt answered.
+type attempt struct {
+	ok  bool
+	err error
+}
+
+// reserveIn returns work reserving an attempt for phone (max since an
+// hour before at) on the hop ctx carries, its answer in *got.
+func reserveIn(db *DB, hctx context.Context, phone string, at time.Time, max int, got *attempt) func() {
+	return func() {
+		_, got.ok, got.err = db.ReserveAttempt(hctx, phone, at.Add(-time.Hour), at, max)
+	}
+}
+
+// groupBatches are the statements of each batch g saw that held a group
+// commit's transaction.
+func (g *laneGate) groupBatches() [][]string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out [][]string
+	for _, b := range g.batches {
+		if slices.Contains(b, `BEGIN`) {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// count is how many of sqls are sql.
+func count(sqls []string, sql string) int {
+	n := 0
+	for _, s := range sqls {
+		if s == sql {
+			n++
+		}
+	}
+	return n
+}
+
+func TestAGroupLostAfterItsCommitAnswersItsCommitsAndReservationsOnce(t *testing.T) {
+	ctx := t.Context()
+	server := pgtest.URL(t)
+	proxy := newCommitCut(t, server)
+	g := newLaneGate()
+	db := openLane(t, proxy.url, g)
+	other := openLane(t, server, newLaneGate()) // another instance, straight to the server
+	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	const phone = "+2348031116661"
+	committer, _ := newHop(t, db, "cut-01")
+	reserver, _ := newHop(t, db, "cut-02")
+	gen := db.lanes.all[0].generation()
+	var committed error
+	var reserved attempt
+	proxy.armed.Store(true)
+	sendInOneGroup(t, db, g,
+		func() { committed = db.Commit(committer, link.Change{Session: laneRecord("cut-01", at)}) },
+		reserveIn(db, reserver, phone, at, 3, &reserved),
+	)()
+	select {
+	case <-proxy.cut:
+	default:
+		t.Fatal("no connection was cut after its COMMIT")
+	}
+	// The group was durable: its commit and its reservation are answered
+	// as made, not failed (a reservation failed would be made again on a
+	// connection of its own: two attempts counted for one guess).
+	if committed != nil {
+		t.Errorf("the commit of a group lost after its COMMIT: %v, want it done", committed)
+	}
+	if reserved.err != nil || !reserved.ok {
+		t.Errorf("the reservation of a group lost after its COMMIT: %+v, want it made", reserved)
+	}
+	if n, err := db.LoginFailures(ctx, phone, at.Add(-time.Hour)); err != nil || n != 1 {
+		t.Errorf("the phone's attempts: %d, %v; want the one reservation, counted once", n, err)
+	}
+	if r, err := db.Session(ctx, "cut-01"); err != nil || string(r.Data) != "data of cut-01" {
+		t.Errorf("cut-01 after its group was lost past its COMMIT: %+v, %v", r, err)
+	}
+	// The connection went, and the locks held on it with it: the lane is
+	// on a new generation, and another instance takes either session.
+	if db.lanes.all[0].generation() == gen {
+		t.Error("the lane kept its generation after its connection was cut")
+	}
+	waitFor(t, "the cut connection's locks to go", func() bool {
+		return !heldElsewhere(t, other, sessionLockKey("cut-01")) && !heldElsewhere(t, other, sessionLockKey("cut-02"))
+	})
+	next, _ := newHop(t, db, "cut-03")
+	if err := db.Commit(next, link.Change{Session: laneRecord("cut-03", at)}); err != nil {
+		t.Fatalf("a hop on the lane's new connection: %v", err)
+	}
+}
+
+func TestAGroupRolledBackByADeadlockMakesItsReservationsOnceWhenSentAgain(t *testing.T) {
+	ctx := t.Context()
+	server := pgtest.URL(t)
+	g := newLaneGate()
+	db := openLane(t, server, g)
+	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	// The group takes phone a's lock, then waits for b's, which another
+	// transaction holds and which then asks for a's: a deadlock, which
+	// PostgreSQL breaks by failing the group (the other transaction
+	// checks for one only after a minute).
+	const a, b = "+2348031117771", "+2348031117772"
+	holder, watcher := adminConn(t, server), adminConn(t, server)
+	for _, sql := range []string{`SET deadlock_timeout = '1min'`, `BEGIN`} {
+		if _, err := holder.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := holder.Exec(ctx, xactLockSQL, lockLogin+link.PhoneKey(b)); err != nil {
+		t.Fatal(err)
+	}
+	first, _ := newHop(t, db, "deadlock-01")
+	second, _ := newHop(t, db, "deadlock-02")
+	var gotA, gotB attempt
+	wait := sendInOneGroup(t, db, g, reserveIn(db, first, a, at, 3, &gotA), reserveIn(db, second, b, at, 3, &gotB))
+	waitFor(t, "the group to wait for phone b's lock", func() bool { return waiting(t, watcher) })
+	if _, err := holder.Exec(ctx, xactLockSQL, lockLogin+link.PhoneKey(a)); err != nil {
+		t.Fatalf("the other transaction was failed for the deadlock, not the group: %v", err)
+	}
+	if _, err := holder.Exec(ctx, `ROLLBACK`); err != nil {
+		t.Fatal(err)
+	}
+	wait()
+	for _, r := range []struct {
+		phone string
+		got   attempt
+	}{{a, gotA}, {b, gotB}} {
+		if r.got.err != nil || !r.got.ok {
+			t.Errorf("the reservation for %s after its group's deadlock: %+v, want it made", r.phone, r.got)
+		}
+		if n, err := db.LoginFailures(ctx, r.phone, at.Add(-time.Hour)); err != nil || n != 1 {
+			t.Errorf("%s's attempts: %d, %v; want its reservation, made once", r.phone, n, err)
+		}
+	}
+	// The group went twice, both reservations in each: rolled back, then
+	// committed.
+	groups := g.groupBatches()
+	if len(groups) != 2 {
+		t.Fatalf("%d group transactions sent, want 2 (the deadlocked one, then again)", len(groups))
+	}
+	for i, sqls := range groups {
+		if n := count(sqls, reserveSQL); n != 2 {
+			t.Errorf("group transaction %d made %d reservations, want 2", i, n)
+		}
+	}
+}
+
+func TestAReservationCountsARefusedLoginOfItsPhoneCommittedInItsGroup(t *testing.T) {
+	tests := []struct {
+		name    string
+		max     int
+		granted bool
+	}{
+		{"the refusal in the group reaches the limit: the attempt is refused", 2, false},
+		{"below the limit with the refusal counted: the attempt is reserved", 3, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := t.Context()
+			g := newLaneGate()
+			db := openLane(t, pgtest.URL(t), g)
+			at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+			const phone = "+2348031118881"
+			// One attempt reserved before; then, in one group, the bank's
+			// refusal of another for the same phone and a reservation.
+			if _, ok, err := db.ReserveAttempt(ctx, phone, at.Add(-time.Hour), at, tt.max); err != nil || !ok {
+				t.Fatalf("the first reservation: %v, %v", ok, err)
+			}
+			refused, _ := newHop(t, db, "refused-01")
+			reserver, _ := newHop(t, db, "refused-02")
+			rec := laneRecord("refused-01", at)
+			rec.Phone = phone
+			var committed error
+			var got attempt
+			sendInOneGroup(t, db, g,
+				func() { committed = db.Commit(refused, link.Change{Session: rec, LoginFailure: true}) },
+				reserveIn(db, reserver, phone, at, tt.max, &got),
+			)()
+			if committed != nil {
+				t.Fatalf("the refused login's commit: %v", committed)
+			}
+			if got.err != nil || got.ok != tt.granted {
+				t.Errorf("the reservation beside the refusal: %+v, want reserved %v", got, tt.granted)
+			}
+			want := 2
+			if tt.granted {
+				want = 3
+			}
+			if n, err := db.LoginFailures(ctx, phone, at.Add(-time.Hour)); err != nil || n != want {
+				t.Errorf("the phone's attempts: %d, %v; want %d", n, err, want)
+			}
+			// One transaction, the phone's lock taken once for both.
+			groups := g.groupBatches()
+			if len(groups) != 1 {
+				t.Fatalf("%d group transactions, want 1", len(groups))
+			}
+			if n := count(groups[0], xactLockSQL); n != 1 {
+				t.Errorf("the group took %d transaction locks, want the phone's once", n)
+			}
+		})
+	}
+}
