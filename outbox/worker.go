@@ -63,6 +63,22 @@ type SkippingQueue interface {
 	DueExcept(ctx context.Context, now time.Time, max int, skip func(id []byte) bool) ([]link.Message, error)
 }
 
+// SettlingQueue is a Queue that removes the messages delivered since its
+// last read in the same transaction as its next read: one commit, and one
+// flush to disk, for both, where Delivered is one of its own for each
+// message (PostgreSQL's queues). The worker hands it each message sent or
+// deliberately not sent at its next read, holding the outcome until then:
+// the message is not sent again meanwhile, and later ones of its ordering
+// key wait for it as they wait for one in flight.
+type SettlingQueue interface {
+	Queue
+	// DeliveredThenDue removes the messages delivered, as Delivered does
+	// each (one already gone is no error), then returns what Due(now,
+	// max) returns, all or nothing: on an error none is removed. With
+	// max 0 it only removes.
+	DeliveredThenDue(ctx context.Context, delivered []string, now time.Time, max int) ([]link.Message, error)
+}
+
 // Worker sends the messages of one Queue through Send: at most MaxInFlight
 // at once, never two of one ordering key at once, each retried with
 // exponential backoff until Send succeeds, fails for good (Permanent), or
@@ -189,8 +205,9 @@ type outcome struct {
 
 // result is what one attempt reports to Run.
 type result struct {
-	o   outcome
-	err error // the queue could not record the outcome
+	o        outcome
+	err      error // the queue could not record the outcome
+	deferred bool  // left for a SettlingQueue's next read
 }
 
 // run is the state of one Run, owned by its goroutine.
@@ -202,9 +219,13 @@ type run struct {
 	wg       sync.WaitGroup
 	inFlight map[string]string  // id → ordering key of the messages being sent
 	held     map[string]outcome // id → outcome the queue failed to record
-	keys     map[string]int     // ordering keys of the messages in flight or held
-	pause    time.Time          // after a store error: nothing new before this
-	storeErr int                // store errors in a row
+	// delivered are the outcomes, sent or skipped, that a SettlingQueue
+	// records with its next read (settling: the worker's queue is one).
+	delivered map[string]outcome
+	settling  SettlingQueue
+	keys      map[string]int // ordering keys of the messages in flight, held or delivered
+	pause     time.Time      // after a store error: nothing new before this
+	storeErr  int            // store errors in a row
 	// next is when the earliest message startDue saw and did not start
 	// is due (nextOK: there was one), when nextKnown: this round's
 	// startDue read the queue far enough ahead for sleepFor.
@@ -215,14 +236,17 @@ type run struct {
 // newRun prepares the state of one Run.
 func (w *Worker) newRun(ctx context.Context) *run {
 	n := w.maxInFlight()
+	settling, _ := w.Queue.(SettlingQueue)
 	return &run{
 		w: w, ctx: ctx, bg: context.WithoutCancel(ctx),
 		// Buffered for every send in flight, so that none blocks reporting
 		// after Run stopped listening.
-		results:  make(chan result, n),
-		inFlight: make(map[string]string, n),
-		held:     make(map[string]outcome),
-		keys:     make(map[string]int),
+		results:   make(chan result, n),
+		inFlight:  make(map[string]string, n),
+		held:      make(map[string]outcome),
+		delivered: make(map[string]outcome),
+		settling:  settling,
+		keys:      make(map[string]int),
 	}
 }
 
@@ -309,7 +333,7 @@ func (r *run) start(m link.Message) {
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		r.results <- r.w.attempt(r.bg, m)
+		r.results <- r.w.attempt(r.bg, m, r.settling != nil)
 	}()
 }
 
@@ -332,6 +356,10 @@ func (r *run) release(key string) {
 // settle takes in the report of a finished attempt.
 func (r *run) settle(res result) {
 	delete(r.inFlight, res.o.id)
+	if res.deferred {
+		r.delivered[res.o.id] = res.o // its key stays taken until it is recorded
+		return
+	}
 	if res.err == nil {
 		r.release(res.o.key)
 		r.storeErr = 0
@@ -384,13 +412,44 @@ func (r *run) sleepFor(now time.Time, started int) time.Duration {
 }
 
 // due reads the messages due by end: up to max that are not in flight or
-// held. A SkippingQueue leaves those out unread; a plain Queue is asked
-// for that many more, and hands them out too.
+// held. A SettlingQueue first records the deliveries not yet recorded; it
+// and a plain Queue are asked for that many more, and hand them out too. A
+// SkippingQueue leaves those out unread.
 func (r *run) due(end time.Time, max int) ([]link.Message, error) {
+	if r.settling != nil {
+		msgs, err := r.settling.DeliveredThenDue(r.ctx, r.deliveredIDs(), end, len(r.inFlight)+len(r.held)+max)
+		if err == nil {
+			r.settled()
+		}
+		return msgs, err
+	}
 	if q, ok := r.w.Queue.(SkippingQueue); ok {
 		return q.DueExcept(r.ctx, end, max, r.holds)
 	}
 	return r.w.Queue.Due(r.ctx, end, len(r.inFlight)+len(r.held)+max)
+}
+
+// deliveredIDs are the ids of the outcomes a SettlingQueue records with
+// its next read.
+func (r *run) deliveredIDs() []string {
+	if len(r.delivered) == 0 {
+		return nil
+	}
+	ids := make([]string, 0, len(r.delivered))
+	for id := range r.delivered {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// settled takes in that the queue recorded the delivered outcomes: their
+// keys are let go and they are logged.
+func (r *run) settled() {
+	for id, o := range r.delivered {
+		delete(r.delivered, id)
+		r.release(o.key)
+		r.w.logOutcome(o, false)
+	}
 }
 
 // holds reports whether the message of id is in flight or its outcome is
@@ -408,7 +467,7 @@ func (r *run) holds(id []byte) bool {
 // (still queued, due in the past) come first, so it looks past them among
 // those due before the next poll.
 func (r *run) nextDue(now time.Time) (time.Time, bool, error) {
-	if len(r.inFlight) == 0 && len(r.held) == 0 {
+	if len(r.inFlight) == 0 && len(r.held) == 0 && len(r.delivered) == 0 {
 		return r.w.Queue.NextDue(r.ctx)
 	}
 	msgs, err := r.due(now.Add(r.w.pollEvery()), 1)
@@ -464,11 +523,22 @@ func (r *run) stop() {
 		}
 		r.w.logOutcome(o, true)
 	}
+	if len(r.delivered) == 0 {
+		return
+	}
+	if _, err := r.settling.DeliveredThenDue(r.bg, r.deliveredIDs(), r.w.now(), 0); err != nil {
+		r.w.Log.Error().Err(err).Int("messages", len(r.delivered)).
+			Msg(r.w.noun() + " deliveries not recorded at shutdown: they will be sent again")
+		return
+	}
+	r.settled()
 }
 
-// attempt sends m once and records the outcome in the queue. It returns the
-// outcome, and the queue's error if it could not be recorded.
-func (w *Worker) attempt(ctx context.Context, m link.Message) result {
+// attempt sends m once and records the outcome in the queue, unless defer
+// is set and m was sent or skipped: that outcome is left for the
+// SettlingQueue's next read (result.deferred). It returns the outcome, and
+// the queue's error if it could not be recorded.
+func (w *Worker) attempt(ctx context.Context, m link.Message, deferDelivered bool) result {
 	log := w.Log.With().Str("id", m.ID).Str("type", m.Type).Int("attempt", m.Attempts+1).Logger()
 	start := w.now()
 	err := w.send(context.WithValue(ctx, attemptLog{}, &log), m)
@@ -476,6 +546,9 @@ func (w *Worker) attempt(ctx context.Context, m link.Message) result {
 	log.UpdateContext(func(c zerolog.Context) zerolog.Context { return c.Dur("took", now.Sub(start)) })
 	o := w.judge(m, err, now)
 	o.log = &log
+	if deferDelivered && (o.kind == outcomeSent || o.kind == outcomeSkipped) {
+		return result{o: o, deferred: true}
+	}
 	if err := w.record(ctx, o); err != nil {
 		return result{o: o, err: err}
 	}

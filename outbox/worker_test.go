@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -137,6 +138,40 @@ func (q skippingMemQueue) DueExcept(ctx context.Context, now time.Time, max int,
 	return out[:min(max, len(out))], err
 }
 
+// settlingMemQueue is a memQueue that records the deliveries the worker
+// hands its reads (DeliveredThenDue), as PostgreSQL's queues do, and
+// fails both while failDue is set. It counts the Delivered calls made to
+// it directly.
+type settlingMemQueue struct {
+	*memQueue
+	direct *atomic.Int32
+}
+
+func newSettlingMemQueue(msgs ...link.Message) settlingMemQueue {
+	return settlingMemQueue{memQueue: newMemQueue(msgs...), direct: new(atomic.Int32)}
+}
+
+func (q settlingMemQueue) Delivered(ctx context.Context, id string) error {
+	q.direct.Add(1)
+	return q.memQueue.Delivered(ctx, id)
+}
+
+func (q settlingMemQueue) DeliveredThenDue(ctx context.Context, delivered []string, now time.Time, max int) ([]link.Message, error) {
+	q.mu.Lock()
+	fail := q.failDue
+	q.mu.Unlock()
+	if fail {
+		return nil, errors.New("disk on fire")
+	}
+	for _, id := range delivered {
+		q.memQueue.Delivered(ctx, id)
+	}
+	if max == 0 {
+		return nil, nil
+	}
+	return q.Due(ctx, now, max)
+}
+
 // put queues m, due now.
 func (q *memQueue) put(m link.Message) {
 	q.mu.Lock()
@@ -151,6 +186,10 @@ var queueKinds = map[string]func(msgs ...link.Message) (outbox.Queue, *memQueue)
 	"queue": func(msgs ...link.Message) (outbox.Queue, *memQueue) { q := newMemQueue(msgs...); return q, q },
 	"skipping queue": func(msgs ...link.Message) (outbox.Queue, *memQueue) {
 		q := newSkippingMemQueue(msgs...)
+		return q, q.memQueue
+	},
+	"settling queue": func(msgs ...link.Message) (outbox.Queue, *memQueue) {
+		q := newSettlingMemQueue(msgs...)
 		return q, q.memQueue
 	},
 }
@@ -191,31 +230,33 @@ func TestEveryOutcomeOfASendIsRecorded(t *testing.T) {
 		{name: "failed, older than RetryFor", age: 25 * time.Hour, send: func() error { return errors.New("HTTP 503") }, want: "give up", wantErr: "gave up after 1 attempts"},
 		{name: "send panicked", send: func() error { panic("bug") }, want: "reschedule", wantErr: "panicked", retrying: true},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				q := newMemQueue(message("m1", "k", tt.age))
-				w := &outbox.Worker{Queue: q, Send: func(context.Context, link.Message) error { return tt.send() },
-					RetryFor: 24 * time.Hour, Backoff: time.Minute, MaxBackoff: time.Hour, Log: zerolog.Nop()}
-				stop := running(t, w)
-				defer stop()
-				sent := time.Now()
+	for kind, newQueue := range queueKinds {
+		for _, tt := range tests {
+			t.Run(kind+"/"+tt.name, func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					queue, q := newQueue(message("m1", "k", tt.age))
+					w := &outbox.Worker{Queue: queue, Send: func(context.Context, link.Message) error { return tt.send() },
+						RetryFor: 24 * time.Hour, Backoff: time.Minute, MaxBackoff: time.Hour, Log: zerolog.Nop()}
+					stop := running(t, w)
+					defer stop()
+					sent := time.Now()
 
-				got := <-q.writes
-				if got.op != tt.want || got.id != "m1" || !strings.Contains(got.lastErr, tt.wantErr) {
-					t.Errorf("recorded %+v, want %s with an error mentioning %q", got, tt.want, tt.wantErr)
-				}
-				if !tt.retrying {
-					return
-				}
-				if wait := got.next.Sub(sent); got.attempts != 1 || wait < 30*time.Second || wait > time.Minute {
-					t.Errorf("rescheduled attempt %d in %v, want attempt 1 in 30s–1m", got.attempts, wait)
-				}
-				if again := <-q.writes; again.attempts != 2 || time.Now().Before(got.next) {
-					t.Errorf("second attempt %+v at %v, want attempt 2 not before %v", again, time.Now(), got.next)
-				}
+					got := <-q.writes
+					if got.op != tt.want || got.id != "m1" || !strings.Contains(got.lastErr, tt.wantErr) {
+						t.Errorf("recorded %+v, want %s with an error mentioning %q", got, tt.want, tt.wantErr)
+					}
+					if !tt.retrying {
+						return
+					}
+					if wait := got.next.Sub(sent); got.attempts != 1 || wait < 30*time.Second || wait > time.Minute {
+						t.Errorf("rescheduled attempt %d in %v, want attempt 1 in 30s–1m", got.attempts, wait)
+					}
+					if again := <-q.writes; again.attempts != 2 || time.Now().Before(got.next) {
+						t.Errorf("second attempt %+v at %v, want attempt 2 not before %v", again, time.Now(), got.next)
+					}
+				})
 			})
-		})
+		}
 	}
 }
 
@@ -383,10 +424,16 @@ func TestAWorkerLeavesWhatItHoldsOutOfASkippingQueuesDue(t *testing.T) {
 }
 
 func TestRunReturnsOnlyOnceTheSendsUnderWayAreRecorded(t *testing.T) {
+	for kind, newQueue := range queueKinds {
+		t.Run(kind, func(t *testing.T) { checkRunReturnsOnlyOnceTheSendsUnderWayAreRecorded(t, newQueue) })
+	}
+}
+
+func checkRunReturnsOnlyOnceTheSendsUnderWayAreRecorded(t *testing.T, newQueue func(...link.Message) (outbox.Queue, *memQueue)) {
 	synctest.Test(t, func(t *testing.T) {
 		g := newGatedSend("m1")
-		q := newMemQueue(message("m1", "", 0))
-		w := &outbox.Worker{Queue: q, Send: g.send, Log: zerolog.Nop()}
+		queue, q := newQueue(message("m1", "", 0))
+		w := &outbox.Worker{Queue: queue, Send: g.send, Log: zerolog.Nop()}
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan error, 1)
 		go func() { done <- w.Run(ctx) }()
@@ -410,6 +457,61 @@ func TestRunReturnsOnlyOnceTheSendsUnderWayAreRecorded(t *testing.T) {
 			}
 		default:
 			t.Error("the send finished during shutdown was not recorded")
+		}
+	})
+}
+
+func TestASettlingQueueRecordsEachDeliveryWithItsNextRead(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := newGatedSend("m1", "m2")
+		var mu sync.Mutex
+		sends := map[string]int{}
+		send := func(ctx context.Context, m link.Message) error {
+			mu.Lock()
+			sends[m.ID]++
+			mu.Unlock()
+			return g.send(ctx, m)
+		}
+		q := newSettlingMemQueue(message("m1", "k", 0), message("m2", "k", 0))
+		w := &outbox.Worker{Queue: q, Send: send, Backoff: time.Second, MaxBackoff: time.Minute, Log: zerolog.Nop()}
+		stop := running(t, w)
+		defer stop()
+		synctest.Wait()
+		if got := g.now(); !slices.Equal(got, []string{"m1"}) {
+			t.Fatalf("sending %v, want m1 (m2 waits for it)", got)
+		}
+		// m1 is sent while the store fails: its delivery is held, m1 is not
+		// sent again, and m2 still waits for it.
+		q.mu.Lock()
+		q.failDue = true
+		q.mu.Unlock()
+		close(g.released["m1"])
+		synctest.Wait()
+		if got, n := g.now(), len(q.writes); len(got) != 0 || n != 0 {
+			t.Fatalf("with the store failing: sending %v, %d outcomes recorded; want nothing", got, n)
+		}
+		q.mu.Lock()
+		q.failDue = false
+		q.mu.Unlock()
+		// Once the store answers, the next read records it, and hands m2 out.
+		if got := <-q.writes; got.op != "delivered" || got.id != "m1" {
+			t.Fatalf("recorded %+v, want m1 delivered", got)
+		}
+		synctest.Wait()
+		if got := g.now(); !slices.Equal(got, []string{"m2"}) {
+			t.Fatalf("sending %v after m1 was recorded, want m2", got)
+		}
+		close(g.released["m2"])
+		if got := <-q.writes; got.op != "delivered" || got.id != "m2" {
+			t.Fatalf("recorded %+v, want m2 delivered", got)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if sends["m1"] != 1 || sends["m2"] != 1 {
+			t.Errorf("sent %v, want each once", sends)
+		}
+		if n := q.direct.Load(); n != 0 {
+			t.Errorf("%d deliveries recorded one by one, want every one with a read", n)
 		}
 	})
 }

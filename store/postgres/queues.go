@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -176,27 +177,67 @@ const notWaiting = `NOT EXISTS (SELECT 1 FROM messages o
 // starts, and looks ahead with Due. now is the caller's clock: the due
 // times and leases are compared with it.
 func (q *Queue) Due(ctx context.Context, now time.Time, max int) ([]link.Message, error) {
-	if max <= 0 {
+	return q.DeliveredThenDue(ctx, nil, now, max)
+}
+
+// DeliveredThenDue is outbox.SettlingQueue's: it removes the messages
+// delivered, as Delivered does each, then claims as Due does, in one
+// round trip and one transaction (the statements of one batch run in one
+// implicit transaction): one commit and one WAL flush for both, where
+// each Delivered is one of its own. The claim sees the messages removed
+// gone, so the next one of their ordering keys is handed out in the same
+// call. On an error neither is done. With max 0 it only removes.
+func (q *Queue) DeliveredThenDue(ctx context.Context, delivered []string, now time.Time, max int) ([]link.Message, error) {
+	if max <= 0 && len(delivered) == 0 {
 		return nil, nil
 	}
-	rows, err := q.db.pool.Query(ctx, `WITH claimed AS MATERIALIZED (
-			SELECT m.queue, m.id FROM messages m
-			WHERE m.queue = $1 AND m.next_attempt <= $2
-				AND (m.leased_until IS NULL OR m.leased_until <= $2 OR m.lease_holder = $3)
-				AND `+notWaiting+`
-			ORDER BY m.next_attempt, m.seq
-			LIMIT $4
-			FOR UPDATE OF m SKIP LOCKED)
-		UPDATE messages u SET leased_until = $5, lease_holder = $3
-		FROM claimed c WHERE u.queue = c.queue AND u.id = c.id
-		RETURNING u.id, u.type, u.body, u.created, u.attempts, u.next_attempt, u.last_error, u.key, u.seq`,
-		q.name, now, q.db.leaseHolder(), max, now.Add(deliveryLease))
-	if err != nil {
+	b := &pgx.Batch{}
+	if len(delivered) > 0 {
+		b.Queue(`DELETE FROM messages WHERE queue = $1 AND id = ANY($2)`, q.name, delivered)
+	}
+	if max > 0 {
+		b.Queue(claimSQL, q.name, now, q.db.leaseHolder(), max, now.Add(deliveryLease))
+	}
+	br := q.db.pool.SendBatch(ctx, b)
+	msgs, err := q.readClaim(br, len(delivered) > 0, max > 0)
+	if err = errors.Join(err, br.Close()); err != nil {
 		return nil, fmt.Errorf("read %s queue: %w", q.name, err)
+	}
+	return msgs, nil
+}
+
+// claimSQL leases to holder $3 until $5 up to $4 of queue $1's messages
+// due by $2 (Due), skipping the rows another transaction is claiming.
+const claimSQL = `WITH claimed AS MATERIALIZED (
+		SELECT m.queue, m.id FROM messages m
+		WHERE m.queue = $1 AND m.next_attempt <= $2
+			AND (m.leased_until IS NULL OR m.leased_until <= $2 OR m.lease_holder = $3)
+			AND ` + notWaiting + `
+		ORDER BY m.next_attempt, m.seq
+		LIMIT $4
+		FOR UPDATE OF m SKIP LOCKED)
+	UPDATE messages u SET leased_until = $5, lease_holder = $3
+	FROM claimed c WHERE u.queue = c.queue AND u.id = c.id
+	RETURNING u.id, u.type, u.body, u.created, u.attempts, u.next_attempt, u.last_error, u.key, u.seq`
+
+// readClaim reads DeliveredThenDue's results: the removal's, when
+// removed, then the claim's, when claimed, in Due's order.
+func (q *Queue) readClaim(br pgx.BatchResults, removed, claimed bool) ([]link.Message, error) {
+	if removed {
+		if _, err := br.Exec(); err != nil {
+			return nil, fmt.Errorf("remove delivered messages: %w", err)
+		}
+	}
+	if !claimed {
+		return nil, nil
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return nil, err
 	}
 	msgs, err := pgx.CollectRows(rows, scanMessage)
 	if err != nil {
-		return nil, fmt.Errorf("read %s queue: %w", q.name, err)
+		return nil, err
 	}
 	slices.SortFunc(msgs, func(a, b link.Message) int {
 		return cmp.Or(a.Next.Compare(b.Next), cmp.Compare(a.Seq, b.Seq))

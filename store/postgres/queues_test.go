@@ -508,3 +508,52 @@ func TestTwoInstancesWorkersSendEachMessageOnceInItsKeysOrder(t *testing.T) {
 		t.Errorf("left in the queue: %v", left)
 	}
 }
+
+func TestDeliveredMessagesAreRemovedInTheTransactionOfTheNextClaim(t *testing.T) {
+	tests := []struct {
+		name      string
+		max       int
+		failClaim bool     // the server refuses the claim's update
+		want      []string // handed out by DeliveredThenDue
+		left      int      // messages the queue holds after it
+	}{
+		{"the next of the delivered one's key is handed out in the same call", 3, false, []string{"sms_001"}, 2},
+		{"a refused claim removes nothing", 3, true, nil, 3},
+		{"with max 0 it only removes", 0, false, nil, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := t.Context()
+			db := gateways(t, 1)[0]
+			enqueueTexts(t, db, 3, 1) // one phone: one ordering key
+			q := db.Texts()
+			if got := handedOut(t, q, qt0, 3); !slices.Equal(got, []string{"sms_000"}) {
+				t.Fatalf("first claim: %v, want sms_000 alone (the others wait for it)", got)
+			}
+			if tt.failClaim {
+				if _, err := db.pool.Exec(ctx, `CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+					BEGIN RAISE EXCEPTION 'refused'; END $$;
+					CREATE TRIGGER refuse BEFORE UPDATE ON messages FOR EACH ROW EXECUTE FUNCTION refuse()`); err != nil {
+					t.Fatal(err)
+				}
+			}
+			msgs, err := q.DeliveredThenDue(ctx, []string{"sms_000"}, qt0, tt.max)
+			if (err != nil) != tt.failClaim {
+				t.Fatalf("DeliveredThenDue: %v, want an error %v", err, tt.failClaim)
+			}
+			var got []string
+			for _, m := range msgs {
+				got = append(got, m.ID)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("handed out %v, want %v", got, tt.want)
+			}
+			if n, _, err := q.Depth(ctx); err != nil || n != tt.left {
+				t.Errorf("the queue holds %d messages (%v), want %d", n, err, tt.left)
+			}
+		})
+	}
+}
+
+// The workers record a queue's deliveries with its next read.
+var _ outbox.SettlingQueue = (*Queue)(nil)
