@@ -172,8 +172,8 @@ const notWaiting = `NOT EXISTS (SELECT 1 FROM messages o
 // the lease lapses or their outcome is recorded (Delivered, Reschedule,
 // GiveUp), even when they call Due at the same moment (rows another
 // transaction is claiming are skipped, never waited for). This instance is
-// handed its own messages again, each time with its lease renewed: its
-// worker keeps track of what it has in flight, asks for more than it
+// handed its own messages again, their lease renewed once half of it has
+// passed (claimSQL): its worker keeps track of what it has in flight, asks for more than it
 // starts, and looks ahead with Due. now is the caller's clock: the due
 // times and leases are compared with it.
 func (q *Queue) Due(ctx context.Context, now time.Time, max int) ([]link.Message, error) {
@@ -196,7 +196,7 @@ func (q *Queue) DeliveredThenDue(ctx context.Context, delivered []string, now ti
 		b.Queue(`DELETE FROM messages WHERE queue = $1 AND id = ANY($2)`, q.name, delivered)
 	}
 	if max > 0 {
-		b.Queue(claimSQL, q.name, now, q.db.leaseHolder(), max, now.Add(deliveryLease))
+		b.Queue(claimSQL, q.name, now, q.db.leaseHolder(), max, now.Add(deliveryLease), now.Add(deliveryLease/2))
 	}
 	br := q.db.pool.SendBatch(ctx, b)
 	msgs, err := q.readClaim(br, len(delivered) > 0, max > 0)
@@ -206,19 +206,30 @@ func (q *Queue) DeliveredThenDue(ctx context.Context, delivered []string, now ti
 	return msgs, nil
 }
 
-// claimSQL leases to holder $3 until $5 up to $4 of queue $1's messages
-// due by $2 (Due), skipping the rows another transaction is claiming.
+// claimSQL hands holder $3 up to $4 of queue $1's messages due by $2
+// (Due), skipping the rows another transaction is claiming, and leases
+// them until $5: all but its own whose lease lasts past $6, which are
+// handed out as they are. A lease is renewed once half of it has passed,
+// not at every claim: the update of a message (a new row version and an
+// entry in each of its indexes) is made about once, and the claims that
+// follow find fewer dead entries to step over.
 const claimSQL = `WITH claimed AS MATERIALIZED (
-		SELECT m.queue, m.id FROM messages m
+		SELECT m.queue, m.id, (m.lease_holder IS DISTINCT FROM $3 OR m.leased_until <= $6) AS lease
+		FROM messages m
 		WHERE m.queue = $1 AND m.next_attempt <= $2
 			AND (m.leased_until IS NULL OR m.leased_until <= $2 OR m.lease_holder = $3)
 			AND ` + notWaiting + `
 		ORDER BY m.next_attempt, m.seq
 		LIMIT $4
-		FOR UPDATE OF m SKIP LOCKED)
-	UPDATE messages u SET leased_until = $5, lease_holder = $3
-	FROM claimed c WHERE u.queue = c.queue AND u.id = c.id
-	RETURNING u.id, u.type, u.body, u.created, u.attempts, u.next_attempt, u.last_error, u.key, u.seq`
+		FOR UPDATE OF m SKIP LOCKED),
+	leased AS (
+		UPDATE messages u SET leased_until = $5, lease_holder = $3
+		FROM claimed c WHERE c.lease AND u.queue = c.queue AND u.id = c.id
+		RETURNING u.id, u.type, u.body, u.created, u.attempts, u.next_attempt, u.last_error, u.key, u.seq)
+	SELECT * FROM leased
+	UNION ALL
+	SELECT m.id, m.type, m.body, m.created, m.attempts, m.next_attempt, m.last_error, m.key, m.seq
+	FROM claimed c JOIN messages m ON m.queue = c.queue AND m.id = c.id WHERE NOT c.lease`
 
 // readClaim reads DeliveredThenDue's results: the removal's, when
 // removed, then the claim's, when claimed, in Due's order.

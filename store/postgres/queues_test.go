@@ -233,6 +233,12 @@ func TestAMessageIsHeldByTheInstanceItWasHandedTo(t *testing.T) {
 			{name: "not to the other at the first lease's end", instance: 1, now: qt0.Add(lease)},
 			{name: "to the other at the renewed lease's end", instance: 1, now: qt0.Add(lease / 2).Add(lease), want: []string{"sms_000"}},
 		}},
+		{"the holder is handed its own again, its lease kept while more than half is left", []step{
+			{name: "handed out", instance: 0, now: qt0, want: []string{"sms_000"}},
+			{name: "again to its holder, just before half the lease", instance: 0, now: qt0.Add(lease/2 - time.Microsecond), want: []string{"sms_000"}},
+			{name: "not to the other before the first lease's end", instance: 1, now: qt0.Add(lease - time.Microsecond)},
+			{name: "to the other at the first lease's end", instance: 1, now: qt0.Add(lease), want: []string{"sms_000"}},
+		}},
 		{"Delivered by another instance", []step{
 			{name: "handed out", instance: 0, now: qt0, want: []string{"sms_000"}},
 			{name: "delivered by the other", instance: 1, do: delivered},
