@@ -173,9 +173,9 @@ const notWaiting = `NOT EXISTS (SELECT 1 FROM messages o
 // GiveUp), even when they call Due at the same moment (rows another
 // transaction is claiming are skipped, never waited for). This instance is
 // handed its own messages again, their lease renewed once half of it has
-// passed (claimSQL): its worker keeps track of what it has in flight, asks for more than it
-// starts, and looks ahead with Due. now is the caller's clock: the due
-// times and leases are compared with it.
+// passed (claimSQL): its worker keeps track of what it has in flight,
+// asks for more than it starts, and looks ahead with Due. now is the
+// caller's clock: the due times and leases are compared with it.
 func (q *Queue) Due(ctx context.Context, now time.Time, max int) ([]link.Message, error) {
 	return q.DeliveredThenDue(ctx, nil, now, max)
 }
