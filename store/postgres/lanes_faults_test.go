@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/url"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -117,31 +116,6 @@ func reserveIn(db *DB, hctx context.Context, phone string, at time.Time, max int
 	}
 }
 
-// groupBatches are the statements of each batch g saw that held a group
-// commit's transaction.
-func (g *laneGate) groupBatches() [][]string {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	var out [][]string
-	for _, b := range g.batches {
-		if slices.Contains(b, `BEGIN`) {
-			out = append(out, b)
-		}
-	}
-	return out
-}
-
-// count is how many of sqls are sql.
-func count(sqls []string, sql string) int {
-	n := 0
-	for _, s := range sqls {
-		if s == sql {
-			n++
-		}
-	}
-	return n
-}
-
 func TestAGroupLostAfterItsCommitAnswersItsCommitsAndReservationsOnce(t *testing.T) {
 	ctx := t.Context()
 	server := pgtest.URL(t)
@@ -245,7 +219,7 @@ func TestAGroupRolledBackByADeadlockMakesItsReservationsOnceWhenSentAgain(t *tes
 		t.Fatalf("%d group transactions sent, want 2 (the deadlocked one, then again)", len(groups))
 	}
 	for i, sqls := range groups {
-		if n := count(sqls, reserveSQL); n != 2 {
+		if n := statements(sqls, reserveSQL); n != 2 {
 			t.Errorf("group transaction %d made %d reservations, want 2", i, n)
 		}
 	}
@@ -300,7 +274,7 @@ func TestAReservationCountsARefusedLoginOfItsPhoneCommittedInItsGroup(t *testing
 			if len(groups) != 1 {
 				t.Fatalf("%d group transactions, want 1", len(groups))
 			}
-			if n := count(groups[0], xactLockSQL); n != 1 {
+			if n := statements(groups[0], xactLockSQL); n != 1 {
 				t.Errorf("the group took %d transaction locks, want the phone's once", n)
 			}
 		})

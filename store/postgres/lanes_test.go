@@ -111,18 +111,37 @@ func (g *laneGate) groups() []int {
 		if len(b) == 0 || b[len(b)-1] != unlockSQL {
 			continue
 		}
-		sessions, group := 0, false
-		for _, sql := range b {
-			group = group || sql == `BEGIN`
-			if strings.HasPrefix(sql, "INSERT INTO sessions") {
-				sessions++
-			}
-		}
-		if group {
-			out = append(out, sessions)
+		if slices.Contains(b, `BEGIN`) {
+			out = append(out, statements(b, "INSERT INTO sessions"))
 		}
 	}
 	return out
+}
+
+// groupBatches are the statements of each batch g saw that held a group
+// commit's transaction.
+func (g *laneGate) groupBatches() [][]string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out [][]string
+	for _, b := range g.batches {
+		if slices.Contains(b, `BEGIN`) {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// statements counts the statements of sqls that begin with prefix (a
+// statement's whole text counts that statement).
+func statements(sqls []string, prefix string) int {
+	n := 0
+	for _, sql := range sqls {
+		if strings.HasPrefix(sql, prefix) {
+			n++
+		}
+	}
+	return n
 }
 
 // laneRecord is session id as its hop leaves it.
@@ -589,28 +608,15 @@ func TestReservationsOnALaneAreMadeInTheGroupsTransaction(t *testing.T) {
 			}
 			// The first transaction the lane sent held both commits and
 			// every reservation.
-			g.mu.Lock()
-			defer g.mu.Unlock()
-			for _, b := range g.batches {
-				if !slices.Contains(b, `BEGIN`) {
-					continue
-				}
-				sessions, reservations := 0, 0
-				for _, sql := range b {
-					if strings.HasPrefix(sql, "INSERT INTO sessions") {
-						sessions++
-					}
-					if sql == reserveSQL {
-						reservations++
-					}
-				}
-				if sessions != len(commits) || reservations != len(reserves) {
-					t.Errorf("the lane's first transaction wrote %d sessions and %d reservations, want %d and %d",
-						sessions, reservations, len(commits), len(reserves))
-				}
-				return
+			groups := g.groupBatches()
+			if len(groups) == 0 {
+				t.Fatal("the lane sent no transaction")
 			}
-			t.Error("the lane sent no transaction")
+			sessions, reservations := statements(groups[0], "INSERT INTO sessions"), statements(groups[0], reserveSQL)
+			if sessions != len(commits) || reservations != len(reserves) {
+				t.Errorf("the lane's first transaction wrote %d sessions and %d reservations, want %d and %d",
+					sessions, reservations, len(commits), len(reserves))
+			}
 		})
 	}
 }

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"strings"
 	"testing"
 	"time"
 
@@ -18,11 +17,7 @@ func (g *laneGate) pointerWrites() int {
 	defer g.mu.Unlock()
 	n := 0
 	for _, b := range g.batches {
-		for _, sql := range b {
-			if strings.HasPrefix(sql, "INSERT INTO phone_sessions") {
-				n++
-			}
-		}
+		n += statements(b, "INSERT INTO phone_sessions")
 	}
 	return n
 }
