@@ -534,10 +534,10 @@ func (r *run) stop() {
 	r.settled()
 }
 
-// attempt sends m once and records the outcome in the queue, unless defer
-// is set and m was sent or skipped: that outcome is left for the
-// SettlingQueue's next read (result.deferred). It returns the outcome, and
-// the queue's error if it could not be recorded.
+// attempt sends m once and records the outcome in the queue, unless
+// deferDelivered is set and m was sent or skipped: that outcome is left
+// for the SettlingQueue's next read (result.deferred). It returns the
+// outcome, and the queue's error if it could not be recorded.
 func (w *Worker) attempt(ctx context.Context, m link.Message, deferDelivered bool) result {
 	log := w.Log.With().Str("id", m.ID).Str("type", m.Type).Int("attempt", m.Attempts+1).Logger()
 	start := w.now()
