@@ -53,7 +53,7 @@ type hop struct {
 	mu       sync.Mutex
 	lane     *lane         // nil once the hop has a connection of its own
 	gen      uint64        // the lane connection's generation the lock was taken on
-	pid      uint32        // the process id of that connection's backend
+	laneKey  string        // the lane lock of that connection (lanes.go)
 	conn     *pgxpool.Conn // its own connection, off the lane
 	locked   bool          // the lock was taken (with the first statement)
 	released bool          // the lock was let go (with the commit)
@@ -184,7 +184,7 @@ func (db *DB) readOnHop(ctx context.Context, h *hop) (*link.SessionRecord, error
 	if h.lane != nil {
 		d := h.lane.do(&laneOp{kind: opRead, ctx: ctx, id: h.id, lock: !h.locked, gen: h.gen})
 		if d.locked {
-			h.locked, h.gen, h.pid = true, d.gen, d.pid
+			h.locked, h.gen, h.laneKey = true, d.gen, d.key
 		}
 		switch {
 		case d.err != nil:
@@ -312,7 +312,7 @@ func (db *DB) commitOnLane(ctx context.Context, h *hop, w *commitWrite) error {
 	if err != nil {
 		return ctxErr(ctx, err)
 	}
-	if err := db.commitOn(ctx, conn, w, h.id, held{lane: h.pid}); err != nil {
+	if err := db.commitOn(ctx, conn, w, h.id, held{lane: h.laneKey}); err != nil {
 		conn.Conn().Close(context.Background()) // the transaction goes with it
 		conn.Release()
 		return err
@@ -348,13 +348,19 @@ func (db *DB) commitOn(ctx context.Context, conn *pgxpool.Conn, w *commitWrite, 
 type held struct {
 	lock   bool   // take it on the commit's connection, first
 	unlock bool   // let it go on the commit's connection, after the COMMIT
-	lane   uint32 // beside the lane: the process id of the lane's backend, which holds it
+	lane   string // beside the lane: the lane lock of the connection holding it
 }
 
-// stillHeldSQL fails (division by zero) unless backend $1 holds session
-// lock $2: a commit beside the lane whose lane lost it writes nothing.
-const stillHeldSQL = `SELECT 1 / count(*)::int FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1
-	AND pid = $1 AND (classid::bigint << 32 | objid::bigint) = hashtextextended($2, 0)`
+// stillHeldSQL fails (division by zero) unless lane lock $1 is held: a
+// commit beside the lane whose lane lost its connection, and the session's
+// lock with it, writes nothing. Only the lane's connection ever takes its
+// lane lock exclusively, from before it takes any session's lock, and the
+// lock goes only with that connection's backend; the lane lets go of the
+// session's lock of a commit beside it only once that commit is over. So
+// the lane lock held means the session's lock is too. The try is shared, so that two
+// commits beside one lost lane both see it gone; one that finds it gone
+// holds it, shared, until its transaction is rolled back.
+const stillHeldSQL = `SELECT 1 / (NOT pg_try_advisory_xact_lock_shared(hashtextextended($1, 0)))::int`
 
 // queueLock adds to b the session's lock, waited for, then its fence.
 func queueLock(b *pgx.Batch, id string) {
@@ -462,12 +468,12 @@ func beginBatch(w *commitWrite, id string, how held) (b *pgx.Batch, before int) 
 		before += 2
 	}
 	b.Queue(`BEGIN`)
-	if how.lane != 0 {
+	if how.lane != "" {
 		// Beside the lane: the fence, then the lock still the lane's. Any
 		// holder after a lock lost now waits for the fence: a lock seen
 		// held once the fence is taken is held until the COMMIT is over.
 		b.Queue(xactLockSQL, fenceKey(id))
-		b.Queue(stillHeldSQL, how.lane, sessionLockKey(id))
+		b.Queue(stillHeldSQL, how.lane)
 		before += 2
 	}
 	w.queueLocks(b)

@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -57,7 +59,10 @@ type lane struct {
 	// gen is the connection's generation, moved on by run when it loses
 	// one: a lock taken on an earlier one is gone.
 	gen atomic.Uint64
-	pid atomic.Uint32 // the connection's backend, which holds its locks
+	// key is the lane lock of the connection (run's only): held on it
+	// from its first round trip, so that a commit beside the lane can see
+	// the connection still holds its locks (stillHeldSQL).
+	key string
 }
 
 // maxLaneOps is the most a lane sends in one round trip.
@@ -107,7 +112,7 @@ type laneDone struct {
 	latest bool                // opRead: the session is its phone's latest (hopSessionSQL)
 	locked bool                // opRead with lock: the lock is held now
 	gen    uint64              // the generation it was taken on
-	pid    uint32              // the backend holding it
+	key    string              // the lane lock of the connection holding it
 	err    error
 }
 
@@ -229,6 +234,33 @@ func (l *lane) drop() {
 	}
 }
 
+// lockLane makes conn the lane's connection once it holds a lane lock of
+// its own, a new key for each connection: that lock is held for as long
+// as the connection's backend lives and so keeps every session lock the
+// lane takes on it, and a commit beside the lane tries it (stillHeldSQL)
+// instead of reading pg_locks, which takes every partition of the
+// server's lock table. A connection that cannot take it is closed.
+func (l *lane) lockLane(conn *pgxpool.Conn) error {
+	key := laneLockKey()
+	ctx, cancel := context.WithTimeout(context.Background(), laneTimeout)
+	defer cancel()
+	if _, err := conn.Exec(ctx, lockSQL, key); err != nil {
+		conn.Conn().Close(context.Background())
+		conn.Release()
+		return fmt.Errorf("lane lock: %w", err)
+	}
+	l.conn, l.key = conn, key
+	return nil
+}
+
+// laneLockKey is a new lane lock's key, unique to one connection of one
+// instance.
+func laneLockKey() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return "lane:" + hex.EncodeToString(b)
+}
+
 // breakConn closes the lane's connection after a failure whose effect is
 // not known: the locks held on it go with it, and the next connection
 // starts a new generation.
@@ -283,8 +315,12 @@ func (l *lane) round(ops []*laneOp) (again []*laneOp) {
 			}
 			return nil
 		}
-		l.conn = conn
-		l.pid.Store(conn.Conn().PgConn().PID())
+		if err := l.lockLane(conn); err != nil {
+			for _, op := range ops {
+				op.reply(laneDone{err: err})
+			}
+			return nil
+		}
 	}
 	b, steps := l.batch(ops)
 	ctx, cancel := context.WithTimeout(context.Background(), laneTimeout)
@@ -444,7 +480,7 @@ func (l *lane) answer(br pgx.BatchResults, steps []step) (int, error) {
 			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 				return i, err
 			}
-			st.op.reply(laneDone{rec: rec, sealed: sealed, latest: latest, locked: st.op.got, gen: l.gen.Load(), pid: l.pid.Load()})
+			st.op.reply(laneDone{rec: rec, sealed: sealed, latest: latest, locked: st.op.got, gen: l.gen.Load(), key: l.key})
 		case stepReserve:
 			st.op.res.id = 0
 			if err := br.QueryRow().Scan(&st.op.res.id); err != nil && !errors.Is(err, pgx.ErrNoRows) {
@@ -474,7 +510,7 @@ func (l *lane) blame(ops []*laneOp, culprit step, err error) (again []*laneOp) {
 	retry := retryable(err)
 	switch culprit.kind {
 	case stepRead: // a failed lock breaks the connection (round)
-		culprit.op.reply(laneDone{err: err, locked: culprit.op.got, gen: l.gen.Load(), pid: l.pid.Load()})
+		culprit.op.reply(laneDone{err: err, locked: culprit.op.got, gen: l.gen.Load(), key: l.key})
 	case stepWrite, stepReserve:
 		if !retry {
 			culprit.op.reply(laneDone{err: err})

@@ -634,3 +634,34 @@ func TestAReservationWhoseLaneFailedIsMadeOnAConnectionOfItsOwn(t *testing.T) {
 		t.Fatalf("the phone's attempts: %d, %v; want the one reserved", n, err)
 	}
 }
+
+func TestCommitsBesideALostLaneEachSeeItsLockGone(t *testing.T) {
+	ctx := t.Context()
+	url := pgtest.URL(t)
+	first := openLane(t, url, newLaneGate())
+	admin := adminConn(t, url)
+	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	hctx, _ := newHop(t, first, "gone-01")
+	h := hctx.Value(hopKey{}).(*hop)
+	h.mu.Lock()
+	key := h.laneKey
+	h.mu.Unlock()
+	killHolder(t, admin, "gone-01")
+	// Another commit beside the same lost lane is in the middle of its
+	// transaction, having tried the lane lock already.
+	tx, err := admin.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.Background())
+	var free bool
+	if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock_shared(hashtextextended($1, 0))`, key).Scan(&free); err != nil || !free {
+		t.Fatalf("the lane lock after its backend ended: free %v, %v", free, err)
+	}
+	if err := first.Commit(hctx, linkChange("gone-01", "acc_gone", at)); err == nil {
+		t.Fatal("a link was committed beside a lost lane while another commit beside it looked at its lock")
+	}
+	if _, ok, err := first.Link(ctx, "acc_gone"); err != nil || ok {
+		t.Fatalf("the link after its commit failed: %v, %v; want none", ok, err)
+	}
+}
