@@ -280,9 +280,9 @@ func (l *lane) generation() uint64 { return l.gen.Load() }
 type stepKind uint8
 
 const (
-	stepLock     stepKind = iota // a read's lock, tried
+	stepLock     stepKind = iota // the reads' locks, tried (tryLocksSQL)
 	stepRead                     // a read
-	stepUnlock                   // an unlock, alone or after the group's COMMIT
+	stepUnlock                   // unlocks, alone or after the group's COMMIT (unlocksSQL)
 	stepBegin                    // the group's BEGIN
 	stepKey                      // a queue key's lock, for the whole group
 	stepWrite                    // a statement of one commit
@@ -292,10 +292,11 @@ const (
 )
 
 // step is one statement of a round trip and the op it serves (nil for
-// the group's own).
+// the group's own, and for a statement of many ops).
 type step struct {
 	kind stepKind
 	op   *laneOp
+	ops  []*laneOp // stepLock, stepUnlock: the ops whose sessions' locks it tries or lets go, in its array's order
 }
 
 // round sends ops in one round trip and answers them, returning those to
@@ -377,32 +378,43 @@ func (l *lane) admit(ops []*laneOp) []*laneOp {
 	return run
 }
 
-// batch lays ops out as one round trip: the reads, then the lone
-// unlocks, then the group's transaction and its unlocks. The server
-// sends the results together, at the batch's end (one Sync): a read is
-// answered once the group's COMMIT is flushed.
+// batch lays ops out as one round trip: the reads' locks, the reads, the
+// lone unlocks, then the group's transaction and its unlocks; the locks
+// tried, and the locks let go, each in one statement for all of them. The
+// server sends the results together, at the batch's end (one Sync): a
+// read is answered once the group's COMMIT is flushed.
 func (l *lane) batch(ops []*laneOp) (*pgx.Batch, []step) {
 	b := &pgx.Batch{}
-	steps := make([]step, 0, 4*len(ops))
-	var commits, reserves []*laneOp
+	steps := make([]step, 0, 2*len(ops)+4)
+	var locks, reads, unlocks, commits, reserves []*laneOp
 	for _, op := range ops {
 		switch op.kind {
 		case opRead:
 			if op.lock {
-				b.Queue(tryLockSQL, sessionLockKey(op.id), fenceKey(op.id))
-				steps = append(steps, step{stepLock, op})
+				locks = append(locks, op)
 			}
-			b.Queue(hopSessionSQL, op.id)
-			steps = append(steps, step{stepRead, op})
+			reads = append(reads, op)
 		case opUnlock:
-			b.Queue(unlockSQL, sessionLockKey(op.id))
-			steps = append(steps, step{stepUnlock, op})
+			unlocks = append(unlocks, op)
 		case opCommit:
 			commits = append(commits, op)
 		case opReserve:
 			reserves = append(reserves, op)
 		}
 	}
+	if len(locks) > 0 {
+		keys, fences := make([]string, len(locks)), make([]string, len(locks))
+		for i, op := range locks {
+			keys[i], fences[i] = sessionLockKey(op.id), fenceKey(op.id)
+		}
+		b.Queue(tryLocksSQL, keys, fences)
+		steps = append(steps, step{kind: stepLock, ops: locks})
+	}
+	for _, op := range reads {
+		b.Queue(hopSessionSQL, op.id)
+		steps = append(steps, step{stepRead, op, nil})
+	}
+	steps = queueUnlocks(b, steps, unlocks)
 	if len(commits) == 0 && len(reserves) == 0 {
 		return b, steps
 	}
@@ -419,24 +431,35 @@ func (l *lane) batch(ops []*laneOp) (*pgx.Batch, []step) {
 		n := b.Len()
 		op.w.queueOwn(b, true)
 		for range b.Len() - n {
-			steps = append(steps, step{stepWrite, op})
+			steps = append(steps, step{stepWrite, op, nil})
 		}
 	}
 	for _, op := range reserves {
 		r := op.res
 		b.Queue(reserveSQL, r.phone, r.at, r.since, r.max)
-		steps = append(steps, step{stepReserve, op})
+		steps = append(steps, step{stepReserve, op, nil})
 	}
 	b.Queue(`COMMIT`)
 	steps = append(steps, step{kind: stepCommit})
-	for _, op := range commits {
-		b.Queue(unlockSQL, sessionLockKey(op.id))
-		steps = append(steps, step{stepUnlock, op})
-	}
+	steps = queueUnlocks(b, steps, commits)
 	for _, op := range reserves {
-		steps = append(steps, step{stepReserved, op})
+		steps = append(steps, step{stepReserved, op, nil})
 	}
 	return b, steps
+}
+
+// queueUnlocks adds to b one statement letting go of the locks of ops'
+// sessions, when there are any, and its step to steps.
+func queueUnlocks(b *pgx.Batch, steps []step, ops []*laneOp) []step {
+	if len(ops) == 0 {
+		return steps
+	}
+	keys := make([]string, len(ops))
+	for i, op := range ops {
+		keys[i] = sessionLockKey(op.id)
+	}
+	b.Queue(unlocksSQL, keys)
+	return append(steps, step{kind: stepUnlock, ops: ops})
 }
 
 // groupKeys are the transaction locks the group's commits and
@@ -471,7 +494,7 @@ func (l *lane) answer(br pgx.BatchResults, steps []step) (int, error) {
 	for i, st := range steps {
 		switch st.kind {
 		case stepLock:
-			if err := br.QueryRow().Scan(&st.op.got); err != nil {
+			if err := scanLocks(br, st.ops); err != nil {
 				return i, err
 			}
 		case stepRead:
@@ -492,8 +515,8 @@ func (l *lane) answer(br pgx.BatchResults, steps []step) (int, error) {
 			if _, err := br.Exec(); err != nil {
 				return i, err
 			}
-			if st.kind == stepUnlock {
-				st.op.reply(laneDone{gen: l.gen.Load()})
+			for _, op := range st.ops { // stepUnlock's
+				op.reply(laneDone{gen: l.gen.Load()})
 			}
 		}
 	}
@@ -548,12 +571,48 @@ func (op *laneOp) reply(d laneDone) {
 	}
 }
 
-// tryLockSQL tries a session's lock, never waiting for another holder,
-// and once it has it waits for the session's fence ($2, see fenceKey):
-// the fence is taken only when the lock was (CASE evaluates its
-// subquery only for the branch taken).
-const tryLockSQL = `SELECT CASE WHEN pg_try_advisory_lock(hashtextextended($1, 0))
-	THEN (SELECT true FROM pg_advisory_xact_lock(hashtextextended($2, 0))) ELSE false END`
+// tryLocksSQL tries the locks of sessions $1, in order, never waiting
+// for another holder, and once it has one waits for that session's
+// fence (the same place of $2, see fenceKey): a fence is taken only when
+// its lock was (CASE evaluates its subquery only for the branch taken).
+// A row for each, its place (from 1) and whether its lock was taken.
+const tryLocksSQL = `SELECT o, CASE WHEN pg_try_advisory_lock(hashtextextended(k, 0))
+	THEN (SELECT true FROM pg_advisory_xact_lock(hashtextextended(f, 0))) ELSE false END
+	FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(k, f, o)`
+
+// unlocksSQL lets go of the locks of sessions $1.
+const unlocksSQL = `SELECT pg_advisory_unlock(hashtextextended(k, 0)) FROM unnest($1::text[]) AS k`
+
+// scanLocks reads tryLocksSQL's rows into ops' got, in its order.
+func scanLocks(br pgx.BatchResults, ops []*laneOp) error {
+	rows, err := br.Query()
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var (
+			place int64
+			got   bool
+		)
+		if err := rows.Scan(&place, &got); err != nil {
+			return err
+		}
+		if place < 1 || place > int64(len(ops)) {
+			return fmt.Errorf("lock tried at place %d of %d", place, len(ops))
+		}
+		ops[place-1].got = got
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if n != len(ops) {
+		return fmt.Errorf("%d locks tried of %d", n, len(ops))
+	}
+	return nil
+}
 
 // lanes are a store's lanes; a session always runs on the same one.
 type lanes struct {

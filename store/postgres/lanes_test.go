@@ -30,7 +30,7 @@ type laneGate struct {
 
 func newLaneGate() *laneGate {
 	g := &laneGate{shut: make(chan struct{}), held: make(chan struct{}, 1),
-		holds: func(sqls []string) bool { return len(sqls) > 0 && sqls[0] == tryLockSQL }}
+		holds: func(sqls []string) bool { return len(sqls) > 0 && sqls[0] == tryLocksSQL }}
 	close(g.shut)
 	return g
 }
@@ -108,7 +108,7 @@ func (g *laneGate) groups() []int {
 	defer g.mu.Unlock()
 	var out []int
 	for _, b := range g.batches {
-		if len(b) == 0 || b[len(b)-1] != unlockSQL {
+		if len(b) == 0 || b[len(b)-1] != unlocksSQL {
 			continue
 		}
 		if slices.Contains(b, `BEGIN`) {
@@ -342,6 +342,12 @@ func TestTheCommitsWaitingOnALaneGoInOneTransactionAndAFailedOneFailsAlone(t *te
 			}
 			if got := g.groups(); fmt.Sprint(got) != fmt.Sprint(tt.groups) {
 				t.Errorf("group commits wrote %v sessions, want %v", got, tt.groups)
+			}
+			for _, b := range g.groupBatches() {
+				after := b[slices.Index(b, `COMMIT`)+1:]
+				if n := statements(after, unlocksSQL); n != 1 || len(after) != 1 {
+					t.Errorf("a group let its sessions' locks go in %d statements of %d after its COMMIT, want 1: %q", n, len(after), b)
+				}
 			}
 			if tt.spoil >= 0 {
 				hops[tt.spoil].unlock()
@@ -654,14 +660,92 @@ func TestCommitsBesideALostLaneEachSeeItsLockGone(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tx.Rollback(context.Background())
-	var free bool
-	if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock_shared(hashtextextended($1, 0))`, key).Scan(&free); err != nil || !free {
-		t.Fatalf("the lane lock after its backend ended: free %v, %v", free, err)
-	}
+	waitFor(t, "the lane lock to go with its backend", func() bool {
+		var free bool
+		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock_shared(hashtextextended($1, 0))`, key).Scan(&free); err != nil {
+			t.Fatal(err)
+		}
+		return free
+	})
 	if err := first.Commit(hctx, linkChange("gone-01", "acc_gone", at)); err == nil {
 		t.Fatal("a link was committed beside a lost lane while another commit beside it looked at its lock")
 	}
 	if _, ok, err := first.Link(ctx, "acc_gone"); err != nil || ok {
 		t.Fatalf("the link after its commit failed: %v, %v; want none", ok, err)
+	}
+}
+
+func TestTheReadsOfARoundTripTryTheirLocksInOneStatementEachAnsweredItsOwn(t *testing.T) {
+	url := pgtest.URL(t)
+	g := newLaneGate()
+	db := openLane(t, url, g)
+	other := openLane(t, url, newLaneGate()) // another instance
+	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	ids := []string{"reads-01", "reads-02", "reads-03", "reads-04"}
+	for _, id := range ids {
+		hctx, unlock := newHop(t, other, id)
+		if err := other.Commit(hctx, link.Change{Session: laneRecord(id, at)}); err != nil {
+			t.Fatal(err)
+		}
+		unlock()
+	}
+	// One of them is held by the other instance's hop.
+	heldCtx, unlockHeld, err := other.Locks().LockSession(t.Context(), ids[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(unlockHeld)
+	if _, err := other.Session(heldCtx, ids[1]); err != nil {
+		t.Fatal(err)
+	}
+	holdRound(t, db, g, "reads-99")
+	reads := make([]<-chan *link.SessionRecord, len(ids))
+	for i, id := range ids {
+		reads[i] = nextRead(t, db, id)
+	}
+	waitFor(t, "the reads to wait on the lane", func() bool { return len(db.lanes.all[0].ops) == len(ids) })
+	g.open()
+	for i, id := range ids {
+		if i == 1 {
+			continue // held by the other instance: waited for off the lane
+		}
+		if r := readWithin(t, reads[i]); r == nil || string(r.Data) != "data of "+id {
+			t.Fatalf("the read of %s: %+v, want its own session", id, r)
+		}
+	}
+	g.mu.Lock()
+	var together []string
+	for _, b := range g.batches {
+		if statements(b, hopSessionSQL) == len(ids) {
+			together = b
+		}
+	}
+	g.mu.Unlock()
+	if n := statements(together, tryLocksSQL); n != 1 {
+		t.Errorf("the round trip of %d reads tried their locks in %d statements, want 1: %q", len(ids), n, together)
+	}
+	if !heldElsewhere(t, db, sessionLockKey(ids[1])) {
+		t.Fatal("the held session's lock was let go before its holder did")
+	}
+	// Its holder commits, which lets the lock go: the read waiting off
+	// the lane reads what it committed.
+	if err := other.Commit(heldCtx, link.Change{Session: laneRecord(ids[1], at.Add(time.Minute))}); err != nil {
+		t.Fatal(err)
+	}
+	if r := readWithin(t, reads[1]); r == nil || !r.Updated.Equal(at.Add(time.Minute)) {
+		t.Fatalf("the read of the held session: %+v, want what its holder committed", r)
+	}
+}
+
+// readWithin is what read gives within a few seconds; the test fails
+// when it gives nothing.
+func readWithin(t *testing.T, read <-chan *link.SessionRecord) *link.SessionRecord {
+	t.Helper()
+	select {
+	case r := <-read:
+		return r
+	case <-time.After(10 * time.Second):
+		t.Fatal("waited 10 s for a read")
+		return nil
 	}
 }
