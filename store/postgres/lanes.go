@@ -59,9 +59,10 @@ type lane struct {
 	// gen is the connection's generation, moved on by run when it loses
 	// one: a lock taken on an earlier one is gone.
 	gen atomic.Uint64
-	// key is the lane lock of the connection (run's only): held on it
-	// from its first round trip, so that a commit beside the lane can see
-	// the connection still holds its locks (stillHeldSQL).
+	// key is the lane lock of the connection (run's only): taken on it
+	// when it is acquired, before its first batch, so that a commit
+	// beside the lane can see the connection still holds its locks
+	// (stillHeldSQL).
 	key string
 }
 
@@ -101,7 +102,7 @@ type laneOp struct {
 	done  chan laneDone // buffered: the lane never waits on a hop
 
 	// Set by the lane's run only.
-	got     bool // the lock was taken (opRead with lock)
+	got     bool // the lock was taken (opRead with lock, or sent again holding it)
 	replied bool // answered on done
 }
 
@@ -110,7 +111,7 @@ type laneDone struct {
 	rec    *link.SessionRecord // opRead: the session, nil when there is none
 	sealed []byte              // its secrets, still sealed
 	latest bool                // opRead: the session is its phone's latest (hopSessionSQL)
-	locked bool                // opRead with lock: the lock is held now
+	locked bool                // opRead with lock (or sent again holding it): the lock is held now
 	gen    uint64              // the generation it was taken on
 	key    string              // the lane lock of the connection holding it
 	err    error
@@ -368,7 +369,10 @@ func (l *lane) admit(ops []*laneOp) []*laneOp {
 		case op.kind == opUnlock && op.gen != l.gen.Load():
 			op.reply(laneDone{}) // the lock went with its connection
 		case op.kind != opUnlock && op.ctx.Err() != nil:
-			op.reply(laneDone{err: op.ctx.Err()})
+			// A read sent again with its lock taken (blame) says so:
+			// its hop lets the lock go.
+			holding := op.kind == opRead && op.got && op.gen == l.gen.Load()
+			op.reply(laneDone{err: op.ctx.Err(), locked: holding, gen: op.gen, key: l.key})
 		case !(op.kind == opRead && op.lock) && op.gen != l.gen.Load():
 			op.reply(laneDone{err: errHopBroken})
 		default:
@@ -526,9 +530,12 @@ func (l *lane) answer(br pgx.BatchResults, steps []step) (int, error) {
 // blame answers the ops of a round trip stopped by the failure of
 // culprit, the server having skipped everything after it: the failed
 // read or commit fails, and whatever was not answered goes again. A
-// deadlock or serialisation failure sends the whole group again (up to
-// maxGroupTries times); any other failure of the group's own statements
-// fails its commits.
+// read whose lock the round trip took (its first statement tries them
+// all) goes again holding it: a session's lock outlives the failed
+// statement, and taking it again would hold it twice, to be let go
+// once. A deadlock or serialisation failure sends the whole group again
+// (up to maxGroupTries times); any other failure of the group's own
+// statements fails its commits.
 func (l *lane) blame(ops []*laneOp, culprit step, err error) (again []*laneOp) {
 	retry := retryable(err)
 	switch culprit.kind {
@@ -553,7 +560,11 @@ func (l *lane) blame(ops []*laneOp, culprit step, err error) (again []*laneOp) {
 				continue
 			}
 		}
-		op.got = false
+		if op.kind == opRead && op.got {
+			op.lock, op.gen = false, l.gen.Load()
+		} else {
+			op.got = false
+		}
 		again = append(again, op)
 	}
 	return again
