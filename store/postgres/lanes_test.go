@@ -22,6 +22,7 @@ import (
 // laneGate holds a batch at its start while shut (a lane's reads, unless
 // told otherwise), and records the statements of every batch.
 type laneGate struct {
+	noTrace
 	mu      sync.Mutex
 	holds   func(sqls []string) bool // the batches held
 	shut    chan struct{}            // closed: open
@@ -77,10 +78,7 @@ func (g *laneGate) open() {
 }
 
 func (g *laneGate) TraceBatchStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceBatchStartData) context.Context {
-	var sqls []string
-	for _, q := range data.Batch.QueuedQueries {
-		sqls = append(sqls, q.SQL)
-	}
+	sqls := batchSQL(data)
 	g.mu.Lock()
 	g.batches = append(g.batches, sqls)
 	shut := g.shut
@@ -95,12 +93,26 @@ func (g *laneGate) TraceBatchStart(ctx context.Context, _ *pgx.Conn, data pgx.Tr
 	}
 	return ctx
 }
-func (g *laneGate) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
-func (g *laneGate) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
-func (g *laneGate) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+
+// noTrace traces nothing: a tracer embeds it for the events it does not
+// look at.
+type noTrace struct{}
+
+func (noTrace) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+func (noTrace) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
+func (noTrace) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
 	return ctx
 }
-func (g *laneGate) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (noTrace) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// batchSQL is the statements of the batch data starts.
+func batchSQL(data pgx.TraceBatchStartData) []string {
+	sqls := make([]string, 0, len(data.Batch.QueuedQueries))
+	for _, q := range data.Batch.QueuedQueries {
+		sqls = append(sqls, q.SQL)
+	}
+	return sqls
+}
 
 // groups are the batches that committed a group: how many sessions each
 // wrote.
@@ -154,16 +166,24 @@ func laneRecord(id string, at time.Time) *link.SessionRecord {
 // openLane opens an instance whose hops share one lane, traced by g.
 func openLane(t *testing.T, url string, g *laneGate) *DB {
 	t.Helper()
+	db := openTraced(t, url, g)
+	t.Cleanup(g.open) // a test that failed with a batch held lets it go before the store closes
+	return db
+}
+
+// openTraced opens an instance whose hops share one lane, traced by
+// tracer.
+func openTraced(t *testing.T, url string, tracer pgx.QueryTracer) *DB {
+	t.Helper()
 	sealer, err := seal.New(bytes.Repeat([]byte{3}, seal.KeySize))
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := Open(t.Context(), url, sealer, withLanes(1), WithTracer(g))
+	db, err := Open(t.Context(), url, sealer, withLanes(1), WithTracer(tracer))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	t.Cleanup(g.open) // a test that failed with a batch held lets it go before the store closes
 	return db
 }
 
@@ -753,22 +773,15 @@ func readWithin(t *testing.T, read <-chan *link.SessionRecord) *link.SessionReco
 
 // batchHook is a tracer that hands the statements of each batch a
 // connection sends to start, before the batch goes out: start may hold it.
-type batchHook struct{ start func(sqls []string) }
+type batchHook struct {
+	noTrace
+	start func(sqls []string)
+}
 
 func (h batchHook) TraceBatchStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceBatchStartData) context.Context {
-	var sqls []string
-	for _, q := range data.Batch.QueuedQueries {
-		sqls = append(sqls, q.SQL)
-	}
-	h.start(sqls)
+	h.start(batchSQL(data))
 	return ctx
 }
-func (batchHook) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
-func (batchHook) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
-func (batchHook) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
-	return ctx
-}
-func (batchHook) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
 // A round trip's first statement takes the locks of all its reads. When
 // one read fails, the server skips the rest, and the reads after it go
@@ -807,17 +820,9 @@ func TestReadsSentAgainAfterAFailedReadHoldTheirLocksOnce(t *testing.T) {
 			<-letAgain
 		}
 	}}
-	sealer, err := seal.New(bytes.Repeat([]byte{3}, seal.KeySize))
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Every read of this instance fails once it has waited lock_timeout
 	// for a table locked elsewhere.
-	db, err := Open(t.Context(), url+"&lock_timeout=200ms", sealer, withLanes(1), WithTracer(hook))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := openTraced(t, url+"&lock_timeout=200ms", hook)
 	// A hop's lock and read prepare the lane's statements, and its unlock
 	// holds the lane.
 	_, unlock := newHop(t, db, "again-00")
