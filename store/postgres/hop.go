@@ -141,9 +141,11 @@ func (h *hop) unlock() {
 		h.lane = nil
 	case h.conn != nil:
 		if held {
-			if _, err := h.conn.Exec(context.Background(), unlockSQL, sessionLockKey(h.id)); err != nil {
+			ctx, cancel := detached()
+			if _, err := h.conn.Exec(ctx, unlockSQL, sessionLockKey(h.id)); err != nil {
 				h.conn.Conn().Close(context.Background()) // the lock goes with the connection
 			}
+			cancel()
 		}
 		h.conn.Release()
 		h.conn = nil
@@ -335,7 +337,10 @@ func (db *DB) commitOn(ctx context.Context, conn *pgxpool.Conn, w *commitWrite, 
 			return nil
 		}
 		if !how.lock && retryable(err) && attempt < 5 {
-			if _, rerr := conn.Exec(context.Background(), `ROLLBACK`); rerr == nil {
+			rctx, cancel := detached()
+			_, rerr := conn.Exec(rctx, `ROLLBACK`)
+			cancel()
+			if rerr == nil {
 				time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
 				continue
 			}
@@ -406,10 +411,26 @@ func (db *DB) commitBatches(ctx context.Context, conn *pgxpool.Conn, w *commitWr
 		return err
 	}
 	b.Queue(`COMMIT`)
-	if how.unlock {
-		b.Queue(unlockSQL, sessionLockKey(id))
+	if !how.unlock {
+		return conn.SendBatch(ctx, b).Close()
 	}
-	return conn.SendBatch(ctx, b).Close()
+	b.Queue(unlockSQL, sessionLockKey(id))
+	br := conn.SendBatch(ctx, b)
+	if err := skip(br, b.Len()-1); err != nil {
+		return errors.Join(err, br.Close())
+	}
+	// Durable. A lock that could not be let go goes with the connection.
+	if _, err := br.Exec(); errors.Join(err, br.Close()) != nil {
+		conn.Conn().Close(context.Background())
+	}
+	return nil
+}
+
+// detached is the context of what a hop finishes whatever its own
+// context (letting a lock go, rolling back), bounded as a lane's round
+// trip is: a hung server is given up on, and the connection closed.
+func detached() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), laneTimeout)
 }
 
 // linkAsIsSQL fails (division by zero) when a link of account $1 must be

@@ -42,7 +42,11 @@ import (
 // A failed statement fails what it belongs to: the read, or the commit
 // whose writes it was (the others of the group go again in the next
 // round trip); a deadlock or serialisation failure sends the whole group
-// again. A lost connection (or a round trip past laneTimeout) loses
+// again. The reads' lock statement failed (its wait for a fence cut short
+// by lock_timeout, say) fails those reads and lets go of whatever locks
+// it took; a statement the server would not prepare fails the ops that
+// send it, and nothing else. A row the lane cannot decode fails its op
+// alone. A lost connection (or a round trip past laneTimeout) loses
 // every lock held on it: the lane takes a new one and a new generation,
 // and a commit of a hop that locked its session on the old one fails
 // (errHopBroken) instead of writing without its lock.
@@ -103,6 +107,7 @@ type laneOp struct {
 
 	// Set by the lane's run only.
 	got     bool // the lock was taken (opRead with lock, or sent again holding it)
+	unsure  bool // the lock was tried by a statement that failed: it may be held (letGoUnsure)
 	replied bool // answered on done
 }
 
@@ -243,7 +248,7 @@ func (l *lane) drop() {
 // server's lock table. A connection that cannot take it is closed.
 func (l *lane) lockLane(conn *pgxpool.Conn) error {
 	key := laneLockKey()
-	ctx, cancel := context.WithTimeout(context.Background(), laneTimeout)
+	ctx, cancel := detached()
 	defer cancel()
 	if _, err := conn.Exec(ctx, lockSQL, key); err != nil {
 		conn.Conn().Close(context.Background())
@@ -308,7 +313,7 @@ func (l *lane) round(ops []*laneOp) (again []*laneOp) {
 		return nil
 	}
 	if l.conn == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), laneTimeout)
+		ctx, cancel := detached()
 		conn, err := l.pool.Acquire(ctx)
 		cancel()
 		if err != nil {
@@ -325,39 +330,111 @@ func (l *lane) round(ops []*laneOp) (again []*laneOp) {
 		}
 	}
 	b, steps := l.batch(ops)
-	ctx, cancel := context.WithTimeout(context.Background(), laneTimeout)
+	ctx, cancel := detached()
 	defer cancel()
 	br := l.conn.SendBatch(ctx, b)
 	failed, err := l.answer(br, steps)
 	err = errors.Join(err, br.Close())
-	if err == nil {
-		return nil
-	}
-	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) || failed < 0 || steps[failed].kind == stepUnlock || steps[failed].kind == stepLock ||
-		l.conn.Conn().IsClosed() {
-		// The connection's state is not known (a lock statement that
-		// failed waiting for its fence may have taken the lock): the
-		// locks held on it go with it. A commit whose COMMIT was read is durable (its lock
-		// went with the connection); anything else not answered fails.
-		l.breakConn()
-		committed := slices.IndexFunc(steps, func(st step) bool { return st.kind == stepCommit })
-		for _, op := range ops {
-			if op.grouped() && committed >= 0 && committed < failed {
-				op.reply(laneDone{})
-			}
-			op.reply(laneDone{err: err})
+	var (
+		pgErr   *pgconn.PgError
+		refused pgx.ErrPreprocessingBatch
+	)
+	switch {
+	case err == nil:
+	case l.conn.Conn().IsClosed():
+		l.lose(ops, steps, failed, err)
+	case errors.As(err, &refused):
+		var ok bool
+		if again, ok = l.refuse(ops, b, steps, refused.SQL(), err); !ok {
+			l.lose(ops, steps, -1, err)
 		}
-		return nil
+	case errors.As(err, &pgErr) && failed >= 0 && steps[failed].kind != stepUnlock:
+		// The server skipped what followed the failed statement: what
+		// ran is answered before anything else can change the lane's
+		// generation, then an explicit transaction, left aborted, is
+		// rolled back.
+		again = l.blame(ops, steps[failed], err)
+		if _, rerr := l.conn.Exec(ctx, `ROLLBACK`); rerr != nil {
+			l.breakConn()
+		}
+	default:
+		// An unlock that failed, or a failure the lane cannot place:
+		// the connection's state is not known.
+		l.lose(ops, steps, failed, err)
 	}
-	// The server skipped what followed the failed statement: what ran is
-	// answered before anything else can change the lane's generation,
-	// then an explicit transaction, left aborted, is rolled back.
-	again = l.blame(ops, steps[failed], err)
-	if _, rerr := l.conn.Exec(ctx, `ROLLBACK`); rerr != nil {
+	l.letGoUnsure(ctx, ops)
+	return again
+}
+
+// lose closes the lane's connection after a failure whose effect is not
+// known, at statement failed of steps (-1: before any ran): the locks held
+// on it go with it. A commit whose COMMIT was read is durable (its lock
+// went with the connection); anything else not answered fails.
+func (l *lane) lose(ops []*laneOp, steps []step, failed int, err error) {
+	l.breakConn()
+	committed := slices.IndexFunc(steps, func(st step) bool { return st.kind == stepCommit })
+	for _, op := range ops {
+		if op.grouped() && committed >= 0 && committed < failed {
+			op.reply(laneDone{})
+		}
+		op.reply(laneDone{err: err})
+	}
+}
+
+// refuse answers a round trip that was never sent: the server would not
+// prepare statement sql, or an argument of it could not be encoded. A
+// commit's write or a reservation fails the ops that send it (every one
+// sending the same statement); the others go again as they were, and ok
+// is true. A statement of the lane's own failed: nothing can go, and ok
+// is false.
+func (l *lane) refuse(ops []*laneOp, b *pgx.Batch, steps []step, sql string, err error) (again []*laneOp, ok bool) {
+	for i, q := range b.QueuedQueries { // a step for each, in order; the last, stepReserved, have none
+		if st := steps[i]; q.SQL == sql && (st.kind == stepWrite || st.kind == stepReserve) {
+			st.op.reply(laneDone{err: err})
+		}
+	}
+	for _, op := range ops {
+		if !op.replied {
+			again = append(again, op)
+		}
+	}
+	return again, len(again) < len(ops)
+}
+
+// letGoUnsure lets go of the locks that a failed statement tried (laneOp
+// unsure): the ops were answered not holding them. Letting go of a lock
+// not held does nothing, and no other hop holds these sessions on the
+// lane (claim). A connection that cannot is given up on: the locks go
+// with it.
+func (l *lane) letGoUnsure(ctx context.Context, ops []*laneOp) {
+	var keys []string
+	for _, op := range ops {
+		if op.unsure {
+			op.unsure = false
+			keys = append(keys, sessionLockKey(op.id))
+		}
+	}
+	if len(keys) == 0 || l.conn == nil {
+		return
+	}
+	if _, err := l.conn.Exec(ctx, unlocksSQL, keys); err != nil {
 		l.breakConn()
 	}
-	return again
+}
+
+// fail answers op with err; a read says whether it holds its lock (taken
+// in the round trip, or sent again holding it), for its hop to let it go.
+func (l *lane) fail(op *laneOp, err error) {
+	op.reply(laneDone{err: err, locked: op.kind == opRead && op.got, gen: l.gen.Load(), key: l.key})
+}
+
+// failUnsure fails the reads whose lock statement failed: each lock may
+// be held all the same, and is let go (letGoUnsure).
+func (l *lane) failUnsure(ops []*laneOp, err error) {
+	for _, op := range ops {
+		op.got, op.unsure = false, true
+		l.fail(op, err)
+	}
 }
 
 // admit answers what cannot be sent: an op whose context ended, and
@@ -385,8 +462,9 @@ func (l *lane) admit(ops []*laneOp) []*laneOp {
 // batch lays ops out as one round trip: the reads' locks, the reads, the
 // lone unlocks, then the group's transaction and its unlocks; the locks
 // tried, and the locks let go, each in one statement for all of them. The
-// server sends the results together, at the batch's end (one Sync): a
-// read is answered once the group's COMMIT is flushed.
+// server flushes its results when its output buffer fills and at the
+// batch's end (one Sync): a read may wait for the group's COMMIT to be
+// durable.
 func (l *lane) batch(ops []*laneOp) (*pgx.Batch, []step) {
 	b := &pgx.Batch{}
 	steps := make([]step, 0, 2*len(ops)+4)
@@ -498,19 +576,31 @@ func (l *lane) answer(br pgx.BatchResults, steps []step) (int, error) {
 	for i, st := range steps {
 		switch st.kind {
 		case stepLock:
-			if err := scanLocks(br, st.ops); err != nil {
+			switch err := scanLocks(br, st.ops); {
+			case undecoded(err):
+				l.failUnsure(st.ops, err)
+			case err != nil:
 				return i, err
 			}
-		case stepRead:
+		case stepRead: // a read whose lock is unsure was answered: its result is read past
 			var latest bool
-			rec, sealed, err := scanSession(br.QueryRow(), &latest)
-			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			rec, sealed, err := scanSession(laneRow{br}, &latest)
+			switch {
+			case undecoded(err):
+				l.fail(st.op, err)
+				continue
+			case err != nil && !errors.Is(err, pgx.ErrNoRows):
 				return i, err
 			}
 			st.op.reply(laneDone{rec: rec, sealed: sealed, latest: latest, locked: st.op.got, gen: l.gen.Load(), key: l.key})
 		case stepReserve:
 			st.op.res.id = 0
-			if err := br.QueryRow().Scan(&st.op.res.id); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			switch err := (laneRow{br}).Scan(&st.op.res.id); {
+			case undecoded(err):
+				// Made, its id unknown: made again off the lane
+				// (reserve), counted twice on the lockout's side.
+				st.op.reply(laneDone{err: err})
+			case err != nil && !errors.Is(err, pgx.ErrNoRows):
 				return i, err // no row: locked out
 			}
 		case stepReserved:
@@ -539,14 +629,17 @@ func (l *lane) answer(br pgx.BatchResults, steps []step) (int, error) {
 func (l *lane) blame(ops []*laneOp, culprit step, err error) (again []*laneOp) {
 	retry := retryable(err)
 	switch culprit.kind {
-	case stepRead: // a failed lock breaks the connection (round)
-		culprit.op.reply(laneDone{err: err, locked: culprit.op.got, gen: l.gen.Load(), key: l.key})
+	case stepLock:
+		l.failUnsure(culprit.ops, err)
+	case stepRead:
+		l.fail(culprit.op, err)
 	case stepWrite, stepReserve:
 		if !retry {
 			culprit.op.reply(laneDone{err: err})
 		}
 	}
-	own := culprit.op == nil // the group's BEGIN, a transaction lock or its COMMIT failed
+	// The group's BEGIN, a transaction lock or its COMMIT failed.
+	own := culprit.kind == stepBegin || culprit.kind == stepKey || culprit.kind == stepCommit
 	// The group's commits were rolled back: a deadlock sends them again,
 	// a few times; a failure of the group's own fails them.
 	rolledBack := own || culprit.kind == stepWrite || culprit.kind == stepReserve
@@ -600,27 +693,82 @@ func scanLocks(br pgx.BatchResults, ops []*laneOp) error {
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
 	n := 0
-	for rows.Next() {
+	for rows.Next() && err == nil {
 		var (
 			place int64
 			got   bool
 		)
-		if err := rows.Scan(&place, &got); err != nil {
-			return err
+		switch err = decodeRow(rows, []any{&place, &got}); {
+		case err != nil:
+		case place < 1 || place > int64(len(ops)):
+			err = decodeError{fmt.Errorf("lock tried at place %d of %d", place, len(ops))}
+		default:
+			ops[place-1].got = got
+			n++
 		}
-		if place < 1 || place > int64(len(ops)) {
-			return fmt.Errorf("lock tried at place %d of %d", place, len(ops))
-		}
-		ops[place-1].got = got
-		n++
 	}
-	if err := rows.Err(); err != nil {
+	rows.Close()
+	switch {
+	case rows.Err() != nil:
+		return rows.Err()
+	case err != nil:
+		return err
+	case n != len(ops):
+		return decodeError{fmt.Errorf("%d locks tried of %d", n, len(ops))}
+	}
+	return nil
+}
+
+// laneRow is the row (or none) of a statement of a lane's round trip,
+// decoded without failing the rest: pgx fails every later result of a
+// batch once a row could not be scanned, though the server ran them all
+// (the group's COMMIT among them). A row the lane cannot decode fails
+// its op alone (decodeError), and the round trip's results are read on.
+type laneRow struct{ br pgx.BatchResults }
+
+// Scan is pgx.Row's.
+func (r laneRow) Scan(dest ...any) error {
+	rows, err := r.br.Query()
+	if err != nil {
 		return err
 	}
-	if n != len(ops) {
-		return fmt.Errorf("%d locks tried of %d", n, len(ops))
+	found := rows.Next()
+	if found {
+		err = decodeRow(rows, dest)
+	}
+	rows.Close()
+	switch {
+	case rows.Err() != nil:
+		return rows.Err()
+	case !found:
+		return pgx.ErrNoRows
+	}
+	return err
+}
+
+// decodeError is a value of a row that could not be decoded (a column
+// of another type than the lane expects, a NULL where none can be).
+type decodeError struct{ err error }
+
+func (e decodeError) Error() string { return "decode row: " + e.err.Error() }
+func (e decodeError) Unwrap() error { return e.err }
+
+// undecoded reports whether err is a row that could not be decoded.
+func undecoded(err error) bool { return errors.As(err, new(decodeError)) }
+
+// decodeRow decodes the row rows is on into dest as rows.Scan does, but
+// without failing rows (and the batch it is of) when it cannot.
+func decodeRow(rows pgx.Rows, dest []any) error {
+	fields, raw := rows.FieldDescriptions(), rows.RawValues()
+	if len(fields) != len(dest) || len(raw) != len(dest) {
+		return decodeError{fmt.Errorf("%d columns for %d values", len(fields), len(dest))}
+	}
+	types := rows.Conn().TypeMap()
+	for i, d := range dest {
+		if err := types.Scan(fields[i].DataTypeOID, fields[i].Format, raw[i], d); err != nil {
+			return decodeError{fmt.Errorf("column %s: %w", fields[i].Name, err)}
+		}
 	}
 	return nil
 }

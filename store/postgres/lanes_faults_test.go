@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"io"
 	"net"
 	"net/url"
@@ -279,4 +280,184 @@ func TestAReservationCountsARefusedLoginOfItsPhoneCommittedInItsGroup(t *testing
 			}
 		})
 	}
+}
+
+// readIn returns work reading session id on a hop of its own, as a hop's
+// first read does, its error in *got.
+func readIn(t *testing.T, db *DB, id string, got *error) func() {
+	return func() {
+		hctx, unlock, err := db.Locks().LockSession(t.Context(), id)
+		if err != nil {
+			*got = err
+			return
+		}
+		defer unlock()
+		_, *got = db.Session(hctx, id)
+	}
+}
+
+// The reads of a round trip try their locks in one statement, which waits
+// for each one's fence once it has its lock. Cut short (lock_timeout), it
+// fails its reads alone, and lets go of the locks it took on the lane's
+// connection, which every other hop on the lane keeps: a commit of the
+// same round trip goes again and is done.
+func TestALockStatementCutShortFailsItsReadsAloneAndLetsItsLocksGo(t *testing.T) {
+	ctx := t.Context()
+	url := pgtest.URL(t)
+	g := newLaneGate()
+	db := openLane(t, url+"&lock_timeout=200ms", g)
+	other := openLane(t, url, newLaneGate()) // another instance
+	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	committer, _ := newHop(t, db, "fenced-01")
+	gen := db.lanes.all[0].generation()
+	// A commit beside another instance's lane holds fenced-02's fence.
+	tx, err := adminConn(t, url).Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.Background())
+	if _, err := tx.Exec(ctx, xactLockSQL, fenceKey("fenced-02")); err != nil {
+		t.Fatal(err)
+	}
+	var committed, read error
+	sendInOneGroup(t, db, g,
+		func() { committed = db.Commit(committer, link.Change{Session: laneRecord("fenced-01", at)}) },
+		readIn(t, db, "fenced-02", &read),
+	)()
+	if sqlState(read) != "55P03" {
+		t.Errorf("the read whose fence was held: %v, want it cut short by lock_timeout", read)
+	}
+	if committed != nil {
+		t.Errorf("a commit of the round trip whose lock statement failed: %v, want it done", committed)
+	}
+	if r, err := db.Session(ctx, "fenced-01"); err != nil || string(r.Data) != "data of fenced-01" {
+		t.Errorf("fenced-01 after its commit: %+v, %v", r, err)
+	}
+	if db.lanes.all[0].generation() != gen {
+		t.Error("the lane gave its connection up for a lock statement that failed")
+	}
+	if heldElsewhere(t, other, sessionLockKey("fenced-02")) {
+		t.Error("the lock the failed statement took is still held on the lane")
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if readIn(t, db, "fenced-02", &read)(); !errors.Is(read, link.ErrNoSession) {
+		t.Errorf("fenced-02 once its fence was let go: %v, want it read (none stored)", read)
+	}
+}
+
+// A statement the server will not prepare (here, its table renamed away
+// by an operator) was never sent, and nothing of its round trip ran: the
+// ops that send it fail, and the others go again, on the same connection.
+func TestAStatementTheServerWillNotPrepareFailsOnlyTheOpsSendingIt(t *testing.T) {
+	ctx := t.Context()
+	url := pgtest.URL(t)
+	g := newLaneGate()
+	db := openLane(t, url, g)
+	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	committer, _ := newHop(t, db, "prepare-01")
+	reserver, _ := newHop(t, db, "prepare-02")
+	gen := db.lanes.all[0].generation()
+	admin := adminConn(t, url)
+	if _, err := admin.Exec(ctx, `ALTER TABLE login_failures RENAME TO login_failures_away`); err != nil {
+		t.Fatal(err)
+	}
+	var committed error
+	var reserved attempt
+	sendInOneGroup(t, db, g,
+		func() { committed = db.Commit(committer, link.Change{Session: laneRecord("prepare-01", at)}) },
+		reserveIn(db, reserver, "+2348031116662", at, 3, &reserved),
+	)()
+	if _, err := admin.Exec(ctx, `ALTER TABLE login_failures_away RENAME TO login_failures`); err != nil {
+		t.Fatal(err)
+	}
+	if sqlState(reserved.err) != "42P01" {
+		t.Errorf("the reservation whose statement cannot be prepared: %+v, want undefined_table", reserved)
+	}
+	if committed != nil {
+		t.Errorf("a commit of the round trip the server would not prepare: %v, want it sent again and done", committed)
+	}
+	if r, err := db.Session(ctx, "prepare-01"); err != nil || string(r.Data) != "data of prepare-01" {
+		t.Errorf("prepare-01 after its commit: %+v, %v", r, err)
+	}
+	if db.lanes.all[0].generation() != gen {
+		t.Error("the lane gave its connection up for a round trip never sent")
+	}
+}
+
+// A row the lane cannot decode fails its read alone. pgx would fail every
+// later result of the round trip, though the server ran them all: a
+// commit in it, durable, would be reported failed.
+func TestARowTheLaneCannotDecodeFailsItsReadAlone(t *testing.T) {
+	ctx := t.Context()
+	url := pgtest.URL(t)
+	g := newLaneGate()
+	db := openLane(t, url, g)
+	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	for _, id := range []string{"decode-01", "decode-02"} {
+		hctx, unlock := newHop(t, db, id)
+		if err := db.Commit(hctx, link.Change{Session: laneRecord(id, at)}); err != nil {
+			t.Fatal(err)
+		}
+		unlock()
+	}
+	committer, _ := newHop(t, db, "decode-03")
+	gen := db.lanes.all[0].generation()
+	// An operator's change leaves decode-02 with what a hop cannot read.
+	if _, err := adminConn(t, url).Exec(ctx, `ALTER TABLE sessions ALTER COLUMN updated DROP NOT NULL;
+		UPDATE sessions SET updated = NULL WHERE id = 'decode-02'`); err != nil {
+		t.Fatal(err)
+	}
+	var bad, good, committed error
+	sendInOneGroup(t, db, g,
+		readIn(t, db, "decode-02", &bad),
+		readIn(t, db, "decode-01", &good),
+		func() { committed = db.Commit(committer, link.Change{Session: laneRecord("decode-03", at)}) },
+	)()
+	if !undecoded(bad) {
+		t.Errorf("the read of a row the lane cannot decode: %v, want it failed as such", bad)
+	}
+	if good != nil || committed != nil {
+		t.Errorf("the round trip's other read: %v, and commit: %v; want both done", good, committed)
+	}
+	if db.lanes.all[0].generation() != gen {
+		t.Error("the lane gave its connection up for a row it could not decode")
+	}
+	if r, err := db.Session(ctx, "decode-03"); err != nil || string(r.Data) != "data of decode-03" {
+		t.Errorf("decode-03 after its commit: %+v, %v", r, err)
+	}
+}
+
+// A hop off the lane sends its commit and its lock's release in one round
+// trip. Its connection lost right after the COMMIT, the commit is durable
+// and reported done, and the lock goes with the connection.
+func TestACommitOffTheLaneLostAfterItsCommitIsDone(t *testing.T) {
+	ctx := t.Context()
+	server := pgtest.URL(t)
+	proxy := newCommitCut(t, server)
+	db := openLane(t, proxy.url, newLaneGate())
+	other := openLane(t, server, newLaneGate()) // another instance, straight to the server
+	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	hctx, unlock, err := db.Locks().LockSession(ctx, "own-01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	proxy.armed.Store(true)
+	// Never read under its lock: the commit takes it on a connection of
+	// the hop's own, and lets it go after the COMMIT.
+	err = db.Commit(hctx, link.Change{Session: laneRecord("own-01", at)})
+	select {
+	case <-proxy.cut:
+	default:
+		t.Fatal("no connection was cut after its COMMIT")
+	}
+	if err != nil {
+		t.Errorf("a commit lost after its COMMIT: %v, want it done", err)
+	}
+	if r, err := other.Session(ctx, "own-01"); err != nil || string(r.Data) != "data of own-01" {
+		t.Errorf("own-01 after its commit: %+v, %v", r, err)
+	}
+	waitFor(t, "the cut connection's lock to go", func() bool { return !heldElsewhere(t, other, sessionLockKey("own-01")) })
 }

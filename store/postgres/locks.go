@@ -28,7 +28,7 @@ func (l *Locks) LockContext(ctx context.Context, key string) (unlock func(), err
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", key, err)
 	}
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(hashtextextended($1, 0))`, key); err != nil {
+	if _, err := conn.Exec(ctx, lockSQL, key); err != nil {
 		// A wait cancelled by ctx may leave the connection mid-query:
 		// it is closed rather than handed back, which drops any lock.
 		conn.Conn().Close(context.Background())
@@ -39,7 +39,9 @@ func (l *Locks) LockContext(ctx context.Context, key string) (unlock func(), err
 		return nil, fmt.Errorf("lock %s: %w", key, err)
 	}
 	return func() {
-		if _, err := conn.Exec(context.Background(), `SELECT pg_advisory_unlock(hashtextextended($1, 0))`, key); err != nil {
+		ctx, cancel := detached()
+		defer cancel()
+		if _, err := conn.Exec(ctx, unlockSQL, key); err != nil {
 			conn.Conn().Close(context.Background()) // the lock goes with the connection
 		}
 		conn.Release()
@@ -77,6 +79,9 @@ func (l *Leader) Lead(ctx context.Context) (bool, error) {
 	}
 	var got bool
 	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtextextended($1, 0))`, leaderKey).Scan(&got); err != nil {
+		// The lock may have been taken all the same: handed back to the
+		// pool, the connection would lead with no one knowing.
+		conn.Conn().Close(context.Background())
 		conn.Release()
 		return false, fmt.Errorf("housekeeping lock: %w", err)
 	}
@@ -94,7 +99,9 @@ func (l *Leader) Resign() error {
 	if l.conn == nil {
 		return nil
 	}
-	_, err := l.conn.Exec(context.Background(), `SELECT pg_advisory_unlock(hashtextextended($1, 0))`, leaderKey)
+	ctx, cancel := detached()
+	defer cancel()
+	_, err := l.conn.Exec(ctx, unlockSQL, leaderKey)
 	if err != nil {
 		l.conn.Conn().Close(context.Background())
 	}
