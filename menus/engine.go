@@ -520,6 +520,9 @@ func (e *Engine) reportUnauthorized(err error) {
 // still be resumed by dialling again. detail is the aggregator's own
 // explanation, if any; what the user typed is never passed here.
 func (e *Engine) Close(ctx context.Context, hop link.Hop, detail string) error {
+	if err := checkSessionID(hop.SessionID); err != nil {
+		return err
+	}
 	ctx, unlock, err := e.lockSession(ctx, hop.SessionID)
 	if err != nil {
 		return err

@@ -404,6 +404,21 @@ func TestMissingIdsAreRefused(t *testing.T) {
 	}
 }
 
+func TestASessionEndNamingNoPossibleSessionIsRefusedAndChangesNothing(t *testing.T) {
+	for _, id := range []string{"", strings.Repeat("s", 200), "s1\xff", "s1\x00", "s1\n"} {
+		r := newRig(t)
+		r.must(t, "s1", "+234801", "")
+		commits := r.store.commits
+		err := r.engine.Close(context.Background(), link.Hop{SessionID: id, Phone: "+234801", Closing: "closed"}, "")
+		if !errors.As(err, new(*link.HopError)) {
+			t.Errorf("session end of %q: err = %v, want HopError", id, err)
+		}
+		if r.store.commits != commits {
+			t.Errorf("session end of %q committed state", id)
+		}
+	}
+}
+
 func TestIdleSessionExpires(t *testing.T) {
 	r := newRig(t)
 	r.must(t, "s1", "+234801", "")

@@ -90,7 +90,7 @@ func extensionOf(base, dialled string) string {
 // or carries control characters (no handset can type them).
 func validate(h link.Hop) error {
 	switch {
-	case h.SessionID == "" || len(h.SessionID) > 128:
+	case h.SessionID == "" || len(h.SessionID) > maxSessionID:
 		return &link.HopError{Reason: "missing or oversized session id"}
 	case !isPhone(h.Phone):
 		return &link.HopError{Reason: "phone number is not a phone number"}
@@ -106,6 +106,17 @@ func validate(h link.Hop) error {
 		}
 	}
 	return nil
+}
+
+// maxSessionID bounds an aggregator's session id: theirs are 10 to 40
+// characters.
+const maxSessionID = 128
+
+// checkSessionID refuses a session id no aggregator sends (missing,
+// oversized, not UTF-8, control characters) before it names a lock or a
+// stored session: a session end carries nothing else to check.
+func checkSessionID(id string) error {
+	return validate(link.Hop{SessionID: id, Phone: "+00000"})
 }
 
 // isPhone accepts 5 to 20 digits with an optional leading "+".

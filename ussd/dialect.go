@@ -160,6 +160,9 @@ func (e Edge) Handler(d Dialect) fiber.Handler {
 			hop.Phone = e164
 			if err := e.Conv.Close(c.UserContext(), hop, ""); err != nil {
 				log.Warn().Err(err).Str("session", hop.SessionID).Msg("close session")
+				if errors.As(err, new(*link.HopError)) {
+					return badRequest(c, err)
+				}
 			}
 			return d.Write(c, hop, link.Reply{End: true})
 		}

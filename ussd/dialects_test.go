@@ -941,6 +941,17 @@ func TestEveryDialectAnswersHopErrorWith400(t *testing.T) {
 	}
 }
 
+// A session end the conversation refuses (an id no session can have) is a
+// 400 with its reason, not the polite end of a session that was closed.
+func TestASessionEndRefusedByTheConversationIs400(t *testing.T) {
+	conv := &fakeConversation{err: &link.HopError{Reason: "missing or oversized session id"}}
+	body := `{"Type":"Release","Mobile":"233244123456","SessionId":"3c8dd2b1e5d44b3d9c1c0c1f3bd4e5a6","ServiceCode":"*713#","Message":"","Operator":"MTN","Sequence":3}`
+	status, _, got := do(t, dialectApp(conv, ussd.Hubtel{}), jsonRequest(hubtelPath, body))
+	if status != fiber.StatusBadRequest || got != "bad request: missing or oversized session id" {
+		t.Errorf("refused session end: %d %q, want 400 with its reason", status, got)
+	}
+}
+
 // ---------------------------------------------------------------- buffer reuse
 
 // A hop kept after its request must not change when Fiber reuses its

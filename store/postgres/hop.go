@@ -411,16 +411,23 @@ func (db *DB) commitBatches(ctx context.Context, conn *pgxpool.Conn, w *commitWr
 		return err
 	}
 	b.Queue(`COMMIT`)
-	if !how.unlock {
-		return conn.SendBatch(ctx, b).Close()
+	n := b.Len() // through the COMMIT
+	if how.unlock {
+		b.Queue(unlockSQL, sessionLockKey(id))
 	}
-	b.Queue(unlockSQL, sessionLockKey(id))
-	br := conn.SendBatch(ctx, b)
-	if err := skip(br, b.Len()-1); err != nil {
+	return doneAfterCommit(conn, conn.SendBatch(ctx, b), n)
+}
+
+// doneAfterCommit reads br's first n results, the last of them its
+// COMMIT's, and closes it. Once the COMMIT is read the change is durable:
+// what fails after it (the lock let go, the connection lost before the
+// server's ReadyForQuery) does not make it fail; conn is closed instead,
+// and a lock held on it goes with it.
+func doneAfterCommit(conn *pgxpool.Conn, br pgx.BatchResults, n int) error {
+	if err := skip(br, n); err != nil {
 		return errors.Join(err, br.Close())
 	}
-	// Durable. A lock that could not be let go goes with the connection.
-	if _, err := br.Exec(); errors.Join(err, br.Close()) != nil {
+	if br.Close() != nil { // reads what follows the COMMIT
 		conn.Conn().Close(context.Background())
 	}
 	return nil
@@ -458,7 +465,8 @@ func (db *DB) commitLinkAsIs(ctx context.Context, conn *pgxpool.Conn, b *pgx.Bat
 	}
 	b.Queue(`COMMIT`)
 	br := conn.SendBatch(ctx, b)
-	err = skip(br, before+len(w.locks()))
+	checked := before + len(w.locks()) + 1 // through linkAsIsSQL
+	err = skip(br, checked-1)
 	if err == nil {
 		if _, err = br.Exec(); sqlState(err) == divisionByZero {
 			// Decided from what is stored: nothing was written, and the
@@ -471,7 +479,10 @@ func (db *DB) commitLinkAsIs(ctx context.Context, conn *pgxpool.Conn, b *pgx.Bat
 			return false, nil
 		}
 	}
-	return err == nil, errors.Join(err, br.Close())
+	if err != nil {
+		return false, errors.Join(err, br.Close())
+	}
+	return true, doneAfterCommit(conn, br, b.Len()-checked)
 }
 
 // divisionByZero is the SQLSTATE by which linkAsIsSQL and stillHeldSQL

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -30,11 +31,12 @@ import (
 // round trips; the database runs one transaction, and wakes one backend,
 // for many.
 //
-// A session's lock is only tried on a lane (pg_try_advisory_lock): a lane
-// never waits for a session's other holder, since every hop on it would
-// wait too. A hop that finds its session held (by another instance, or
-// another hop of this one) leaves the lane and waits on a connection of
-// its own (hop.go's dedicated path). A group commit may still wait, as
+// A session's lock is only tried on a lane (pg_try_advisory_lock), and its
+// fence too: a lane never waits for a session's other holder, since every
+// hop on it would wait too. A hop that finds its session held (by another
+// instance, or another hop of this one, or a commit beside a lane that
+// lost it) leaves the lane and waits on a connection of its own (hop.go's
+// dedicated path). A group commit may still wait, as
 // any commit does, on a transaction lock (a phone's, a queue key's) or a
 // row another transaction holds for a moment; every hop of the lane
 // waits with it.
@@ -42,8 +44,8 @@ import (
 // A failed statement fails what it belongs to: the read, or the commit
 // whose writes it was (the others of the group go again in the next
 // round trip); a deadlock or serialisation failure sends the whole group
-// again. The reads' lock statement failed (its wait for a fence cut short
-// by lock_timeout, say) fails those reads and lets go of whatever locks
+// again. The reads' lock statement failed (a session id the server
+// refuses as text, say) fails those reads and lets go of whatever locks
 // it took; a statement the server would not prepare fails the ops that
 // send it, and nothing else. A row the lane cannot decode fails its op
 // alone. A lost connection (or a round trip past laneTimeout) loses
@@ -354,7 +356,10 @@ func (l *lane) round(ops []*laneOp) (again []*laneOp) {
 		// generation, then an explicit transaction, left aborted, is
 		// rolled back.
 		again = l.blame(ops, steps[failed], err)
-		if _, rerr := l.conn.Exec(ctx, `ROLLBACK`); rerr != nil {
+		rctx, cancel := detached() // not what the round trip left of its own
+		_, rerr := l.conn.Exec(rctx, `ROLLBACK`)
+		cancel()
+		if rerr != nil {
 			l.breakConn()
 		}
 	default:
@@ -362,7 +367,7 @@ func (l *lane) round(ops []*laneOp) (again []*laneOp) {
 		// the connection's state is not known.
 		l.lose(ops, steps, failed, err)
 	}
-	l.letGoUnsure(ctx, ops)
+	l.letGoUnsure(ops)
 	return again
 }
 
@@ -382,8 +387,9 @@ func (l *lane) lose(ops []*laneOp, steps []step, failed int, err error) {
 }
 
 // refuse answers a round trip that was never sent: the server would not
-// prepare statement sql, or an argument of it could not be encoded. A
-// commit's write or a reservation fails the ops that send it (every one
+// prepare statement sql (an argument that cannot be encoded is found
+// after the first statements were written, and pgx closes the
+// connection: lose). A commit's write or a reservation fails the ops that send it (every one
 // sending the same statement); the others go again as they were, and ok
 // is true. A statement of the lane's own failed: nothing can go, and ok
 // is false.
@@ -404,22 +410,36 @@ func (l *lane) refuse(ops []*laneOp, b *pgx.Batch, steps []step, sql string, err
 // letGoUnsure lets go of the locks that a failed statement tried (laneOp
 // unsure): the ops were answered not holding them. Letting go of a lock
 // not held does nothing, and no other hop holds these sessions on the
-// lane (claim). A connection that cannot is given up on: the locks go
-// with it.
-func (l *lane) letGoUnsure(ctx context.Context, ops []*laneOp) {
+// lane (claim). A key the server refuses as text (the likely cause of
+// the failure) was never taken, and would fail this statement too. A
+// connection that cannot is given up on: the locks go with it.
+func (l *lane) letGoUnsure(ops []*laneOp) {
 	var keys []string
 	for _, op := range ops {
 		if op.unsure {
 			op.unsure = false
-			keys = append(keys, sessionLockKey(op.id))
+			if key := sessionLockKey(op.id); l.conn != nil && takesText(l.conn.Conn(), key) {
+				keys = append(keys, key)
+			}
 		}
 	}
 	if len(keys) == 0 || l.conn == nil {
 		return
 	}
+	ctx, cancel := detached()
+	defer cancel()
 	if _, err := l.conn.Exec(ctx, unlocksSQL, keys); err != nil {
 		l.breakConn()
 	}
+}
+
+// takesText reports whether the server of conn takes s as text: never
+// with a NUL, and in a UTF8 database only as UTF-8.
+func takesText(conn *pgx.Conn, s string) bool {
+	if strings.IndexByte(s, 0) >= 0 {
+		return false
+	}
+	return conn.PgConn().ParameterStatus("server_encoding") != "UTF8" || utf8.ValidString(s)
 }
 
 // fail answers op with err; a read says whether it holds its lock (taken
@@ -676,12 +696,14 @@ func (op *laneOp) reply(d laneDone) {
 }
 
 // tryLocksSQL tries the locks of sessions $1, in order, never waiting
-// for another holder, and once it has one waits for that session's
-// fence (the same place of $2, see fenceKey): a fence is taken only when
-// its lock was (CASE evaluates its subquery only for the branch taken).
-// A row for each, its place (from 1) and whether its lock was taken.
-const tryLocksSQL = `SELECT o, CASE WHEN pg_try_advisory_lock(hashtextextended(k, 0))
-	THEN (SELECT true FROM pg_advisory_xact_lock(hashtextextended(f, 0))) ELSE false END
+// for another holder, and once it has one tries that session's fence
+// (the same place of $2, see fenceKey), letting the lock go again when
+// the fence is held: CASE tries a fence only when its lock was taken,
+// and lets go only when the fence was not. A row for each, its place
+// (from 1) and whether its lock (and fence) was taken.
+const tryLocksSQL = `SELECT o, CASE WHEN NOT pg_try_advisory_lock(hashtextextended(k, 0)) THEN false
+	WHEN pg_try_advisory_xact_lock(hashtextextended(f, 0)) THEN true
+	ELSE NOT pg_advisory_unlock(hashtextextended(k, 0)) END
 	FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(k, f, o)`
 
 // unlocksSQL lets go of the locks of sessions $1.

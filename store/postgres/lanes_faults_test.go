@@ -296,54 +296,138 @@ func readIn(t *testing.T, db *DB, id string, got *error) func() {
 	}
 }
 
-// The reads of a round trip try their locks in one statement, which waits
-// for each one's fence once it has its lock. Cut short (lock_timeout), it
-// fails its reads alone, and lets go of the locks it took on the lane's
-// connection, which every other hop on the lane keeps: a commit of the
-// same round trip goes again and is done.
-func TestALockStatementCutShortFailsItsReadsAloneAndLetsItsLocksGo(t *testing.T) {
+// The reads of a round trip try their locks in one statement. Refused
+// (a session id the server will not take as text: hostile input that got
+// past the edge), it fails its reads alone, on the lane's connection,
+// which every other hop on the lane keeps: a commit of the same round
+// trip goes again and is done.
+func TestALockStatementRefusedFailsItsReadsAlone(t *testing.T) {
 	ctx := t.Context()
 	url := pgtest.URL(t)
 	g := newLaneGate()
-	db := openLane(t, url+"&lock_timeout=200ms", g)
+	db := openLane(t, url, g)
 	other := openLane(t, url, newLaneGate()) // another instance
 	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
-	committer, _ := newHop(t, db, "fenced-01")
+	committer, _ := newHop(t, db, "tried-01")
 	gen := db.lanes.all[0].generation()
-	// A commit beside another instance's lane holds fenced-02's fence.
+	var committed, good, bad, nul error
+	sendInOneGroup(t, db, g,
+		readIn(t, db, "tried-02", &good),
+		readIn(t, db, "tried-\xff", &bad),
+		readIn(t, db, "tried-\x00", &nul),
+		func() { committed = db.Commit(committer, link.Change{Session: laneRecord("tried-01", at)}) },
+	)()
+	for _, err := range []error{good, bad, nul} {
+		if sqlState(err) != "22021" {
+			t.Errorf("a read whose lock statement failed: %v, want it failed as the statement did", err)
+		}
+	}
+	if committed != nil {
+		t.Errorf("a commit of the round trip whose lock statement failed: %v, want it done", committed)
+	}
+	if r, err := db.Session(ctx, "tried-01"); err != nil || string(r.Data) != "data of tried-01" {
+		t.Errorf("tried-01 after its commit: %+v, %v", r, err)
+	}
+	if db.lanes.all[0].generation() != gen {
+		t.Error("the lane gave its connection up for a lock statement that failed")
+	}
+	if heldElsewhere(t, other, sessionLockKey("tried-02")) {
+		t.Error("a lock of the refused statement is held on the lane")
+	}
+	if readIn(t, db, "tried-02", &good)(); !errors.Is(good, link.ErrNoSession) {
+		t.Errorf("tried-02 read again: %v, want it read (none stored)", good)
+	}
+}
+
+// The server's lock table full, the reads' lock statement takes a lock
+// and fails on the next: the reads fail, the lock taken is let go, and
+// the lane keeps its connection, and the locks of its other hops.
+func TestALockStatementThatFailedLetsGoOfTheLocksItTook(t *testing.T) {
+	ctx := t.Context()
+	url := pgtest.URL(t)
+	g := newLaneGate()
+	db := openLane(t, url, g)
+	other := openLane(t, url, newLaneGate())
+	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	committer, _ := newHop(t, db, "full-01")
+	gen := db.lanes.all[0].generation()
+	admin := adminConn(t, url)
+	// Every slot of the lock table taken (a lock taken by a statement that
+	// failed is kept), but one.
+	if _, err := admin.Exec(ctx, `DO $$ BEGIN
+		FOR i IN 1..1000000 LOOP PERFORM pg_advisory_lock(i); END LOOP;
+		EXCEPTION WHEN out_of_memory THEN NULL; END $$`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, `SELECT pg_advisory_unlock(1)`); err != nil {
+		t.Fatal(err)
+	}
+	var first, second error
+	sendInOneGroup(t, db, g, readIn(t, db, "full-02", &first), readIn(t, db, "full-03", &second))()
+	if _, err := admin.Exec(ctx, `SELECT pg_advisory_unlock_all()`); err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range []error{first, second} {
+		if sqlState(err) != "53200" {
+			t.Errorf("a read whose lock statement ran out of lock slots: %v, want it failed as the statement did", err)
+		}
+	}
+	if db.lanes.all[0].generation() != gen {
+		t.Error("the lane gave its connection up for a lock statement that failed")
+	}
+	if err := db.Commit(committer, link.Change{Session: laneRecord("full-01", at)}); err != nil {
+		t.Errorf("a commit of a hop of the lane after its lock statement failed: %v, want it done", err)
+	}
+	for _, id := range []string{"group-99", "full-02", "full-03"} { // the round trip holding the others is one too
+		if heldElsewhere(t, other, sessionLockKey(id)) {
+			t.Errorf("the lock of %s, tried by the failed statement, is still held on the lane", id)
+		}
+	}
+}
+
+// A session's fence is held by a commit beside a lane that lost its
+// lock. The next hop of the session finds it held on its lane, lets the
+// lock go and waits for the fence on a connection of its own: the hops
+// sharing the lane do not wait with it.
+func TestAHopWhoseFenceIsHeldWaitsForItOffTheLane(t *testing.T) {
+	ctx := t.Context()
+	url := pgtest.URL(t)
+	g := newLaneGate()
+	db := openLane(t, url, g)
+	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	committer, _ := newHop(t, db, "fence-01")
+	admin := adminConn(t, url)
 	tx, err := adminConn(t, url).Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tx.Rollback(context.Background())
-	if _, err := tx.Exec(ctx, xactLockSQL, fenceKey("fenced-02")); err != nil {
+	if _, err := tx.Exec(ctx, xactLockSQL, fenceKey("fence-02")); err != nil {
 		t.Fatal(err)
 	}
-	var committed, read error
+	committed, read := make(chan error, 1), make(chan error, 1)
 	sendInOneGroup(t, db, g,
-		func() { committed = db.Commit(committer, link.Change{Session: laneRecord("fenced-01", at)}) },
-		readIn(t, db, "fenced-02", &read),
-	)()
-	if sqlState(read) != "55P03" {
-		t.Errorf("the read whose fence was held: %v, want it cut short by lock_timeout", read)
+		func() { committed <- db.Commit(committer, link.Change{Session: laneRecord("fence-01", at)}) },
+		func() {
+			var err error
+			readIn(t, db, "fence-02", &err)()
+			read <- err
+		},
+	)
+	if err := <-committed; err != nil {
+		t.Fatalf("a commit of the lane while another hop's fence is held: %v", err)
 	}
-	if committed != nil {
-		t.Errorf("a commit of the round trip whose lock statement failed: %v, want it done", committed)
-	}
-	if r, err := db.Session(ctx, "fenced-01"); err != nil || string(r.Data) != "data of fenced-01" {
-		t.Errorf("fenced-01 after its commit: %+v, %v", r, err)
-	}
-	if db.lanes.all[0].generation() != gen {
-		t.Error("the lane gave its connection up for a lock statement that failed")
-	}
-	if heldElsewhere(t, other, sessionLockKey("fenced-02")) {
-		t.Error("the lock the failed statement took is still held on the lane")
+	waitFor(t, "the read to wait for its fence on a connection of its own", func() bool { return waiting(t, admin) })
+	select {
+	case err := <-read:
+		t.Fatalf("the read of a session whose fence is held: %v before the fence was let go", err)
+	default:
 	}
 	if err := tx.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if readIn(t, db, "fenced-02", &read)(); !errors.Is(read, link.ErrNoSession) {
-		t.Errorf("fenced-02 once its fence was let go: %v, want it read (none stored)", read)
+	if err := <-read; !errors.Is(err, link.ErrNoSession) {
+		t.Errorf("fence-02 once its fence was let go: %v, want it read (none stored)", err)
 	}
 }
 
@@ -426,6 +510,32 @@ func TestARowTheLaneCannotDecodeFailsItsReadAlone(t *testing.T) {
 	}
 	if r, err := db.Session(ctx, "decode-03"); err != nil || string(r.Data) != "data of decode-03" {
 		t.Errorf("decode-03 after its commit: %+v, %v", r, err)
+	}
+}
+
+// A commit beside the lane whose connection is lost right after its
+// COMMIT is reported, before the server says it is ready again, is
+// durable and reported done.
+func TestACommitBesideTheLaneLostAfterItsCommitIsDone(t *testing.T) {
+	ctx := t.Context()
+	server := pgtest.URL(t)
+	proxy := newCommitCut(t, server)
+	db := openLane(t, proxy.url, newLaneGate())
+	other := openLane(t, server, newLaneGate())
+	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	hctx, _ := newHop(t, db, "beside-01")
+	proxy.armed.Store(true)
+	err := db.Commit(hctx, linkChange("beside-01", "acct-beside", at))
+	select {
+	case <-proxy.cut:
+	default:
+		t.Fatal("no connection was cut after its COMMIT")
+	}
+	if err != nil {
+		t.Errorf("a commit beside the lane lost after its COMMIT: %v, want it done", err)
+	}
+	if l, ok, err := other.Link(ctx, "acct-beside"); err != nil || !ok || l.SessionID != "beside-01" {
+		t.Errorf("the link after its commit: %+v, %v, %v", l, ok, err)
 	}
 }
 
