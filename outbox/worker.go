@@ -75,8 +75,12 @@ type SettlingQueue interface {
 	// DeliveredThenDue removes the messages delivered, as Delivered does
 	// each (one already gone is no error), then returns what Due(now,
 	// max) returns, all or nothing: on an error none is removed. With
-	// max 0 it only removes.
-	DeliveredThenDue(ctx context.Context, delivered []string, now time.Time, max int) ([]link.Message, error)
+	// max 0 it only removes. The messages held (the worker's in flight,
+	// or their outcome held) are left out, unread and not counted in max,
+	// but when the queue must hand one out again (PostgreSQL's, to renew
+	// its lease); one left out still holds back the later ones of its
+	// ordering key.
+	DeliveredThenDue(ctx context.Context, delivered []string, now time.Time, max int, held []string) ([]link.Message, error)
 }
 
 // Worker sends the messages of one Queue through Send: at most MaxInFlight
@@ -412,12 +416,12 @@ func (r *run) sleepFor(now time.Time, started int) time.Duration {
 }
 
 // due reads the messages due by end: up to max that are not in flight or
-// held. A SettlingQueue first records the deliveries not yet recorded; it
-// and a plain Queue are asked for that many more, and hand them out too. A
-// SkippingQueue leaves those out unread.
+// held. A SettlingQueue first records the deliveries not yet recorded, and
+// it and a SkippingQueue leave those out unread; a plain Queue is asked
+// for that many more, and hands them out too.
 func (r *run) due(end time.Time, max int) ([]link.Message, error) {
 	if r.settling != nil {
-		msgs, err := r.settling.DeliveredThenDue(r.ctx, r.deliveredIDs(), end, len(r.inFlight)+len(r.held)+max)
+		msgs, err := r.settling.DeliveredThenDue(r.ctx, r.deliveredIDs(), end, max, r.heldIDs())
 		if err == nil {
 			r.settled()
 		}
@@ -437,6 +441,18 @@ func (r *run) deliveredIDs() []string {
 	}
 	ids := make([]string, 0, len(r.delivered))
 	for id := range r.delivered {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// heldIDs are the ids of the messages in flight or whose outcome is held.
+func (r *run) heldIDs() []string {
+	ids := make([]string, 0, len(r.inFlight)+len(r.held))
+	for id := range r.inFlight {
+		ids = append(ids, id)
+	}
+	for id := range r.held {
 		ids = append(ids, id)
 	}
 	return ids
@@ -526,7 +542,7 @@ func (r *run) stop() {
 	if len(r.delivered) == 0 {
 		return
 	}
-	if _, err := r.settling.DeliveredThenDue(r.bg, r.deliveredIDs(), r.w.now(), 0); err != nil {
+	if _, err := r.settling.DeliveredThenDue(r.bg, r.deliveredIDs(), r.w.now(), 0, nil); err != nil {
 		r.w.Log.Error().Err(err).Int("messages", len(r.delivered)).
 			Msg(r.w.noun() + " deliveries not recorded at shutdown: they will be sent again")
 		return

@@ -156,7 +156,7 @@ func (q settlingMemQueue) Delivered(ctx context.Context, id string) error {
 	return q.memQueue.Delivered(ctx, id)
 }
 
-func (q settlingMemQueue) DeliveredThenDue(ctx context.Context, delivered []string, now time.Time, max int) ([]link.Message, error) {
+func (q settlingMemQueue) DeliveredThenDue(ctx context.Context, delivered []string, now time.Time, max int, held []string) ([]link.Message, error) {
 	q.mu.Lock()
 	fail := q.failDue
 	q.mu.Unlock()
@@ -169,7 +169,9 @@ func (q settlingMemQueue) DeliveredThenDue(ctx context.Context, delivered []stri
 	if max == 0 {
 		return nil, nil
 	}
-	return q.Due(ctx, now, max)
+	all, err := q.Due(ctx, now, math.MaxInt) // held ones still hold back their keys
+	out := slices.DeleteFunc(all, func(m link.Message) bool { return slices.Contains(held, m.ID) })
+	return out[:min(max, len(out))], err
 }
 
 // put queues m, due now.

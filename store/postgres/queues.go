@@ -174,10 +174,10 @@ const notWaiting = `NOT EXISTS (SELECT 1 FROM messages o
 // transaction is claiming are skipped, never waited for). This instance is
 // handed its own messages again, their lease renewed once half of it has
 // passed (claimSQL): its worker keeps track of what it has in flight,
-// asks for more than it starts, and looks ahead with Due. now is the
+// and looks ahead with Due. now is the
 // caller's clock: the due times and leases are compared with it.
 func (q *Queue) Due(ctx context.Context, now time.Time, max int) ([]link.Message, error) {
-	return q.DeliveredThenDue(ctx, nil, now, max)
+	return q.DeliveredThenDue(ctx, nil, now, max, nil)
 }
 
 // DeliveredThenDue is outbox.SettlingQueue's: it removes the messages
@@ -186,8 +186,11 @@ func (q *Queue) Due(ctx context.Context, now time.Time, max int) ([]link.Message
 // implicit transaction): one commit and one WAL flush for both, where
 // each Delivered is one of its own. The claim sees the messages removed
 // gone, so the next one of their ordering keys is handed out in the same
-// call. On an error neither is done. With max 0 it only removes.
-func (q *Queue) DeliveredThenDue(ctx context.Context, delivered []string, now time.Time, max int) ([]link.Message, error) {
+// call. The messages held by the caller are left out while more than half
+// of their lease is left (neither locked, nor read, nor counted in max),
+// and handed out again to renew it. On an error neither is done. With
+// max 0 it only removes.
+func (q *Queue) DeliveredThenDue(ctx context.Context, delivered []string, now time.Time, max int, held []string) ([]link.Message, error) {
 	if max <= 0 && len(delivered) == 0 {
 		return nil, nil
 	}
@@ -196,7 +199,10 @@ func (q *Queue) DeliveredThenDue(ctx context.Context, delivered []string, now ti
 		b.Queue(`DELETE FROM messages WHERE queue = $1 AND id = ANY($2)`, q.name, delivered)
 	}
 	if max > 0 {
-		b.Queue(claimSQL, q.name, now, q.db.leaseHolder(), max, now.Add(deliveryLease), now.Add(deliveryLease/2))
+		if held == nil {
+			held = []string{} // not NULL: no id is = ANY(NULL)
+		}
+		b.Queue(claimSQL, q.name, now, q.db.leaseHolder(), max, now.Add(deliveryLease), now.Add(deliveryLease/2), held)
 	}
 	br := q.db.pool.SendBatch(ctx, b)
 	msgs, err := q.readClaim(br, len(delivered) > 0, max > 0)
@@ -209,7 +215,7 @@ func (q *Queue) DeliveredThenDue(ctx context.Context, delivered []string, now ti
 // claimSQL hands holder $3 up to $4 of queue $1's messages due by $2
 // (Due), skipping the rows another transaction is claiming, and leases
 // them until $5: all but its own whose lease lasts past $6, which are
-// handed out as they are. A lease is renewed once half of it has passed,
+// handed out as they are, or left out when its caller holds them ($7). A lease is renewed once half of it has passed,
 // not at every claim: the update of a message (a new row version and an
 // entry in each of its indexes) is made about once, and the claims that
 // follow find fewer dead entries to step over.
@@ -218,6 +224,7 @@ const claimSQL = `WITH claimed AS MATERIALIZED (
 		FROM messages m
 		WHERE m.queue = $1 AND m.next_attempt <= $2
 			AND (m.leased_until IS NULL OR m.leased_until <= $2 OR m.lease_holder = $3)
+			AND NOT (m.id = ANY($7) AND m.lease_holder = $3 AND m.leased_until > $6)
 			AND ` + notWaiting + `
 		ORDER BY m.next_attempt, m.seq
 		LIMIT $4

@@ -64,7 +64,14 @@ func enqueueTexts(t *testing.T, db *DB, n, phones int) []string {
 // handedOut returns the ids of what a queue's Due hands out.
 func handedOut(t *testing.T, q *Queue, now time.Time, max int) []string {
 	t.Helper()
-	msgs, err := q.Due(t.Context(), now, max)
+	return handedOutHolding(t, q, now, max, nil)
+}
+
+// handedOutHolding returns the ids of what a queue's Due hands out to a
+// caller holding held.
+func handedOutHolding(t *testing.T, q *Queue, now time.Time, max int, held []string) []string {
+	t.Helper()
+	msgs, err := q.DeliveredThenDue(t.Context(), nil, now, max, held)
 	if err != nil {
 		t.Fatalf("Due: %v", err)
 	}
@@ -197,6 +204,7 @@ func TestAMessageIsHeldByTheInstanceItWasHandedTo(t *testing.T) {
 		instance int
 		do       func(t *testing.T, q *Queue) // nil: Due at now
 		now      time.Time
+		held     []string // what the caller of Due holds
 		want     []string
 	}
 	reschedule := func(at time.Time) func(t *testing.T, q *Queue) {
@@ -239,6 +247,13 @@ func TestAMessageIsHeldByTheInstanceItWasHandedTo(t *testing.T) {
 			{name: "not to the other before the first lease's end", instance: 1, now: qt0.Add(lease - time.Microsecond)},
 			{name: "to the other at the first lease's end", instance: 1, now: qt0.Add(lease), want: []string{"sms_000"}},
 		}},
+		{"what its holder holds is left out while more than half its lease is left, then handed out to renew it", []step{
+			{name: "handed out", instance: 0, now: qt0, want: []string{"sms_000"}},
+			{name: "left out, held, just before half the lease", instance: 0, now: qt0.Add(lease/2 - time.Microsecond), held: []string{"sms_000"}},
+			{name: "handed out again, held, at half the lease", instance: 0, now: qt0.Add(lease / 2), held: []string{"sms_000"}, want: []string{"sms_000"}},
+			{name: "not to the other at the first lease's end", instance: 1, now: qt0.Add(lease)},
+			{name: "to the other at the renewed lease's end", instance: 1, now: qt0.Add(lease / 2).Add(lease), held: []string{"sms_000"}, want: []string{"sms_000"}},
+		}},
 		{"Delivered by another instance", []step{
 			{name: "handed out", instance: 0, now: qt0, want: []string{"sms_000"}},
 			{name: "delivered by the other", instance: 1, do: delivered},
@@ -266,11 +281,25 @@ func TestAMessageIsHeldByTheInstanceItWasHandedTo(t *testing.T) {
 					s.do(t, q)
 					continue
 				}
-				if got := handedOut(t, q, s.now, 10); !slices.Equal(got, s.want) {
+				if got := handedOutHolding(t, q, s.now, 10, s.held); !slices.Equal(got, s.want) {
 					t.Fatalf("%s: instance %d handed %v at qt0%+v, want %v", s.name, s.instance, got, s.now.Sub(qt0), s.want)
 				}
 			}
 		})
+	}
+}
+
+// What its caller holds is not counted in max, and still holds back the
+// later messages of its ordering key.
+func TestWhatTheCallerHoldsIsNotCountedAndHoldsBackItsKey(t *testing.T) {
+	db := gateways(t, 1)[0]
+	enqueueTexts(t, db, 4, 2) // sms_000 and sms_002 to one phone, sms_001 and sms_003 to another
+	q := db.Texts()
+	if got := handedOut(t, q, qt0, 1); !slices.Equal(got, []string{"sms_000"}) {
+		t.Fatalf("first claim: %v", got)
+	}
+	if got := handedOutHolding(t, q, qt0, 1, []string{"sms_000"}); !slices.Equal(got, []string{"sms_001"}) {
+		t.Errorf("a claim of one holding sms_000: %v, want sms_001 (sms_002 waits behind sms_000)", got)
 	}
 }
 
@@ -543,7 +572,7 @@ func TestDeliveredMessagesAreRemovedInTheTransactionOfTheNextClaim(t *testing.T)
 					t.Fatal(err)
 				}
 			}
-			msgs, err := q.DeliveredThenDue(ctx, []string{"sms_000"}, qt0, tt.max)
+			msgs, err := q.DeliveredThenDue(ctx, []string{"sms_000"}, qt0, tt.max, nil)
 			if (err != nil) != tt.failClaim {
 				t.Fatalf("DeliveredThenDue: %v, want an error %v", err, tt.failClaim)
 			}
