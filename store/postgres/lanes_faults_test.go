@@ -282,6 +282,18 @@ func TestAReservationCountsARefusedLoginOfItsPhoneCommittedInItsGroup(t *testing
 	}
 }
 
+// faultAt is when the sessions of the fault tests are written.
+var faultAt = time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+
+// laneOnFreshDatabase opens an instance whose hops share one lane, traced
+// by g, on a database of its own at url.
+func laneOnFreshDatabase(t *testing.T) (url string, db *DB, g *laneGate) {
+	t.Helper()
+	url = pgtest.URL(t)
+	g = newLaneGate()
+	return url, openLane(t, url, g), g
+}
+
 // readIn returns work reading session id on a hop of its own, as a hop's
 // first read does, its error in *got.
 func readIn(t *testing.T, db *DB, id string, got *error) func() {
@@ -303,11 +315,8 @@ func readIn(t *testing.T, db *DB, id string, got *error) func() {
 // trip goes again and is done.
 func TestALockStatementRefusedFailsItsReadsAlone(t *testing.T) {
 	ctx := t.Context()
-	url := pgtest.URL(t)
-	g := newLaneGate()
-	db := openLane(t, url, g)
+	url, db, g := laneOnFreshDatabase(t)
 	other := openLane(t, url, newLaneGate()) // another instance
-	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 	committer, _ := newHop(t, db, "tried-01")
 	gen := db.lanes.all[0].generation()
 	var committed, good, bad, nul error
@@ -315,7 +324,7 @@ func TestALockStatementRefusedFailsItsReadsAlone(t *testing.T) {
 		readIn(t, db, "tried-02", &good),
 		readIn(t, db, "tried-\xff", &bad),
 		readIn(t, db, "tried-\x00", &nul),
-		func() { committed = db.Commit(committer, link.Change{Session: laneRecord("tried-01", at)}) },
+		func() { committed = db.Commit(committer, link.Change{Session: laneRecord("tried-01", faultAt)}) },
 	)()
 	for _, err := range []error{good, bad, nul} {
 		if sqlState(err) != "22021" {
@@ -344,11 +353,8 @@ func TestALockStatementRefusedFailsItsReadsAlone(t *testing.T) {
 // the lane keeps its connection, and the locks of its other hops.
 func TestALockStatementThatFailedLetsGoOfTheLocksItTook(t *testing.T) {
 	ctx := t.Context()
-	url := pgtest.URL(t)
-	g := newLaneGate()
-	db := openLane(t, url, g)
-	other := openLane(t, url, newLaneGate())
-	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	url, db, g := laneOnFreshDatabase(t)
+	other := openLane(t, url, newLaneGate()) // another instance
 	committer, _ := newHop(t, db, "full-01")
 	gen := db.lanes.all[0].generation()
 	admin := adminConn(t, url)
@@ -375,7 +381,7 @@ func TestALockStatementThatFailedLetsGoOfTheLocksItTook(t *testing.T) {
 	if db.lanes.all[0].generation() != gen {
 		t.Error("the lane gave its connection up for a lock statement that failed")
 	}
-	if err := db.Commit(committer, link.Change{Session: laneRecord("full-01", at)}); err != nil {
+	if err := db.Commit(committer, link.Change{Session: laneRecord("full-01", faultAt)}); err != nil {
 		t.Errorf("a commit of a hop of the lane after its lock statement failed: %v, want it done", err)
 	}
 	for _, id := range []string{"group-99", "full-02", "full-03"} { // the round trip holding the others is one too
@@ -391,10 +397,7 @@ func TestALockStatementThatFailedLetsGoOfTheLocksItTook(t *testing.T) {
 // sharing the lane do not wait with it.
 func TestAHopWhoseFenceIsHeldWaitsForItOffTheLane(t *testing.T) {
 	ctx := t.Context()
-	url := pgtest.URL(t)
-	g := newLaneGate()
-	db := openLane(t, url, g)
-	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	url, db, g := laneOnFreshDatabase(t)
 	committer, _ := newHop(t, db, "fence-01")
 	admin := adminConn(t, url)
 	tx, err := adminConn(t, url).Begin(ctx)
@@ -407,7 +410,7 @@ func TestAHopWhoseFenceIsHeldWaitsForItOffTheLane(t *testing.T) {
 	}
 	committed, read := make(chan error, 1), make(chan error, 1)
 	sendInOneGroup(t, db, g,
-		func() { committed <- db.Commit(committer, link.Change{Session: laneRecord("fence-01", at)}) },
+		func() { committed <- db.Commit(committer, link.Change{Session: laneRecord("fence-01", faultAt)}) },
 		func() {
 			var err error
 			readIn(t, db, "fence-02", &err)()
@@ -436,10 +439,7 @@ func TestAHopWhoseFenceIsHeldWaitsForItOffTheLane(t *testing.T) {
 // ops that send it fail, and the others go again, on the same connection.
 func TestAStatementTheServerWillNotPrepareFailsOnlyTheOpsSendingIt(t *testing.T) {
 	ctx := t.Context()
-	url := pgtest.URL(t)
-	g := newLaneGate()
-	db := openLane(t, url, g)
-	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	url, db, g := laneOnFreshDatabase(t)
 	committer, _ := newHop(t, db, "prepare-01")
 	reserver, _ := newHop(t, db, "prepare-02")
 	gen := db.lanes.all[0].generation()
@@ -450,8 +450,8 @@ func TestAStatementTheServerWillNotPrepareFailsOnlyTheOpsSendingIt(t *testing.T)
 	var committed error
 	var reserved attempt
 	sendInOneGroup(t, db, g,
-		func() { committed = db.Commit(committer, link.Change{Session: laneRecord("prepare-01", at)}) },
-		reserveIn(db, reserver, "+2348031116662", at, 3, &reserved),
+		func() { committed = db.Commit(committer, link.Change{Session: laneRecord("prepare-01", faultAt)}) },
+		reserveIn(db, reserver, "+2348031116662", faultAt, 3, &reserved),
 	)()
 	if _, err := admin.Exec(ctx, `ALTER TABLE login_failures_away RENAME TO login_failures`); err != nil {
 		t.Fatal(err)
@@ -475,13 +475,10 @@ func TestAStatementTheServerWillNotPrepareFailsOnlyTheOpsSendingIt(t *testing.T)
 // commit in it, durable, would be reported failed.
 func TestARowTheLaneCannotDecodeFailsItsReadAlone(t *testing.T) {
 	ctx := t.Context()
-	url := pgtest.URL(t)
-	g := newLaneGate()
-	db := openLane(t, url, g)
-	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	url, db, g := laneOnFreshDatabase(t)
 	for _, id := range []string{"decode-01", "decode-02"} {
 		hctx, unlock := newHop(t, db, id)
-		if err := db.Commit(hctx, link.Change{Session: laneRecord(id, at)}); err != nil {
+		if err := db.Commit(hctx, link.Change{Session: laneRecord(id, faultAt)}); err != nil {
 			t.Fatal(err)
 		}
 		unlock()
@@ -497,7 +494,7 @@ func TestARowTheLaneCannotDecodeFailsItsReadAlone(t *testing.T) {
 	sendInOneGroup(t, db, g,
 		readIn(t, db, "decode-02", &bad),
 		readIn(t, db, "decode-01", &good),
-		func() { committed = db.Commit(committer, link.Change{Session: laneRecord("decode-03", at)}) },
+		func() { committed = db.Commit(committer, link.Change{Session: laneRecord("decode-03", faultAt)}) },
 	)()
 	if !undecoded(bad) {
 		t.Errorf("the read of a row the lane cannot decode: %v, want it failed as such", bad)
