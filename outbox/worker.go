@@ -289,31 +289,38 @@ func (r *run) recordHeld(now time.Time) bool {
 // reading the queue again.
 func (r *run) startDue(now time.Time) int {
 	free := r.w.maxInFlight() - len(r.inFlight)
-	if free <= 0 {
-		return 0
-	}
-	msgs, err := r.due(now.Add(r.w.pollEvery()), free+1)
-	if err != nil {
-		if r.ctx.Err() == nil {
-			r.storeFailed(now)
-			r.w.Log.Error().Err(err).Time("retry_at", r.pause).Msg(r.w.noun() + " queue: reading due messages")
-		}
-		return 0
-	}
-	r.storeErr = 0
 	started := 0
-	r.nextOK, r.nextKnown = false, true
-	for _, m := range msgs {
-		if r.busy(m) {
-			continue
+	// A SettlingQueue hands back what it renews the lease of, in the
+	// place of others: a read full of those is followed by one more.
+	for reads := 0; started < free && reads < 2; reads++ {
+		asked := free - started + 1
+		msgs, err := r.due(now.Add(r.w.pollEvery()), asked)
+		if err != nil {
+			if r.ctx.Err() == nil {
+				r.storeFailed(now)
+				r.w.Log.Error().Err(err).Time("retry_at", r.pause).Msg(r.w.noun() + " queue: reading due messages")
+			}
+			return started
 		}
-		if started < free && !m.Next.After(now) {
-			r.start(m)
-			started++
-			continue
+		r.storeErr = 0
+		r.nextOK, r.nextKnown = false, true
+		busy := 0
+		for _, m := range msgs {
+			if r.busy(m) {
+				busy++
+				continue
+			}
+			if started < free && !m.Next.After(now) {
+				r.start(m)
+				started++
+				continue
+			}
+			r.next, r.nextOK = m.Next, true // the earliest not started: Due's order
+			break
 		}
-		r.next, r.nextOK = m.Next, true // the earliest not started: Due's order
-		break
+		if r.settling == nil || busy == 0 || len(msgs) < asked || r.nextOK {
+			break
+		}
 	}
 	return started
 }
@@ -481,7 +488,8 @@ func (r *run) holds(id []byte) bool {
 // nextDue returns when the earliest message that is not busy is due. With
 // nothing busy that is the queue's NextDue; otherwise the busy messages
 // (still queued, due in the past) come first, so it looks past them among
-// those due before the next poll.
+// those due before the next poll (a queue that leaves them out hands out
+// only the others, but those whose lease it renews).
 func (r *run) nextDue(now time.Time) (time.Time, bool, error) {
 	if len(r.inFlight) == 0 && len(r.held) == 0 && len(r.delivered) == 0 {
 		return r.w.Queue.NextDue(r.ctx)

@@ -145,10 +145,20 @@ func (q skippingMemQueue) DueExcept(ctx context.Context, now time.Time, max int,
 type settlingMemQueue struct {
 	*memQueue
 	direct *atomic.Int32
+	renew  map[string]bool // held messages handed back once, as PostgreSQL's renews a lease (under mu)
 }
 
 func newSettlingMemQueue(msgs ...link.Message) settlingMemQueue {
-	return settlingMemQueue{memQueue: newMemQueue(msgs...), direct: new(atomic.Int32)}
+	return settlingMemQueue{memQueue: newMemQueue(msgs...), direct: new(atomic.Int32), renew: map[string]bool{}}
+}
+
+// renewOnce has the next read hand ids back even while they are held.
+func (q settlingMemQueue) renewOnce(ids ...string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, id := range ids {
+		q.renew[id] = true
+	}
 }
 
 func (q settlingMemQueue) Delivered(ctx context.Context, id string) error {
@@ -170,7 +180,15 @@ func (q settlingMemQueue) DeliveredThenDue(ctx context.Context, delivered []stri
 		return nil, nil
 	}
 	all, err := q.Due(ctx, now, math.MaxInt) // held ones still hold back their keys
-	out := slices.DeleteFunc(all, func(m link.Message) bool { return slices.Contains(held, m.ID) })
+	q.mu.Lock()
+	out := slices.DeleteFunc(all, func(m link.Message) bool {
+		if q.renew[m.ID] {
+			delete(q.renew, m.ID)
+			return false
+		}
+		return slices.Contains(held, m.ID)
+	})
+	q.mu.Unlock()
 	return out[:min(max, len(out))], err
 }
 
@@ -514,6 +532,33 @@ func TestASettlingQueueRecordsEachDeliveryWithItsNextRead(t *testing.T) {
 		}
 		if n := q.direct.Load(); n != 0 {
 			t.Errorf("%d deliveries recorded one by one, want every one with a read", n)
+		}
+	})
+}
+
+// A settling queue hands back the messages a worker holds whose lease it
+// renews, in the place of others due: the worker reads again rather than
+// wait for its next poll with a message due and room to send it.
+func TestMessagesHandedBackToRenewTheirLeaseDoNotHoldUpTheOthersDue(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := newGatedSend("m0", "m1", "m2")
+		q := newSettlingMemQueue(message("m0", "k0", 0), message("m1", "k1", 0))
+		w := &outbox.Worker{Queue: q, Send: g.send, MaxInFlight: 3, PollEvery: time.Hour, Log: zerolog.Nop()}
+		stop := running(t, w)
+		defer stop()
+		synctest.Wait()
+		if got := g.now(); !slices.Equal(got, []string{"m0", "m1"}) {
+			t.Fatalf("sending %v, want m0 and m1", got)
+		}
+		q.renewOnce("m0", "m1")
+		q.put(message("m2", "k2", 0))
+		w.Notify()
+		synctest.Wait()
+		if got := g.now(); !slices.Equal(got, []string{"m0", "m1", "m2"}) {
+			t.Errorf("sending %v, want m2 beside the two whose leases were renewed", got)
+		}
+		for _, id := range []string{"m0", "m1", "m2"} {
+			close(g.released[id])
 		}
 	})
 }

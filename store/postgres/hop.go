@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -61,6 +63,14 @@ type hop struct {
 	latestOf string        // the phone key whose latest session the read found the session to be ("": not)
 }
 
+// errNotText refuses a session id PostgreSQL cannot take as text (the
+// client's encoding is UTF8): every statement naming it would fail, and
+// on a lane, with the reads sharing its lock statement.
+var errNotText = errors.New("lock session: its id is not UTF-8 text without NUL")
+
+// textual reports whether PostgreSQL takes s as text.
+func textual(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 }
+
 // hopKey is the context key of a hop.
 type hopKey struct{}
 
@@ -71,6 +81,9 @@ type hopKey struct{}
 // which carries it. unlock lets the lock go if the commit did not, and
 // hands the lane or the connection back; it must be called once.
 func (l *Locks) LockSession(ctx context.Context, id string) (context.Context, func(), error) {
+	if !textual(id) {
+		return nil, nil, errNotText
+	}
 	h := &hop{id: id, pool: l.pool}
 	if l.lanes != nil {
 		if ln := l.lanes.of(id); ln.claim(id) {

@@ -12,7 +12,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -410,17 +409,14 @@ func (l *lane) refuse(ops []*laneOp, b *pgx.Batch, steps []step, sql string, err
 // letGoUnsure lets go of the locks that a failed statement tried (laneOp
 // unsure): the ops were answered not holding them. Letting go of a lock
 // not held does nothing, and no other hop holds these sessions on the
-// lane (claim). A key the server refuses as text (the likely cause of
-// the failure) was never taken, and would fail this statement too. A
-// connection that cannot is given up on: the locks go with it.
+// lane (claim). A connection that cannot is given up on: the locks go
+// with it.
 func (l *lane) letGoUnsure(ops []*laneOp) {
 	var keys []string
 	for _, op := range ops {
 		if op.unsure {
 			op.unsure = false
-			if key := sessionLockKey(op.id); l.conn != nil && takesText(l.conn.Conn(), key) {
-				keys = append(keys, key)
-			}
+			keys = append(keys, sessionLockKey(op.id))
 		}
 	}
 	if len(keys) == 0 || l.conn == nil {
@@ -431,15 +427,6 @@ func (l *lane) letGoUnsure(ops []*laneOp) {
 	if _, err := l.conn.Exec(ctx, unlocksSQL, keys); err != nil {
 		l.breakConn()
 	}
-}
-
-// takesText reports whether the server of conn takes s as text: never
-// with a NUL, and in a UTF8 database only as UTF-8.
-func takesText(conn *pgx.Conn, s string) bool {
-	if strings.IndexByte(s, 0) >= 0 {
-		return false
-	}
-	return conn.PgConn().ParameterStatus("server_encoding") != "UTF8" || utf8.ValidString(s)
 }
 
 // fail answers op with err; a read says whether it holds its lock (taken

@@ -215,7 +215,8 @@ func (q *Queue) DeliveredThenDue(ctx context.Context, delivered []string, now ti
 // claimSQL hands holder $3 up to $4 of queue $1's messages due by $2
 // (Due), skipping the rows another transaction is claiming, and leases
 // them until $5: all but its own whose lease lasts past $6, which are
-// handed out as they are, or left out when its caller holds them ($7). A lease is renewed once half of it has passed,
+// handed out as they are, or left out when its caller holds them ($7), as
+// a message it holds with no lease is (its outcome being recorded). A lease is renewed once half of it has passed,
 // not at every claim: the update of a message (a new row version and an
 // entry in each of its indexes) is made about once, and the claims that
 // follow find fewer dead entries to step over.
@@ -224,7 +225,7 @@ const claimSQL = `WITH claimed AS MATERIALIZED (
 		FROM messages m
 		WHERE m.queue = $1 AND m.next_attempt <= $2
 			AND (m.leased_until IS NULL OR m.leased_until <= $2 OR m.lease_holder = $3)
-			AND NOT (m.id = ANY($7) AND m.lease_holder = $3 AND m.leased_until > $6)
+			AND NOT (m.id = ANY($7) AND (m.leased_until IS NULL OR m.lease_holder = $3 AND m.leased_until > $6))
 			AND ` + notWaiting + `
 		ORDER BY m.next_attempt, m.seq
 		LIMIT $4
