@@ -43,8 +43,8 @@ import (
 // A failed statement fails what it belongs to: the read, or the commit
 // whose writes it was (the others of the group go again in the next
 // round trip); a deadlock or serialisation failure sends the whole group
-// again. The reads' lock statement failed (a session id the server
-// refuses as text, say) fails those reads and lets go of whatever locks
+// again. The reads' lock statement failed (the server's lock table full,
+// say) fails those reads and lets go of whatever locks
 // it took; a statement the server would not prepare fails the ops that
 // send it, and nothing else. A row the lane cannot decode fails its op
 // alone. A lost connection (or a round trip past laneTimeout) loses
@@ -388,10 +388,10 @@ func (l *lane) lose(ops []*laneOp, steps []step, failed int, err error) {
 // refuse answers a round trip that was never sent: the server would not
 // prepare statement sql (an argument that cannot be encoded is found
 // after the first statements were written, and pgx closes the
-// connection: lose). A commit's write or a reservation fails the ops that send it (every one
-// sending the same statement); the others go again as they were, and ok
-// is true. A statement of the lane's own failed: nothing can go, and ok
-// is false.
+// connection: lose). A commit's write or a reservation fails the ops
+// that send it (every one sending the same statement); the others go
+// again as they were, and ok is true. A statement of the lane's own
+// failed: nothing can go, and ok is false.
 func (l *lane) refuse(ops []*laneOp, b *pgx.Batch, steps []step, sql string, err error) (again []*laneOp, ok bool) {
 	for i, q := range b.QueuedQueries { // a step for each, in order; the last, stepReserved, have none
 		if st := steps[i]; q.SQL == sql && (st.kind == stepWrite || st.kind == stepReserve) {
@@ -760,7 +760,10 @@ func (r laneRow) Scan(dest ...any) error {
 // of another type than the lane expects, a NULL where none can be).
 type decodeError struct{ err error }
 
+// Error is error's.
 func (e decodeError) Error() string { return "decode row: " + e.err.Error() }
+
+// Unwrap is the decoder's error.
 func (e decodeError) Unwrap() error { return e.err }
 
 // undecoded reports whether err is a row that could not be decoded.

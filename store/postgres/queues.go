@@ -174,8 +174,8 @@ const notWaiting = `NOT EXISTS (SELECT 1 FROM messages o
 // transaction is claiming are skipped, never waited for). This instance is
 // handed its own messages again, their lease renewed once half of it has
 // passed (claimSQL): its worker keeps track of what it has in flight,
-// and looks ahead with Due. now is the
-// caller's clock: the due times and leases are compared with it.
+// and looks ahead with Due. now is the caller's clock: the due times and
+// leases are compared with it.
 func (q *Queue) Due(ctx context.Context, now time.Time, max int) ([]link.Message, error) {
 	return q.DeliveredThenDue(ctx, nil, now, max, nil)
 }
