@@ -12,6 +12,7 @@ import (
 	"github.com/ussdlink/ussdlink/link"
 	"github.com/ussdlink/ussdlink/seal"
 	"github.com/ussdlink/ussdlink/store"
+	"github.com/ussdlink/ussdlink/store/storetest"
 )
 
 // BenchmarkCommit measures one hop's commit to bbolt, fsync'd: a session
@@ -66,11 +67,7 @@ func BenchmarkTextQueueRead(b *testing.B) {
 	defer db.Close()
 	ctx := context.Background()
 	const inFlight, waiting = 32, 8
-	var texts []link.Text
-	for i := range inFlight + waiting {
-		texts = append(texts, link.Text{ID: fmt.Sprintf("txt_%02d", i), Kind: link.TextReply, To: fmt.Sprintf("+2348031%06d", i),
-			Data: map[string]string{"text": "Your account is linked. Reference 8f2c1a."}, Created: t0})
-	}
+	texts := storetest.ReceiptTexts(inFlight+waiting, t0)
 	if err := db.EnqueueTexts(ctx, texts...); err != nil {
 		b.Fatal(err)
 	}

@@ -3,13 +3,12 @@ package postgres
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
-	"github.com/ussdlink/ussdlink/link"
 	"github.com/ussdlink/ussdlink/seal"
 	"github.com/ussdlink/ussdlink/store/postgres/pgtest"
+	"github.com/ussdlink/ussdlink/store/storetest"
 )
 
 // BenchmarkTextQueueClaim is a busy text worker's read of its queue: 32
@@ -27,11 +26,7 @@ func BenchmarkTextQueueClaim(b *testing.B) {
 	defer db.Close()
 	ctx := context.Background()
 	const inFlight, waiting = 32, 8
-	var texts []link.Text
-	for i := range inFlight + waiting {
-		texts = append(texts, link.Text{ID: fmt.Sprintf("txt_%02d", i), Kind: link.TextReply, To: fmt.Sprintf("+2348031%06d", i),
-			Data: map[string]string{"text": "Your account is linked. Reference 8f2c1a."}, Created: qt0})
-	}
+	texts := storetest.ReceiptTexts(inFlight+waiting, qt0)
 	if err := db.EnqueueTexts(ctx, texts...); err != nil {
 		b.Fatal(err)
 	}
