@@ -89,23 +89,16 @@ func extensionOf(base, dialled string) string {
 // oversized ids, a phone that is not a phone number, text that is not UTF-8
 // or carries control characters (no handset can type them).
 func validate(h link.Hop) error {
+	if err := checkSessionID(h.SessionID); err != nil {
+		return err
+	}
 	switch {
-	case h.SessionID == "" || len(h.SessionID) > maxSessionID:
-		return &link.HopError{Reason: "missing or oversized session id"}
 	case !isPhone(h.Phone):
 		return &link.HopError{Reason: "phone number is not a phone number"}
 	case len(h.Transcript) > 4096 || len(h.Input) > 1024 || len(h.ServiceCode) > 64 || len(h.Network) > 64 || len(h.Dialled) > 64:
 		return &link.HopError{Reason: "oversized field"}
 	}
-	for _, f := range []string{h.SessionID, h.ServiceCode, h.Network, h.Transcript, h.Input, h.Dialled} {
-		if !utf8.ValidString(f) {
-			return &link.HopError{Reason: "text is not UTF-8"}
-		}
-		if strings.ContainsFunc(f, unicode.IsControl) {
-			return &link.HopError{Reason: "text carries control characters"}
-		}
-	}
-	return nil
+	return checkText(h.ServiceCode, h.Network, h.Transcript, h.Input, h.Dialled)
 }
 
 // maxSessionID bounds an aggregator's session id: theirs are 10 to 40
@@ -116,7 +109,24 @@ const maxSessionID = 128
 // oversized, not UTF-8, control characters) before it names a lock or a
 // stored session: a session end carries nothing else to check.
 func checkSessionID(id string) error {
-	return validate(link.Hop{SessionID: id, Phone: "+00000"})
+	if id == "" || len(id) > maxSessionID {
+		return &link.HopError{Reason: "missing or oversized session id"}
+	}
+	return checkText(id)
+}
+
+// checkText refuses fields no handset can type: not UTF-8, or carrying
+// control characters.
+func checkText(fields ...string) error {
+	for _, f := range fields {
+		if !utf8.ValidString(f) {
+			return &link.HopError{Reason: "text is not UTF-8"}
+		}
+		if strings.ContainsFunc(f, unicode.IsControl) {
+			return &link.HopError{Reason: "text carries control characters"}
+		}
+	}
+	return nil
 }
 
 // isPhone accepts 5 to 20 digits with an optional leading "+".

@@ -11,6 +11,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -455,14 +457,8 @@ func (r *run) deliveredIDs() []string {
 
 // heldIDs are the ids of the messages in flight or whose outcome is held.
 func (r *run) heldIDs() []string {
-	ids := make([]string, 0, len(r.inFlight)+len(r.held))
-	for id := range r.inFlight {
-		ids = append(ids, id)
-	}
-	for id := range r.held {
-		ids = append(ids, id)
-	}
-	return ids
+	ids := slices.AppendSeq(make([]string, 0, len(r.inFlight)+len(r.held)), maps.Keys(r.inFlight))
+	return slices.AppendSeq(ids, maps.Keys(r.held))
 }
 
 // settled takes in that the queue recorded the delivered outcomes: their

@@ -702,13 +702,14 @@ func scanLocks(br pgx.BatchResults, ops []*laneOp) error {
 	if err != nil {
 		return err
 	}
-	n := 0
+	var (
+		n     int
+		place int64
+		got   bool
+	)
+	dest := []any{&place, &got} // one for every row
 	for rows.Next() && err == nil {
-		var (
-			place int64
-			got   bool
-		)
-		switch err = decodeRow(rows, []any{&place, &got}); {
+		switch err = decodeRow(rows, dest); {
 		case err != nil:
 		case place < 1 || place > int64(len(ops)):
 			err = decodeError{fmt.Errorf("lock tried at place %d of %d", place, len(ops))}

@@ -62,6 +62,17 @@ func newCommitCut(t *testing.T, server string) *commitCut {
 	return p
 }
 
+// mustHaveCut fails the test unless the proxy cut a connection after
+// its COMMIT.
+func (p *commitCut) mustHaveCut(t *testing.T) {
+	t.Helper()
+	select {
+	case <-p.cut:
+	default:
+		t.Fatal("no connection was cut after its COMMIT")
+	}
+}
+
 // relay copies the server's messages to the client one by one, and cuts
 // both ends after a COMMIT's CommandComplete when armed.
 func (p *commitCut) relay(upstream, client net.Conn) {
@@ -136,11 +147,7 @@ func TestAGroupLostAfterItsCommitAnswersItsCommitsAndReservationsOnce(t *testing
 		func() { committed = db.Commit(committer, link.Change{Session: laneRecord("cut-01", at)}) },
 		reserveIn(db, reserver, phone, at, 3, &reserved),
 	)()
-	select {
-	case <-proxy.cut:
-	default:
-		t.Fatal("no connection was cut after its COMMIT")
-	}
+	proxy.mustHaveCut(t)
 	// The group was durable: its commit and its reservation are answered
 	// as made, not failed (a reservation failed would be made again on a
 	// connection of its own: two attempts counted for one guess).
@@ -505,11 +512,7 @@ func TestACommitBesideTheLaneLostAfterItsCommitIsDone(t *testing.T) {
 	hctx, _ := newHop(t, db, "beside-01")
 	proxy.armed.Store(true)
 	err := db.Commit(hctx, linkChange("beside-01", "acct-beside", at))
-	select {
-	case <-proxy.cut:
-	default:
-		t.Fatal("no connection was cut after its COMMIT")
-	}
+	proxy.mustHaveCut(t)
 	if err != nil {
 		t.Errorf("a commit beside the lane lost after its COMMIT: %v, want it done", err)
 	}
@@ -537,11 +540,7 @@ func TestACommitOffTheLaneLostAfterItsCommitIsDone(t *testing.T) {
 	// Never read under its lock: the commit takes it on a connection of
 	// the hop's own, and lets it go after the COMMIT.
 	err = db.Commit(hctx, link.Change{Session: laneRecord("own-01", at)})
-	select {
-	case <-proxy.cut:
-	default:
-		t.Fatal("no connection was cut after its COMMIT")
-	}
+	proxy.mustHaveCut(t)
 	if err != nil {
 		t.Errorf("a commit lost after its COMMIT: %v, want it done", err)
 	}
