@@ -478,7 +478,7 @@ func (db *DB) commitLinkAsIs(ctx context.Context, conn *pgxpool.Conn, b *pgx.Bat
 	}
 	b.Queue(`COMMIT`)
 	br := conn.SendBatch(ctx, b)
-	checked := before + len(w.locks()) + 1 // through linkAsIsSQL
+	checked := before + lockStatements(w.locks()) + 1 // through linkAsIsSQL
 	err = skip(br, checked-1)
 	if err == nil {
 		if _, err = br.Exec(); sqlState(err) == divisionByZero {

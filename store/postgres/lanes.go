@@ -291,7 +291,7 @@ const (
 	stepRead                     // a read
 	stepUnlock                   // unlocks, alone or after the group's COMMIT (unlocksSQL)
 	stepBegin                    // the group's BEGIN
-	stepKey                      // a queue key's lock, for the whole group
+	stepKey                      // the transaction locks of the whole group
 	stepWrite                    // a statement of one commit
 	stepCommit                   // the group's COMMIT
 	stepReserve                  // a reservation's statement
@@ -512,8 +512,7 @@ func (l *lane) batch(ops []*laneOp) (*pgx.Batch, []step) {
 	slices.SortStableFunc(commits, func(a, b *laneOp) int { return strings.Compare(a.w.phone, b.w.phone) })
 	b.Queue(`BEGIN`)
 	steps = append(steps, step{kind: stepBegin})
-	for _, key := range groupKeys(commits, reserves) {
-		b.Queue(xactLockSQL, key)
+	if queueXactLocks(b, groupKeys(commits, reserves)) {
 		steps = append(steps, step{kind: stepKey})
 	}
 	for _, op := range commits {

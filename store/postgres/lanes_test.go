@@ -380,6 +380,79 @@ func TestTheCommitsWaitingOnALaneGoInOneTransactionAndAFailedOneFailsAlone(t *te
 	}
 }
 
+func TestAGroupCommitTakesItsTransactionLocksInOneStatementAndWaitsForEach(t *testing.T) {
+	ctx := t.Context()
+	url := pgtest.URL(t)
+	g := newLaneGate()
+	db := openLane(t, url, g)
+	admin := adminConn(t, url)
+	const hops = 4
+	type held struct {
+		ctx context.Context
+		w   *commitWrite
+	}
+	var all []held
+	var last string // the text key of the last phone
+	for i := range hops {
+		id := fmt.Sprintf("keys-%02d", i)
+		hctx, _ := newHop(t, db, id)
+		r := laneRecord(id, faultAt)
+		texts := []link.Text{{ID: "text-" + id, Kind: link.TextReceipt, To: r.Phone, Created: faultAt}}
+		w, err := db.newCommitWrite(link.Change{Session: r, Texts: texts})
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, held{hctx, w})
+		last = messageLocks(queueTexts, w.texts)[0]
+	}
+	// Another transaction holds the last phone's key: the group waits
+	// for it, having taken the others.
+	holder, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close(context.Background())
+	tx, err := holder.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, xactLockSQL, last); err != nil {
+		t.Fatal(err)
+	}
+	holdRound(t, db, g, "keys-99")
+	errs := make(chan error, hops)
+	for i, h := range all {
+		go func() { errs <- db.commitOnHop(h.ctx, hopOf(h.ctx, fmt.Sprintf("keys-%02d", i)), h.w) }()
+	}
+	waitFor(t, "every commit to wait on the lane", func() bool { return len(db.lanes.all[0].ops) == hops })
+	g.open()
+	waitFor(t, "the group to wait for the key held elsewhere", func() bool { return waiting(t, admin) })
+	select {
+	case err := <-errs:
+		t.Fatalf("a commit was answered while its group waited for a key: %v", err)
+	default:
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for range hops {
+		if err := <-errs; err != nil {
+			t.Fatalf("commit: %v", err)
+		}
+	}
+	groups := g.groupBatches()
+	if len(groups) != 1 {
+		t.Fatalf("%d group transactions, want 1", len(groups))
+	}
+	if n, one := statements(groups[0], xactLocksSQL), statements(groups[0], xactLockSQL); n != 1 || one != 0 {
+		t.Errorf("the group took its %d keys in %d statements for many and %d for one, want 1 and 0", hops, n, one)
+	}
+	var queued int
+	if err := admin.QueryRow(ctx, `SELECT count(*) FROM messages WHERE queue = $1`, queueTexts).Scan(&queued); err != nil || queued != hops {
+		t.Errorf("%d texts queued, %v; want %d", queued, err, hops)
+	}
+}
+
 // hopOnLostLane is a hop of session id on a lane of its own whose
 // backend then died, the session's lock with it, unseen by the lane yet.
 func hopOnLostLane(t *testing.T, id string) (db *DB, hctx context.Context, unlock func()) {

@@ -25,6 +25,28 @@ const (
 // xactLockSQL takes an advisory lock until the transaction ends.
 const xactLockSQL = `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`
 
+// xactLocksSQL takes the advisory locks of keys $1 until the transaction
+// ends, one after another in the array's order (the function scan's,
+// which nothing sorts): one statement, one executor, however many keys.
+const xactLocksSQL = `SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) AS k`
+
+// queueXactLocks adds to b the transaction locks of keys, in their order,
+// as one statement (none without keys), and reports whether it added one.
+func queueXactLocks(b *pgx.Batch, keys []string) bool {
+	switch len(keys) {
+	case 0:
+		return false
+	case 1:
+		b.Queue(xactLockSQL, keys[0])
+	default:
+		b.Queue(xactLocksSQL, keys)
+	}
+	return true
+}
+
+// lockStatements is how many statements queueXactLocks adds for keys.
+func lockStatements(keys []string) int { return min(len(keys), 1) }
+
 // lockKey takes the advisory transaction lock of key in a namespace,
 // waiting for the instance holding it to commit or roll back.
 func lockKey(ctx context.Context, tx pgx.Tx, namespace, key string) error {

@@ -89,9 +89,7 @@ func (db *DB) putMessages(ctx context.Context, tx pgx.Tx, queue string, msgs []l
 // queueMessages adds to batch the statements that queue msgs: each key's
 // transaction lock, in order, then the messages.
 func queueMessages(batch *pgx.Batch, queue string, msgs []link.Message) {
-	for _, k := range messageLocks(queue, msgs) {
-		batch.Queue(xactLockSQL, k)
-	}
+	queueXactLocks(batch, messageLocks(queue, msgs))
 	queueMessageRows(batch, queue, msgs)
 }
 

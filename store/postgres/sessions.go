@@ -243,11 +243,7 @@ func (w *commitWrite) common() bool { return !w.decided() }
 
 // queueLocks adds the change's transaction locks to b, in one order:
 // phone, then account.
-func (w *commitWrite) queueLocks(b *pgx.Batch) {
-	for _, key := range w.locks() {
-		b.Queue(xactLockSQL, key)
-	}
-}
+func (w *commitWrite) queueLocks(b *pgx.Batch) { queueXactLocks(b, w.locks()) }
 
 // locks are the change's transaction locks but its messages' keys, in
 // the order taken: its phone's when it records a login failure, then the
@@ -282,7 +278,7 @@ func (db *DB) queueReads(b *pgx.Batch, w *commitWrite) {
 // order, and decides the link and the invitation.
 func (db *DB) readDecisions(br pgx.BatchResults, w *commitWrite) (decisions, error) {
 	var d decisions
-	for range w.locks() {
+	for range lockStatements(w.locks()) {
 		if _, err := br.Exec(); err != nil {
 			return d, fmt.Errorf("lock: %w", err)
 		}
