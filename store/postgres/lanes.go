@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -256,9 +257,32 @@ func (l *lane) lockLane(conn *pgxpool.Conn) error {
 		conn.Release()
 		return fmt.Errorf("lane lock: %w", err)
 	}
+	// Planned once: a custom plan for each round trip's reads cost more
+	// to plan than to run, and none of the lane's statements is better
+	// for knowing its values.
+	if _, err := conn.Exec(ctx, `SET plan_cache_mode = force_generic_plan`); err != nil {
+		conn.Conn().Close(context.Background())
+		conn.Release()
+		return fmt.Errorf("lane plans: %w", err)
+	}
+	for _, sql := range laneStatements {
+		if _, err := conn.Conn().Prepare(ctx, sql, sql); err != nil {
+			conn.Conn().Close(context.Background())
+			conn.Release()
+			return fmt.Errorf("prepare the lane's statements: %w", err)
+		}
+	}
 	l.conn, l.key = conn, key
 	return nil
 }
+
+// laneStatements are the statements of a lane's reads, prepared when it
+// takes a connection: none of its round trips waits on preparing one (a
+// round trip of its own, which pgx makes before a batch with a statement
+// new to the connection), and the reads fail one by one, as they do when
+// each is a statement of its own, when the server cannot run them (a
+// table locked away), not with the preparation of the whole batch.
+var laneStatements = []string{tryLocksSQL, hopSessionSQL, hopSessionsSQL, unlocksSQL}
 
 // laneLockKey is a new lane lock's key, unique to one connection of one
 // instance.
@@ -289,6 +313,7 @@ type stepKind uint8
 const (
 	stepLock     stepKind = iota // the reads' locks, tried (tryLocksSQL)
 	stepRead                     // a read
+	stepReads                    // the reads of many sessions, in one statement (hopSessionsSQL)
 	stepUnlock                   // unlocks, alone or after the group's COMMIT (unlocksSQL)
 	stepBegin                    // the group's BEGIN
 	stepKey                      // the transaction locks of the whole group
@@ -499,9 +524,18 @@ func (l *lane) batch(ops []*laneOp) (*pgx.Batch, []step) {
 		b.Queue(tryLocksSQL, keys, fences)
 		steps = append(steps, step{kind: stepLock, ops: locks})
 	}
-	for _, op := range reads {
-		b.Queue(hopSessionSQL, op.id)
-		steps = append(steps, step{stepRead, op, nil})
+	switch len(reads) {
+	case 0:
+	case 1:
+		b.Queue(hopSessionSQL, reads[0].id)
+		steps = append(steps, step{stepRead, reads[0], nil})
+	default:
+		ids := make([]string, len(reads))
+		for i, op := range reads {
+			ids[i] = op.id
+		}
+		b.Queue(hopSessionsSQL, ids)
+		steps = append(steps, step{kind: stepReads, ops: reads})
 	}
 	steps = queueUnlocks(b, steps, unlocks)
 	if len(commits) == 0 && len(reserves) == 0 {
@@ -599,6 +633,10 @@ func (l *lane) answer(br pgx.BatchResults, steps []step) (int, error) {
 				return i, err
 			}
 			st.op.reply(laneDone{rec: rec, sealed: sealed, latest: latest, locked: st.op.got, gen: l.gen.Load(), key: l.key})
+		case stepReads:
+			if err := l.answerReads(br, st.ops); err != nil {
+				return i, err
+			}
 		case stepReserve:
 			st.op.res.id = 0
 			switch err := (laneRow{br}).Scan(&st.op.res.id); {
@@ -639,6 +677,10 @@ func (l *lane) blame(ops []*laneOp, culprit step, err error) (again []*laneOp) {
 		l.failUnsure(culprit.ops, err)
 	case stepRead:
 		l.fail(culprit.op, err)
+	case stepReads:
+		// As when reads go one statement each: the first fails, the
+		// server having skipped the others, which go again.
+		l.fail(culprit.ops[0], err)
 	case stepWrite, stepReserve:
 		if !retry {
 			culprit.op.reply(laneDone{err: err})
@@ -728,6 +770,71 @@ func scanLocks(br pgx.BatchResults, ops []*laneOp) error {
 	}
 	return nil
 }
+
+// answerReads answers the reads of one hopSessionsSQL statement, each
+// with its session's row, or none when it is not stored. A row that
+// cannot be decoded fails its own read; one whose session cannot be
+// told (its id undecoded) fails every read left without a row, since
+// any of them may be its.
+func (l *lane) answerReads(br pgx.BatchResults, ops []*laneOp) error {
+	rows, err := br.Query()
+	if err != nil {
+		return err
+	}
+	type read struct {
+		rec    *link.SessionRecord
+		sealed []byte
+		latest bool
+		err    error
+	}
+	got := make(map[string]read, len(ops))
+	var untold error
+	for rows.Next() {
+		var r read
+		r.rec, r.sealed, r.err = scanSession(currentRow{rows}, &r.latest)
+		id, ok := rowID(rows)
+		switch {
+		case r.err == nil:
+			got[r.rec.ID] = r
+		case ok:
+			got[id] = r
+		default:
+			untold = r.err
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, op := range ops {
+		r, ok := got[op.id]
+		switch {
+		case !ok && untold != nil:
+			l.fail(op, untold)
+		case r.err != nil:
+			l.fail(op, r.err)
+		default: // no row: the session is not stored
+			op.reply(laneDone{rec: r.rec, sealed: r.sealed, latest: r.latest, locked: op.got, gen: l.gen.Load(), key: l.key})
+		}
+	}
+	return nil
+}
+
+// rowID is the session id of the row rows is on, its first column, when
+// it can be read as text.
+func rowID(rows pgx.Rows) (string, bool) {
+	raw := rows.RawValues()
+	if len(raw) == 0 || raw[0] == nil || !utf8.Valid(raw[0]) {
+		return "", false
+	}
+	return string(raw[0]), true
+}
+
+// currentRow is the row rows is on, as a pgx.Row decoded by decodeRow.
+type currentRow struct{ rows pgx.Rows }
+
+// Scan is pgx.Row's.
+func (r currentRow) Scan(dest ...any) error { return decodeRow(r.rows, dest) }
 
 // laneRow is the row (or none) of a statement of a lane's round trip,
 // decoded without failing the rest: pgx fails every later result of a

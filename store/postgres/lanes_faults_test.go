@@ -315,6 +315,49 @@ func readIn(t *testing.T, db *DB, id string, got *error) func() {
 	}
 }
 
+func TestTheReadsOfARoundTripAreOneStatementEachAnsweredWithItsOwnSessionOrNone(t *testing.T) {
+	_, db, g := laneOnFreshDatabase(t)
+	stored := []string{"many-01", "many-03"}
+	for _, id := range stored {
+		hctx, unlock := newHop(t, db, id)
+		if err := db.Commit(hctx, link.Change{Session: laneRecord(id, faultAt)}); err != nil {
+			t.Fatal(err)
+		}
+		unlock()
+	}
+	ids := []string{"many-01", "many-02", "many-03"} // many-02 was never stored
+	recs, errs := make([]*link.SessionRecord, len(ids)), make([]error, len(ids))
+	var work []func()
+	for i, id := range ids {
+		work = append(work, func() {
+			hctx, unlock, err := db.Locks().LockSession(t.Context(), id)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer unlock()
+			recs[i], errs[i] = db.Session(hctx, id)
+		})
+	}
+	sendInOneGroup(t, db, g, work...)()
+	for i, id := range ids {
+		switch {
+		case id == "many-02" && !errors.Is(errs[i], link.ErrNoSession):
+			t.Errorf("the read of a session never stored: %+v, %v; want none", recs[i], errs[i])
+		case id != "many-02" && (errs[i] != nil || string(recs[i].Data) != "data of "+id):
+			t.Errorf("the read of %s: %+v, %v; want its own session", id, recs[i], errs[i])
+		}
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, b := range g.batches {
+		if statements(b, tryLocksSQL) == 1 && statements(b, hopSessionsSQL) == 1 && statements(b, hopSessionSQL) == 0 {
+			return
+		}
+	}
+	t.Errorf("no round trip read the %d sessions in one statement: %q", len(ids), g.batches)
+}
+
 // A session id PostgreSQL cannot take as text (hostile input that got
 // past the edge) is refused before it names a lock: on a lane, it would
 // fail the lock statement of every read sharing its round trip.

@@ -810,13 +810,16 @@ func TestTheReadsOfARoundTripTryTheirLocksInOneStatementEachAnsweredItsOwn(t *te
 	g.mu.Lock()
 	var together []string
 	for _, b := range g.batches {
-		if statements(b, hopSessionSQL) == len(ids) {
+		if statements(b, hopSessionsSQL) == 1 {
 			together = b
 		}
 	}
 	g.mu.Unlock()
 	if n := statements(together, tryLocksSQL); n != 1 {
 		t.Errorf("the round trip of %d reads tried their locks in %d statements, want 1: %q", len(ids), n, together)
+	}
+	if n := statements(together, hopSessionSQL); n != 0 {
+		t.Errorf("the round trip of %d reads read %d sessions one statement each beside the one for all: %q", len(ids), n, together)
 	}
 	if !heldElsewhere(t, db, sessionLockKey(ids[1])) {
 		t.Fatal("the held session's lock was let go before its holder did")
@@ -888,7 +891,7 @@ func TestReadsSentAgainAfterAFailedReadHoldTheirLocksOnce(t *testing.T) {
 		case len(sqls) == 1 && sqls[0] == unlocksSQL && !unlockHeld.Swap(true):
 			close(heldUnlock)
 			<-letUnlock
-		case statements(sqls, hopSessionSQL) > 0 && reads.Add(1) == 2:
+		case statements(sqls, hopSessionSQL)+statements(sqls, hopSessionsSQL) > 0 && reads.Add(1) == 2:
 			close(resent)
 			<-letAgain
 		}

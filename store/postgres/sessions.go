@@ -91,6 +91,22 @@ const hopSessionSQL = `SELECT ` + sessionColumns + `,
 	EXISTS (SELECT 1 FROM phone_sessions p WHERE p.phone_key = s.phone_key AND p.session_id = s.id)
 	FROM sessions s WHERE s.id = $1`
 
+// hopSessionsSQL is hopSessionSQL for the sessions $1 at once, a row for
+// each one stored: the reads of a lane's round trip in one statement,
+// taken after their locks (a statement of its own: its snapshot comes
+// after them). Under READ COMMITTED each statement's snapshot is its
+// own, so each session is read as its lock's last holder committed it.
+// Each id is looked up on its own, an index scan as the single read's
+// (the LIMITs keep the planner from joining otherwise): with s.id =
+// ANY($1) it took a bitmap scan, which never marks the index entries of
+// dead versions dead as it passes, and for a score of ids it hashed the
+// whole of phone_sessions to tell each one's latest.
+const hopSessionsSQL = `SELECT ` + sessionColumns + `, p.latest IS NOT NULL
+	FROM unnest($1::text[]) AS k (id)
+	CROSS JOIN LATERAL (SELECT * FROM sessions WHERE id = k.id LIMIT 1) s
+	LEFT JOIN LATERAL (SELECT true AS latest FROM phone_sessions p
+		WHERE p.phone_key = s.phone_key AND p.session_id = s.id LIMIT 1) p ON true`
+
 // Latest returns the most recently written session of a phone (with or
 // without its "+"), or link.ErrNoSession.
 func (db *DB) Latest(ctx context.Context, phone string) (*link.SessionRecord, error) {
