@@ -276,12 +276,12 @@ func (l *lane) lockLane(conn *pgxpool.Conn) error {
 	return nil
 }
 
-// laneStatements are the statements of a lane's reads, prepared when it
-// takes a connection: none of its round trips waits on preparing one (a
-// round trip of its own, which pgx makes before a batch with a statement
-// new to the connection), and the reads fail one by one, as they do when
-// each is a statement of its own, when the server cannot run them (a
-// table locked away), not with the preparation of the whole batch.
+// laneStatements are the statements a lane sends for hops' locks, reads
+// and unlocks, prepared when it takes a connection: none of its round
+// trips waits on preparing one (a round trip of its own, which pgx makes
+// before a batch with a statement new to the connection), and reads the
+// server cannot run (a table locked away) fail one by one, as when each
+// was a statement of its own, not with the preparation of the batch.
 var laneStatements = []string{tryLocksSQL, hopSessionSQL, hopSessionsSQL, unlocksSQL}
 
 // laneLockKey is a new lane lock's key, unique to one connection of one
