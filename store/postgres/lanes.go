@@ -546,7 +546,7 @@ func (l *lane) batch(ops []*laneOp) (*pgx.Batch, []step) {
 	slices.SortStableFunc(commits, func(a, b *laneOp) int { return strings.Compare(a.w.phone, b.w.phone) })
 	b.Queue(`BEGIN`)
 	steps = append(steps, step{kind: stepBegin})
-	if queueXactLocks(b, groupKeys(commits, reserves)) {
+	for range queueXactLocks(b, groupKeys(commits, reserves)) {
 		steps = append(steps, step{kind: stepKey})
 	}
 	for _, op := range commits {
@@ -791,14 +791,11 @@ func (l *lane) answerReads(br pgx.BatchResults, ops []*laneOp) error {
 	var untold error
 	for rows.Next() {
 		var r read
-		r.rec, r.sealed, r.err = scanSession(currentRow{rows}, &r.latest)
-		id, ok := rowID(rows)
-		switch {
-		case r.err == nil:
+		if r.rec, r.sealed, r.err = scanSession(currentRow{rows}, &r.latest); r.err == nil {
 			got[r.rec.ID] = r
-		case ok:
+		} else if id, ok := rowID(rows); ok {
 			got[id] = r
-		default:
+		} else {
 			untold = r.err
 		}
 	}

@@ -428,18 +428,10 @@ func TestALockStatementThatFailedLetsGoOfTheLocksItTook(t *testing.T) {
 // lock go and waits for the fence on a connection of its own: the hops
 // sharing the lane do not wait with it.
 func TestAHopWhoseFenceIsHeldWaitsForItOffTheLane(t *testing.T) {
-	ctx := t.Context()
 	url, db, g := laneOnFreshDatabase(t)
 	committer, _ := newHop(t, db, "fence-01")
 	admin := adminConn(t, url)
-	tx, err := adminConn(t, url).Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(context.Background())
-	if _, err := tx.Exec(ctx, xactLockSQL, fenceKey("fence-02")); err != nil {
-		t.Fatal(err)
-	}
+	release := holdKey(t, url, fenceKey("fence-02"))
 	committed, read := make(chan error, 1), make(chan error, 1)
 	sendInOneGroup(t, db, g,
 		func() { committed <- db.Commit(committer, link.Change{Session: laneRecord("fence-01", faultAt)}) },
@@ -453,14 +445,8 @@ func TestAHopWhoseFenceIsHeldWaitsForItOffTheLane(t *testing.T) {
 		t.Fatalf("a commit of the lane while another hop's fence is held: %v", err)
 	}
 	waitFor(t, "the read to wait for its fence on a connection of its own", func() bool { return waiting(t, admin) })
-	select {
-	case err := <-read:
-		t.Fatalf("the read of a session whose fence is held: %v before the fence was let go", err)
-	default:
-	}
-	if err := tx.Rollback(ctx); err != nil {
-		t.Fatal(err)
-	}
+	unanswered(t, read, "the read of a session whose fence is held")
+	release()
 	if err := <-read; !errors.Is(err, link.ErrNoSession) {
 		t.Errorf("fence-02 once its fence was let go: %v, want it read (none stored)", err)
 	}

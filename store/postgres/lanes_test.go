@@ -382,9 +382,7 @@ func TestTheCommitsWaitingOnALaneGoInOneTransactionAndAFailedOneFailsAlone(t *te
 
 func TestAGroupCommitTakesItsTransactionLocksInOneStatementAndWaitsForEach(t *testing.T) {
 	ctx := t.Context()
-	url := pgtest.URL(t)
-	g := newLaneGate()
-	db := openLane(t, url, g)
+	url, db, g := laneOnFreshDatabase(t)
 	admin := adminConn(t, url)
 	const hops = 4
 	type held struct {
@@ -407,18 +405,7 @@ func TestAGroupCommitTakesItsTransactionLocksInOneStatementAndWaitsForEach(t *te
 	}
 	// Another transaction holds the last phone's key: the group waits
 	// for it, having taken the others.
-	holder, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer holder.Close(context.Background())
-	tx, err := holder.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Exec(ctx, xactLockSQL, last); err != nil {
-		t.Fatal(err)
-	}
+	release := holdKey(t, url, last)
 	holdRound(t, db, g, "keys-99")
 	errs := make(chan error, hops)
 	for i, h := range all {
@@ -427,14 +414,8 @@ func TestAGroupCommitTakesItsTransactionLocksInOneStatementAndWaitsForEach(t *te
 	waitFor(t, "every commit to wait on the lane", func() bool { return len(db.lanes.all[0].ops) == hops })
 	g.open()
 	waitFor(t, "the group to wait for the key held elsewhere", func() bool { return waiting(t, admin) })
-	select {
-	case err := <-errs:
-		t.Fatalf("a commit was answered while its group waited for a key: %v", err)
-	default:
-	}
-	if err := tx.Rollback(ctx); err != nil {
-		t.Fatal(err)
-	}
+	unanswered(t, errs, "a commit of a group waiting for a key")
+	release()
 	for range hops {
 		if err := <-errs; err != nil {
 			t.Fatalf("commit: %v", err)
@@ -450,6 +431,37 @@ func TestAGroupCommitTakesItsTransactionLocksInOneStatementAndWaitsForEach(t *te
 	var queued int
 	if err := admin.QueryRow(ctx, `SELECT count(*) FROM messages WHERE queue = $1`, queueTexts).Scan(&queued); err != nil || queued != hops {
 		t.Errorf("%d texts queued, %v; want %d", queued, err, hops)
+	}
+}
+
+// holdKey holds the advisory transaction lock of key in a transaction on
+// a connection of url's database of its own, until release (or the
+// test's end) rolls it back.
+func holdKey(t *testing.T, url, key string) (release func()) {
+	t.Helper()
+	tx, err := adminConn(t, url).Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tx.Rollback(context.Background()) })
+	if _, err := tx.Exec(t.Context(), xactLockSQL, key); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		if err := tx.Rollback(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// unanswered fails the test if what waits on answers has been answered
+// already: what it waits for is still held.
+func unanswered(t *testing.T, answers <-chan error, what string) {
+	t.Helper()
+	select {
+	case err := <-answers:
+		t.Fatalf("%s answered before what it waits for was let go: %v", what, err)
+	default:
 	}
 }
 

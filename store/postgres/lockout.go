@@ -31,20 +31,21 @@ const xactLockSQL = `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`
 const xactLocksSQL = `SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) AS k`
 
 // queueXactLocks adds to b the transaction locks of keys, in their order,
-// as one statement (none without keys), and reports whether it added one.
-func queueXactLocks(b *pgx.Batch, keys []string) bool {
+// as one statement (none without keys), and returns how many statements
+// it added (lockStatements).
+func queueXactLocks(b *pgx.Batch, keys []string) int {
 	switch len(keys) {
 	case 0:
-		return false
 	case 1:
 		b.Queue(xactLockSQL, keys[0])
 	default:
 		b.Queue(xactLocksSQL, keys)
 	}
-	return true
+	return lockStatements(keys)
 }
 
-// lockStatements is how many statements queueXactLocks adds for keys.
+// lockStatements is how many statements queueXactLocks adds for keys:
+// for a reader of their results, once they are queued.
 func lockStatements(keys []string) int { return min(len(keys), 1) }
 
 // lockKey takes the advisory transaction lock of key in a namespace,
