@@ -111,6 +111,9 @@ type laneOp struct {
 	got     bool // the lock was taken (opRead with lock, or sent again holding it)
 	unsure  bool // the lock was tried by a statement that failed: it may be held (letGoUnsure)
 	replied bool // answered on done
+	// opCommit: its sessions are written by statements of its own, not
+	// with the group's others: a statement writing them together failed.
+	alone bool
 }
 
 // laneDone is a lane's answer to an op.
@@ -277,12 +280,12 @@ func (l *lane) lockLane(conn *pgxpool.Conn) error {
 }
 
 // laneStatements are the statements a lane sends for hops' locks, reads
-// and unlocks, prepared when it takes a connection: none of its round
+// and unlocks, and for the sessions of its group commits, prepared when it takes a connection: none of its round
 // trips waits on preparing one (a round trip of its own, which pgx makes
 // before a batch with a statement new to the connection), and reads the
 // server cannot run (a table locked away) fail one by one, as when each
 // was a statement of its own, not with the preparation of the batch.
-var laneStatements = []string{tryLocksSQL, hopSessionSQL, hopSessionsSQL, unlocksSQL}
+var laneStatements = []string{tryLocksSQL, hopSessionSQL, hopSessionsSQL, unlocksSQL, upsertSessionsSQL, makeLatestManySQL}
 
 // laneLockKey is a new lane lock's key, unique to one connection of one
 // instance.
@@ -318,6 +321,7 @@ const (
 	stepBegin                    // the group's BEGIN
 	stepKey                      // the transaction locks of the whole group
 	stepWrite                    // a statement of one commit
+	stepSessions                 // the sessions of many commits (sessionBatch)
 	stepCommit                   // the group's COMMIT
 	stepReserve                  // a reservation's statement
 	stepReserved                 // no statement: a reservation answered once the COMMIT is
@@ -414,13 +418,22 @@ func (l *lane) lose(ops []*laneOp, steps []step, failed int, err error) {
 // prepare statement sql (an argument that cannot be encoded is found
 // after the first statements were written, and pgx closes the
 // connection: lose). A commit's write or a reservation fails the ops
-// that send it (every one sending the same statement); the others go
-// again as they were, and ok is true. A statement of the lane's own
+// that send it (every one sending the same statement); the sessions of
+// many commits are written by statements of their own next; the others
+// go again as they were, and ok is true. A statement of the lane's own
 // failed: nothing can go, and ok is false.
 func (l *lane) refuse(ops []*laneOp, b *pgx.Batch, steps []step, sql string, err error) (again []*laneOp, ok bool) {
 	for i, q := range b.QueuedQueries { // a step for each, in order; the last, stepReserved, have none
-		if st := steps[i]; q.SQL == sql && (st.kind == stepWrite || st.kind == stepReserve) {
+		switch st := steps[i]; {
+		case q.SQL != sql:
+		case st.kind == stepWrite || st.kind == stepReserve:
 			st.op.reply(laneDone{err: err})
+			ok = true
+		case st.kind == stepSessions:
+			for _, op := range st.ops {
+				op.alone = true
+			}
+			ok = true
 		}
 	}
 	for _, op := range ops {
@@ -428,7 +441,7 @@ func (l *lane) refuse(ops []*laneOp, b *pgx.Batch, steps []step, sql string, err
 			again = append(again, op)
 		}
 	}
-	return again, len(again) < len(ops)
+	return again, ok
 }
 
 // letGoUnsure lets go of the locks that a failed statement tried (laneOp
@@ -549,9 +562,25 @@ func (l *lane) batch(ops []*laneOp) (*pgx.Batch, []step) {
 	for range queueXactLocks(b, groupKeys(commits, reserves)) {
 		steps = append(steps, step{kind: stepKey})
 	}
+	together := togetherOps(commits)
+	if len(together) > 0 {
+		var sb sessionBatch
+		for _, op := range together {
+			for _, r := range op.w.recs {
+				sb.add(r)
+			}
+		}
+		for range sb.queue(b) {
+			steps = append(steps, step{kind: stepSessions, ops: together})
+		}
+	}
 	for _, op := range commits {
 		n := b.Len()
-		op.w.queueOwn(b, true)
+		if len(together) > 0 && !op.alone {
+			op.w.queueBeside(b, true)
+		} else {
+			op.w.queueOwn(b, true)
+		}
 		for range b.Len() - n {
 			steps = append(steps, step{stepWrite, op, nil})
 		}
@@ -568,6 +597,24 @@ func (l *lane) batch(ops []*laneOp) (*pgx.Batch, []step) {
 		steps = append(steps, step{stepReserved, op, nil})
 	}
 	return b, steps
+}
+
+// togetherOps are the commits whose sessions are written together
+// (sessionBatch), in one statement for the group instead of one or two
+// each: all but those sent alone, when they write more than one session.
+func togetherOps(commits []*laneOp) []*laneOp {
+	var ops []*laneOp
+	rows := 0
+	for _, op := range commits {
+		if !op.alone {
+			ops = append(ops, op)
+			rows += len(op.w.recs)
+		}
+	}
+	if rows < 2 {
+		return nil
+	}
+	return ops
 }
 
 // queueUnlocks adds to b one statement letting go of the locks of ops'
@@ -649,6 +696,10 @@ func (l *lane) answer(br pgx.BatchResults, steps []step) (int, error) {
 			}
 		case stepReserved:
 			st.op.reply(laneDone{})
+		case stepSessions:
+			if _, err := br.Exec(); err != nil {
+				return i, err
+			}
 		default:
 			if _, err := br.Exec(); err != nil {
 				return i, err
@@ -685,12 +736,20 @@ func (l *lane) blame(ops []*laneOp, culprit step, err error) (again []*laneOp) {
 		if !retry {
 			culprit.op.reply(laneDone{err: err})
 		}
+	case stepSessions:
+		// Whose session the server refused is not known: each writes
+		// its own next, and the next failure is its commit's alone.
+		if !retry {
+			for _, op := range culprit.ops {
+				op.alone = true
+			}
+		}
 	}
 	// The group's BEGIN, a transaction lock or its COMMIT failed.
 	own := culprit.kind == stepBegin || culprit.kind == stepKey || culprit.kind == stepCommit
 	// The group's commits were rolled back: a deadlock sends them again,
 	// a few times; a failure of the group's own fails them.
-	rolledBack := own || culprit.kind == stepWrite || culprit.kind == stepReserve
+	rolledBack := own || culprit.kind == stepWrite || culprit.kind == stepSessions || culprit.kind == stepReserve
 	for _, op := range ops {
 		if op.replied {
 			continue

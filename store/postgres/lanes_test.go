@@ -28,6 +28,7 @@ type laneGate struct {
 	shut    chan struct{}            // closed: open
 	held    chan struct{}            // a batch is held
 	batches [][]string
+	rows    [][]int // of each batch, the sessions each statement writes (sessionsWritten)
 }
 
 func newLaneGate() *laneGate {
@@ -81,6 +82,7 @@ func (g *laneGate) TraceBatchStart(ctx context.Context, _ *pgx.Conn, data pgx.Tr
 	sqls := batchSQL(data)
 	g.mu.Lock()
 	g.batches = append(g.batches, sqls)
+	g.rows = append(g.rows, sessionsWritten(data.Batch.QueuedQueries))
 	shut := g.shut
 	g.mu.Unlock()
 	if g.holds(sqls) {
@@ -114,35 +116,67 @@ func batchSQL(data pgx.TraceBatchStartData) []string {
 	return sqls
 }
 
+// sessionsWritten is, for each of qs, how many sessions it writes: one
+// for upsertSessionSQL, one for each of its ids for upsertSessionsSQL.
+func sessionsWritten(qs []*pgx.QueuedQuery) []int {
+	out := make([]int, len(qs))
+	for i, q := range qs {
+		switch q.SQL {
+		case upsertSessionSQL:
+			out[i] = 1
+		case upsertSessionsSQL:
+			out[i] = len(q.Arguments[0].([]string))
+		}
+	}
+	return out
+}
+
 // groups are the batches that committed a group: how many sessions each
 // wrote.
 func (g *laneGate) groups() []int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	var out []int
-	for _, b := range g.batches {
+	for i, b := range g.batches {
 		if len(b) == 0 || b[len(b)-1] != unlocksSQL {
 			continue
 		}
 		if slices.Contains(b, `BEGIN`) {
-			out = append(out, statements(b, "INSERT INTO sessions"))
+			out = append(out, sum(g.rows[i]))
 		}
 	}
 	return out
 }
 
+// sum adds ns up.
+func sum(ns []int) int {
+	n := 0
+	for _, v := range ns {
+		n += v
+	}
+	return n
+}
+
 // groupBatches are the statements of each batch g saw that held a group
 // commit's transaction.
 func (g *laneGate) groupBatches() [][]string {
+	b, _ := g.groupBatchRows()
+	return b
+}
+
+// groupBatchRows is groupBatches with the sessions each statement of
+// them writes (sessionsWritten).
+func (g *laneGate) groupBatchRows() ([][]string, [][]int) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	var out [][]string
-	for _, b := range g.batches {
+	var rows [][]int
+	for i, b := range g.batches {
 		if slices.Contains(b, `BEGIN`) {
-			out = append(out, b)
+			out, rows = append(out, b), append(rows, g.rows[i])
 		}
 	}
-	return out
+	return out, rows
 }
 
 // statements counts the statements of sqls that begin with prefix (a
@@ -720,11 +754,11 @@ func TestReservationsOnALaneAreMadeInTheGroupsTransaction(t *testing.T) {
 			}
 			// The first transaction the lane sent held both commits and
 			// every reservation.
-			groups := g.groupBatches()
+			groups, rows := g.groupBatchRows()
 			if len(groups) == 0 {
 				t.Fatal("the lane sent no transaction")
 			}
-			sessions, reservations := statements(groups[0], "INSERT INTO sessions"), statements(groups[0], reserveSQL)
+			sessions, reservations := sum(rows[0]), statements(groups[0], reserveSQL)
 			if sessions != len(commits) || reservations != len(reserves) {
 				t.Errorf("the lane's first transaction wrote %d sessions and %d reservations, want %d and %d",
 					sessions, reservations, len(commits), len(reserves))

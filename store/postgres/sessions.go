@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -149,17 +150,92 @@ func (db *DB) sessionRow(r *link.SessionRecord) sessionRow {
 // a phone whose latest session it already is keeps its row unwritten,
 // and the statement is left out when the hop saw so (w.latest).
 func queueSession(b *pgx.Batch, w sessionRow) {
-	b.Queue(`INSERT INTO sessions (id, phone, phone_key, updated, purge, lapse, data, sealed, lapsed)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, false)
-		ON CONFLICT (id) DO UPDATE SET phone = EXCLUDED.phone, phone_key = EXCLUDED.phone_key, updated = EXCLUDED.updated,
-			purge = EXCLUDED.purge, lapse = EXCLUDED.lapse, data = EXCLUDED.data, sealed = EXCLUDED.sealed, lapsed = false`,
-		w.id, w.phone, w.phoneKey, w.updated, w.purge, w.lapse, w.data, w.sealed)
-	if w.latest {
+	b.Queue(upsertSessionSQL, w.id, w.phone, w.phoneKey, w.updated, w.purge, w.lapse, w.data, w.sealed)
+	if !w.latest {
+		b.Queue(makeLatestSQL, w.phoneKey, w.id)
+	}
+}
+
+// upsertSessionSQL writes session $1 (queueSession).
+const upsertSessionSQL = `INSERT INTO sessions (id, phone, phone_key, updated, purge, lapse, data, sealed, lapsed)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, false)` + sessionConflictSQL
+
+// upsertSessionsSQL writes many sessions, as upsertSessionSQL writes one:
+// each argument is one column, an array of a value for each session, in
+// the order they are written.
+const upsertSessionsSQL = `INSERT INTO sessions (id, phone, phone_key, updated, purge, lapse, data, sealed, lapsed)
+	SELECT id, phone, phone_key, updated, purge, lapse, data, sealed, false
+	FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::timestamptz[],
+		$7::bytea[], $8::bytea[]) AS r (id, phone, phone_key, updated, purge, lapse, data, sealed)` + sessionConflictSQL
+
+// sessionConflictSQL has a session already stored take every column
+// written.
+const sessionConflictSQL = `
+	ON CONFLICT (id) DO UPDATE SET phone = EXCLUDED.phone, phone_key = EXCLUDED.phone_key, updated = EXCLUDED.updated,
+		purge = EXCLUDED.purge, lapse = EXCLUDED.lapse, data = EXCLUDED.data, sealed = EXCLUDED.sealed, lapsed = false`
+
+// makeLatestSQL makes session $2 the latest of phone $1 (queueSession).
+const makeLatestSQL = `INSERT INTO phone_sessions (phone_key, session_id) VALUES ($1, $2)` + latestConflictSQL
+
+// makeLatestManySQL is makeLatestSQL for many phones: $1 their keys, $2
+// their sessions, each phone once.
+const makeLatestManySQL = `INSERT INTO phone_sessions (phone_key, session_id)
+	SELECT * FROM unnest($1::text[], $2::text[])` + latestConflictSQL
+
+// latestConflictSQL has a phone's row already stored take the session
+// written, leaving it unwritten when it holds that session already.
+const latestConflictSQL = `
+	ON CONFLICT (phone_key) DO UPDATE SET session_id = EXCLUDED.session_id
+	WHERE phone_sessions.session_id <> EXCLUDED.session_id`
+
+// sessionBatch is the sessions of many commits written as two
+// statements, upsertSessionsSQL and makeLatestManySQL, instead of one or
+// two each: a group commit's. A session added twice (two sessions of one
+// phone in a group, one of them retiring the other) is written once, as
+// the second left it, in the place of the first; a phone made the latest
+// of two sessions is written once, for the second. Each is what writing
+// them in turn would leave, which one statement could not do twice for
+// one row.
+type sessionBatch struct {
+	ids, phones, keys []string
+	updated, purge    []time.Time
+	lapse             []*time.Time
+	data, sealed      [][]byte
+	// The phones made the latest of a session, and theirs.
+	latestKeys, latestIDs []string
+}
+
+// add puts r in the batch.
+func (sb *sessionBatch) add(r sessionRow) {
+	if i := slices.Index(sb.ids, r.id); i >= 0 {
+		sb.phones[i], sb.keys[i], sb.updated[i], sb.purge[i] = r.phone, r.phoneKey, r.updated, r.purge
+		sb.lapse[i], sb.data[i], sb.sealed[i] = r.lapse, r.data, r.sealed
+	} else {
+		sb.ids, sb.phones, sb.keys = append(sb.ids, r.id), append(sb.phones, r.phone), append(sb.keys, r.phoneKey)
+		sb.updated, sb.purge = append(sb.updated, r.updated), append(sb.purge, r.purge)
+		sb.lapse, sb.data, sb.sealed = append(sb.lapse, r.lapse), append(sb.data, r.data), append(sb.sealed, r.sealed)
+	}
+	if r.latest {
 		return
 	}
-	b.Queue(`INSERT INTO phone_sessions (phone_key, session_id) VALUES ($1, $2)
-		ON CONFLICT (phone_key) DO UPDATE SET session_id = EXCLUDED.session_id
-		WHERE phone_sessions.session_id <> EXCLUDED.session_id`, w.phoneKey, w.id)
+	if i := slices.Index(sb.latestKeys, r.phoneKey); i >= 0 {
+		sb.latestIDs[i] = r.id
+	} else {
+		sb.latestKeys, sb.latestIDs = append(sb.latestKeys, r.phoneKey), append(sb.latestIDs, r.id)
+	}
+}
+
+// queue adds the batch's statements to b, each only when it writes
+// something, and returns how many it added.
+func (sb *sessionBatch) queue(b *pgx.Batch) int {
+	n := b.Len()
+	if len(sb.ids) > 0 {
+		b.Queue(upsertSessionsSQL, sb.ids, sb.phones, sb.keys, sb.updated, sb.purge, sb.lapse, sb.data, sb.sealed)
+	}
+	if len(sb.latestKeys) > 0 {
+		b.Queue(makeLatestManySQL, sb.latestKeys, sb.latestIDs)
+	}
+	return b.Len() - n
 }
 
 // Commit writes everything one hop decided in one transaction, durable
@@ -338,6 +414,12 @@ func (w *commitWrite) queueOwn(b *pgx.Batch, keysLocked bool) {
 	for _, r := range w.recs {
 		queueSession(b, r)
 	}
+	w.queueBeside(b, keysLocked)
+}
+
+// queueBeside adds to b what queueOwn does but the sessions: those of a
+// group commit's changes are written together (sessionBatch).
+func (w *commitWrite) queueBeside(b *pgx.Batch, keysLocked bool) {
 	if w.c.Language != "" {
 		queueLanguage(b, w.phone, w.c.Language, w.c.Session.Updated)
 	}

@@ -1,0 +1,170 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ussdlink/ussdlink/link"
+	"github.com/ussdlink/ussdlink/store/postgres/pgtest"
+)
+
+func TestASessionBatchLeavesWhatWritingItsSessionsInTurnWould(t *testing.T) {
+	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	row := func(id, phoneKey, data string, latest bool) sessionRow {
+		return sessionRow{id: id, phone: "+" + phoneKey, phoneKey: phoneKey, updated: at, purge: at, data: []byte(data), latest: latest}
+	}
+	tests := []struct {
+		name                 string
+		rows                 []sessionRow
+		ids, data            []string // the sessions written, in order, and what each holds
+		latestKeys, latestOf []string // the phones made a session's latest, and whose
+	}{
+		{"each session once, each phone once", []sessionRow{row("a", "1", "a1", false), row("b", "2", "b1", false)},
+			[]string{"a", "b"}, []string{"a1", "b1"}, []string{"1", "2"}, []string{"a", "b"}},
+		{"a session added twice is written as the second left it, in the place of the first",
+			[]sessionRow{row("a", "1", "a1", false), row("b", "2", "b1", false), row("a", "1", "a2", false)},
+			[]string{"a", "b"}, []string{"a2", "b1"}, []string{"1", "2"}, []string{"a", "b"}},
+		{"a phone two sessions made their latest is the second's (a retired session, then its successor)",
+			[]sessionRow{row("old", "3", "o", false), row("new", "3", "n", false)},
+			[]string{"old", "new"}, []string{"o", "n"}, []string{"3"}, []string{"new"}},
+		{"a session already its phone's latest leaves the phone unwritten",
+			[]sessionRow{row("a", "1", "a1", true), row("b", "2", "b1", false)},
+			[]string{"a", "b"}, []string{"a1", "b1"}, []string{"2"}, []string{"b"}},
+		{"the phone's latest stays with the last session that made itself so",
+			[]sessionRow{row("old", "3", "o", false), row("new", "3", "n", true)},
+			[]string{"old", "new"}, []string{"o", "n"}, []string{"3"}, []string{"old"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var sb sessionBatch
+			for _, r := range tt.rows {
+				sb.add(r)
+			}
+			var data []string
+			for _, d := range sb.data {
+				data = append(data, string(d))
+			}
+			if !slices.Equal(sb.ids, tt.ids) || !slices.Equal(data, tt.data) {
+				t.Errorf("sessions %q holding %q, want %q holding %q", sb.ids, data, tt.ids, tt.data)
+			}
+			if !slices.Equal(sb.latestKeys, tt.latestKeys) || !slices.Equal(sb.latestIDs, tt.latestOf) {
+				t.Errorf("phones %q made the latest of %q, want %q of %q", sb.latestKeys, sb.latestIDs, tt.latestKeys, tt.latestOf)
+			}
+			b := &pgx.Batch{}
+			if n, want := sb.queue(b), min(1, len(tt.ids))+min(1, len(tt.latestKeys)); n != want || b.Len() != want {
+				t.Errorf("queued %d statements (%d in the batch), want %d", n, b.Len(), want)
+			}
+		})
+	}
+}
+
+func TestAGroupCommitWritesItsSessionsInOneStatementAndASessionRefusedFailsItsCommitAlone(t *testing.T) {
+	tests := []struct {
+		name  string
+		spoil string // the session the server refuses; "": none
+	}{
+		{"the group's sessions in one statement, its phones' latest in another", ""},
+		{"a session the server refuses fails its own commit, the others are written", "sb-02"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := t.Context()
+			url := pgtest.URL(t)
+			g := newLaneGate()
+			db := openLane(t, url, g)
+			admin := adminConn(t, url)
+			at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+			ids := []string{"sb-01", "sb-02", "sb-03"}
+			changes := make([]link.Change, len(ids))
+			for i, id := range ids {
+				changes[i] = link.Change{Session: laneRecord(id, at)}
+			}
+			changes[1].Session.Secrets = nil // its sealed column stays NULL
+			// sb-03 retires sb-09, of its phone: the phone's latest is
+			// written twice in the group, the retired session first.
+			retired := laneRecord("sb-09", at)
+			retired.Phone = changes[2].Session.Phone
+			changes[2].Retired = retired
+			if tt.spoil != "" {
+				changes[slices.Index(ids, tt.spoil)].Session.Phone = "+23480311100\xff" // not UTF-8
+			}
+			type held struct {
+				ctx context.Context
+				w   *commitWrite
+			}
+			var hops []held
+			for i, id := range ids {
+				hctx, _ := newHop(t, db, id)
+				w, err := db.newCommitWrite(changes[i])
+				if err != nil {
+					t.Fatal(err)
+				}
+				hops = append(hops, held{hctx, w})
+			}
+			holdRound(t, db, g, "sb-99")
+			errs := make([]chan error, len(hops))
+			for i, h := range hops {
+				errs[i] = make(chan error, 1)
+				go func() { errs[i] <- db.commitOnHop(h.ctx, hopOf(h.ctx, ids[i]), h.w) }()
+			}
+			waitFor(t, "every commit to wait on the lane", func() bool { return len(db.lanes.all[0].ops) == len(hops) })
+			g.open()
+			for i, id := range ids {
+				if err := <-errs[i]; (err != nil) != (id == tt.spoil) {
+					t.Errorf("commit of %s: %v, want an error: %v", id, err, id == tt.spoil)
+				}
+			}
+			for _, id := range append(ids, "sb-09") {
+				r, err := db.Session(ctx, id)
+				switch {
+				case id == tt.spoil:
+					if err == nil {
+						t.Errorf("the refused %s was written: %+v", id, r)
+					}
+				case err != nil:
+					t.Errorf("%s after its commit: %v", id, err)
+				case r.ID == "sb-02" && r.Secrets != nil, r.ID != "sb-02" && string(r.Secrets) != "typed in "+id:
+					t.Errorf("%s's secrets after its commit: %q", id, r.Secrets)
+				}
+			}
+			var sealedNull bool
+			if tt.spoil == "" {
+				if err := admin.QueryRow(ctx, `SELECT sealed IS NULL FROM sessions WHERE id = 'sb-02'`).Scan(&sealedNull); err != nil || !sealedNull {
+					t.Errorf("a session without secrets has a sealed value: null %v, %v", sealedNull, err)
+				}
+			}
+			if latest, err := db.Latest(ctx, changes[2].Session.Phone); err != nil || latest.ID != "sb-03" {
+				t.Errorf("the latest session of sb-03's phone: %+v, %v; want sb-03 (which retired sb-09)", latest, err)
+			}
+			batches, rows := g.groupBatchRows()
+			if len(batches) == 0 {
+				t.Fatal("no group commit")
+			}
+			first := batches[0]
+			if n, w := statements(first, upsertSessionsSQL), sum(rows[0]); n != 1 || w != len(ids)+1 || statements(first, upsertSessionSQL) != 0 {
+				t.Errorf("the first group wrote %d sessions in %d statements of many and %d of one, want %d in 1 and 0:\n%s",
+					w, n, statements(first, upsertSessionSQL), len(ids)+1, first)
+			}
+			if statements(first, makeLatestManySQL) != 1 || statements(first, makeLatestSQL) != 0 {
+				t.Errorf("the first group made its phones' latest in %d statements of many and %d of one, want 1 and 0",
+					statements(first, makeLatestManySQL), statements(first, makeLatestSQL))
+			}
+			if tt.spoil == "" {
+				if len(batches) != 1 {
+					t.Errorf("%d group commits, want 1", len(batches))
+				}
+				return
+			}
+			// Sent again, each commit wrote its own sessions: the refused
+			// one failed alone.
+			if len(batches) < 2 || statements(batches[1], upsertSessionsSQL) != 0 || sum(rows[1]) != len(ids)+1 {
+				t.Errorf("after the refusal, group commits %s", fmt.Sprint(batches[1:]))
+			}
+		})
+	}
+}
