@@ -577,9 +577,9 @@ func (l *lane) batch(ops []*laneOp) (*pgx.Batch, []step) {
 	for _, op := range commits {
 		n := b.Len()
 		if len(together) > 0 && !op.alone {
-			op.w.queueBeside(b, true)
+			op.w.queueBeside(b)
 		} else {
-			op.w.queueOwn(b, true)
+			op.w.queueOwn(b)
 		}
 		for range b.Len() - n {
 			steps = append(steps, step{stepWrite, op, nil})

@@ -408,28 +408,24 @@ type decisions struct {
 
 // queueOwn adds to b what the change writes whatever is stored: its
 // sessions, language, messages, login failure, released reservations and
-// funnel counts; its messages' key locks too, unless a group commit took
-// them for all its changes at once (keysLocked).
-func (w *commitWrite) queueOwn(b *pgx.Batch, keysLocked bool) {
+// funnel counts. Its messages' key locks are the caller's to take first:
+// queueWrites takes a change's in one statement, a group commit all of
+// its changes' (groupKeys).
+func (w *commitWrite) queueOwn(b *pgx.Batch) {
 	for _, r := range w.recs {
 		queueSession(b, r)
 	}
-	w.queueBeside(b, keysLocked)
+	w.queueBeside(b)
 }
 
 // queueBeside adds to b what queueOwn does but the sessions: those of a
 // group commit's changes are written together (sessionBatch).
-func (w *commitWrite) queueBeside(b *pgx.Batch, keysLocked bool) {
+func (w *commitWrite) queueBeside(b *pgx.Batch) {
 	if w.c.Language != "" {
 		queueLanguage(b, w.phone, w.c.Language, w.c.Session.Updated)
 	}
-	if keysLocked {
-		queueMessageRows(b, queueWebhooks, w.msgs)
-		queueMessageRows(b, queueTexts, w.texts)
-	} else {
-		queueMessages(b, queueWebhooks, w.msgs)
-		queueMessages(b, queueTexts, w.texts)
-	}
+	queueMessageRows(b, queueWebhooks, w.msgs)
+	queueMessageRows(b, queueTexts, w.texts)
 	if w.c.LoginFailure {
 		queueFailure(b, w.phone, w.c.Session.Updated)
 	}
@@ -439,22 +435,34 @@ func (w *commitWrite) queueBeside(b *pgx.Batch, keysLocked bool) {
 	}
 }
 
-// queueWrites adds to b everything the change writes, as decided.
+// queueWrites adds to b everything the change writes, as decided: first
+// the locks of every message's key, in one statement, in the order a
+// group commit takes them (webhooks' then texts', each sorted).
 func (w *commitWrite) queueWrites(b *pgx.Batch, d decisions) error {
-	w.queueOwn(b, false)
-	if w.c.Invite != nil && (d.invite == nil || d.invite.Status == link.StatusPending) {
-		// The invitation moves on only from pending: if Mono's webhook
-		// completed it first, neither it nor its events are written again.
+	// The invitation moves on only from pending: if Mono's webhook
+	// completed it first, neither it nor its events are written again.
+	invite := w.c.Invite != nil && (d.invite == nil || d.invite.Status == link.StatusPending)
+	webhooks := w.msgs
+	if invite {
+		webhooks = append(slices.Clip(webhooks), w.inviteMsgs...)
+	}
+	var linkMsgs []link.Message
+	if d.link.link != nil {
+		linkMsgs = kit.After(d.link.events, w.msgs, w.inviteMsgs) // told after the link
+		webhooks = append(slices.Clip(webhooks), linkMsgs...)
+	}
+	queueXactLocks(b, append(messageLocks(queueWebhooks, webhooks), messageLocks(queueTexts, w.texts)...))
+	w.queueOwn(b)
+	if invite {
 		if err := queueInvite(b, kit.WithLinkStatus(kit.KeepClaim(d.invite, w.c.Invite), d.link.link)); err != nil {
 			return err
 		}
-		queueMessages(b, queueWebhooks, w.inviteMsgs)
+		queueMessageRows(b, queueWebhooks, w.inviteMsgs)
 	}
-	if d.link.link == nil {
-		return nil
+	if d.link.link != nil {
+		queueLink(b, d.link.link)
+		queueMessageRows(b, queueWebhooks, linkMsgs)
 	}
-	queueLink(b, d.link.link)
-	queueMessages(b, queueWebhooks, kit.After(d.link.events, w.msgs, w.inviteMsgs)) // told after the link
 	return nil
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -164,6 +166,91 @@ func TestAGroupCommitWritesItsSessionsInOneStatementAndASessionRefusedFailsItsCo
 			// one failed alone.
 			if len(batches) < 2 || statements(batches[1], upsertSessionsSQL) != 0 || sum(rows[1]) != len(ids)+1 {
 				t.Errorf("after the refusal, group commits %s", fmt.Sprint(batches[1:]))
+			}
+		})
+	}
+}
+
+// batchRecorder records the statements of every batch, and their
+// arguments.
+type batchRecorder struct {
+	noTrace
+	mu      sync.Mutex
+	batches [][]*pgx.QueuedQuery
+}
+
+func (r *batchRecorder) TraceBatchStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceBatchStartData) context.Context {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.batches = append(r.batches, slices.Clone(data.Batch.QueuedQueries))
+	return ctx
+}
+
+// queueKeyLocks are the statements of the batch that wrote a link taking
+// transaction locks of queue keys, each as the keys it locks.
+func (r *batchRecorder) queueKeyLocks(t *testing.T) [][]string {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, b := range r.batches {
+		if !slices.ContainsFunc(b, func(q *pgx.QueuedQuery) bool { return strings.HasPrefix(q.SQL, "INSERT INTO links") }) {
+			continue
+		}
+		var out [][]string
+		for _, q := range b {
+			var keys []string
+			switch q.SQL {
+			case xactLockSQL:
+				keys = []string{q.Arguments[0].(string)}
+			case xactLocksSQL:
+				keys = q.Arguments[0].([]string)
+			}
+			if len(keys) > 0 && strings.HasPrefix(keys[0], "ussdlink:queue:") {
+				out = append(out, keys)
+			}
+		}
+		return out
+	}
+	t.Fatal("no batch wrote the link")
+	return nil
+}
+
+func TestALinkCommitTakesTheLocksOfItsMessagesKeysInOneStatement(t *testing.T) {
+	tests := []struct {
+		name  string
+		onHop bool // under the session's lock, beside its lane; else a transaction of its own
+	}{
+		{"beside the lane", true},
+		{"off any hop", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := t.Context()
+			rec := &batchRecorder{}
+			db := openTraced(t, pgtest.URL(t), rec)
+			at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+			c := linkChange("lk-01", "acc_lk", at)
+			c.Events = []link.Event{
+				{ID: "evt_selected", Type: link.TypeInstitutionSelected, Timestamp: at, Data: map[string]any{"session": "lk-01"}},
+				{ID: "evt_linked", Type: link.TypeAccountLinked, Timestamp: at, Data: map[string]any{"account_id": "acc_lk"}},
+			}
+			c.Texts = []link.Text{{ID: "txt_receipt", Kind: link.TextReceipt, To: "+2348031110001", Created: at}}
+			hctx := ctx
+			if tt.onHop {
+				hctx, _ = newHop(t, db, "lk-01")
+			}
+			if err := db.Commit(hctx, c); err != nil {
+				t.Fatal(err)
+			}
+			want := []string{"ussdlink:queue:" + queueWebhooks + ":account:acc_lk", "ussdlink:queue:" + queueWebhooks + ":session:lk-01",
+				"ussdlink:queue:" + queueTexts + ":phone:2348031110001"}
+			if got := rec.queueKeyLocks(t); len(got) != 1 || !slices.Equal(got[0], want) {
+				t.Errorf("the link's commit locked its messages' keys as %q, want one statement of %q", got, want)
+			}
+			var webhooks, texts int
+			if err := db.pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE queue = $1), count(*) FILTER (WHERE queue = $2) FROM messages`,
+				queueWebhooks, queueTexts).Scan(&webhooks, &texts); err != nil || webhooks != 2 || texts != 1 {
+				t.Errorf("queued %d webhooks and %d texts, %v; want 2 and 1", webhooks, texts, err)
 			}
 		})
 	}
