@@ -935,15 +935,11 @@ func undecoded(err error) bool { return errors.As(err, new(decodeError)) }
 // decodeRow decodes the row rows is on into dest as rows.Scan does, but
 // without failing rows (and the batch it is of) when it cannot.
 func decodeRow(rows pgx.Rows, dest []any) error {
-	fields, raw := rows.FieldDescriptions(), rows.RawValues()
-	if len(fields) != len(dest) || len(raw) != len(dest) {
-		return decodeError{fmt.Errorf("%d columns for %d values", len(fields), len(dest))}
+	if n := len(rows.FieldDescriptions()); n != len(dest) {
+		return decodeError{fmt.Errorf("%d columns for %d values", n, len(dest))}
 	}
-	types := rows.Conn().TypeMap()
-	for i, d := range dest {
-		if err := types.Scan(fields[i].DataTypeOID, fields[i].Format, raw[i], d); err != nil {
-			return decodeError{fmt.Errorf("column %s: %w", fields[i].Name, err)}
-		}
+	if err := (columns{rows, 0}).Scan(dest...); err != nil {
+		return decodeError{err}
 	}
 	return nil
 }
