@@ -186,36 +186,50 @@ func (r *batchRecorder) TraceBatchStart(ctx context.Context, _ *pgx.Conn, data p
 	return ctx
 }
 
-// queueKeyLocks are the statements of the batch that wrote a link taking
-// transaction locks of queue keys, each as the keys it locks.
-func (r *batchRecorder) queueKeyLocks(t *testing.T) [][]string {
+// linkBatch is the batch that wrote a link.
+func (r *batchRecorder) linkBatch(t *testing.T) []*pgx.QueuedQuery {
 	t.Helper()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, b := range r.batches {
-		if !slices.ContainsFunc(b, func(q *pgx.QueuedQuery) bool { return strings.HasPrefix(q.SQL, "INSERT INTO links") }) {
-			continue
+		if slices.ContainsFunc(b, func(q *pgx.QueuedQuery) bool { return strings.HasPrefix(q.SQL, "INSERT INTO links") }) {
+			return b
 		}
-		var out [][]string
-		for _, q := range b {
-			var keys []string
-			switch q.SQL {
-			case xactLockSQL:
-				keys = []string{q.Arguments[0].(string)}
-			case xactLocksSQL:
-				keys = q.Arguments[0].([]string)
-			}
-			if len(keys) > 0 && strings.HasPrefix(keys[0], "ussdlink:queue:") {
-				out = append(out, keys)
-			}
-		}
-		return out
 	}
 	t.Fatal("no batch wrote the link")
 	return nil
 }
 
-func TestALinkCommitTakesTheLocksOfItsMessagesKeysInOneStatement(t *testing.T) {
+// xactLocks are the statements of b taking transaction locks of keys
+// with prefix, each as the keys it locks: by xactLockSQL, xactLocksSQL
+// or (its fence) fencedSQL.
+func xactLocks(b []*pgx.QueuedQuery, prefix string) [][]string {
+	var out [][]string
+	for _, q := range b {
+		var keys []string
+		switch q.SQL {
+		case xactLockSQL, fencedSQL:
+			keys = []string{q.Arguments[0].(string)}
+		case xactLocksSQL:
+			keys = q.Arguments[0].([]string)
+		}
+		if len(keys) > 0 && strings.HasPrefix(keys[0], prefix) {
+			out = append(out, keys)
+		}
+	}
+	return out
+}
+
+// batchSQLs are the statements of b.
+func batchSQLs(b []*pgx.QueuedQuery) []string {
+	out := make([]string, len(b))
+	for i, q := range b {
+		out[i] = q.SQL
+	}
+	return out
+}
+
+func TestALinkCommitTakesItsFenceAndTheLocksOfItsMessagesKeysInAStatementEach(t *testing.T) {
 	tests := []struct {
 		name  string
 		onHop bool // under the session's lock, beside its lane; else a transaction of its own
@@ -244,8 +258,15 @@ func TestALinkCommitTakesTheLocksOfItsMessagesKeysInOneStatement(t *testing.T) {
 			}
 			want := []string{"ussdlink:queue:" + queueWebhooks + ":account:acc_lk", "ussdlink:queue:" + queueWebhooks + ":session:lk-01",
 				"ussdlink:queue:" + queueTexts + ":phone:2348031110001"}
-			if got := rec.queueKeyLocks(t); len(got) != 1 || !slices.Equal(got[0], want) {
+			b := rec.linkBatch(t)
+			if got := xactLocks(b, "ussdlink:queue:"); len(got) != 1 || !slices.Equal(got[0], want) {
 				t.Errorf("the link's commit locked its messages' keys as %q, want one statement of %q", got, want)
+			}
+			// Beside the lane, the fence and the check that the lane still
+			// holds the session are one statement.
+			fences := xactLocks(b, fenceKey(""))
+			if tt.onHop && (len(fences) != 1 || statements(batchSQLs(b), fencedSQL) != 1) || !tt.onHop && len(fences) != 0 {
+				t.Errorf("the link's commit took its session's fence as %q, in %d fencedSQL", fences, statements(batchSQLs(b), fencedSQL))
 			}
 			var webhooks, texts int
 			if err := db.pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE queue = $1), count(*) FILTER (WHERE queue = $2) FROM messages`,

@@ -369,9 +369,9 @@ type held struct {
 	lane   string // beside the lane: the lane lock of the connection holding it
 }
 
-// stillHeldSQL fails (division by zero) unless lane lock $1 is held: a
-// commit beside the lane whose lane lost its connection, and the session's
-// lock with it, writes nothing. Only the lane's connection ever takes its
+// fencedSQL takes fence $1, waited for, then fails (division by zero)
+// unless lane lock $2 is held: a commit beside the lane whose lane lost
+// its connection, and the session's lock with it, writes nothing. Only the lane's connection ever takes its
 // lane lock exclusively, from before it takes any session's lock, and the
 // lock goes only with that connection's backend; the lane lets go of the
 // session's lock of a commit beside it only once that commit is over. So
@@ -387,7 +387,12 @@ type held struct {
 // before this commit takes the fence and while the exit is under way,
 // for the commit to write past that read. Reading the session lock's
 // holder in pg_locks closed it, at 0.33 ms a commit.
-const stillHeldSQL = `SELECT 1 / (NOT pg_try_advisory_xact_lock_shared(hashtextextended($1, 0)))::int`
+//
+// One statement: the fence's subquery runs for the row the check is made
+// of (a subquery calling a volatile function is never merged into the
+// query above it), so the check is made once the fence is held.
+const fencedSQL = `SELECT 1 / (NOT pg_try_advisory_xact_lock_shared(hashtextextended($2, 0)))::int
+	FROM (SELECT pg_advisory_xact_lock(hashtextextended($1, 0))) AS fence`
 
 // queueLock adds to b the session's lock, waited for, then its fence.
 func queueLock(b *pgx.Batch, id string) {
@@ -498,7 +503,7 @@ func (db *DB) commitLinkAsIs(ctx context.Context, conn *pgxpool.Conn, b *pgx.Bat
 	return true, doneAfterCommit(conn, br, b.Len()-checked)
 }
 
-// divisionByZero is the SQLSTATE by which linkAsIsSQL and stillHeldSQL
+// divisionByZero is the SQLSTATE by which linkAsIsSQL and fencedSQL
 // refuse.
 const divisionByZero = "22012"
 
@@ -526,9 +531,8 @@ func beginBatch(w *commitWrite, id string, how held) (b *pgx.Batch, before int) 
 		// Beside the lane: the fence, then the lock still the lane's. Any
 		// holder after a lock lost now waits for the fence: a lock seen
 		// held once the fence is taken is held until the COMMIT is over.
-		b.Queue(xactLockSQL, fenceKey(id))
-		b.Queue(stillHeldSQL, how.lane)
-		before += 2
+		b.Queue(fencedSQL, fenceKey(id), how.lane)
+		before++
 	}
 	w.queueLocks(b)
 	return b, before

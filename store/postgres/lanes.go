@@ -68,7 +68,7 @@ type lane struct {
 	// key is the lane lock of the connection (run's only): taken on it
 	// when it is acquired, before its first batch, so that a commit
 	// beside the lane can see the connection still holds its locks
-	// (stillHeldSQL).
+	// (fencedSQL).
 	key string
 }
 
@@ -248,7 +248,7 @@ func (l *lane) drop() {
 // lockLane makes conn the lane's connection once it holds a lane lock of
 // its own, a new key for each connection: that lock is held for as long
 // as the connection's backend lives and so keeps every session lock the
-// lane takes on it, and a commit beside the lane tries it (stillHeldSQL)
+// lane takes on it, and a commit beside the lane tries it (fencedSQL)
 // instead of reading pg_locks, which takes every partition of the
 // server's lock table. A connection that cannot take it is closed.
 func (l *lane) lockLane(conn *pgxpool.Conn) error {

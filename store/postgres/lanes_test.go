@@ -108,13 +108,7 @@ func (noTrace) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQuer
 func (noTrace) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
 // batchSQL is the statements of the batch data starts.
-func batchSQL(data pgx.TraceBatchStartData) []string {
-	sqls := make([]string, 0, len(data.Batch.QueuedQueries))
-	for _, q := range data.Batch.QueuedQueries {
-		sqls = append(sqls, q.SQL)
-	}
-	return sqls
-}
+func batchSQL(data pgx.TraceBatchStartData) []string { return batchSQLs(data.Batch.QueuedQueries) }
 
 // sessionsWritten is, for each of qs, how many sessions it writes: one
 // for upsertSessionSQL, one for each of its ids for upsertSessionsSQL.
