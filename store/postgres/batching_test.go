@@ -95,30 +95,18 @@ func TestAGroupCommitWritesItsSessionsInOneStatementAndASessionRefusedFailsItsCo
 			if tt.spoil != "" {
 				changes[slices.Index(ids, tt.spoil)].Session.Phone = "+23480311100\xff" // not UTF-8
 			}
-			type held struct {
-				ctx context.Context
-				w   *commitWrite
-			}
-			var hops []held
+			var queued []queuedCommit
 			for i, id := range ids {
 				hctx, _ := newHop(t, db, id)
 				w, err := db.newCommitWrite(changes[i])
 				if err != nil {
 					t.Fatal(err)
 				}
-				hops = append(hops, held{hctx, w})
+				queued = append(queued, queuedCommit{id, hctx, w})
 			}
-			holdRound(t, db, g, "sb-99")
-			errs := make([]chan error, len(hops))
-			for i, h := range hops {
-				errs[i] = make(chan error, 1)
-				go func() { errs[i] <- db.commitOnHop(h.ctx, hopOf(h.ctx, ids[i]), h.w) }()
-			}
-			waitFor(t, "every commit to wait on the lane", func() bool { return len(db.lanes.all[0].ops) == len(hops) })
-			g.open()
-			for i, id := range ids {
-				if err := <-errs[i]; (err != nil) != (id == tt.spoil) {
-					t.Errorf("commit of %s: %v, want an error: %v", id, err, id == tt.spoil)
+			for i, err := range commitTogether(t, db, g, "sb-99", queued) {
+				if (err != nil) != (ids[i] == tt.spoil) {
+					t.Errorf("commit of %s: %v, want an error: %v", ids[i], err, ids[i] == tt.spoil)
 				}
 			}
 			for _, id := range append(ids, "sb-09") {

@@ -302,6 +302,34 @@ func holdRound(t *testing.T, db *DB, g *laneGate, id string) {
 	<-g.held
 }
 
+// queuedCommit is a commit of session id on its hop (ctx, from newHop).
+type queuedCommit struct {
+	id  string
+	ctx context.Context
+	w   *commitWrite
+}
+
+// commitTogether sends the commits while a read of session hold holds
+// the lane's round trip, waits for all of them to queue behind it, then
+// lets it go: they go in the lane's next group. It returns each one's
+// error.
+func commitTogether(t *testing.T, db *DB, g *laneGate, hold string, commits []queuedCommit) []error {
+	t.Helper()
+	holdRound(t, db, g, hold)
+	errs := make([]chan error, len(commits))
+	for i, c := range commits {
+		errs[i] = make(chan error, 1)
+		go func() { errs[i] <- db.commitOnHop(c.ctx, hopOf(c.ctx, c.id), c.w) }()
+	}
+	waitFor(t, "every commit to wait on the lane", func() bool { return len(db.lanes.all[0].ops) == len(commits) })
+	g.open()
+	out := make([]error, len(commits))
+	for i := range errs {
+		out[i] = <-errs[i]
+	}
+	return out
+}
+
 // nextRead is the read of session id by the next hop on db, made once
 // it has the session's lock; nil when it failed or found none.
 func nextRead(t *testing.T, db *DB, id string) <-chan *link.SessionRecord {
@@ -360,19 +388,14 @@ func TestTheCommitsWaitingOnALaneGoInOneTransactionAndAFailedOneFailsAlone(t *te
 				}
 				hops = append(hops, held{hctx, unlock, w})
 			}
-			// A read holds the lane's round trip while the eight commits
-			// come in behind it.
-			holdRound(t, db, g, "lane-99")
-			errs := make([]chan error, len(hops))
+			var queued []queuedCommit
 			for i, h := range hops {
-				errs[i] = make(chan error, 1)
-				go func() { errs[i] <- db.commitOnHop(h.ctx, hopOf(h.ctx, fmt.Sprintf("lane-%02d", i)), h.w) }()
+				queued = append(queued, queuedCommit{fmt.Sprintf("lane-%02d", i), h.ctx, h.w})
 			}
-			waitFor(t, "every commit to wait on the lane", func() bool { return len(db.lanes.all[0].ops) == len(hops) })
-			g.open()
+			errs := commitTogether(t, db, g, "lane-99", queued)
 			for i := range hops {
 				id := fmt.Sprintf("lane-%02d", i)
-				err := <-errs[i]
+				err := errs[i]
 				if (err != nil) != (i == tt.spoil) {
 					t.Fatalf("commit %s: %v", id, err)
 				}
